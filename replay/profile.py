@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Version and architecture differences of memblock, in one table.
+
+The engine never asks "which version is this?"; it reads a named behaviour
+from a :class:`Profile` (kernel era) or an :class:`Arch` (per-arch constants),
+chosen once from the trace's ``Linux version`` line and arch hints.
+
+>>> profile_for("7.2.13").name, arch_for("x86_64").smp_cache_bytes
+('7.2', 64)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from .errors import KhoReplayError
+from .flags import Flag
+
+__all__ = ["ARCHES", "PROFILES", "Arch", "Profile", "arch_for", "profile_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Named memblock behaviours of one kernel era."""
+
+    name: str
+    version: tuple[int, int]
+
+    #: Since ~6.16 (KHO preparation series): allocations and the doubled array are
+    #: reserved MEMBLOCK_RSRV_KERN; before, plain memblock_reserve() (flags 0).
+    has_rsrv_kern: bool
+    #: nid recorded by plain memblock_reserve(): MAX_NUMNODES up to ~6.15 ("max"),
+    #: NUMA_NO_NODE since __memblock_reserve() appeared ("none").
+    reserve_nid: str
+    #: Allocations record the requested nid (>= ~6.16) instead of MAX_NUMNODES.
+    alloc_records_nid: bool
+    #: An empty memblock_type has cnt 0 (new) or a dummy entry and cnt 1 (old).
+    empty_cnt: int
+    #: Before 2dcb39645441 ("memblock: do not start bottom-up allocations with
+    #: kernel_end") (v5.11): bottom-up searched above the kernel image first,
+    #: then fell back to top-down.
+    bottom_up_from_kernel_end: bool
+    #: memblock_double_array() before memblock_allow_resize(): panic (new) or
+    #: fail the operation with -ENOMEM (old).
+    resize_unallowed_panics: bool
+    #: Since v6.5 memblock_merge_regions() scans only around the touched range;
+    #: before, the whole array.
+    ranged_merge: bool
+    #: memblock_alloc_hugetlb() and MEMBLOCK_RSRV_HUGETLB (7.3).
+    has_alloc_hugetlb: bool
+    #: KHO scratch-only support (CONFIG_MEMBLOCK_KHO_SCRATCH exists).
+    has_kho_scratch: bool
+    #: Any invalid nid means "all nodes" (numa_valid_node(), ~6.10); before,
+    #: MAX_NUMNODES was turned into NUMA_NO_NODE with a WARN.
+    numa_valid_node: bool
+    #: memblock_estimated_nr_free_pages(): "kern" = memory - RSRV_KERN (Nov 2025
+    #: fix), "reserved" = memory - reserved (6.12 .. 6.18), None = not present
+    #: (fork.c used totalram_pages()).
+    nr_free_pages: str | None
+    #: Debug line names: the free line and the reserve line.
+    free_line: str
+    reserve_line: str
+    #: memblock_phys_alloc_range prints its own debug line (~5.12).
+    phys_alloc_range_dbg: bool
+    #: debugfs prints all flag names joined by '|' (7.x) or the lowest only (6.5).
+    debugfs_all_flags: bool
+    #: sizeof(struct memblock_region) on 64-bit.
+    region_size: int = 24
+
+    @property
+    def alloc_flags(self) -> Flag:
+        """Flags a memblock allocation's reservation carries."""
+        return Flag.MEMBLOCK_RSRV_KERN if self.has_rsrv_kern else Flag.MEMBLOCK_NONE
+
+
+_BASE = Profile(
+    name="7.3",
+    version=(7, 3),
+    has_rsrv_kern=True,
+    reserve_nid="none",
+    alloc_records_nid=True,
+    empty_cnt=0,
+    bottom_up_from_kernel_end=False,
+    resize_unallowed_panics=True,
+    ranged_merge=True,
+    has_alloc_hugetlb=True,
+    has_kho_scratch=True,
+    numa_valid_node=True,
+    nr_free_pages="kern",
+    free_line="memblock_phys_free",
+    reserve_line="__memblock_reserve",
+    phys_alloc_range_dbg=True,
+    debugfs_all_flags=True,
+)
+
+_OLD = dict(
+    has_rsrv_kern=False,
+    reserve_nid="max",
+    alloc_records_nid=False,
+    empty_cnt=1,
+    resize_unallowed_panics=False,
+    has_alloc_hugetlb=False,
+    has_kho_scratch=False,
+    reserve_line="memblock_reserve",
+    debugfs_all_flags=False,
+)
+
+#: One profile per kernel era we replay, keyed by "major.minor".
+PROFILES: dict[str, Profile] = {
+    "5.4": replace(_BASE, name="5.4", version=(5, 4), **_OLD, bottom_up_from_kernel_end=True,
+                   ranged_merge=False, numa_valid_node=False, nr_free_pages=None,
+                   free_line="memblock_free", phys_alloc_range_dbg=False),
+    "5.10": replace(_BASE, name="5.10", version=(5, 10), **_OLD, bottom_up_from_kernel_end=True,
+                    ranged_merge=False, numa_valid_node=False, nr_free_pages=None,
+                    free_line="memblock_free", phys_alloc_range_dbg=False),
+    "5.15": replace(_BASE, name="5.15", version=(5, 15), **_OLD, ranged_merge=False,
+                    numa_valid_node=False, nr_free_pages=None, free_line="memblock_free"),
+    "6.1": replace(_BASE, name="6.1", version=(6, 1), **_OLD, ranged_merge=False,
+                   numa_valid_node=False, nr_free_pages=None),
+    "6.6": replace(_BASE, name="6.6", version=(6, 6), **_OLD, numa_valid_node=False, nr_free_pages=None),
+    "6.12": replace(_BASE, name="6.12", version=(6, 12), **_OLD, nr_free_pages="reserved"),
+    "7.2": replace(_BASE, name="7.2", version=(7, 2), has_alloc_hugetlb=False),
+    "7.3": _BASE,
+}
+
+
+def profile_for(release: str) -> Profile:
+    """The profile for a kernel release string (``7.2.13``, ``6.1.0-56-amd64``).
+
+    A release between two eras takes the older era's profile.
+
+    :raises KhoReplayError: for a release older than the oldest profile.
+    """
+    m = re.match(r"(\d+)\.(\d+)", release.strip())
+    if not m:
+        raise KhoReplayError(f"cannot read a kernel version from {release!r}")
+    want = (int(m.group(1)), int(m.group(2)))
+    best = None
+    for p in PROFILES.values():
+        if p.version <= want and (best is None or p.version > best.version):
+            best = p
+    if best is None:
+        known = ", ".join(PROFILES)
+        raise KhoReplayError(f"kernel {release} is older than every profile we model ({known})")
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    """Per-architecture constants memblock depends on."""
+
+    name: str
+    page_size: int
+    #: Alignment used when a caller passes align == 0 (alloc_range_nid).
+    smp_cache_bytes: int
+    arch_low_address_limit: int
+    init_memory_regions: int
+    init_reserved_regions: int
+    #: CONFIG_NODES_SHIFT (MAX_NUMNODES = 1 << nodes_shift).
+    nodes_shift: int
+    numa: bool = True
+    thread_size: int = 16 << 10
+
+    @property
+    def max_numnodes(self) -> int:
+        """``MAX_NUMNODES``."""
+        return 1 << self.nodes_shift
+
+
+ARCHES: dict[str, Arch] = {
+    # Debian and MAXSMP configs: NODES_SHIFT=10.
+    "x86_64": Arch("x86_64", 4096, 64, 0xFFFFFFFF, 128, 128, 10),
+    # arm64: reserved = INIT_MEMBLOCK_REGIONS + NR_CPUS + 1 (NR_CPUS 512 on Debian),
+    # memory = INIT_MEMBLOCK_REGIONS * 8 with EFI.
+    "arm64": Arch("arm64", 4096, 64, 0xFFFFFFFF, 1024, 128 + 512 + 1, 4),
+    # tools/testing/memblock built with NUMA=1: SMP_CACHE_BYTES 32, NODES_SHIFT 4.
+    "harness": Arch("harness", 4096, 32, 0xFFFFFFFF, 128, 128, 4),
+}
+
+
+def arch_for(name: str, *, nodes_shift: int | None = None) -> Arch:
+    """The constants for *name* (``x86_64``, ``arm64``, ``harness``; ``aarch64`` too).
+
+    :raises KhoReplayError: for an arch we have no constants for.
+    """
+    key = {"aarch64": "arm64", "amd64": "x86_64", "x86-64": "x86_64"}.get(name, name)
+    if key not in ARCHES:
+        raise KhoReplayError(f"unknown arch {name!r} (known: {', '.join(ARCHES)})")
+    arch = ARCHES[key]
+    if nodes_shift is not None and nodes_shift != arch.nodes_shift:
+        arch = replace(arch, nodes_shift=nodes_shift)
+    return arch
