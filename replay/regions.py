@@ -58,7 +58,7 @@ WarnFn = Callable[[str], None]
 
 # How many gaps the allocator walks one by one before it switches to the
 # size-bucketed index; most requests fit in the first few.
-_LINEAR_GAPS = 12
+_LINEAR_GAPS = 8
 
 
 def _bkey(length: int) -> int:
