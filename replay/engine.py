@@ -80,6 +80,8 @@ _MIRROR = int(Flag.MEMBLOCK_MIRROR)
 _NOMAP = int(Flag.MEMBLOCK_NOMAP)
 _DRIVER_MANAGED = int(Flag.MEMBLOCK_DRIVER_MANAGED)
 _KHO_SCRATCH = int(Flag.MEMBLOCK_KHO_SCRATCH)
+_KHO_SCRATCH_EXT = int(Flag.MEMBLOCK_KHO_SCRATCH_EXT)
+_KHO_ANY = _KHO_SCRATCH | _KHO_SCRATCH_EXT
 # set_max_threads(): MIN_THREADS and MAX_THREADS (FUTEX_TID_MASK).
 MIN_THREADS = 20
 MAX_THREADS = 0x3FFFFFFF
@@ -157,6 +159,9 @@ class Memblock:
         self.current_limit = MEMBLOCK_ALLOC_ANYWHERE
         self.can_resize = False
         self.kho_scratch_only = False
+        #: What choose_memblock_flags() asks for while scratch-only is on: KHO_SCRATCH,
+        #: or KHO_SCRATCH | KHO_SCRATCH_EXT under the posted v1 series (its patch 09/12).
+        self.scratch_only_flags = _KHO_SCRATCH
         self.movable_node = False
         self.mirrored_kernelcore = False
         self.system_has_some_mirror = False
@@ -358,7 +363,7 @@ class Memblock:
     def choose_memblock_flags(self) -> int:
         """``choose_memblock_flags()``: KHO scratch only, or mirror when some exists."""
         if self.kho_scratch_only:
-            return _KHO_SCRATCH
+            return self.scratch_only_flags
         return _MIRROR if self.system_has_some_mirror else 0
 
     def should_skip_region(self, m: Region, nid: int, flags: int) -> bool:
@@ -376,7 +381,10 @@ class Memblock:
             return True
         if not flags & _DRIVER_MANAGED and mf & _DRIVER_MANAGED:
             return True
-        return bool(flags & _KHO_SCRATCH and not mf & _KHO_SCRATCH)
+        # KHO: keep a region only if it has one of the scratch bits asked for (one bit: baseline;
+        # SCRATCH|SCRATCH_EXT: v1 09/12 keeps either kind).
+        want = flags & _KHO_ANY
+        return bool(want and not mf & want)
 
     def _find_top_down(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
@@ -470,15 +478,19 @@ class Memblock:
     # -------------------------------------------------------- allocation
 
     def alloc_range_nid(
-        self, size: int, align: int, start: int, end: int, nid: int, exact_nid: bool
+        self, size: int, align: int, start: int, end: int, nid: int, exact_nid: bool,
+        flags: int | None = None,
     ) -> int | None:
         """Find and reserve; models ``memblock_alloc_range_nid()``.
 
         Order: node (+mirror), any node (+mirror) unless *exact_nid*, then the
         same without mirror.  The reservation carries RSRV_KERN and the
         requested nid (>= ~6.16) or plain memblock_reserve() (older).
+        *flags* given models the v1 series' ``__memblock_alloc_range_nid()``
+        split, whose caller chooses the search flags.
         """
-        flags = self.choose_memblock_flags()
+        if flags is None:
+            flags = self.choose_memblock_flags()
         nid = self._fix_nid(nid)
         if not align:
             # The kernel dump_stack()s and uses the cache line size.

@@ -221,6 +221,10 @@ class RegionTable:
     def __getitem__(self, idx: int) -> Region:
         return self._rm[self._keys[idx]]
 
+    def rank(self, addr: int) -> int:
+        """How many regions start below *addr*: the kernel's insertion index for a region at *addr*."""
+        return self._keys.bisect_left(addr)
+
     def regions(self) -> list[Region]:
         """All regions in address order."""
         return list(self)
