@@ -100,6 +100,7 @@ FAILED = "fail"
 #: Phase markers a parser may place in the stream (see DESIGN.md).
 PHASES = frozenset(
     {
+        "mm_core_init_early",
         "hugetlb_bootmem_begin",
         "hugetlb_bootmem_end",
         "kho_memory_init",

@@ -1,0 +1,551 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Re-execute a recorded boot under a design, as a cold boot or as the KHO boot after it.
+
+The trace's ops run in order on a fresh :class:`~.engine.Memblock`; at the
+boot's decision points (kho-spec §3.1) the driver asks the
+:class:`~.strategies.Strategy`:
+
+* ``kho_populate`` (KHO boot, before the first logged allocation of
+  ``setup_arch()``): the inherited scratch areas are added and flagged, and
+  scratch-only starts;
+* start of ``mm_core_init_early()`` (the first hugetlb request, or the
+  ``mm_core_init_early``/``hugetlb_bootmem_begin`` phase): extension digest,
+  early reservation of preserved memory, end of scratch-only, per design;
+* each gigantic hugetlb request: the design's allocator, the kernel's
+  stop-at-first-failure loop, the tail ``NOINIT`` mark;
+* end of the hugetlb allocations: missing attempts (when the recorded boot
+  stopped early) and the HugeTLB messages;
+* ``kho_memory_init()``: on a cold boot ``kho_reserve_scratch()`` with the
+  design's accounting (replacing the trace's own KHO ops, or synthesizing them
+  for a kernel without KHO); on a KHO boot the reservation of preserved memory;
+* ``memblock_free_all()``: scratch-only ends; accounting for ``fork_init()``.
+
+Fixed-address ops inside an earlier allocation follow it (:mod:`.link`).
+
+>>> from kho_replay.replay.ops import Context, Trace, parse_script
+>>> t = Trace(Context(cmdline="kho=on"), parse_script('''
+... add 0x0 4G nid=0
+... alloc memblock_alloc size=64M align=4K
+... phase free_all
+... '''))
+>>> o = run_cold(t, "baseline", kernel="7.2")
+>>> o.scratch.enabled, o.scratch.lowmem >> 20, o.scratch.global_ >> 20
+(True, 128, 0)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from .classify import Subsystem, classify
+from .engine import Memblock
+from .errors import KernelPanic, KhoReplayError
+from .flags import Flag
+from .kho import (
+    KhoParams,
+    PreservedSet,
+    ScratchArea,
+    busy_blocks,
+    extend_scratch,
+    free_runs,
+    parse_kho_cmdline,
+    parse_preserve,
+    populate,
+    reserve_preserved,
+    reserve_scratch,
+)
+from .link import link, resolve
+from .ops import (
+    MEMBLOCK_ALLOC_ACCESSIBLE,
+    NUMA_NO_NODE,
+    Alloc,
+    Free,
+    KhoScratchOnly,
+    Mark,
+    Op,
+    Phase,
+    Reserve,
+    ReserveKern,
+    Trace,
+)
+from .outcome import ArrayMove, Cost, Gigantic, Outcome, Request, Scratch
+from .profile import arch_for, profile_for
+from .search import for_each_free_mem_range
+from .strategies import Strategy, get
+
+__all__ = ["BootPlan", "HugepagesRequest", "hugepages_request", "plan", "run_cold", "run_kexec"]
+
+GIGANTIC = 1 << 30
+_SIZE = re.compile(r"^(\d+)([KMG])$")
+
+
+@dataclass(frozen=True, slots=True)
+class HugepagesRequest:
+    """The 1 GiB hstate's ``hugepages=`` request: a total, or ``((nid, count), ...)``."""
+
+    total: int
+    per_node: tuple[tuple[int, int], ...] = ()
+
+
+def hugepages_request(cmdline: str) -> HugepagesRequest | None:
+    """Read ``hugepagesz=``/``default_hugepagesz=``/``hugepages=`` for 1 GiB pages (kho-spec §4.3).
+
+    >>> hugepages_request("hugepagesz=1G hugepages=2")
+    HugepagesRequest(total=2, per_node=())
+    >>> hugepages_request("hugepagesz=1G hugepages=0:1,1:3").per_node
+    ((0, 1), (1, 3))
+    >>> hugepages_request("hugepages=8") is None
+    True
+    """
+    default, cur, req = "2M", None, None
+    for word in cmdline.split():
+        key, _, val = word.partition("=")
+        if key == "default_hugepagesz":
+            default = val.upper()
+            cur = default
+        elif key == "hugepagesz":
+            cur = val.upper()
+        elif key == "hugepages":
+            size = cur or default
+            if size not in ("1G", "1024M"):
+                continue
+            if ":" in val:
+                pairs = []
+                for part in val.split(","):
+                    n, _, c = part.partition(":")
+                    if n.isdigit() and c.isdigit():
+                        pairs.append((int(n), int(c)))
+                req = HugepagesRequest(sum(c for _, c in pairs), tuple(pairs))
+            elif val.isdigit():
+                req = HugepagesRequest(int(val))
+    return req
+
+
+@dataclass(frozen=True, slots=True)
+class BootPlan:
+    """Op indexes where the driver's decision points fall (the hook runs before that op)."""
+
+    populate: int
+    early: int
+    hugetlb_end: int
+    kho_init: int
+    free_all: int
+
+
+def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
+    """Find the decision points in *ops*: phase markers when the trace has them, else from callers."""
+    n = len(ops)
+
+    def phase(*names: str) -> int | None:
+        return next((i for i, op in enumerate(ops) if isinstance(op, Phase) and op.name in names), None)
+
+    def first(pred) -> int | None:  # type: ignore[no-untyped-def]
+        return next((i for i in range(n) if pred(i)), None)
+
+    free_all = phase("free_all")
+    free_all = n if free_all is None else free_all
+    kho_init = phase("kho_memory_init", "kho_reserve_scratch")
+    if kho_init is None:
+        kho_init = first(lambda i: subs[i] in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED)
+                         and not isinstance(ops[i], Phase))
+    if kho_init is None:
+        kho_init = free_all
+    huge = [i for i in range(n) if subs[i] in (Subsystem.HUGETLB_GIGANTIC, Subsystem.HUGETLB_CMA)
+            and isinstance(ops[i], Alloc)]
+    early = phase("mm_core_init_early", "hugetlb_bootmem_begin")
+    if early is None:
+        early = huge[0] if huge else first(lambda i: subs[i] is Subsystem.MEMMAP)
+    if early is None:
+        early = kho_init
+    end = phase("hugetlb_bootmem_end")
+    if end is None:
+        end = huge[-1] + 1 if huge else early
+    populate_at = first(lambda i: isinstance(ops[i], Alloc))
+    populate_at = early if populate_at is None else min(populate_at, early)
+    return BootPlan(populate_at, early, end, kho_init, free_all)
+
+
+@dataclass
+class Boot:
+    """The state a strategy's decision points see: the model, the KHO inputs, what hugetlb got."""
+
+    mb: Memblock
+    strategy: Strategy
+    kexec: bool
+    params: KhoParams
+    nodes: tuple[int, ...]
+    areas: tuple[ScratchArea, ...] = ()
+    preserved: PreservedSet | None = None
+    #: (addr, size, nid recorded in reserved[]) of every gigantic page, adopted ones included.
+    pages: list[tuple[int, int, int]] = field(default_factory=list)
+    adopted: list[int] = field(default_factory=list)
+    adopted_used: int = 0
+    ext_runs: list[tuple[int, int]] = field(default_factory=list)
+    extended_bytes: int = 0
+    digest_keys: int = 0
+    messages: list[str] = field(default_factory=list)
+    scratch_left: list[tuple[str, int]] = field(default_factory=list)
+    busy_reserved: list[tuple[int, int]] = field(default_factory=list)
+
+    # ----------------------------------------------------------- accounting
+
+    def hugetlb_size(self, limit: int, nid: int) -> int:
+        """Gigantic bytes below *limit* on *nid*, with ``memblock_reserved_kern_size()``'s cut rule."""
+        total = 0
+        for base, size, rnid in sorted(self.pages):
+            if base > limit:
+                break
+            if nid != NUMA_NO_NODE and rnid != nid:
+                continue
+            total += size if base + size <= limit else limit - base
+        return total
+
+    def scratch_kern_size(self, mb: Memblock, limit: int, nid: int) -> int:
+        """RSRV_KERN as the design's scratch sizing counts it (A knob)."""
+        k = mb.reserved_kern_size(limit, nid)
+        if not self.strategy.hugetlb_in_scratch_sizing and self.strategy.hugetlb_rsrv_kern:
+            k -= self.hugetlb_size(limit, nid)
+        return k
+
+    def scratch_free(self) -> int:
+        """Free bytes of KHO_SCRATCH memory (what later scratch-only allocations can still use)."""
+        mb = self.mb
+        total = 0
+        for s, e, _ in for_each_free_mem_range(
+                mb.memory, mb.reserved, lambda m: not m.flags & Flag.MEMBLOCK_KHO_SCRATCH):
+            total += e - s
+        return total
+
+    # ------------------------------------------------------ decision points
+
+    def early_init(self) -> None:
+        """Start of ``mm_core_init_early()`` on a KHO boot: extension, early reservations, scratch-only end."""
+        s, mb = self.strategy, self.mb
+        if self.preserved is not None and s.extension is not None:
+            self.digest_keys = len(self.preserved.blocks)
+            if s.extension == "ext":
+                self.extended_bytes = extend_scratch(mb, self.preserved, Flag.MEMBLOCK_KHO_SCRATCH_EXT)
+                mb.scratch_only_flags = int(Flag.MEMBLOCK_KHO_SCRATCH | Flag.MEMBLOCK_KHO_SCRATCH_EXT)
+            elif s.extension == "scratch":
+                self.extended_bytes = extend_scratch(mb, self.preserved, Flag.MEMBLOCK_KHO_SCRATCH)
+            elif s.extension == "reserve_busy":
+                # Alternative 4: the busy 1 GiB blocks, one reservation per run, stay reserved.
+                blk = 1 << 30
+                busy = busy_blocks(self.preserved, blk)
+                runs: list[list[int]] = []
+                for b in busy:
+                    if runs and runs[-1][1] == b:
+                        runs[-1][1] = b + 1
+                    else:
+                        runs.append([b, b + 1])
+                for b0, b1 in runs:
+                    mb.reserve_range(b0 * blk, (b1 - b0) * blk, NUMA_NO_NODE, 0)
+                    self.busy_reserved.append((b0 * blk, (b1 - b0) * blk))
+            self.ext_runs = free_runs(mb, busy_blocks(self.preserved)) if s.extension in ("ext", "scratch") else []
+        if self.preserved is not None and s.preserved_reserved_at == "mm_core_init_early":
+            reserve_preserved(mb, self.preserved)
+        if s.adopt_preserved_gigantic and self.preserved is not None:
+            self.adopted = [b for b, size in self.preserved.blocks if size == GIGANTIC]
+        if s.reserve_scratch_around_hugetlb:
+            for a in self.areas:
+                mb.reserve_range(a.base, a.size, NUMA_NO_NODE, 0)
+            mb.kho_scratch_only = False
+        if s.scratch_only_ends == "mm_core_init_early":
+            mb.kho_scratch_only = False
+
+    def after_hugetlb(self) -> None:
+        """End of the hugetlb allocations: alternative 2 releases scratch and re-enters scratch-only."""
+        if self.strategy.reserve_scratch_around_hugetlb:
+            for a in self.areas:
+                self.mb.phys_free(a.base, a.size)
+            self.mb.kho_scratch_only = True
+
+    def kho_memory_init(self) -> None:
+        """``kho_memory_init()`` on a KHO boot: the baseline reservation of preserved memory."""
+        if self.preserved is not None and self.strategy.preserved_reserved_at == "kho_memory_init":
+            reserve_preserved(self.mb, self.preserved)
+
+    def alloc_gigantic(self, size: int, nid: int, exact: bool, op: Alloc | None) -> int | None:
+        """One gigantic page through the design's allocator (P knob); None on failure."""
+        s, mb = self.strategy, self.mb
+        if s.adopt_preserved_gigantic and self.adopted_used < len(self.adopted):
+            addr = self.adopted[self.adopted_used]
+            self.adopted_used += 1
+            return addr
+        if s.gigantic_api == "hugetlb":
+            return mb.alloc_hugetlb(size, nid, exact)
+        if s.gigantic_api == "nid_user":
+            # v1 12/12: never plain SCRATCH for gigantic pages; SCRATCH_EXT while scratch-only.
+            if mb.kho_scratch_only:
+                flags = int(Flag.MEMBLOCK_KHO_SCRATCH_EXT)
+            else:
+                flags = int(Flag.MEMBLOCK_MIRROR) if mb.system_has_some_mirror else 0
+            addr = mb.alloc_range_nid(size, size, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, exact, flags=flags)
+            if addr is not None and not s.hugetlb_rsrv_kern:
+                mb.setclr_flag(mb.reserved, addr, size, False, Flag.MEMBLOCK_RSRV_KERN)
+            return addr
+        if op is not None:
+            return mb.alloc(op)
+        api = "memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw"
+        return mb.alloc(Alloc(api, size, align=size, nid=nid, caller="alloc_bootmem"))
+
+
+def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
+    if trace.context.nodes:
+        return tuple(sorted({n for n, _, _ in trace.context.nodes}))
+    return tuple(sorted(set(mb_nodes))) or (0,)
+
+
+def _execute(
+    trace: Trace,
+    strategy: Strategy,
+    *,
+    kernel: str | None,
+    arch: str | None,
+    kexec: bool,
+    areas: tuple[ScratchArea, ...] = (),
+    preserved: PreservedSet | None = None,
+) -> tuple[Outcome, Memblock]:
+    ctx = trace.context
+    mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
+    ops = trace.ops
+    subs = [classify(op.caller, getattr(op, "api", None)) for op in ops]
+    bp = plan(ops, subs)
+    anchors = link(ops)
+    params = parse_kho_cmdline(ctx.cmdline)
+    boot = Boot(mb, strategy, kexec, params, (), areas, preserved)
+    hreq = hugepages_request(ctx.cmdline)
+    requests: list[Request] = []
+    placed: dict[int, int | None] = {}
+    gig_ops = {i for i, op in enumerate(ops) if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC}
+    # The hugetlb loop: plain form stops at the first failure, node form per node.
+    stopped: set[int | None] = set()
+    got_per_node: dict[int, int] = {}
+    attempts = 0
+    last_nid = NUMA_NO_NODE
+    scratch_res = None
+    scanned = memmoves = 0
+    panic = None
+    msgs = boot.messages
+    msgs.extend(params.messages)
+
+    def gigantic(i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
+        nonlocal attempts, last_nid
+        key = nid if exact else None
+        if key in stopped:
+            return
+        attempts += 1
+        last_nid = nid
+        addr = boot.alloc_gigantic(size, nid, exact, op)
+        if addr is None:
+            stopped.add(key)
+        else:
+            r = mb.reserved.search(addr)
+            rnid = r.nid if r is not None and not (boot.adopted and addr in boot.adopted) else nid
+            boot.pages.append((addr, size, rnid))
+            got_per_node[nid] = got_per_node.get(nid, 0) + 1
+            if r is not None:
+                # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
+                mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
+                               Flag.MEMBLOCK_RSRV_NOINIT)
+        api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
+                                             "memblock_alloc_try_nid_raw")
+        requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
+                                op.caller if op is not None else "alloc_bootmem", synth))
+        placed[i] = addr
+
+    def finish_hugetlb(at: int) -> None:
+        nodes = boot.nodes or (0,)
+        if hreq is not None:
+            if hreq.per_node:
+                for n, want in hreq.per_node:
+                    while n not in stopped and got_per_node.get(n, 0) < want:
+                        gigantic(at, GIGANTIC, n, True, None, True)
+                    if got_per_node.get(n, 0) < want:
+                        msgs.append(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
+                                    f"Only allocated {got_per_node.get(n, 0)} hugepages.")
+            else:
+                while None not in stopped and len(boot.pages) < hreq.total:
+                    # round robin over nodes with memory, continuing after the last node used
+                    k = nodes.index(last_nid) + 1 if last_nid in nodes else 0
+                    gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
+                if len(boot.pages) < hreq.total:
+                    msgs.append(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
+                                f"Only allocated {len(boot.pages)} hugepages.")
+        if kexec:
+            boot.scratch_left.append(("hugetlb", boot.scratch_free()))
+            boot.after_hugetlb()
+
+    def decision_points(i: int) -> None:
+        nonlocal scratch_res
+        if kexec and i == bp.populate:
+            populate(mb, areas)
+            boot.scratch_left.append(("setup_arch", boot.scratch_free()))
+        if i == bp.early:
+            boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
+            if kexec:
+                boot.early_init()
+        if i == bp.hugetlb_end:
+            finish_hugetlb(i)
+        if i == bp.kho_init:
+            if not boot.nodes:
+                boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
+            if kexec:
+                boot.scratch_left.append(("kho_memory_init", boot.scratch_free()))
+                boot.kho_memory_init()
+            else:
+                scratch_res = reserve_scratch(mb, params, boot.nodes, kern_size=boot.scratch_kern_size)
+                msgs.extend(scratch_res.messages)
+                boot.areas = scratch_res.areas
+
+    try:
+        for i, op in enumerate(ops):
+            mb.op_index = i
+            decision_points(i)
+            sub = subs[i]
+            # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
+            if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
+                continue
+            if isinstance(op, Alloc):
+                before = mb.stats["find_calls"]
+                if i in gig_ops:
+                    exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
+                    gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
+                else:
+                    addr = mb.alloc(op)
+                    placed[i] = addr
+                    requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
+                                            sub.value, addr, op.caller))
+                scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
+                continue
+            anchor = anchors[i]
+            if anchor is not None and anchor.alloc in gig_ops and isinstance(op, Mark):
+                continue  # the tail NOINIT mark is synthesized with the page
+            op2 = resolve(op, anchor, placed)
+            if op2 is None:
+                continue
+            if isinstance(op2, Reserve | ReserveKern | Free):
+                memmoves += mb.reserved.cnt - mb.reserved.rank(op2.base)
+                scanned += mb.reserved.cnt
+            mb.apply(op2)
+        mb.op_index = len(ops)
+        decision_points(len(ops))
+    except KernelPanic as e:
+        panic = e.message
+        msgs.append(f"Kernel panic - not syncing: {e.message}")
+    mb.kho_scratch_only = False
+    outcome = _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic)
+    return outcome, mb
+
+
+def _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic):  # type: ignore[no-untyped-def]
+    mb = boot.mb
+    if kexec:
+        scratch = Scratch(True, 0, 0, (), 0, 0, (), tuple((a.name, a.base, a.size) for a in boot.areas), None)
+    elif scratch_res is not None:
+        scratch = Scratch(scratch_res.enabled, scratch_res.lowmem, scratch_res.global_, scratch_res.pernode,
+                          scratch_res.k_low, scratch_res.k_all, scratch_res.k_nodes,
+                          tuple((a.name, a.base, a.size) for a in scratch_res.areas), scratch_res.failed)
+    else:
+        scratch = Scratch(False, 0, 0, (), 0, 0, (), (), None)
+    areas = [(b, b + s) for _, b, s in scratch.areas] if kexec else []
+
+    def overlaps(b: int, e: int, ranges: Sequence[tuple[int, int]]) -> bool:
+        return any(s < e and b < t for s, t in ranges)
+
+    pages = boot.pages
+    per_node: dict[int, int] = {}
+    for _, _, n in pages:
+        per_node[n] = per_node.get(n, 0) + 1
+    in_scratch = sum(1 for b, s, _ in pages if overlaps(b, b + s, areas))
+    in_ext = sum(1 for b, s, _ in pages if overlaps(b, b + s, boot.ext_runs) and not overlaps(b, b + s, areas))
+    requested = hreq.total if hreq is not None else sum(1 for r in requests if r.subsystem ==
+                                                        Subsystem.HUGETLB_GIGANTIC.value and not r.synthesized)
+    gig = Gigantic(requested, len(pages), tuple(sorted(per_node.items())), per_node.get(NUMA_NO_NODE, 0),
+                   in_scratch, in_ext, boot.adopted_used, tuple(b for b, _, _ in pages))
+    msgs_tail = [f"HugeTLB: registered 1.00 GiB page size, pre-allocated {len(pages)} pages"] if pages else []
+    moves = tuple(ArrayMove(d.name, d.new_max, d.base, d.alloc_size, overlaps(d.base, d.base + d.alloc_size, areas))
+                  for d in mb.doublings)
+    engine_msgs = [m.text for m in mb.messages if m.level != "dbg"]
+    preserved = boot.preserved.total if boot.preserved is not None else 0
+    return Outcome(
+        source=trace.context.source,
+        strategy=strategy.name + "".join(f"+{o}" for o in sorted(strategy.options)),
+        boot="kexec" if kexec else "cold",
+        kho_boot=kexec,
+        scratch=scratch,
+        gigantic=gig,
+        rsrv_kern=mb.reserved_kern_size(),
+        rsrv_hugetlb=mb.reserved_hugetlb_size(),
+        preserved_bytes=preserved,
+        estimated_nr_free_pages=mb.estimated_nr_free_pages(),
+        max_threads=mb.max_threads(),
+        reserved_cnt_peak=mb.reserved.peak_cnt,
+        reserved_cnt_final=mb.reserved.cnt,
+        doublings=moves,
+        scratch_left=tuple(boot.scratch_left),
+        extended_bytes=boot.extended_bytes,
+        messages=tuple(engine_msgs + boot.messages + msgs_tail),
+        cost=Cost(scanned, memmoves, boot.digest_keys),
+        requests=tuple(requests),
+        panic=panic,
+    )
+
+
+def _strategy(s: Strategy | str, options: Sequence[str]) -> Strategy:
+    return get(s, tuple(options)) if isinstance(s, str) else s
+
+
+def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
+             kernel: str | None = None, arch: str | None = None) -> Outcome:
+    """Re-execute *trace* as a cold boot under *strategy* (name or object).
+
+    ``kho=`` and ``kho_scratch=`` come from the trace's command line; without
+    ``kho=on`` there is no scratch (the trace kernel's default is unknown).
+    """
+    return _execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False)[0]
+
+
+def run_kexec(
+    trace: Trace,
+    strategy: Strategy | str = "baseline",
+    *,
+    preserve: str | PreservedSet = "hugetlb",
+    options: Sequence[str] = (),
+    kernel: str | None = None,
+    arch: str | None = None,
+    seed: int = 0,
+    second: Trace | None = None,
+) -> tuple[Outcome, Outcome]:
+    """The cold boot of *trace*, then the KHO boot that runs the same requests after it.
+
+    The KHO boot inherits the cold boot's scratch areas and starts with the
+    preserved set *preserve* (``hugetlb``, ``memfd:SIZE[:FOLIO]``, ``log`` with
+    *second* a real second-kernel trace, or a :class:`PreservedSet`).  When the
+    cold boot disabled KHO, the following kexec is a plain one: the second
+    outcome is a cold boot marked ``boot="kexec"``, ``kho_boot=False``.
+
+    :raises KhoReplayError: for a bad preserve spec.
+    """
+    s = _strategy(strategy, options)
+    cold, cmb = _execute(trace, s, kernel=kernel, arch=arch, kexec=False)
+    if not cold.scratch.enabled:
+        return cold, replace(cold, boot="kexec", kho_boot=False)
+    areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
+    if isinstance(preserve, PreservedSet):
+        pset = preserve
+    else:
+        gig = [(b, GIGANTIC) for b in cold.gigantic.addrs]
+        free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)]
+        pset = parse_preserve(preserve, gigantic=gig, free_ranges=free, trace=second, seed=seed)
+    if s.adopt_preserved_gigantic and preserve != "hugetlb" and cold.gigantic.addrs:
+        # Alternative 3 preserves every gigantic page in addition to whatever else is preserved.
+        extra = tuple((b, GIGANTIC) for b in cold.gigantic.addrs)
+        pset = PreservedSet(pset.source + "+hugetlb", tuple(sorted(set(pset.blocks) | set(extra),
+                                                                  key=lambda b: (-b[1], b[0]))))
+    if not isinstance(pset, PreservedSet):
+        raise KhoReplayError("internal: no preserved set")
+    kx, _ = _execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
+    return cold, kx

@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""What one re-executed boot produced: per-request results and the metrics of kho-spec §11.
+
+Everything here is a frozen dataclass so two outcomes can be lined up by a
+differ request by request (:attr:`Outcome.requests`, by op index) and metric
+by metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch"]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One allocation request of the boot: where it went (None: failed) and who asked."""
+
+    op_index: int
+    api: str
+    size: int
+    nid: int
+    subsystem: str
+    addr: int | None
+    caller: str | None = None
+    #: True when the op was synthesized (KHO scratch of a trace without KHO, extra hugetlb attempts).
+    synthesized: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Scratch:
+    """KHO scratch on the cold boot (sizes, areas or the failure), or inherited on a KHO boot.
+
+    Sizes are bytes; ``pernode`` is ``((nid, size), ...)``; ``failed`` is the
+    area the kernel could not reserve (``global``, ``node1``...).
+    """
+
+    enabled: bool
+    lowmem: int
+    global_: int
+    pernode: tuple[tuple[int, int], ...]
+    k_low: int
+    k_all: int
+    k_nodes: tuple[tuple[int, int], ...]
+    areas: tuple[tuple[str, int, int], ...]
+    failed: str | None
+
+    @property
+    def reserved(self) -> int:
+        """Bytes of scratch actually in place."""
+        return sum(s for _, _, s in self.areas)
+
+
+@dataclass(frozen=True, slots=True)
+class Gigantic:
+    """Gigantic hugetlb pages of the boot.
+
+    ``per_node`` counts pages by the nid their reservation carries (-1: the
+    memblock any-node fallback); ``in_scratch`` pages overlap ``kho_scratch[]``
+    and cannot be preserved; ``in_extended`` lie in memory a strategy's
+    extension flagged; ``adopted`` came from the previous kernel (alternative 3).
+    """
+
+    requested: int
+    allocated: int
+    per_node: tuple[tuple[int, int], ...]
+    fallbacks: int
+    in_scratch: int
+    in_extended: int
+    adopted: int
+    addrs: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayMove:
+    """One ``memblock_double_array()``: table, new capacity, where it went, inside scratch or not."""
+
+    name: str
+    new_max: int
+    base: int
+    size: int
+    in_scratch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Cost proxies: regions the kernel would scan, entries it would memmove, digest keys."""
+
+    regions_scanned: int
+    memmove_entries: int
+    digest_keys: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One boot under one strategy (``boot`` is ``cold`` or ``kexec``)."""
+
+    source: str
+    strategy: str
+    boot: str
+    kho_boot: bool
+    scratch: Scratch
+    gigantic: Gigantic
+    rsrv_kern: int
+    rsrv_hugetlb: int
+    preserved_bytes: int
+    estimated_nr_free_pages: int
+    max_threads: int
+    reserved_cnt_peak: int
+    reserved_cnt_final: int
+    doublings: tuple[ArrayMove, ...]
+    #: (phase, free bytes of KHO_SCRATCH memory) after each early phase of a KHO boot.
+    scratch_left: tuple[tuple[str, int], ...]
+    extended_bytes: int
+    messages: tuple[str, ...]
+    cost: Cost
+    requests: tuple[Request, ...]
+    panic: str | None = None
+
+    def request(self, op_index: int) -> Request | None:
+        """The request made by op *op_index*, if the boot made one."""
+        for r in self.requests:
+            if r.op_index == op_index:
+                return r
+        return None
