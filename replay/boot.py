@@ -29,8 +29,13 @@ Fixed-address ops inside an earlier allocation follow it (:mod:`.link`).
 ... phase free_all
 ... '''))
 >>> o = run_cold(t, "baseline", kernel="7.2")
+
+The 64 MiB block ends at 4 GiB, so below ARCH_LOW_ADDRESS_LIMIT (4 GiB - 1) it
+counts one byte short: lowmem is 2 bytes under 128 MiB and global is those 2
+bytes, rounded up to 4 MiB.
+
 >>> o.scratch.enabled, o.scratch.lowmem >> 20, o.scratch.global_ >> 20
-(True, 128, 0)
+(True, 128, 4)
 """
 
 from __future__ import annotations
