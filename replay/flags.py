@@ -60,7 +60,7 @@ def parse_flags(text: str) -> Flag:
     """Parse ``rsrv_kern|rsrv_noinit``, ``MEMBLOCK_RSRV_KERN``, ``RSV_KERN``, ``0x20`` or ``32``.
 
     >>> parse_flags("rsrv_kern|rsrv_noinit")
-    <Flag.MEMBLOCK_RSRV_KERN|MEMBLOCK_RSRV_NOINIT: 48>
+    <Flag.MEMBLOCK_RSRV_NOINIT|MEMBLOCK_RSRV_KERN: 48>
 
     :raises ValueError: for an unknown name (callers turn it into an InputError).
     """

@@ -1,0 +1,783 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The memblock API over two region tables, for one kernel era and arch.
+
+:class:`Memblock` models ``struct memblock`` and mm/memblock.c function by
+function; method names are the kernel's minus ``memblock_`` (``add_range``,
+``isolate_range``, ``double_array``, ``find_in_range_node``,
+``alloc_range_nid``).  What differs between kernel versions comes from a
+:class:`~.profile.Profile`, what differs between arches from an
+:class:`~.profile.Arch`; the code reads named behaviours, never versions.
+
+Where the kernel returns 0 for "no address" we return ``None``; where it
+panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
+``pr_warn`` lines it would print are kept in :attr:`Memblock.messages`.
+
+>>> from kho_replay.replay.ops import parse_script
+>>> mb = Memblock.for_kernel("7.3", "x86_64")
+>>> res = mb.run(parse_script('''
+... add 0x100000 0x3ff00000
+... reserve 0x1000000 16M
+... alloc memblock_alloc size=4K align=4K
+... '''))
+>>> [hex(a) for a in res.allocs]
+['0x3ffff000']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import KernelPanic, ReplayError
+from .flags import Flag
+from .ops import (
+    MAX_PHYS_ADDR,
+    MEMBLOCK_ALLOC_ACCESSIBLE,
+    MEMBLOCK_ALLOC_ANYWHERE,
+    MEMBLOCK_ALLOC_NOLEAKTRACE,
+    MEMORY_FLAGS,
+    NUMA_NO_NODE,
+    Add,
+    Alloc,
+    AllowResize,
+    CapMemoryRange,
+    Clear,
+    EnforceMemoryLimit,
+    Free,
+    KhoScratchOnly,
+    Mark,
+    MirroredKernelcore,
+    MovableNode,
+    Op,
+    Phase,
+    Region,
+    Remove,
+    Reserve,
+    ReserveKern,
+    SetBottomUp,
+    SetCurrentLimit,
+    SetNode,
+    TrimMemory,
+)
+from .profile import Arch, Profile, arch_for, profile_for
+from .regions import MASK, ArrayPlace, RegionTable
+from .search import for_each_free_mem_range, for_each_free_mem_range_reverse
+
+__all__ = [
+    "AllocResult",
+    "Doubling",
+    "Memblock",
+    "Message",
+    "RunResult",
+    "format_region_line",
+    "replay_json",
+]
+
+PHYS_ADDR_MAX = MAX_PHYS_ADDR
+# set_max_threads(): MIN_THREADS and MAX_THREADS (FUTEX_TID_MASK).
+MIN_THREADS = 20
+MAX_THREADS = 0x3FFFFFFF
+
+
+def round_down(x: int, a: int) -> int:
+    """The kernel's ``round_down()``: a bit mask, garbage for non powers of two as in C."""
+    return x & ~(a - 1) & MASK
+
+
+def round_up(x: int, a: int) -> int:
+    """The kernel's ``round_up()``: ``((x - 1) | (a - 1)) + 1`` in phys_addr_t."""
+    return ((((x - 1) & MASK) | (a - 1)) + 1) & MASK
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A line the kernel would print: ``level`` is ``warn``, ``err``, ``info`` or ``dbg``."""
+
+    op_index: int | None
+    level: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Doubling:
+    """One ``memblock_double_array()``: which table, new capacity, where the array went."""
+
+    op_index: int | None
+    name: str
+    new_max: int
+    base: int
+    alloc_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AllocResult:
+    """What one ``alloc`` op got: the address (None on failure) and where it was asked."""
+
+    op_index: int
+    api: str
+    size: int
+    addr: int | None
+    nid: int
+    caller: str | None = None
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What :meth:`Memblock.run` returns: each alloc's address in op order, and messages."""
+
+    allocs: list[int | None] = field(default_factory=list)
+    results: list[AllocResult] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    panic: str | None = None
+
+
+class Memblock:
+    """``struct memblock``: the ``memory`` and ``reserved`` tables and the allocator's state.
+
+    :param profile: the kernel era (see :mod:`.profile`).
+    :param arch: per-arch constants.
+    """
+
+    def __init__(self, profile: Profile, arch: Arch) -> None:
+        self.profile = profile
+        self.arch = arch
+        self.page_size = arch.page_size
+        self.max_numnodes = arch.max_numnodes
+        common = dict(empty_cnt=profile.empty_cnt, numa=arch.numa, ranged_merge=profile.ranged_merge)
+        self.memory = RegionTable("memory", arch.init_memory_regions, **common)
+        self.reserved = RegionTable("reserved", arch.init_reserved_regions, track_gaps=True, **common)
+        self.physmem = RegionTable("physmem", 4, **common)
+        self.bottom_up = False
+        self.current_limit = MEMBLOCK_ALLOC_ANYWHERE
+        self.can_resize = False
+        self.kho_scratch_only = False
+        self.movable_node = False
+        self.mirrored_kernelcore = False
+        self.system_has_some_mirror = False
+        #: KHO's ``kho_scratch[]`` array (7.3 ``memblock_alloc_hugetlb()`` avoids it).
+        self.kho_scratch: list[tuple[int, int]] = []
+        #: ``__pa_symbol(_end)``, for the pre-5.11 bottom-up rule; None when unknown.
+        self.kernel_end: int | None = None
+        self.messages: list[Message] = []
+        self.doublings: list[Doubling] = []
+        self.op_index: int | None = None
+        #: counters a report may want ("regions scanned" is the allocator's cost proxy).
+        self.stats = {"find_calls": 0}
+
+    @classmethod
+    def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:
+        """A fresh model for kernel release *kernel* (``7.3``, ``6.1.192``) on *arch*."""
+        return cls(profile_for(kernel), arch_for(arch))
+
+    # ------------------------------------------------------------- helpers
+
+    def _msg(self, level: str, text: str) -> None:
+        self.messages.append(Message(self.op_index, level, text))
+
+    def _warn(self, text: str) -> None:
+        self._msg("warn", text)
+
+    def numa_valid_node(self, nid: int) -> bool:
+        """``numa_valid_node()``; before it existed, only NUMA_NO_NODE meant "any node"."""
+        if self.profile.numa_valid_node:
+            return 0 <= nid < self.max_numnodes
+        return nid != NUMA_NO_NODE
+
+    def _fix_nid(self, nid: int) -> int:
+        # Before numa_valid_node(), MAX_NUMNODES was turned into NUMA_NO_NODE with a WARN.
+        if not self.profile.numa_valid_node and nid == self.max_numnodes:
+            self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
+            return NUMA_NO_NODE
+        return nid
+
+    def page_align(self, x: int) -> int:
+        """``PAGE_ALIGN()``."""
+        return round_up(x, self.page_size)
+
+    # -------------------------------------------------------- doubling
+
+    def double_array(self, t: RegionTable, new_area_start: int, new_area_size: int) -> bool:
+        """``memblock_double_array()``: find room for a twice larger array and move there.
+
+        The new array goes through the normal search (direction, current_limit,
+        mirror or KHO scratch), page aligned; for ``reserved`` it must not
+        overlap the range about to be reserved.  The old array, unless it is
+        the static one, is freed first, then the new one reserved.
+        """
+        if not self.can_resize:
+            if self.profile.resize_unallowed_panics:
+                raise KernelPanic(f"memblock: cannot resize {t.name} array", op_index=self.op_index)
+            return False
+        old_size = t.max * self.profile.region_size
+        new_size = old_size << 1
+        old_alloc = self.page_align(old_size)
+        new_alloc = self.page_align(new_size)
+        # only exclude range when trying to double reserved.regions
+        if t is not self.reserved:
+            new_area_start = new_area_size = 0
+        addr = self.find_in_range(new_area_start + new_area_size, self.current_limit, new_alloc, self.page_size)
+        if addr is None and new_area_size:
+            addr = self.find_in_range(0, min(new_area_start, self.current_limit), new_alloc, self.page_size)
+        if addr is None:
+            self._msg("err", f"memblock: Failed to double {t.name} array from {t.max} to {t.max * 2} entries !")
+            return False
+        self._msg("dbg", f"memblock: {t.name} is doubled to {t.max * 2} at "
+                         f"[{addr:#018x}-{(addr + new_size - 1) & MASK:#018x}]")
+        old = t.array
+        t.max <<= 1
+        t.array = ArrayPlace(addr, new_alloc)
+        self.doublings.append(Doubling(self.op_index, t.name, t.max, addr, new_alloc))
+        if old is not None:
+            self.phys_free(old.base, old_alloc)
+        if self.profile.has_rsrv_kern:
+            ok = self.reserve_range(addr, new_alloc, NUMA_NO_NODE, Flag.MEMBLOCK_RSRV_KERN)
+        else:
+            ok = self.reserve(addr, new_alloc)
+        if not ok:
+            raise KernelPanic(f"memblock_double_array: BUG: cannot reserve new {t.name} array",
+                              op_index=self.op_index)
+        return True
+
+    # ------------------------------------------------- region-set mutators
+
+    def add_range(self, t: RegionTable, base: int, size: int, nid: int, flags: int) -> bool:
+        """``memblock_add_range()`` on *t*."""
+        return t.add_range(base, size, nid=nid, flags=flags, double=self.double_array, warn=self._warn)
+
+    def add_node(self, base: int, size: int, nid: int, flags: int = 0) -> bool:
+        """``memblock_add_node()``."""
+        return self.add_range(self.memory, base, size, nid, flags)
+
+    def add(self, base: int, size: int) -> bool:
+        """``memblock_add()``: memory with nid MAX_NUMNODES, no flags."""
+        return self.add_range(self.memory, base, size, self.max_numnodes, 0)
+
+    def physmem_add(self, base: int, size: int) -> bool:
+        """``memblock_physmem_add()``."""
+        return self.add_range(self.physmem, base, size, self.max_numnodes, 0)
+
+    def remove(self, base: int, size: int) -> bool:
+        """``memblock_remove()``."""
+        return self.memory.remove_range(base, size, double=self.double_array)
+
+    def phys_free(self, base: int, size: int) -> bool:
+        """``memblock_phys_free()`` (``memblock_free()`` before 5.16) during early boot."""
+        return self.reserved.remove_range(base, size, double=self.double_array)
+
+    def reserve_range(self, base: int, size: int, nid: int, flags: int) -> bool:
+        """``__memblock_reserve(base, size, nid, flags)``."""
+        return self.add_range(self.reserved, base, size, nid, flags)
+
+    def reserve(self, base: int, size: int) -> bool:
+        """``memblock_reserve()``: NUMA_NO_NODE (MAX_NUMNODES before ~6.16), no flags."""
+        nid = NUMA_NO_NODE if self.profile.reserve_nid == "none" else self.max_numnodes
+        return self.reserve_range(base, size, nid, 0)
+
+    def reserve_kern(self, base: int, size: int) -> bool:
+        """``memblock_reserve_kern()``: reserved with MEMBLOCK_RSRV_KERN."""
+        return self.reserve_range(base, size, NUMA_NO_NODE, Flag.MEMBLOCK_RSRV_KERN)
+
+    def setclr_flag(self, t: RegionTable, base: int, size: int, set_: bool, flag: int) -> bool:
+        """``memblock_setclr_flag()``."""
+        return t.setclr_flag(base, size, set_, flag, double=self.double_array)
+
+    def mark_mirror(self, base: int, size: int) -> bool:
+        """``memblock_mark_mirror()``: a no-op unless ``kernelcore=mirror``."""
+        if not self.mirrored_kernelcore:
+            return True
+        self.system_has_some_mirror = True
+        return self.setclr_flag(self.memory, base, size, True, Flag.MEMBLOCK_MIRROR)
+
+    def set_node(self, base: int, size: int, t: RegionTable, nid: int) -> bool:
+        """``memblock_set_node()``."""
+        return t.set_node(base, size, nid, double=self.double_array)
+
+    def set_current_limit(self, limit: int) -> None:
+        """``memblock_set_current_limit()``."""
+        self.current_limit = limit
+
+    def set_bottom_up(self, enable: bool) -> None:
+        """``memblock_set_bottom_up()``."""
+        self.bottom_up = enable
+
+    def allow_resize(self) -> None:
+        """``memblock_allow_resize()``."""
+        self.can_resize = True
+
+    def trim_memory(self, align: int) -> None:
+        """``memblock_trim_memory()``."""
+        self.memory.trim(align)
+
+    def _find_max_addr(self, limit: int) -> int:
+        for r in self.memory:
+            if limit <= r.size:
+                return r.base + limit
+            limit -= r.size
+        return PHYS_ADDR_MAX
+
+    def enforce_memory_limit(self, limit: int) -> None:
+        """``memblock_enforce_memory_limit()`` (``mem=``)."""
+        if not limit:
+            return
+        max_addr = self._find_max_addr(limit)
+        if max_addr == PHYS_ADDR_MAX:
+            return
+        self.memory.remove_range(max_addr, PHYS_ADDR_MAX, double=self.double_array)
+        self.reserved.remove_range(max_addr, PHYS_ADDR_MAX, double=self.double_array)
+
+    def cap_memory_range(self, base: int, size: int) -> None:
+        """``memblock_cap_memory_range()``: keep memory inside ``[base, base + size)`` and NOMAP."""
+        if not size:
+            return
+        if not self.memory.total_size:
+            self._warn("memblock_cap_memory_range: No memory registered yet")
+            return
+        rng = self.memory.isolate_range(base, size, double=self.double_array)
+        if rng is None:
+            return
+        start_rgn, end_rgn = rng
+
+        def keep(r: Region) -> bool:
+            return bool(r.flags & Flag.MEMBLOCK_NOMAP)
+
+        self.memory.remove_unless(keep, end_rgn, len(self.memory))
+        self.memory.remove_unless(keep, 0, start_rgn)
+        self.reserved.remove_range(0, base, double=self.double_array)
+        self.reserved.remove_range(base + size, PHYS_ADDR_MAX, double=self.double_array)
+
+    # ------------------------------------------------------------ search
+
+    def choose_memblock_flags(self) -> Flag:
+        """``choose_memblock_flags()``: KHO scratch only, or mirror when some exists."""
+        if self.kho_scratch_only:
+            return Flag.MEMBLOCK_KHO_SCRATCH
+        return Flag.MEMBLOCK_MIRROR if self.system_has_some_mirror else Flag.MEMBLOCK_NONE
+
+    def should_skip_region(self, m: Region, nid: int, flags: int) -> bool:
+        """``should_skip_region()`` for a ``memory`` region."""
+        if self.numa_valid_node(nid) and nid != m.nid:
+            return True
+        mf = m.flags
+        if self.movable_node and mf & Flag.MEMBLOCK_HOTPLUG and not flags & Flag.MEMBLOCK_HOTPLUG:
+            return True
+        if flags & Flag.MEMBLOCK_MIRROR and not mf & Flag.MEMBLOCK_MIRROR:
+            return True
+        if not flags & Flag.MEMBLOCK_NOMAP and mf & Flag.MEMBLOCK_NOMAP:
+            return True
+        if not flags & Flag.MEMBLOCK_DRIVER_MANAGED and mf & Flag.MEMBLOCK_DRIVER_MANAGED:
+            return True
+        return bool(flags & Flag.MEMBLOCK_KHO_SCRATCH and not mf & Flag.MEMBLOCK_KHO_SCRATCH)
+
+    def _find_top_down(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
+        if size == 0:
+            # Zero-length free ranges matter here: walk exactly as the kernel does.
+            for s, e, _ in for_each_free_mem_range_reverse(
+                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
+            ):
+                s, e = min(max(s, start), end), min(max(e, start), end)
+                cand = round_down(e, align)
+                if cand >= s:
+                    return cand or None
+            return None
+        mem = self.memory
+        i = mem.index_of(end) - 1
+        while i >= 0:
+            m = mem[i]
+            if m.end <= start:
+                break
+            i -= 1
+            if self.should_skip_region(m, nid, flags):
+                continue
+            ws = m.base if m.base > start else start
+            we = m.end if m.end < end else end
+            if we - ws < size:
+                continue
+            c = self.reserved.fit_top_down(ws, we, size, align)
+            if c is not None:
+                return c
+        return None
+
+    def _find_bottom_up(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
+        if size == 0:
+            for s, e, _ in for_each_free_mem_range(
+                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
+            ):
+                s, e = min(max(s, start), end), min(max(e, start), end)
+                cand = round_up(s, align)
+                if cand < e:
+                    return cand or None
+            return None
+        mem = self.memory
+        i = mem.first_overlap(start)
+        n = len(mem)
+        while i < n:
+            m = mem[i]
+            if m.base >= end:
+                break
+            i += 1
+            if self.should_skip_region(m, nid, flags):
+                continue
+            ws = m.base if m.base > start else start
+            we = m.end if m.end < end else end
+            if we - ws < size:
+                continue
+            c = self.reserved.fit_bottom_up(ws, we, size, align)
+            if c is not None:
+                # round_up may wrap to 0, which the kernel's callers take as failure.
+                return c or None
+        return None
+
+    def find_in_range_node(
+        self, size: int, align: int, start: int, end: int, nid: int = NUMA_NO_NODE, flags: int = 0
+    ) -> int | None:
+        """Find a free *size*-byte area aligned to *align* in ``[start, end)`` on *nid*.
+
+        Models ``memblock_find_in_range_node()``: *end* 0 or 1 means
+        ``current_limit``; the first page is never returned.  ``None`` where the
+        kernel returns 0.
+        """
+        self.stats["find_calls"] += 1
+        if end in (MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_NOLEAKTRACE):
+            end = self.current_limit
+        # avoid allocating the first page
+        start = max(start, self.page_size)
+        end = max(start, end)
+        if self.bottom_up:
+            if self.profile.bottom_up_from_kernel_end and self.kernel_end is not None:
+                # Before v5.11: bottom-up only above the kernel image, else top-down.
+                if end > self.kernel_end:
+                    bottom = max(start, self.kernel_end)
+                    found = self._find_bottom_up(bottom, end, size, align, nid, flags)
+                    if found is not None:
+                        return found
+                    self._warn("memblock: bottom-up allocation failed, memory hotremove may be affected")
+                return self._find_top_down(start, end, size, align, nid, flags)
+            return self._find_bottom_up(start, end, size, align, nid, flags)
+        return self._find_top_down(start, end, size, align, nid, flags)
+
+    def find_in_range(self, start: int, end: int, size: int, align: int) -> int | None:
+        """``memblock_find_in_range()``: any node, mirror first then any memory."""
+        flags = self.choose_memblock_flags()
+        while True:
+            found = self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
+            if found is None and flags & Flag.MEMBLOCK_MIRROR:
+                self._warn(f"Could not allocate {size:#018x} bytes of mirrored memory")
+                flags &= ~Flag.MEMBLOCK_MIRROR
+                continue
+            return found
+
+    # -------------------------------------------------------- allocation
+
+    def alloc_range_nid(
+        self, size: int, align: int, start: int, end: int, nid: int, exact_nid: bool
+    ) -> int | None:
+        """Find and reserve; models ``memblock_alloc_range_nid()``.
+
+        Order: node (+mirror), any node (+mirror) unless *exact_nid*, then the
+        same without mirror.  The reservation carries RSRV_KERN and the
+        requested nid (>= ~6.16) or plain memblock_reserve() (older).
+        """
+        flags = self.choose_memblock_flags()
+        nid = self._fix_nid(nid)
+        if not align:
+            # The kernel dump_stack()s and uses the cache line size.
+            self._warn(f"memblock_alloc_range_nid: align 0, using SMP_CACHE_BYTES ({self.arch.smp_cache_bytes})")
+            align = self.arch.smp_cache_bytes
+        while True:
+            found = self.find_in_range_node(size, align, start, end, nid, flags)
+            if found is not None and self._alloc_reserve(found, size, nid):
+                return found
+            if self.numa_valid_node(nid) and not exact_nid:
+                found = self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
+                if found is not None and self._alloc_reserve(found, size, NUMA_NO_NODE):
+                    return found
+            if flags & Flag.MEMBLOCK_MIRROR:
+                flags &= ~Flag.MEMBLOCK_MIRROR
+                self._warn(f"Could not allocate {size:#018x} bytes of mirrored memory")
+                continue
+            return None
+
+    def _alloc_reserve(self, base: int, size: int, nid: int) -> bool:
+        if self.profile.alloc_records_nid:
+            return self.reserve_range(base, size, nid, self.profile.alloc_flags)
+        return self.reserve(base, size)
+
+    def phys_alloc_range(self, size: int, align: int, start: int, end: int) -> int | None:
+        """``memblock_phys_alloc_range()``: no current_limit clamp unless *end* is 0/1."""
+        return self.alloc_range_nid(size, align, start, end, NUMA_NO_NODE, False)
+
+    def phys_alloc_try_nid(self, size: int, align: int, nid: int) -> int | None:
+        """``memblock_phys_alloc_try_nid()``."""
+        return self.alloc_range_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, False)
+
+    def alloc_internal(
+        self, size: int, align: int, min_addr: int, max_addr: int, nid: int, exact_nid: bool
+    ) -> int | None:
+        """``memblock_alloc_internal()``: clamp to current_limit, then retry without *min_addr*."""
+        if max_addr > self.current_limit:
+            max_addr = self.current_limit
+        found = self.alloc_range_nid(size, align, min_addr, max_addr, nid, exact_nid)
+        if found is None and min_addr:
+            found = self.alloc_range_nid(size, align, 0, max_addr, nid, exact_nid)
+        return found
+
+    def alloc_try_nid(self, size: int, align: int, min_addr: int, max_addr: int, nid: int) -> int | None:
+        """``memblock_alloc_try_nid()`` (and ``_raw``: placement is the same)."""
+        return self.alloc_internal(size, align, min_addr, max_addr, nid, False)
+
+    def alloc_exact_nid_raw(self, size: int, align: int, min_addr: int, max_addr: int, nid: int) -> int | None:
+        """``memblock_alloc_exact_nid_raw()``: no fallback to other nodes."""
+        return self.alloc_internal(size, align, min_addr, max_addr, nid, True)
+
+    def kho_scratch_overlap(self, base: int, size: int) -> bool:
+        """``kho_scratch_overlap()``: does ``[base, base + size)`` touch ``kho_scratch[]``."""
+        end = base + size
+        return any(s < end and base < e for s, e in self.kho_scratch)
+
+    def alloc_hugetlb(self, size: int, nid: int, exact_nid: bool) -> int | None:
+        """``memblock_alloc_hugetlb()`` (7.3): size-aligned, never mirror, never in ``kho_scratch[]``.
+
+        The reservation carries ``RSRV_KERN | RSRV_HUGETLB``.
+        """
+        flags = self.choose_memblock_flags() & ~Flag.MEMBLOCK_MIRROR
+        start, end = 0, MEMBLOCK_ALLOC_ACCESSIBLE
+        while True:
+            addr = self.find_in_range_node(size, size, start, end, nid, flags)
+            if addr is None:
+                if self.numa_valid_node(nid) and not exact_nid:
+                    # Opening the search to all nodes resets the window narrowed by scratch.
+                    nid = NUMA_NO_NODE
+                    start, end = 0, MEMBLOCK_ALLOC_ACCESSIBLE
+                    continue
+                return None
+            if self.kho_scratch_overlap(addr, size):
+                if self.bottom_up:
+                    start = addr + size
+                else:
+                    end = addr
+                continue
+            if not self.reserve_range(addr, size, nid, Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB):
+                return None
+            return addr
+
+    def alloc(self, op: Alloc) -> int | None:
+        """Run one :class:`~.ops.Alloc` through the kernel API it names, with that API's defaults."""
+        api = op.api
+        size = op.size
+        align = op.align if op.align is not None else 0
+        nid = op.nid if op.nid is not None else NUMA_NO_NODE
+        lo = op.min_addr if op.min_addr is not None else 0
+        hi = op.max_addr if op.max_addr is not None else MEMBLOCK_ALLOC_ACCESSIBLE
+        if api == "memblock_phys_alloc_range":
+            return self.phys_alloc_range(size, align, lo, hi)
+        if api == "memblock_phys_alloc":
+            return self.phys_alloc_range(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE)
+        if api == "memblock_phys_alloc_try_nid":
+            return self.phys_alloc_try_nid(size, align, nid)
+        if api == "memblock_alloc_range_nid":
+            return self.alloc_range_nid(size, align, lo, hi, nid, op.exact)
+        if api in ("memblock_alloc_try_nid", "memblock_alloc_try_nid_raw"):
+            return self.alloc_try_nid(size, align, lo, hi, nid)
+        if api == "memblock_alloc_exact_nid_raw":
+            return self.alloc_exact_nid_raw(size, align, lo, hi, nid)
+        if api in ("memblock_alloc", "memblock_alloc_raw"):
+            return self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
+        if api == "memblock_alloc_from":
+            return self.alloc_try_nid(size, align, lo, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
+        if api == "memblock_alloc_low":
+            return self.alloc_try_nid(size, align, 0, self.arch.arch_low_address_limit, NUMA_NO_NODE)
+        if api == "memblock_alloc_node":
+            return self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid)
+        if api == "memblock_alloc_or_panic":
+            found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
+            if found is None:
+                raise KernelPanic(f"{op.caller or 'memblock_alloc_or_panic'}: Failed to allocate "
+                                  f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
+            return found
+        if api == "memblock_alloc_hugetlb":
+            if not self.profile.has_alloc_hugetlb:
+                raise ReplayError(f"memblock_alloc_hugetlb() does not exist in {self.profile.name}",
+                                  op_index=self.op_index, caller=op.caller)
+            return self.alloc_hugetlb(size, nid, op.exact)
+        raise ReplayError(f"unknown allocation API {api}", op_index=self.op_index, caller=op.caller)
+
+    # -------------------------------------------------------- accounting
+
+    def phys_mem_size(self) -> int:
+        """``memblock_phys_mem_size()``."""
+        return self.memory.total_size
+
+    def reserved_size(self) -> int:
+        """``memblock_reserved_size()``."""
+        return self.reserved.total_size
+
+    def _reserved_flag_size(self, flag: int, limit: int, nid: int) -> int:
+        total = 0
+        any_node = not self.numa_valid_node(nid)
+        for r in self.reserved:
+            if r.base > limit:
+                break
+            size = r.size if r.end <= limit else limit - r.base
+            if (any_node or nid == r.nid) and r.flags & flag:
+                total += size
+        return total
+
+    def reserved_kern_size(self, limit: int = MEMBLOCK_ALLOC_ANYWHERE, nid: int = NUMA_NO_NODE) -> int:
+        """``memblock_reserved_kern_size()``: RSRV_KERN bytes below *limit* on *nid*.
+
+        Stops at the first region starting above *limit*; a region crossing it
+        counts up to *limit*.
+        """
+        return self._reserved_flag_size(Flag.MEMBLOCK_RSRV_KERN, limit, nid)
+
+    def reserved_hugetlb_size(self, limit: int = MEMBLOCK_ALLOC_ANYWHERE, nid: int = NUMA_NO_NODE) -> int:
+        """``memblock_reserved_hugetlb_size()`` (7.3)."""
+        return self._reserved_flag_size(Flag.MEMBLOCK_RSRV_HUGETLB, limit, nid)
+
+    def estimated_nr_free_pages(self) -> int:
+        """``memblock_estimated_nr_free_pages()`` for this era (pages, u64 arithmetic)."""
+        if self.profile.nr_free_pages == "reserved":
+            free = (self.phys_mem_size() - self.reserved_size()) & MASK
+        else:
+            free = (self.phys_mem_size() - self.reserved_kern_size()) & MASK
+        return free // self.page_size
+
+    def max_threads(self, nr_pages: int | None = None) -> int:
+        """``max_threads`` as ``set_max_threads(MAX_THREADS)`` computes it in ``fork_init()``."""
+        if nr_pages is None:
+            nr_pages = self.estimated_nr_free_pages()
+        if nr_pages.bit_length() + self.page_size.bit_length() > 64:
+            threads = MAX_THREADS
+        else:
+            threads = nr_pages * self.page_size // (self.arch.thread_size * 8)
+        threads = min(threads, MAX_THREADS)
+        return max(MIN_THREADS, min(threads, MAX_THREADS))
+
+    # ------------------------------------------------------------- ops
+
+    def apply(self, op: Op) -> int | None:
+        """Execute one op; returns the address for an :class:`~.ops.Alloc`, else None."""
+        match op:
+            case Alloc():
+                return self.alloc(op)
+            case Reserve(base=b, size=s, nid=n, flags=f):
+                if n is None and f is None:
+                    self.reserve(b, s)
+                else:
+                    self.reserve_range(b, s, NUMA_NO_NODE if n is None else n, f or 0)
+            case ReserveKern(base=b, size=s, nid=n):
+                self.reserve_range(b, s, NUMA_NO_NODE if n is None else n, Flag.MEMBLOCK_RSRV_KERN)
+            case Free(base=b, size=s):
+                self.phys_free(b, s)
+            case Add(base=b, size=s, nid=n, flags=f):
+                if n is None:
+                    self.add_range(self.memory, b, s, self.max_numnodes, f)
+                else:
+                    self.add_node(b, s, n, f)
+            case Remove(base=b, size=s):
+                self.remove(b, s)
+            case Mark(flag=f, base=b, size=s):
+                if f == Flag.MEMBLOCK_MIRROR:
+                    self.mark_mirror(b, s)
+                else:
+                    self.setclr_flag(self.memory if f & MEMORY_FLAGS else self.reserved, b, s, True, f)
+            case Clear(flag=f, base=b, size=s):
+                self.setclr_flag(self.memory if f & MEMORY_FLAGS else self.reserved, b, s, False, f)
+            case SetNode(base=b, size=s, nid=n, reserved=r):
+                self.set_node(b, s, self.reserved if r else self.memory, n)
+            case SetCurrentLimit(addr=a):
+                self.set_current_limit(a)
+            case SetBottomUp(on=v):
+                self.set_bottom_up(v)
+            case AllowResize():
+                self.allow_resize()
+            case KhoScratchOnly(on=v):
+                self.kho_scratch_only = v
+            case MovableNode(on=v):
+                self.movable_node = v
+            case MirroredKernelcore(on=v):
+                self.mirrored_kernelcore = v
+            case TrimMemory(align=a):
+                self.trim_memory(a)
+            case EnforceMemoryLimit(limit=a):
+                self.enforce_memory_limit(a)
+            case CapMemoryRange(base=b, size=s):
+                self.cap_memory_range(b, s)
+            case Phase(name=name):
+                if name == "free_all":
+                    # memblock_free_all() ends the scratch-only phase.
+                    self.kho_scratch_only = False
+            case _:
+                raise ReplayError(f"op {op.keyword!r} is not modelled", op_index=self.op_index)
+        return None
+
+    def run(self, ops: Iterable[Op]) -> RunResult:
+        """Execute *ops* in order.  A modelled kernel panic ends the run and is reported."""
+        result = RunResult(messages=self.messages)
+        for i, op in enumerate(ops):
+            self.op_index = i
+            try:
+                addr = self.apply(op)
+            except KernelPanic as e:
+                result.panic = e.message
+                self._msg("emerg", f"Kernel panic - not syncing: {e.message}")
+                break
+            if isinstance(op, Alloc):
+                result.allocs.append(addr)
+                result.results.append(AllocResult(i, op.api, op.size, addr, op.nid if op.nid is not None
+                                                  else NUMA_NO_NODE, op.caller))
+        self.op_index = None
+        return result
+
+    # ------------------------------------------------------------ output
+
+    def dump_all(self) -> list[str]:
+        """The lines of ``memblock_dump_all()`` (``MEMBLOCK configuration:``), without prefix."""
+        lines = [
+            "MEMBLOCK configuration:",
+            f" memory size = {self.memory.total_size:#018x} reserved size = {self.reserved.total_size:#018x}",
+        ]
+        for t in (self.memory, self.reserved):
+            lines.append(f" {t.name}.cnt  = {t.cnt:#x}")
+            regions = t.regions() or ([Region(0, 0, 0, self.max_numnodes)] if t.cnt else [])
+            for idx, r in enumerate(regions):
+                lines.append(format_region_line(t.name, idx, r, self._dump_nid_valid(r.nid)))
+        return lines
+
+    def _dump_nid_valid(self, nid: int) -> bool:
+        if not self.arch.numa:
+            return False
+        if self.profile.numa_valid_node:
+            return self.numa_valid_node(nid)
+        return nid != self.max_numnodes
+
+    def tables_json(self) -> dict[str, list[dict[str, object]]]:
+        """``memory`` and ``reserved`` as JSON-ready lists (hex strings, nid as int)."""
+        def conv(t: RegionTable) -> list[dict[str, object]]:
+            return [{"base": hex(r.base), "size": hex(r.size), "flags": hex(r.flags), "nid": r.nid} for r in t]
+        return {"memory": conv(self.memory), "reserved": conv(self.reserved)}
+
+
+def format_region_line(name: str, idx: int, r: Region, show_nid: bool) -> str:
+    """One ``memblock_dump()`` line: `` reserved[0x3]\\t[0x...-0x...], 0x... bytes on node 0 flags: 0x20``."""
+    end = (r.base + r.size - 1) & MASK
+    node = f" on node {r.nid}" if show_nid else ""
+    flags = f"{r.flags:#x}" if r.flags else "0x0"
+    return f" {name}[{idx:#x}]\t[{r.base:#018x}-{end:#018x}], {r.size:#018x} bytes{node} flags: {flags}"
+
+
+def replay_json(ops: Sequence[Op], kernel: str = "7.3", arch: str = "harness") -> dict[str, object]:
+    """Replay *ops* and return ``{"allocs", "memory", "reserved", "messages"[, "panic"]}``.
+
+    The shape ``kho-replay run --format json`` prints; the differential oracle
+    compares it with the kernel's own code.
+    """
+    mb = Memblock.for_kernel(kernel, arch)
+    res = mb.run(ops)
+    out: dict[str, object] = {"allocs": [None if a is None else hex(a) for a in res.allocs]}
+    out.update(mb.tables_json())
+    out["messages"] = [m.text for m in res.messages]
+    if res.panic is not None:
+        out["panic"] = res.panic
+    return out
+
