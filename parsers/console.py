@@ -104,7 +104,7 @@ _JOURNAL = re.compile(
 )
 _DMESG_X = re.compile(r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news)\s*:\s*[a-z]+\s*: ")
 _DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
-_STAMP = re.compile(r"^\[\s*(?P<ts>\d+\.\d+)\]")
+_STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
 _CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
 
 # --------------------------------------------------------------------------
