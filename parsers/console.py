@@ -208,13 +208,17 @@ class Era:
     free_late_fn: str | None
     #: x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH and reserve_real_mode() clears it.
     x86_lowmem_scratch: bool
+    #: numa_cleanup_meminfo() clips node blocks to memblock_start_of_DRAM() (mm/numa_memblks.c,
+    #: ~6.12) so they match the Initmem spans; before, blocks started where firmware said (low = 0).
+    numa_blocks_from_dram: bool
 
 
 #: One row per era, newest first; the first row whose minimum release <= the trace's wins.
 ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
-    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None, True)),
-    ((5, 16), Era("5.16-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False)),
-    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late", False)),
+    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None, True, True)),
+    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, True)),
+    ((5, 16), Era("5.16-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False)),
+    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late", False, False)),
 )
 
 
@@ -400,6 +404,10 @@ class ConsoleReader:
         """Learn release, arch and the NUMA layout before the walk needs them."""
         boots = 0
         in_section = False
+        # node blocks, best source last: firmware tables, then Initmem spans, then NUMA merges
+        firmware: dict[int, tuple[int, int]] = {}
+        initmem: dict[int, tuple[int, int]] = {}
+        merged: dict[int, tuple[int, int]] = {}
         for ln in self.lines:
             t = ln.text
             if SECTION_BEGIN.match(t):
@@ -425,31 +433,36 @@ class ConsoleReader:
                 self.arch = "x86_64"
             m = NUMA_MERGE_LINE.match(t)
             if m:
-                self.nodes[int(m.group("nid"))] = (int(m.group("base"), 16), int(m.group("end"), 16) + 1)
+                merged[int(m.group("nid"))] = (int(m.group("base"), 16), int(m.group("end"), 16) + 1)
                 continue
             m = SRAT_LINE.match(t)
             if m:
                 nid = int(m.group("nid"))
                 base, end = int(m.group("base"), 16), int(m.group("end"), 16) + 1
-                old = self.nodes.get(nid)
-                self.nodes[nid] = (min(base, old[0]), max(end, old[1])) if old else (base, end)
+                old = firmware.get(nid)
+                firmware[nid] = (min(base, old[0]), max(end, old[1])) if old else (base, end)
                 continue
             m = FAKE_NODE_LINE.match(t)
             if m:
-                self.fake_node = True
-                self.nodes = {0: (int(m.group("base"), 16), int(m.group("end"), 16) + 1)}
+                firmware = {0: (int(m.group("base"), 16), int(m.group("end"), 16) + 1)}
                 continue
             if NO_NUMA_LINE.match(t):
                 self.fake_node = True
                 continue
             m = INITMEM_LINE.match(t)
             if m:
-                nid = int(m.group("nid"))
-                base, end = int(m.group("base"), 16), int(m.group("end"), 16) + 1
-                if self.fake_node and self.arch == "x86_64":
-                    # x86 dummy_numa_init() covers [0, max_pfn): Initmem prints the first pfn
-                    base = 0
-                self.nodes.setdefault(nid, (base, end))
+                # numa_cleanup_meminfo() clips blocks to memblock memory, as Initmem prints them
+                initmem.setdefault(int(m.group("nid")), (int(m.group("base"), 16), int(m.group("end"), 16) + 1))
+                continue
+            m = DUMP_REGION.match(t)
+            if m and m.group("type") == "memory":
+                # allocations before the first dump need the end of DRAM (CMA limits)
+                base, size = _range(m)
+                self.mem_end = max(self.mem_end, base + size)
+        if self.era is not None and not self.era.numa_blocks_from_dram:
+            self.nodes = {**initmem, **firmware, **merged}
+        else:
+            self.nodes = {**firmware, **initmem, **merged}
         if self.release is None:
             raise UnsupportedError(self.path, "no 'Linux version' line: cannot tell which kernel printed this",
                                    line=None)
@@ -885,6 +898,9 @@ class ConsoleReader:
         self._resolve_pending(idx)
         src = self._src(ln)
         self._emit(Phase("free_all", inferred="memblock_free_all() runs just before the Memory: line", src=src))
+        for nid, (b, e) in sorted(self.nodes.items()):
+            self._emit(SetNode(b, e - b, nid, True, src=src,
+                               inferred="memblock_free_all(): memmap_init_reserved_pages() sets reserved nids"))
         if self.scratch_only:
             self.scratch_only = False
             self._emit(KhoScratchOnly(False, inferred="memblock_free_all(): memblock_clear_kho_scratch_only()",
