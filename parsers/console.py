@@ -522,9 +522,8 @@ class ConsoleReader:
             # printk lines interleaved with a section body are still kernel lines
             if ln.ts is None or SECTION_END.match(t):
                 return
-        if self.dump is not None:
-            if self._dump_line(ln):
-                return
+        if self.dump is not None and self._dump_line(ln):
+            return
         if DUMP_HEAD.match(t):
             self.memblock_lines += 1
             self._resolve_pending(idx)
@@ -687,7 +686,7 @@ class ConsoleReader:
         """The API line before this point got no reservation line: it failed (or we know the result)."""
         if self.pending is None:
             return
-        alloc, ln = self.pending
+        alloc, _ln = self.pending
         self.pending = None
         self._emit(dataclasses.replace(alloc, expect=result))
 

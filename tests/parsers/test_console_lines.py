@@ -181,7 +181,8 @@ def test_dump_becomes_observation() -> None:
 def test_node_data_reservation_is_an_inferred_allocation() -> None:
     t = read_console_text(stamped(
         ADD,
-        "__memblock_reserve: [0x000000013ffd2f80-0x000000013fffdfff] nid=0 flags=20 memblock_alloc_range_nid+0xe9/0x190",
+        "__memblock_reserve: [0x000000013ffd2f80-0x000000013fffdfff] nid=0 flags=20 "
+        "memblock_alloc_range_nid+0xe9/0x190",
         "NODE_DATA(0) allocated [mem 0x13ffd2f80-0x13fffdfff]",
     ), "t.log")
     (alloc,) = [o for o in t.ops if isinstance(o, Alloc)]
