@@ -266,7 +266,8 @@ def clean_line(raw: str) -> tuple[float | None, str]:
         # serial captures may carry junk before the first stamp on a line
         m = _STAMP.search(text) if "] " in text else None
         # firmware output without a newline can precede the first stamp ("k[    0.000000] ...")
-        if m and (m.start() == 0 or (m.start() < 16 and "[" not in text[: m.start()])):
+        # ... but "dmesg| [ 2.0] ..." (userspace quoting dmesg) is not a kernel line
+        if m and (m.start() == 0 or (m.start() < 16 and text[: m.start()].isalnum())):
             ts = float(m.group("ts"))
             text = text[m.end():]
             if text.startswith(" "):

@@ -213,3 +213,8 @@ def test_context_lines() -> None:
     assert t.context.nodes == ((0, 0x100000, 0xbffe0000),)
     kinds = [o.kind for o in t.observations if isinstance(o, KernelMessage)]
     assert {"e820", "kho", "hugetlb", "memory"} <= set(kinds)
+
+
+def test_firmware_junk_before_stamp_but_not_quoted_dmesg() -> None:
+    assert clean_line(f"k[    0.000000] {ADD}") == (0.0, ADD)
+    assert clean_line(f"dmesg| [    2.0] {ADD}")[0] is None
