@@ -82,6 +82,8 @@ PHYS_MASK = (1 << 64) - 1
 ULLONG_MAX = PHYS_MASK
 SZ_1M = 1 << 20
 SZ_4G = 1 << 32
+#: 4 KiB pages on every arch whose boots we read (x86_64, arm64 Debian and KHO builds).
+PAGE_SIZE = 4096
 #: x86 ISA_END_ADDRESS: memblock's limit until init_mem_mapping() is done.
 ISA_END_ADDRESS = 0x100000
 #: CMA_MIN_ALIGNMENT_BYTES with 4 KiB pages (pageblock_order 9).
@@ -189,6 +191,10 @@ SECTION_END = re.compile(r"^===== END =====$")
 ALLOC_RESERVE_CALLERS = ("memblock_alloc_range_nid", "memblock_alloc_internal", "memblock_alloc_base_nid",
                          "memblock_alloc_hugetlb", "__memblock_alloc_base")
 DOUBLE_CALLER = "memblock_double_array"
+#: Callers of the KHO memory init (kernel/liveupdate/kexec_handover.c), inlined or not.
+KHO_INIT_CALLERS = frozenset({"kho_memory_init", "kho_reserve_scratch", "kho_preserved_memory_reserve"})
+#: mm/hugetlb.c callers of the boot-time gigantic page allocations.
+HUGETLB_BOOTMEM_CALLERS = frozenset({"alloc_bootmem", "__alloc_bootmem_huge_page", "alloc_bootmem_huge_page"})
 
 
 # --------------------------------------------------------------------------
@@ -211,14 +217,18 @@ class Era:
     #: numa_cleanup_meminfo() clips node blocks to memblock_start_of_DRAM() (mm/numa_memblks.c,
     #: ~6.12) so they match the Initmem spans; before, blocks started where firmware said (low = 0).
     numa_blocks_from_dram: bool
+    #: Since ~6.6 (hugetlb vmemmap optimisation at boot) __alloc_bootmem_huge_page() marks a gigantic
+    #: page's tail MEMBLOCK_RSRV_NOINIT right after allocating it; before, no flag was set.
+    hugetlb_tail_noinit: bool
 
 
 #: One row per era, newest first; the first row whose minimum release <= the trace's wins.
 ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
-    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None, True, True)),
-    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, True)),
-    ((5, 16), Era("5.16-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False)),
-    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late", False, False)),
+    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None, True, True, True)),
+    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, True, True)),
+    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False, True)),
+    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False, False)),
+    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late", False, False, False)),
 )
 
 
@@ -355,6 +365,8 @@ class ConsoleReader:
         self.arm64_resize_pending = False
         self.first_dump_done = False
         self.seed_at: int | None = None
+        self.phases_seen: set[str] = set()
+        self.hugetlb_open = False
 
     # ----------------------------------------------------------------- helpers
 
@@ -395,6 +407,8 @@ class ConsoleReader:
             self._line(idx, ln)
         self._finish_dump(None)
         self._resolve_pending(None)
+        if self.lines:
+            self._close_hugetlb(self.lines[-1])
         if self.memblock_lines == 0:
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
                               line=len(self.lines) or None)
@@ -731,6 +745,11 @@ class ConsoleReader:
                 alloc, _ = self.pending
                 self.pending = None
                 self._emit(dataclasses.replace(alloc, expect=base))
+                if (self.era and self.era.hugetlb_tail_noinit and _func(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                        and size > PAGE_SIZE):
+                    self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                                why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                                    "pages (7.3: only when the page does not cross zones)")
                 return
             self._resolve_pending(idx)
             self._orphan_alloc(idx, ln, base, size, nid, caller)
@@ -835,6 +854,7 @@ class ConsoleReader:
 
     def _hidden_before(self, ln: Line, caller: str | None) -> None:
         func = _func(caller)
+        self._phases(ln, func)
         if self.arch == "x86_64":
             if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
                 self._infer(SetCurrentLimit, ISA_END_ADDRESS, ln=ln,
@@ -856,7 +876,35 @@ class ConsoleReader:
                 self.arm64_resize_pending = False
                 self._infer(AllowResize, ln=ln, why="arm64 paging_init(): memblock_allow_resize()")
 
+    def _phases(self, ln: Line, func: str) -> None:
+        """Phase markers strategies hook: KHO memory init and the hugetlb boot-time allocations."""
+        src = self._src(ln)
+        if func in KHO_INIT_CALLERS and "kho_memory_init" not in self.phases_seen:
+            self.phases_seen.add("kho_memory_init")
+            self._emit(Phase("kho_memory_init", inferred=f"first memblock call from {func}()", src=src))
+            if func != "kho_preserved_memory_reserve" and not self.scratch_only:
+                self.phases_seen.add("kho_reserve_scratch")
+                self._emit(Phase("kho_reserve_scratch", inferred="a first kernel reserves its scratch areas "
+                                 "in kho_memory_init()", src=src))
+        if func in HUGETLB_BOOTMEM_CALLERS:
+            if not self.hugetlb_open:
+                self.hugetlb_open = True
+                self._emit(Phase("hugetlb_bootmem_begin", inferred=f"first gigantic page request from {func}()",
+                                 src=src))
+        elif self.hugetlb_open:
+            self._close_hugetlb(ln)
+
+    def _close_hugetlb(self, ln: Line) -> None:
+        if self.hugetlb_open:
+            self.hugetlb_open = False
+            self._emit(Phase("hugetlb_bootmem_end", inferred="first memblock call after the gigantic page "
+                             "requests", src=self._src(ln)))
+
     def _hidden_after(self, ln: Line, func: str) -> None:
+        if func == "kho_preserved_memory_reserve" and isinstance(self.ops[-1], Reserve):
+            last = self.ops[-1]
+            self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, last.base, last.size, ln=ln,
+                        why="kho_preserved_memory_reserve(): memblock_reserved_mark_noinit()")
         if (self.arch == "x86_64" and func == "reserve_real_mode" and self.era
                 and self.era.x86_lowmem_scratch and isinstance(self.ops[-1], Reserve)):
             self._infer(Clear, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
@@ -896,6 +944,7 @@ class ConsoleReader:
 
     def _ctx_memory(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._resolve_pending(idx)
+        self._close_hugetlb(ln)
         src = self._src(ln)
         self._emit(Phase("free_all", inferred="memblock_free_all() runs just before the Memory: line", src=src))
         for nid, (b, e) in sorted(self.nodes.items()):

@@ -73,6 +73,8 @@ class ValidationReport:
     ops: int = 0
     panic: str | None = None
     mismatches: list[Mismatch] = field(default_factory=list)
+    #: the model after the last op, for callers that want to look closer.
+    model: Memblock | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -113,7 +115,7 @@ class _Checker:
         self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64",
                                                                        nodes_shift=ctx.nodes_shift))
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
-                                       inferred_ops=sum(1 for o in trace.ops if o.inferred))
+                                       inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
 
     def _shown_nid(self, nid: int | None) -> int | None:
         if nid is None:

@@ -14,7 +14,7 @@ import pytest
 
 from kho_replay.parsers import load
 from kho_replay.parsers.debugfs import read_debugfs
-from kho_replay.replay.ops import FAILED, Alloc, DebugfsTable, MemblockDump
+from kho_replay.replay.ops import FAILED, Alloc, DebugfsTable, MemblockDump, Reserve
 from kho_replay.replay.validate import validate
 
 from .conftest import TRACES
@@ -80,6 +80,29 @@ def test_validates_on_the_baseline_engine(parsed) -> None:
     assert report.memory_lines_ok == report.memory_lines, report.summary()
     unexplained = [m for m in report.mismatches if not any(m.what.startswith(k) for k in DEBUGFS_AFTER_BOOT)]
     assert unexplained == [], report.summary()
+    for table in (o for o in trace.observations if isinstance(o, DebugfsTable) and o.name == "reserved"):
+        _only_after_boot_frees(trace, table, report.model)
+
+
+def _only_after_boot_frees(trace, table: DebugfsTable, model) -> None:
+    """Every region where debugfs and the model differ lies in the kernel image or initrd reservation.
+
+    free_initmem() and free_initrd_mem() remove those from memblock.reserved (ARCH_KEEP_MEMBLOCK) with
+    no memblock=debug line, at byte ranges the log does not give.
+    """
+    spans = [(o.base, o.base + o.size) for o in trace.ops
+             if isinstance(o, Reserve) and (o.caller or "").startswith("arm64_memblock_init+")]
+    assert spans, "expected the kernel image and initrd reservations of arm64_memblock_init()"
+    got = {(r.base, r.size, int(r.flags)) for r in model.reserved}
+    want = {(r.base, r.size, r.flags) for r in table.regions}
+    merged: list[list[int]] = []
+    for b, e in sorted(spans):
+        if merged and b <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([b, e])
+    for base, size, _ in got ^ want:
+        assert any(b <= base and base + size <= e for b, e in merged), hex(base)
 
 
 def test_debugfs_directory_is_one_input() -> None:
