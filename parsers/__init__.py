@@ -86,7 +86,7 @@ def _sniff(text: str) -> str:
     return "unknown"
 
 
-def load(path: str | Path, *, strict: bool = False) -> Trace:
+def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
     >>> from pathlib import Path
@@ -94,6 +94,8 @@ def load(path: str | Path, *, strict: bool = False) -> Trace:
     >>> sorted(o.name for o in t.observations)
     ['memory', 'reserved']
 
+    :param strict: unknown memblock-looking lines are errors instead of Skipped records.
+    :param boot: for a console log holding several boots, which one (1-based, -1 the last).
     :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
     """
     from .console import read_console_text
@@ -110,7 +112,7 @@ def load(path: str | Path, *, strict: bool = False) -> Trace:
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":
-        return read_console_text(text, str(p), strict=strict)
+        return read_console_text(text, str(p), strict=strict, boot=boot)
     first = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()), None)
     if first is None:
         raise FormatError(str(p), "empty file (only blank lines)")

@@ -51,6 +51,7 @@ from ..replay.ops import (
     AllowResize,
     Clear,
     Context,
+    DebugfsTable,
     Doubled,
     Free,
     KernelMessage,
@@ -72,6 +73,7 @@ from ..replay.ops import (
     TrimMemory,
 )
 from ..replay.profile import Profile, arch_for, profile_for
+from .debugfs import parse_debugfs_lines
 
 __all__ = ["ConsoleReader", "ERAS", "Era", "read_console", "read_console_text"]
 
@@ -335,10 +337,11 @@ class ConsoleReader:
     :param strict: raise on the first memblock-looking line we do not understand.
     """
 
-    def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False) -> None:
+    def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False, boot: int | None = None) -> None:
         self.path = path
         self.strict = strict
         self.raw_lines = lines
+        self.boot = boot
         self.lines: list[Line] = []
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
@@ -364,8 +367,8 @@ class ConsoleReader:
         self.x86_limit_pending = False
         self.arm64_resize_pending = False
         self.first_dump_done = False
-        self.seed_at: int | None = None
         self.phases_seen: set[str] = set()
+        self.era_noted: set[str] = set()
         self.hugetlb_open = False
 
     # ----------------------------------------------------------------- helpers
@@ -402,6 +405,7 @@ class ConsoleReader:
         for i, raw in enumerate(self.raw_lines, 1):
             ts, text = clean_line(raw)
             self.lines.append(Line(i, ts, text, raw))
+        self._select_boot()
         self._prescan()
         for idx, ln in enumerate(self.lines):
             self._line(idx, ln)
@@ -414,6 +418,45 @@ class ConsoleReader:
                               line=len(self.lines) or None)
         self._check_cut_last_line()
         return self._trace()
+
+    def _boot_starts(self) -> list[int]:
+        """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
+        starts = []
+        in_section = False
+        for i, ln in enumerate(self.lines):
+            if SECTION_BEGIN.match(ln.text):
+                in_section = True
+            elif in_section and SECTION_END.match(ln.text):
+                in_section = False
+            elif VERSION_LINE.match(ln.text) and not (in_section and ln.ts is None):
+                j = i
+                # arm64 prints "Booting Linux on physical CPU" before the version line
+                while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
+                    j -= 1
+                starts.append(j)
+        return starts
+
+    def _select_boot(self) -> None:
+        """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
+        starts = self._boot_starts()
+        if self.boot is None:
+            if len(starts) > 1:
+                second = self.lines[starts[1]]
+                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with boot=N "
+                                       "(or split it, e.g. with split-console.py)", line=second.lineno)
+            return
+        if not starts:
+            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        try:
+            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
+            if k < 0:
+                raise IndexError(k)
+            begin = starts[k] if k else 0
+            end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
+        except IndexError:
+            raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}") from None
+        self.lines = self.lines[begin:end]
+        self.raw_lines = self.raw_lines[begin:end]
 
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
@@ -436,11 +479,8 @@ class ConsoleReader:
             m = VERSION_LINE.match(t)
             if m:
                 boots += 1
-                if boots > 1:
-                    raise UnsupportedError(
-                        self.path, "more than one boot in this log (split it, e.g. with split-console.py)",
-                        line=ln.lineno)
-                self._version(m, ln)
+                if boots == 1:
+                    self._version(m, ln)
                 continue
             if t.startswith("Booting Linux on physical CPU") and self.arch is None:
                 self.arch = "arm64"
@@ -645,11 +685,10 @@ class ConsoleReader:
             explained = all(
                 any(b <= r.base and r.end <= e and f == bit for b, e, f in marked) for bit in _bits(flags)
             )
-            gaps = _uncovered(r.base, r.end, memory_cover)
-            if flags and not explained:
-                gaps = [(r.base, r.end)]
-            for b, e in gaps:
-                seeds.append(Add(b, e - b, inferred=why_mem, src=src))
+            # memory the log never added came from firmware before it began, in one piece: seed the
+            # whole region (re-adding what a later line adds again is a no-op in memblock_add_range())
+            if (flags and not explained) or _uncovered(r.base, r.end, memory_cover):
+                seeds.append(Add(r.base, r.size, inferred=why_mem, src=src))
             if flags and not explained:
                 for bit in _bits(flags):
                     seeds.append(Mark(Flag(bit), r.base, r.size, inferred=why_mem, src=src))
@@ -670,7 +709,6 @@ class ConsoleReader:
             self.facts.append(("kho_boot", "second kernel (inherited KHO scratch areas)"))
         if not seeds:
             return
-        self.seed_at = len(seeds)
         self.ops[0:0] = seeds
         self.obs = [dataclasses.replace(o, at=o.at + len(seeds)) for o in self.obs]
         self.mem_end = max([self.mem_end] + [s.base + s.size for s in seeds if isinstance(s, Add)])
@@ -684,16 +722,14 @@ class ConsoleReader:
         self.section_lines = []
         if name not in ("memblock-memory", "memblock-reserved"):
             return
-        from .debugfs import parse_debugfs_lines  # debugfs.py imports nothing from here
-
         table = name.removeprefix("memblock-")
         if body and "No such file" in body[0].text:
             return
         regions, bad = parse_debugfs_lines([(b.lineno, b.text) for b in body])
         for lineno, text, why in bad:
             self._skip(Line(lineno, None, text, text), why)
-        self.obs.append(dataclasses.replace(
-            _debugfs_obs(table, regions, len(self.ops)), src=Src(self.path, body[0].lineno if body else ln.lineno)))
+        self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, body[0].lineno if body else ln.lineno),
+                                     name=table, regions=tuple(regions)))
 
     # --- allocations
 
@@ -756,6 +792,7 @@ class ConsoleReader:
             return
         self._resolve_pending(idx)
         self._hidden_before(ln, caller)
+        self._era_check(ln, m.group("fn"))
         if m.group("fn") == "memblock_add_node":
             self._emit(Add(base, size, nid, flags or Flag.MEMBLOCK_NONE, caller=caller, src=self._src(ln)))
             return
@@ -776,6 +813,7 @@ class ConsoleReader:
             return
         self._resolve_pending(idx)
         self._hidden_before(ln, caller)
+        self._era_check(ln, fn)
         src = self._src(ln)
         if fn == "memblock_add":
             self._emit(Add(base, size, caller=caller, src=src))
@@ -790,10 +828,30 @@ class ConsoleReader:
             self._message(ln, "physmem_add", f"{base:#x} {size:#x} {caller}")
         self._hidden_after(ln, func)
 
+    def _era_check(self, ln: Line, fn: str) -> None:
+        """A reserve/free line this release's era does not print: read it anyway, say so once.
+
+        Distribution kernels backport renames; the line is unambiguous, so it still becomes an op.
+        """
+        era = self.era
+        if era is None or fn in self.era_noted:
+            return
+        expected = {
+            "memblock_reserve": era.reserve_fn, "__memblock_reserve": era.reserve_fn,
+            "memblock_free": era.free_fn, "memblock_phys_free": era.free_fn,
+            "memblock_free_late": era.free_late_fn, "__memblock_free_late": era.free_late_fn,
+        }
+        if fn in expected and expected[fn] != fn:
+            self.era_noted.add(fn)
+            self.facts.append(("era_mismatch", f"{self.path}:{ln.lineno}: {fn} is not printed by {era.name} "
+                                               f"kernels (expected {expected[fn]})"))
+
     def _doubled_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
         base, size = _range(m)
-        self.obs.append(Doubled(at=len(self.ops), src=self._src(ln), name=m.group("name"),
+        # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
+        at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
+        self.obs.append(Doubled(at=at, src=self._src(ln), name=m.group("name"),
                                 new_max=int(m.group("max")), base=base, end=base + size))
         rest = m.group("rest").strip()
         if rest:
@@ -1023,26 +1081,22 @@ def _uncovered(base: int, end: int, cover: list[tuple[int, int]]) -> list[tuple[
     return out
 
 
-def _debugfs_obs(name: str, regions: list[Region], at: int) -> Observation:
-    from ..replay.ops import DebugfsTable
-
-    return DebugfsTable(at=at, name=name, regions=tuple(regions))
-
-
-def read_console_text(text: str, path: str = "<console>", *, strict: bool = False) -> Trace:
-    """Read console *text* (one boot) into a Trace; errors name *path*."""
+def read_console_text(text: str, path: str = "<console>", *, strict: bool = False,
+                      boot: int | None = None) -> Trace:
+    """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`."""
     lines = text.splitlines(keepends=True)
-    return ConsoleReader(path, lines, strict=strict).read()
+    return ConsoleReader(path, lines, strict=strict, boot=boot).read()
 
 
-def read_console(path: str | Path, *, strict: bool = False) -> Trace:
+def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
     """Read a ``memblock=debug`` console log (plain, .gz or .xz) into a Trace.
 
     :param path: the log file.
     :param strict: raise on the first memblock-looking line not understood.
+    :param boot: which boot of a log holding several (1-based, -1 the last); None: the log must hold one.
     :raises InputError: (one of its subclasses) naming the file and line.
     """
     from . import read_text
 
-    return read_console_text(read_text(path), str(path), strict=strict)
+    return read_console_text(read_text(path), str(path), strict=strict, boot=boot)
 

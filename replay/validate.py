@@ -27,6 +27,7 @@ from .ops import (
     NUMA_NO_NODE,
     Alloc,
     DebugfsTable,
+    Doubled,
     KernelMessage,
     MemblockDump,
     Observation,
@@ -67,6 +68,8 @@ class ValidationReport:
     dumps_ok: int = 0
     debugfs: int = 0
     debugfs_ok: int = 0
+    doublings: int = 0
+    doublings_ok: int = 0
     memory_lines: int = 0
     memory_lines_ok: int = 0
     inferred_ops: int = 0
@@ -93,6 +96,7 @@ class ValidationReport:
             f"  allocations reproduced {self.allocations_ok}/{self.allocations}",
             f"  dumps matched {self.dumps_ok}/{self.dumps}",
             f"  debugfs tables matched {self.debugfs_ok}/{self.debugfs}",
+            f"  array doublings matched {self.doublings_ok}/{self.doublings}",
             f"  Memory: totals matched {self.memory_lines_ok}/{self.memory_lines}",
         ]
         if self.panic:
@@ -137,7 +141,29 @@ class _Checker:
                 break
             if not self._op(i, ops[i]):
                 break
+        self._doublings()
         return self.report
+
+    def _doublings(self) -> None:
+        """The k-th ``... is doubled to ...`` line against the model's k-th memblock_double_array()."""
+        seen = [o for o in self.trace.observations if isinstance(o, Doubled)]
+        done = self.mb.doublings
+        for k, o in enumerate(seen):
+            self.report.doublings += 1
+            want = f"{o.name} to {o.new_max} at {o.base:#018x} (op {o.at})"
+            if k >= len(done):
+                self._mismatch(o.src, "array doubling", None, want, "no doubling")
+                continue
+            d = done[k]
+            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})"
+            if (d.name, d.new_max, d.base, d.op_index) == (o.name, o.new_max, o.base, o.at):
+                self.report.doublings_ok += 1
+            else:
+                self._mismatch(o.src, "array doubling", None, want, got)
+        for d in done[len(seen):]:
+            self.report.doublings += 1
+            self._mismatch(None, "array doubling", None, "no doubling in the log",
+                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})")
 
     def _op(self, i: int, op: Op) -> bool:
         from .errors import KernelPanic

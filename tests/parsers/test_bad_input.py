@@ -80,7 +80,7 @@ def test_no_version_line(tmp_path: Path) -> None:
 def test_two_boots_in_one_log() -> None:
     p = TRACES / "arm64-kho-7.2.13-E-numa2-12G-hugepages1G-pernode-kho_scratch" / "console.log.gz"
     e = _error(p)
-    assert isinstance(e, UnsupportedError) and e.line is not None and "more than one boot" in str(e)
+    assert isinstance(e, UnsupportedError) and e.line is not None and "2 boots in this log" in str(e)
 
 
 def test_tracedat_magic(tmp_path: Path) -> None:
