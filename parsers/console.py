@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..replay.errors import FormatError, TruncatedError, UnsupportedError
+from ..replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
 from ..replay.flags import Flag
 from ..replay.ops import (
     FAILED,
@@ -191,7 +191,7 @@ SECTION_BEGIN = re.compile(r"^===== BEGIN (?P<name>.+) =====$")
 SECTION_END = re.compile(r"^===== END =====$")
 #: Callers whose reservation line is the result of an allocation.
 ALLOC_RESERVE_CALLERS = ("memblock_alloc_range_nid", "memblock_alloc_internal", "memblock_alloc_base_nid",
-                         "memblock_alloc_hugetlb", "__memblock_alloc_base")
+                         "memblock_alloc_hugetlb", "__memblock_alloc_base", "memblock_virt_alloc_internal")
 DOUBLE_CALLER = "memblock_double_array"
 #: Callers of the KHO memory init (kernel/liveupdate/kexec_handover.c), inlined or not.
 KHO_INIT_CALLERS = frozenset({"kho_memory_init", "kho_reserve_scratch", "kho_preserved_memory_reserve"})
@@ -222,15 +222,28 @@ class Era:
     #: Since ~6.6 (hugetlb vmemmap optimisation at boot) __alloc_bootmem_huge_page() marks a gigantic
     #: page's tail MEMBLOCK_RSRV_NOINIT right after allocating it; before, no flag was set.
     hugetlb_tail_noinit: bool
+    #: numa_init() reset memory and reserved node ids to MAX_NUMNODES before the numa_memblks move
+    #: (~6.12), to NUMA_NO_NODE since.
+    numa_reset_to_max: bool
 
 
 #: One row per era, newest first; the first row whose minimum release <= the trace's wins.
 ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
-    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None, True, True, True)),
-    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, True, True)),
-    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False, True)),
-    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late", False, False, False)),
-    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late", False, False, False)),
+    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None,
+                  x86_lowmem_scratch=True, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=True,
+                 numa_reset_to_max=True)),
+    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                  numa_reset_to_max=True)),
+    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                 numa_reset_to_max=True)),
 )
 
 
@@ -528,15 +541,19 @@ class ConsoleReader:
     def _version(self, m: re.Match[str], ln: Line) -> None:
         release = m.group("release")
         rest = m.group("rest")
+        vm = re.match(r"(\d+)\.(\d+)", release)
+        if not vm:
+            raise UnsupportedError(self.path, f"cannot read a kernel version from {release!r}", line=ln.lineno)
+        self.era = era_for((int(vm.group(1)), int(vm.group(2))))
+        if self.era is None:
+            raise UnsupportedError(self.path, f"kernel {release} predates every console era we read (4.x+)",
+                                   line=ln.lineno)
         try:
             self.profile = profile_for(release)
-        except Exception as e:  # profile_for raises the root error for old kernels
-            raise UnsupportedError(self.path, str(e), line=ln.lineno) from None
-        ver = tuple(int(x) for x in re.match(r"(\d+)\.(\d+)", release).groups())  # type: ignore[union-attr]
-        self.era = era_for(ver)  # type: ignore[arg-type]
-        if self.era is None:
-            raise UnsupportedError(self.path, f"kernel {release} predates every console era we read",
-                                   line=ln.lineno)
+        except KhoReplayError as e:
+            # still readable; replay will refuse it with the same reason
+            self.profile = None
+            self.facts.append(("no_replay_profile", str(e)))
         self.release = release
         if "aarch64" in rest or "arm64" in release:
             self.arch = "arm64"
@@ -974,7 +991,7 @@ class ConsoleReader:
             return
         self.numa_done = True
         reset = NUMA_NO_NODE
-        if self.profile is not None and self.profile.reserve_nid == "max":
+        if self.era is not None and self.era.numa_reset_to_max:
             reset = arch_for(self.arch or "x86_64").max_numnodes
         why = "numa_memblks_init(): reset node ids before parsing the firmware's NUMA layout"
         self._infer(SetNode, 0, ULLONG_MAX, reset, ln=ln, why=why)

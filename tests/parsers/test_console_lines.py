@@ -218,3 +218,18 @@ def test_context_lines() -> None:
 def test_firmware_junk_before_stamp_but_not_quoted_dmesg() -> None:
     assert clean_line(f"k[    0.000000] {ADD}") == (0.0, ADD)
     assert clean_line(f"dmesg| [    2.0] {ADD}")[0] is None
+
+
+def test_4x_formats_read_without_a_replay_profile() -> None:
+    # 4.x: "%#016llx" ranges (14 hex digits), %pF callers, from/max_addr without 0x
+    v = "Linux version 4.19.0-27-amd64 (debian-kernel@lists.debian.org) (gcc version 8.3.0 (Debian 8.3.0-6))"
+    t = read_console_text(stamped(
+        "memblock_reserve: [0x0000000009f000-0x000000000fffff] reserve_bios_regions+0x9e/0xbb",
+        "memblock_virt_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0 max_addr=0 alloc_low_pages+0x1/0x2",
+        "memblock_reserve: [0x0000013ffff000-0x0000013fffffff] memblock_virt_alloc_internal+0x1a6/0x20f",
+        version=v,
+    ), "t.log")
+    res, alloc = logged(t.ops)
+    assert (res.base, res.size) == (0x9f000, 0x61000)
+    assert alloc.api == "memblock_alloc_try_nid" and alloc.expect == 0x13ffff000
+    assert "no_replay_profile" in dict(t.context.facts)
