@@ -328,11 +328,9 @@ class _Dump:
 
     lineno: int
     ts: float | None
-    at: int
     sizes: tuple[int, int] | None = None
     cnt: dict[str, int] = field(default_factory=dict)
     regions: dict[str, list[Region]] = field(default_factory=dict)
-    current: str | None = None
 
     def complete(self) -> bool:
         return (
@@ -348,6 +346,7 @@ class ConsoleReader:
     :param path: the file name used in positions and errors.
     :param lines: the file's lines (decoded text).
     :param strict: raise on the first memblock-looking line we do not understand.
+    :param boot: which boot of a combined log (1-based, -1 the last); None: the log must hold one.
     """
 
     def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False, boot: int | None = None) -> None:
@@ -366,7 +365,6 @@ class ConsoleReader:
         self.profile: Profile | None = None
         self.era: Era | None = None
         self.nodes: dict[int, tuple[int, int]] = {}
-        self.fake_node = False
         self.memblock_lines = 0
         # state of the walk
         self.pending: tuple[Alloc, Line] | None = None
@@ -515,7 +513,7 @@ class ConsoleReader:
                 firmware = {0: (int(m.group("base"), 16), int(m.group("end"), 16) + 1)}
                 continue
             if NO_NUMA_LINE.match(t):
-                self.fake_node = True
+                # dummy_numa_init(): one node over all memory, reported by the Initmem line
                 continue
             m = INITMEM_LINE.match(t)
             if m:
@@ -600,7 +598,7 @@ class ConsoleReader:
             self.memblock_lines += 1
             self._resolve_pending(idx)
             self._before_dump(ln)
-            self.dump = _Dump(ln.lineno, ln.ts, len(self.ops))
+            self.dump = _Dump(ln.lineno, ln.ts)
             return
         for regex, handler in self._handlers:
             m = regex.match(t)
