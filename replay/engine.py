@@ -74,6 +74,12 @@ __all__ = [
 ]
 
 PHYS_ADDR_MAX = MAX_PHYS_ADDR
+# Plain ints for the hot paths: IntFlag arithmetic costs a Python call per operator.
+_HOTPLUG = int(Flag.MEMBLOCK_HOTPLUG)
+_MIRROR = int(Flag.MEMBLOCK_MIRROR)
+_NOMAP = int(Flag.MEMBLOCK_NOMAP)
+_DRIVER_MANAGED = int(Flag.MEMBLOCK_DRIVER_MANAGED)
+_KHO_SCRATCH = int(Flag.MEMBLOCK_KHO_SCRATCH)
 # set_max_threads(): MIN_THREADS and MAX_THREADS (FUTEX_TID_MASK).
 MIN_THREADS = 20
 MAX_THREADS = 0x3FFFFFFF
@@ -332,41 +338,45 @@ class Memblock:
         if not self.memory.total_size:
             self._warn("memblock_cap_memory_range: No memory registered yet")
             return
-        rng = self.memory.isolate_range(base, size, double=self.double_array)
-        if rng is None:
+        inside = self.memory.isolate_range(base, size, double=self.double_array)
+        if inside is None:
             return
-        start_rgn, end_rgn = rng
 
         def keep(r: Region) -> bool:
             return bool(r.flags & Flag.MEMBLOCK_NOMAP)
 
-        self.memory.remove_unless(keep, end_rgn, len(self.memory))
-        self.memory.remove_unless(keep, 0, start_rgn)
+        # With nothing inside, the kernel's loops remove every mapped region.
+        if inside:
+            self.memory.remove_unless(keep, inside[0], inside[-1])
+        else:
+            self.memory.remove_unless(keep, None, None)
         self.reserved.remove_range(0, base, double=self.double_array)
         self.reserved.remove_range(base + size, PHYS_ADDR_MAX, double=self.double_array)
 
     # ------------------------------------------------------------ search
 
-    def choose_memblock_flags(self) -> Flag:
+    def choose_memblock_flags(self) -> int:
         """``choose_memblock_flags()``: KHO scratch only, or mirror when some exists."""
         if self.kho_scratch_only:
-            return Flag.MEMBLOCK_KHO_SCRATCH
-        return Flag.MEMBLOCK_MIRROR if self.system_has_some_mirror else Flag.MEMBLOCK_NONE
+            return _KHO_SCRATCH
+        return _MIRROR if self.system_has_some_mirror else 0
 
     def should_skip_region(self, m: Region, nid: int, flags: int) -> bool:
         """``should_skip_region()`` for a ``memory`` region."""
-        if self.numa_valid_node(nid) and nid != m.nid:
+        if nid != m.nid and self.numa_valid_node(nid):
             return True
         mf = m.flags
-        if self.movable_node and mf & Flag.MEMBLOCK_HOTPLUG and not flags & Flag.MEMBLOCK_HOTPLUG:
+        if not mf and not flags:
+            return False
+        if self.movable_node and mf & _HOTPLUG and not flags & _HOTPLUG:
             return True
-        if flags & Flag.MEMBLOCK_MIRROR and not mf & Flag.MEMBLOCK_MIRROR:
+        if flags & _MIRROR and not mf & _MIRROR:
             return True
-        if not flags & Flag.MEMBLOCK_NOMAP and mf & Flag.MEMBLOCK_NOMAP:
+        if not flags & _NOMAP and mf & _NOMAP:
             return True
-        if not flags & Flag.MEMBLOCK_DRIVER_MANAGED and mf & Flag.MEMBLOCK_DRIVER_MANAGED:
+        if not flags & _DRIVER_MANAGED and mf & _DRIVER_MANAGED:
             return True
-        return bool(flags & Flag.MEMBLOCK_KHO_SCRATCH and not mf & Flag.MEMBLOCK_KHO_SCRATCH)
+        return bool(flags & _KHO_SCRATCH and not mf & _KHO_SCRATCH)
 
     def _find_top_down(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
@@ -379,13 +389,9 @@ class Memblock:
                 if cand >= s:
                     return cand or None
             return None
-        mem = self.memory
-        i = mem.index_of(end) - 1
-        while i >= 0:
-            m = mem[i]
+        for m in self.memory.iter_below(end):
             if m.end <= start:
                 break
-            i -= 1
             if self.should_skip_region(m, nid, flags):
                 continue
             ws = m.base if m.base > start else start
@@ -407,14 +413,9 @@ class Memblock:
                 if cand < e:
                     return cand or None
             return None
-        mem = self.memory
-        i = mem.first_overlap(start)
-        n = len(mem)
-        while i < n:
-            m = mem[i]
+        for m in self.memory.iter_from(start):
             if m.base >= end:
                 break
-            i += 1
             if self.should_skip_region(m, nid, flags):
                 continue
             ws = m.base if m.base > start else start
@@ -460,9 +461,9 @@ class Memblock:
         flags = self.choose_memblock_flags()
         while True:
             found = self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
-            if found is None and flags & Flag.MEMBLOCK_MIRROR:
+            if found is None and flags & _MIRROR:
                 self._warn(f"Could not allocate {size:#018x} bytes of mirrored memory")
-                flags &= ~Flag.MEMBLOCK_MIRROR
+                flags &= ~_MIRROR
                 continue
             return found
 
@@ -491,8 +492,8 @@ class Memblock:
                 found = self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags)
                 if found is not None and self._alloc_reserve(found, size, NUMA_NO_NODE):
                     return found
-            if flags & Flag.MEMBLOCK_MIRROR:
-                flags &= ~Flag.MEMBLOCK_MIRROR
+            if flags & _MIRROR:
+                flags &= ~_MIRROR
                 self._warn(f"Could not allocate {size:#018x} bytes of mirrored memory")
                 continue
             return None
@@ -539,7 +540,7 @@ class Memblock:
 
         The reservation carries ``RSRV_KERN | RSRV_HUGETLB``.
         """
-        flags = self.choose_memblock_flags() & ~Flag.MEMBLOCK_MIRROR
+        flags = self.choose_memblock_flags() & ~_MIRROR
         start, end = 0, MEMBLOCK_ALLOC_ACCESSIBLE
         while True:
             addr = self.find_in_range_node(size, size, start, end, nid, flags)

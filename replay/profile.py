@@ -69,9 +69,9 @@ class Profile:
     region_size: int = 24
 
     @property
-    def alloc_flags(self) -> Flag:
+    def alloc_flags(self) -> int:
         """Flags a memblock allocation's reservation carries."""
-        return Flag.MEMBLOCK_RSRV_KERN if self.has_rsrv_kern else Flag.MEMBLOCK_NONE
+        return int(Flag.MEMBLOCK_RSRV_KERN) if self.has_rsrv_kern else 0
 
 
 _BASE = Profile(
