@@ -58,6 +58,7 @@ from ..replay.ops import (
     KhoScratchOnly,
     Mark,
     MemblockDump,
+    MovableNode,
     Observation,
     Op,
     Phase,
@@ -92,7 +93,7 @@ ISA_END_ADDRESS = 0x100000
 CMA_MIN_ALIGNMENT_BYTES = 2 << 20
 #: kernel/liveupdate/kexec_handover.c SCRATCH_ALIGNMENT_BYTES (CMA alignment).
 SCRATCH_ALIGNMENT_BYTES = CMA_MIN_ALIGNMENT_BYTES
-#: arm64 DMA zone limit used by the global CMA area on our QEMU guests.
+#: arm64 DMA limit for the global CMA area when the log prints no "Zone ranges:" (4 GiB: ZONE_DMA32).
 ARM64_DMA_PHYS_LIMIT = SZ_4G
 #: trace.dat starts with these bytes; another reader handles it.
 TRACEDAT_MAGIC = b"\x17\x08\x44tracing"
@@ -181,6 +182,7 @@ INITMEM_LINE = re.compile(r"^Initmem setup node (?P<nid>\d+) \[mem (?P<base>0x[0
 NODE_DATA_LINE = re.compile(
     r"^NODE_DATA\((?P<nid>\d+)\) allocated \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
 )
+ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
 CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
 MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
 KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
@@ -381,6 +383,8 @@ class ConsoleReader:
         self.phases_seen: set[str] = set()
         self.era_noted: set[str] = set()
         self.hugetlb_open = False
+        self.dma_limit: int | None = None
+        self.bottom_up = False
 
     # ----------------------------------------------------------------- helpers
 
@@ -514,6 +518,13 @@ class ConsoleReader:
                 continue
             if NO_NUMA_LINE.match(t):
                 # dummy_numa_init(): one node over all memory, reported by the Initmem line
+                continue
+            m = ZONE_LINE.match(t)
+            if m:
+                # arm64_dma_phys_limit: the end of the lowest DMA zone the kernel printed
+                end = int(m.group("end"), 16) + 1
+                if m.group("zone") == "DMA" or self.dma_limit is None:
+                    self.dma_limit = end
                 continue
             m = INITMEM_LINE.match(t)
             if m:
@@ -910,7 +921,8 @@ class ConsoleReader:
         src = self._src(ln)
         limit = self.mem_end
         if self.arch == "arm64" and nid == NUMA_NO_NODE:
-            limit = min(limit, ARM64_DMA_PHYS_LIMIT)
+            # arm64 dma_contiguous_reserve(arm64_dma_phys_limit) for the global area
+            limit = min(limit, self.dma_limit or ARM64_DMA_PHYS_LIMIT)
         why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
         if limit >= SZ_4G + size:
             self._emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G", src=src))
@@ -930,6 +942,11 @@ class ConsoleReader:
         self._phases(ln, func)
         if self.arch == "x86_64":
             if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
+                if "movable_node" in self.cmdline.split():
+                    self.bottom_up = True
+                    self._infer(MovableNode, True, ln=ln, why="movable_node on the command line")
+                    self._infer(SetBottomUp, True, ln=ln, why="x86 e820__memblock_setup(): movable_node "
+                                "allocates bottom-up near the kernel until SRAT is parsed")
                 self._infer(SetCurrentLimit, ISA_END_ADDRESS, ln=ln,
                             why="x86 e820__memblock_setup(): memblock_set_current_limit(ISA_END_ADDRESS)")
                 self._infer(AllowResize, ln=ln, why="x86 e820__memblock_setup(): memblock_allow_resize()")
@@ -994,6 +1011,9 @@ class ConsoleReader:
         why = "numa_memblks_init(): reset node ids before parsing the firmware's NUMA layout"
         self._infer(SetNode, 0, ULLONG_MAX, reset, ln=ln, why=why)
         self._infer(SetNode, 0, ULLONG_MAX, reset, True, ln=ln, why=why)
+        if self.arch == "x86_64" and self.bottom_up:
+            self.bottom_up = False
+            self._infer(SetBottomUp, False, ln=ln, why="x86 numa_memblks_init(memblock_force_top_down=true)")
         for nid, (b, e) in sorted(self.nodes.items()):
             self._infer(SetNode, b, e - b, nid, ln=ln, why="numa_register_meminfo(): memblock_set_node(memory)")
         for nid, (b, e) in sorted(self.nodes.items()):

@@ -162,3 +162,20 @@ def test_doubling_at_a_wrong_address_is_reported() -> None:
     t = read_console_text(_doubling_log("0x0000000000010000-0x00000000000117ff"), "t.log")
     report = validate(t)
     assert report.doublings_ok == 0 and report.first_mismatch.what == "array doubling"
+
+
+def test_movable_node_bottom_up_until_numa_init() -> None:
+    t = read_console_text(stamped(
+        "Command line: console=ttyS0 memblock=debug movable_node",
+        "memblock_add: [0x0000000000100000-0x00000000bffdffff] e820__memblock_setup+0x94/0xc0",
+        "No NUMA configuration found",
+        "__memblock_reserve: [0x00000000bffd2f80-0x00000000bffdffff] nid=0 flags=20 "
+        "memblock_alloc_range_nid+0xe9/0x190",
+        "NODE_DATA(0) allocated [mem 0xbffd2f80-0xbffdffff]",
+        "Initmem setup node 0 [mem 0x0000000000100000-0x00000000bffdffff]",
+    ), "t.log")
+    names = [(type(o).__name__, getattr(o, "on", None)) for o in t.ops]
+    # arch/x86/kernel/e820.c: bottom-up before the ISA limit; mm/numa_memblks.c: back to top-down
+    assert names.index(("MovableNode", True)) < names.index(("SetBottomUp", True)) < names.index(
+        ("SetCurrentLimit", None))
+    assert names.index(("SetBottomUp", False)) < names.index(("Alloc", None))
