@@ -83,7 +83,8 @@ def bench(n: int, seed: int) -> None:
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     ok = sum(a is not None for a in res.allocs)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{n:>9} ops  {dt:8.2f} s wall {cpu:8.2f} s cpu  {n / dt:>10,.0f} ops/s ({n / cpu:,.0f}/cpu-s)  reserved.cnt {mb.reserved.cnt:>8}  "
+    print(f"{n:>9} ops  {dt:8.2f} s wall {cpu:8.2f} s cpu  {n / dt:>10,.0f} ops/s ({n / cpu:,.0f}/cpu-s)  "
+          f"reserved.cnt {mb.reserved.cnt:>8}  "
           f"peak {mb.reserved.peak_cnt:>8}  doublings {len(mb.doublings):>3}  allocs ok {ok}/{len(res.allocs)}  "
           f"max RSS {rss:,.0f} MiB")
 

@@ -1,2 +1,119 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Parsers: what real machines produce, read into a :class:`~kho_replay.replay.ops.Trace`."""
+"""Parsers: what real machines produce, read into a :class:`~kho_replay.replay.ops.Trace`.
+
+:func:`load` sniffs the format of one input (a ``memblock=debug`` console
+log, a memblock debugfs file or directory, an op script; trace.dat later) and
+reads ``.gz``/``.xz`` transparently.  Every problem with the input is one
+:class:`~kho_replay.replay.errors.InputError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+from pathlib import Path
+
+from ..replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
+from ..replay.ops import Context, Trace, parse_script
+
+__all__ = ["load", "read_bytes", "read_text"]
+
+_GZIP = b"\x1f\x8b"
+_XZ = b"\xfd7zXZ\x00"
+_TRACEDAT = b"\x17\x08\x44tracing"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, gunzipped or unxz'ed when it is compressed.
+
+    :raises InputError: for a missing file; TruncatedError for a cut archive.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(str(p), "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(p), "is a directory") from None
+    except OSError as e:
+        raise InputError(str(p), e.strerror or str(e)) from None
+    try:
+        if data.startswith(_GZIP):
+            return gzip.decompress(data)
+        if data.startswith(_XZ):
+            return lzma.decompress(data)
+    except (EOFError, lzma.LZMAError) as e:
+        raise TruncatedError(str(p), f"compressed data ends early or is corrupt ({e})") from None
+    except gzip.BadGzipFile as e:
+        raise FormatError(str(p), f"bad gzip data ({e})") from None
+    return data
+
+
+def read_text(path: str | Path) -> str:
+    """The file as text (UTF-8, undecodable bytes replaced); refuses binary data.
+
+    :raises FormatError: for an empty file or one holding binary data.
+    """
+    data = read_bytes(path)
+    if not data:
+        raise FormatError(str(path), "empty file")
+    if data.startswith(_TRACEDAT):
+        raise UnsupportedError(str(path), "trace.dat input is not supported yet")
+    head = data[:65536]
+    if b"\x00" in head:
+        offset = head.index(b"\x00")
+        line = head[:offset].count(b"\n") + 1
+        raise FormatError(str(path), "binary data, not a text log", line=line)
+    return data.decode("utf-8", errors="replace")
+
+
+def _sniff(text: str) -> str:
+    """'console', 'debugfs' or 'ops' from the first meaningful lines."""
+    from .console import MEMBLOCKISH, clean_line
+    from .debugfs import DEBUGFS_LINE
+
+    ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
+                 "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
+                 "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase",
+                 "alloc"}
+    meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
+    if meaningful and all(DEBUGFS_LINE.match(ln) for ln in meaningful[:20]):
+        return "debugfs"
+    if meaningful and meaningful[0].split()[0] in ops_words:
+        return "ops"
+    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(ln)[1]) for ln in text.splitlines()):
+        return "console"
+    return "unknown"
+
+
+def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+    """Read any supported input into a Trace, choosing the reader from the content.
+
+    >>> from pathlib import Path
+    >>> t = load(Path(__file__).parent.parent / "traces/arm64-debian-7.2.13-4G")
+    >>> sorted(o.name for o in t.observations)
+    ['memory', 'reserved']
+
+    :param strict: unknown memblock-looking lines are errors instead of Skipped records.
+    :param boot: for a console log holding several boots, which one (1-based, -1 the last).
+    :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
+    """
+    from .console import read_console_text
+    from .debugfs import read_debugfs
+
+    p = Path(path)
+    if p.is_dir():
+        return read_debugfs(p, strict=strict)
+    text = read_text(p)
+    kind = _sniff(text)
+    if kind == "debugfs":
+        return read_debugfs(p, strict=strict)
+    if kind == "ops":
+        ops = parse_script(text, str(p))
+        return Trace(Context(source=str(p)), ops)
+    if kind == "console":
+        return read_console_text(text, str(p), strict=strict, boot=boot)
+    first = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()), None)
+    if first is None:
+        raise FormatError(str(p), "empty file (only blank lines)")
+    raise FormatError(str(p), "not a console log, debugfs dump or op script (no memblock lines)", line=first)

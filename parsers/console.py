@@ -1,0 +1,1137 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Kernel console text with ``memblock=debug`` into a :class:`~kho_replay.replay.ops.Trace`.
+
+What it reads: ``dmesg``, ``dmesg -T``, ``dmesg -x``, ``journalctl -k`` and raw
+serial captures (firmware noise, terminal escapes, CRLF), with or without
+``[    0.000000]`` timestamps and ``[T0]``/``[C1]`` caller ids.  Every line the
+kernel's ``memblock_dbg()`` printed since 4.x becomes an op; the lines an
+allocation prints are folded into one :class:`Alloc` with the recorded result;
+``MEMBLOCK configuration:`` dumps, ``... is doubled to ...`` and the context
+lines (``Linux version``, command line, NUMA layout, ``KHO:``, ``HugeTLB:``,
+``Memory:``) become context facts and observations.
+
+What the log does not show is inferred, each op marked with its reason:
+
+* the state memblock held before ``memblock=debug`` was parsed is seeded from
+  the first ``MEMBLOCK configuration:`` dump (regions no logged line explains,
+  KHO scratch areas inherited by a KHO-booted kernel);
+* calls that print nothing (``memblock_set_current_limit``,
+  ``memblock_set_bottom_up``, ``memblock_set_node``, ``memblock_allow_resize``,
+  ``memblock_trim_memory``, ``memblock_mark/clear_kho_scratch``, scratch-only
+  on/off) come from per-arch boot knowledge keyed on the lines around them;
+* allocations that print only their reservation line
+  (``memblock_phys_alloc_try_nid()``, CMA's and KHO's direct
+  ``memblock_alloc_range_nid()`` calls) are rebuilt from their caller.
+
+Lines that look like memblock output but are not understood become
+:class:`Skipped` records; ``strict=True`` turns the first into an error.
+
+>>> from pathlib import Path
+>>> t = read_console(Path(__file__).parent.parent / "traces/x86_64-debian-7.2.13-4G/console.log")
+>>> t.context.release, t.context.arch
+('7.2.13+deb14-amd64', 'x86_64')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
+from ..replay.flags import Flag
+from ..replay.ops import (
+    FAILED,
+    MEMORY_FLAGS,
+    NUMA_NO_NODE,
+    Add,
+    Alloc,
+    AllowResize,
+    Clear,
+    Context,
+    DebugfsTable,
+    Doubled,
+    Free,
+    KernelMessage,
+    KhoScratchOnly,
+    Mark,
+    MemblockDump,
+    MovableNode,
+    Observation,
+    Op,
+    Phase,
+    Region,
+    Remove,
+    Reserve,
+    SetBottomUp,
+    SetCurrentLimit,
+    SetNode,
+    Skipped,
+    Src,
+    Trace,
+    TrimMemory,
+)
+from ..replay.profile import Profile, arch_for, profile_for
+from .debugfs import parse_debugfs_lines
+
+__all__ = ["ConsoleReader", "ERAS", "Era", "read_console", "read_console_text"]
+
+# --------------------------------------------------------------------------
+# Constants
+
+PHYS_MASK = (1 << 64) - 1
+ULLONG_MAX = PHYS_MASK
+SZ_1M = 1 << 20
+SZ_4G = 1 << 32
+#: 4 KiB pages on every arch whose boots we read (x86_64, arm64 Debian and KHO builds).
+PAGE_SIZE = 4096
+#: x86 ISA_END_ADDRESS: memblock's limit until init_mem_mapping() is done.
+ISA_END_ADDRESS = 0x100000
+#: CMA_MIN_ALIGNMENT_BYTES with 4 KiB pages (pageblock_order 9).
+CMA_MIN_ALIGNMENT_BYTES = 2 << 20
+#: kernel/liveupdate/kexec_handover.c SCRATCH_ALIGNMENT_BYTES (CMA alignment).
+SCRATCH_ALIGNMENT_BYTES = CMA_MIN_ALIGNMENT_BYTES
+#: arm64 DMA limit for the global CMA area when the log prints no "Zone ranges:" (4 GiB: ZONE_DMA32).
+ARM64_DMA_PHYS_LIMIT = SZ_4G
+#: trace.dat starts with these bytes; another reader handles it.
+TRACEDAT_MAGIC = b"\x17\x08\x44tracing"
+
+# --------------------------------------------------------------------------
+# Compiled regexes: prefixes a line can carry before the printk text
+
+_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-Z\\-_a-z])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SYSLOG_PRI = re.compile(r"^<\d{1,3}>")
+_JOURNAL = re.compile(
+    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: "
+)
+_DMESG_X = re.compile(r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news)\s*:\s*[a-z]+\s*: ")
+_DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
+_STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
+_CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
+
+# --------------------------------------------------------------------------
+# Compiled regexes: printk text
+
+_HEX = r"(?:0x)?[0-9a-fA-F]+"
+_RANGE = rf"\[(?P<base>{_HEX})-(?P<end>{_HEX})\]"
+_CALLER = r"(?P<caller>\S+(?: \[\S+\])?)"
+
+#: ``memblock_add: [a-b] caller`` and every other plain range line.
+RANGE_LINE = re.compile(
+    r"^\s*(?P<fn>memblock_add|memblock_remove|memblock_reserve|memblock_free|memblock_phys_free"
+    r"|__memblock_free_late|memblock_free_late|memblock_physmem_add|__memblock_free_early"
+    rf"|memblock_free_early): {_RANGE} {_CALLER}$"
+)
+#: ``__memblock_reserve`` (>= 6.16) and ``memblock_add_node`` (>= 5.16): nid and flags.
+NID_RANGE_LINE = re.compile(
+    rf"^(?P<fn>__memblock_reserve|memblock_add_node): {_RANGE} nid=(?P<nid>-?\d+) "
+    rf"flags=(?P<flags>[0-9a-fA-F]+) {_CALLER}$"
+)
+#: ``memblock_alloc_try_nid[_raw]`` / ``memblock_alloc_exact_nid_raw`` (and 4.x
+#: ``memblock_virt_alloc_*``, whose from/max_addr had no ``0x``).
+ALLOC_NID_LINE = re.compile(
+    r"^(?P<fn>memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw"
+    r"|memblock_alloc_try_nid_nopanic|memblock_virt_alloc_try_nid(?:_raw|_nopanic)?): "
+    rf"(?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) nid=(?P<nid>-?\d+) "
+    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
+)
+#: ``memblock_phys_alloc_range`` (>= ~5.12).
+PHYS_ALLOC_LINE = re.compile(
+    r"^(?P<fn>memblock_phys_alloc_range): (?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) "
+    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
+)
+#: ``memblock_alloc_hugetlb`` (7.3): note the commas, no align.
+HUGETLB_ALLOC_LINE = re.compile(
+    r"^(?P<fn>memblock_alloc_hugetlb): (?P<size>\d+) bytes, nid=(?P<nid>-?\d+), "
+    rf"exact_nid=(?P<exact>\d+) {_CALLER}$"
+)
+#: ``memblock: reserved is doubled to 256 at [a-b]`` (3.x said ``reserved array``).
+DOUBLED_LINE = re.compile(
+    rf"^memblock: (?P<name>\w+) (?:array )?is doubled to (?P<max>\d+) at {_RANGE}(?P<rest>.*)$"
+)
+DOUBLE_FAILED_LINE = re.compile(
+    r"^memblock: Failed to double (?P<name>\w+) array from (?P<old>\d+) to (?P<new>\d+) entries !$"
+)
+RESIZE_PANIC_LINE = re.compile(r"^.*memblock: cannot resize (?P<name>\w+) array$")
+MIRROR_FAIL_LINE = re.compile(r"^Could not allocate (?P<size>0x[0-9a-f]+) bytes of mirrored memory$")
+
+DUMP_HEAD = re.compile(r"^MEMBLOCK configuration:$")
+DUMP_SIZES = re.compile(rf"^ memory size = (?P<mem>{_HEX}) reserved size = (?P<res>{_HEX})$")
+DUMP_CNT = re.compile(r"^ (?P<type>memory|reserved|physmem)\.cnt\s+=\s+0x(?P<cnt>[0-9a-f]+)$")
+DUMP_REGION = re.compile(
+    rf"^ (?P<type>memory|reserved|physmem)\[0x(?P<idx>[0-9a-f]+)\]\s+{_RANGE}, (?P<size>{_HEX}) bytes"
+    r"(?: on node (?P<nid>-?\d+))? flags: (?P<flags>0x[0-9a-f]+|0)$"
+)
+
+#: A line that claims to be memblock output: anything not understood is Skipped.
+MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:memory|reserved|physmem)[.\[])")
+
+VERSION_LINE = re.compile(r"^Linux version (?P<release>\S+)(?P<rest>.*)$")
+CMDLINE_LINE = re.compile(r"^(?:Kernel )?[Cc]ommand line: (?P<cmdline>.*)$")
+E820_LINE = re.compile(r"^(?:BIOS-e820|e820|user): \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\] (?P<type>.+)$")
+SRAT_LINE = re.compile(r"^ACPI: SRAT: Node (?P<nid>\d+) PXM \d+ \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]")
+NUMA_MERGE_LINE = re.compile(
+    r"^NUMA: Node (?P<nid>\d+) \[mem .*\] \+ \[mem .*\] -> \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
+)
+FAKE_NODE_LINE = re.compile(r"^(?:NUMA: )?Faking a node at \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+NO_NUMA_LINE = re.compile(r"^No NUMA configuration found$")
+INITMEM_LINE = re.compile(r"^Initmem setup node (?P<nid>\d+) \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+NODE_DATA_LINE = re.compile(
+    r"^NODE_DATA\((?P<nid>\d+)\) allocated \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
+)
+ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
+MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
+KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
+HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
+KHO_FOUND_LINE = re.compile(r"^KHO: found kexec handover data")
+#: Sections the fixtures' init scripts print: ``===== BEGIN memblock-reserved =====``.
+SECTION_BEGIN = re.compile(r"^===== BEGIN (?P<name>.+) =====$")
+SECTION_END = re.compile(r"^===== END =====$")
+#: Callers whose reservation line is the result of an allocation.
+ALLOC_RESERVE_CALLERS = ("memblock_alloc_range_nid", "memblock_alloc_internal", "memblock_alloc_base_nid",
+                         "memblock_alloc_hugetlb", "__memblock_alloc_base", "memblock_virt_alloc_internal")
+DOUBLE_CALLER = "memblock_double_array"
+#: Callers of the KHO memory init (kernel/liveupdate/kexec_handover.c), inlined or not.
+KHO_INIT_CALLERS = frozenset({"kho_memory_init", "kho_reserve_scratch", "kho_preserved_memory_reserve"})
+#: mm/hugetlb.c callers of the boot-time gigantic page allocations.
+HUGETLB_BOOTMEM_CALLERS = frozenset({"alloc_bootmem", "__alloc_bootmem_huge_page", "alloc_bootmem_huge_page"})
+
+
+# --------------------------------------------------------------------------
+# Console-format eras: what the kernel printed, chosen once from the release.
+
+
+@dataclass(frozen=True, slots=True)
+class Era:
+    """How one range of kernel releases spells its memblock lines."""
+
+    name: str
+    #: reservation line: ``memblock_reserve`` (no nid/flags) or ``__memblock_reserve``.
+    reserve_fn: str
+    #: reserved-array free line: ``memblock_free`` (<= 5.15) or ``memblock_phys_free``.
+    free_fn: str
+    #: late free that leaves memblock.reserved alone (None: folded into the free line).
+    free_late_fn: str | None
+    #: x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH and reserve_real_mode() clears it.
+    x86_lowmem_scratch: bool
+    #: numa_cleanup_meminfo() clips node blocks to memblock_start_of_DRAM() (mm/numa_memblks.c,
+    #: ~6.12) so they match the Initmem spans; before, blocks started where firmware said (low = 0).
+    numa_blocks_from_dram: bool
+    #: Since ~6.6 (hugetlb vmemmap optimisation at boot) __alloc_bootmem_huge_page() marks a gigantic
+    #: page's tail MEMBLOCK_RSRV_NOINIT right after allocating it; before, no flag was set.
+    hugetlb_tail_noinit: bool
+    #: numa_init() reset memory and reserved node ids to MAX_NUMNODES before the numa_memblks move
+    #: (~6.12), to NUMA_NO_NODE since.
+    numa_reset_to_max: bool
+
+
+#: One row per era, newest first; the first row whose minimum release <= the trace's wins.
+ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
+    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None,
+                  x86_lowmem_scratch=True, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=True,
+                 numa_reset_to_max=True)),
+    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                  numa_reset_to_max=True)),
+    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                 numa_reset_to_max=True)),
+)
+
+
+def era_for(version: tuple[int, int]) -> Era | None:
+    """The console era of a kernel ``(major, minor)``; None when older than every era."""
+    for since, era in ERAS:
+        if version >= since:
+            return era
+    return None
+
+
+# --------------------------------------------------------------------------
+# Line cleaning
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One printk line: where it was, its timestamp and text without prefixes."""
+
+    lineno: int
+    ts: float | None
+    text: str
+    raw: str
+
+
+def clean_line(raw: str) -> tuple[float | None, str]:
+    """Strip escapes, CR, syslog/journal/dmesg prefixes, timestamp and caller id.
+
+    >>> clean_line("\\x1b[2J[    0.021033] memblock_add: [0x1000-0x9fbff] f+0x1/0x2\\r")
+    (0.021033, 'memblock_add: [0x1000-0x9fbff] f+0x1/0x2')
+    >>> clean_line("<6>[    1.5][    T0] Memory: 1K/2K available (x)")
+    (1.5, 'Memory: 1K/2K available (x)')
+    """
+    text = _ESCAPE.sub("", raw.replace("\r", ""))
+    text = _CONTROL.sub("", text)
+    text = _SYSLOG_PRI.sub("", text)
+    text = _JOURNAL.sub("", text)
+    text = _DMESG_X.sub("", text)
+    text = _SYSLOG_PRI.sub("", text)
+    ts = None
+    m = _DMESG_T.match(text)
+    if m:
+        text = text[m.end():]
+    else:
+        # serial captures may carry junk before the first stamp on a line
+        m = _STAMP.search(text) if "] " in text else None
+        # firmware output without a newline can precede the first stamp ("k[    0.000000] ...")
+        # ... but "dmesg| [ 2.0] ..." (userspace quoting dmesg) is not a kernel line
+        if m and (m.start() == 0 or (m.start() < 16 and text[: m.start()].isalnum())):
+            ts = float(m.group("ts"))
+            text = text[m.end():]
+            if text.startswith(" "):
+                text = text[1:]
+    m = _CALLER_ID.match(text)
+    if m:
+        text = text[m.end():]
+        if text.startswith(" "):
+            text = text[1:]
+    return ts, text.rstrip("\n")
+
+
+def _range(m: re.Match[str]) -> tuple[int, int]:
+    """(base, size) of a printed inclusive ``[base-end]``, in phys_addr_t arithmetic."""
+    base = int(m.group("base"), 16)
+    end = int(m.group("end"), 16)
+    # size 0 prints end = base - 1, and arm64 removes [1 << 52, ULLONG_MAX): both wrap
+    return base, (end + 1 - base) & PHYS_MASK
+
+
+def _func(caller: str | None) -> str:
+    """``setup_arch+0x848/0xc10`` -> ``setup_arch``."""
+    return (caller or "").split("+", 1)[0]
+
+
+# --------------------------------------------------------------------------
+# The reader
+
+
+@dataclass
+class _Dump:
+    """A ``MEMBLOCK configuration:`` dump being read."""
+
+    lineno: int
+    ts: float | None
+    sizes: tuple[int, int] | None = None
+    cnt: dict[str, int] = field(default_factory=dict)
+    regions: dict[str, list[Region]] = field(default_factory=dict)
+
+    def complete(self) -> bool:
+        return (
+            self.sizes is not None
+            and all(t in self.cnt for t in ("memory", "reserved"))
+            and all(len(self.regions.get(t, [])) >= n for t, n in self.cnt.items())
+        )
+
+
+class ConsoleReader:
+    """Reads one boot's console text into a Trace.
+
+    :param path: the file name used in positions and errors.
+    :param lines: the file's lines (decoded text).
+    :param strict: raise on the first memblock-looking line we do not understand.
+    :param boot: which boot of a combined log (1-based, -1 the last); None: the log must hold one.
+    """
+
+    def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False, boot: int | None = None) -> None:
+        self.path = path
+        self.strict = strict
+        self.raw_lines = lines
+        self.boot = boot
+        self.lines: list[Line] = []
+        self.ops: list[Op] = []
+        self.obs: list[Observation] = []
+        self.skipped: list[Skipped] = []
+        self.facts: list[tuple[str, str]] = []
+        self.release: str | None = None
+        self.arch: str | None = None
+        self.cmdline = ""
+        self.profile: Profile | None = None
+        self.era: Era | None = None
+        self.nodes: dict[int, tuple[int, int]] = {}
+        self.memblock_lines = 0
+        # state of the walk
+        self.pending: tuple[Alloc, Line] | None = None
+        self.dump: _Dump | None = None
+        self.section: str | None = None
+        self.section_lines: list[Line] = []
+        self.mem_end = 0
+        self.numa_done = False
+        self.scratch_only = False
+        self.last_alloc_func = ""
+        self.x86_limit_pending = False
+        self.arm64_resize_pending = False
+        self.first_dump_done = False
+        self.phases_seen: set[str] = set()
+        self.era_noted: set[str] = set()
+        self.hugetlb_open = False
+        self.dma_limit: int | None = None
+        self.bottom_up = False
+
+    # ----------------------------------------------------------------- helpers
+
+    def _src(self, ln: Line) -> Src:
+        return Src(self.path, ln.lineno, timestamp=ln.ts)
+
+    def _skip(self, ln: Line, reason: str) -> None:
+        if self.strict:
+            raise FormatError(self.path, f"{reason}: {ln.text.strip()[:120]}", line=ln.lineno)
+        self.skipped.append(Skipped(self.path, str(ln.lineno), reason, ln.raw.rstrip("\r\n")))
+
+    def _emit(self, op: Op) -> None:
+        self.ops.append(op)
+        if isinstance(op, Add):
+            self.mem_end = max(self.mem_end, op.base + op.size)
+
+    def _infer(self, op_cls: Callable[..., Op], *args: object, ln: Line, why: str, **kw: object) -> None:
+        self._emit(op_cls(*args, inferred=why, src=self._src(ln), **kw))
+
+    def _message(self, ln: Line, kind: str, text: str | None = None) -> None:
+        self.obs.append(KernelMessage(at=len(self.ops), src=self._src(ln), kind=kind,
+                                      text=ln.text if text is None else text))
+
+    # ------------------------------------------------------------- entry point
+
+    def read(self) -> Trace:
+        """Walk the lines once; return the Trace.
+
+        :raises FormatError: on garbled memblock lines in strict mode, or no memblock lines at all.
+        :raises TruncatedError: when the file ends inside a line or a dump.
+        :raises UnsupportedError: for a kernel older than every era.
+        """
+        for i, raw in enumerate(self.raw_lines, 1):
+            ts, text = clean_line(raw)
+            self.lines.append(Line(i, ts, text, raw))
+        self._select_boot()
+        self._prescan()
+        for idx, ln in enumerate(self.lines):
+            self._line(idx, ln)
+        self._finish_dump(None)
+        self._resolve_pending(None)
+        if self.lines:
+            self._close_hugetlb(self.lines[-1])
+        if self.memblock_lines == 0:
+            raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
+                              line=len(self.lines) or None)
+        self._check_cut_last_line()
+        return self._trace()
+
+    def _boot_starts(self) -> list[int]:
+        """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
+        starts = []
+        in_section = False
+        for i, ln in enumerate(self.lines):
+            if SECTION_BEGIN.match(ln.text):
+                in_section = True
+            elif in_section and SECTION_END.match(ln.text):
+                in_section = False
+            elif VERSION_LINE.match(ln.text) and not (in_section and ln.ts is None):
+                j = i
+                # arm64 prints "Booting Linux on physical CPU" before the version line
+                while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
+                    j -= 1
+                starts.append(j)
+        return starts
+
+    def _select_boot(self) -> None:
+        """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
+        starts = self._boot_starts()
+        if self.boot is None:
+            if len(starts) > 1:
+                second = self.lines[starts[1]]
+                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with boot=N "
+                                       "(or split it, e.g. with split-console.py)", line=second.lineno)
+            return
+        if not starts:
+            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        try:
+            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
+            if k < 0:
+                raise IndexError(k)
+            begin = starts[k] if k else 0
+            end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
+        except IndexError:
+            raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}") from None
+        self.lines = self.lines[begin:end]
+        self.raw_lines = self.raw_lines[begin:end]
+
+    def _prescan(self) -> None:
+        """Learn release, arch and the NUMA layout before the walk needs them."""
+        boots = 0
+        in_section = False
+        # node blocks, best source last: firmware tables, then Initmem spans, then NUMA merges
+        firmware: dict[int, tuple[int, int]] = {}
+        initmem: dict[int, tuple[int, int]] = {}
+        merged: dict[int, tuple[int, int]] = {}
+        for ln in self.lines:
+            t = ln.text
+            if SECTION_BEGIN.match(t):
+                in_section = True
+                continue
+            if in_section:
+                if SECTION_END.match(t):
+                    in_section = False
+                if ln.ts is None:
+                    continue
+            m = VERSION_LINE.match(t)
+            if m:
+                boots += 1
+                if boots == 1:
+                    self._version(m, ln)
+                continue
+            if t.startswith("Booting Linux on physical CPU") and self.arch is None:
+                self.arch = "arm64"
+            elif t.startswith("BIOS-e820:") and self.arch is None:
+                self.arch = "x86_64"
+            m = NUMA_MERGE_LINE.match(t)
+            if m:
+                merged[int(m.group("nid"))] = (int(m.group("base"), 16), int(m.group("end"), 16) + 1)
+                continue
+            m = SRAT_LINE.match(t)
+            if m:
+                nid = int(m.group("nid"))
+                base, end = int(m.group("base"), 16), int(m.group("end"), 16) + 1
+                old = firmware.get(nid)
+                firmware[nid] = (min(base, old[0]), max(end, old[1])) if old else (base, end)
+                continue
+            m = FAKE_NODE_LINE.match(t)
+            if m:
+                firmware = {0: (int(m.group("base"), 16), int(m.group("end"), 16) + 1)}
+                continue
+            if NO_NUMA_LINE.match(t):
+                # dummy_numa_init(): one node over all memory, reported by the Initmem line
+                continue
+            m = ZONE_LINE.match(t)
+            if m:
+                # arm64_dma_phys_limit: the end of the lowest DMA zone the kernel printed
+                end = int(m.group("end"), 16) + 1
+                if m.group("zone") == "DMA" or self.dma_limit is None:
+                    self.dma_limit = end
+                continue
+            m = INITMEM_LINE.match(t)
+            if m:
+                # numa_cleanup_meminfo() clips blocks to memblock memory, as Initmem prints them
+                initmem.setdefault(int(m.group("nid")), (int(m.group("base"), 16), int(m.group("end"), 16) + 1))
+                continue
+            m = DUMP_REGION.match(t)
+            if m and m.group("type") == "memory":
+                # allocations before the first dump need the end of DRAM (CMA limits)
+                base, size = _range(m)
+                self.mem_end = max(self.mem_end, base + size)
+        if self.era is not None and not self.era.numa_blocks_from_dram:
+            self.nodes = {**initmem, **firmware, **merged}
+        else:
+            self.nodes = {**firmware, **initmem, **merged}
+        if self.release is None:
+            raise UnsupportedError(self.path, "no 'Linux version' line: cannot tell which kernel printed this",
+                                   line=None)
+        if self.arch is None:
+            self.arch = "x86_64"
+            self.facts.append(("arch_guess", "x86_64 (no arch hint in the log)"))
+
+    def _version(self, m: re.Match[str], ln: Line) -> None:
+        release = m.group("release")
+        rest = m.group("rest")
+        vm = re.match(r"(\d+)\.(\d+)", release)
+        if not vm:
+            raise UnsupportedError(self.path, f"cannot read a kernel version from {release!r}", line=ln.lineno)
+        self.era = era_for((int(vm.group(1)), int(vm.group(2))))
+        if self.era is None:
+            raise UnsupportedError(self.path, f"kernel {release} predates every console era we read (4.x+)",
+                                   line=ln.lineno)
+        try:
+            self.profile = profile_for(release)
+        except KhoReplayError as e:
+            # still readable; replay will refuse it with the same reason
+            self.profile = None
+            self.facts.append(("no_replay_profile", str(e)))
+        self.release = release
+        if "aarch64" in rest or "arm64" in release:
+            self.arch = "arm64"
+        elif "x86_64" in rest or "amd64" in release:
+            self.arch = "x86_64"
+
+    def _check_cut_last_line(self) -> None:
+        if not self.raw_lines:
+            return
+        last = self.raw_lines[-1]
+        if last.endswith("\n"):
+            return
+        ln = self.lines[-1]
+        if MEMBLOCKISH.match(ln.text) and not self._understood(ln.text):
+            raise TruncatedError(self.path, "the file ends in the middle of a memblock line", line=ln.lineno)
+
+    @staticmethod
+    def _understood(text: str) -> bool:
+        return any(r.match(text) for r in (RANGE_LINE, NID_RANGE_LINE, ALLOC_NID_LINE, PHYS_ALLOC_LINE,
+                                           HUGETLB_ALLOC_LINE, DOUBLED_LINE, DUMP_HEAD, DUMP_SIZES,
+                                           DUMP_CNT, DUMP_REGION))
+
+    # ------------------------------------------------------------ line walker
+
+    def _line(self, idx: int, ln: Line) -> None:
+        t = ln.text
+        # userspace sections printed by the fixtures' init (debugfs copies, /proc files)
+        m = SECTION_BEGIN.match(t)
+        if m:
+            self.section = m.group("name")
+            self.section_lines = []
+            return
+        if self.section is not None:
+            if SECTION_END.match(t):
+                self._end_section(ln)
+            elif ln.ts is None:
+                self.section_lines.append(ln)
+            # printk lines interleaved with a section body are still kernel lines
+            if ln.ts is None or SECTION_END.match(t):
+                return
+        if self.dump is not None and self._dump_line(ln):
+            return
+        if DUMP_HEAD.match(t):
+            self.memblock_lines += 1
+            self._resolve_pending(idx)
+            self._before_dump(ln)
+            self.dump = _Dump(ln.lineno, ln.ts)
+            return
+        for regex, handler in self._handlers:
+            m = regex.match(t)
+            if m:
+                handler(self, idx, ln, m)
+                return
+        if MEMBLOCKISH.match(t):
+            self._skip(ln, "memblock-looking line not understood")
+
+    # --- dumps
+
+    def _dump_line(self, ln: Line) -> bool:
+        d = self.dump
+        if d is None:
+            return False
+        t = ln.text
+        m = DUMP_SIZES.match(t)
+        if m:
+            d.sizes = (int(m.group("mem"), 16), int(m.group("res"), 16))
+            return True
+        m = DUMP_CNT.match(t)
+        if m:
+            d.cnt[m.group("type")] = int(m.group("cnt"), 16)
+            d.regions.setdefault(m.group("type"), [])
+            return True
+        m = DUMP_REGION.match(t)
+        if m:
+            base, size = _range(m)
+            nid = int(m.group("nid")) if m.group("nid") is not None else NUMA_NO_NODE
+            d.regions.setdefault(m.group("type"), []).append(Region(base, size, int(m.group("flags"), 16), nid))
+            return True
+        self._finish_dump(ln)
+        return False
+
+    def _finish_dump(self, ln: Line | None) -> None:
+        d = self.dump
+        if d is None:
+            return
+        self.dump = None
+        if not d.complete():
+            where = ln.lineno if ln else (self.lines[-1].lineno if self.lines else d.lineno)
+            if ln is None:
+                raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
+            self._skip(self.lines[d.lineno - 1], f"incomplete MEMBLOCK configuration dump (ends at line {where})")
+            return
+        mem = d.regions["memory"]
+        res = d.regions["reserved"]
+        # the old convention dumps an empty type as cnt 1 with a dummy [0, 0) entry
+        dump = MemblockDump(
+            at=len(self.ops), src=Src(self.path, d.lineno, timestamp=d.ts),
+            memory_size=d.sizes[0], reserved_size=d.sizes[1],  # type: ignore[index]
+            memory_cnt=d.cnt["memory"], reserved_cnt=d.cnt["reserved"],
+            memory=tuple(mem), reserved=tuple(res),
+        )
+        self.obs.append(dump)
+        if not self.first_dump_done:
+            self.first_dump_done = True
+            self._seed_from(dump)
+
+    def _before_dump(self, ln: Line) -> None:
+        """x86 e820__memblock_setup(): hidden calls between the last memblock_add and the dump."""
+        if self.arch != "x86_64" or self.first_dump_done:
+            return
+        if not self.ops or _func(self.ops[-1].caller) != "e820__memblock_setup":
+            return
+        if self.era and self.era.x86_lowmem_scratch:
+            self._infer(Mark, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
+                        why="x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH for the real-mode trampoline")
+        self._infer(TrimMemory, 4096, ln=ln, why="x86 e820__memblock_setup() ends with memblock_trim_memory(PAGE_SIZE)")
+
+    # --- seeding from the first dump
+
+    def _seed_from(self, dump: MemblockDump) -> None:
+        """Regions the first dump holds that no earlier line explains were there before the log began."""
+        memory_cover: list[tuple[int, int]] = []
+        marked: list[tuple[int, int, int]] = []
+        reserved_cover: list[tuple[int, int]] = []
+        for op in self.ops:
+            if isinstance(op, Add):
+                memory_cover.append((op.base, op.base + op.size))
+            elif isinstance(op, Mark):
+                marked.append((op.base, op.base + op.size, int(op.flag)))
+            elif isinstance(op, Reserve):
+                reserved_cover.append((op.base, op.base + op.size))
+            elif isinstance(op, Alloc) and isinstance(op.expect, int):
+                reserved_cover.append((op.expect, op.expect + op.size))
+            elif isinstance(op, Free):
+                # a logged free of something never logged as reserved: keep it explainable
+                pass
+        seeds: list[Op] = []
+        src = dump.src
+        why_mem = "in memory before memblock=debug took effect (first MEMBLOCK configuration dump)"
+        why_res = "reserved before memblock=debug took effect (first MEMBLOCK configuration dump)"
+        scratch_seen = False
+        for r in dump.memory:
+            if r.size == 0:
+                continue
+            flags = Flag(r.flags) & MEMORY_FLAGS
+            explained = all(
+                any(b <= r.base and r.end <= e and f == bit for b, e, f in marked) for bit in _bits(flags)
+            )
+            # memory the log never added came from firmware before it began, in one piece: seed the
+            # whole region (re-adding what a later line adds again is a no-op in memblock_add_range())
+            if (flags and not explained) or _uncovered(r.base, r.end, memory_cover):
+                seeds.append(Add(r.base, r.size, inferred=why_mem, src=src))
+            if flags and not explained:
+                for bit in _bits(flags):
+                    seeds.append(Mark(Flag(bit), r.base, r.size, inferred=why_mem, src=src))
+                    if bit == Flag.MEMBLOCK_KHO_SCRATCH:
+                        scratch_seen = True
+        for r in dump.reserved:
+            if r.size == 0:
+                continue
+            for b, e in _uncovered(r.base, r.end, reserved_cover):
+                if self.era and self.era.reserve_fn == "__memblock_reserve":
+                    seeds.append(Reserve(b, e - b, NUMA_NO_NODE, Flag(r.flags), inferred=why_res, src=src))
+                else:
+                    seeds.append(Reserve(b, e - b, inferred=why_res, src=src))
+        if scratch_seen:
+            seeds.append(KhoScratchOnly(True, inferred="kho_populate() found handover data before the log began: "
+                                        "allocations come from KHO scratch only", src=src))
+            self.scratch_only = True
+            self.facts.append(("kho_boot", "second kernel (inherited KHO scratch areas)"))
+        if not seeds:
+            return
+        self.ops[0:0] = seeds
+        self.obs = [dataclasses.replace(o, at=o.at + len(seeds)) for o in self.obs]
+        self.mem_end = max([self.mem_end] + [s.base + s.size for s in seeds if isinstance(s, Add)])
+
+    # --- sections
+
+    def _end_section(self, ln: Line) -> None:
+        name = self.section
+        self.section = None
+        body = self.section_lines
+        self.section_lines = []
+        if name not in ("memblock-memory", "memblock-reserved"):
+            return
+        table = name.removeprefix("memblock-")
+        if body and "No such file" in body[0].text:
+            return
+        regions, bad = parse_debugfs_lines([(b.lineno, b.text) for b in body])
+        for lineno, text, why in bad:
+            self._skip(Line(lineno, None, text, text), why)
+        self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, body[0].lineno if body else ln.lineno),
+                                     name=table, regions=tuple(regions)))
+
+    # --- allocations
+
+    def _resolve_pending(self, idx: int | None, result: int | str | None = FAILED) -> None:
+        """The API line before this point got no reservation line: it failed (or we know the result)."""
+        if self.pending is None:
+            return
+        alloc, _ln = self.pending
+        self.pending = None
+        self._emit(dataclasses.replace(alloc, expect=result))
+
+    def _api_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        self._resolve_pending(idx)
+        self._hidden_before(ln, m.group("caller"))
+        fn = m.group("fn")
+        size = int(m.group("size"))
+        caller = m.group("caller")
+        if fn == "memblock_phys_alloc_range":
+            alloc = Alloc(fn, size, align=int(m.group("align"), 16), min_addr=int(m.group("min"), 16),
+                          max_addr=int(m.group("max"), 16), caller=caller, src=self._src(ln))
+        elif fn == "memblock_alloc_hugetlb":
+            alloc = Alloc(fn, size, nid=int(m.group("nid")), exact=m.group("exact") != "0",
+                          caller=caller, src=self._src(ln))
+        else:
+            api = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",
+                   "memblock_virt_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
+                   "memblock_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
+                   "memblock_virt_alloc_try_nid_raw": "memblock_alloc_try_nid_raw"}.get(fn, fn)
+            alloc = Alloc(api, size, align=int(m.group("align"), 16), nid=int(m.group("nid")),
+                          min_addr=int(m.group("min"), 16), max_addr=int(m.group("max"), 16),
+                          caller=caller, src=self._src(ln))
+        self.pending = (alloc, ln)
+        self.last_alloc_func = _func(caller)
+
+    def _reserve_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        base, size = _range(m)
+        caller = m.group("caller")
+        func = _func(caller)
+        nid = int(m.group("nid")) if "nid" in m.groupdict() and m.group("nid") is not None else None
+        flags = Flag(int(m.group("flags"), 16)) if nid is not None else None
+        if func == DOUBLE_CALLER:
+            # the engine doubles by itself: keep the line checkable, not replayed
+            self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
+            return
+        if func in ALLOC_RESERVE_CALLERS:
+            if self.pending is not None and self.pending[0].size == size:
+                alloc, _ = self.pending
+                self.pending = None
+                self._emit(dataclasses.replace(alloc, expect=base))
+                if (self.era and self.era.hugetlb_tail_noinit and _func(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                        and size > PAGE_SIZE):
+                    self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                                why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                                    "pages (7.3: only when the page does not cross zones)")
+                return
+            self._resolve_pending(idx)
+            self._orphan_alloc(idx, ln, base, size, nid, caller)
+            return
+        self._resolve_pending(idx)
+        self._hidden_before(ln, caller)
+        self._era_check(ln, m.group("fn"))
+        if m.group("fn") == "memblock_add_node":
+            self._emit(Add(base, size, nid, flags or Flag.MEMBLOCK_NONE, caller=caller, src=self._src(ln)))
+            return
+        self._emit(Reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
+        self._hidden_after(ln, func)
+
+    def _range_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        fn = m.group("fn")
+        base, size = _range(m)
+        caller = m.group("caller")
+        func = _func(caller)
+        if fn == "memblock_reserve":
+            self._reserve_line(idx, ln, m)
+            return
+        if func == DOUBLE_CALLER:
+            self._message(ln, "double_array_free", f"{base:#x} {size:#x}")
+            return
+        self._resolve_pending(idx)
+        self._hidden_before(ln, caller)
+        self._era_check(ln, fn)
+        src = self._src(ln)
+        if fn == "memblock_add":
+            self._emit(Add(base, size, caller=caller, src=src))
+        elif fn == "memblock_remove":
+            self._emit(Remove(base, size, caller=caller, src=src))
+        elif fn in ("memblock_free", "memblock_phys_free", "__memblock_free_early", "memblock_free_early"):
+            self._emit(Free(base, size, caller=caller, src=src))
+        elif fn in ("memblock_free_late", "__memblock_free_late"):
+            # pages go to the buddy allocator; memblock.reserved is left alone
+            self._message(ln, "free_late", f"{base:#x} {size:#x} {caller}")
+        else:  # memblock_physmem_add: physmem is not modelled
+            self._message(ln, "physmem_add", f"{base:#x} {size:#x} {caller}")
+        self._hidden_after(ln, func)
+
+    def _era_check(self, ln: Line, fn: str) -> None:
+        """A reserve/free line this release's era does not print: read it anyway, say so once.
+
+        Distribution kernels backport renames; the line is unambiguous, so it still becomes an op.
+        """
+        era = self.era
+        if era is None or fn in self.era_noted:
+            return
+        expected = {
+            "memblock_reserve": era.reserve_fn, "__memblock_reserve": era.reserve_fn,
+            "memblock_free": era.free_fn, "memblock_phys_free": era.free_fn,
+            "memblock_free_late": era.free_late_fn, "__memblock_free_late": era.free_late_fn,
+        }
+        if fn in expected and expected[fn] != fn:
+            self.era_noted.add(fn)
+            self.facts.append(("era_mismatch", f"{self.path}:{ln.lineno}: {fn} is not printed by {era.name} "
+                                               f"kernels (expected {expected[fn]})"))
+
+    def _doubled_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        base, size = _range(m)
+        # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
+        at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
+        self.obs.append(Doubled(at=at, src=self._src(ln), name=m.group("name"),
+                                new_max=int(m.group("max")), base=base, end=base + size))
+        rest = m.group("rest").strip()
+        if rest:
+            # the doubling line has no newline: a following message may share its line
+            self._line(idx, Line(ln.lineno, ln.ts, rest, ln.raw))
+
+    def _double_failed(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        self._message(ln, "double_failed")
+
+    def _orphan_alloc(self, idx: int, ln: Line, base: int, size: int, nid: int | None, caller: str) -> None:
+        """A reservation from memblock_alloc_range_nid() with no API line: rebuild the request."""
+        src = self._src(ln)
+        ahead = [x.text for x in self.lines[idx + 1: idx + 12]]
+        req_nid = NUMA_NO_NODE if nid is None else nid
+        node_data = next((t for t in ahead if NODE_DATA_LINE.match(t)), None)
+        cma = next((t for t in ahead if CMA_LINE.match(t)), None)
+        if node_data:
+            nd_nid = int(node_data[len("NODE_DATA("):].split(")", 1)[0])
+            self._numa_setup(ln)
+            why = "alloc_node_data(): memblock_phys_alloc_try_nid() prints no debug line (NODE_DATA line)"
+            self._emit(Alloc("memblock_phys_alloc_try_nid", size, align=64, nid=nd_nid,
+                             expect=base, caller=caller, inferred=why, src=src))
+            return
+        if cma:
+            self._cma_alloc(ln, base, size, req_nid, caller)
+            return
+        if self.last_alloc_func in ("kho_reserve_scratch", "kho_memory_init") and req_nid != NUMA_NO_NODE:
+            why = "kho_reserve_scratch(): per-node scratch via memblock_alloc_range_nid(exact_nid)"
+            self._emit(Alloc("memblock_alloc_range_nid", size, align=SCRATCH_ALIGNMENT_BYTES, nid=req_nid,
+                             min_addr=0, max_addr=0, exact=True, expect=base, caller=caller, inferred=why, src=src))
+            return
+        why = "reservation from memblock_alloc_range_nid() with no API line and no known caller"
+        align = base & -base if base else 1
+        self._emit(Alloc("memblock_phys_alloc_try_nid", size, align=min(align, 1 << 30), nid=req_nid,
+                         expect=base, caller=caller, inferred=why, src=src))
+        self._skip(ln, "allocation without API line from an unknown caller (request guessed)")
+
+    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str) -> None:
+        """mm/cma.c cma_alloc_mem(): bottom-up from 4G first when the limit allows, then top-down."""
+        src = self._src(ln)
+        limit = self.mem_end
+        if self.arch == "arm64" and nid == NUMA_NO_NODE:
+            # arm64 dma_contiguous_reserve(arm64_dma_phys_limit) for the global area
+            limit = min(limit, self.dma_limit or ARM64_DMA_PHYS_LIMIT)
+        why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
+        if limit >= SZ_4G + size:
+            self._emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G", src=src))
+            self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+                             min_addr=SZ_4G, max_addr=limit, exact=True,
+                             expect=base if base >= SZ_4G else FAILED, caller=caller, inferred=why, src=src))
+            self._emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down", src=src))
+            if base >= SZ_4G:
+                return
+        self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+                         min_addr=0, max_addr=limit, exact=True, expect=base, caller=caller, inferred=why, src=src))
+
+    # --- hidden state around logged calls
+
+    def _hidden_before(self, ln: Line, caller: str | None) -> None:
+        func = _func(caller)
+        self._phases(ln, func)
+        if self.arch == "x86_64":
+            if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
+                if "movable_node" in self.cmdline.split():
+                    self.bottom_up = True
+                    self._infer(MovableNode, True, ln=ln, why="movable_node on the command line")
+                    self._infer(SetBottomUp, True, ln=ln, why="x86 e820__memblock_setup(): movable_node "
+                                "allocates bottom-up near the kernel until SRAT is parsed")
+                self._infer(SetCurrentLimit, ISA_END_ADDRESS, ln=ln,
+                            why="x86 e820__memblock_setup(): memblock_set_current_limit(ISA_END_ADDRESS)")
+                self._infer(AllowResize, ln=ln, why="x86 e820__memblock_setup(): memblock_allow_resize()")
+            if func in ("init_mem_mapping", "alloc_low_pages"):
+                self.x86_limit_pending = True
+            elif self.x86_limit_pending:
+                self.x86_limit_pending = False
+                self._infer(SetCurrentLimit, self.mem_end, ln=ln,
+                            why="x86 setup_arch(): memblock_set_current_limit(get_max_mapped()) "
+                                "after init_mem_mapping()")
+            if func == "alloc_bootmem_cpumask_var" or (func and "numa" in func):
+                self._numa_setup(ln)
+        elif self.arch == "arm64":
+            if func == "early_pgtable_alloc":
+                self.arm64_resize_pending = True
+            elif self.arm64_resize_pending:
+                self.arm64_resize_pending = False
+                self._infer(AllowResize, ln=ln, why="arm64 paging_init(): memblock_allow_resize()")
+
+    def _phases(self, ln: Line, func: str) -> None:
+        """Phase markers strategies hook: KHO memory init and the hugetlb boot-time allocations."""
+        src = self._src(ln)
+        if func in KHO_INIT_CALLERS and "kho_memory_init" not in self.phases_seen:
+            self.phases_seen.add("kho_memory_init")
+            self._emit(Phase("kho_memory_init", inferred=f"first memblock call from {func}()", src=src))
+            if func != "kho_preserved_memory_reserve" and not self.scratch_only:
+                self.phases_seen.add("kho_reserve_scratch")
+                self._emit(Phase("kho_reserve_scratch", inferred="a first kernel reserves its scratch areas "
+                                 "in kho_memory_init()", src=src))
+        if func in HUGETLB_BOOTMEM_CALLERS:
+            if not self.hugetlb_open:
+                self.hugetlb_open = True
+                self._emit(Phase("hugetlb_bootmem_begin", inferred=f"first gigantic page request from {func}()",
+                                 src=src))
+        elif self.hugetlb_open:
+            self._close_hugetlb(ln)
+
+    def _close_hugetlb(self, ln: Line) -> None:
+        if self.hugetlb_open:
+            self.hugetlb_open = False
+            self._emit(Phase("hugetlb_bootmem_end", inferred="first memblock call after the gigantic page "
+                             "requests", src=self._src(ln)))
+
+    def _hidden_after(self, ln: Line, func: str) -> None:
+        if func == "kho_preserved_memory_reserve" and isinstance(self.ops[-1], Reserve):
+            last = self.ops[-1]
+            self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, last.base, last.size, ln=ln,
+                        why="kho_preserved_memory_reserve(): memblock_reserved_mark_noinit()")
+        if (self.arch == "x86_64" and func == "reserve_real_mode" and self.era
+                and self.era.x86_lowmem_scratch and isinstance(self.ops[-1], Reserve)):
+            self._infer(Clear, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
+                        why="x86 reserve_real_mode(): memblock_clear_kho_scratch(0, SZ_1M)")
+
+    def _numa_setup(self, ln: Line) -> None:
+        """numa_memblks_init() + numa_register_meminfo(): node ids on memory and reserved."""
+        if self.numa_done or not self.nodes:
+            return
+        self.numa_done = True
+        reset = NUMA_NO_NODE
+        if self.era is not None and self.era.numa_reset_to_max:
+            reset = arch_for(self.arch or "x86_64").max_numnodes
+        why = "numa_memblks_init(): reset node ids before parsing the firmware's NUMA layout"
+        self._infer(SetNode, 0, ULLONG_MAX, reset, ln=ln, why=why)
+        self._infer(SetNode, 0, ULLONG_MAX, reset, True, ln=ln, why=why)
+        if self.arch == "x86_64" and self.bottom_up:
+            self.bottom_up = False
+            self._infer(SetBottomUp, False, ln=ln, why="x86 numa_memblks_init(memblock_force_top_down=true)")
+        for nid, (b, e) in sorted(self.nodes.items()):
+            self._infer(SetNode, b, e - b, nid, ln=ln, why="numa_register_meminfo(): memblock_set_node(memory)")
+        for nid, (b, e) in sorted(self.nodes.items()):
+            self._infer(SetNode, b, e - b, nid, True, ln=ln,
+                        why="numa_clear_kernel_node_hotplug(): memblock_set_node(reserved)")
+
+    # --- context lines
+
+    def _ctx_version(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "version")
+
+    def _ctx_cmdline(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        if not self.cmdline:
+            self.cmdline = m.group("cmdline").strip()
+
+    def _ctx_e820(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "e820")
+
+    def _ctx_node_data(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "node_data")
+
+    def _ctx_memory(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._resolve_pending(idx)
+        self._close_hugetlb(ln)
+        src = self._src(ln)
+        self._emit(Phase("free_all", inferred="memblock_free_all() runs just before the Memory: line", src=src))
+        for nid, (b, e) in sorted(self.nodes.items()):
+            self._emit(SetNode(b, e - b, nid, True, src=src,
+                               inferred="memblock_free_all(): memmap_init_reserved_pages() sets reserved nids"))
+        if self.scratch_only:
+            self.scratch_only = False
+            self._emit(KhoScratchOnly(False, inferred="memblock_free_all(): memblock_clear_kho_scratch_only()",
+                                      src=src))
+        self._message(ln, "memory")
+
+    def _ctx_kho(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "kho")
+
+    def _ctx_hugetlb(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "hugetlb")
+
+    def _ctx_cma(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "cma")
+
+    def _ctx_mirror(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "mirror_fallback")
+
+    def _ctx_panic(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self.memblock_lines += 1
+        self._message(ln, "resize_panic")
+
+    _handlers: tuple[tuple[re.Pattern[str], Callable[..., None]], ...] = ()
+
+    # --------------------------------------------------------------- result
+
+    def _trace(self) -> Trace:
+        nodes = tuple((nid, b, e) for nid, (b, e) in sorted(self.nodes.items()))
+        page_size = arch_for(self.arch).page_size if self.arch else None
+        ctx = Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
+                      cmdline=self.cmdline, nodes=nodes, facts=tuple(self.facts))
+        return Trace(ctx, tuple(self.ops), tuple(self.obs), tuple(self.skipped))
+
+
+ConsoleReader._handlers = (
+    (NID_RANGE_LINE, ConsoleReader._reserve_line),
+    (RANGE_LINE, ConsoleReader._range_line),
+    (ALLOC_NID_LINE, ConsoleReader._api_line),
+    (PHYS_ALLOC_LINE, ConsoleReader._api_line),
+    (HUGETLB_ALLOC_LINE, ConsoleReader._api_line),
+    (DOUBLED_LINE, ConsoleReader._doubled_line),
+    (DOUBLE_FAILED_LINE, ConsoleReader._double_failed),
+    (RESIZE_PANIC_LINE, ConsoleReader._ctx_panic),
+    (MIRROR_FAIL_LINE, ConsoleReader._ctx_mirror),
+    (VERSION_LINE, ConsoleReader._ctx_version),
+    (CMDLINE_LINE, ConsoleReader._ctx_cmdline),
+    (E820_LINE, ConsoleReader._ctx_e820),
+    (NODE_DATA_LINE, ConsoleReader._ctx_node_data),
+    (MEMORY_LINE, ConsoleReader._ctx_memory),
+    (KHO_LINE, ConsoleReader._ctx_kho),
+    (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
+    (CMA_LINE, ConsoleReader._ctx_cma),
+)
+
+
+def _bits(flags: int) -> list[int]:
+    return [1 << i for i in range(flags.bit_length()) if flags >> i & 1]
+
+
+def _uncovered(base: int, end: int, cover: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Parts of [base, end) that no interval in *cover* overlaps."""
+    spans = sorted((max(b, base), min(e, end)) for b, e in cover if b < end and e > base)
+    out: list[tuple[int, int]] = []
+    pos = base
+    for b, e in spans:
+        if b > pos:
+            out.append((pos, b))
+        pos = max(pos, e)
+    if pos < end:
+        out.append((pos, end))
+    return out
+
+
+def read_console_text(text: str, path: str = "<console>", *, strict: bool = False,
+                      boot: int | None = None) -> Trace:
+    """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`."""
+    lines = text.splitlines(keepends=True)
+    return ConsoleReader(path, lines, strict=strict, boot=boot).read()
+
+
+def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+    """Read a ``memblock=debug`` console log (plain, .gz or .xz) into a Trace.
+
+    :param path: the log file.
+    :param strict: raise on the first memblock-looking line not understood.
+    :param boot: which boot of a log holding several (1-based, -1 the last); None: the log must hold one.
+    :raises InputError: (one of its subclasses) naming the file and line.
+    """
+    from . import read_text
+
+    return read_console_text(read_text(path), str(path), strict=strict, boot=boot)
+

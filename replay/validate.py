@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Check a parsed boot against the plain memblock model (``baseline``).
+
+:func:`validate` replays a Trace's ops on :class:`~.engine.Memblock` and, at
+each observation, compares what the kernel printed with the model's state:
+
+* every allocation with a recorded result (``Alloc.expect``): address or failure;
+* every ``MEMBLOCK configuration:`` dump: sizes, counts, and each region's
+  base, size, flags and node (the node only where the kernel prints one);
+* every debugfs table read after boot (flags and node when that generation
+  prints them);
+* the physical-pages total of ``Memory: ...K/...K available`` where present.
+
+After a wrong allocation the model is put back in step with the kernel (the
+wrong block is freed and the recorded one reserved) so that later checks
+still mean something; the first mismatch is what to look at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .engine import Memblock
+from .flags import Flag
+from .ops import (
+    FAILED,
+    NUMA_NO_NODE,
+    Alloc,
+    DebugfsTable,
+    Doubled,
+    KernelMessage,
+    MemblockDump,
+    Observation,
+    Op,
+    Region,
+    Src,
+    Trace,
+)
+from .profile import arch_for, profile_for
+
+__all__ = ["Mismatch", "ValidationReport", "validate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One disagreement between the log and the model."""
+
+    src: Src | None
+    what: str
+    caller: str | None
+    expected: str
+    got: str
+
+    def __str__(self) -> str:
+        where = str(self.src) if self.src else "?"
+        who = f" ({self.caller})" if self.caller else ""
+        return f"{where}: {self.what}{who}: expected {self.expected}, got {self.got}"
+
+
+@dataclass(slots=True)
+class ValidationReport:
+    """Counts of what was checked and reproduced, and the mismatches (first one first)."""
+
+    source: str
+    allocations: int = 0
+    allocations_ok: int = 0
+    dumps: int = 0
+    dumps_ok: int = 0
+    debugfs: int = 0
+    debugfs_ok: int = 0
+    doublings: int = 0
+    doublings_ok: int = 0
+    memory_lines: int = 0
+    memory_lines_ok: int = 0
+    inferred_ops: int = 0
+    ops: int = 0
+    panic: str | None = None
+    mismatches: list[Mismatch] = field(default_factory=list)
+    #: the model after the last op, for callers that want to look closer.
+    model: Memblock | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Everything checked was reproduced."""
+        return not self.mismatches and self.panic is None
+
+    @property
+    def first_mismatch(self) -> Mismatch | None:
+        """The earliest disagreement, the one worth reading."""
+        return self.mismatches[0] if self.mismatches else None
+
+    def summary(self) -> str:
+        """One paragraph: reproduced N/M per kind, inferred ops, first mismatch."""
+        lines = [
+            f"{self.source}: {self.ops} ops ({self.inferred_ops} inferred)",
+            f"  allocations reproduced {self.allocations_ok}/{self.allocations}",
+            f"  dumps matched {self.dumps_ok}/{self.dumps}",
+            f"  debugfs tables matched {self.debugfs_ok}/{self.debugfs}",
+            f"  array doublings matched {self.doublings_ok}/{self.doublings}",
+            f"  Memory: totals matched {self.memory_lines_ok}/{self.memory_lines}",
+        ]
+        if self.panic:
+            lines.append(f"  model panicked: {self.panic}")
+        if self.first_mismatch:
+            lines.append(f"  first mismatch: {self.first_mismatch}")
+        return "\n".join(lines)
+
+
+def _fmt_region(r: Region) -> str:
+    nid = "" if r.nid is None else f" nid={r.nid}"
+    return f"[{r.base:#018x}-{(r.base + r.size - 1):#018x}] flags={r.flags:#x}{nid}"
+
+
+class _Checker:
+    def __init__(self, trace: Trace, resync: bool) -> None:
+        ctx = trace.context
+        self.trace = trace
+        self.resync = resync
+        self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64",
+                                                                       nodes_shift=ctx.nodes_shift))
+        self.report = ValidationReport(ctx.source, ops=len(trace.ops),
+                                       inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
+
+    def _shown_nid(self, nid: int | None) -> int | None:
+        if nid is None:
+            return None
+        return nid if self.mb._dump_nid_valid(nid) else None
+
+    def _mismatch(self, src: Src | None, what: str, caller: str | None, expected: str, got: str) -> None:
+        self.report.mismatches.append(Mismatch(src, what, caller, expected, got))
+
+    def run(self) -> ValidationReport:
+        obs = sorted(self.trace.observations, key=lambda o: o.at)
+        k = 0
+        ops = self.trace.ops
+        for i in range(len(ops) + 1):
+            while k < len(obs) and obs[k].at <= i:
+                self._observe(obs[k])
+                k += 1
+            if i == len(ops):
+                break
+            if not self._op(i, ops[i]):
+                break
+        self._doublings()
+        return self.report
+
+    def _doublings(self) -> None:
+        """The k-th ``... is doubled to ...`` line against the model's k-th memblock_double_array()."""
+        seen = [o for o in self.trace.observations if isinstance(o, Doubled)]
+        done = self.mb.doublings
+        for k, o in enumerate(seen):
+            self.report.doublings += 1
+            want = f"{o.name} to {o.new_max} at {o.base:#018x} (op {o.at})"
+            if k >= len(done):
+                self._mismatch(o.src, "array doubling", None, want, "no doubling")
+                continue
+            d = done[k]
+            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})"
+            if (d.name, d.new_max, d.base, d.op_index) == (o.name, o.new_max, o.base, o.at):
+                self.report.doublings_ok += 1
+            else:
+                self._mismatch(o.src, "array doubling", None, want, got)
+        for d in done[len(seen):]:
+            self.report.doublings += 1
+            self._mismatch(None, "array doubling", None, "no doubling in the log",
+                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})")
+
+    def _op(self, i: int, op: Op) -> bool:
+        from .errors import KernelPanic
+
+        self.mb.op_index = i
+        try:
+            got = self.mb.apply(op)
+        except KernelPanic as e:
+            self.report.panic = f"{op.src}: {e.message}"
+            return False
+        if not isinstance(op, Alloc) or op.expect is None:
+            return True
+        self.report.allocations += 1
+        want = None if op.expect == FAILED else op.expect
+        if got == want:
+            self.report.allocations_ok += 1
+            return True
+        self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
+                       "failure" if want is None else f"{want:#018x}", "failure" if got is None else f"{got:#018x}")
+        if self.resync:
+            # put the model back in step with the kernel before going on
+            if got is not None:
+                self.mb.phys_free(got, op.size)
+            if want is not None:
+                nid = op.nid if op.nid is not None and self.mb.profile.alloc_records_nid else NUMA_NO_NODE
+                if not self.mb.profile.has_rsrv_kern:
+                    self.mb.reserve(want, op.size)
+                else:
+                    self.mb.reserve_range(want, op.size, nid, Flag.MEMBLOCK_RSRV_KERN)
+        return True
+
+    def _observe(self, o: Observation) -> None:
+        if isinstance(o, MemblockDump):
+            self._dump(o)
+        elif isinstance(o, DebugfsTable):
+            self._debugfs(o)
+        elif isinstance(o, KernelMessage) and o.kind == "memory":
+            self._memory_line(o)
+
+    def _table(self, name: str) -> list[Region]:
+        t = self.mb.memory if name == "memory" else self.mb.reserved
+        return list(t)
+
+    def _dump(self, d: MemblockDump) -> None:
+        self.report.dumps += 1
+        before = len(self.report.mismatches)
+        for name, want, size, cnt in (("memory", d.memory, d.memory_size, d.memory_cnt),
+                                      ("reserved", d.reserved, d.reserved_size, d.reserved_cnt)):
+            t = self.mb.memory if name == "memory" else self.mb.reserved
+            if t.total_size != size:
+                self._mismatch(d.src, f"dump {name} size", None, f"{size:#018x}", f"{t.total_size:#018x}")
+            if t.cnt != cnt:
+                self._mismatch(d.src, f"dump {name}.cnt", None, f"{cnt:#x}", f"{t.cnt:#x}")
+            got = [Region(r.base, r.size, int(r.flags), self._shown_nid(r.nid)) for r in t]
+            exp = [Region(r.base, r.size, r.flags, None if r.nid == NUMA_NO_NODE else r.nid)
+                   for r in want if r.size]
+            self._compare_regions(d.src, f"dump {name}", exp, got)
+        if len(self.report.mismatches) == before:
+            self.report.dumps_ok += 1
+
+    def _compare_regions(self, src: Src | None, what: str, exp: list[Region], got: list[Region]) -> None:
+        for idx in range(max(len(exp), len(got))):
+            e = exp[idx] if idx < len(exp) else None
+            g = got[idx] if idx < len(got) else None
+            if e is not None and g is not None:
+                flags_ok = e.flags == -1 or e.flags == g.flags
+                if e.base == g.base and e.size == g.size and flags_ok and e.nid == g.nid:
+                    continue
+            self._mismatch(src, f"{what}[{idx:#x}]", None, _fmt_region(e) if e else "nothing",
+                           _fmt_region(g) if g else "nothing")
+            return
+
+    def _debugfs(self, d: DebugfsTable) -> None:
+        self.report.debugfs += 1
+        before = len(self.report.mismatches)
+        if d.name not in ("memory", "reserved"):
+            return
+        printed_nid = any(r.flags != -1 for r in d.regions)
+        got = [Region(r.base, r.size, int(r.flags), self._shown_nid(r.nid) if printed_nid else None)
+               for r in self._table(d.name)]
+        self._compare_regions(d.src, f"debugfs {d.name}", list(d.regions), got)
+        if len(self.report.mismatches) == before:
+            self.report.debugfs_ok += 1
+
+    def _memory_line(self, o: KernelMessage) -> None:
+        import re
+
+        m = re.match(r"Memory: (\d+)K/(\d+)K available", o.text)
+        if not m:
+            return
+        self.report.memory_lines += 1
+        page = self.mb.page_size
+        pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory
+                    if not r.flags & Flag.MEMBLOCK_NOMAP)
+        got_k = pages * page // 1024
+        want_k = int(m.group(2))
+        if got_k == want_k:
+            self.report.memory_lines_ok += 1
+        else:
+            self._mismatch(o.src, "Memory: total (present pages)", None, f"{want_k}K", f"{got_k}K")
+
+
+def validate(trace: Trace, *, resync: bool = True) -> ValidationReport:
+    """Replay *trace* on the plain engine and check every recorded result and dump.
+
+    :param resync: after a wrong allocation, move the model to the kernel's address and go on.
+    :returns: a :class:`ValidationReport`; ``report.ok`` when everything matched.
+    """
+    return _Checker(trace, resync).run()
