@@ -75,12 +75,21 @@ from .ops import (
     ReserveKern,
     Trace,
 )
-from .outcome import ArrayMove, Cost, Gigantic, Outcome, Request, Scratch
+from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
 from .profile import arch_for, profile_for
 from .search import for_each_free_mem_range
 from .strategies import Strategy, get
 
-__all__ = ["BootPlan", "HugepagesRequest", "hugepages_request", "plan", "run_cold", "run_kexec"]
+__all__ = [
+    "BootPlan",
+    "HugepagesRequest",
+    "SecondKernelCheck",
+    "check_second_kernel",
+    "hugepages_request",
+    "plan",
+    "run_cold",
+    "run_kexec",
+]
 
 GIGANTIC = 1 << 30
 _SIZE = re.compile(r"^(\d+)([KMG])$")
@@ -312,6 +321,7 @@ def _execute(
     kexec: bool,
     areas: tuple[ScratchArea, ...] = (),
     preserved: PreservedSet | None = None,
+    segments: tuple[tuple[int, int, int], ...] = (),
 ) -> tuple[Outcome, Memblock]:
     ctx = trace.context
     mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
@@ -341,6 +351,7 @@ def _execute(
         key = nid if exact else None
         if key in stopped:
             return
+        only = mb.kho_scratch_only
         attempts += 1
         last_nid = nid
         addr = boot.alloc_gigantic(size, nid, exact, op)
@@ -358,7 +369,7 @@ def _execute(
         api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
                                              "memblock_alloc_try_nid_raw")
         requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
-                                op.caller if op is not None else "alloc_bootmem", synth))
+                                op.caller if op is not None else "alloc_bootmem", synth, only))
         placed[i] = addr
 
     def finish_hugetlb(at: int) -> None:
@@ -387,6 +398,9 @@ def _execute(
         nonlocal scratch_res
         if kexec and i == bp.populate:
             populate(mb, areas)
+            # kexec_file put the new kernel's segments inside scratch (kho_locate_mem_hole()).
+            for base, size, flags in segments:
+                mb.reserve_range(base, size, NUMA_NO_NODE, flags)
             boot.scratch_left.append(("setup_arch", boot.scratch_free()))
         if i == bp.early:
             boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
@@ -413,16 +427,19 @@ def _execute(
             # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
             if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
                 continue
+            if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
+                continue  # the NOINIT half of a logged preserved block: resynthesized with the block
             if isinstance(op, Alloc):
                 before = mb.stats["find_calls"]
                 if i in gig_ops:
                     exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
                     gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
                 else:
+                    only = mb.kho_scratch_only
                     addr = mb.alloc(op)
                     placed[i] = addr
                     requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
-                                            sub.value, addr, op.caller))
+                                            sub.value, addr, op.caller, False, only))
                 scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
                 continue
             anchor = anchors[i]
@@ -523,6 +540,7 @@ def run_kexec(
     arch: str | None = None,
     seed: int = 0,
     second: Trace | None = None,
+    scratch_from: Strategy | str | None = None,
 ) -> tuple[Outcome, Outcome]:
     """The cold boot of *trace*, then the KHO boot that runs the same requests after it.
 
@@ -531,11 +549,15 @@ def run_kexec(
     *second* a real second-kernel trace, or a :class:`PreservedSet`).  When the
     cold boot disabled KHO, the following kexec is a plain one: the second
     outcome is a cold boot marked ``boot="kexec"``, ``kho_boot=False``.
+    *scratch_from* names another strategy whose cold boot provides the
+    scratch areas (a what-if: baseline's KHO boot after a first kernel that
+    did reserve scratch); the returned cold outcome is then that one.
 
     :raises KhoReplayError: for a bad preserve spec.
     """
     s = _strategy(strategy, options)
-    cold, cmb = _execute(trace, s, kernel=kernel, arch=arch, kexec=False)
+    first = s if scratch_from is None else _strategy(scratch_from, ())
+    cold, cmb = _execute(trace, first, kernel=kernel, arch=arch, kexec=False)
     if not cold.scratch.enabled:
         return cold, replace(cold, boot="kexec", kho_boot=False)
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
@@ -554,3 +576,55 @@ def run_kexec(
         raise KhoReplayError("internal: no preserved set")
     kx, _ = _execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
     return cold, kx
+
+
+@dataclass(frozen=True, slots=True)
+class SecondKernelCheck:
+    """A real second-kernel log against the KHO boot synthesized from the first kernel's log.
+
+    ``real`` replays the second kernel's own requests, ``synthesized`` the
+    first kernel's requests, both as KHO boots with the scratch of the cold
+    replay and the preserved set of the second log (the synthesized one also
+    gets the kexec segments the second log shows inside scratch); ``vs_synth`` compares
+    their scratch-only placements, ``vs_recorded`` compares ``real`` with the
+    addresses the second kernel logged.
+    """
+
+    cold: Outcome
+    real: Outcome
+    synthesized: Outcome
+    vs_synth: Agreement
+    vs_recorded: Agreement
+
+
+def _recorded(trace: Trace, like: Outcome) -> Outcome:
+    # The logged addresses of the second kernel's requests, shaped as an Outcome for agreement().
+    reqs = []
+    for r in like.requests:
+        op = trace.ops[r.op_index]
+        addr = op.expect if isinstance(op, Alloc) and isinstance(op.expect, int) else None
+        reqs.append(replace(r, addr=addr))
+    return replace(like, requests=tuple(reqs))
+
+
+def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = "baseline", *,
+                        kernel: str | None = None, arch: str | None = None) -> SecondKernelCheck:
+    """Replay a real KHO boot and the one synthesized from the first kernel, and compare them.
+
+    Requests whose logged result is unknown count as disagreeing in ``vs_recorded``.
+    """
+    s = _strategy(strategy, ())
+    cold, _ = _execute(first, s, kernel=kernel, arch=arch, kexec=False)
+    if not cold.scratch.enabled:
+        raise KhoReplayError(f"{first.context.source}: the cold boot reserved no scratch; nothing to hand over")
+    areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
+    pset = parse_preserve("log", trace=second)
+    real, _ = _execute(second, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
+    # What the second kernel found reserved inside scratch before its log began: the kexec segments
+    # (its image, initrd, setup_data, the scratch array).  The first kernel's log cannot know them.
+    segs = tuple((op.base, op.size, int(op.flags or 0)) for op in second.ops
+                 if isinstance(op, Reserve) and op.caller is None and op.inferred
+                 and any(a.base <= op.base and op.base + op.size <= a.end for a in areas))
+    synth, _ = _execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
+                        segments=segs)
+    return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))

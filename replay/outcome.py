@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch"]
+__all__ = ["Agreement", "ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch", "agreement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,8 @@ class Request:
     caller: str | None = None
     #: True when the op was synthesized (KHO scratch of a trace without KHO, extra hugetlb attempts).
     synthesized: bool = False
+    #: memblock was scratch-only when the request ran (a KHO boot before memblock_free_all()).
+    scratch_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +126,44 @@ class Outcome:
             if r.op_index == op_index:
                 return r
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """How two KHO boots agree on where their scratch-only requests landed.
+
+    Requests are paired by (caller function, size, nid) in order of
+    occurrence; ``mismatches`` lists ``(caller, size, addr_a, addr_b)`` for
+    pairs that differ, ``unpaired`` counts requests one boot made and the
+    other did not.
+    """
+
+    paired: int
+    same: int
+    mismatches: tuple[tuple[str, int, int | None, int | None], ...]
+    unpaired: int
+
+
+def _func(caller: str | None) -> str:
+    return (caller or "").split("+", 1)[0]
+
+
+def agreement(a: Outcome, b: Outcome) -> Agreement:
+    """Line up the scratch-only requests of *a* and *b* and count where they agree."""
+    def keyed(o: Outcome) -> dict[tuple[str, int, int, int], Request]:
+        seen: dict[tuple[str, int, int], int] = {}
+        out = {}
+        for r in o.requests:
+            if not r.scratch_only:
+                continue
+            k = (_func(r.caller), r.size, r.nid)
+            n = seen.get(k, 0)
+            seen[k] = n + 1
+            out[(*k, n)] = r
+        return out
+
+    ka, kb = keyed(a), keyed(b)
+    common = [k for k in ka if k in kb]
+    mism = tuple((k[0], k[1], ka[k].addr, kb[k].addr) for k in common if ka[k].addr != kb[k].addr)
+    unpaired = len(ka) + len(kb) - 2 * len(common)
+    return Agreement(len(common), len(common) - len(mism), mism, unpaired)
