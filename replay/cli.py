@@ -135,3 +135,121 @@ def run(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# ---------------------------------------------------------------- KHO designs
+
+TraceArg = Annotated[Path, typer.Argument(help="A memblock=debug console log, a trace directory, or an op script.")]
+StrategyOpt = Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Design to run (repeatable).")]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="Strategy option, e.g. protect-scratch.")]
+KexecOpt = Annotated[bool, typer.Option("--kexec", help="Also run the KHO boot that follows the cold boot.")]
+PreserveOpt = Annotated[str, typer.Option("--preserve", help="hugetlb, memfd:SIZE[:FOLIO], or log.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for memfd:SIZE scattering.")]
+SecondOpt = Annotated[Path | None, typer.Option("--second", help="Real second-kernel log (for --preserve log).")]
+ScratchFromOpt = Annotated[str | None, typer.Option("--scratch-from",
+                                                    help="Take the KHO boot's scratch from this design's cold boot.")]
+
+_COLD_LOGS = ("console-kernel1.log", "console-kernel1.log.gz", "console.log", "console.log.gz", "console.log.xz")
+_SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel2.log.xz")
+
+
+def _trace_files(path: Path) -> tuple[Path, Path | None]:
+    """The cold-boot log of *path* and, for a KHO trace directory, the second kernel's log."""
+    if not path.is_dir():
+        return path, None
+    cold = next((path / n for n in _COLD_LOGS if (path / n).exists()), None)
+    if cold is None:
+        raise KhoReplayError(f"{path}: no console log ({', '.join(_COLD_LOGS)})")
+    second = next((path / n for n in _SECOND_LOGS if (path / n).exists()), None)
+    return cold, second
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from kho_replay.parsers import load
+
+    return load(path)
+
+
+@app.command()
+def strategies() -> None:
+    """List the designs kho-replay can run: name, what it does, and the source it follows."""
+    from .strategies import available
+
+    lines = []
+    for name, s in available().items():
+        lines.append(f"{name:18} {s.description}")
+        lines.append(f"{'':18}   source: {s.source}")
+        for opt, why in s.known_options:
+            lines.append(f"{'':18}   --option {opt}: {why}")
+    _emit("\n".join(lines) + "\n", None)
+
+
+@app.command()
+def kho(
+    trace: TraceArg,
+    strategy: StrategyOpt = None,
+    option: OptionOpt = None,
+    kexec: KexecOpt = False,
+    preserve: PreserveOpt = "hugetlb",
+    seed: SeedOpt = 0,
+    second: SecondOpt = None,
+    scratch_from: ScratchFromOpt = None,
+    kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
+    output: OutputOpt = None,
+) -> None:
+    """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
+    With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
+    from .boot import run_cold, run_kexec
+    from .outcome import format_outcome
+
+    try:
+        cold_path, second_path = _trace_files(trace)
+        t = _load(cold_path)
+        t2 = _load(second or second_path) if preserve == "log" and (second or second_path) else None
+        lines: list[str] = []
+        for name in strategy or ["baseline"]:
+            opts = tuple(option or ())
+            if kexec:
+                c, k = run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed, second=t2,
+                                 scratch_from=scratch_from)
+                lines += format_outcome(c) + format_outcome(k)
+            else:
+                lines += format_outcome(run_cold(t, name, options=opts, kernel=kernel))
+    except KhoReplayError as e:
+        err.print(f"kho-replay: error: {e}")
+        raise typer.Exit(ExitCode.ERROR) from None
+    _emit("\n".join(lines) + "\n", output)
+
+
+@app.command()
+def matrix(
+    traces: Annotated[list[Path], typer.Argument(help="Trace directories or logs.")],
+    strategy: StrategyOpt = None,
+    preserve: PreserveOpt = "hugetlb",
+    output: OutputOpt = None,
+) -> None:
+    """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
+    KHO boot and how many inside kho_scratch[]), max_threads (cold; KHO boot)."""
+    from .boot import run_kexec
+    from .strategies import available
+
+    names = strategy or list(available())
+    rows = [("trace", "strategy", "scratch", "cold pages", "kexec pages/in scratch", "max_threads cold/kexec")]
+    try:
+        for path in traces:
+            cold_path, _ = _trace_files(path)
+            t = _load(cold_path)
+            label = path.name if path.is_dir() else str(path)
+            for name in names:
+                c, k = run_kexec(t, name, preserve=preserve)
+                sc = "yes" if c.scratch.enabled else (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off")
+                kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
+                      else "no KHO boot")
+                rows.append((label, name, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
+                             f"{c.max_threads}/{k.max_threads if k.kho_boot else '-'}"))
+    except KhoReplayError as e:
+        err.print(f"kho-replay: error: {e}")
+        raise typer.Exit(ExitCode.ERROR) from None
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    _emit(text + "\n", output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Agreement", "ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch", "agreement"]
+__all__ = ["Agreement", "ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch", "agreement", "format_outcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +167,43 @@ def agreement(a: Outcome, b: Outcome) -> Agreement:
     mism = tuple((k[0], k[1], ka[k].addr, kb[k].addr) for k in common if ka[k].addr != kb[k].addr)
     unpaired = len(ka) + len(kb) - 2 * len(common)
     return Agreement(len(common), len(common) - len(mism), mism, unpaired)
+
+
+def _mib(x: int) -> str:
+    return f"{x >> 20} MiB" if x % (1 << 20) == 0 else f"{x / (1 << 20):.1f} MiB"
+
+
+def format_outcome(o: Outcome) -> list[str]:
+    """The outcome as report lines (hex addresses as the kernel prints them)."""
+    sc, g = o.scratch, o.gigantic
+    kind = "KHO boot" if o.kho_boot else ("plain kexec (no KHO)" if o.boot == "kexec" else "cold boot")
+    lines = [f"{o.source}: {o.strategy}, {kind}"]
+    if o.boot == "cold":
+        if sc.k_all or sc.k_low:
+            lines.append(f"  RSRV_KERN for sizing: low {_mib(sc.k_low)}, all {_mib(sc.k_all)}, "
+                         + ", ".join(f"node{n} {_mib(k)}" for n, k in sc.k_nodes))
+        lines.append(f"  scratch requested: lowmem {_mib(sc.lowmem)}, global {_mib(sc.global_)}, "
+                     + ", ".join(f"node{n} {_mib(s)}" for n, s in sc.pernode))
+        lines.append("  scratch: " + ("reserved" if sc.enabled else
+                                      f"not reserved ({'failed: ' + sc.failed if sc.failed else 'KHO off'})"))
+    for name, base, size in sc.areas:
+        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {_mib(size)}")
+    lines.append(f"  gigantic pages: {g.allocated}/{g.requested} placed, per node "
+                 + (", ".join(f"{n}:{c}" for n, c in g.per_node) or "-")
+                 + f"; fallbacks {g.fallbacks}; in kho_scratch[] {g.in_scratch}; in extension {g.in_extended}"
+                 + (f"; adopted {g.adopted}" if g.adopted else ""))
+    lines.append(f"  RSRV_KERN {_mib(o.rsrv_kern)}  RSRV_HUGETLB {_mib(o.rsrv_hugetlb)}  preserved "
+                 f"{_mib(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  max_threads {o.max_threads}")
+    lines.append(f"  reserved regions: peak {o.reserved_cnt_peak}, final {o.reserved_cnt_final}; doublings "
+                 f"{len(o.doublings)}" + "".join(f" [{d.name} {d.new_max} at {d.base:#018x}"
+                                                 f"{' in scratch' if d.in_scratch else ''}]" for d in o.doublings))
+    if o.scratch_left:
+        lines.append("  scratch left: " + ", ".join(f"after {p} {_mib(b)}" for p, b in o.scratch_left))
+    if o.extended_bytes:
+        lines.append(f"  extended: {_mib(o.extended_bytes)}")
+    lines.append(f"  cost: regions scanned {o.cost.regions_scanned}, memmove entries {o.cost.memmove_entries}, "
+                 f"digest keys {o.cost.digest_keys}")
+    lines += [f"  | {m}" for m in o.messages]
+    if o.panic:
+        lines.append(f"  PANIC: {o.panic}")
+    return lines
