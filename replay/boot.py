@@ -146,6 +146,9 @@ class BootPlan:
     hugetlb_end: int
     kho_init: int
     free_all: int
+    #: first percpu request (memmap is done) and first request after percpu; -1 when absent.
+    percpu: int = -1
+    after_percpu: int = -1
 
 
 def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
@@ -178,7 +181,11 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
         end = huge[-1] + 1 if huge else early
     populate_at = first(lambda i: isinstance(ops[i], Alloc))
     populate_at = early if populate_at is None else min(populate_at, early)
-    return BootPlan(populate_at, early, end, kho_init, free_all)
+    pcpu = [i for i in range(n) if subs[i] is Subsystem.PERCPU and isinstance(ops[i], Alloc) and i >= end]
+    percpu = pcpu[0] if pcpu else -1
+    after = next((i for i in range(pcpu[-1] + 1, n) if isinstance(ops[i], Alloc) and subs[i] is not Subsystem.PERCPU),
+                 kho_init) if pcpu else -1
+    return BootPlan(populate_at, early, end, kho_init, free_all, percpu, after)
 
 
 @dataclass
@@ -322,6 +329,7 @@ def _execute(
     areas: tuple[ScratchArea, ...] = (),
     preserved: PreservedSet | None = None,
     segments: tuple[tuple[int, int, int], ...] = (),
+    kho: bool | None = None,
 ) -> tuple[Outcome, Memblock]:
     ctx = trace.context
     mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
@@ -330,6 +338,9 @@ def _execute(
     bp = plan(ops, subs)
     anchors = link(ops)
     params = parse_kho_cmdline(ctx.cmdline)
+    if kho is not None:
+        # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.
+        params = replace(params, enable=kho)
     boot = Boot(mb, strategy, kexec, params, (), areas, preserved)
     hreq = hugepages_request(ctx.cmdline)
     requests: list[Request] = []
@@ -408,6 +419,10 @@ def _execute(
                 boot.early_init()
         if i == bp.hugetlb_end:
             finish_hugetlb(i)
+        if kexec and i == bp.percpu:
+            boot.scratch_left.append(("memmap", boot.scratch_free()))
+        if kexec and i == bp.after_percpu and i != bp.kho_init:
+            boot.scratch_left.append(("percpu", boot.scratch_free()))
         if i == bp.kho_init:
             if not boot.nodes:
                 boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
@@ -521,13 +536,15 @@ def _strategy(s: Strategy | str, options: Sequence[str]) -> Strategy:
 
 
 def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
-             kernel: str | None = None, arch: str | None = None) -> Outcome:
+             kernel: str | None = None, arch: str | None = None, kho: bool | None = None) -> Outcome:
     """Re-execute *trace* as a cold boot under *strategy* (name or object).
 
     ``kho=`` and ``kho_scratch=`` come from the trace's command line; without
-    ``kho=on`` there is no scratch (the trace kernel's default is unknown).
+    ``kho=on`` there is no scratch (the trace kernel's default is unknown);
+    *kho* overrides it, e.g. to synthesize ``kho_reserve_scratch()`` for a
+    kernel built without KHO (it runs just before ``memblock_free_all()``).
     """
-    return _execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False)[0]
+    return _execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)[0]
 
 
 def run_kexec(
@@ -541,6 +558,7 @@ def run_kexec(
     seed: int = 0,
     second: Trace | None = None,
     scratch_from: Strategy | str | None = None,
+    kho: bool | None = None,
 ) -> tuple[Outcome, Outcome]:
     """The cold boot of *trace*, then the KHO boot that runs the same requests after it.
 
@@ -557,7 +575,7 @@ def run_kexec(
     """
     s = _strategy(strategy, options)
     first = s if scratch_from is None else _strategy(scratch_from, ())
-    cold, cmb = _execute(trace, first, kernel=kernel, arch=arch, kexec=False)
+    cold, cmb = _execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
     if not cold.scratch.enabled:
         return cold, replace(cold, boot="kexec", kho_boot=False)
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
@@ -574,7 +592,7 @@ def run_kexec(
                                                                   key=lambda b: (-b[1], b[0]))))
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
-    kx, _ = _execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
+    kx, _ = _execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho)
     return cold, kx
 
 

@@ -149,6 +149,9 @@ SecondOpt = Annotated[Path | None, typer.Option("--second", help="Real second-ke
 ScratchFromOpt = Annotated[str | None, typer.Option("--scratch-from",
                                                     help="Take the KHO boot's scratch from this design's cold boot.")]
 
+KhoOpt = Annotated[bool | None, typer.Option("--kho/--no-kho",
+                                             help="Force kho on/off (default: the trace's kho= parameter).")]
+
 _COLD_LOGS = ("console-kernel1.log", "console-kernel1.log.gz", "console.log", "console.log.gz", "console.log.xz")
 _SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel2.log.xz")
 
@@ -194,6 +197,7 @@ def kho(
     seed: SeedOpt = 0,
     second: SecondOpt = None,
     scratch_from: ScratchFromOpt = None,
+    force_kho: KhoOpt = None,
     kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
     output: OutputOpt = None,
 ) -> None:
@@ -205,16 +209,16 @@ def kho(
     try:
         cold_path, second_path = _trace_files(trace)
         t = _load(cold_path)
-        t2 = _load(second or second_path) if preserve == "log" and (second or second_path) else None
+        t2 = _load(second or second_path) if preserve in ("log", "debugfs") and (second or second_path) else None
         lines: list[str] = []
         for name in strategy or ["baseline"]:
             opts = tuple(option or ())
             if kexec:
                 c, k = run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed, second=t2,
-                                 scratch_from=scratch_from)
+                                 scratch_from=scratch_from, kho=force_kho)
                 lines += format_outcome(c) + format_outcome(k)
             else:
-                lines += format_outcome(run_cold(t, name, options=opts, kernel=kernel))
+                lines += format_outcome(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
     except KhoReplayError as e:
         err.print(f"kho-replay: error: {e}")
         raise typer.Exit(ExitCode.ERROR) from None
@@ -226,6 +230,7 @@ def matrix(
     traces: Annotated[list[Path], typer.Argument(help="Trace directories or logs.")],
     strategy: StrategyOpt = None,
     preserve: PreserveOpt = "hugetlb",
+    force_kho: KhoOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
@@ -241,7 +246,7 @@ def matrix(
             t = _load(cold_path)
             label = path.name if path.is_dir() else str(path)
             for name in names:
-                c, k = run_kexec(t, name, preserve=preserve)
+                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho)
                 sc = "yes" if c.scratch.enabled else (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off")
                 kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
                       else "no KHO boot")

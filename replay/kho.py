@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from .engine import Memblock, round_down, round_up
 from .errors import KhoReplayError
 from .flags import Flag
-from .ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, Op, Reserve, Trace
+from .ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
 
 __all__ = [
     "KHO_SCRATCH_EXT_BLKSIZE",
@@ -296,7 +296,11 @@ def parse_preserve(
       scattered over *free_ranges* (the cold boot's free memory outside
       scratch, since ``kho_preserve_folio()`` refuses scratch), seeded;
     * ``log``: the ``kho_preserved_memory_reserve`` reservations of *trace*,
-      a real second-kernel log.
+      a real second-kernel log;
+    * ``debugfs``: the second kernel's ``/sys/kernel/debug/memblock/reserved``
+      in *trace*: every region that is ``RSRV_NOINIT`` but not ``RSRV_KERN``
+      (how ``kho_mem_retrieve()`` leaves preserved memory; merged runs, so
+      one block per run rather than per folio).
 
     :raises KhoReplayError: on an unknown spec or when the folios do not fit.
     """
@@ -334,7 +338,15 @@ def parse_preserve(
         blocks = tuple((op.base, op.size) for op in trace.ops
                        if isinstance(op, Reserve) and (op.caller or "").startswith("kho_preserved_memory_reserve"))
         return PreservedSet(trace.context.source, blocks)
-    raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log)")
+    if spec == "debugfs":
+        tables = [o for o in (trace.observations if trace is not None else ())
+                  if isinstance(o, DebugfsTable) and o.name == "reserved"]
+        if not tables:
+            raise KhoReplayError("--preserve debugfs needs a memblock debugfs 'reserved' table")
+        noinit, kern = int(Flag.MEMBLOCK_RSRV_NOINIT), int(Flag.MEMBLOCK_RSRV_KERN)
+        blocks = tuple((r.base, r.size) for r in tables[-1].regions if r.flags & noinit and not r.flags & kern)
+        return PreservedSet(f"{trace.context.source if trace else ''} (debugfs)", blocks)
+    raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
 
 
 def reserve_preserved(mb: Memblock, preserved: PreservedSet) -> list[Op]:

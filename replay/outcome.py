@@ -180,10 +180,10 @@ def format_outcome(o: Outcome) -> list[str]:
     lines = [f"{o.source}: {o.strategy}, {kind}"]
     if o.boot == "cold":
         if sc.k_all or sc.k_low:
-            lines.append(f"  RSRV_KERN for sizing: low {_mib(sc.k_low)}, all {_mib(sc.k_all)}, "
-                         + ", ".join(f"node{n} {_mib(k)}" for n, k in sc.k_nodes))
-        lines.append(f"  scratch requested: lowmem {_mib(sc.lowmem)}, global {_mib(sc.global_)}, "
-                     + ", ".join(f"node{n} {_mib(s)}" for n, s in sc.pernode))
+            lines.append(", ".join([f"  RSRV_KERN for sizing: low {_mib(sc.k_low)}", f"all {_mib(sc.k_all)}"]
+                                   + [f"node{n} {_mib(k)}" for n, k in sc.k_nodes]))
+        lines.append(", ".join([f"  scratch requested: lowmem {_mib(sc.lowmem)}", f"global {_mib(sc.global_)}"]
+                               + [f"node{n} {_mib(s)}" for n, s in sc.pernode]))
         lines.append("  scratch: " + ("reserved" if sc.enabled else
                                       f"not reserved ({'failed: ' + sc.failed if sc.failed else 'KHO off'})"))
     for name, base, size in sc.areas:
