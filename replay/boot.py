@@ -55,6 +55,7 @@ from .kho import (
     busy_blocks,
     extend_scratch,
     free_runs,
+    insert_cost,
     parse_kho_cmdline,
     parse_preserve,
     populate,
@@ -85,6 +86,7 @@ __all__ = [
     "HugepagesRequest",
     "SecondKernelCheck",
     "check_second_kernel",
+    "execute",
     "hugepages_request",
     "plan",
     "run_cold",
@@ -209,6 +211,8 @@ class Boot:
     messages: list[str] = field(default_factory=list)
     scratch_left: list[tuple[str, int]] = field(default_factory=list)
     busy_reserved: list[tuple[int, int]] = field(default_factory=list)
+    #: [entries scanned, entries memmoved] of reservations the driver makes itself.
+    cost: list[int] = field(default_factory=lambda: [0, 0])
 
     # ----------------------------------------------------------- accounting
 
@@ -266,7 +270,7 @@ class Boot:
                     self.busy_reserved.append((b0 * blk, (b1 - b0) * blk))
             self.ext_runs = free_runs(mb, busy_blocks(self.preserved)) if s.extension in ("ext", "scratch") else []
         if self.preserved is not None and s.preserved_reserved_at == "mm_core_init_early":
-            reserve_preserved(mb, self.preserved)
+            reserve_preserved(mb, self.preserved, self.cost)
         if s.adopt_preserved_gigantic and self.preserved is not None:
             self.adopted = [b for b, size in self.preserved.blocks if size == GIGANTIC]
         if s.reserve_scratch_around_hugetlb:
@@ -286,7 +290,7 @@ class Boot:
     def kho_memory_init(self) -> None:
         """``kho_memory_init()`` on a KHO boot: the baseline reservation of preserved memory."""
         if self.preserved is not None and self.strategy.preserved_reserved_at == "kho_memory_init":
-            reserve_preserved(self.mb, self.preserved)
+            reserve_preserved(self.mb, self.preserved, self.cost)
 
     def alloc_gigantic(self, size: int, nid: int, exact: bool, op: Alloc | None) -> int | None:
         """One gigantic page through the design's allocator (P knob); None on failure."""
@@ -319,7 +323,7 @@ def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(set(mb_nodes))) or (0,)
 
 
-def _execute(
+def execute(
     trace: Trace,
     strategy: Strategy,
     *,
@@ -331,6 +335,12 @@ def _execute(
     segments: tuple[tuple[int, int, int], ...] = (),
     kho: bool | None = None,
 ) -> tuple[Outcome, Memblock]:
+    """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot.
+
+    A KHO boot inherits *areas* and starts with *preserved*; *segments* are
+    ``(base, size, flags)`` reserved inside scratch at ``kho_populate()``
+    (the kexec_file segments).  Returns the outcome and the final model.
+    """
     ctx = trace.context
     mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
     ops = trace.ops
@@ -464,8 +474,9 @@ def _execute(
             if op2 is None:
                 continue
             if isinstance(op2, Reserve | ReserveKern | Free):
-                memmoves += mb.reserved.cnt - mb.reserved.rank(op2.base)
-                scanned += mb.reserved.cnt
+                scan, move = insert_cost(mb, op2.base)
+                scanned += scan
+                memmoves += move
             mb.apply(op2)
         mb.op_index = len(ops)
         decision_points(len(ops))
@@ -525,7 +536,7 @@ def _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned,
         scratch_left=tuple(boot.scratch_left),
         extended_bytes=boot.extended_bytes,
         messages=tuple(engine_msgs + boot.messages + msgs_tail),
-        cost=Cost(scanned, memmoves, boot.digest_keys),
+        cost=Cost(scanned + boot.cost[0], memmoves + boot.cost[1], boot.digest_keys),
         requests=tuple(requests),
         panic=panic,
     )
@@ -544,7 +555,7 @@ def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Se
     *kho* overrides it, e.g. to synthesize ``kho_reserve_scratch()`` for a
     kernel built without KHO (it runs just before ``memblock_free_all()``).
     """
-    return _execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)[0]
+    return execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)[0]
 
 
 def run_kexec(
@@ -575,7 +586,7 @@ def run_kexec(
     """
     s = _strategy(strategy, options)
     first = s if scratch_from is None else _strategy(scratch_from, ())
-    cold, cmb = _execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
+    cold, cmb = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
     if not cold.scratch.enabled:
         return cold, replace(cold, boot="kexec", kho_boot=False)
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
@@ -592,7 +603,7 @@ def run_kexec(
                                                                   key=lambda b: (-b[1], b[0]))))
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
-    kx, _ = _execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho)
+    kx, _ = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho)
     return cold, kx
 
 
@@ -632,17 +643,17 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     Requests whose logged result is unknown count as disagreeing in ``vs_recorded``.
     """
     s = _strategy(strategy, ())
-    cold, _ = _execute(first, s, kernel=kernel, arch=arch, kexec=False)
+    cold, _ = execute(first, s, kernel=kernel, arch=arch, kexec=False)
     if not cold.scratch.enabled:
         raise KhoReplayError(f"{first.context.source}: the cold boot reserved no scratch; nothing to hand over")
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
     pset = parse_preserve("log", trace=second)
-    real, _ = _execute(second, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
+    real, _ = execute(second, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
     # What the second kernel found reserved inside scratch before its log began: the kexec segments
     # (its image, initrd, setup_data, the scratch array).  The first kernel's log cannot know them.
     segs = tuple((op.base, op.size, int(op.flags or 0)) for op in second.ops
                  if isinstance(op, Reserve) and op.caller is None and op.inferred
                  and any(a.base <= op.base and op.base + op.size <= a.end for a in areas))
-    synth, _ = _execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
+    synth, _ = execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
                         segments=segs)
     return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))

@@ -40,6 +40,7 @@ __all__ = [
     "ScratchResult",
     "busy_blocks",
     "extend_scratch",
+    "insert_cost",
     "memparse",
     "parse_kho_cmdline",
     "parse_preserve",
@@ -349,13 +350,31 @@ def parse_preserve(
     raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
 
 
-def reserve_preserved(mb: Memblock, preserved: PreservedSet) -> list[Op]:
+def insert_cost(mb: Memblock, base: int) -> tuple[int, int]:
+    """Cost proxy of one insertion into ``reserved[]`` at *base*: (entries scanned, entries memmoved).
+
+    ``memblock_add_range()`` walks the array from index 0 to the insertion
+    point, twice when the array may need to double, then memmoves the tail
+    (kho-spec §7.3).
+    """
+    t = mb.reserved
+    rank, cnt = t.rank(base), len(t)
+    passes = 2 if cnt + 1 > t.max // 2 else 1
+    return rank * passes, cnt - rank
+
+
+def reserve_preserved(mb: Memblock, preserved: PreservedSet, cost: list[int] | None = None) -> list[Op]:
     """The reservation half of ``kho_mem_retrieve()``: per key one reserve (flags 0) and a NOINIT mark.
 
-    Returns the ops it executed, so a report can count them.
+    Returns the ops it executed, so a report can count them; *cost*, a
+    two-item list, accumulates :func:`insert_cost`.
     """
     done: list[Op] = []
     for base, size in preserved.blocks:
+        if cost is not None:
+            scan, move = insert_cost(mb, base)
+            cost[0] += scan
+            cost[1] += move
         mb.reserve_range(base, size, NUMA_NO_NODE, 0)
         mb.setclr_flag(mb.reserved, base, size, True, Flag.MEMBLOCK_RSRV_NOINIT)
         done.append(Reserve(base, size, NUMA_NO_NODE, Flag.MEMBLOCK_NONE, caller="kho_preserved_memory_reserve"))
