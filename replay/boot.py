@@ -86,6 +86,7 @@ __all__ = [
     "HugepagesRequest",
     "SecondKernelCheck",
     "check_second_kernel",
+    "classify_ops",
     "execute",
     "hugepages_request",
     "plan",
@@ -137,6 +138,18 @@ def hugepages_request(cmdline: str) -> HugepagesRequest | None:
             elif val.isdigit():
                 req = HugepagesRequest(int(val))
     return req
+
+
+def classify_ops(trace: Trace) -> list[Subsystem]:
+    """The subsystem of every op of *trace*; CMA areas count as hugetlb only with ``hugetlb_cma=``."""
+    hugetlb_cma = "hugetlb_cma=" in trace.context.cmdline
+    out = []
+    for op in trace.ops:
+        sub = classify(op.caller, getattr(op, "api", None), op.inferred)
+        if sub is Subsystem.HUGETLB_CMA and not hugetlb_cma and not (op.caller or "").startswith("hugetlb_cma"):
+            sub = Subsystem.OTHER  # a cma= (DMA) area through the same cma_declare_contiguous_nid() path
+        out.append(sub)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +357,7 @@ def execute(
     ctx = trace.context
     mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
     ops = trace.ops
-    subs = [classify(op.caller, getattr(op, "api", None)) for op in ops]
+    subs = classify_ops(trace)
     bp = plan(ops, subs)
     anchors = link(ops)
     params = parse_kho_cmdline(ctx.cmdline)

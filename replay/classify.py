@@ -52,7 +52,8 @@ CALLER_TABLE: tuple[tuple[str, Subsystem], ...] = (
      r"|hugetlb_bootmem_alloc|memblock_alloc_hugetlb|memblock_alloc_nid_user", S.HUGETLB_GIGANTIC),
     (r"hugetlb_cma_.*", S.HUGETLB_CMA),
     # cma_declare_contiguous_nid() backs hugetlb_cma and also dma/cma= areas; hugetlb's is the common case here.
-    (r"cma_declare_contiguous.*|cma_reserve_early|__cma_declare_contiguous_nid", S.HUGETLB_CMA),
+    # Ambiguous with cma= (dma_contiguous_reserve()): the boot driver keeps it hugetlb only with hugetlb_cma=.
+    (r"cma_declare_contiguous.*|cma_reserve_early|__cma_declare_contiguous_nid|cma_alloc_mem", S.HUGETLB_CMA),
     (r"kho_preserved_memory_reserve|kho_mem_retrieve|kho_mem_deserialize|kho_restore_.*", S.KHO_PRESERVED),
     (r"kho_reserve_scratch|kho_memory_init|kho_populate|kho_extend_scratch|kho_memory_init_early"
      r"|kho_radix_.*|kho_ext_.*", S.KHO_SCRATCH),
@@ -88,19 +89,29 @@ def caller_function(caller: str) -> str:
     return m.group(1) if m else text.split("+", 1)[0]
 
 
-def classify(caller: str | None, api: str | None = None) -> Subsystem:
+_INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
+
+
+def classify(caller: str | None, api: str | None = None, inferred: str | None = None) -> Subsystem:
     """The subsystem of a memblock request from its ``%pS`` caller (and API name).
 
     ``memblock_alloc_hugetlb`` and the v1 series' ``memblock_alloc_nid_user``
-    are gigantic-page APIs whoever calls them.  An unknown or missing caller is
+    are gigantic-page APIs whoever calls them.  When the caller says nothing
+    (``memblock_alloc_range_nid+0xe9/0x190`` on a request a parser rebuilt),
+    the function named first in the parser's *inferred* reason is tried
+    (``"cma_alloc_mem(): ..."``).  An unknown or missing caller is
     :attr:`Subsystem.OTHER`.
+
+    >>> classify("memblock_alloc_range_nid+0xe9/0x190", inferred="pcpu_fc_alloc(): no debug line").value
+    'percpu'
     """
     if api in ("memblock_alloc_hugetlb", "memblock_alloc_nid_user"):
         return Subsystem.HUGETLB_GIGANTIC
-    if not caller:
-        return Subsystem.OTHER
-    func = caller_function(caller)
-    for rx, sub in _COMPILED:
-        if rx.fullmatch(func):
-            return sub
+    for text in (caller_function(caller) if caller else None,
+                 m.group(1) if inferred and (m := _INFERRED_FUNC.match(inferred)) else None):
+        if not text:
+            continue
+        for rx, sub in _COMPILED:
+            if rx.fullmatch(text):
+                return sub
     return Subsystem.OTHER

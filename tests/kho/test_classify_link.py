@@ -72,3 +72,19 @@ def test_fixed_ops_outside_allocations_stay_put():
 def test_op_of_a_failed_allocation_is_dropped():
     anchors = link(OPS)
     assert resolve(OPS[3], anchors[3], {2: None}) is None
+
+
+def test_cma_area_is_hugetlb_only_with_hugetlb_cma():
+    from kho_replay.replay.boot import classify_ops
+    from kho_replay.replay.ops import Context, Trace
+
+    ops = parse_script("alloc memblock_alloc_range_nid size=128M align=2M nid=-1 exact "
+                       "caller=cma_declare_contiguous_nid+0x40/0x90")
+    assert classify_ops(Trace(Context(cmdline="cma=128M"), ops)) == [Subsystem.OTHER]
+    assert classify_ops(Trace(Context(cmdline="hugetlb_cma=2G"), ops)) == [Subsystem.HUGETLB_CMA]
+
+
+def test_inferred_reason_names_the_real_caller():
+    assert classify("memblock_alloc_range_nid+0xe9/0x190", inferred="alloc_node_data(): x") is Subsystem.OTHER
+    assert classify("memblock_alloc_range_nid+0xe9/0x190",
+                    inferred="vmemmap_populate_hugepages(): x") is Subsystem.MEMMAP
