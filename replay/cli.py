@@ -140,7 +140,9 @@ def main() -> None:
 # ---------------------------------------------------------------- KHO designs
 
 TraceArg = Annotated[Path, typer.Argument(help="A memblock=debug console log, a trace directory, or an op script.")]
-StrategyOpt = Annotated[list[str] | None, typer.Option("--strategy", "-s", help="Design to run (repeatable).")]
+StrategyOpt = Annotated[list[str] | None, typer.Option(
+    "--strategy", "-s",
+    help="Design to run (repeatable); NAME+OPTION adds an option, e.g. inverted-ext+protect-scratch.")]
 OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="Strategy option, e.g. protect-scratch.")]
 KexecOpt = Annotated[bool, typer.Option("--kexec", help="Also run the KHO boot that follows the cold boot.")]
 PreserveOpt = Annotated[str, typer.Option("--preserve", help="hugetlb, memfd:SIZE[:FOLIO], or log.")]
@@ -211,8 +213,9 @@ def kho(
         t = _load(cold_path)
         t2 = _load(second or second_path) if preserve in ("log", "debugfs") and (second or second_path) else None
         lines: list[str] = []
-        for name in strategy or ["baseline"]:
-            opts = tuple(option or ())
+        for spec in strategy or ["baseline"]:
+            name, *more = spec.split("+")
+            opts = tuple(option or ()) + tuple(more)
             if kexec:
                 c, k = run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed, second=t2,
                                  scratch_from=scratch_from, kho=force_kho)
@@ -245,12 +248,13 @@ def matrix(
             cold_path, _ = _trace_files(path)
             t = _load(cold_path)
             label = path.name if path.is_dir() else str(path)
-            for name in names:
-                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho)
+            for spec in names:
+                name, *opts = spec.split("+")
+                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho, options=opts)
                 sc = "yes" if c.scratch.enabled else (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off")
                 kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
                       else "no KHO boot")
-                rows.append((label, name, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
+                rows.append((label, spec, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
                              f"{c.max_threads}/{k.max_threads if k.kho_boot else '-'}"))
     except KhoReplayError as e:
         err.print(f"kho-replay: error: {e}")

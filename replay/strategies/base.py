@@ -29,7 +29,11 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import KhoReplayError
 
-__all__ = ["Strategy"]
+__all__ = ["EXCLUDE_HUGETLB", "Strategy"]
+
+#: Option for the designs whose proposal leaves accounting open (alternatives 2 and 4, E1):
+#: pair them with the merged design's scratch sizing instead of baseline's (kho-spec §10.5).
+EXCLUDE_HUGETLB = ("exclude-hugetlb", "size cold-boot scratch without gigantic pages, as 7.3 does (A-M)")
 
 
 @dataclass(frozen=True)
@@ -65,5 +69,7 @@ class Strategy:
         return self.configure(replace(self, options=opts))
 
     def configure(self, s: Strategy) -> Strategy:
-        """Turn options into knob settings; the default knows none."""
+        """Turn options into knob settings: ``exclude-hugetlb`` where the strategy offers it."""
+        if EXCLUDE_HUGETLB[0] in s.options:
+            return replace(s, hugetlb_in_scratch_sizing=False)
         return s

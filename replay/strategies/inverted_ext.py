@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .base import Strategy
+from .base import EXCLUDE_HUGETLB, Strategy
 
 __all__ = ["InvertedExt", "STRATEGY"]
 
@@ -19,6 +19,7 @@ class InvertedExt(Strategy):
 
     def configure(self, s: Strategy) -> Strategy:
         """``protect-scratch``: use the 7.3 overlap retry for gigantic pages (R4b); default R4a has none."""
+        s = super().configure(s)
         if "protect-scratch" in s.options:
             return replace(s, gigantic_api="hugetlb")
         return s
@@ -34,5 +35,5 @@ STRATEGY = InvertedExt(
     extension='reserve_busy',
     preserved_reserved_at='never',
     scratch_only_ends='mm_core_init_early',
-    known_options=(('protect-scratch', 'gigantic pages retry below kho_scratch[] as 7.3 does (R4b)'),),
+    known_options=(EXCLUDE_HUGETLB, ('protect-scratch', 'gigantic pages retry below kho_scratch[] as 7.3 does (R4b)'),),
 )

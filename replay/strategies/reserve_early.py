@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from .base import Strategy
+from .base import EXCLUDE_HUGETLB, Strategy
 
 __all__ = ["ReserveEarly", "STRATEGY"]
 
@@ -23,4 +23,5 @@ STRATEGY = ReserveEarly(
     source='Mike Rapoport, kexec list 2026-05-17 (L-0517), alternative 2',
     preserved_reserved_at='mm_core_init_early',
     reserve_scratch_around_hugetlb=True,
+    known_options=(EXCLUDE_HUGETLB,),
 )

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .base import Strategy
+from .base import EXCLUDE_HUGETLB, Strategy
 
 __all__ = ["ScratchOffEarly", "STRATEGY"]
 
@@ -22,4 +22,5 @@ STRATEGY = ScratchOffEarly(
     source="Pratyush Yadav, RFC 'hugetlb live update' 02/10 'kho: disable scratch-only earlier in boot', 2025-12-07",
     preserved_reserved_at='mm_core_init_early',
     scratch_only_ends='mm_core_init_early',
+    known_options=(EXCLUDE_HUGETLB,),
 )

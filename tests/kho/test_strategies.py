@@ -105,3 +105,21 @@ def test_cli_unknown_strategy_is_one_line_exit_2():
     r = runner.invoke(app, ["kho", str(d), "-s", "nope"], terminal_width=200)
     assert r.exit_code == 2
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("kho-replay: error: unknown strategy 'nope'")
+
+
+def test_exclude_hugetlb_option_lets_alternatives_reserve_scratch_on_b():
+    t = trace_b_mirror()
+    for name in ("reserve-early", "inverted-ext", "scratch-off-early"):
+        assert not run_kexec(t, name)[0].scratch.enabled          # the proposal alone keeps A0
+        cold, kx = run_kexec(t, name, options=("exclude-hugetlb",))
+        assert cold.scratch.enabled and kx.kho_boot
+        assert kx.gigantic.allocated == 2
+
+
+def test_cli_strategy_plus_option_in_matrix():
+    d = trace_dir(B)
+    r = runner.invoke(app, ["matrix", str(d), "-s", "baseline", "-s", "reserve-early+exclude-hugetlb"],
+                      terminal_width=250)
+    assert r.exit_code == 0
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert rows[0][1:3] == ["baseline", "FAIL"] and rows[1][1:3] == ["reserve-early+exclude-hugetlb", "yes"]
