@@ -160,7 +160,7 @@ _SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel
 
 def _trace_files(path: Path) -> tuple[Path, Path | None]:
     """The cold-boot log of *path* and, for a KHO trace directory, the second kernel's log."""
-    if not path.is_dir():
+    if str(path).startswith("scenario:") or not path.is_dir():
         return path, None
     cold = next((path / n for n in _COLD_LOGS if (path / n).exists()), None)
     if cold is None:
@@ -172,6 +172,14 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
 def _load(path: Path):  # type: ignore[no-untyped-def]
     from kho_replay.parsers import load
 
+    from .scenarios import SCENARIOS
+
+    name = str(path)
+    if name.startswith("scenario:"):
+        key = name.removeprefix("scenario:")
+        if key not in SCENARIOS:
+            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
+        return SCENARIOS[key]()
     return load(path)
 
 
@@ -201,31 +209,34 @@ def kho(
     scratch_from: ScratchFromOpt = None,
     force_kho: KhoOpt = None,
     kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
+    fmt: FormatOpt = Format.text,
     output: OutputOpt = None,
 ) -> None:
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
     With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
     from .boot import run_cold, run_kexec
-    from .outcome import format_outcome
+    from .outcome import format_outcome, outcome_json
 
     try:
         cold_path, second_path = _trace_files(trace)
         t = _load(cold_path)
         t2 = _load(second or second_path) if preserve in ("log", "debugfs") and (second or second_path) else None
-        lines: list[str] = []
+        outcomes = []
         for spec in strategy or ["baseline"]:
             name, *more = spec.split("+")
             opts = tuple(option or ()) + tuple(more)
             if kexec:
-                c, k = run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed, second=t2,
-                                 scratch_from=scratch_from, kho=force_kho)
-                lines += format_outcome(c) + format_outcome(k)
+                outcomes += run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed,
+                                      second=t2, scratch_from=scratch_from, kho=force_kho)
             else:
-                lines += format_outcome(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
+                outcomes.append(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
     except KhoReplayError as e:
         err.print(f"kho-replay: error: {e}")
         raise typer.Exit(ExitCode.ERROR) from None
-    _emit("\n".join(lines) + "\n", output)
+    if fmt is Format.json:
+        _emit(json.dumps([outcome_json(o) for o in outcomes], indent=1, sort_keys=True) + "\n", output)
+        return
+    _emit("\n".join(line for o in outcomes for line in format_outcome(o)) + "\n", output)
 
 
 @app.command()
@@ -247,7 +258,7 @@ def matrix(
         for path in traces:
             cold_path, _ = _trace_files(path)
             t = _load(cold_path)
-            label = path.name if path.is_dir() else str(path)
+            label = path.name if path.is_dir() and not str(path).startswith("scenario:") else str(path)
             for spec in names:
                 name, *opts = spec.split("+")
                 c, k = run_kexec(t, name, preserve=preserve, kho=force_kho, options=opts)

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Agreement", "ArrayMove", "Cost", "Gigantic", "Outcome", "Request", "Scratch", "agreement", "format_outcome"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Agreement",
+    "ArrayMove",
+    "Cost",
+    "Gigantic",
+    "Outcome",
+    "Request",
+    "Scratch",
+    "agreement",
+    "format_outcome",
+    "outcome_json",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,3 +219,26 @@ def format_outcome(o: Outcome) -> list[str]:
     if o.panic:
         lines.append(f"  PANIC: {o.panic}")
     return lines
+
+
+#: Bumped whenever the JSON shape of an Outcome changes.
+SCHEMA_VERSION = 1
+_HEX_KEYS = frozenset({"addr", "addrs", "base", "areas"})
+
+
+def outcome_json(o: Outcome) -> dict[str, object]:
+    """The outcome as JSON-ready data: addresses as hex strings, everything else as is."""
+    from dataclasses import asdict
+
+    def conv(key: str | None, v: object) -> object:
+        if isinstance(v, dict):
+            return {k: conv(k, x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            if key == "areas":
+                return [[n, hex(b), hex(sz)] for n, b, sz in v]
+            return [conv(key, x) for x in v]
+        if key in _HEX_KEYS and isinstance(v, int):
+            return hex(v)
+        return v
+
+    return {"schema_version": SCHEMA_VERSION, **conv(None, asdict(o))}  # type: ignore[dict-item]

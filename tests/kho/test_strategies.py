@@ -123,3 +123,16 @@ def test_cli_strategy_plus_option_in_matrix():
     assert r.exit_code == 0
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
     assert rows[0][1:3] == ["baseline", "FAIL"] and rows[1][1:3] == ["reserve-early+exclude-hugetlb", "yes"]
+
+
+def test_cli_kho_json_and_scenarios():
+    import json
+
+    r = runner.invoke(app, ["kho", "scenario:trace-b-mirror", "-s", "merged", "--kexec", "-f", "json"])
+    assert r.exit_code == 0
+    cold, kx = json.loads(r.stdout)
+    assert cold["schema_version"] == 1 and (cold["boot"], kx["boot"]) == ("cold", "kexec")
+    assert [a[0] for a in cold["scratch"]["areas"]] == ["lowmem", "global", "node0"]
+    assert all(a.startswith("0x") for a in kx["gigantic"]["addrs"]) and kx["gigantic"]["in_scratch"] == 0
+    bad = runner.invoke(app, ["kho", "scenario:nope"])
+    assert bad.exit_code == 2 and "unknown scenario 'nope'" in bad.stderr
