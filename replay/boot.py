@@ -88,6 +88,7 @@ __all__ = [
     "check_second_kernel",
     "classify_ops",
     "execute",
+    "kexec_segments",
     "hugepages_request",
     "plan",
     "run_cold",
@@ -588,7 +589,9 @@ def run_kexec(
 
     The KHO boot inherits the cold boot's scratch areas and starts with the
     preserved set *preserve* (``hugetlb``, ``memfd:SIZE[:FOLIO]``, ``log`` with
-    *second* a real second-kernel trace, or a :class:`PreservedSet`).  When the
+    *second* a real second-kernel trace, or a :class:`PreservedSet`).  With
+    *second*, the kexec segments it shows inside the inherited scratch are
+    reserved at ``kho_populate()`` (:func:`kexec_segments`).  When the
     cold boot disabled KHO, the following kexec is a plain one: the second
     outcome is a cold boot marked ``boot="kexec"``, ``kho_boot=False``.
     *scratch_from* names another strategy whose cold boot provides the
@@ -616,7 +619,9 @@ def run_kexec(
                                                                   key=lambda b: (-b[1], b[0]))))
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
-    kx, _ = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho)
+    segs = kexec_segments(second, areas) if second is not None else ()
+    kx, _ = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
+                    segments=segs)
     return cold, kx
 
 
@@ -637,6 +642,31 @@ class SecondKernelCheck:
     synthesized: Outcome
     vs_synth: Agreement
     vs_recorded: Agreement
+
+
+def kexec_segments(second: Trace, areas: Sequence[ScratchArea]) -> tuple[tuple[int, int, int], ...]:
+    """What a real second kernel reserved inside scratch before its first allocation.
+
+    These are the kexec_file segments ``kho_locate_mem_hole()`` put in scratch
+    (the image and its brk, initrd, setup_data, the scratch array), as
+    ``(base, size, flags)``; the first kernel's log cannot know them.  A
+    second kernel that was not a KHO boot (no scratch-only phase) gives none.
+    """
+    if not any(isinstance(op, KhoScratchOnly) and op.on for op in second.ops):
+        return ()
+    first_alloc = next((i for i, op in enumerate(second.ops) if isinstance(op, Alloc)), len(second.ops))
+    segs = []
+    for op in second.ops[:first_alloc]:
+        if not isinstance(op, Reserve | ReserveKern):
+            continue
+        if not any(a.base <= op.base and op.base + op.size <= a.end for a in areas):
+            continue
+        if isinstance(op, ReserveKern):
+            flags = int(Flag.MEMBLOCK_RSRV_KERN)
+        else:
+            flags = int(op.flags) if op.flags is not None else 0
+        segs.append((op.base, op.size, flags))
+    return tuple(segs)
 
 
 def _recorded(trace: Trace, like: Outcome) -> Outcome:
@@ -662,11 +692,9 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
     pset = parse_preserve("log", trace=second)
     real, _ = execute(second, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
-    # What the second kernel found reserved inside scratch before its log began: the kexec segments
-    # (its image, initrd, setup_data, the scratch array).  The first kernel's log cannot know them.
-    segs = tuple((op.base, op.size, int(op.flags or 0)) for op in second.ops
-                 if isinstance(op, Reserve) and op.caller is None and op.inferred
-                 and any(a.base <= op.base and op.base + op.size <= a.end for a in areas))
+    # What the second kernel reserved inside scratch before its first allocation: the kexec segments
+    # (its image and brk, initrd, setup_data, the scratch array).  The first kernel's log cannot know them.
+    segs = kexec_segments(second, areas)
     synth, _ = execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
                         segments=segs)
     return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))

@@ -220,7 +220,8 @@ def kho(
     try:
         cold_path, second_path = _trace_files(trace)
         t = _load(cold_path)
-        t2 = _load(second or second_path) if preserve in ("log", "debugfs") and (second or second_path) else None
+        # A real second kernel gives the preserved set (log/debugfs) and the kexec segments in scratch.
+        t2 = _load(second or second_path) if kexec and (second or second_path) else None
         outcomes = []
         for spec in strategy or ["baseline"]:
             name, *more = spec.split("+")
@@ -256,12 +257,13 @@ def matrix(
     rows = [("trace", "strategy", "scratch", "cold pages", "kexec pages/in scratch", "max_threads cold/kexec")]
     try:
         for path in traces:
-            cold_path, _ = _trace_files(path)
+            cold_path, second_path = _trace_files(path)
             t = _load(cold_path)
+            t2 = _load(second_path) if second_path is not None else None
             label = path.name if path.is_dir() and not str(path).startswith("scenario:") else str(path)
             for spec in names:
                 name, *opts = spec.split("+")
-                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho, options=opts)
+                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho, options=opts, second=t2)
                 sc = "yes" if c.scratch.enabled else (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off")
                 kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
                       else "no KHO boot")

@@ -109,3 +109,17 @@ def test_c_second_kernel_gigantic_pages_match_synthesized():
     chk = check_second_kernel(log(C, 1), log(C, 2))
     assert chk.real.gigantic.addrs == chk.synthesized.gigantic.addrs == (0x1C0000000, 0x180000000)
     assert chk.real.gigantic.in_scratch == 2
+
+
+def test_g_synthesized_kho_boot_with_the_real_segments_matches_the_real_shortfall():
+    # G: kho_scratch=64M,4G,256M, 6 x 1 GiB.  The real KHO boot logged "Only allocated 3 hugepages."
+    _, kx = run_kexec(log(G, 1), "baseline", second=log(G, 2))
+    assert kx.gigantic.allocated == kx.gigantic.in_scratch == 3
+    assert "HugeTLB: allocating 6 of page size 1.00 GiB failed.  Only allocated 3 hugepages." in kx.messages
+
+
+def test_plain_second_kernel_gives_no_segments():
+    from kho_replay.replay.boot import kexec_segments
+    from kho_replay.replay.kho import ScratchArea
+
+    assert kexec_segments(log(B, 2), [ScratchArea("global", 0, 1 << 40)]) == ()
