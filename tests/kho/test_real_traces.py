@@ -123,3 +123,13 @@ def test_plain_second_kernel_gives_no_segments():
     from kho_replay.replay.kho import ScratchArea
 
     assert kexec_segments(log(B, 2), [ScratchArea("global", 0, 1 << 40)]) == ()
+
+
+@pytest.mark.parametrize("name", [C, D, G])
+def test_scratch_counted_once(name):
+    # The trace's own KHO requests are replaced, not replayed on top of the synthesized ones:
+    # RSRV_KERN grows by exactly the areas plus the (1 node + 2) x 16-byte descriptor array.
+    t = log(name, 1)
+    on, off = run_cold(t, "baseline"), run_cold(t, "baseline", kho=False)
+    assert on.scratch.enabled and not off.scratch.enabled
+    assert on.rsrv_kern - off.rsrv_kern == on.scratch.reserved + 3 * 16
