@@ -222,7 +222,8 @@ class Boot:
     ext_runs: list[tuple[int, int]] = field(default_factory=list)
     extended_bytes: int = 0
     digest_keys: int = 0
-    messages: list[str] = field(default_factory=list)
+    #: (op index, line) of what the boot prints besides the engine's own messages.
+    messages: list[tuple[int, str]] = field(default_factory=list)
     scratch_left: list[tuple[str, int]] = field(default_factory=list)
     busy_reserved: list[tuple[int, int]] = field(default_factory=list)
     #: [entries scanned, entries memmoved] of reservations the driver makes itself.
@@ -379,7 +380,12 @@ def execute(
     scanned = memmoves = 0
     panic = None
     msgs = boot.messages
-    msgs.extend(params.messages)
+
+    def say(text: str) -> None:
+        msgs.append((mb.op_index or 0, text))
+
+    for text in params.messages:
+        msgs.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
 
     def gigantic(i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
         nonlocal attempts, last_nid
@@ -415,16 +421,16 @@ def execute(
                     while n not in stopped and got_per_node.get(n, 0) < want:
                         gigantic(at, GIGANTIC, n, True, None, True)
                     if got_per_node.get(n, 0) < want:
-                        msgs.append(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
-                                    f"Only allocated {got_per_node.get(n, 0)} hugepages.")
+                        say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
+                            f"Only allocated {got_per_node.get(n, 0)} hugepages.")
             else:
                 while None not in stopped and len(boot.pages) < hreq.total:
                     # round robin over nodes with memory, continuing after the last node used
                     k = nodes.index(last_nid) + 1 if last_nid in nodes else 0
                     gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
                 if len(boot.pages) < hreq.total:
-                    msgs.append(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
-                                f"Only allocated {len(boot.pages)} hugepages.")
+                    say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
+                        f"Only allocated {len(boot.pages)} hugepages.")
         if kexec:
             boot.scratch_left.append(("hugetlb", boot.scratch_free()))
             boot.after_hugetlb()
@@ -455,7 +461,11 @@ def execute(
                 boot.kho_memory_init()
             else:
                 scratch_res = reserve_scratch(mb, params, boot.nodes, kern_size=boot.scratch_kern_size)
-                msgs.extend(scratch_res.messages)
+                for text in scratch_res.messages:
+                    say(text)
+                for api, size, nid, addr in scratch_res.attempts:
+                    requests.append(Request(i, api, size, nid, Subsystem.KHO_SCRATCH.value, addr,
+                                            "kho_reserve_scratch", True, False))
                 boot.areas = scratch_res.areas
 
     try:
@@ -496,7 +506,7 @@ def execute(
         decision_points(len(ops))
     except KernelPanic as e:
         panic = e.message
-        msgs.append(f"Kernel panic - not syncing: {e.message}")
+        say(f"Kernel panic - not syncing: {e.message}")
     mb.kho_scratch_only = False
     outcome = _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic)
     return outcome, mb
@@ -530,7 +540,9 @@ def _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned,
     msgs_tail = [f"HugeTLB: registered 1.00 GiB page size, pre-allocated {len(pages)} pages"] if pages else []
     moves = tuple(ArrayMove(d.name, d.new_max, d.base, d.alloc_size, overlaps(d.base, d.base + d.alloc_size, areas))
                   for d in mb.doublings)
-    engine_msgs = [m.text for m in mb.messages if m.level != "dbg"]
+    # One list in boot order: the engine's warnings and the boot's own lines, by op index.
+    lines = [(m.op_index or 0, m.text) for m in mb.messages if m.level != "dbg"] + boot.messages
+    lines.sort(key=lambda x: x[0])
     preserved = boot.preserved.total if boot.preserved is not None else 0
     return Outcome(
         source=trace.context.source,
@@ -549,7 +561,7 @@ def _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned,
         doublings=moves,
         scratch_left=tuple(boot.scratch_left),
         extended_bytes=boot.extended_bytes,
-        messages=tuple(engine_msgs + boot.messages + msgs_tail),
+        messages=tuple([text for _, text in lines] + msgs_tail),
         cost=Cost(scanned + boot.cost[0], memmoves + boot.cost[1], boot.digest_keys),
         requests=tuple(requests),
         panic=panic,

@@ -153,6 +153,8 @@ class ScratchResult:
     areas: tuple[ScratchArea, ...]
     failed: str | None
     messages: tuple[str, ...]
+    #: Every memblock request it made, in order: (api, size, nid, address or None).
+    attempts: tuple[tuple[str, int, int, int | None], ...] = ()
 
 
 #: Accounting hook: RSRV_KERN bytes below *limit* on *nid* as a design counts them for sizing.
@@ -200,6 +202,7 @@ def reserve_scratch(
     lowmem = round_up(lowmem, SCRATCH_ALIGNMENT_BYTES)
     global_ = round_up(global_, SCRATCH_ALIGNMENT_BYTES)
     areas: list[ScratchArea] = []
+    attempts: list[tuple[str, int, int, int | None]] = []
     pernode: list[tuple[int, int]] = []
     k_nodes: list[tuple[int, int]] = []
     failed: str | None = None
@@ -212,18 +215,21 @@ def reserve_scratch(
             mb.phys_free(arr, arr_size)
         msgs.append("KHO: Failed to reserve scratch area, disabling kexec handover")
         return ScratchResult(False, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes), (),
-                             what, tuple(msgs))
+                             what, tuple(msgs), tuple(attempts))
 
     arr = None
     arr_size = (len(nodes) + 2) * KHO_SCRATCH_DESC
     arr = mb.alloc_try_nid(arr_size, mb.page_size, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
+    attempts.append(("memblock_alloc", arr_size, NUMA_NO_NODE, arr))
     if arr is None:
         return fail("array", "Failed to reserve scratch array")
     addr = mb.phys_alloc_range(lowmem, SCRATCH_ALIGNMENT_BYTES, 0, low_limit)
+    attempts.append(("memblock_phys_alloc_range", lowmem, NUMA_NO_NODE, addr))
     if addr is None:
         return fail("lowmem", "Failed to reserve lowmem scratch buffer")
     areas.append(ScratchArea("lowmem", addr, lowmem))
     addr = mb.phys_alloc_range(global_, SCRATCH_ALIGNMENT_BYTES, 0, MEMBLOCK_ALLOC_ACCESSIBLE)
+    attempts.append(("memblock_phys_alloc", global_, NUMA_NO_NODE, addr))
     if addr is None:
         return fail("global", "Failed to reserve global scratch buffer")
     areas.append(ScratchArea("global", addr, global_))
@@ -236,11 +242,12 @@ def reserve_scratch(
             size = round_up(params.pernode, SCRATCH_ALIGNMENT_BYTES)
         pernode.append((nid, size))
         addr = mb.alloc_range_nid(size, SCRATCH_ALIGNMENT_BYTES, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, True)
+        attempts.append(("memblock_alloc_range_nid", size, nid, addr))
         if addr is None:
             return fail(f"node{nid}", f"Failed to reserve nid {nid} scratch buffer")
         areas.append(ScratchArea(f"node{nid}", addr, size))
     return ScratchResult(True, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes), tuple(areas),
-                         failed, tuple(msgs))
+                         failed, tuple(msgs), tuple(attempts))
 
 
 def populate(mb: Memblock, areas: Iterable[ScratchArea]) -> None:

@@ -133,3 +133,13 @@ def test_scratch_counted_once(name):
     on, off = run_cold(t, "baseline"), run_cold(t, "baseline", kho=False)
     assert on.scratch.enabled and not off.scratch.enabled
     assert on.rsrv_kern - off.rsrv_kern == on.scratch.reserved + 3 * 16
+
+
+def test_b_synthesized_kho_requests_land_where_the_kernel_logged_them():
+    # console-kernel1.log: the 48-byte array at [0x23ffd0000-0x23ffd002f], lowmem at
+    # [0xb0800000-0xbabfffff] (both freed again by the rollback), the 4718592000-byte global fails.
+    o = run_cold(log(B, 1), "baseline")
+    kho = [(r.api, r.size, r.addr) for r in o.requests if r.subsystem == "KHO scratch"]
+    assert kho == [("memblock_alloc", 48, 0x23FFD0000), ("memblock_phys_alloc_range", 171966464, 0xB0800000),
+                   ("memblock_phys_alloc", 4718592000, None)]
+    assert all(r.synthesized for r in o.requests if r.subsystem == "KHO scratch")
