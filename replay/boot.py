@@ -41,7 +41,7 @@ bytes, rounded up to 4 MiB.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .classify import Subsystem, classify
@@ -52,6 +52,7 @@ from .kho import (
     KhoParams,
     PreservedSet,
     ScratchArea,
+    ScratchResult,
     busy_blocks,
     extend_scratch,
     free_runs,
@@ -174,7 +175,7 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
     def phase(*names: str) -> int | None:
         return next((i for i, op in enumerate(ops) if isinstance(op, Phase) and op.name in names), None)
 
-    def first(pred) -> int | None:  # type: ignore[no-untyped-def]
+    def first(pred: Callable[[int], bool]) -> int | None:
         return next((i for i in range(n) if pred(i)), None)
 
     free_all = phase("free_all")
@@ -512,7 +513,9 @@ def execute(
     return outcome, mb
 
 
-def _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic):  # type: ignore[no-untyped-def]
+def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchResult | None,
+             hreq: HugepagesRequest | None, requests: list[Request], scanned: int, memmoves: int,
+             panic: str | None) -> Outcome:
     mb = boot.mb
     if kexec:
         scratch = Scratch(True, 0, 0, (), 0, 0, (), tuple((a.name, a.base, a.size) for a in boot.areas), None)
