@@ -184,6 +184,8 @@ NODE_DATA_LINE = re.compile(
 )
 ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
 CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
+# free_initmem() / free_initrd_mem() after boot: sizes only, no ranges.
+FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:image \(\w+\) )?memory): (?P<kib>\d+)K$")
 MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
 KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
 HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
@@ -1058,6 +1060,9 @@ class ConsoleReader:
     def _ctx_cma(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "cma")
 
+    def _ctx_freeing(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem")
+
     def _ctx_mirror(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "mirror_fallback")
 
@@ -1095,6 +1100,7 @@ ConsoleReader._handlers = (
     (KHO_LINE, ConsoleReader._ctx_kho),
     (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
     (CMA_LINE, ConsoleReader._ctx_cma),
+    (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
 
 
