@@ -16,7 +16,7 @@ from pathlib import Path
 from ..replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from ..replay.ops import Context, Trace, parse_script
 
-__all__ = ["load", "read_bytes", "read_text"]
+__all__ = ["boot_count", "load", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -84,6 +84,17 @@ def _sniff(text: str) -> str:
     if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(ln)[1]) for ln in text.splitlines()):
         return "console"
     return "unknown"
+
+
+def boot_count(path: str | Path) -> int:
+    """How many boots *path* holds: several for a console capture across a kexec, else 1."""
+    from .console import count_boots
+
+    p = Path(path)
+    if p.is_dir():
+        return 1
+    text = read_text(p)
+    return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
 
 
 def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:

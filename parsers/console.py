@@ -412,6 +412,11 @@ class ConsoleReader:
 
     # ------------------------------------------------------------- entry point
 
+    def _clean_lines(self) -> None:
+        for i, raw in enumerate(self.raw_lines, 1):
+            ts, text = clean_line(raw)
+            self.lines.append(Line(i, ts, text, raw))
+
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
 
@@ -419,9 +424,7 @@ class ConsoleReader:
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        for i, raw in enumerate(self.raw_lines, 1):
-            ts, text = clean_line(raw)
-            self.lines.append(Line(i, ts, text, raw))
+        self._clean_lines()
         self._select_boot()
         self._prescan()
         for idx, ln in enumerate(self.lines):
@@ -1127,6 +1130,13 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`."""
     lines = text.splitlines(keepends=True)
     return ConsoleReader(path, lines, strict=strict, boot=boot).read()
+
+
+def count_boots(text: str, path: str = "<console>") -> int:
+    """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
+    reader = ConsoleReader(path, text.splitlines(keepends=True))
+    reader._clean_lines()
+    return len(reader._boot_starts())
 
 
 def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:

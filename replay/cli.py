@@ -156,36 +156,53 @@ def validate(
 ) -> None:
     """Replay baseline on a real boot and check every recorded allocation, failure,
     MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
+    A log holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
+    from kho_replay.parsers import boot_count
+
     from .validate import validate as run_validate
 
     try:
-        report = run_validate(_load(trace, strict=strict, boot=boot))
+        boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
+        if len(boots) == 1 and boot is None:
+            boots = [None]
+        reports = [run_validate(_load(trace, strict=strict, boot=b)) for b in boots]
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
-        doc = {
-            "schema_version": 1,
-            "source": report.source,
-            "ok": report.ok,
-            "ops": report.ops,
-            "inferred_ops": report.inferred_ops,
-            "allocations": [report.allocations_ok, report.allocations],
-            "dumps": [report.dumps_ok, report.dumps],
-            "debugfs": [report.debugfs_ok, report.debugfs],
-            "doublings": [report.doublings_ok, report.doublings],
-            "memory_lines": [report.memory_lines_ok, report.memory_lines],
-            "panic": report.panic,
-            "mismatches": [str(m) for m in report.mismatches],
-        }
+        docs = [_report_json(r, b) for r, b in zip(reports, boots, strict=True)]
+        doc = docs[0] if len(docs) == 1 else {"schema_version": 1, "boots": docs,
+                                              "ok": all(d["ok"] for d in docs)}
         _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
     else:
-        text = report.summary() + "\n"
-        if report.first_mismatch is not None and report.model is not None:
-            text += _context_table(report) + "\n"
-        _emit(text, output)
-    if not report.ok:
+        parts = []
+        for r, b in zip(reports, boots, strict=True):
+            text = (f"boot {b}: " if b is not None else "") + r.summary() + "\n"
+            if r.first_mismatch is not None and r.model is not None:
+                text += _context_table(r) + "\n"
+            parts.append(text)
+        _emit("".join(parts), output)
+    if not all(r.ok for r in reports):
         raise typer.Exit(ExitCode.DIVERGED)
+
+
+def _report_json(report: ValidationReport, boot: int | None) -> dict[str, object]:
+    return {
+        "schema_version": 1,
+        "boot": boot,
+        "source": report.source,
+        "ok": report.ok,
+        "ops": report.ops,
+        "inferred_ops": report.inferred_ops,
+        "allocations": [report.allocations_ok, report.allocations],
+        "dumps": [report.dumps_ok, report.dumps],
+        "debugfs": [report.debugfs_ok, report.debugfs],
+        "doublings": [report.doublings_ok, report.doublings],
+        "memory_lines": [report.memory_lines_ok, report.memory_lines],
+        "after_boot_frees": [[hex(b), hex(sz)] for b, sz in report.after_boot_frees],
+        "panic": report.panic,
+        "mismatches": [str(m) for m in report.mismatches],
+    }
 
 
 def _context_table(report: ValidationReport) -> str:

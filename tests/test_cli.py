@@ -116,3 +116,15 @@ def test_bad_op_script_names_the_line(tmp_path: Path) -> None:
     r = invoke("run", p)
     assert r.exit_code == 2
     assert r.stderr.startswith(f"kho-replay: error: {p}:2:")
+
+
+def test_validate_a_log_of_two_boots_checks_each() -> None:
+    log = TRACES / "x86_64-kho-7.2.13-B-8G-hugepages1G2-defaultscale-scratchfail" / "console.log.gz"
+    r = invoke("validate", log, "--format", "json")
+    assert r.exit_code == 0, r.stdout
+    doc = json.loads(r.stdout)
+    assert [b["boot"] for b in doc["boots"]] == [1, 2]
+    assert all(b["ok"] and b["allocations"][0] == b["allocations"][1] > 100 for b in doc["boots"])
+    # The same as validating each kernel's own capture.
+    k2 = invoke("validate", log.parent / "console-kernel2.log.gz", "--format", "json")
+    assert json.loads(k2.stdout)["allocations"] == doc["boots"][1]["allocations"]
