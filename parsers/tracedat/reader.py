@@ -162,7 +162,7 @@ class _Source:
             stream = io.BytesIO(buf)
             start = pos
         if start > (self.size if buf is None else len(buf)):
-            where = "file" if buf is None else "section"
+            where = f"file (0x{self.size:x} bytes)" if buf is None else "section"
             raise self.truncated(offset, f"{what} lies beyond the end of the {where}")
         try:
             stream.seek(start)
@@ -187,8 +187,9 @@ class _Source:
         """Decompress one zstd frame or zlib stream that must yield *rsize* bytes."""
         try:
             if algo == "zstd":
-                # trace-cmd writes frames without a content size (§6): bound the output instead.
-                out = zstandard.ZstdDecompressor().decompress(blob, max_output_size=max(rsize, 1))
+                # trace-cmd writes frames without a content size (§6); streaming also never
+                # allocates more than the frame really holds, whatever rsize claims.
+                out = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
             elif algo == "zlib":
                 out = zlib.decompressobj().decompress(blob, rsize)
             else:
@@ -244,6 +245,8 @@ class TraceDat:
         self.ts_offset = 0
         self.tsc2nsec: tuple[int, int] | None = None
         self._cpucount: int | None = None
+        #: ``(what, file offset)`` of each v6 block or v7 section, in file order.
+        self.layout: list[tuple[str, int]] = []
         try:
             self._identify()
             if self.file_version >= 7:
@@ -347,6 +350,8 @@ class TraceDat:
 
     def _read_v7(self) -> None:
         src = self._src
+        # Walk first: a cut file is then reported in the section it ends in, not at a pointer past EOF.
+        self._walk_sections()
         seen: set[int] = set()
         offset = self._options_offset
         while offset:
@@ -360,6 +365,28 @@ class TraceDat:
         if Opt.TRACECMD_OPTION_HEADER_INFO not in self._sections:
             raise src.format_error(self._options_offset, "no header_page: HEADER_INFO option missing")
         self._parse_header_info(self._section_blob(Opt.TRACECMD_OPTION_HEADER_INFO))
+
+    def _walk_sections(self) -> None:
+        """Walk the section headers end to end, as trace-cmd's read_metadata_strings() does.
+
+        Pointers alone would not notice a file cut inside a section nobody points
+        at (STRINGS, written last); like trace-cmd, stop quietly at a gap of junk.
+        """
+        src = self._src
+        pos = self._meta_offset
+        known = {int(o) for o in Opt}
+        while pos < src.size:
+            if src.size - pos < 16:
+                raise src.truncated(pos, "file ends inside a section header")
+            hdr, body = src.parse(self.structs.section_header, pos, "a section header")
+            if hdr.id not in known:
+                return
+            what = "options" if hdr.id == 0 else Opt(hdr.id).name.removeprefix("TRACECMD_OPTION_")
+            if body + hdr.size > src.size:
+                raise src.truncated(pos, f"file ends inside section {what} "
+                                         f"({hdr.size} bytes, {src.size - body} present)")
+            self.layout.append((what, pos))
+            pos = body + hdr.size
 
     def _read_options_v7(self, body: bytes, body_off: int, sec_off: int, compressed: bool) -> int:
         """Handle one options section's list; return the next section's offset (0 = end)."""
@@ -385,17 +412,21 @@ class TraceDat:
         src, s = self._src, self.structs
         pos = self._meta_offset
         start = pos
+        self.layout.append(("header_page", pos))
         hi, pos = src.parse(s.header_info, pos, "header_page/header_event")
         self._parse_header_info_parsed(hi, start)
         for key, con in (("ftrace_events", s.ftrace_events), ("event_formats", s.event_formats),
                          ("kallsyms", s.kallsyms), ("printk", s.printk), ("cmdlines", s.cmdlines)):
+            self.layout.append((key, pos))
             self._v6_blobs[key], pos = src.parse(con, pos, key)
+        self.layout.append(("cpus", pos))
         cpus, pos = src.parse(s.v6_cpus, pos, "the CPU count")
         self._cpucount = cpus
         tag_at = pos
         tag, pos = src.parse(s.v6_tag, pos, "the flyrecord tag")
         tag = self._v6_tag(tag, tag_at)
         if tag == b"options":
+            self.layout.append(("options", tag_at))
             while True:
                 at = pos
                 opt, pos = src.parse(s.option_v6, pos, "an option")
@@ -412,7 +443,9 @@ class TraceDat:
             return
         if tag != b"flyrecord":
             raise src.format_error(tag_at, f"expected 'flyrecord', found {tag!r}")
+        self.layout.append(("flyrecord", tag_at))
         table, _ = self._v6_cpu_table(pos, cpus)
+        self.layout.extend((f"cpu{c.cpu}", c.offset) for c in table)
         self.buffers.insert(0, Buffer("", clock, self.page_size, table, compressed=False))
 
     def _v6_tag(self, raw: bytes, at: int) -> bytes:

@@ -25,6 +25,8 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from kho_replay.replay.errors import FormatError
+
 from .events import Event, EventFormat, FieldKind
 from .reader import MISSED_UNKNOWN, TraceDat
 from .symbols import Kallsyms, parse_cmdlines, parse_printk_formats
@@ -37,6 +39,8 @@ _SPEC = re.compile(
 )
 _C_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "a": "\a", "b": "\b",
               "f": "\f", "v": "\v", "0": "\0"}
+#: Widths and precisions beyond this are clamped: a fuzzed "%99999999d" must not eat memory.
+MAX_FIELD_WIDTH = 4096
 #: %p extensions the kernel saves as a pointer value (vbin_printf()); others are rendered to text.
 _PTR_VALUE_EXT = set("SsFfxKe")
 
@@ -175,6 +179,13 @@ def _fmt_int(value: int, flags: str, width: str, prec: str | None, bits: int, co
     return spec % v
 
 
+def _clamp(n: str | None) -> str | None:
+    if n is None or n == "":
+        return n
+    v = int(n)
+    return str(max(-MAX_FIELD_WIDTH, min(v, MAX_FIELD_WIDTH)))
+
+
 def _pad(text: str, flags: str, width: str | None) -> str:
     w = int(width) if width else 0
     return text.ljust(w) if "-" in flags else text.rjust(w)
@@ -214,11 +225,18 @@ def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
         if prec == "*":
             prec = str(args[ai]) if ai < len(args) else "0"
             ai += 1
+        width, prec = _clamp(width), _clamp(prec)
+        if width and width.startswith("-"):  # a negative * width means left-justify in C
+            flags, width = flags + "-", width[1:]
+        if prec and prec.startswith("-"):  # a negative * precision is as if omitted
+            prec = None
         if ai >= len(args):
             out.append(m.group(0))
             continue
         arg = args[ai]
         ai += 1
+        if isinstance(arg, tuple) and conv != "s":
+            arg = arg[0] if arg else 0
         if conv == "p":
             ext = ""
             if pos < len(fmt) and fmt[pos].isalnum():
@@ -356,7 +374,12 @@ class Renderer:
         fn = self._compiled.get(fmt.id)
         if fn is None:
             fn = self._compiled[fmt.id] = self._compile(fmt)
-        return fn(ev)
+        try:
+            return fn(ev)
+        except (TypeError, ValueError, OverflowError, KeyError, IndexError) as e:
+            # The renderer's choke point: a garbled record or format is our error, not a traceback.
+            raise FormatError(self.td.path, f"cannot render {fmt.system}:{fmt.name}: {e}",
+                              offset=ev.offset) from e
 
     def _compile(self, fmt: EventFormat) -> Callable[[Event], str]:
         ctx = self.ctx

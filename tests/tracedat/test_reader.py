@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Container facts and decoded events of the synthetic files: versions, byte orders, long
+sizes, compression, sparse CPUs, missed events, time stamps."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from kho_replay.parsers.tracedat import FieldKind, open_tracedat
+from kho_replay.parsers.tracedat.reader import MISSED_UNKNOWN
+from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
+
+#: name -> (file version, compression, big endian, kernel long size)
+EXPECTED = {
+    "v6.dat": (6, "none", False, 8),
+    "v6be32.dat": (6, "none", True, 4),
+    "v7be.dat": (7, "none", True, 8),
+    "v7le32.dat": (7, "zstd", False, 4),
+    "v7none.dat": (7, "none", False, 8),
+    "v7zlib.dat": (7, "zlib", False, 8),
+    "v7zstd-be.dat": (7, "zstd", True, 8),
+    "v7zstd.dat": (7, "zstd", False, 8),
+}
+
+
+def test_expectations_cover_the_set() -> None:
+    assert sorted(EXPECTED) == SYNTHETIC_FILES
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_FILES)
+def test_header(name: str) -> None:
+    with open_tracedat(SYNTHETIC / name) as td:
+        assert (td.file_version, td.compression, td.big_endian, td.header_page.long_size) == EXPECTED[name]
+        assert td.page_size == 4096
+        assert td.header_page.data_offset == 8 + td.header_page.long_size
+        # CPU 2 is empty: absent from the buffer, yet counted by CPUCOUNT / the v6 table.
+        assert [c.cpu for c in td.buffer("").cpus] == [0, 1]
+        assert td.cpu_count == 3
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_FILES)
+def test_events_decode_the_same_in_every_variant(name: str) -> None:
+    with open_tracedat(SYNTHETIC / "v7zstd.dat") as ref, open_tracedat(SYNTHETIC / name) as td:
+        want = [(e.ts, e.cpu, e.pid, e.name, e.missed) for e in ref.iter_events()]
+        got = [(e.ts, e.cpu, e.pid, e.name, e.missed) for e in td.iter_events()]
+        assert got == want
+        # Strings are byte-order and long-size independent.
+        assert [e.get("msg") for e in td.iter_events() if e.name == "console"] == [
+            e.get("msg") for e in ref.iter_events() if e.name == "console"]
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_FILES)
+def test_timestamps_merge_in_order(name: str) -> None:
+    with open_tracedat(SYNTHETIC / name) as td:
+        keys = [(r.ts, r.cpu) for r in td.iter_records()]
+    assert keys == sorted(keys)
+    assert len(keys) == 200
+    # A TIME_EXTEND moves the clock by more than 2**27 ns between two records.
+    assert any(b[0] - a[0] >= 1 << 27 for a, b in itertools.pairwise(keys))
+
+
+def test_missed_events_with_and_without_count() -> None:
+    with open_tracedat(SYNTHETIC / "v7none.dat") as td:
+        missed = [(e.cpu, e.missed) for e in td.iter_events() if e.missed]
+    assert missed == [(0, 1234), (0, MISSED_UNKNOWN)]
+
+
+def test_field_kinds_and_values() -> None:
+    with open_tracedat(SYNTHETIC / "v6be32.dat") as td:
+        ev = next(e for e in td.iter_events() if e.name == "memblock_alloc_range_nid")
+        fmt = ev.format
+        assert fmt is not None and fmt.system == "kprobes"
+        assert fmt.fields[fmt.field_index("caller")].kind is FieldKind.DATA_LOC
+        assert ev.get("nid") == -1  # s32, signed:1
+        assert ev.get("end") == (1 << 64) - 1
+        assert ev.get("__probe_ip") == 0xC0002200  # 4-byte kernel long
+        assert ev.get("caller") == "alloc_node_data"
+        big = next(e for e in td.iter_events() if e.name == "print")
+        assert big.get("buf").endswith("alloc_node_data+0x1f/0x60\n")
+        assert len(big.payload) > 112  # a type-0 "big" record
+
+
+def test_lazy_metadata_and_formats_by_name() -> None:
+    with open_tracedat(SYNTHETIC / "v7zstd.dat") as td:
+        assert "kallsyms_text" not in td.__dict__  # nothing decompressed until asked
+        fmt = td.decoder.find("printk", "console")
+        assert fmt is not None and fmt.print_fmt == '"%s", __get_str(msg)'
+        assert b"setup_arch" in td.kallsyms_text
+
+
+def test_unknown_instance_is_our_error() -> None:
+    from kho_replay.replay.errors import UnsupportedError
+
+    with open_tracedat(SYNTHETIC / "v6.dat") as td, pytest.raises(UnsupportedError):
+        td.buffer("nope")
