@@ -242,7 +242,8 @@ class EventDecoder:
         self.long_size = td.header_page.long_size
         self.endian = ">" if td.big_endian else "<"
         self._texts: dict[int, tuple[str, bytes]] | None = None
-        self._decoders: dict[int, Callable[[Record], Event]] = {}
+        #: event ID -> decoder, built on first sight (read by TraceDat.iter_events()).
+        self.decoders: dict[int, Callable[[Record], Event]] = {}
         self._formats: dict[int, EventFormat] = {}
         #: ID -> number of records whose ID has no format in the file.
         self.unknown: dict[int, int] = {}
@@ -296,9 +297,9 @@ class EventDecoder:
             raise FormatError(self.td.path, f"CPU {rec.cpu} record of {len(payload)} bytes has no "
                                             "common_type", offset=rec.offset)
         eid = self._type_struct.unpack_from(payload)[0]
-        dec = self._decoders.get(eid)
+        dec = self.decoders.get(eid)
         if dec is None:
-            dec = self._decoders[eid] = self._build(eid)
+            dec = self.decoders[eid] = self._build(eid)
         return dec(rec)
 
     def _build(self, eid: int) -> Callable[[Record], Event]:
@@ -341,6 +342,7 @@ class EventDecoder:
         path = self.td.path
         simple = (len(in_struct) == n and in_struct == list(range(n))
                   and all(f.kind is FieldKind.SCALAR for f in fmt.fields))
+        new_event = tuple.__new__
         if simple:
             # Every field came out of the Struct already, in format order.
             def decode_simple(rec: Record) -> Event:
@@ -349,10 +351,15 @@ class EventDecoder:
                     raise FormatError(path, f"{fmt.name} record of {len(payload)} bytes, format needs "
                                             f"{fixed_len}", offset=rec.offset)
                 vals = unpack(payload)
-                return Event(rec.ts, rec.cpu, vals[pid_i] if pid_i is not None else 0, fmt, vals,
-                             rec.missed, payload, rec.offset)
+                ts, cpu, _, missed, offset = rec
+                return new_event(Event, (ts, cpu, vals[pid_i] if pid_i is not None else 0, fmt, vals,
+                                         missed, payload, offset))
 
             return decode_simple
+        in_order = in_struct == list(range(n))
+        locs = [(i, f) for i, f in enumerate(fmt.fields) if f.kind is not FieldKind.SCALAR]
+        if in_order and all(f.size == 4 and f.is_string for _, f in locs):
+            return self._build_strings(fmt, unpack, fixed_len, pid_i, locs)
         slow = [i for i in range(n) if i not in set(in_struct)]
         post = [(i, fmt.fields[i]) for i in in_struct if fmt.fields[i].kind is not FieldKind.SCALAR]
         extra = [(i, fmt.fields[i]) for i in slow]
@@ -374,6 +381,36 @@ class EventDecoder:
                          rec.missed, payload, rec.offset)
 
         return decode_general
+
+    def _build_strings(self, fmt: EventFormat, unpack: Callable[[bytes], tuple[Any, ...]], fixed_len: int,
+                       pid_i: int | None, locs: list[tuple[int, Field]]) -> Callable[[Record], Event]:
+        """Decoder for the common shape "scalars plus ``__data_loc char[]`` strings" (console, probes)."""
+        path = self.td.path
+        # (value index, extra offset): __rel_loc counts from the end of its own field.
+        slots = [(i, f.offset + f.size if f.kind is FieldKind.REL_LOC else 0) for i, f in locs]
+        new_event = tuple.__new__
+
+        def decode_strings(rec: Record) -> Event:
+            payload = rec.payload
+            size = len(payload)
+            if size < fixed_len:
+                raise FormatError(path, f"{fmt.name} record of {size} bytes, format needs {fixed_len}",
+                                  offset=rec.offset)
+            vals = list(unpack(payload))
+            for i, rel in slots:
+                w = vals[i]
+                off = (w & 0xFFFF) + rel
+                end = off + (w >> 16)
+                if end > size:
+                    vals[i] = ""  # libtraceevent prints nothing for a location outside the record
+                    continue
+                nul = payload.find(0, off, end)
+                vals[i] = payload[off:end if nul < 0 else nul].decode("utf-8", "surrogateescape")
+            ts, cpu, _, missed, offset = rec
+            return new_event(Event, (ts, cpu, vals[pid_i] if pid_i is not None else 0, fmt, tuple(vals),
+                                     missed, payload, offset))
+
+        return decode_strings
 
     def _ints(self, raw: bytes, elem: int, signed: bool) -> tuple[int, ...]:
         code = _INT_CODES.get((elem, signed))
