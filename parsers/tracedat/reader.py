@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 import construct as C
 import zstandard
 from kho_replay.replay.errors import FormatError, TruncatedError, UnsupportedError
+from kho_replay.replay.ops import Skipped
 
 from .structs import MAGIC, TRACECMD_SEC_FL_COMPRESS, TraceCmdOption, TraceDatStructs
 
@@ -603,6 +604,19 @@ class TraceDat:
     def cmdlines_text(self) -> bytes:
         """The ``saved_cmdlines`` text the recorder saved (may be empty)."""
         return self._text_section("cmdlines", Opt.TRACECMD_OPTION_CMDLINES, self.structs.cmdlines)
+
+    def skipped(self) -> list[Skipped]:
+        """What this reader kept but did not understand, as ``replay.ops.Skipped`` records.
+
+        Unknown option ids (seen on open) and event IDs without a format (counted
+        while events are decoded, so call this after iterating).
+        """
+        out = [Skipped(self.path, f"@0x{o.offset:08x}", f"unknown option {int(o.id)}", o.data.hex()[:64])
+               for o in self.options if not isinstance(o.id, TraceCmdOption)]
+        if "decoder" in self.__dict__:
+            out += [Skipped(self.path, f"event id {eid}", f"no format for event id {eid} ({n} records)", "")
+                    for eid, n in sorted(self.decoder.unknown.items())]
+        return out
 
     @property
     def cpu_count(self) -> int:

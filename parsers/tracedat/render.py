@@ -39,6 +39,8 @@ _SPEC = re.compile(
 )
 _C_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'", "r": "\r", "a": "\a", "b": "\b",
               "f": "\f", "v": "\v", "0": "\0"}
+#: What trace-cmd prints in every column of an event whose ID has no format.
+UNKNOWN_EVENT = "[UNKNOWN EVENT]"
 #: Widths and precisions beyond this are clamped: a fuzzed "%99999999d" must not eat memory.
 MAX_FIELD_WIDTH = 4096
 #: %p extensions the kernel saves as a pointer value (vbin_printf()); others are rendered to text.
@@ -370,7 +372,7 @@ class Renderer:
         """The text after ``name: `` for one event."""
         fmt = ev.format
         if fmt is None:
-            return f"[UNKNOWN EVENT {int.from_bytes(ev.payload[:2], 'little')}]"
+            return UNKNOWN_EVENT
         fn = self._compiled.get(fmt.id)
         if fn is None:
             fn = self._compiled[fmt.id] = self._compile(fmt)
@@ -453,6 +455,9 @@ class Renderer:
 
     def line(self, ev: Event) -> str:
         """One ``trace-cmd report -t`` line (without the dropped-events line)."""
+        if ev.format is None:
+            # libtraceevent has no comm, pid or time columns for an ID without a format.
+            return f"{UNKNOWN_EVENT}{UNKNOWN_EVENT} {'(NULL):':<21} {UNKNOWN_EVENT}"
         secs, nsecs = divmod(ev.ts, 1_000_000_000)
         body = self.body(ev)
         if body.endswith("\n"):

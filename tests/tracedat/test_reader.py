@@ -94,3 +94,25 @@ def test_unknown_instance_is_our_error() -> None:
 
     with open_tracedat(SYNTHETIC / "v6.dat") as td, pytest.raises(UnsupportedError):
         td.buffer("nope")
+
+
+def test_unknown_event_ids_and_options_are_kept_and_listed(tmp_path) -> None:
+    from kho_replay.parsers.tracedat.render import UNKNOWN_EVENT, render_report
+
+    data = bytearray((SYNTHETIC / "v6.dat").read_bytes())
+    i = data.find(b"ID: 411")
+    data[i:i + 7] = b"ID: 412"  # console records (type 411) now have no format
+    j = data.find(b"\x05\x00\x1f\x00\x00\x00Linux")
+    data[j] = 99  # the UNAME option becomes an id trace-cmd does not know
+    path = tmp_path / "unknown.dat"
+    path.write_bytes(bytes(data))
+    with open_tracedat(path) as td:
+        lines = list(render_report(td))
+        assert td.decoder.unknown == {411: 29}
+        reasons = [s.reason for s in td.skipped()]
+        unknown_opt = [o for o in td.options if o.id == 99]
+    assert reasons == ["unknown option 99", "no format for event id 411 (29 records)"]
+    assert unknown_opt[0].data.startswith(b"Linux gen")
+    # trace-cmd 3.1.6 prints this for a format-less ID (checked by hand against its output).
+    assert lines.count(f"{UNKNOWN_EVENT}{UNKNOWN_EVENT} (NULL):               {UNKNOWN_EVENT}") == 29
+    assert len(lines) == 203
