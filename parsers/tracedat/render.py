@@ -20,10 +20,11 @@ A ``print fmt`` we cannot compile falls back to ``name=value`` pairs.
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from kho_replay.replay.errors import FormatError
 
@@ -203,6 +204,46 @@ def _symbol(ctx: _Ctx, addr: int, ext: str) -> str:
     return sym.name
 
 
+class _Spec(NamedTuple):
+    """One parsed conversion: the literal text before it and its parts."""
+
+    literal: str
+    flags: str
+    width: str | None
+    prec: str | None
+    length: str | None
+    conv: str
+    ext: str
+    raw: str
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_printf(fmt: str) -> tuple[tuple[_Spec, ...], str]:
+    """Split a C format into conversions (with ``%p`` extension letters) and the tail text."""
+    specs = []
+    pos = 0
+    while True:
+        m = _SPEC.search(fmt, pos)
+        if not m:
+            break
+        literal = fmt[pos:m.start()]
+        pos = m.end()
+        conv = m.group("conv")
+        if conv == "%":
+            specs.append(_Spec(literal + "%", "", None, None, None, "", "", ""))
+            continue
+        ext = ""
+        if conv == "p" and pos < len(fmt) and fmt[pos].isalnum():
+            ext = fmt[pos]
+            pos += 1
+            # Extensions like %pI4 carry more letters; the kernel rendered those already.
+            while pos < len(fmt) and fmt[pos].isalnum() and ext not in _PTR_VALUE_EXT:
+                pos += 1
+        specs.append(_Spec(literal, m.group("flags"), m.group("width"), m.group("prec"), m.group("len"),
+                           conv, ext, fmt[m.start():pos]))
+    return tuple(specs), fmt[pos:]
+
+
 def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
     """Format *args* with the C format string *fmt* the way libtraceevent does.
 
@@ -210,43 +251,45 @@ def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
     kallsyms); ``%s`` of an integer is a kernel string address looked up in
     printk_formats.
     """
+    specs, tail = _parse_printf(fmt)
     out = []
     ai = 0
-    pos = 0
-    for m in _SPEC.finditer(fmt):
-        out.append(fmt[pos:m.start()])
-        pos = m.end()
-        conv = m.group("conv")
-        if conv == "%":
-            out.append("%")
+    nargs = len(args)
+    for sp in specs:
+        out.append(sp.literal)
+        conv = sp.conv
+        if not conv:  # "%%"
             continue
-        flags, width, prec, length = m.group("flags"), m.group("width"), m.group("prec"), m.group("len")
+        flags, width, prec = sp.flags, sp.width, sp.prec
         if width == "*":
-            width = str(args[ai]) if ai < len(args) else ""
+            width = str(args[ai]) if ai < nargs else ""
             ai += 1
         if prec == "*":
-            prec = str(args[ai]) if ai < len(args) else "0"
+            prec = str(args[ai]) if ai < nargs else "0"
             ai += 1
-        width, prec = _clamp(width), _clamp(prec)
-        if width and width.startswith("-"):  # a negative * width means left-justify in C
-            flags, width = flags + "-", width[1:]
-        if prec and prec.startswith("-"):  # a negative * precision is as if omitted
-            prec = None
-        if ai >= len(args):
-            out.append(m.group(0))
+        if width or prec:
+            width, prec = _clamp(width), _clamp(prec)
+            if width and width.startswith("-"):  # a negative * width means left-justify in C
+                flags, width = flags + "-", width[1:]
+            if prec and prec.startswith("-"):  # a negative * precision is as if omitted
+                prec = None
+        if ai >= nargs:
+            out.append(sp.raw)
             continue
         arg = args[ai]
         ai += 1
-        if isinstance(arg, tuple) and conv != "s":
+        if conv == "s":
+            if isinstance(arg, int):
+                arg = ctx.printk.get(arg, f"0x{arg:x}")
+            elif isinstance(arg, tuple):
+                arg = ",".join(map(str, arg))
+            text = arg if prec is None else arg[: int(prec or 0)]
+            out.append(_pad(text, flags, width) if width else text)
+            continue
+        if isinstance(arg, tuple):
             arg = arg[0] if arg else 0
         if conv == "p":
-            ext = ""
-            if pos < len(fmt) and fmt[pos].isalnum():
-                ext = fmt[pos]
-                pos += 1
-                # Extensions like %pI4 carry more letters; the kernel rendered those already.
-                while pos < len(fmt) and fmt[pos].isalnum() and ext not in _PTR_VALUE_EXT:
-                    pos += 1
+            ext = sp.ext
             if isinstance(arg, str):
                 out.append(_pad(arg, flags, width))
             elif ext in ("s", "S", "f", "F"):
@@ -254,14 +297,6 @@ def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
             else:
                 v = int(arg) & ((1 << (ctx.long_size * 8)) - 1)
                 out.append(_pad(f"{v:x}" if ext in ("x", "X") else f"0x{v:x}", flags, width))
-            continue
-        if conv == "s":
-            if isinstance(arg, int):
-                arg = ctx.printk.get(arg, f"0x{arg:x}")
-            elif isinstance(arg, tuple):
-                arg = ",".join(map(str, arg))
-            text = arg if prec is None else arg[: int(prec or 0)]
-            out.append(_pad(text, flags, width))
             continue
         if conv == "c":
             ch = arg if isinstance(arg, str) else chr(int(arg) & 0xFF)
@@ -272,10 +307,8 @@ def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
         if isinstance(arg, str):
             out.append(_pad(arg, flags, width))
             continue
-        if isinstance(arg, tuple):
-            arg = arg[0] if arg else 0
-        out.append(_fmt_int(int(arg), flags, width, prec, _int_bits(length, conv, ctx.long_size), conv))
-    out.append(fmt[pos:])
+        out.append(_fmt_int(int(arg), flags, width, prec, _int_bits(sp.length, conv, ctx.long_size), conv))
+    out.append(tail)
     return "".join(out)
 
 
@@ -347,6 +380,9 @@ class Renderer:
         self._compiled: dict[int, Callable[[Event], str]] = {}
         # trace-cmd's function plugin keeps, per CPU, the chain of callers it has seen.
         self._fstack: dict[int, list[str]] = {}
+        # Per-line constant parts, formatted once: "comm-pid [cpu] " and the padded "name:".
+        self._heads: dict[tuple[int, int], str] = {}
+        self._names: dict[int, str] = {}
 
     def kallsyms(self) -> Kallsyms:
         """The file's kallsyms table, parsed on first use."""
@@ -455,15 +491,22 @@ class Renderer:
 
     def line(self, ev: Event) -> str:
         """One ``trace-cmd report -t`` line (without the dropped-events line)."""
-        if ev.format is None:
+        fmt = ev.format
+        if fmt is None:
             # libtraceevent has no comm, pid or time columns for an ID without a format.
             return f"{UNKNOWN_EVENT}{UNKNOWN_EVENT} {'(NULL):':<21} {UNKNOWN_EVENT}"
+        key = (ev.pid, ev.cpu)
+        head = self._heads.get(key)
+        if head is None:
+            head = self._heads[key] = f"{self.comm(ev.pid):>16}-{ev.pid:<5} [{ev.cpu:03d}] "
+        name = self._names.get(fmt.id)
+        if name is None:
+            name = self._names[fmt.id] = f"{fmt.name + ':':<21}"
         secs, nsecs = divmod(ev.ts, 1_000_000_000)
         body = self.body(ev)
         if body.endswith("\n"):
             body = body[:-1]  # trace-cmd adds no newline of its own after one the event printed
-        name = (ev.format.name if ev.format else "") + ":"
-        return f"{self.comm(ev.pid):>16}-{ev.pid:<5} [{ev.cpu:03d}] {secs:5d}.{nsecs:09d}: {name:<21} {body}"
+        return f"{head}{secs:5d}.{nsecs:09d}: {name} {body}"
 
 
 def render_report(td: TraceDat, instance: str = "") -> Iterator[str]:
