@@ -40,7 +40,7 @@ def make_lines(n: int, seed: int = 1) -> list[ConsoleLine]:
     return lines
 
 
-def timed(label: str, fn: Callable[[], int], n: int, repeat: int = 3) -> None:
+def timed(label: str, fn: Callable[[], int], repeat: int) -> None:
     """Best of *repeat* runs: other work on the machine only ever adds time."""
     dt = float("inf")
     for _ in range(repeat):
@@ -53,6 +53,7 @@ def timed(label: str, fn: Callable[[], int], n: int, repeat: int = 3) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per phase")
     ap.add_argument("--dir", default=None, help="where to write the files (default: a temp dir)")
     args = ap.parse_args()
     out = args.dir or tempfile.mkdtemp(prefix="tracedat-bench-")
@@ -66,7 +67,6 @@ def main() -> None:
         write_tracedat(path, lines, version=version, compression=compression, comms={1: "swapper/0"})
         size = os.path.getsize(path)
         print(f"v{version} {compression}: {size / 1e6:.1f} MB, written in {time.perf_counter() - t0:.2f} s")
-        n = len(lines)
 
         def opening(path: str = path) -> int:
             with open_tracedat(path):
@@ -88,11 +88,11 @@ def main() -> None:
             with open_tracedat(path) as td:
                 return sum(1 for _ in render_report(td)) - 1
 
-        timed("open (header, options, index)", opening, 1)
-        timed("walk + merge records", records, n)
-        timed("decode all events", events, n)
-        timed("extract printk:console messages", console, n)
-        timed("render report -t lines", report, n)
+        timed("open (header, options, index)", opening, args.repeat)
+        timed("walk + merge records", records, args.repeat)
+        timed("decode all events", events, args.repeat)
+        timed("extract printk:console messages", console, args.repeat)
+        timed("render report -t lines", report, args.repeat)
     print(f"files left in {out}")
 
 

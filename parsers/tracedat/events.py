@@ -194,8 +194,13 @@ def parse_format(text: bytes, system: str, long_size: int) -> EventFormat:
     """Parse one format file.
 
     Models libtraceevent's ``tep_parse_format()`` for the parts replay needs.
+    Never raises: a format without a name or ID yields ``name == ""`` / ``id == -1``,
+    and lines that are not ``field:`` lines are ignored.
 
-    :raises ValueError: never; a format without name or ID yields ``id = -1``.
+    >>> fmt = parse_format(b"name: console\\nID: 7\\nformat:\\n\\tfield:__data_loc char[] msg;\\toffset:8;"
+    ...                    b"\\tsize:4;\\tsigned:0;\\n", "printk", 8)
+    >>> fmt.id, fmt.fields[0].name, fmt.fields[0].kind, fmt.fields[0].is_string
+    (7, 'msg', <FieldKind.DATA_LOC: 'data_loc'>, True)
     """
     name_m = _NAME.search(text)
     id_m = _ID.search(text)
