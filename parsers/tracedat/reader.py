@@ -182,7 +182,10 @@ class _Source:
         if offset + size > self.size:
             raise self.truncated(offset, f"file ends inside {what} ({size} bytes, "
                                          f"{self.size - offset} present)")
-        return bytes(self.data[offset:offset + size])
+        try:
+            return bytes(self.data[offset:offset + size])
+        except ValueError as e:  # the mapping was closed under a live iterator
+            raise self.format_error(offset, f"cannot read {what}: the file was closed") from e
 
     def decompress(self, algo: str, blob: bytes, rsize: int, offset: int, what: str) -> bytes:
         """Decompress one zstd frame or zlib stream that must yield *rsize* bytes."""

@@ -116,3 +116,15 @@ def test_unknown_event_ids_and_options_are_kept_and_listed(tmp_path) -> None:
     # trace-cmd 3.1.6 prints this for a format-less ID (checked by hand against its output).
     assert lines.count(f"{UNKNOWN_EVENT}{UNKNOWN_EVENT} (NULL):               {UNKNOWN_EVENT}") == 29
     assert len(lines) == 203
+
+
+def test_iterating_after_close_is_our_error() -> None:
+    from kho_replay.replay.errors import InputError
+
+    td = open_tracedat(SYNTHETIC / "v6.dat")
+    events = td.iter_events()
+    first = next(events)
+    td.close()
+    assert first.name == "function"  # what was yielded stays usable
+    with pytest.raises(InputError, match="closed"):
+        list(events)
