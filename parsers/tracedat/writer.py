@@ -177,6 +177,7 @@ def write_tracedat(
     page_size: int = 4096,
     cpus: int | None = None,
     comms: dict[int, str] | None = None,
+    options: Iterable[tuple[int, bytes]] = (),
 ) -> None:
     """Write *lines* as ``printk:console`` events into a new trace.dat at *path*.
 
@@ -184,6 +185,8 @@ def write_tracedat(
     *compression* applies to v7 only (v6 has none).  *cpus* defaults to the
     highest CPU used plus one; CPUs without lines are left out, as trace-cmd
     leaves out empty CPUs.  *comms* fills saved_cmdlines (pid -> comm).
+    *options* are extra ``(option id, payload)`` records for the first options
+    list (e.g. ``TRACECMD_OPTION_OFFSET``), written as given.
 
     :raises UnsupportedError: a version, compression, long size or line we cannot write.
     """
@@ -217,11 +220,12 @@ def write_tracedat(
     }
     head = MAGIC + f"{version}\0".encode() + s.file_header_tail.build(
         {"endian": int(big_endian), "long_size": long_size, "page_size": page_size})
+    extra = [(int(oid), bytes(data)) for oid, data in options]
     with open(out_path, "wb") as f:
         if version == 6:
-            f.write(_v6(s, head, meta, cpu_pages, ncpus, page_size))
+            f.write(_v6(s, head, meta, cpu_pages, ncpus, page_size, extra))
         else:
-            f.write(_v7(s, head, meta, cpu_pages, ncpus, page_size, comp))
+            f.write(_v7(s, head, meta, cpu_pages, ncpus, page_size, comp, extra))
 
 
 def _option_v7(s: TraceDatStructs, oid: int, data: bytes) -> bytes:
@@ -229,7 +233,7 @@ def _option_v7(s: TraceDatStructs, oid: int, data: bytes) -> bytes:
 
 
 def _v6(s: TraceDatStructs, head: bytes, meta: dict[Opt, bytes], cpu_pages: dict[int, bytes],
-        ncpus: int, page_size: int) -> bytes:
+        ncpus: int, page_size: int, extra: list[tuple[int, bytes]]) -> bytes:
     out = bytearray(head)
     for sec in (Opt.TRACECMD_OPTION_HEADER_INFO, Opt.TRACECMD_OPTION_FTRACE_EVENTS,
                 Opt.TRACECMD_OPTION_EVENT_FORMATS, Opt.TRACECMD_OPTION_KALLSYMS, Opt.TRACECMD_OPTION_PRINTK,
@@ -237,8 +241,8 @@ def _v6(s: TraceDatStructs, head: bytes, meta: dict[Opt, bytes], cpu_pages: dict
         out += meta[sec]
     out += s.v6_cpus.build(ncpus)
     out += b"options  \0"
-    for oid, data in ((Opt.TRACECMD_OPTION_TRACECLOCK, _TRACECLOCK),
-                      (Opt.TRACECMD_OPTION_CPUCOUNT, s.cpucount.build(ncpus))):
+    for oid, data in [(Opt.TRACECMD_OPTION_TRACECLOCK, _TRACECLOCK),
+                      (Opt.TRACECMD_OPTION_CPUCOUNT, s.cpucount.build(ncpus)), *extra]:
         out += s.option_v6.build({"id": oid, "size": len(data), "data": data})
     out += s.option_v6.build({"id": 0, "size": None, "data": None})
     out += b"flyrecord\0"
@@ -265,7 +269,7 @@ def _v6(s: TraceDatStructs, head: bytes, meta: dict[Opt, bytes], cpu_pages: dict
 
 
 def _v7(s: TraceDatStructs, head: bytes, meta: dict[Opt, bytes], cpu_pages: dict[int, bytes],
-        ncpus: int, page_size: int, comp: _Compressor) -> bytes:
+        ncpus: int, page_size: int, comp: _Compressor, extra: list[tuple[int, bytes]]) -> bytes:
     compressed = comp.algo != "none"
     strings = bytearray()
     desc_of: dict[str, int] = {}
@@ -296,6 +300,7 @@ def _v7(s: TraceDatStructs, head: bytes, meta: dict[Opt, bytes], cpu_pages: dict
     opts = b"".join(_option_v7(s, sec, s.section_pointer.build(off)) for sec, off in pointers)
     opts += _option_v7(s, Opt.TRACECMD_OPTION_TRACECLOCK, _TRACECLOCK)
     opts += _option_v7(s, Opt.TRACECMD_OPTION_CPUCOUNT, s.cpucount.build(ncpus))
+    opts += b"".join(_option_v7(s, oid, data) for oid, data in extra)
     # DONE's payload (the next options section) is patched once the BUFFER section's size is known.
     done_len = len(_option_v7(s, Opt.TRACECMD_OPTION_DONE, s.done_v7.build(0)))
     options1_len = 16 + len(opts) + done_len

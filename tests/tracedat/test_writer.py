@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kho_replay.parsers.tracedat import open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
+from kho_replay.parsers.tracedat.structs import TraceCmdOption as Opt
 from kho_replay.parsers.tracedat.writer import ConsoleLine, write_tracedat
 from kho_replay.replay.errors import UnsupportedError
 
@@ -96,3 +98,27 @@ def test_trace_cmd_reads_what_we_write(tmp_path: Path, version: int, compression
     assert want.count(b" console: ") == len(lines)
     dump = subprocess.run([TRACE_CMD, "dump", "-v", str(path)], capture_output=True, text=True)
     assert "valid trace-cmd file" in dump.stdout + dump.stderr
+
+
+#: Timestamp options and what trace-cmd 3.1.6 made of them (checked by the test below it).
+TS_OPTIONS = {
+    "offset": ([(Opt.TRACECMD_OPTION_OFFSET, b"123456789\0")], lambda ts: ts + 123456789),
+    "negative-offset": ([(Opt.TRACECMD_OPTION_OFFSET, b"-500\0")], lambda ts: ts - 500),
+    "date-in-us": ([(Opt.TRACECMD_OPTION_DATE, b"0x10\0")], lambda ts: ts + 16_000),
+    "tsc2nsec": ([(Opt.TRACECMD_OPTION_TSC2NSEC, struct.pack("<IIQ", 3, 1, 0))], lambda ts: ts * 3 >> 1),
+}
+TS_LINES = [ConsoleLine(1_000_000_000 + i * 1000, i % 2, 1, f"line {i}") for i in range(5)]
+
+
+@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("case", sorted(TS_OPTIONS))
+def test_timestamp_options(tmp_path: Path, case: str, version: int) -> None:
+    options, fix = TS_OPTIONS[case]
+    path = tmp_path / "ts.dat"
+    write_tracedat(path, TS_LINES, version=version, compression="none", options=options)
+    with open_tracedat(path) as td:
+        assert [e.ts for e in td.iter_events()] == [fix(x.ts) for x in TS_LINES]
+        got = "".join(line + "\n" for line in render_report(td)).encode()
+    if TRACE_CMD is not None:
+        assert got == subprocess.run([TRACE_CMD, "report", "-t", str(path)], capture_output=True,
+                                     check=True).stdout
