@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import construct as C
 import zstandard
@@ -37,6 +37,9 @@ from kho_replay.replay.errors import FormatError, TruncatedError, UnsupportedErr
 from kho_replay.replay.ops import Skipped
 
 from .structs import MAGIC, TRACECMD_SEC_FL_COMPRESS, TraceCmdOption, TraceDatStructs
+
+if TYPE_CHECKING:  # events.py imports this module; the names are needed for annotations only
+    from .events import Event, EventDecoder
 
 __all__ = ["Buffer", "CpuData", "HeaderPage", "Option", "Record", "TraceDat"]
 
@@ -774,14 +777,14 @@ class TraceDat:
         return lambda ts: ((ts * mult) >> shift) + off
 
     @cached_property
-    def decoder(self) -> Any:
+    def decoder(self) -> EventDecoder:
         """The file's :class:`~.events.EventDecoder` (formats parsed as IDs are met)."""
         from .events import EventDecoder  # events.py builds on this module: import late, one way
 
         return EventDecoder(self)
 
     def iter_events(self, instance: str = "", *,
-                    only: Iterable[tuple[str | None, str]] | None = None) -> Iterator[Any]:
+                    only: Iterable[tuple[str | None, str]] | None = None) -> Iterator[Event]:
         """Yield decoded :class:`~.events.Event` records of *instance* in report order.
 
         *only*, a list of ``(system, name)`` pairs (system may be None), keeps

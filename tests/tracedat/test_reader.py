@@ -128,3 +128,17 @@ def test_iterating_after_close_is_our_error() -> None:
     assert first.name == "function"  # what was yielded stays usable
     with pytest.raises(InputError, match="closed"):
         list(events)
+
+
+def test_latency_format_is_unsupported_not_misread(tmp_path) -> None:
+    from kho_replay.replay.errors import UnsupportedError
+
+    data = bytearray((SYNTHETIC / "v6.dat").read_bytes())
+    i = data.find(b"flyrecord\0")
+    data[i:i + 10] = b"latency  \0"  # the rest of the file is now latency-tracer text
+    path = tmp_path / "latency.dat"
+    path.write_bytes(bytes(data))
+    with open_tracedat(path) as td:
+        assert td.buffer("").latency
+        with pytest.raises(UnsupportedError, match=r"@0x[0-9a-f]{8}: latency-format data"):
+            next(td.iter_records())
