@@ -105,6 +105,8 @@ class Buffer:
     compressed: bool
     #: latency-format text instead of pages (v6 "latency" tag, v7 BUFFER_TEXT).
     latency: bool = False
+    #: [start, end) of the v7 BUFFER section body holding the CPU data; None for v6.
+    bounds: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,10 +520,16 @@ class TraceDat:
             return
         opt, _ = src.parse(s.buffer_option_v7, at, "a BUFFER option", buf=data)
         self._check_page_size(opt.page_size, at)
-        flags, _, _ = self._section(opt.offset, Opt.TRACECMD_OPTION_BUFFER, "buffer flyrecord")
+        flags, body, size = self._section(opt.offset, Opt.TRACECMD_OPTION_BUFFER, "buffer flyrecord")
         cpus = tuple(CpuData(c.cpu, c.offset, c.size) for c in opt.cpus)
+        for c in cpus:
+            # Cross-check the option against its section: CPU data must start inside it.
+            if not body <= c.offset < body + size:
+                raise src.format_error(at, f"CPU {c.cpu} data at 0x{c.offset:x} is outside its BUFFER "
+                                           f"section [0x{body:x}, 0x{body + size:x})")
         self.buffers.append(Buffer(_cstr(opt.name), _cstr(opt.clock), opt.page_size, cpus,
-                                   compressed=bool(flags & TRACECMD_SEC_FL_COMPRESS)))
+                                   compressed=bool(flags & TRACECMD_SEC_FL_COMPRESS),
+                                   bounds=(body, body + size)))
 
     def _clock_name(self) -> str:
         for opt in self.options:
@@ -649,6 +657,9 @@ class TraceDat:
         psize = buffer.page_size
         if buffer.latency:
             raise src.unsupported(cpu.offset, "latency-format data (text, not ring-buffer pages)")
+        last = cpu.offset + (0 if buffer.compressed else cpu.size)
+        if buffer.bounds is not None and last > buffer.bounds[1]:
+            raise src.format_error(cpu.offset, f"CPU {cpu.cpu} data runs past its BUFFER section")
         if not buffer.compressed:
             if cpu.size % psize:
                 raise src.format_error(cpu.offset, f"CPU {cpu.cpu} data size {cpu.size} is not a whole "
@@ -656,9 +667,9 @@ class TraceDat:
             for off in range(cpu.offset, cpu.offset + cpu.size, psize):
                 yield off, src.read(off, psize, f"a CPU {cpu.cpu} page")
             return
-        yield from self._iter_chunk_pages(cpu, psize)
+        yield from self._iter_chunk_pages(cpu, psize, buffer.bounds[1] if buffer.bounds else src.size)
 
-    def _iter_chunk_pages(self, cpu: CpuData, psize: int) -> Iterator[tuple[int, bytes]]:
+    def _iter_chunk_pages(self, cpu: CpuData, psize: int, limit: int) -> Iterator[tuple[int, bytes]]:
         src, s = self._src, self.structs
         # trace-cmd <= 3.1 writes data_size 4 bytes short (fixed in 3.2, 4b921329): walk the chunks.
         count, pos = src.parse(s.chunk_count, cpu.offset, f"CPU {cpu.cpu} chunk count")
@@ -674,6 +685,8 @@ class TraceDat:
             hdr, pos = src.parse(s.chunk_header, at, f"a CPU {cpu.cpu} chunk header")
             if hdr.size > MAX_CHUNK_SIZE:
                 raise src.format_error(at, f"chunk claims {hdr.size} uncompressed bytes")
+            if pos + hdr.zsize > limit and limit < src.size:
+                raise src.format_error(at, f"CPU {cpu.cpu} chunk runs past its BUFFER section")
             blob = src.read(pos, hdr.zsize, f"a CPU {cpu.cpu} chunk")
             pos += hdr.zsize
             data = carry + src.decompress(self.compression, blob, hdr.size, at, f"CPU {cpu.cpu} chunk")
