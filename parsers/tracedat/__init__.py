@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 
-from .events import Event, EventDecoder, EventFormat, Field, FieldKind
+from .events import ConsoleLine, Event, EventDecoder, EventFormat, Field, FieldKind, iter_console
 from .reader import Buffer, CpuData, HeaderPage, Option, Record, TraceDat
 
 __all__ = [
     "Buffer",
+    "ConsoleLine",
     "CpuData",
     "Event",
     "EventDecoder",
@@ -31,6 +32,7 @@ __all__ = [
     "Option",
     "Record",
     "TraceDat",
+    "iter_console",
     "open_tracedat",
 ]
 

@@ -28,7 +28,8 @@ from kho_replay.replay.errors import FormatError
 
 from .reader import Record, TraceDat
 
-__all__ = ["Event", "EventDecoder", "EventFormat", "Field", "FieldKind", "parse_format"]
+__all__ = ["ConsoleLine", "Event", "EventDecoder", "EventFormat", "Field", "FieldKind", "iter_console",
+           "parse_format"]
 
 _NAME = re.compile(rb"^name:\s*(\S+)\s*$", re.MULTILINE)
 _ID = re.compile(rb"^ID:\s*(\d+)\s*$", re.MULTILINE)
@@ -137,6 +138,15 @@ class Event(NamedTuple):
             return default
         i = self.format.index.get(name)
         return default if i is None else self.values[i]
+
+
+class ConsoleLine(NamedTuple):
+    """One ``printk:console`` message: time in ns, CPU, pid, text (no level prefix or newline)."""
+
+    ts: int
+    cpu: int
+    pid: int
+    msg: str
 
 
 def _type_size(ctype: str, long_size: int) -> int | None:
@@ -458,3 +468,52 @@ def iter_events(td: TraceDat, instance: str = "", decoder: EventDecoder | None =
     decode = dec.decode
     for rec in td.iter_records(instance):
         yield decode(rec)
+
+
+def iter_console(td: TraceDat, instance: str = "") -> Iterator[ConsoleLine]:
+    """Yield the ``printk:console`` messages of *instance* in report order.
+
+    The fast path for memblock_dbg lines: only console records are looked at,
+    and only their pid and ``msg``; field offsets come from the file's format.
+
+    >>> from kho_replay.parsers.tracedat import open_tracedat
+    >>> with open_tracedat("traces/tracedat/synthetic/v6be32.dat") as td:
+    ...     line = next(iter_console(td))
+    >>> line.ts, line.cpu, line.pid, line.msg[:16]
+    (1000003039, 1, 42, 'memblock_reserve')
+    """
+    dec = td.decoder
+    fmt = dec.find("printk", "console")
+    if fmt is None:
+        return
+    type_i, pid_i, msg_i = (fmt.field_index(n) for n in ("common_type", "common_pid", "msg"))
+    if type_i is None or pid_i is None or msg_i is None:
+        yield from (ConsoleLine(e.ts, e.cpu, e.pid, e.get("msg", "")) for e in td.iter_events(
+            instance, only=[("printk", "console")]))
+        return
+    ftype, fpid, fmsg = fmt.fields[type_i], fmt.fields[pid_i], fmt.fields[msg_i]
+    if (ftype.size, fpid.size, fmsg.size, fmsg.kind) != (2, 4, 4, FieldKind.DATA_LOC):
+        # An unusual layout: let the general decoder handle it.
+        yield from (ConsoleLine(e.ts, e.cpu, e.pid, e.get("msg", "")) for e in td.iter_events(
+            instance, only=[("printk", "console")]))
+        return
+    e = ">" if td.big_endian else "<"
+    type_of = struct.Struct(e + "H").unpack_from
+    pid_of = struct.Struct(e + "i").unpack_from
+    loc_of = struct.Struct(e + "I").unpack_from
+    need = max(ftype.offset + 2, fpid.offset + 4, fmsg.offset + 4)
+    eid, t_off, p_off, m_off = fmt.id, ftype.offset, fpid.offset, fmsg.offset
+    new = tuple.__new__
+    for ts, cpu, payload, _, _ in td.iter_records(instance):
+        size = len(payload)
+        if size < need or type_of(payload, t_off)[0] != eid:
+            continue
+        w = loc_of(payload, m_off)[0]
+        off = w & 0xFFFF
+        end = off + (w >> 16)
+        if end > size:
+            msg = ""  # a location outside the record reads as empty, as in libtraceevent
+        else:
+            nul = payload.find(0, off, end)
+            msg = payload[off:end if nul < 0 else nul].decode("utf-8", "surrogateescape")
+        yield new(ConsoleLine, (ts, cpu, pid_of(payload, p_off)[0], msg))

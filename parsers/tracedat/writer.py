@@ -29,11 +29,11 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
 
 import zstandard
 from kho_replay.replay.errors import UnsupportedError
 
+from .events import ConsoleLine
 from .structs import MAGIC, TRACECMD_SEC_FL_COMPRESS, TraceCmdOption, TraceDatStructs
 
 __all__ = ["CONSOLE_EVENT_ID", "ConsoleLine", "write_tracedat"]
@@ -67,15 +67,6 @@ _TRACECLOCK = b"[local] global counter uptime perf mono mono_raw boot\n"
 #: Section descriptions, in the order trace-cmd 3.1.6 adds them to its string table.
 _DESCRIPTIONS = ("headers", "ftrace events", "events format", "kallsyms", "printk", "command lines",
                  "options", "buffer flyrecord ", "strings")
-
-
-class ConsoleLine(NamedTuple):
-    """One console message to store: time in ns, CPU, pid, text (no level prefix or newline)."""
-
-    ts: int
-    cpu: int
-    pid: int
-    msg: str
 
 
 def _header_page(long_size: int, page_size: int) -> bytes:

@@ -142,3 +142,15 @@ def test_latency_format_is_unsupported_not_misread(tmp_path) -> None:
         assert td.buffer("").latency
         with pytest.raises(UnsupportedError, match=r"@0x[0-9a-f]{8}: latency-format data"):
             next(td.iter_records())
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_FILES)
+def test_iter_console_agrees_with_the_general_decoder(name: str) -> None:
+    from kho_replay.parsers.tracedat import ConsoleLine, iter_console
+
+    with open_tracedat(SYNTHETIC / name) as td:
+        general = [ConsoleLine(e.ts, e.cpu, e.pid, e.get("msg")) for e in td.iter_events()
+                   if e.name == "console"]
+        fast = list(iter_console(td))
+    assert len(fast) == 29
+    assert fast == general

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kho_replay.parsers.tracedat import open_tracedat
+from kho_replay.parsers.tracedat import iter_console, open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
 from kho_replay.parsers.tracedat.structs import TraceCmdOption as Opt
 from kho_replay.parsers.tracedat.writer import ConsoleLine, write_tracedat
@@ -56,7 +56,9 @@ def test_round_trip(tmp_path: Path, stream: list[tuple[int, int, int, str]], lay
         assert td.cpu_count == 4
         got = [(e.ts, e.cpu, e.pid, e.get("msg")) for e in td.iter_events()]
         assert all(e.name == "console" and e.system == "printk" for e in td.iter_events())
+        fast = list(iter_console(td))
     assert got == expected(lines)
+    assert fast == [ConsoleLine(*t) for t in got]
 
 
 def test_big_gaps_use_time_extends_and_big_lines_type0(tmp_path: Path) -> None:
