@@ -107,7 +107,7 @@ def _flip_check(tmp_path: Path, name: str, flips: list[tuple[int, int]]) -> None
 flips = st.lists(st.tuples(st.integers(0, 5000), st.integers(1, 255)), min_size=1, max_size=4)
 
 
-@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(SYNTHETIC_FILES), flips=flips)
 def test_flipped_header_and_metadata_bytes(tmp_path: Path, name: str, flips: list[tuple[int, int]]) -> None:
     _flip_check(tmp_path, name, flips)
@@ -116,7 +116,7 @@ def test_flipped_header_and_metadata_bytes(tmp_path: Path, name: str, flips: lis
 page_flips = st.lists(st.tuples(st.integers(4096, 1 << 15), st.integers(1, 255)), min_size=1, max_size=8)
 
 
-@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(SYNTHETIC_FILES), flips=page_flips)
 def test_flipped_page_and_chunk_bytes(tmp_path: Path, name: str, flips: list[tuple[int, int]]) -> None:
     _flip_check(tmp_path, name, flips)
