@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from kho_replay.parsers.tracedat.render import render_report
 from kho_replay.replay.errors import InputError, TruncatedError
 from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
 
+#: A damaged 30 KB file that takes this long is a hang (real reads take milliseconds).
+HANG_SECONDS = 20
 ONE_LINE = re.compile(r"^\S+@0x[0-9a-f]{8,}: [^\n]+$")
 
 
@@ -97,11 +100,20 @@ def _flip_check(tmp_path: Path, name: str, flips: list[tuple[int, int]]) -> None
         data[pos % len(data)] ^= xor
     target = tmp_path / f"flipped-{name}"
     target.write_bytes(bytes(data))
+
+    def hung(signum: int, frame: object) -> None:
+        raise AssertionError(f"reading {name} with flips {flips} took over {HANG_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.setitimer(signal.ITIMER_REAL, HANG_SECONDS)
     try:
         consume(target)
     except InputError as e:
         assert ONE_LINE.match(str(e)), str(e)
         assert e.offset is not None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 flips = st.lists(st.tuples(st.integers(0, 5000), st.integers(1, 255)), min_size=1, max_size=4)
