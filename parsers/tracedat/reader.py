@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import construct as C
 import zstandard
+
 from kho_replay.replay.errors import FormatError, TruncatedError, UnsupportedError
 from kho_replay.replay.ops import Skipped
 

@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 import zstandard
+
 from kho_replay.replay.errors import UnsupportedError
 
 from .events import ConsoleLine

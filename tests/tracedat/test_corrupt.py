@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
+
 from kho_replay.parsers.tracedat import open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
 from kho_replay.replay.errors import InputError, TruncatedError
-from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
 
 #: A damaged 30 KB file that takes this long is a hang (real reads take milliseconds).
 HANG_SECONDS = 20

@@ -7,9 +7,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
+
 from kho_replay.parsers.tracedat import FieldKind, open_tracedat
 from kho_replay.parsers.tracedat.reader import MISSED_UNKNOWN
-from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
 
 #: name -> (file version, compression, big endian, kernel long size)
 EXPECTED = {

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tracedat_testdata import SYNTHETIC
+
 from kho_replay.parsers.tracedat import open_tracedat
 from kho_replay.parsers.tracedat.render import _Ctx, bprint_args, c_printf, render_report
 from kho_replay.parsers.tracedat.symbols import Kallsyms
-from tracedat_testdata import SYNTHETIC
 
 KS = Kallsyms(b"ffffffff81001000 T setup_arch\nffffffff81002000 T memblock_reserve\n")
 

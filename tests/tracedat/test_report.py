@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import pytest
+from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
+
 from kho_replay.parsers.tracedat import open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
-from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
 
 
 def test_the_conformance_set_is_complete() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kho_replay.parsers.tracedat import iter_console, open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
 from kho_replay.parsers.tracedat.structs import TraceCmdOption as Opt
