@@ -645,7 +645,10 @@ class TraceDat:
         for b in self.buffers:
             if b.name == name:
                 return b
-        raise self._src.unsupported(None, f"no trace instance named {name!r} in the file")
+        # Name where the instances were read, so a damaged BUFFER option is found by offset.
+        where = min((o.offset for o in self.options if o.id == TraceCmdOption.TRACECMD_OPTION_BUFFER), default=0)
+        names = ", ".join(repr(b.name) for b in self.buffers) or "none"
+        raise self._src.unsupported(where, f"no trace instance named {name!r} in the file (instances: {names})")
 
     # -- CPU data and pages (§4.4, §8) ------------------------------------------------------
 
