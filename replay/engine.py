@@ -163,6 +163,7 @@ class Memblock:
         self.op_index: int | None = None
         #: counters a report may want ("regions scanned" is the allocator's cost proxy).
         self.stats = {"find_calls": 0}
+        self._warned_max_numnodes = False
 
     @classmethod
     def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:
@@ -186,7 +187,9 @@ class Memblock:
     def _fix_nid(self, nid: int) -> int:
         # Before numa_valid_node(), MAX_NUMNODES was turned into NUMA_NO_NODE with a WARN.
         if not self.profile.numa_valid_node and nid == self.max_numnodes:
-            self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
+            if not self._warned_max_numnodes:  # WARN_ONCE: once per boot
+                self._warned_max_numnodes = True
+                self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
             return NUMA_NO_NODE
         return nid
 
