@@ -594,7 +594,9 @@ class Memblock:
         if api == "memblock_alloc_or_panic":
             found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
             if found is None:
-                raise KernelPanic(f"{op.caller or 'memblock_alloc_or_panic'}: Failed to allocate "
+                # the macro passes its caller's __func__: the function name of the %pS caller
+                func = (op.caller or "memblock_alloc_or_panic").split("+", 1)[0]
+                raise KernelPanic(f"{func}: Failed to allocate "
                                   f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
             return found
         if api == "memblock_alloc_hugetlb":
