@@ -310,3 +310,25 @@ def test_profile_for(release, name):
 def test_profile_too_old():
     with pytest.raises(KhoReplayError, match="older than every profile"):
         profile_for("4.19")
+
+
+def test_max_numnodes_warn_is_once_6_1():
+    """6.1 memblock_alloc_range_nid(): WARN_ONCE(nid == MAX_NUMNODES, ...) prints once per boot."""
+    mb = new_mb("6.1")
+    mb.add(B, 64 * M)
+    for _ in range(3):
+        mb.alloc(Alloc("memblock_alloc_try_nid", 4 * K, align=PAGE, nid=MAX_NUMNODES))
+    assert _warns(mb).count("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead") == 1
+    assert mb.reserved.total_size == 12 * K
+
+
+def test_alloc_or_panic_message_names_calling_function():
+    """memblock_alloc_or_panic() passes __func__ of its caller: "%s: Failed to allocate %pap bytes"."""
+    from kho_replay.replay.errors import KernelPanic
+
+    mb = new_mb()
+    mb.add(B, 64 * K)
+    op = Alloc("memblock_alloc_or_panic", M, align=PAGE, caller="setup_log_buf+0x1a/0x2b0")
+    with pytest.raises(KernelPanic) as e:
+        mb.alloc(op)
+    assert e.value.message == "setup_log_buf: Failed to allocate 0x0000000000100000 bytes"

@@ -358,3 +358,18 @@ def test_hugetlb_absent_before_7_3():
     mb.add(B, 64 * M)
     with pytest.raises(ReplayError, match=r"memblock_alloc_hugetlb\(\) does not exist in 7.2"):
         _huge(mb)
+
+
+# ================================================================ memblock_free_all()
+
+@pytest.mark.xfail(strict=True, reason="Phase('free_all') only ends scratch-only; 7.3 memblock_free_all() also "
+                   "runs memblock_clear_hotplug(0, -1) and memmap_init_reserved_pages() (mm/memblock.c "
+                   "free_low_memory_core_early(), lines 2446-2455 and 2400-2425)")
+def test_free_all_clears_hotplug_and_sets_reserved_nids():
+    mb = new_mb()
+    mb.add_node(B, 32 * M, 0, Flag.MEMBLOCK_HOTPLUG)
+    mb.add_node(B + 32 * M, 32 * M, 1, Flag.MEMBLOCK_HOTPLUG)
+    mb.reserve(B + 30 * M, 4 * M)
+    mb.run([Phase("free_all")])
+    assert all(not r.flags & Flag.MEMBLOCK_HOTPLUG for r in mb.memory)
+    assert [(r.base - B, r.size, r.nid) for r in mb.reserved] == [(30 * M, 2 * M, 0), (32 * M, 2 * M, 1)]
