@@ -49,7 +49,7 @@ u64 = st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 1 << 34).map(lambda x:
                 st.sampled_from([0, 1, 4096, 2**64 - 1, 1 << 30]))
 nids = st.one_of(st.none(), st.integers(-1, 1023))
 single_flags = st.sampled_from([f for f in Flag if f.value])
-any_flags = st.builds(lambda bits: Flag(bits), st.integers(0, 0x1FF))
+any_flags = st.builds(lambda bits: Flag(bits), st.integers(0, 0x7FF))  # unknown bits print as hex
 word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789+/.x", min_size=1, max_size=20)
 callers = st.one_of(st.none(), word, st.builds(lambda a, b: f"{a} {b}", word, word))
 inferred = st.one_of(st.none(), st.just(""), word, st.builds(lambda a, b: f"{a} # {b}", word, word))
@@ -266,3 +266,13 @@ def test_run_hugetlb_on_7_2_is_an_error(tmp_path):
 def test_version():
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and r.stdout.startswith("kho-replay ")
+
+
+@pytest.mark.parametrize(("arch", "smp"), [("x86_64", 64), ("amd64", 64), ("x86-64", 64), ("arm64", 64),
+                                           ("aarch64", 64), ("harness", 32)])
+def test_run_arch_names_and_smp_cache_bytes(tmp_path, arch, smp):
+    """align 0 means SMP_CACHE_BYTES of the arch (64 on x86/arm64, 32 in tools/testing/memblock)."""
+    path = _write(tmp_path, "add 0x100000 1M\nalloc memblock_alloc size=24 align=0\n")
+    r = runner.invoke(app, ["run", path, "--arch", arch, "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["allocs"] == [hex(0x200000 - smp)]
