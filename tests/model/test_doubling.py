@@ -213,3 +213,21 @@ def test_failed_to_double_is_enomem_with_pr_err():
     assert mb.reserved.cnt == 128 and mb.reserved.max == 128
     errs = [m.text for m in mb.messages if m.level == "err"]
     assert errs == ["memblock: Failed to double reserved array from 128 to 256 entries !"]
+
+
+def test_arm64_capacities_and_page_aligned_sizes():
+    """arm64: reserved starts at INIT_MEMBLOCK_REGIONS + NR_CPUS + 1 = 641 entries, so the
+    first doubling is to 1282 entries, PAGE_ALIGN(1282 * 24) = 32 KiB; memory starts at 1024."""
+    from kho_replay.replay.engine import Memblock
+
+    mb = Memblock.for_kernel("7.3", "arm64")
+    assert (mb.memory.max, mb.reserved.max) == (1024, 641)
+    mb.allow_resize()
+    mb.add(B, 64 * M)
+    for i in range(642):
+        mb.reserve(B + 8 * M + i * 8 * K, 4 * K)
+    (d,) = mb.doublings
+    assert (d.new_max, d.alloc_size, d.base) == (1282, 32 * K, B + 64 * M - 32 * K)
+    dbg = [m.text for m in mb.messages if m.level == "dbg"]
+    # the debug line's end uses new_size = 1282 * 24 = 0x7830, not the page-aligned size
+    assert dbg == [f"memblock: reserved is doubled to 1282 at [{d.base:#018x}-{d.base + 0x782F:#018x}]"]
