@@ -255,8 +255,12 @@ class RegionTable:
             return True
         end = base + size
         if not self._r:
+            if self.total_size and warn is not None:
+                # WARN_ON(type->cnt != 0 || type->total_size): trim_memory() left bytes behind
+                warn(f"WARNING: memblock_add_range: {self.name} total_size {self.total_size:#x} in an empty array")
             self._r[base] = Region(base, size, flags, self._nid(nid))
             self.total_size = size
+            self.trim_slack = 0  # total_size is reset, the trimmed bytes are forgotten
             self.peak_cnt = max(self.peak_cnt, 1)
             if self._track:
                 self._gaps_refresh(base, end)
