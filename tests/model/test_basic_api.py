@@ -398,3 +398,20 @@ def test_set_node():
     arr = mb.reserved.search(B + 4 * K)
     assert arr is not None and (arr.base, arr.size, arr.flags) == (B + 4 * K, NEW_ARRAY, RSRV_KERN)
     assert mb.reserved.cnt == 125 + 2 + 1
+
+
+def test_trim_slack_survives_until_the_table_empties_then_add_resets_total():
+    """memblock_trim_memory() shrinks without touching total_size; removing the shrunk region
+    subtracts only its new size, so an empty memory table keeps total_size != 0 (the kernel
+    WARNs in memblock_remove_region()); the next memblock_add() into the empty array WARNs
+    again and resets total_size to the new region's size (mm/memblock.c 7.3 lines 373, 625)."""
+    mb = new_mb()
+    mb.add(0x100 + B, 2 * PAGE)
+    mb.trim_memory(PAGE)
+    assert regs(mb.memory) == [(B + PAGE, PAGE)] and mb.memory.total_size == 2 * PAGE
+    mb.remove(B, 16 * PAGE)
+    assert mb.memory.cnt == 0 and mb.memory.total_size == PAGE
+    mb.add(B, 2 * PAGE)
+    assert regs(mb.memory) == [(B, 2 * PAGE)] and mb.memory.total_size == 2 * PAGE
+    mb.memory.check()
+    assert any("total_size 0x1000 in an empty array" in m.text for m in mb.messages if m.level == "warn")
