@@ -120,6 +120,10 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> 
     if kind == "debugfs":
         return read_debugfs(p, strict=strict)
     if kind == "ops":
+        if "\ufffd" in text:
+            # Op scripts are ours: a byte that is not UTF-8 is damage, not firmware noise.
+            line = text[: text.index("\ufffd")].count("\n") + 1
+            raise FormatError(str(p), "not valid UTF-8 text", line=line)
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":

@@ -169,6 +169,7 @@ class Memblock:
         self.op_index: int | None = None
         #: counters a report may want ("regions scanned" is the allocator's cost proxy).
         self.stats = {"find_calls": 0}
+        self._warned_max_numnodes = False
 
     @classmethod
     def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:
@@ -192,7 +193,9 @@ class Memblock:
     def _fix_nid(self, nid: int) -> int:
         # Before numa_valid_node(), MAX_NUMNODES was turned into NUMA_NO_NODE with a WARN.
         if not self.profile.numa_valid_node and nid == self.max_numnodes:
-            self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
+            if not self._warned_max_numnodes:  # WARN_ONCE: once per boot
+                self._warned_max_numnodes = True
+                self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
             return NUMA_NO_NODE
         return nid
 
@@ -592,7 +595,9 @@ class Memblock:
         if api == "memblock_alloc_or_panic":
             found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
             if found is None:
-                raise KernelPanic(f"{op.caller or 'memblock_alloc_or_panic'}: Failed to allocate "
+                # the macro passes its caller's __func__: the function name of the %pS caller
+                func = (op.caller or "memblock_alloc_or_panic").split("+", 1)[0]
+                raise KernelPanic(f"{func}: Failed to allocate "
                                   f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
             return found
         if api == "memblock_alloc_hugetlb":
