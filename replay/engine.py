@@ -61,7 +61,7 @@ from .ops import (
 )
 from .profile import Arch, Profile, arch_for, profile_for
 from .regions import MASK, ArrayPlace, RegionTable
-from .search import for_each_free_mem_range, for_each_free_mem_range_reverse
+from .search import find_range_literal
 
 __all__ = [
     "AllocResult",
@@ -384,14 +384,8 @@ class Memblock:
     def _find_top_down(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
             # Zero-length free ranges matter here: walk exactly as the kernel does.
-            for s, e, _ in for_each_free_mem_range_reverse(
-                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
-            ):
-                s, e = min(max(s, start), end), min(max(e, start), end)
-                cand = round_down(e, align)
-                if cand >= s:
-                    return cand or None
-            return None
+            return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
+                                      start, end, size, align, False)
         for m in self.memory.iter_below(end):
             if m.end <= start:
                 break
@@ -408,14 +402,8 @@ class Memblock:
 
     def _find_bottom_up(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
-            for s, e, _ in for_each_free_mem_range(
-                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
-            ):
-                s, e = min(max(s, start), end), min(max(e, start), end)
-                cand = round_up(s, align)
-                if cand < e:
-                    return cand or None
-            return None
+            return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
+                                      start, end, size, align, True)
         for m in self.memory.iter_from(start):
             if m.base >= end:
                 break
