@@ -21,6 +21,15 @@
  * handler then prints {"panic": "<message>", "line": N} and the exit status
  * is 3.  Input errors print {"error": "<one line>"} and exit 2.
  *
+ * Aliasing hazard: the dynamic region arrays live in the same window as the
+ * blocks memblock hands out.  A stream that frees (or removes from reserved)
+ * the memory under a live array lets a later allocation memset it or a
+ * doubling memcpy over it: the kernel would corrupt itself, and the model,
+ * which has no memory contents, cannot follow.  After every op the driver
+ * checks that each dynamic array is still covered by reserved regions; if not
+ * it prints {"hazard": "<what>", "line": N} and exits 4 before anything
+ * could write there.
+ *
  * Usage: driver < script.ops      driver --window   (prints "BASE END")
  */
 
@@ -515,6 +524,58 @@ static void do_line(char *text)
 	}
 }
 
+static struct memblock_region *static_memory_array, *static_reserved_array;
+
+/* Is [base, base + size) entirely covered by (adjacent) reserved regions? */
+static int reserved_covers(u64 base, u64 size)
+{
+	struct memblock_type *t = &memblock.reserved;
+	unsigned long lo = 0, hi = t->cnt;
+	u64 end = base + size;
+
+	while (lo < hi) {	/* first region whose end is above base */
+		unsigned long mid = lo + (hi - lo) / 2;
+
+		if (t->regions[mid].base + t->regions[mid].size <= base)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < t->cnt && base < end; lo++) {
+		struct memblock_region *r = &t->regions[lo];
+
+		if (r->base > base)
+			return 0;
+		base = r->base + r->size;
+	}
+	return base >= end;
+}
+
+static void check_arrays(void)
+{
+	struct memblock_type *types[] = { &memblock.memory, &memblock.reserved };
+	struct memblock_region *statics[] = { static_memory_array, static_reserved_array };
+
+	for (int i = 0; i < 2; i++) {
+		struct memblock_type *t = types[i];
+		u64 base = (u64)(unsigned long)t->regions;
+		/* what memblock_double_array() reserved for it */
+		u64 size = PAGE_ALIGN(t->max * sizeof(struct memblock_region));
+
+		if (t->regions == statics[i] || reserved_covers(base, size))
+			continue;
+		fputs("{\"hazard\": ", json_out);
+		char buf[200];
+		snprintf(buf, sizeof(buf), "the memory of memblock's %s array [%#llx+%#llx) is no longer reserved",
+			 t->name, (unsigned long long)base, (unsigned long long)size);
+		json_string(json_out, buf, strlen(buf));
+		fprintf(json_out, ", \"line\": %lu}\n", lineno);
+		fflush(json_out);
+		finished = 1;
+		exit(4);
+	}
+}
+
 static void print_type(FILE *f, struct memblock_type *type)
 {
 	fputc('[', f);
@@ -559,9 +620,12 @@ int main(int argc, char **argv)
 	if (w != (void *)WINDOW_BASE)
 		fail("cannot map the oracle window at %#llx: %s", WINDOW_BASE, strerror(errno));
 
+	static_memory_array = memblock.memory.regions;
+	static_reserved_array = memblock.reserved.regions;
 	while (getline(&buf, &cap, stdin) != -1) {
 		lineno++;
 		do_line(buf);
+		check_arrays();
 	}
 
 	fputs("{\"allocs\": [", json_out);

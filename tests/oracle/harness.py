@@ -52,6 +52,7 @@ from kho_replay.replay.ops import (
     SetCurrentLimit,
     SetNode,
     TrimMemory,
+    format_script,
 )
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "model_run",
     "op_streams",
     "random_ops",
+    "without_hazards",
 ]
 
 #: Kernel sources we have an oracle for (each replayed with the matching profile).
@@ -110,14 +112,17 @@ def kernel_run(ops_text: str, version: str) -> dict[str, Any]:
     """Replay the op script *ops_text* with the kernel's ``memblock.c`` of *version*.
 
     Returns ``{"allocs", "memory", "reserved", "messages"}`` (the shape of
-    ``kho-replay run --format json``), or ``{"panic": text, "line": n}`` when
-    the kernel code panicked (e.g. ``memblock: cannot resize reserved array``).
+    ``kho-replay run --format json``), ``{"panic": text, "line": n}`` when
+    the kernel code panicked (e.g. ``memblock: cannot resize reserved array``),
+    or ``{"hazard": text, "line": n}`` when op *n* released the memory under
+    one of memblock's own region arrays (the kernel would go on to corrupt it;
+    see driver.c).
 
     :raises OracleError: when the driver rejects the script or crashes.
     """
     driver = build(version)
     proc = subprocess.run([str(driver)], input=ops_text, capture_output=True, text=True, check=False)
-    if proc.returncode in (0, 2, 3):
+    if proc.returncode in (0, 2, 3, 4):
         try:
             result = json.loads(proc.stdout)
         except json.JSONDecodeError:
@@ -126,6 +131,24 @@ def kernel_run(ops_text: str, version: str) -> dict[str, Any]:
             raise OracleError(f"oracle {version}: {result['error']}")
         return result
     raise OracleError(f"oracle {version}: driver died with status {proc.returncode} (a kernel BUG_ON?)")
+
+
+def without_hazards(ops: Sequence[Op], version: str, max_drops: int = 200) -> tuple[list[Op], dict[str, Any]]:
+    """Drop the ops that release memblock's own arrays; return the stream and its kernel result.
+
+    Such an op is legal but lets the kernel corrupt its own region array in the
+    harness (driver.c), which no model of memblock without memory contents can
+    follow.  Dropping it keeps the rest of a long stream comparable.
+
+    :raises OracleError: when more than *max_drops* ops would have to go.
+    """
+    kept = list(ops)
+    for _ in range(max_drops):
+        result = kernel_run(format_script(kept), version)
+        if "hazard" not in result:
+            return kept, result
+        del kept[result["line"] - 1]
+    raise OracleError(f"oracle {version}: more than {max_drops} ops free memblock's own arrays")
 
 
 def model_run(ops: Sequence[Op], version: str) -> dict[str, Any]:
@@ -146,6 +169,7 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
     """What must agree between kernel and model: every table and alloc, not the messages.
 
     Two panics agree whatever their wording (the harness prints ``%pa`` as a pointer).
+    A hazard result is not comparable: callers compare the ops before it.
 
     >>> comparable({"panic": "memblock: cannot resize reserved array", "line": 3})
     {'panic': True}
@@ -154,6 +178,8 @@ def comparable(result: dict[str, Any]) -> dict[str, Any]:
     """
     if "panic" in result:
         return {"panic": True}
+    if "hazard" in result:
+        raise ValueError(f"not comparable: {result['hazard']}")
     return {k: result[k] for k in ("allocs", "memory", "reserved")}
 
 
@@ -225,6 +251,7 @@ class _State:
     nodes: list[int]
     banks: list[tuple[int, int, int]] = field(default_factory=list)  # (base, size, nid)
     blocks: list[tuple[int, int]] = field(default_factory=list)  # reserved or allocated ranges
+    may_panic: bool = True  # generate ops that panic (or_panic, doubling before allow_resize)
 
 
 def _layout(ch: Chooser, ops: list[Op]) -> _State:
@@ -284,7 +311,7 @@ def _nid(ch: Chooser, s: _State) -> int:
 def _alloc(ch: Chooser, s: _State, version: str) -> Alloc:
     apis = [a for a in ALLOC_APIS if version == "7.3" or a != "memblock_alloc_hugetlb"]
     api = ch.pick(apis)
-    if api == "memblock_alloc_or_panic" and not ch.chance(0.3):
+    if api == "memblock_alloc_or_panic" and not (s.may_panic and ch.chance(0.2)):
         api = "memblock_alloc"  # a failure panics and ends the comparison: keep it rare
     accepted = ALLOC_APIS[api]
     if api == "memblock_alloc_hugetlb":
@@ -307,26 +334,29 @@ def _alloc(ch: Chooser, s: _State, version: str) -> Alloc:
     return Alloc(api, size, **kw)
 
 
-def gen_ops(ch: Chooser, version: str, n_ops: int) -> list[Op]:
+def gen_ops(ch: Chooser, version: str, n_ops: int, *, may_panic: bool = True) -> list[Op]:
     """An op stream of about *n_ops* ops for kernel *version*: layout, then a random mix.
 
     Covers reserves (plain, nid/flags, kern), frees (of earlier blocks or
     arbitrary ranges), flag marks and clears on both types, set_node, limits,
     both directions, KHO scratch-only phases, movable_node, mirror, every
     allocation API with every bound, bursts of scattered reserves that double
-    the arrays, and (rarely) trim/limit/cap.
+    the arrays, and (rarely) trim/limit/cap.  Without *may_panic* it avoids the
+    ops that panic on failure, so that long streams are compared to the end.
     """
     ops: list[Op] = []
     s = _layout(ch, ops)
-    if not ch.chance(0.03):  # otherwise doubling panics, which is worth seeing once in a while
+    s.may_panic = may_panic
+    # without allow_resize doubling panics, which is worth seeing once in a while
+    if not may_panic or not ch.chance(0.03):
         ops.insert(ch.integer(0, len(ops)), AllowResize())
     if ch.chance(0.3):
         ops.append(MirroredKernelcore(True))
     while len(ops) < n_ops:
-        k = ch.integer(0, 99)
-        if k < 22:
+        k = ch.integer(0, 999)  # per-mille weights; 0 (an allocation) is what shrinking aims at
+        if k < 330:
             ops.append(_alloc(ch, s, version))
-        elif k < 40:
+        elif k < 500:
             b, sz = _addr(ch, s), _size(ch)
             v = ch.integer(0, 5)
             if v == 0:
@@ -337,24 +367,24 @@ def gen_ops(ch: Chooser, version: str, n_ops: int) -> list[Op]:
             else:
                 ops.append(Reserve(b, sz))
             s.blocks.append((b, sz))
-        elif k < 50:
-            if s.blocks and ch.chance(0.7):
+        elif k < 640:
+            if s.blocks and ch.chance(0.85):
                 b, sz = s.blocks.pop(ch.integer(0, len(s.blocks) - 1))
                 if ch.chance(0.3):  # free part of it
                     b, sz = b + sz // 4, sz // 2
             else:
                 b, sz = _addr(ch, s), _size(ch)
             ops.append(Free(b, sz))
-        elif k < 56:
+        elif k < 655:
             # burst of scattered reserves: pushes the reserved array through doublings
-            n = ch.integer(1, 400)
+            n = ch.pick([4, 16, 64, 130, 260]) + ch.integer(0, 8)
             stride = ch.pick([8 * K, 64 * K, 96, 4 * K + 32])
             start = _addr(ch, s)
             sz = min(ch.pick([4 * K, 32, 1 * K]), stride // 2)
             for i in range(n):
                 ops.append(Reserve(start + i * stride, sz))
             s.blocks.append((start, n * stride))
-        elif k < 64:
+        elif k < 730:
             flag = ch.pick([Flag.MEMBLOCK_HOTPLUG, Flag.MEMBLOCK_NOMAP, Flag.MEMBLOCK_KHO_SCRATCH,
                             Flag.MEMBLOCK_MIRROR, Flag.MEMBLOCK_RSRV_NOINIT, Flag.MEMBLOCK_RSRV_KERN])
             b, sz = _addr(ch, s), _size(ch, big=ch.chance(0.3))
@@ -363,40 +393,48 @@ def gen_ops(ch: Chooser, version: str, n_ops: int) -> list[Op]:
                 ops.append(Mark(flag, b, sz))
             else:
                 ops.append(Clear(flag, b, sz))
-        elif k < 68:
+        elif k < 760:
             nid = ch.pick([*s.nodes, -1, MAX_NUMNODES])
             ops.append(SetNode(_addr(ch, s), _size(ch, big=ch.chance(0.5)), nid, ch.chance(0.3)))
-        elif k < 72:
+        elif k < 800:
             ops.append(SetBottomUp(ch.chance(0.5)))
-        elif k < 76:
-            ops.append(SetCurrentLimit(ch.pick([ANYWHERE, _addr(ch, s), s.hi, 0x1_0000_0000])))
-        elif k < 82:
-            # scratch-only phase: mark some scratch, allocate inside it, leave the mode
+        elif k < 825:
+            # limits persist: come back to ANYWHERE half of the time
+            ops.append(SetCurrentLimit(ch.pick([ANYWHERE, _addr(ch, s), ANYWHERE, s.hi, 0x1_0000_0000])))
+        elif k < 870:
+            # scratch-only phase: mark some scratch, allocate inside it, mostly leave the mode
             b, sz = _addr(ch, s), ch.pick([16 * M, 64 * M, 2 * M])
             ops.append(Mark(Flag.MEMBLOCK_KHO_SCRATCH, b, sz))
             ops.append(KhoScratchOnly(True))
             for _ in range(ch.integer(1, 4)):
                 ops.append(_alloc(ch, s, version))
-            if ch.chance(0.8):
+            if not ch.chance(0.1):
                 ops.append(KhoScratchOnly(False))
-        elif k < 85:
+        elif k < 885:
             ops.append(MovableNode(ch.chance(0.5)))
-        elif k < 87:
+        elif k < 895:
             ops.append(MirroredKernelcore(ch.chance(0.5)))
-        elif k < 90:
-            ops.append(Remove(_addr(ch, s), _size(ch, big=ch.chance(0.3))))
-        elif k < 91:
-            ops.append(TrimMemory(ch.pick([2 * M, 4 * K, 1 * G, 3 * K])))
-        elif k < 92:
-            ops.append(EnforceMemoryLimit(ch.pick([0, 256 * M, 1 * G, 4 * G, 1])))
-        elif k < 93:
-            ops.append(CapMemoryRange(_addr(ch, s), _size(ch, big=True)))
-        elif k < 95:
-            flags = ch.pick([Flag.MEMBLOCK_NONE, Flag.MEMBLOCK_HOTPLUG, Flag.MEMBLOCK_DRIVER_MANAGED])
+        elif k < 915:
+            ops.append(Remove(_addr(ch, s), _size(ch, big=ch.chance(0.1))))
+        elif k < 980:
+            flags = ch.pick([Flag.MEMBLOCK_NONE, Flag.MEMBLOCK_NONE, Flag.MEMBLOCK_HOTPLUG,
+                             Flag.MEMBLOCK_DRIVER_MANAGED])
             b, sz = _addr(ch, s) // 4096 * 4096, _size(ch, big=ch.chance(0.3))
             ops.append(Add(b, sz, ch.pick([None, *s.nodes]), flags))
         else:
-            ops.append(_alloc(ch, s, version))
+            # mem=, crash kernels, trimming: destructive, so rare and followed by fresh memory.
+            # mem= limits also drop reservations: only early (as in a boot), while fewer
+            # than 128 ops guarantee static arrays, so no live array loses its reservation
+            v = ch.integer(0, 2) if len(ops) < 100 else 0
+            if v == 0:
+                ops.append(TrimMemory(ch.pick([2 * M, 4 * K, 1 * G, 3 * K])))
+            elif v == 1:
+                ops.append(EnforceMemoryLimit(ch.pick([0, 256 * M, 1 * G, 4 * G, 1])))
+            else:
+                ops.append(CapMemoryRange(_addr(ch, s), _size(ch, big=True)))
+            if ch.chance(0.7):
+                b, sz, nid = ch.pick(s.banks)
+                ops.append(Add(b, sz, None if nid == MAX_NUMNODES else nid))
     return [op for op in ops if _inside(op)]
 
 
@@ -408,8 +446,8 @@ def _inside(op: Op) -> bool:
 
 
 def random_ops(seed: int, version: str, n_ops: int) -> list[Op]:
-    """A reproducible stream of about *n_ops* ops from ``random.Random(seed)``."""
-    return gen_ops(RandomChooser(seed), version, n_ops)
+    """A reproducible stream of about *n_ops* ops from ``random.Random(seed)``, free of panics."""
+    return gen_ops(RandomChooser(seed), version, n_ops, may_panic=False)
 
 
 @st.composite
