@@ -30,7 +30,9 @@
  * it prints {"hazard": "<what>", "line": N} and exits 4 before anything
  * could write there.
  *
- * Usage: driver < script.ops      driver --window   (prints "BASE END")
+ * Usage: driver [--stats] < script.ops   (--stats adds "stats": the arrays'
+ *                                         final capacities)
+ *        driver --window                 (prints "BASE END")
  */
 
 #define _GNU_SOURCE
@@ -600,6 +602,7 @@ int main(int argc, char **argv)
 {
 	char *buf = NULL;
 	size_t cap = 0;
+	int stats = argc == 2 && !strcmp(argv[1], "--stats");
 	void *w;
 
 	if (argc == 2 && !strcmp(argv[1], "--window")) {
@@ -643,6 +646,9 @@ int main(int argc, char **argv)
 	print_type(json_out, &memblock.reserved);
 	fputs(", \"messages\": ", json_out);
 	print_messages(json_out);
+	if (stats)
+		fprintf(json_out, ", \"stats\": {\"memory_max\": %lu, \"reserved_max\": %lu}",
+			memblock.memory.max, memblock.reserved.max);
 	fputs("}\n", json_out);
 	finished = 1;
 	fflush(json_out);

@@ -108,7 +108,7 @@ def build(version: str) -> Path:
     return _drivers[version]
 
 
-def kernel_run(ops_text: str, version: str) -> dict[str, Any]:
+def kernel_run(ops_text: str, version: str, *, stats: bool = False) -> dict[str, Any]:
     """Replay the op script *ops_text* with the kernel's ``memblock.c`` of *version*.
 
     Returns ``{"allocs", "memory", "reserved", "messages"}`` (the shape of
@@ -116,12 +116,14 @@ def kernel_run(ops_text: str, version: str) -> dict[str, Any]:
     the kernel code panicked (e.g. ``memblock: cannot resize reserved array``),
     or ``{"hazard": text, "line": n}`` when op *n* released the memory under
     one of memblock's own region arrays (the kernel would go on to corrupt it;
-    see driver.c).
+    see driver.c).  With *stats*, a successful result also carries
+    ``"stats": {"memory_max": n, "reserved_max": n}`` (the arrays' capacities).
 
     :raises OracleError: when the driver rejects the script or crashes.
     """
     driver = build(version)
-    proc = subprocess.run([str(driver)], input=ops_text, capture_output=True, text=True, check=False)
+    argv = [str(driver), "--stats"] if stats else [str(driver)]
+    proc = subprocess.run(argv, input=ops_text, capture_output=True, text=True, check=False)
     if proc.returncode in (0, 2, 3, 4):
         try:
             result = json.loads(proc.stdout)
@@ -375,7 +377,16 @@ def gen_ops(ch: Chooser, version: str, n_ops: int, *, may_panic: bool = True) ->
             else:
                 b, sz = _addr(ch, s), _size(ch)
             ops.append(Free(b, sz))
-        elif k < 655:
+        elif k < 652 and s.hi + 300 * M < WINDOW[1]:
+            # many small banks above the layout: pushes the memory array through doublings
+            n = ch.pick([16, 140, 300]) + ch.integer(0, 8)
+            start = s.hi + ch.pick([1 * M, 64 * K])
+            nid = ch.pick([None, *s.nodes])
+            for i in range(n):
+                ops.append(Add(start + i * 128 * K, 64 * K, nid))
+                s.banks.append((start + i * 128 * K, 64 * K, MAX_NUMNODES if nid is None else nid))
+            s.hi = start + n * 128 * K
+        elif k < 660:
             # burst of scattered reserves: pushes the reserved array through doublings
             n = ch.pick([4, 16, 64, 130, 260]) + ch.integer(0, 8)
             stride = ch.pick([8 * K, 64 * K, 96, 4 * K + 32])
@@ -458,5 +469,5 @@ def op_streams(draw: Callable[[st.SearchStrategy[Any]], Any], version: str, max_
 
 
 def default_examples() -> int:
-    """Hypothesis examples per version (``KHO_ORACLE_EXAMPLES``, default 150)."""
-    return int(os.environ.get("KHO_ORACLE_EXAMPLES", "150"))
+    """Hypothesis examples per version (``KHO_ORACLE_EXAMPLES``, default 300)."""
+    return int(os.environ.get("KHO_ORACLE_EXAMPLES", "300"))
