@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Throughput of the kernel's own memblock.c (oracle driver) against our model.
+
+Run by hand, not a test::
+
+    .venv/bin/python benchmarks/oracle_vs_model.py            # 1e4, 1e5, 1e6 ops on 7.3
+    .venv/bin/python benchmarks/oracle_vs_model.py --sizes 10000 100000 --kernel 7.2
+
+Each size is one stream of random reserve / alloc / free ops (seeded, so both
+sides get the same text) on a 16 GiB, 2-node layout with ``allow_resize``.
+Times include parsing the op script on each side (and, for the kernel, the
+process start and the JSON of the final tables).  Before timing, the rare
+free that releases memblock's own array is dropped (``without_hazards``).  The model column is
+skipped when ``kho_replay.replay.engine.replay_json`` cannot be imported, or
+for sizes above ``--model-max``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import random
+import sys
+import time
+from pathlib import Path
+
+from kho_replay.replay.ops import parse_script
+
+# the oracle wrapper lives with the tests, not in the package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+harness = importlib.import_module("oracle.harness")
+WINDOW, comparable, kernel_run = harness.WINDOW, harness.comparable, harness.kernel_run
+format_script, without_hazards = harness.format_script, harness.without_hazards
+
+G = 1 << 30
+
+
+def stream(n_ops: int, seed: int = 0) -> str:
+    """An op script of *n_ops* ops: layout, then 40% reserve, 35% alloc, 25% free."""
+    rnd = random.Random(seed)
+    base = WINDOW[0]
+    lines = [f"add {base:#x} 8G nid=0", f"add {base + 8 * G:#x} 8G nid=1", "allow_resize"]
+    live: list[tuple[int, int]] = []
+    apis = ["memblock_alloc", "memblock_phys_alloc", "memblock_alloc_raw", "memblock_alloc_try_nid_raw"]
+    while len(lines) < n_ops:
+        k = rnd.random()
+        if k < 0.40:
+            b = base + rnd.randrange(16 * G // 4096) * 4096
+            sz = rnd.choice([64, 4096, 12288, 100])
+            lines.append(f"reserve {b:#x} {sz}")
+            live.append((b, sz))
+        elif k < 0.75:
+            api = rnd.choice(apis)
+            nid = f" nid={rnd.choice([-1, 0, 1])}" if api == "memblock_alloc_try_nid_raw" else ""
+            size, align = rnd.choice([32, 64, 512, 4096]), rnd.choice([0, 64, 4096])
+            lines.append(f"alloc {api} size={size} align={align}{nid}")
+        elif live:
+            b, sz = live.pop(rnd.randrange(len(live)))
+            lines.append(f"free {b:#x} {sz}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Time both sides on each size and print ops/s and the ratio."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--kernel", default="7.3", choices=["7.2", "7.3"])
+    ap.add_argument("--model-max", type=int, default=1_000_000, help="skip the model above this many ops")
+    args = ap.parse_args()
+
+    try:
+        from kho_replay.replay.engine import replay_json
+    except ImportError:
+        replay_json = None
+        print("model: kho_replay.replay.engine.replay_json not importable, timing the kernel only")
+
+    kernel_run("", args.kernel)  # build outside the timings
+    print(f"{'ops':>9} {'kernel ops/s':>13} {'model ops/s':>12} {'kernel/model':>12}  reserved  same")
+    for n in args.sizes:
+        # untimed: drop the rare free that hits memblock's own array (see driver.c)
+        ops, _ = without_hazards(parse_script(stream(n)), args.kernel)
+        text = format_script(ops)
+        t0 = time.perf_counter()
+        kres = kernel_run(text, args.kernel)
+        tk = time.perf_counter() - t0
+        if "panic" in kres or "hazard" in kres:
+            print(f"{n:>9} kernel stopped: {kres}")
+            continue
+        line = f"{n:>9} {n / tk:>13,.0f}"
+        if replay_json is not None and n <= args.model_max:
+            t0 = time.perf_counter()
+            mres = replay_json(parse_script(text), kernel=args.kernel, arch="harness")
+            tm = time.perf_counter() - t0
+            same = comparable(mres) == comparable(kres)
+            line += f" {n / tm:>12,.0f} {tm / tk:>11.1f}x  {len(kres['reserved']):>8}  {same}"
+        else:
+            line += f" {'-':>12} {'-':>12}  {len(kres['reserved']):>8}"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
