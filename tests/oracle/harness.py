@@ -104,7 +104,12 @@ def build(version: str) -> Path:
         if proc.returncode != 0:
             tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
             raise OracleError(f"oracle setup for {version} failed: {tail[0]}")
-        _drivers[version] = Path(proc.stdout.strip().splitlines()[-1])
+        driver = Path(proc.stdout.strip().splitlines()[-1])
+        # the generators aim at WINDOW: it must be the driver's
+        out = subprocess.run([str(driver), "--window"], capture_output=True, text=True, check=False).stdout
+        if tuple(int(w, 16) for w in out.split()) != WINDOW:
+            raise OracleError(f"oracle {version}: driver window {out.strip()!r} is not {WINDOW}")
+        _drivers[version] = driver
     return _drivers[version]
 
 

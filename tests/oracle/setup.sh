@@ -28,7 +28,7 @@ case $version in
 esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=${KHO_REPLAY_CACHE:-$HOME/.cache/kho-replay}/oracle/$version
+root=${KHO_REPLAY_CACHE:-${HOME:-/tmp}/.cache/kho-replay}/oracle/$version
 mkdir -p "$root"
 exec 9>"$root/.lock"
 flock 9

@@ -29,6 +29,7 @@ from kho_replay.replay.ops import Op, format_script, parse_script
 
 from .harness import (
     VERSIONS,
+    OracleError,
     build,
     comparable,
     default_examples,
@@ -167,11 +168,37 @@ def test_kho_scratch_only_confines_allocations(version: str) -> None:
                              region(B + (17 << 20), (1 << 30) - (17 << 20), 0, MAX_NUMNODES)]
 
 
-def test_driver_rejects_memory_outside_window(version: str) -> None:
-    from .harness import OracleError
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("add 0x1000 1M\n", "line 1: memory .* is outside the oracle window"),
+        ("reserve 1M 4K\nfrobnicate 1 2\n", "line 2: unknown op 'frobnicate'"),
+        ("reserve 1M 4Q\n", "line 1: not a number: '4Q'"),
+        ("mark driver_managed 1M 4K\n", "line 1: the kernel has no function to mark flag 'driver_managed'"),
+        ("alloc memblock_alloc align=8\n", "line 1: alloc needs size="),
+    ],
+)
+def test_driver_rejects_bad_input_in_one_line(version: str, script: str, message: str) -> None:
+    with pytest.raises(OracleError, match=message) as e:
+        kernel_run(script, version)
+    assert "\n" not in str(e.value)
 
-    with pytest.raises(OracleError, match="outside the oracle window"):
-        kernel_run("add 0x1000 1M\n", version)
+
+def test_hugetlb_only_in_73(version: str) -> None:
+    hugetlb = "alloc memblock_alloc_hugetlb size=2M"
+    script = f"add {B:#x} 1G nid=0\n{hugetlb} nid=0\n{hugetlb} nid=1 exact\n{hugetlb} nid=1\n"
+    if version == "7.2":
+        with pytest.raises(OracleError, match="memblock_alloc_hugetlb does not exist"):
+            kernel_run(script, version)
+        return
+    # size-aligned from the top of memory, RSRV_KERN|RSRV_HUGETLB; the requested
+    # nid is kept, exact on a node without memory fails, and the non-exact
+    # fallback records NUMA_NO_NODE (the harness's kho_scratch_overlap() is false)
+    top = B + (1 << 30)
+    got = run(script, version)
+    assert got["allocs"] == [hex(top - (2 << 20)), None, hex(top - (4 << 20))]
+    assert got["reserved"] == [region(top - (4 << 20), 2 << 20, 0xA0, -1),
+                               region(top - (2 << 20), 2 << 20, 0xA0, 0)]
 
 
 # --------------------------------------------------------------------------
