@@ -430,8 +430,16 @@ def gen_ops(ch: Chooser, version: str, n_ops: int, *, may_panic: bool = True) ->
             ops.append(MovableNode(ch.chance(0.5)))
         elif k < 895:
             ops.append(MirroredKernelcore(ch.chance(0.5)))
-        elif k < 915:
+        elif k < 910:
             ops.append(Remove(_addr(ch, s), _size(ch, big=ch.chance(0.1))))
+        elif k < 915:
+            # phys_addr_t edges: sizes capped at PHYS_ADDR_MAX - base, ranges near 2^64
+            # (only frees may start low: a low reserve or remove to 2^64 would starve the rest)
+            top = ch.pick([ANYWHERE - 4 * K + 1, ANYWHERE, ANYWHERE - 64 * K])
+            sz = ch.pick([ANYWHERE, 8 * K, ANYWHERE - top, 0, 1])
+            nid = ch.pick(s.nodes)
+            ops.append(ch.pick([Reserve(top, sz), Free(ch.pick([top, _addr(ch, s)]), sz), Remove(top, sz),
+                                Mark(Flag.MEMBLOCK_RSRV_NOINIT, top, sz), SetNode(top, sz, nid, True)]))
         elif k < 980:
             flags = ch.pick([Flag.MEMBLOCK_NONE, Flag.MEMBLOCK_NONE, Flag.MEMBLOCK_HOTPLUG,
                              Flag.MEMBLOCK_DRIVER_MANAGED])
