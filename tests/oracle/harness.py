@@ -66,6 +66,7 @@ __all__ = [
     "kernel_run",
     "model_run",
     "op_streams",
+    "prebuild",
     "random_ops",
     "without_hazards",
 ]
@@ -92,6 +93,15 @@ class OracleError(KhoReplayError):
 
 
 _drivers: dict[str, Path] = {}
+_setups: dict[str, subprocess.Popen[str]] = {}
+
+
+def prebuild(versions: Sequence[str] = VERSIONS) -> None:
+    """Start the setup of every version at once (download and build overlap); :func:`build` waits."""
+    for v in versions:
+        if v not in _drivers and v not in _setups:
+            _setups[v] = subprocess.Popen(["bash", str(SETUP), v], stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
 
 
 def build(version: str) -> Path:
@@ -100,11 +110,13 @@ def build(version: str) -> Path:
     :raises OracleError: when the setup script fails.
     """
     if version not in _drivers:
-        proc = subprocess.run(["bash", str(SETUP), version], capture_output=True, text=True, check=False)
+        prebuild([version])
+        proc = _setups.pop(version)
+        out, err = proc.communicate()
         if proc.returncode != 0:
-            tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            tail = err.strip().splitlines()[-1:] or ["no output"]
             raise OracleError(f"oracle setup for {version} failed: {tail[0]}")
-        driver = Path(proc.stdout.strip().splitlines()[-1])
+        driver = Path(out.strip().splitlines()[-1])
         # the generators aim at WINDOW: it must be the driver's
         out = subprocess.run([str(driver), "--window"], capture_output=True, text=True, check=False).stdout
         if tuple(int(w, 16) for w in out.split()) != WINDOW:

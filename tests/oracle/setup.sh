@@ -110,17 +110,26 @@ if [ ! -f "$src/.complete" ]; then
 fi
 
 # Build tools and liburcu headers (tools/lib/slab.c includes <urcu/uatomic.h>).
-missing=()
-command -v gcc >/dev/null || missing+=(gcc libc6-dev)
-command -v make >/dev/null || missing+=(make)
-echo '#include <urcu/uatomic.h>' | gcc -E -x c - >/dev/null 2>&1 || missing+=(liburcu-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y -q "${missing[@]}" >&2 || { $sudo apt-get update -q >&2 &&
-        $sudo apt-get install -y -q "${missing[@]}" >&2; } || die "cannot install ${missing[*]}"
+missing_packages() {
+    command -v gcc >/dev/null || echo gcc libc6-dev
+    command -v make >/dev/null || echo make
+    echo '#include <urcu/uatomic.h>' | gcc -E -x c - >/dev/null 2>&1 || echo liburcu-dev
+}
+if [ -n "$(missing_packages)" ]; then
+    # setups for several versions may get here together: one apt-get at a time
+    exec 8>"$root/../.apt.lock"
+    flock 8
+    missing=$(missing_packages | xargs)
+    if [ -n "$missing" ]; then
+        log "installing $missing"
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086 # a list of package names
+        $sudo apt-get install -y -q $missing >&2 || { $sudo apt-get update -q >&2 &&
+            $sudo apt-get install -y -q $missing >&2; } || die "cannot install $missing"
+    fi
+    exec 8>&-
 fi
 
 log "building the driver against $tree/mm/memblock.c"

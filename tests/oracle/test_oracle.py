@@ -36,6 +36,7 @@ from .harness import (
     kernel_run,
     model_run,
     op_streams,
+    prebuild,
     random_ops,
     without_hazards,
 )
@@ -49,6 +50,7 @@ MAX_NUMNODES = 16
 @pytest.fixture(scope="session", params=VERSIONS)
 def version(request: pytest.FixtureRequest) -> str:
     """Each kernel source we have, built once per session (downloads on a clean machine)."""
+    prebuild(VERSIONS)  # both downloads and builds at once
     build(request.param)
     return request.param
 
