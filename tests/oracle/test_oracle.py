@@ -18,7 +18,10 @@ give identical results too.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,7 +246,11 @@ def _first_difference(want: dict[str, Any], got: dict[str, Any]) -> str:
 def _report(ops: Sequence[Op], version: str, what: str) -> str:
     script = format_script(ops)
     if len(ops) > 400:
-        script = f"({len(ops)} ops; rerun with harness.random_ops to get them)\n"
+        # too long for a message: keep it in a file the failure names
+        digest = hashlib.sha256(script.encode()).hexdigest()[:12]
+        path = Path(tempfile.gettempdir()) / f"kho-oracle-{version}-{digest}.ops"
+        path.write_text(script)
+        script = f"({len(ops)} ops, written to {path}; replay with kho-replay run or tests/oracle driver)\n"
     return f"kernel {version} and model differ: {what}\n--- op script ---\n{script}"
 
 
