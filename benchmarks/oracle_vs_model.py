@@ -9,8 +9,9 @@ Run by hand, not a test::
 Each size is one stream of random reserve / alloc / free ops (seeded, so both
 sides get the same text) on a 16 GiB, 2-node layout with ``allow_resize``
 (see :func:`stream`).
-Times include parsing the op script on each side (and, for the kernel, the
-process start and the JSON of the final tables).  The model column is
+Times are CPU times (the driver process's, this process's for the model), so
+that a shared machine does not skew them; they include parsing the op script
+on each side and, for the kernel, the process start and the JSON output.  The model column is
 skipped when ``kho_replay.replay.engine.replay_json`` cannot be imported, or
 for sizes above ``--model-max`` (default 100000; pass 1000000 to wait for it).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -85,17 +87,18 @@ def main() -> None:
     print(f"{'ops':>9} {'kernel ops/s':>13} {'model ops/s':>12} {'kernel/model':>12}  reserved  same")
     for n in args.sizes:
         text = stream(n)
-        t0 = time.perf_counter()
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         kres = kernel_run(text, args.kernel)
-        tk = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        tk = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
         if "panic" in kres or "hazard" in kres:
             print(f"{n:>9} kernel stopped: {kres}")
             continue
         line = f"{n:>9} {n / tk:>13,.0f}"
         if replay_json is not None and n <= args.model_max:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             mres = replay_json(parse_script(text), kernel=args.kernel, arch="harness")
-            tm = time.perf_counter() - t0
+            tm = time.process_time() - t0
             same = comparable(mres) == comparable(kres)
             line += f" {n / tm:>12,.0f} {tm / tk:>11.1f}x  {len(kres['reserved']):>8}  {same}"
         else:
