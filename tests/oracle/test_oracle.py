@@ -7,11 +7,13 @@ stream is replayed by both; allocation results and both final region tables
 must be identical.  Two panics agree when the ops before the kernel's panic
 give identical results too.
 
-* ``test_worked_examples``: the kernel side alone, against results derived by
-  hand from memblock-spec §7 (proves the driver before trusting it as oracle);
+* the first group runs the kernel side alone against results derived by hand
+  from memblock-spec §7 and §3 (proves the driver before trusting it as an
+  oracle), and checks its one-line errors;
 * ``test_hypothesis_streams``: generated streams, shrunk and printed as an op
   script on a difference;
-* ``test_long_streams``: fixed seeds, 10^4 ops each.
+* ``test_long_streams``: fixed seeds, 10^4 ops each, which must double both
+  arrays several times (``test_long_streams_double_both_arrays``).
 
 ``KHO_ORACLE_EXAMPLES`` sets the number of Hypothesis examples per version.
 """
@@ -254,16 +256,13 @@ def _report(ops: Sequence[Op], version: str, what: str) -> str:
     return f"kernel {version} and model differ: {what}\n--- op script ---\n{script}"
 
 
-@pytest.mark.parametrize("kver", VERSIONS)
-def test_hypothesis_streams(kver: str, model: None) -> None:
-    build(kver)
-
+def test_hypothesis_streams(version: str, model: None) -> None:
     @settings(max_examples=default_examples(), deadline=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(ops=op_streams(kver))
+    @given(ops=op_streams(version))
     def differential(ops: list[Op]) -> None:
         note(format_script(ops))
-        check_same(ops, kver)
+        check_same(ops, version)
 
     differential()
 
