@@ -16,7 +16,7 @@ from pathlib import Path
 from ..replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from ..replay.ops import Context, Trace, parse_script
 
-__all__ = ["load", "read_bytes", "read_text"]
+__all__ = ["boot_count", "load", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -86,6 +86,17 @@ def _sniff(text: str) -> str:
     return "unknown"
 
 
+def boot_count(path: str | Path) -> int:
+    """How many boots *path* holds: several for a console capture across a kexec, else 1."""
+    from .console import count_boots
+
+    p = Path(path)
+    if p.is_dir():
+        return 1
+    text = read_text(p)
+    return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
+
+
 def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
@@ -109,6 +120,10 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> 
     if kind == "debugfs":
         return read_debugfs(p, strict=strict)
     if kind == "ops":
+        if "\ufffd" in text:
+            # Op scripts are ours: a byte that is not UTF-8 is damage, not firmware noise.
+            line = text[: text.index("\ufffd")].count("\n") + 1
+            raise FormatError(str(p), "not valid UTF-8 text", line=line)
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":

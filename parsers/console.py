@@ -184,6 +184,8 @@ NODE_DATA_LINE = re.compile(
 )
 ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
 CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
+# free_initmem() / free_initrd_mem() after boot: sizes only, no ranges.
+FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:image \(\w+\) )?memory): (?P<kib>\d+)K$")
 MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
 KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
 HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
@@ -410,6 +412,11 @@ class ConsoleReader:
 
     # ------------------------------------------------------------- entry point
 
+    def _clean_lines(self) -> None:
+        for i, raw in enumerate(self.raw_lines, 1):
+            ts, text = clean_line(raw)
+            self.lines.append(Line(i, ts, text, raw))
+
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
 
@@ -417,9 +424,7 @@ class ConsoleReader:
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        for i, raw in enumerate(self.raw_lines, 1):
-            ts, text = clean_line(raw)
-            self.lines.append(Line(i, ts, text, raw))
+        self._clean_lines()
         self._select_boot()
         self._prescan()
         for idx, ln in enumerate(self.lines):
@@ -1058,6 +1063,9 @@ class ConsoleReader:
     def _ctx_cma(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "cma")
 
+    def _ctx_freeing(self, idx: int, ln: Line, m: re.Match[str]) -> None:
+        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem")
+
     def _ctx_mirror(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "mirror_fallback")
 
@@ -1095,6 +1103,7 @@ ConsoleReader._handlers = (
     (KHO_LINE, ConsoleReader._ctx_kho),
     (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
     (CMA_LINE, ConsoleReader._ctx_cma),
+    (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
 
 
@@ -1121,6 +1130,13 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`."""
     lines = text.splitlines(keepends=True)
     return ConsoleReader(path, lines, strict=strict, boot=boot).read()
+
+
+def count_boots(text: str, path: str = "<console>") -> int:
+    """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
+    reader = ConsoleReader(path, text.splitlines(keepends=True))
+    reader._clean_lines()
+    return len(reader._boot_starts())
 
 
 def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:

@@ -22,8 +22,9 @@ from rich.console import Console
 
 from .engine import Memblock
 from .errors import KhoReplayError
-from .ops import Alloc, format_op, parse_script
+from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
+from .validate import ValidationReport
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -53,11 +54,22 @@ app = typer.Typer(
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-ScriptArg = Annotated[Path, typer.Argument(help="Op script (one memblock call per line, see README).")]
-KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help="Kernel release whose memblock to model.")]
-ArchOpt = Annotated[str, typer.Option("--arch", help="x86_64, arm64 or harness (tools/testing/memblock).")]
+TraceArg = Annotated[
+    Path,
+    typer.Argument(help="memblock=debug console log (.gz/.xz too), debugfs dump or directory, or op script."),
+]
+KernelOpt = Annotated[
+    str | None, typer.Option("--kernel", "-k", help="Kernel release to model (default: the trace's, else 7.3).")
+]
+ArchOpt = Annotated[
+    str | None, typer.Option("--arch", help="x86_64, arm64 or harness (default: the trace's, else x86_64).")
+]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")]
+BootOpt = Annotated[
+    int | None, typer.Option("--boot", help="For a log holding several boots: which one (1-based, -1 the last).")
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Unknown memblock-looking lines are errors.")]
 
 
 def _version(value: bool) -> None:
@@ -84,34 +96,36 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise KhoReplayError(f"{path}: {e.strerror or e}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise KhoReplayError(f"{path}@0x{e.start:08x}: not a text op script") from None
+def _fail(e: KhoReplayError) -> typer.Exit:
+    err.print(f"kho-replay: error: {e}", markup=False)
+    return typer.Exit(ExitCode.ERROR)
+
+
+def _load(path: Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+    from kho_replay.parsers import load
+
+    return load(path, strict=strict, boot=boot)
 
 
 @app.command()
 def run(
-    script: ScriptArg,
-    kernel: KernelOpt = "7.3",
-    arch: ArchOpt = "x86_64",
+    trace: TraceArg,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
     fmt: FormatOpt = Format.text,
     output: OutputOpt = None,
+    boot: BootOpt = None,
 ) -> None:
-    """Execute an op script on the memblock model and print each allocation's
+    """Execute a trace or op script on the memblock model and print each allocation's
     result and the final memory/reserved tables as memblock_dump_all() does."""
     try:
-        ops = parse_script(_read_text(script), str(script))
-        mb = Memblock(profile_for(kernel), arch_for(arch))
-        res = mb.run(ops)
+        t = _load(trace, boot=boot)
+        ctx = t.context
+        mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
+                      arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
+        res = mb.run(t.ops)
     except KhoReplayError as e:
-        err.print(f"kho-replay: error: {e}")
-        raise typer.Exit(ExitCode.ERROR) from None
+        raise _fail(e) from None
     if fmt is Format.json:
         doc: dict[str, object] = {"allocs": [None if a is None else hex(a) for a in res.allocs]}
         doc.update(mb.tables_json())
@@ -121,7 +135,7 @@ def run(
         _emit(json.dumps(doc, indent=1) + "\n", output)
         return
     lines = []
-    allocs = [op for op in ops if isinstance(op, Alloc)]
+    allocs = [op for op in t.ops if isinstance(op, Alloc)]
     for op, r in zip(allocs, res.results, strict=False):
         got = "failed" if r.addr is None else f"{r.addr:#018x}"
         lines.append(f"{format_op(op)}  -> {got}")
@@ -132,14 +146,131 @@ def run(
     _emit("\n".join(lines) + "\n", output)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+@app.command()
+def validate(
+    trace: TraceArg,
+    fmt: FormatOpt = Format.text,
+    output: OutputOpt = None,
+    boot: BootOpt = None,
+    strict: StrictOpt = False,
+) -> None:
+    """Replay baseline on a real boot and check every recorded allocation, failure,
+    MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
+    A log holding several boots (both kernels of a kexec) is checked boot by boot.
+    Exit 0 only when everything matches, 1 on a mismatch."""
+    from kho_replay.parsers import boot_count
+
+    from .validate import validate as run_validate
+
+    try:
+        boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
+        if len(boots) == 1 and boot is None:
+            boots = [None]
+        reports = [run_validate(_load(trace, strict=strict, boot=b)) for b in boots]
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    if fmt is Format.json:
+        docs = [_report_json(r, b) for r, b in zip(reports, boots, strict=True)]
+        doc = docs[0] if len(docs) == 1 else {"schema_version": 1, "boots": docs,
+                                              "ok": all(d["ok"] for d in docs)}
+        _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
+    else:
+        parts = []
+        for r, b in zip(reports, boots, strict=True):
+            text = (f"boot {b}: " if b is not None else "") + r.summary() + "\n"
+            if r.first_mismatch is not None and r.model is not None:
+                text += _context_table(r) + "\n"
+            parts.append(text)
+        _emit("".join(parts), output)
+    if not all(r.ok for r in reports):
+        raise typer.Exit(ExitCode.DIVERGED)
+
+
+def _report_json(report: ValidationReport, boot: int | None) -> dict[str, object]:
+    return {
+        "schema_version": 1,
+        "boot": boot,
+        "source": report.source,
+        "ok": report.ok,
+        "ops": report.ops,
+        "inferred_ops": report.inferred_ops,
+        "allocations": [report.allocations_ok, report.allocations],
+        "dumps": [report.dumps_ok, report.dumps],
+        "debugfs": [report.debugfs_ok, report.debugfs],
+        "doublings": [report.doublings_ok, report.doublings],
+        "memory_lines": [report.memory_lines_ok, report.memory_lines],
+        "after_boot_frees": [[hex(b), hex(sz)] for b, sz in report.after_boot_frees],
+        "panic": report.panic,
+        "mismatches": [str(m) for m in report.mismatches],
+    }
+
+
+def _context_table(report: ValidationReport) -> str:
+    """The model's reserved regions around the first mismatching allocation, if it names one."""
+    import re
+
+    m = report.first_mismatch
+    mb = report.model
+    if m is None or mb is None:
+        return ""
+    addrs = [int(a, 16) for a in re.findall(r"0x[0-9a-f]{9,}", f"{m.expected} {m.got}")]
+    if not addrs:
+        return ""
+    lo = min(addrs)
+    regions = [r for r in mb.reserved if r.base + r.size >= lo - 0x200000 and r.base <= max(addrs) + 0x200000]
+    lines = ["  reserved regions around it (model at the end of the boot):"]
+    for r in regions[:16]:
+        lines.append(f"    [{r.base:#018x}-{r.base + r.size - 1:#018x}] flags={r.flags:#x} nid={r.nid}")
+    return "\n".join(lines)
+
+
+@app.command()
+def parse(
+    trace: TraceArg,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="text (op script) or json.")] = Format.text,
+    output: OutputOpt = None,
+    boot: BootOpt = None,
+    strict: StrictOpt = False,
+    skipped: Annotated[bool, typer.Option("--skipped", help="List the lines the parser did not understand.")] = False,
+) -> None:
+    """Print the operation stream a trace parses to, as an op script (or JSON);
+    --skipped lists every memblock-looking line that was not understood."""
+    try:
+        t = _load(trace, strict=strict, boot=boot)
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    if skipped:
+        lines = [f"{s.path}:{s.position}: {s.reason}: {s.raw}" for s in t.skipped]
+        lines.append(f"{len(t.skipped)} line(s) skipped")
+        _emit("\n".join(lines) + "\n", output)
+        return
+    if fmt is Format.json:
+        doc = {
+            "schema_version": 1,
+            "context": {"source": t.context.source, "release": t.context.release, "arch": t.context.arch,
+                        "cmdline": t.context.cmdline},
+            "ops": [{"op": op.keyword, **{k: _jsonable(v) for k, v in op_fields(op).items()},
+                     "caller": op.caller, "inferred": op.inferred,
+                     "src": None if op.src is None else str(op.src)} for op in t.ops],
+            "skipped": len(t.skipped),
+        }
+        _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
+        return
+    _emit(format_script(t.ops), output)
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return hex(v) if v >= 0 else v
+    return str(v)
 
 
 # ---------------------------------------------------------------- KHO designs
 
-TraceArg = Annotated[Path, typer.Argument(help="A memblock=debug console log, a trace directory, or an op script.")]
+KhoTraceArg = Annotated[Path, typer.Argument(
+    help="A memblock=debug console log, a trace directory, an op script, or scenario:NAME.")]
 StrategyOpt = Annotated[list[str] | None, typer.Option(
     "--strategy", "-s",
     help="Design to run (repeatable); NAME+OPTION adds an option, e.g. inverted-ext+protect-scratch.")]
@@ -169,9 +300,7 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
     return cold, second
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
-    from kho_replay.parsers import load
-
+def _load_trace(path: Path) -> Trace:
     from .scenarios import SCENARIOS
 
     name = str(path)
@@ -180,7 +309,7 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
         if key not in SCENARIOS:
             raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
         return SCENARIOS[key]()
-    return load(path)
+    return _load(path)
 
 
 @app.command()
@@ -199,7 +328,7 @@ def strategies() -> None:
 
 @app.command()
 def kho(
-    trace: TraceArg,
+    trace: KhoTraceArg,
     strategy: StrategyOpt = None,
     option: OptionOpt = None,
     kexec: KexecOpt = False,
@@ -219,9 +348,9 @@ def kho(
 
     try:
         cold_path, second_path = _trace_files(trace)
-        t = _load(cold_path)
+        t = _load_trace(cold_path)
         # A real second kernel gives the preserved set (log/debugfs) and the kexec segments in scratch.
-        t2 = _load(second or second_path) if kexec and (second or second_path) else None
+        t2 = _load_trace(second or second_path) if kexec and (second or second_path) else None
         outcomes = []
         for spec in strategy or ["baseline"]:
             name, *more = spec.split("+")
@@ -232,8 +361,7 @@ def kho(
             else:
                 outcomes.append(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
     except KhoReplayError as e:
-        err.print(f"kho-replay: error: {e}")
-        raise typer.Exit(ExitCode.ERROR) from None
+        raise _fail(e) from None
     if fmt is Format.json:
         _emit(json.dumps([outcome_json(o) for o in outcomes], indent=1, sort_keys=True) + "\n", output)
         return
@@ -258,8 +386,8 @@ def matrix(
     try:
         for path in traces:
             cold_path, second_path = _trace_files(path)
-            t = _load(cold_path)
-            t2 = _load(second_path) if second_path is not None else None
+            t = _load_trace(cold_path)
+            t2 = _load_trace(second_path) if second_path is not None else None
             label = path.name if path.is_dir() and not str(path).startswith("scenario:") else str(path)
             for spec in names:
                 name, *opts = spec.split("+")
@@ -270,8 +398,12 @@ def matrix(
                 rows.append((label, spec, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
                              f"{c.max_threads}/{k.max_threads if k.kho_boot else '-'}"))
     except KhoReplayError as e:
-        err.print(f"kho-replay: error: {e}")
-        raise typer.Exit(ExitCode.ERROR) from None
+        raise _fail(e) from None
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     _emit(text + "\n", output)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -61,7 +61,7 @@ from .ops import (
 )
 from .profile import Arch, Profile, arch_for, profile_for
 from .regions import MASK, ArrayPlace, RegionTable
-from .search import for_each_free_mem_range, for_each_free_mem_range_reverse
+from .search import find_range_literal
 
 __all__ = [
     "AllocResult",
@@ -174,6 +174,7 @@ class Memblock:
         self.op_index: int | None = None
         #: counters a report may want ("regions scanned" is the allocator's cost proxy).
         self.stats = {"find_calls": 0}
+        self._warned_max_numnodes = False
 
     @classmethod
     def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:
@@ -197,7 +198,9 @@ class Memblock:
     def _fix_nid(self, nid: int) -> int:
         # Before numa_valid_node(), MAX_NUMNODES was turned into NUMA_NO_NODE with a WARN.
         if not self.profile.numa_valid_node and nid == self.max_numnodes:
-            self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
+            if not self._warned_max_numnodes:  # WARN_ONCE: once per boot
+                self._warned_max_numnodes = True
+                self._warn("Usage of MAX_NUMNODES is deprecated. Use NUMA_NO_NODE instead")
             return NUMA_NO_NODE
         return nid
 
@@ -389,14 +392,8 @@ class Memblock:
     def _find_top_down(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
             # Zero-length free ranges matter here: walk exactly as the kernel does.
-            for s, e, _ in for_each_free_mem_range_reverse(
-                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
-            ):
-                s, e = min(max(s, start), end), min(max(e, start), end)
-                cand = round_down(e, align)
-                if cand >= s:
-                    return cand or None
-            return None
+            return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
+                                      start, end, size, align, False)
         for m in self.memory.iter_below(end):
             if m.end <= start:
                 break
@@ -413,14 +410,8 @@ class Memblock:
 
     def _find_bottom_up(self, start: int, end: int, size: int, align: int, nid: int, flags: int) -> int | None:
         if size == 0:
-            for s, e, _ in for_each_free_mem_range(
-                self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags)
-            ):
-                s, e = min(max(s, start), end), min(max(e, start), end)
-                cand = round_up(s, align)
-                if cand < e:
-                    return cand or None
-            return None
+            return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
+                                      start, end, size, align, True)
         for m in self.memory.iter_from(start):
             if m.base >= end:
                 break
@@ -604,7 +595,9 @@ class Memblock:
         if api == "memblock_alloc_or_panic":
             found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
             if found is None:
-                raise KernelPanic(f"{op.caller or 'memblock_alloc_or_panic'}: Failed to allocate "
+                # the macro passes its caller's __func__: the function name of the %pS caller
+                func = (op.caller or "memblock_alloc_or_panic").split("+", 1)[0]
+                raise KernelPanic(f"{func}: Failed to allocate "
                                   f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
             return found
         if api == "memblock_alloc_hugetlb":

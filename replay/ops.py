@@ -722,7 +722,9 @@ def iter_script(lines: Iterable[str], path: str = "<ops>") -> Iterator[Op]:
         try:
             op = parse_op(line, src=Src(path, lineno))
         except (ValueError, KeyError) as e:
-            raise FormatError(path, str(e).strip("'\""), line=lineno) from None
+            # str(KeyError) is the repr of the key: drop its quotes, never a ValueError's
+            msg = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
+            raise FormatError(path, msg, line=lineno) from None
         if op is not None:
             yield op
 

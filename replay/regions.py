@@ -385,6 +385,12 @@ class RegionTable:
             return True
         end = base + size
         if not self._rm:
+            if self.total_size and warn is not None:
+                # WARN_ON(type->cnt != 0 || type->total_size): trim_memory() left bytes behind
+                warn(f"WARNING: memblock_add_range: {self.name} total_size {self.total_size:#x} in an empty array")
+            # The empty-array path sets total_size outright: trimmed bytes are forgotten.
+            self.total_size = 0
+            self.trim_slack = 0
             if self._track:
                 self._gaps_cover([(base, end)])
             self.insert_region(base, size, nid, flags)

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 from .ops import MAX_PHYS_ADDR, Region
 from .regions import RegionTable
 
-__all__ = ["for_each_free_mem_range", "for_each_free_mem_range_reverse"]
+__all__ = ["find_range_literal", "for_each_free_mem_range", "for_each_free_mem_range_reverse"]
 
 SkipFn = Callable[[Region], bool]
+MASK = MAX_PHYS_ADDR
 
 
 def _gap(res: RegionTable, j: int) -> tuple[int, int]:
@@ -86,3 +87,29 @@ def for_each_free_mem_range_reverse(
             b -= 1
         if not advanced:
             a -= 1
+
+
+def find_range_literal(
+    mem: RegionTable, res: RegionTable, skip: SkipFn, start: int, end: int, size: int, align: int, bottom_up: bool
+) -> int | None:
+    """``__memblock_find_range_{bottom_up,top_down}()`` over the literal walk.
+
+    *start* and *end* are already clamped as ``memblock_find_in_range_node()``
+    does (end pumped to current_limit, start at least PAGE_SIZE).  Returns
+    None where the kernel returns 0 (including a candidate that wrapped to 0).
+    """
+    if bottom_up:
+        for s, e, _ in for_each_free_mem_range(mem, res, skip):
+            s, e = min(max(s, start), end), min(max(e, start), end)
+            cand = ((((s - 1) & MASK) | (align - 1)) + 1) & MASK
+            if cand < e and e - cand >= size:
+                return cand or None
+        return None
+    for s, e, _ in for_each_free_mem_range_reverse(mem, res, skip):
+        s, e = min(max(s, start), end), min(max(e, start), end)
+        if e < size:
+            continue
+        cand = (e - size) & ~(align - 1) & MASK
+        if cand >= s:
+            return cand or None
+    return None

@@ -9,36 +9,20 @@ over :mod:`kho_replay.replay.search` (which walks exactly as
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kho_replay.replay.engine import Memblock, round_down, round_up
-from kho_replay.replay.search import for_each_free_mem_range, for_each_free_mem_range_reverse
+from kho_replay.replay.engine import Memblock
+from kho_replay.replay.search import find_range_literal
 
 PAGE = 4096
 
 
 def reference_find(mb: Memblock, size: int, align: int, start: int, end: int, nid: int, flags: int) -> int | None:
+    """The kernel's search over the literal __next_mem_range[_rev]() walk, clamps and all."""
     if end in (0, 1):
         end = mb.current_limit
     start = max(start, PAGE)
     end = max(start, end)
-
-    def skip(m):
-        return mb.should_skip_region(m, nid, flags)
-
-    if mb.bottom_up:
-        for s, e, _ in for_each_free_mem_range(mb.memory, mb.reserved, skip):
-            s, e = min(max(s, start), end), min(max(e, start), end)
-            cand = round_up(s, align)
-            if cand < e and e - cand >= size:
-                return cand or None
-        return None
-    for s, e, _ in for_each_free_mem_range_reverse(mb.memory, mb.reserved, skip):
-        s, e = min(max(s, start), end), min(max(e, start), end)
-        if e < size:
-            continue
-        cand = round_down(e - size, align)
-        if cand >= s:
-            return cand or None
-    return None
+    return find_range_literal(mb.memory, mb.reserved, lambda m: mb.should_skip_region(m, nid, flags),
+                              start, end, size, align, mb.bottom_up)
 
 
 UNIT = 0x1000
