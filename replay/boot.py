@@ -191,6 +191,9 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
     early = phase("mm_core_init_early", "hugetlb_bootmem_begin")
     if early is None:
         early = huge[0] if huge else first(lambda i: subs[i] is Subsystem.MEMMAP)
+    elif huge and huge[0] < early:
+        # hugetlb_cma_reserve() opens mm_core_init_early(), before the gigantic pages' phase marker.
+        early = huge[0]
     if early is None:
         early = kho_init
     end = phase("hugetlb_bootmem_end")

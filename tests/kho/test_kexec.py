@@ -79,3 +79,22 @@ def test_scratch_left_phases_in_boot_order():
     left = [b for _, b in k.scratch_left]
     assert left == sorted(left, reverse=True)      # baseline only ever takes scratch away
     assert left[0] - left[1] >= 2 << 30            # both gigantic pages came out of scratch
+
+
+def test_mm_core_init_early_starts_at_hugetlb_cma():
+    from kho_replay.replay.ops import parse_script
+
+    ops = parse_script("""
+add 0x0 8G nid=0
+alloc memblock_alloc size=4K align=4K caller=setup_arch+0x1/0x2
+alloc memblock_alloc_range_nid size=1G align=1G nid=0 exact caller=hugetlb_cma_reserve+0x1/0x2
+phase hugetlb_bootmem_begin
+alloc memblock_alloc_try_nid_raw size=1G align=1G nid=0 caller=alloc_bootmem+0x53/0x130
+phase hugetlb_bootmem_end
+phase free_all
+""")
+    t = Trace(Context(cmdline="hugetlb_cma=1G"), ops)
+    from kho_replay.replay.boot import classify_ops
+
+    bp = plan(t.ops, classify_ops(t))
+    assert (bp.populate, bp.early, bp.hugetlb_end, bp.kho_init) == (1, 2, 5, 6)
