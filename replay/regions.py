@@ -61,13 +61,21 @@ WarnFn = Callable[[str], None]
 _LINEAR_GAPS = 8
 
 
-def _bkey(length: int) -> int:
-    """Size bucket of a gap: its bit length (a bucket holds [2^(k-1), 2^k))."""
-    return length.bit_length()
+#: Alignments whose capacity is indexed: the length (1) and the page (4096).  A
+#: gap's capacity for alignment a is the largest a-aligned block it holds,
+#: ``end - round_up(start, a)``; a request (size, align) fits a gap inside the
+#: window exactly when that capacity is >= size.
+_CAP_ALIGNS = (1, 4096)
+
+
+def _cap(gs: int, ge: int, a: int) -> int:
+    """``ge - round_up(gs, a)``, or 0 when no a-aligned byte is inside."""
+    ru = ((((gs - 1) & MASK) | (a - 1)) + 1) & MASK
+    return ge - ru if ru < ge else 0
 
 
 def _bmin(key: int) -> int:
-    """Smallest length in bucket *key*."""
+    """Smallest capacity in bucket *key* (a bucket holds bit length *key*: [2^(k-1), 2^k))."""
     return (1 << key) >> 1
 
 
@@ -197,7 +205,8 @@ class RegionTable:
         self._maybe_unmerged = False
         self._gaps: dict[int, int] = {}
         self._gap_keys = SortedList()
-        self._buckets: dict[int, SortedList] = {}
+        # One {bit length of capacity: gap starts} per alignment of _CAP_ALIGNS.
+        self._buckets: tuple[dict[int, SortedList], ...] = tuple({} for _ in _CAP_ALIGNS)
         if track_gaps:
             self._gap_add(0, PHYS_ADDR_MAX)
 
@@ -535,16 +544,27 @@ class RegionTable:
     def _gap_add(self, gs: int, ge: int) -> None:
         self._gaps[gs] = ge
         self._gap_keys.add(gs)
-        b = _bkey(ge - gs)
-        lst = self._buckets.get(b)
-        if lst is None:
-            lst = self._buckets[b] = SortedList()
-        lst.add(gs)
+        self._bucket_add(gs, ge)
 
     def _gap_del(self, gs: int) -> None:
         ge = self._gaps.pop(gs)
         self._gap_keys.remove(gs)
-        self._buckets[_bkey(ge - gs)].remove(gs)
+        self._bucket_del(gs, ge)
+
+    def _bucket_add(self, gs: int, ge: int) -> None:
+        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
+            c = _cap(gs, ge, a)
+            if c:
+                lst = index.get(c.bit_length())
+                if lst is None:
+                    lst = index[c.bit_length()] = SortedList()
+                lst.add(gs)
+
+    def _bucket_del(self, gs: int, ge: int) -> None:
+        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
+            c = _cap(gs, ge, a)
+            if c:
+                index[c.bit_length()].remove(gs)
 
     def _gap_start_before(self, addr: int) -> int:
         """Start of the gap that holds *addr* (which must be free)."""
@@ -552,15 +572,19 @@ class RegionTable:
         return self._rm[k].end if k is not None else 0
 
     def _gap_resize(self, gs: int, old_ge: int, new_ge: int) -> None:
-        # The gap keeps its start: only its end, and maybe its bucket, change.
+        # The gap keeps its start: only its end, and maybe its buckets, change.
         self._gaps[gs] = new_ge
-        ob, nb = _bkey(old_ge - gs), _bkey(new_ge - gs)
-        if ob != nb:
-            self._buckets[ob].remove(gs)
-            lst = self._buckets.get(nb)
-            if lst is None:
-                lst = self._buckets[nb] = SortedList()
-            lst.add(gs)
+        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
+            oc, nc = _cap(gs, old_ge, a), _cap(gs, new_ge, a)
+            if oc.bit_length() == nc.bit_length():
+                continue
+            if oc:
+                index[oc.bit_length()].remove(gs)
+            if nc:
+                lst = index.get(nc.bit_length())
+                if lst is None:
+                    lst = index[nc.bit_length()] = SortedList()
+                lst.add(gs)
 
     def _gaps_cover(self, pieces: list[tuple[int, int]]) -> None:
         """Account for *pieces* becoming reserved (call before inserting them).
@@ -601,7 +625,7 @@ class RegionTable:
     def _gaps_rebuild(self) -> None:
         self._gaps = {}
         self._gap_keys = SortedList()
-        self._buckets = {}
+        self._buckets = tuple({} for _ in _CAP_ALIGNS)
         pos = 0
         for r in self:
             if r.base > pos:
@@ -705,13 +729,17 @@ class RegionTable:
         if align & (align - 1) or align == 0:
             return self._fit_buckets_heap(ws, we, size, align, bound, top_down)
         gaps = self._gaps
-        minb = _bkey(size)
-        need = size + align - 1
-        sure_b = _bkey(need)
+        # Index by the largest indexed alignment a* <= align: capacity for align
+        # is at most cap(a*) and at least cap(a*) - (align - a*).
+        i = max(k for k, a in enumerate(_CAP_ALIGNS) if a <= align)
+        buckets = self._buckets[i]
+        minb = size.bit_length()
+        need = size + align - _CAP_ALIGNS[i]
+        sure_b = need.bit_length()
         if _bmin(sure_b) < need:
             sure_b += 1
         best: int | None = None
-        for b, lst in self._buckets.items():
+        for b, lst in buckets.items():
             if b < sure_b or not lst:
                 continue
             if top_down:
@@ -723,8 +751,8 @@ class RegionTable:
                 if gs is not None and gaps[gs] <= we and (best is None or gs < best):
                     best = gs
         found = best
-        for b in sorted(k for k in self._buckets if minb <= k < sure_b):
-            lst = self._buckets[b]
+        for b in sorted(k for k in buckets if minb <= k < sure_b):
+            lst = buckets[b]
             if not lst:
                 continue
             if top_down:
@@ -760,8 +788,8 @@ class RegionTable:
         # Any alignment: merge the buckets' gaps in address order and try each.
         gaps = self._gaps
         iters = []
-        minb = _bkey(size)
-        for b, lst in self._buckets.items():
+        minb = size.bit_length()
+        for b, lst in self._buckets[0].items():
             if b >= minb and lst:
                 iters.append(_descending(lst, bound + 1) if top_down else _ascending(lst, bound))
         merged = heapq.merge(*iters, reverse=True) if top_down else heapq.merge(*iters)
@@ -793,8 +821,10 @@ class RegionTable:
         if self._track:
             if sorted(self._gaps.items()) != self.gaps():
                 raise ReplayError(f"{self.name}: gap index out of date")
-            for gs, ge in self._gaps.items():
-                if gs not in self._buckets.get(_bkey(ge - gs), ()):
-                    raise ReplayError(f"{self.name}: gap {gs:#x} missing from its bucket")
-            if sum(len(lst) for lst in self._buckets.values()) != len(self._gaps):
-                raise ReplayError(f"{self.name}: stale gaps in buckets")
+            for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
+                want = {gs: _cap(gs, ge, a) for gs, ge in self._gaps.items() if _cap(gs, ge, a)}
+                for gs, c in want.items():
+                    if gs not in index.get(c.bit_length(), ()):
+                        raise ReplayError(f"{self.name}: gap {gs:#x} missing from its align-{a} bucket")
+                if sum(len(lst) for lst in index.values()) != len(want):
+                    raise ReplayError(f"{self.name}: stale gaps in align-{a} buckets")
