@@ -109,3 +109,36 @@ def test_a_kexec_merged_and_v1():
     assert round(km.max_threads / 1e6, 2) == 3.99       # "max_threads ~ 3.99 M"
     _, ke = run_kexec(scenario_a(), "ext-scratch", preserve="memfd:64M:2M")
     assert round(ke.max_threads / 1e6, 2) == 12.38      # "S1: max_threads ~ 12.38 M"
+
+
+def _with(t, extra: str):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(t, context=replace(t.context, cmdline=t.context.cmdline + " " + extra))
+
+
+def test_a_base_with_explicit_scratch_kho_boot():
+    # §12.2 "BASE + E2 (kho_scratch=1G,64G,32G): ~126 pages (95 in the merged node-1 global+node
+    # area, 31 in node 0) ... ~24 GiB of memmap then does not fit into the ~2 GiB of scratch left".
+    _, k = run_kexec(_with(scenario_a(), "kho_scratch=1G,64G,32G"), "baseline", preserve="memfd:64M:2M")
+    g = k.gigantic
+    assert g.allocated == g.in_scratch == 126
+    per = dict(g.per_node)
+    assert per[0] == 31 and per[1] + per[-1] == 95      # node-1 pages past their node's share fall back (-1)
+    assert "HugeTLB: allocating 1024 of page size 1.00 GiB failed.  Only allocated 126 hugepages." in k.messages
+    left = dict(k.scratch_left)["hugetlb"]
+    assert 1 * G < left < 3 * G
+    memmap = [r for r in k.requests if r.subsystem == "memmap/vmemmap"]
+    assert memmap and all(r.addr is None for r in memmap)
+
+
+def test_b_base_with_explicit_scratch_kho_boot():
+    # §12.3 "BASE + E2 (kho_scratch=256M,4G,2G): ~5 pages (all inside scratch), then ~0.9 GiB scratch
+    # left for a 1 GiB memmap".
+    _, k = run_kexec(_with(scenario_b(), "kho_scratch=256M,4G,2G"), "baseline", preserve="memfd:64M:2M")
+    assert k.gigantic.allocated == k.gigantic.in_scratch == 5
+    # Our layout leaves 1.05 GiB (the spec's layout guess: ~0.9), spread over three areas.
+    assert 0.8 * G < dict(k.scratch_left)["hugetlb"] < 1.1 * G
+    # This stream asks for the memmap as one 1 GiB block, which no area still holds.
+    memmap = [r for r in k.requests if r.subsystem == "memmap/vmemmap"]
+    assert [r.addr for r in memmap] == [None]
