@@ -494,5 +494,5 @@ def op_streams(draw: Callable[[st.SearchStrategy[Any]], Any], version: str, max_
 
 
 def default_examples() -> int:
-    """Hypothesis examples per version (``KHO_ORACLE_EXAMPLES``, default 300)."""
-    return int(os.environ.get("KHO_ORACLE_EXAMPLES", "300"))
+    """Hypothesis examples per version (``KHO_ORACLE_EXAMPLES``, default 1000)."""
+    return int(os.environ.get("KHO_ORACLE_EXAMPLES", "1000"))
