@@ -204,7 +204,6 @@ class RegionTable:
         # Set when trim/cap left neighbours unmerged; a pre-6.5 full merge may join them.
         self._maybe_unmerged = False
         self._gaps: dict[int, int] = {}
-        self._gap_keys = SortedList()
         # One {bit length of capacity: gap starts} per alignment of _CAP_ALIGNS.
         self._buckets: tuple[dict[int, SortedList], ...] = tuple({} for _ in _CAP_ALIGNS)
         if track_gaps:
@@ -543,12 +542,10 @@ class RegionTable:
 
     def _gap_add(self, gs: int, ge: int) -> None:
         self._gaps[gs] = ge
-        self._gap_keys.add(gs)
         self._bucket_add(gs, ge)
 
     def _gap_del(self, gs: int) -> None:
         ge = self._gaps.pop(gs)
-        self._gap_keys.remove(gs)
         self._bucket_del(gs, ge)
 
     def _bucket_add(self, gs: int, ge: int) -> None:
@@ -624,7 +621,6 @@ class RegionTable:
 
     def _gaps_rebuild(self) -> None:
         self._gaps = {}
-        self._gap_keys = SortedList()
         self._buckets = tuple({} for _ in _CAP_ALIGNS)
         pos = 0
         for r in self:
@@ -646,10 +642,20 @@ class RegionTable:
         return out
 
     def _iter_gaps_down(self, we: int) -> Iterator[tuple[int, int]]:
-        """Non-empty gaps with start < we, descending."""
-        gaps = self._gaps
-        for gs in _descending(self._gap_keys, we):
-            yield gs, gaps[gs]
+        """Gaps with start < we, descending, read off the regions: one per region
+        passed, empty (start == end) where two regions touch without merging."""
+        rm, keys = self._rm, self._keys
+        hi = _ceil(keys, we)
+        if hi is None:
+            hi = PHYS_ADDR_MAX
+        for k in _descending(keys, we):
+            r = rm[k]
+            e = r.base + r.size
+            if e < we:
+                yield e, hi
+            hi = k
+        if hi > 0:
+            yield 0, hi
 
     def fit_top_down(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Highest ``round_down(e - size, align)`` over gaps clamped to ``[ws, we)`` that fits.
@@ -664,7 +670,7 @@ class RegionTable:
                 return None
             s = gs if gs > ws else ws
             e = ge if ge < we else we
-            if e - s >= size:
+            if e - s >= size and e > s:
                 c = (e - size) & amask
                 if c >= s:
                     return c
@@ -674,15 +680,21 @@ class RegionTable:
         return None
 
     def _iter_gaps_up(self, ws: int) -> Iterator[tuple[int, int]]:
-        """Non-empty gaps that end above ws, ascending."""
-        gaps, keys = self._gaps, self._gap_keys
-        gs = _floor(keys, ws)
-        if gs is None or gaps[gs] <= ws:
-            gs = _higher(keys, ws)
-        if gs is None:
-            return
-        for k in _ascending(keys, gs):
-            yield k, gaps[k]
+        """Gaps that end above ws, ascending, read off the regions (empty ones included)."""
+        rm, keys = self._rm, self._keys
+        k = _floor(keys, ws)
+        if k is None:
+            lo, nxt = 0, _ceil(keys, ws)
+        else:
+            r = rm[k]
+            lo, nxt = r.base + r.size, _higher(keys, k)
+        if nxt is not None:
+            for k in _ascending(keys, nxt):
+                yield lo, k
+                r = rm[k]
+                lo = r.base + r.size
+        if lo < PHYS_ADDR_MAX:
+            yield lo, PHYS_ADDR_MAX
 
     def fit_bottom_up(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Lowest ``round_up(s, align)`` over gaps clamped to ``[ws, we)`` that fits."""
@@ -694,9 +706,10 @@ class RegionTable:
                 continue
             s = gs if gs > ws else ws
             e = ge if ge < we else we
-            c = ((((s - 1) & MASK) | am1) + 1) & MASK
-            if c < e and e - c >= size:
-                return c
+            if e > s:
+                c = ((((s - 1) & MASK) | am1) + 1) & MASK
+                if c < e and e - c >= size:
+                    return c
             if steps >= _LINEAR_GAPS:
                 return self._fit_buckets(ws, we, size, align, gs + 1, top_down=False)
         return None
