@@ -14,7 +14,7 @@ import lzma
 from pathlib import Path
 
 from ..replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
-from ..replay.ops import Context, Trace, parse_script
+from ..replay.ops import Context, DebugfsTable, Trace, parse_script
 
 __all__ = ["boot_count", "load", "read_bytes", "read_text"]
 
@@ -86,13 +86,44 @@ def _sniff(text: str) -> str:
     return "unknown"
 
 
+def _console_of(d: Path) -> Path | None:
+    """The one console capture of a boot directory (``console.log[.gz|.xz]``), if any."""
+    found = sorted(d.glob("console.log*"))
+    return found[0] if len(found) == 1 else None
+
+
+def _load_dir(d: Path, *, strict: bool, boot: int | None) -> Trace:
+    """A directory: its console capture with the debugfs tables read after that boot, or the tables alone."""
+    from dataclasses import replace
+
+    from .console import read_console_text
+    from .debugfs import read_debugfs
+
+    log = _console_of(d)
+    if log is None:
+        return read_debugfs(d, strict=strict)
+    trace = read_console_text(read_text(log), str(log), strict=strict, boot=boot)
+    if any(isinstance(o, DebugfsTable) for o in trace.observations):
+        return trace  # the capture printed its own tables after boot
+    try:
+        tables = read_debugfs(d, strict=strict)
+    except FormatError:
+        return trace
+    at = len(trace.ops)
+    extra = tuple(replace(o, at=at) for o in tables.observations)
+    return replace(trace, observations=trace.observations + extra, skipped=trace.skipped + tables.skipped)
+
+
 def boot_count(path: str | Path) -> int:
     """How many boots *path* holds: several for a console capture across a kexec, else 1."""
     from .console import count_boots
 
     p = Path(path)
     if p.is_dir():
-        return 1
+        log = _console_of(p)
+        if log is None:
+            return 1
+        p = log
     text = read_text(p)
     return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
 
@@ -100,10 +131,14 @@ def boot_count(path: str | Path) -> int:
 def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
+    A directory is one boot: its console capture with the debugfs tables read
+    after it, or the tables alone.
+
     >>> from pathlib import Path
+    >>> from kho_replay.replay.ops import DebugfsTable
     >>> t = load(Path(__file__).parent.parent / "traces/arm64-debian-7.2.13-4G")
-    >>> sorted(o.name for o in t.observations)
-    ['memory', 'reserved']
+    >>> len(t.ops) > 2000, sorted(o.name for o in t.observations if isinstance(o, DebugfsTable))
+    (True, ['memory', 'reserved'])
 
     :param strict: unknown memblock-looking lines are errors instead of Skipped records.
     :param boot: for a console log holding several boots, which one (1-based, -1 the last).
@@ -114,7 +149,7 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> 
 
     p = Path(path)
     if p.is_dir():
-        return read_debugfs(p, strict=strict)
+        return _load_dir(p, strict=strict, boot=boot)
     text = read_text(p)
     kind = _sniff(text)
     if kind == "debugfs":

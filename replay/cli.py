@@ -166,7 +166,12 @@ def validate(
         boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
         if len(boots) == 1 and boot is None:
             boots = [None]
-        reports = [run_validate(_load(trace, strict=strict, boot=b)) for b in boots]
+        traces = [_load(trace, strict=strict, boot=b) for b in boots]
+        for t in traces:
+            if not t.ops:
+                raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
+                                     "alone?): give the boot's console log, or a directory holding both")
+        reports = [run_validate(t) for t in traces]
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:

@@ -128,3 +128,17 @@ def test_validate_a_log_of_two_boots_checks_each() -> None:
     # The same as validating each kernel's own capture.
     k2 = invoke("validate", log.parent / "console-kernel2.log.gz", "--format", "json")
     assert json.loads(k2.stdout)["allocations"] == doc["boots"][1]["allocations"]
+
+
+def test_validate_a_boot_directory_and_refuse_a_bare_dump(tmp_path: Path) -> None:
+    d = TRACES / "arm64-debian-7.2.13-4G"
+    r = invoke("validate", d)
+    assert r.exit_code == 0
+    assert "debugfs tables matched 2/2" in r.stdout
+    bare = tmp_path / "dump"
+    bare.mkdir()
+    for f in ("memblock-memory.txt", "memblock-reserved.txt"):
+        (bare / f).write_bytes((d / f).read_bytes())
+    r = invoke("validate", bare)
+    assert r.exit_code == 2
+    assert "no memblock operations to replay" in r.stderr and r.stderr.count("\n") == 1
