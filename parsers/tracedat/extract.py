@@ -24,11 +24,13 @@ kho-replay's own option (``KHO_REPLAY_OPTION``, written by ``kho-replay
 record``) carries the capture's lines that were not kernel messages (debugfs
 sections, firmware noise) in their place between the console events.
 
->>> t = read_tracedat("traces/tracedat/synthetic/v7zstd.dat")
->>> t.ops[0]
+>>> t = read_tracedat("traces/tracedat/synthetic/v6.dat")
+>>> t.ops[1]
 Reserve(caller='setup_arch+0x1c2/0xd80', inferred=None, base=16785408, size=4096, nid=None, flags=None)
->>> str(t.ops[0].src)
-'traces/tracedat/synthetic/v7zstd.dat@0x00004010'
+>>> str(t.ops[1].src), t.ops[1].src.timestamp
+('traces/tracedat/synthetic/v6.dat@0x00004004', 1.000003039)
+>>> t.ops[2].api, hex(t.ops[2].expect)   # a kprobe paired with its kretprobe
+('memblock_alloc_range_nid', '0x1018000')
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ...replay.errors import FormatError, InputError, KhoReplayError
+from ...replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
 from ...replay.flags import Flag
 from ...replay.ops import (
     ALLOC_APIS,
@@ -73,8 +75,8 @@ __all__ = ["KHO_REPLAY_OPTION", "PROBE_SUFFIXES", "read_tracedat", "stamp", "vml
 
 #: Option id of kho-replay's own record (JSON): trace-cmd skips ids it does not know.
 KHO_REPLAY_OPTION = 0x4B52
-#: Event-name suffixes of probe events: perf probe's return name, fprobe's defaults.
-PROBE_SUFFIXES = ("__return", "__entry", "__exit")
+#: Event-name suffixes of probe events: perf probe's return name, fprobe's defaults, a short return name.
+PROBE_SUFFIXES = ("__return", "__entry", "__exit", "__ret")
 #: Fetch-arg aliases accepted for the kernel's parameter names.
 _ALIASES = {"start": "min_addr", "min": "min_addr", "end": "max_addr", "max": "max_addr", "exact": "exact_nid",
             "addr": "base", "phys": "base", "enable": "enable", "limit": "limit", "nid": "nid"}
@@ -91,7 +93,7 @@ def stamp(ns: int) -> str:
     """A dmesg timestamp for *ns*: six decimals, nine when the time is finer than a microsecond.
 
     >>> stamp(1_500_000_000), stamp(12)
-    '[    1.500000]', '[    0.000000012]'
+    ('[    1.500000]', '[    0.000000012]')
     """
     sec, frac = divmod(ns, 1_000_000_000)
     if frac % 1000:
@@ -325,7 +327,8 @@ class _Extractor:
         if not _is_memblock(fn):
             self._skip(f"probe {probe.fmt.system}:{probe.fmt.name} is not on a memblock_* function", ev.offset)
             return
-        calls = self.open_calls.setdefault(ev.cpu, [])
+        # Pair by task, not CPU: a task may migrate between its call and its return.
+        calls = self.open_calls.setdefault(ev.pid, [])
         if probe.is_return:
             for i in range(len(calls) - 1, -1, -1):
                 if calls[i][0] == fn:
@@ -376,12 +379,22 @@ class _Extractor:
     # ------------------------------------------------------------------- result
 
     def _trace(self, meta: dict[str, Any]) -> Trace:
-        from ..console import MEMBLOCKISH, clean_line, read_console_text
+        from ..console import MEMBLOCKISH, VERSION_LINE, clean_line, read_console_text
 
         td = self.td
-        if any(MEMBLOCKISH.match(clean_line(ln)[1]) for ln in self.lines):
-            t = read_console_text("".join(self.lines), self.path, strict=self.strict)
-            t = _relocate(t, self.path, self.where)
+        texts = [clean_line(ln)[1] for ln in self.lines]
+        if any(MEMBLOCKISH.match(t) for t in texts):
+            lines, where = self.lines, self.where
+            if not any(VERSION_LINE.match(t) for t in texts):
+                # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
+                release, machine = _uname(td)
+                if release is None:
+                    raise UnsupportedError(self.path, "no 'Linux version' console line and no UNAME option: "
+                                                      "cannot tell which kernel recorded this", offset=0)
+                lines = [f"Linux version {release} ({machine}) [trace.dat UNAME]\n", *lines]
+                where = [(None, None), *where]
+            t = read_console_text("".join(lines), self.path, strict=self.strict)
+            t = _relocate(t, self.path, where)
         elif self.probe_ops or self.probe_obs:
             t = Trace(_context(td, self.path, meta), ())
         else:
@@ -498,18 +511,21 @@ def _merge(t: Trace, probe_ops: list[tuple[int, int, Op]],
     return ops, obs
 
 
+def _uname(td: TraceDat) -> tuple[str | None, str | None]:
+    """(release, machine) from the UNAME option, ``sysname nodename release version... machine``."""
+    opt = td.option(TraceCmdOption.TRACECMD_OPTION_UNAME)
+    if opt is None:
+        return None, None
+    words = opt.data.rstrip(b"\0").decode("utf-8", "replace").split()
+    return (words[2] if len(words) >= 3 else None), (words[-1] if len(words) >= 4 else None)
+
+
 def _context(td: TraceDat, path: str, meta: dict[str, Any]) -> Context:
     """Context from the UNAME option (``Linux host release version machine``) when no console text says more."""
     from ...replay.profile import arch_for
 
-    release = arch = None
-    opt = td.option(TraceCmdOption.TRACECMD_OPTION_UNAME)
-    if opt is not None:
-        words = opt.data.rstrip(b"\0").decode("utf-8", "replace").split()
-        if len(words) >= 3:
-            release = words[2]
-        if len(words) >= 5 and words[-1] in ("x86_64", "aarch64", "arm64"):
-            arch = "arm64" if words[-1] == "aarch64" else words[-1]
+    release, machine = _uname(td)
+    arch = {"aarch64": "arm64"}.get(machine or "", machine) if machine in ("x86_64", "aarch64", "arm64") else None
     page_size = arch_for(arch).page_size if arch else None
     return Context(source=path, release=release, arch=arch, page_size=page_size, cmdline=meta.get("cmdline", ""))
 

@@ -38,7 +38,8 @@ from kho_replay.replay.errors import UnsupportedError
 from .events import ConsoleLine
 from .structs import MAGIC, TRACECMD_SEC_FL_COMPRESS, TraceCmdOption, TraceDatStructs
 
-__all__ = ["CONSOLE_EVENT_ID", "CONSOLE_FORMAT", "ConsoleLine", "RawEvent", "write_tracedat"]
+__all__ = ["CONSOLE_EVENT_ID", "CONSOLE_FORMAT", "FUNCTION_FORMAT", "ConsoleLine", "RawEvent", "probe_format",
+           "write_tracedat"]
 
 Opt = TraceCmdOption
 
@@ -66,6 +67,59 @@ CONSOLE_FORMAT = (
     "\tfield:__data_loc char[] msg;\toffset:8;\tsize:4;\tsigned:0;\n\n"
     'print fmt: "%s", __get_str(msg)\n'
 )
+_COMMON_FIELDS = (
+    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+    "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+    "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+)
+#: ``events/ftrace/function/format`` of a 64-bit kernel (``{id}`` to fill).
+FUNCTION_FORMAT = (
+    "name: function\nID: {id}\nformat:\n" + _COMMON_FIELDS
+    + "\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+    "\tfield:unsigned long parent_ip;\toffset:16;\tsize:8;\tsigned:0;\n\n"
+    'print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip\n'
+)
+_PROBE_TYPES = {"u": ("u", "%u", "%Lu"), "s": ("s", "%d", "%Ld"), "x": ("u", "0x%x", "0x%Lx")}
+
+
+def probe_format(name: str, event_id: int, args: list[tuple[str, str]], *, is_return: bool = False,
+                 long_size: int = 8) -> str:
+    """A kprobe/kretprobe ``format`` file as the kernel's trace_probe.c prints it in tracefs.
+
+    *args* are ``(name, fetch type)`` with types ``u8``..``u64``, ``s8``..``s64``,
+    ``x8``..``x64`` or ``string``; fields are packed back to back after the
+    probe's own (``__probe_ip``, or ``__probe_func`` and ``__probe_ret_ip``).
+
+    >>> print(probe_format("memblock_add", 7, [("base", "x64")]).splitlines()[-1])
+    print fmt: "(%lx) base=0x%Lx", REC->__probe_ip, REC->base
+    """
+    own = ["__probe_func", "__probe_ret_ip"] if is_return else ["__probe_ip"]
+    lines = [f"name: {name}\nID: {event_id}\nformat:\n{_COMMON_FIELDS}"]
+    off = 8
+    for f in own:
+        lines.append(f"\tfield:unsigned long {f};\toffset:{off};\tsize:{long_size};\tsigned:0;\n")
+        off += long_size
+    fmts, refs = [], [f"REC->{f}" for f in own]
+    for arg, ftype in args:
+        if ftype == "string":
+            lines.append(f"\tfield:__data_loc char[] {arg};\toffset:{off};\tsize:4;\tsigned:1;\n")
+            fmts.append(f'{arg}=\\"%s\\"')
+            refs.append(f"__get_str({arg})")
+            off += 4
+            continue
+        decl, short, wide = _PROBE_TYPES[ftype[0]]
+        bits = int(ftype[1:])
+        lines.append(f"\tfield:{decl}{bits} {arg};\toffset:{off};\tsize:{bits // 8};"
+                     f"\tsigned:{int(ftype[0] == 's')};\n")
+        fmts.append(f"{arg}={wide if bits == 64 else short}")
+        refs.append(f"REC->{arg}")
+        off += bits // 8
+    head = "(%lx <- %lx)" if is_return else "(%lx)"
+    lines.append(f'\nprint fmt: "{" ".join([head, *fmts])}", {", ".join(refs)}\n')
+    return "".join(lines)
+
+
 _TRACECLOCK = b"[local] global counter uptime perf mono mono_raw boot\n"
 #: Section descriptions, in the order trace-cmd 3.1.6 adds them to its string table.
 _DESCRIPTIONS = ("headers", "ftrace events", "events format", "kallsyms", "printk", "command lines",
