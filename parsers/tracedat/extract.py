@@ -28,7 +28,7 @@ sections, firmware noise) in their place between the console events.
 >>> t.ops[1]
 Reserve(caller='setup_arch+0x1c2/0xd80', inferred=None, base=16785408, size=4096, nid=None, flags=None)
 >>> str(t.ops[1].src), t.ops[1].src.timestamp
-('traces/tracedat/synthetic/v6.dat@0x00004004', 1.000003039)
+('traces/tracedat/synthetic/v6.dat@0x00005010', 1.000003039)
 >>> t.ops[2].api, hex(t.ops[2].expect)   # a kprobe paired with its kretprobe
 ('memblock_alloc_range_nid', '0x1018000')
 """
