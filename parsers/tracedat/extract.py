@@ -39,6 +39,7 @@ import bisect
 import dataclasses
 import json
 import os
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +86,10 @@ _MARK_FLAGS = {"hotplug": Flag.MEMBLOCK_HOTPLUG, "mirror": Flag.MEMBLOCK_MIRROR,
                "kho_scratch": Flag.MEMBLOCK_KHO_SCRATCH}
 #: Allocation APIs that return ``void *``: their result is virtual, so not a recorded address.
 _VIRT_APIS = frozenset(a for a in ALLOC_APIS if not a.startswith("memblock_phys_") and a != "memblock_alloc_range_nid")
+#: Lines the console parser reads as memblock output (its MEMBLOCKISH), after an optional stamp.
+_MEMBLOCKISH_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |"
+                               r"(?:memory|reserved|physmem)[.\[])", re.M)
+_VERSION_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?Linux version ", re.M)
 #: Common fields and the probe's own fields are not fetch args.
 _PROBE_FIELDS = frozenset({"__probe_ip", "__probe_func", "__probe_ret_ip"})
 
@@ -379,13 +384,14 @@ class _Extractor:
     # ------------------------------------------------------------------- result
 
     def _trace(self, meta: dict[str, Any]) -> Trace:
-        from ..console import MEMBLOCKISH, VERSION_LINE, clean_line, read_console_text
+        from ..console import read_console_text
 
         td = self.td
-        texts = [clean_line(ln)[1] for ln in self.lines]
-        if any(MEMBLOCKISH.match(t) for t in texts):
+        text = "".join(self.lines)
+        # One regex pass over the whole text: the console parser's own MEMBLOCKISH/VERSION_LINE, stamped.
+        if _MEMBLOCKISH_TEXT.search(text):
             lines, where = self.lines, self.where
-            if not any(VERSION_LINE.match(t) for t in texts):
+            if not _VERSION_TEXT.search(text):
                 # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
                 release, machine = _uname(td)
                 if release is None:
@@ -478,8 +484,10 @@ def _relocate(t: Trace, path: str, where: list[tuple[int | None, float | None]])
             return f"@0x{where[int(p) - 1][0]:08x}"
         return p
 
-    ops = tuple(dataclasses.replace(op, src=src(op.src)) for op in t.ops)
-    obs = tuple(dataclasses.replace(o, src=src(o.src)) for o in t.observations)
+    # The console parser's ops are ours alone, just made: set their frozen src in place (replace() is slow).
+    for item in (*t.ops, *t.observations):
+        object.__setattr__(item, "src", src(item.src))
+    ops, obs = t.ops, t.observations
     skipped = tuple(dataclasses.replace(s, position=position(s.position)) for s in t.skipped)
     return Trace(t.context, ops, obs, skipped)
 
