@@ -146,3 +146,72 @@ def test_a_capture_of_two_boots_needs_boot(tmp_path: Path) -> None:
     assert r.exit_code == 2
     assert r.stderr.count("\n") == 1 and "boots in this log: choose one with boot=N" in r.stderr
     assert not (tmp_path / "x.dat").exists()
+
+
+# ------------------------------------------------------------------ record --live
+
+
+def _fake_machine(root: Path, log: Path, *, debugfs: Path | None = None) -> None:
+    """A /dev/kmsg (its record format) and a debugfs copy under *root*, from a bundled boot."""
+    from kho_replay.parsers.console import clean_line
+
+    records = []
+    for seq, raw in enumerate(read_text(log).splitlines()):
+        ts, text = clean_line(raw)
+        if ts is not None and not text.startswith("====="):
+            records.append(f"6,{seq},{round(ts * 1e6)},-;{text}\n")
+    (root / "dev").mkdir(parents=True)
+    (root / "dev" / "kmsg").write_text("".join(records))
+    if debugfs is not None:
+        mb = root / "sys" / "kernel" / "debug" / "memblock"
+        mb.mkdir(parents=True)
+        for name in ("memory", "reserved"):
+            (mb / name).write_text((debugfs / f"memblock-{name}.txt").read_text())
+
+
+def test_record_live_reads_kmsg_and_debugfs(tmp_path: Path) -> None:
+    arm = TRACES / "arm64-debian-7.2.13-4G"
+    _fake_machine(tmp_path / "root", arm / "console.log.gz", debugfs=arm)
+    out = tmp_path / "live.dat"
+    r = runner.invoke(app, ["record", "--live", "--root", str(tmp_path / "root"), "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    got, want = load(out), load(arm / "console.log.gz")
+    assert got.ops == want.ops
+    tables = [(o.name, o.regions) for o in got.observations if type(o).__name__ == "DebugfsTable"]
+    assert tables == [(o.name, o.regions) for o in want.observations if type(o).__name__ == "DebugfsTable"]
+    assert validate(got).ok
+
+
+def test_record_live_refuses_a_kernel_without_memblock_debug(tmp_path: Path) -> None:
+    (tmp_path / "dev").mkdir()
+    (tmp_path / "dev" / "kmsg").write_text("6,1,0,-;Linux version 7.2.13 (gcc)\n6,2,5,-;Command line: quiet\n")
+    r = runner.invoke(app, ["record", "--live", "--root", str(tmp_path), "-o", str(tmp_path / "x.dat")])
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "no memblock debug lines (boot it with memblock=debug" in r.stderr
+    assert not (tmp_path / "x.dat").exists()
+
+
+def test_record_live_without_permission_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    arm = TRACES / "arm64-debian-7.2.13-4G"
+    _fake_machine(tmp_path / "root", arm / "console.log.gz")
+    real_open = os.open
+
+    def deny(path: object, *args: object, **kw: object) -> int:
+        if str(path).endswith("kmsg"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", deny)
+    r = runner.invoke(app, ["record", "--live", "--root", str(tmp_path / "root"), "-o", str(tmp_path / "x.dat")])
+    assert r.exit_code == 2
+    assert r.stderr == f"kho-replay: error: {tmp_path}/root/dev/kmsg: permission denied (reading the kernel log " \
+                       "needs root or kernel.dmesg_restrict=0)\n"
+
+
+def test_record_needs_a_log_or_live(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["record", "-o", str(tmp_path / "x.dat")])
+    assert r.exit_code == 2 and "give a console log to record, or --live" in r.stderr
+    r = runner.invoke(app, ["record", str(X86), "--live", "-o", str(tmp_path / "x.dat")])
+    assert r.exit_code == 2 and "not both" in r.stderr
