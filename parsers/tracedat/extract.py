@@ -41,6 +41,7 @@ import json
 import os
 import re
 import struct
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -204,9 +205,10 @@ class _Extractor:
         self.strict = strict
         self.vmlinux = vmlinux
         self._symbols: _Symbols | None = None
-        # console text rebuilt: (text line, record offset or None, ts or None)
-        self.lines: list[str] = []
-        self.where: list[tuple[int | None, float | None]] = []
+        # console text rebuilt, in joined chunks; per line, the record offset and timestamp (-1: not an event)
+        self.parts: list[str] = []
+        self.offs = array("q")
+        self.tss = array("q")
         self.probe_ops: list[tuple[int, int, Op]] = []  # (ts, order, op)
         self.probe_obs: list[tuple[int, int, KernelMessage]] = []
         self.skipped: dict[str, list[Any]] = {}
@@ -220,8 +222,13 @@ class _Extractor:
     # ----------------------------------------------------------------- walk
 
     def run(self) -> Trace:
-        td = self.td
         meta = self._meta()
+        self.walk(meta)
+        return self._trace(meta)
+
+    def walk(self, meta: dict[str, Any]) -> None:
+        """One pass over the records: console text rebuilt, probe ops and function hits collected."""
+        td = self.td
         side = meta.get("text", [])
         dec = td.decoder
         console = dec.find("printk", "console")
@@ -234,7 +241,9 @@ class _Extractor:
         # The usual layout (data_loc msg) is read in place; anything else goes through the general decoder.
         fast = msg_field is not None and msg_field.kind is FieldKind.DATA_LOC and msg_field.size == 4
         m_off = msg_field.offset if msg_field is not None else 0
-        lines, where = self.lines, self.where
+        # Text in joined chunks and positions in int arrays: per-line objects would outgrow the file.
+        parts, chunk, offs, tss = self.parts, [], self.offs, self.tss
+        add, add_off, add_ts = chunk.append, offs.append, tss.append
         side_i, n_side = 0, len(side)
         count = 0
         decode = dec.decode
@@ -245,8 +254,9 @@ class _Extractor:
             eid = type_of(payload)[0]
             if eid == cid:
                 while side_i < n_side and side[side_i][0] <= count:
-                    lines.append(side[side_i][1])
-                    where.append((None, None))
+                    add(side[side_i][1])
+                    add_off(-1)
+                    add_ts(-1)
                     side_i += 1
                 if fast:
                     w = loc_of(payload, m_off)[0]
@@ -257,25 +267,36 @@ class _Extractor:
                 else:
                     msg = decode(rec).get("msg", "")
                 ts = rec[0]
-                lines.append(f"{stamp(ts)} {msg}\n")
-                where.append((rec[4], ts / 1e9))
+                sec, frac = divmod(ts, 1_000_000_000)
+                # stamp(), inlined: this runs once per console event
+                if frac % 1000:
+                    add(f"[{sec:5d}.{frac:09d}] {msg}\n")
+                else:
+                    add(f"[{sec:5d}.{frac // 1000:06d}] {msg}\n")
+                add_off(rec[4])
+                add_ts(ts)
                 count += 1
+                if len(chunk) >= 4096:
+                    parts.append("".join(chunk))
+                    chunk.clear()
                 continue
             handler = handlers.get(eid, ...)
             if handler is ...:
                 handler = handlers[eid] = self._handler(eid, returns)
             if handler is not None:
-                handler(decode(rec))
+                handler(rec)
         for _, text in side[side_i:]:
-            lines.append(text)
-            where.append((None, None))
+            add(text)
+            add_off(-1)
+            add_ts(-1)
         for cpu_calls in self.open_calls.values():
             for call in cpu_calls:
                 self._close(call, None)
         for text in _debugfs_sections(meta.get("debugfs", {})):
-            lines.append(text)
-            where.append((None, None))
-        return self._trace(meta)
+            add(text)
+            add_off(-1)
+            add_ts(-1)
+        parts.append("".join(chunk))
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
@@ -300,30 +321,52 @@ class _Extractor:
             entry[1] += 1
 
     def _handler(self, eid: int, returns: set[str]) -> Callable[[Any], None] | None:
-        fmt = self.td.decoder.format(eid)
+        dec = self.td.decoder
+        fmt = dec.format(eid)
         if fmt is None:
-            return lambda ev: self._skip(f"event id {eid} has no format", ev.offset)
+            return lambda rec: self._skip(f"event id {eid} has no format", rec[4])
         names = fmt.index
+        decode = dec.decode
         if "__probe_ip" in names or "__probe_func" in names:
             probe = _Probe(fmt, self.symbols, self.td.header_page.long_size)
-            return lambda ev: self._probe(probe, ev, returns)
-        if fmt.system == "ftrace" and fmt.name == "function" and "ip" in names:
-            return self._function
+            return lambda rec: self._probe(probe, decode(rec), returns)
+        if fmt.system == "ftrace" and fmt.name == "function" and "ip" in names and "parent_ip" in names:
+            return self._function_handler(fmt)
         key = f"{fmt.system}:{fmt.name} events carry no memblock activity"
-        return lambda ev: self._skip(key, ev.offset)
+        return lambda rec: self._skip(key, rec[4])
 
     # ------------------------------------------------------------ function tracer
 
-    def _function(self, ev: Any) -> None:
-        syms = self.symbols()
-        name = syms.name(ev.get("ip", 0))
-        if name is None or not _is_memblock(name):
-            self._skip("ftrace:function hits outside memblock_* functions", ev.offset)
-            return
-        parent = syms.caller(ev.get("parent_ip", 0))
-        msg = KernelMessage(at=0, src=Src(self.path, offset=ev.offset, timestamp=ev.ts / 1e9),
-                            kind="function", text=f"{name} <- {parent}")
-        self.probe_obs.append((ev.ts, len(self.probe_obs), msg))
+    def _function_handler(self, fmt: EventFormat) -> Callable[[Any], None]:
+        """A handler reading ``ip``/``parent_ip`` in place, naming each ip once (a trace hits few functions)."""
+        ip_f, parent_f = fmt.fields[fmt.index["ip"]], fmt.fields[fmt.index["parent_ip"]]
+        e = ">" if self.td.big_endian else "<"
+        ip_of = struct.Struct(e + ("Q" if ip_f.size == 8 else "I")).unpack_from
+        parent_of = struct.Struct(e + ("Q" if parent_f.size == 8 else "I")).unpack_from
+        ip_at, parent_at, need = ip_f.offset, parent_f.offset, max(ip_f.offset + ip_f.size,
+                                                                  parent_f.offset + parent_f.size)
+        names: dict[int, str | None] = {}
+        outside = "ftrace:function hits outside memblock_* functions"
+
+        def handle(rec: Any) -> None:
+            payload = rec[2]
+            if len(payload) < need:
+                self._skip("ftrace:function record too short for its format", rec[4])
+                return
+            ip = ip_of(payload, ip_at)[0]
+            name = names.get(ip, ...)
+            if name is ...:
+                name = self.symbols().name(ip)
+                name = names[ip] = name if name is not None and _is_memblock(name) else None
+            if name is None:
+                self._skip(outside, rec[4])
+                return
+            parent = self.symbols().caller(parent_of(payload, parent_at)[0])
+            msg = KernelMessage(at=0, src=Src(self.path, offset=rec[4], timestamp=rec[0] / 1e9),
+                                kind="function", text=f"{name} <- {parent}")
+            self.probe_obs.append((rec[0], len(self.probe_obs), msg))
+
+        return handle
 
     # ------------------------------------------------------------------- probes
 
@@ -387,20 +430,21 @@ class _Extractor:
         from ..console import read_console_text
 
         td = self.td
-        text = "".join(self.lines)
+        text = "".join(self.parts)
+        self.parts.clear()
         # One regex pass over the whole text: the console parser's own MEMBLOCKISH/VERSION_LINE, stamped.
         if _MEMBLOCKISH_TEXT.search(text):
-            lines, where = self.lines, self.where
+            first = 1  # line number of the first rebuilt line
             if not _VERSION_TEXT.search(text):
                 # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
                 release, machine = _uname(td)
                 if release is None:
                     raise UnsupportedError(self.path, "no 'Linux version' console line and no UNAME option: "
                                                       "cannot tell which kernel recorded this", offset=0)
-                lines = [f"Linux version {release} ({machine}) [trace.dat UNAME]\n", *lines]
-                where = [(None, None), *where]
-            t = read_console_text("".join(lines), self.path, strict=self.strict)
-            t = _relocate(t, self.path, where)
+                text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
+                first = 2
+            t = read_console_text(text, self.path, strict=self.strict)
+            t = _relocate(t, self.path, self.offs, self.tss, first)
         elif self.probe_ops or self.probe_obs:
             t = Trace(_context(td, self.path, meta), ())
         else:
@@ -470,19 +514,21 @@ def _debugfs_sections(tables: dict[str, str]) -> list[str]:
     return out
 
 
-def _relocate(t: Trace, path: str, where: list[tuple[int | None, float | None]]) -> Trace:
-    """Turn the rebuilt text's line numbers into record offsets and timestamps."""
+def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], first: int) -> Trace:
+    """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``offs[0]``)."""
+    n = len(offs)
 
     def src(s: Src | None) -> Src | None:
-        if s is None or s.line is None or not 0 < s.line <= len(where):
+        if s is None or s.line is None:
             return s
-        off, ts = where[s.line - 1]
-        return Src(path, offset=off, timestamp=ts) if off is not None else Src(path)
+        i = s.line - first
+        if not 0 <= i < n or offs[i] < 0:
+            return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
+        return Src(path, offset=offs[i], timestamp=tss[i] / 1e9)
 
     def position(p: str) -> str:
-        if p.isdigit() and 0 < int(p) <= len(where) and where[int(p) - 1][0] is not None:
-            return f"@0x{where[int(p) - 1][0]:08x}"
-        return p
+        i = int(p) - first if p.isdigit() else -1
+        return f"@0x{offs[i]:08x}" if 0 <= i < n and offs[i] >= 0 else p
 
     # The console parser's ops are ours alone, just made: set their frozen src in place (replace() is slow).
     for item in (*t.ops, *t.observations):

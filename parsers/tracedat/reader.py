@@ -77,6 +77,10 @@ _SECTION_POINTERS = frozenset({
 _TAGS_V6 = {b"options", b"latency", b"flyrecord"}
 
 
+#: Uncompressed CPU data is read this many pages at a time.
+PAGES_PER_READ = 64
+
+
 class Option(NamedTuple):
     """One option record as stored: ``id`` (a :class:`TraceCmdOption` when known), file
     ``offset`` of the record (of its section if compressed), raw ``data``."""
@@ -668,8 +672,19 @@ class TraceDat:
             if cpu.size % psize:
                 raise src.format_error(cpu.offset, f"CPU {cpu.cpu} data size {cpu.size} is not a whole "
                                                    f"number of {psize}-byte pages")
-            for off in range(cpu.offset, cpu.offset + cpu.size, psize):
-                yield off, src.read(off, psize, f"a CPU {cpu.cpu} page")
+            end = cpu.offset + cpu.size
+            fd = self._file.fileno() if self._file is not None else None
+            step = psize * PAGES_PER_READ
+            for block in range(cpu.offset, end, step):
+                want = min(step, end - block)
+                # pread, not the mapping: mapped pages would stay in our RSS, and a trace can outgrow memory.
+                data = os.pread(fd, want, block) if fd is not None and block + want <= src.size else b""
+                if len(data) != want:
+                    data = src.read(block, want, f"a CPU {cpu.cpu} page")  # names the truncation
+                for p in range(0, want, psize):
+                    if self._file is None:
+                        src.read(block + p, psize, f"a CPU {cpu.cpu} page")  # closed meanwhile: our error
+                    yield block + p, data[p:p + psize]
             return
         yield from self._iter_chunk_pages(cpu, psize, buffer.bounds[1] if buffer.bounds else src.size)
 
