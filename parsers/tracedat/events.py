@@ -290,6 +290,10 @@ class EventDecoder:
             self._formats[event_id] = fmt
         return fmt
 
+    def ids_with(self, needle: bytes) -> list[int]:
+        """IDs whose format text contains *needle* (e.g. ``b"__probe_ip;"``), found without parsing every format."""
+        return [eid for eid, (_, text) in self._index().items() if needle in text]
+
     def find(self, system: str | None, name: str) -> EventFormat | None:
         """The format named *name* (in *system*, if given); event IDs are per boot (§13.14)."""
         for eid, (sys_, text) in self._index().items():
@@ -504,7 +508,8 @@ def iter_console(td: TraceDat, instance: str = "") -> Iterator[ConsoleLine]:
     need = max(ftype.offset + 2, fpid.offset + 4, fmsg.offset + 4)
     eid, t_off, p_off, m_off = fmt.id, ftype.offset, fpid.offset, fmsg.offset
     new = tuple.__new__
-    for ts, cpu, payload, _, _ in td.iter_records(instance):
+    # Other events are dropped inside the page walk, before they cost a record.
+    for ts, cpu, payload, _, _ in td.iter_records(instance, types=frozenset((eid,))):
         size = len(payload)
         if size < need or type_of(payload, t_off)[0] != eid:
             continue

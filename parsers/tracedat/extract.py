@@ -187,9 +187,12 @@ class _Probe:
         self.symbols = symbols
         self.args = {_ALIASES.get(f.name, f.name): i for i, f in enumerate(fmt.fields)
                      if i >= fmt.n_common and f.name not in _PROBE_FIELDS}
+        self.arg_items = tuple(self.args.items())
+        #: named after a memblock function: no symbol lookup or name check per event
+        self.named = _is_memblock(self.function)
 
     def function_at(self, values: tuple[Any, ...]) -> str:
-        if _is_memblock(self.function) or self.ip_index is None:
+        if self.named or self.ip_index is None:
             return self.function
         return self.symbols().name(values[self.ip_index]) or self.function
 
@@ -212,6 +215,8 @@ class _Extractor:
         self.probe_ops: list[tuple[int, int, Op]] = []  # (ts, order, op)
         self.probe_obs: list[tuple[int, int, KernelMessage]] = []
         self.skipped: dict[str, list[Any]] = {}
+        #: records of other event types, counted by event id in the page walk
+        self.dropped: dict[int, int] = {}
         self.open_calls: dict[int, list[list[Any]]] = {}
 
     def symbols(self) -> _Symbols:
@@ -232,7 +237,9 @@ class _Extractor:
         side = meta.get("text", [])
         dec = td.decoder
         console = dec.find("printk", "console")
-        returns = {_function_of(f) for f in dec.formats() if "__probe_func" in f.index}
+        # Probe formats are found by their own fields; a file may hold thousands of formats, parsed lazily.
+        probe_ids = {*dec.ids_with(b" __probe_ip;"), *dec.ids_with(b" __probe_func;")}
+        returns = {_function_of(f) for f in map(dec.format, probe_ids) if f is not None and "__probe_func" in f.index}
         handlers: dict[int, Callable[[Any], None] | None] = {}
         type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
         loc_of = struct.Struct(">I" if td.big_endian else "<I").unpack_from
@@ -247,7 +254,10 @@ class _Extractor:
         side_i, n_side = 0, len(side)
         count = 0
         decode = dec.decode
-        for rec in td.iter_records():
+        # Only events that can carry memblock activity are decoded; the others are counted by type.
+        function = dec.find("ftrace", "function")
+        wanted = probe_ids | {f.id for f in (console, function) if f is not None}
+        for rec in td.iter_records(types=wanted, dropped=self.dropped):
             payload = rec[2]
             if len(payload) < 2:
                 decode(rec)  # raises: a record too short for its type
@@ -372,7 +382,7 @@ class _Extractor:
 
     def _probe(self, probe: _Probe, ev: Any, returns: set[str]) -> None:
         fn = probe.function_at(ev.values)
-        if not _is_memblock(fn):
+        if not probe.named and not _is_memblock(fn):
             self._skip(f"probe {probe.fmt.system}:{probe.fmt.name} is not on a memblock_* function", ev.offset)
             return
         # Pair by task, not CPU: a task may migrate between its call and its return.
@@ -385,17 +395,17 @@ class _Extractor:
                     return
             self._skip(f"return probe of {fn} without its call", ev.offset)
             return
-        src = Src(self.path, offset=ev.offset, timestamp=ev.ts / 1e9)
-        if any(c[2] is not None for c in calls):
+        if calls and any(c[2] is not None for c in calls):
             # An outer memblock call is still open (we saw its entry, its return will come): this one is part of it.
             outer = next(c[0] for c in reversed(calls) if c[2] is not None)
             self._skip(f"{fn} called inside {outer}", ev.offset)
             if fn in returns:
                 calls.append([fn, None, None])
             return
-        args = {name: ev.values[i] for name, i in probe.args.items()}
+        values = ev.values
+        args = {name: values[i] for name, i in probe.arg_items}
         try:
-            op = _op_for(fn, args, src)
+            op = _op_for(fn, args, Src(self.path, offset=ev.offset, timestamp=ev.ts / 1e9))
         except KeyError as e:
             reason = f"probe on {fn} lacks the {e.args[0]}= fetch arg"
             if self.strict:
@@ -455,6 +465,10 @@ class _Extractor:
         skipped += [s for s in td.skipped() if s.reason != f"unknown option {KHO_REPLAY_OPTION}"]
         skipped += [Skipped(self.path, f"@0x{off:08x}", f"{n} x {reason}" if n > 1 else reason, raw)
                     for reason, (off, n, raw) in self.skipped.items()]
+        for eid, n in sorted(self.dropped.items()):
+            fmt = td.decoder.format(eid)
+            what = f"{fmt.system}:{fmt.name} events carry" if fmt else f"records of event id {eid} (no format) carry"
+            skipped.append(Skipped(self.path, f"event id {eid}", f"{n} x {what} no memblock activity", ""))
         ctx = t.context
         if not ctx.cmdline and meta.get("cmdline"):
             ctx = dataclasses.replace(ctx, cmdline=meta["cmdline"])

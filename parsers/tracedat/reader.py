@@ -26,7 +26,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -716,12 +716,17 @@ class TraceDat:
         if carry:
             raise src.format_error(pos, f"CPU {cpu.cpu} data ends with a partial page ({len(carry)} bytes)")
 
-    def iter_cpu_records(self, buffer: Buffer, cpu: CpuData) -> Iterator[Record]:
+    def iter_cpu_records(self, buffer: Buffer, cpu: CpuData, *, types: Container[int] | None = None,
+                         dropped: dict[int, int] | None = None) -> Iterator[Record]:
         """Yield one CPU's records in ring-buffer order (timestamps ascending).
 
         Models libtraceevent's kbuffer walk (``kbuffer_next_event()``): time
         extends, absolute time stamps, padding with and without delta, type-0
         "big" records and the missed-events bits of the commit word (§8.2 to §8.4).
+
+        With *types*, only records whose ``common_type`` is in it are yielded
+        (their time still counts); *dropped* then counts the others by type.
+        A missed-events count waits for the next record yielded.
         """
         hp = self.header_page
         big = self.big_endian
@@ -736,6 +741,7 @@ class TraceDat:
         # tuple.__new__ skips the NamedTuple's Python-level __new__: one frame less per record.
         new_record = tuple.__new__
         pending_missed = 0
+        type_of = struct.Struct(e + "H").unpack_from
         for poff, page in self.iter_pages(buffer, cpu):
             ts = u64(page, 0)[0]
             commit = ulong(page, 8)[0]
@@ -793,6 +799,14 @@ class TraceDat:
                     nxt = start + length
                     if nxt > end:
                         raise src.format_error(poff + (0 if compressed_page else p), "record overruns page")
+                if types is not None and length >= 2:
+                    eid = type_of(page, start)[0]
+                    if eid not in types:
+                        # Filtered before the payload is copied: most of a record's cost is never paid.
+                        if dropped is not None:
+                            dropped[eid] = dropped.get(eid, 0) + 1
+                        p = nxt
+                        continue
                 yield new_record(Record, (correct(ts) if correct else ts, cpu_id, page[start:start + length],
                                           pending_missed, poff + (0 if compressed_page else p)))
                 pending_missed = 0
@@ -847,13 +861,16 @@ class TraceDat:
             fn = table.get(eid)
             yield fn(rec) if fn is not None else decode(rec)
 
-    def iter_records(self, instance: str = "") -> Iterator[Record]:
+    def iter_records(self, instance: str = "", *, types: Container[int] | None = None,
+                     dropped: dict[int, int] | None = None) -> Iterator[Record]:
         """Yield the records of *instance* in timestamp order across CPUs.
 
-        Ties go to the lower CPU, as in trace-cmd's report merge (§7).
+        Ties go to the lower CPU, as in trace-cmd's report merge (§7).  *types*
+        and *dropped* filter by event id as in :meth:`iter_cpu_records`.
         """
         buf = self.buffer(instance)
-        streams = [self.iter_cpu_records(buf, c) for c in sorted(buf.cpus, key=lambda c: c.cpu)]
+        streams = [self.iter_cpu_records(buf, c, types=types, dropped=dropped)
+                   for c in sorted(buf.cpus, key=lambda c: c.cpu)]
         if len(streams) == 1:
             return streams[0]
         # Record starts with (ts, cpu): unique across streams, so payloads are never compared.
