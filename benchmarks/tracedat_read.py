@@ -114,12 +114,14 @@ print(n, time.perf_counter() - w0, time.process_time() - c0)
 """
 
 
-def _measured(argv: list[str]) -> tuple[str, float, float, int]:
+def _measured(argv: list[str], *, keep_output: bool = True) -> tuple[str, float, float, int]:
     """Run *argv*; its stdout, wall time, CPU time and peak RSS (KiB), from wait4() on that one child."""
     import subprocess
 
     w0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # trace-cmd's report goes to /dev/null: read into this process, it would swell every later child's RSS.
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE if keep_output else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - w0
@@ -152,7 +154,7 @@ def vs_trace_cmd(n: int, out: str, repeat: int) -> None:
 
     for _ in range(repeat):
         if tc:
-            _, wall, cpu, rss = _measured([tc, "report", path])
+            _, wall, cpu, rss = _measured([tc, "report", path], keep_output=False)
             keep("trace-cmd report", wall, cpu, rss)
         for what in ("iter_console", "extract"):
             # Whole-process figures on both sides: our interpreter's start-up counts, as trace-cmd's does.
