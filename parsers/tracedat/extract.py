@@ -212,7 +212,8 @@ class _Extractor:
         self.parts: list[str] = []
         self.offs = array("q")
         self.tss = array("q")
-        self.probe_ops: list[tuple[int, int, Op]] = []  # (ts, order, op)
+        self.probe_ops: list[Op] = []
+        self.probe_ts = array("q")  # each probe op's timestamp (ns), beside it: no tuple per op
         self.probe_obs: list[tuple[int, int, KernelMessage]] = []
         self.skipped: dict[str, list[Any]] = {}
         #: records of other event types, counted by event id in the page walk
@@ -416,7 +417,8 @@ class _Extractor:
             self._skip(f"probe on {fn}: not a memblock call we replay", ev.offset)
             return
         slot = len(self.probe_ops)
-        self.probe_ops.append((ev.ts, slot, op))
+        self.probe_ops.append(op)
+        self.probe_ts.append(ev.ts)
         if fn in returns:
             # Remember the open call: its return gives an allocation's result and closes the nesting window.
             calls.append([fn, slot, op])
@@ -431,8 +433,7 @@ class _Extractor:
             return  # a virtual address: the physical one is not in the trace
         else:
             expect = value
-        ts, order, _ = self.probe_ops[slot]
-        self.probe_ops[slot] = (ts, order, dataclasses.replace(op, expect=expect))
+        self.probe_ops[slot] = dataclasses.replace(op, expect=expect)
 
     # ------------------------------------------------------------------- result
 
@@ -460,7 +461,7 @@ class _Extractor:
         else:
             raise FormatError(self.path, "no memblock activity: no memblock=debug console lines and no "
                                          "memblock_* probe or function events", offset=0)
-        ops, obs = _merge(t, self.probe_ops, self.probe_obs)
+        ops, obs = _merge(t, self.probe_ops, self.probe_ts, self.probe_obs)
         skipped = list(t.skipped)
         skipped += [s for s in td.skipped() if s.reason != f"unknown option {KHO_REPLAY_OPTION}"]
         skipped += [Skipped(self.path, f"@0x{off:08x}", f"{n} x {reason}" if n > 1 else reason, raw)
@@ -552,7 +553,7 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], first: int
     return Trace(t.context, ops, obs, skipped)
 
 
-def _merge(t: Trace, probe_ops: list[tuple[int, int, Op]],
+def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
            probe_obs: list[tuple[int, int, KernelMessage]]) -> tuple[list[Op], list[Any]]:
     """Interleave probe ops and function observations with the console's by timestamp (console first on ties)."""
     if not probe_ops and not probe_obs:
@@ -566,7 +567,7 @@ def _merge(t: Trace, probe_ops: list[tuple[int, int, Op]],
     for i, op in enumerate(t.ops):
         last = ts_of(op.src, last)
         keyed.append((last, 0, i, op))
-    keyed += [(ts / 1e9, 1, order, op) for ts, order, op in probe_ops]
+    keyed += [(ts / 1e9, 1, order, op) for order, (ts, op) in enumerate(zip(probe_ts, probe_ops, strict=True))]
     keyed.sort(key=lambda k: (k[0], k[1], k[2]))
     ops = [k[3] for k in keyed]
     new_index = {k[2]: n for n, k in enumerate(keyed) if k[1] == 0}
