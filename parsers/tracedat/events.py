@@ -509,20 +509,22 @@ def iter_console(td: TraceDat, instance: str = "") -> Iterator[ConsoleLine]:
     need = max(ftype.offset + 2, fpid.offset + 4, fmsg.offset + 4)
     eid, p_off, m_off = fmt.id, fpid.offset, fmsg.offset
     new = tuple.__new__
-    # Other events are dropped inside the page walk, before they cost a record: no type check here.
-    for ts, cpu, payload, _, _ in td.iter_records(instance, types=frozenset((eid,))):
-        size = len(payload)
+
+    def console_line(ts: int, cpu: int, page: bytes, start: int, size: int) -> ConsoleLine | None:
+        # Decoded in the page, in the walk: no payload copy, no Record.
         if size < need:
-            continue
+            return None
         if pid_loc_of is not None:
-            pid, w = pid_loc_of(payload, p_off)
+            pid, w = pid_loc_of(page, start + p_off)
         else:
-            pid, w = pid_of(payload, p_off)[0], loc_of(payload, m_off)[0]
+            pid, w = pid_of(page, start + p_off)[0], loc_of(page, start + m_off)[0]
         off = w & 0xFFFF
         end = off + (w >> 16)
         if end > size:
-            msg = ""  # a location outside the record reads as empty, as in libtraceevent
-        else:
-            nul = payload.find(0, off, end)
-            msg = payload[off:end if nul < 0 else nul].decode("utf-8", "surrogateescape")
-        yield new(ConsoleLine, (ts, cpu, pid, msg))
+            return new(ConsoleLine, (ts, cpu, pid, ""))  # a location outside the record reads as empty
+        nul = page.find(0, start + off, start + end)
+        return new(ConsoleLine, (ts, cpu, pid, page[start + off:start + end if nul < 0 else nul].decode(
+            "utf-8", "surrogateescape")))
+
+    # Other events are dropped inside the page walk, before they cost a record.
+    yield from td.iter_records(instance, types=frozenset((eid,)), project=console_line)

@@ -26,7 +26,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -717,7 +717,8 @@ class TraceDat:
             raise src.format_error(pos, f"CPU {cpu.cpu} data ends with a partial page ({len(carry)} bytes)")
 
     def iter_cpu_records(self, buffer: Buffer, cpu: CpuData, *, types: Container[int] | None = None,
-                         dropped: dict[int, int] | None = None) -> Iterator[Record]:
+                         dropped: dict[int, int] | None = None,
+                         project: Callable[[int, int, bytes, int, int], Any] | None = None) -> Iterator[Any]:
         """Yield one CPU's records in ring-buffer order (timestamps ascending).
 
         Models libtraceevent's kbuffer walk (``kbuffer_next_event()``): time
@@ -726,7 +727,10 @@ class TraceDat:
 
         With *types*, only records whose ``common_type`` is in it are yielded
         (their time still counts); *dropped* then counts the others by type.
-        A missed-events count waits for the next record yielded.
+        A missed-events count waits for the next record yielded.  With
+        *project*, ``project(ts, cpu, page, start, length)`` is yielded instead
+        of a Record (decoding in place, without copying the payload); None
+        results are left out.
         """
         hp = self.header_page
         big = self.big_endian
@@ -807,6 +811,12 @@ class TraceDat:
                             dropped[eid] = dropped.get(eid, 0) + 1
                         p = nxt
                         continue
+                if project is not None:
+                    item = project(correct(ts) if correct else ts, cpu_id, page, start, length)
+                    if item is not None:
+                        yield item
+                    p = nxt
+                    continue
                 yield new_record(Record, (correct(ts) if correct else ts, cpu_id, page[start:start + length],
                                           pending_missed, poff + (0 if compressed_page else p)))
                 pending_missed = 0
@@ -862,14 +872,16 @@ class TraceDat:
             yield fn(rec) if fn is not None else decode(rec)
 
     def iter_records(self, instance: str = "", *, types: Container[int] | None = None,
-                     dropped: dict[int, int] | None = None) -> Iterator[Record]:
+                     dropped: dict[int, int] | None = None,
+                     project: Callable[[int, int, bytes, int, int], Any] | None = None) -> Iterator[Any]:
         """Yield the records of *instance* in timestamp order across CPUs.
 
-        Ties go to the lower CPU, as in trace-cmd's report merge (§7).  *types*
-        and *dropped* filter by event id as in :meth:`iter_cpu_records`.
+        Ties go to the lower CPU, as in trace-cmd's report merge (§7).  *types*,
+        *dropped* and *project* as in :meth:`iter_cpu_records`; projections must
+        start with ``(ts, cpu)`` to merge in order.
         """
         buf = self.buffer(instance)
-        streams = [self.iter_cpu_records(buf, c, types=types, dropped=dropped)
+        streams = [self.iter_cpu_records(buf, c, types=types, dropped=dropped, project=project)
                    for c in sorted(buf.cpus, key=lambda c: c.cpu)]
         if len(streams) == 1:
             return streams[0]
