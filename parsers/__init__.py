@@ -2,7 +2,7 @@
 """Parsers: what real machines produce, read into a :class:`~kho_replay.replay.ops.Trace`.
 
 :func:`load` sniffs the format of one input (a ``memblock=debug`` console
-log, a memblock debugfs file or directory, an op script; trace.dat later) and
+log, a memblock debugfs file or directory, an op script, a trace-cmd trace.dat) and
 reads ``.gz``/``.xz`` transparently.  Every problem with the input is one
 :class:`~kho_replay.replay.errors.InputError` naming the file and line.
 """
@@ -58,7 +58,7 @@ def read_text(path: str | Path) -> str:
     if not data:
         raise FormatError(str(path), "empty file")
     if data.startswith(_TRACEDAT):
-        raise UnsupportedError(str(path), "trace.dat input is not supported yet")
+        raise UnsupportedError(str(path), "a trace.dat is binary: read it with load() or read_tracedat()")
     head = data[:65536]
     if b"\x00" in head:
         offset = head.index(b"\x00")
@@ -124,11 +124,22 @@ def boot_count(path: str | Path) -> int:
         if log is None:
             return 1
         p = log
+    if _is_tracedat(p):
+        return 1
     text = read_text(p)
     return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
 
 
-def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+def _is_tracedat(p: Path) -> bool:
+    try:
+        with p.open("rb") as f:
+            return f.read(len(_TRACEDAT)) == _TRACEDAT
+    except OSError:
+        return False  # read_text() names the problem
+
+
+def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
+         vmlinux: str | Path | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
     A directory is one boot: its console capture with the debugfs tables read
@@ -142,6 +153,7 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> 
 
     :param strict: unknown memblock-looking lines are errors instead of Skipped records.
     :param boot: for a console log holding several boots, which one (1-based, -1 the last).
+    :param vmlinux: for a trace.dat, an ELF whose symbols name traced addresses.
     :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
     """
     from .console import read_console_text
@@ -150,6 +162,13 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None) -> 
     p = Path(path)
     if p.is_dir():
         return _load_dir(p, strict=strict, boot=boot)
+    if _is_tracedat(p):
+        from .tracedat.extract import read_tracedat
+
+        # A trace.dat holds one boot: the kernel's ring buffer does not survive a reboot.
+        if boot not in (None, 1, -1):
+            raise UnsupportedError(str(p), f"boot {boot} asked, a trace.dat holds one boot")
+        return read_tracedat(p, strict=strict, vmlinux=vmlinux)
     text = read_text(p)
     kind = _sniff(text)
     if kind == "debugfs":

@@ -76,7 +76,7 @@ from ..replay.ops import (
 from ..replay.profile import Profile, arch_for, profile_for
 from .debugfs import parse_debugfs_lines
 
-__all__ = ["ConsoleReader", "ERAS", "Era", "read_console", "read_console_text"]
+__all__ = ["ConsoleReader", "ERAS", "Era", "boot_lines", "read_console", "read_console_text"]
 
 # --------------------------------------------------------------------------
 # Constants
@@ -1137,6 +1137,17 @@ def count_boots(text: str, path: str = "<console>") -> int:
     reader = ConsoleReader(path, text.splitlines(keepends=True))
     reader._clean_lines()
     return len(reader._boot_starts())
+
+
+def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> list[str]:
+    """The raw lines (newlines kept) of one boot of a console capture, as ``read_console_text`` selects them.
+
+    :raises UnsupportedError: several boots and *boot* is None, or no such boot.
+    """
+    reader = ConsoleReader(path, text.splitlines(keepends=True), boot=boot)
+    reader._clean_lines()
+    reader._select_boot()
+    return list(reader.raw_lines)
 
 
 def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:

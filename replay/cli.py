@@ -11,6 +11,7 @@ Reports go to stdout (or ``-o FILE``); errors go to stderr as one line,
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import sys
@@ -21,7 +22,7 @@ import typer
 from rich.console import Console
 
 from .engine import Memblock
-from .errors import KhoReplayError
+from .errors import InputError, KhoReplayError, UnsupportedError
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
 from .validate import ValidationReport
@@ -56,7 +57,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TraceArg = Annotated[
     Path,
-    typer.Argument(help="memblock=debug console log (.gz/.xz too), debugfs dump or directory, or op script."),
+    typer.Argument(help="memblock=debug console log (.gz/.xz too), debugfs dump or directory, op script, "
+                        "or trace-cmd trace.dat."),
 ]
 KernelOpt = Annotated[
     str | None, typer.Option("--kernel", "-k", help="Kernel release to model (default: the trace's, else 7.3).")
@@ -70,6 +72,17 @@ BootOpt = Annotated[
     int | None, typer.Option("--boot", help="For a log holding several boots: which one (1-based, -1 the last).")
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Unknown memblock-looking lines are errors.")]
+VmlinuxOpt = Annotated[
+    Path | None, typer.Option("--vmlinux", help="For a trace.dat: an ELF whose symbols name traced addresses.")
+]
+
+
+class Compression(enum.StrEnum):
+    """trace.dat v7 compression."""
+
+    none = "none"
+    zlib = "zlib"
+    zstd = "zstd"
 
 
 def _version(value: bool) -> None:
@@ -101,10 +114,10 @@ def _fail(e: KhoReplayError) -> typer.Exit:
     return typer.Exit(ExitCode.ERROR)
 
 
-def _load(path: Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
     from kho_replay.parsers import load
 
-    return load(path, strict=strict, boot=boot)
+    return load(path, strict=strict, boot=boot, vmlinux=vmlinux)
 
 
 @app.command()
@@ -237,11 +250,20 @@ def parse(
     boot: BootOpt = None,
     strict: StrictOpt = False,
     skipped: Annotated[bool, typer.Option("--skipped", help="List the lines the parser did not understand.")] = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="For a trace.dat: print its events as 'trace-cmd report' does.")
+    ] = False,
+    nsec: Annotated[bool, typer.Option("-t", help="With --events: times in ns, as 'trace-cmd report -t'.")] = False,
+    vmlinux: VmlinuxOpt = None,
 ) -> None:
     """Print the operation stream a trace parses to, as an op script (or JSON);
-    --skipped lists every memblock-looking line that was not understood."""
+    --skipped lists every memblock-looking line that was not understood;
+    --events prints a trace.dat's events as trace-cmd report does."""
+    if events:
+        _report(trace, output, nsec=nsec)
+        return
     try:
-        t = _load(trace, strict=strict, boot=boot)
+        t = _load(trace, strict=strict, boot=boot, vmlinux=vmlinux)
     except KhoReplayError as e:
         raise _fail(e) from None
     if skipped:
@@ -262,6 +284,73 @@ def parse(
         _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
         return
     _emit(format_script(t.ops), output)
+
+
+def _report(trace: Path, output: Path | None, *, nsec: bool) -> None:
+    """``trace-cmd report`` lines of a trace.dat, streamed (a trace.dat can hold millions of events)."""
+    from kho_replay.parsers.tracedat import open_tracedat
+    from kho_replay.parsers.tracedat.render import render_report
+
+    try:
+        # stdout is not ours to close: only a file named with -o is.
+        sink = contextlib.nullcontext(sys.stdout) if output is None else output.open("w")
+        with open_tracedat(trace) as td, sink as out:
+            write = out.write
+            for line in render_report(td, nsec=nsec):
+                write(line)
+                write("\n")
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    except OSError as e:
+        raise _fail(InputError(str(trace), e.strerror or str(e))) from None
+
+
+@app.command()
+def record(
+    log: Annotated[
+        Path | None, typer.Argument(help="memblock=debug console log (.gz/.xz too); omit with --live.")
+    ] = None,
+    *,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The trace.dat to write.")],
+    debugfs: Annotated[
+        Path | None, typer.Option("--debugfs", help="A copy of /sys/kernel/debug: memblock/ and kho/ ride along.")
+    ] = None,
+    boot: BootOpt = None,
+    live: Annotated[bool, typer.Option("--live", help="Record the running kernel (dmesg, debugfs).")] = False,
+    compression: Annotated[
+        Compression, typer.Option("--compression", help="none, zlib or zstd (v7 only).")
+    ] = Compression.zstd,
+    file_version: Annotated[int, typer.Option("--version", help="trace.dat version: 7 or 6.")] = 7,
+    root: Annotated[Path, typer.Option("--root", hidden=True, help="Where --live finds /dev and /sys.")] = Path("/"),
+) -> None:
+    """Write a boot's console output as a trace.dat (v7, zstd by default) whose
+    printk:console events carry the kernel's lines with their timestamps; the
+    capture's other lines, the command line and debugfs tables ride along, so
+    reading it back gives the same trace as the log.  --live records the
+    running kernel from /dev/kmsg and /sys/kernel/debug."""
+    from kho_replay.parsers import read_text
+    from kho_replay.parsers.tracedat.record import read_debugfs_dir, record_live, record_text
+
+    try:
+        if file_version not in (6, 7):
+            raise UnsupportedError(str(output), f"trace.dat version {file_version} (we write 6 or 7)")
+        if file_version == 6 and compression is not Compression.none:
+            compression = Compression.none  # v6 has no compression: the default must not refuse
+        if live and log is not None:
+            raise InputError(str(log), "give a console log or --live, not both")
+        if live:
+            n = record_live(output, root=root, version=file_version, compression=compression.value)
+        elif log is None:
+            raise InputError("record", "give a console log to record, or --live")
+        else:
+            tables = read_debugfs_dir(debugfs) if debugfs is not None else None
+            n = record_text(read_text(log), str(log), output, boot=boot, debugfs=tables, version=file_version,
+                            compression=compression.value)
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    except OSError as e:
+        raise _fail(InputError(str(output), e.strerror or str(e))) from None
+    err.print(f"kho-replay: wrote {n} printk:console events to {output}", markup=False)
 
 
 def _jsonable(v: object) -> object:

@@ -9,7 +9,9 @@
 Layout: ``structs.py`` (construct layouts only), ``reader.py`` (container walk
 and ring-buffer pages), ``events.py`` (formats and record decoding),
 ``render.py`` (``trace-cmd report`` text), ``symbols.py`` (kallsyms,
-printk_formats, saved_cmdlines).
+printk_formats, saved_cmdlines), ``extract.py`` (memblock activity into a
+Trace: :func:`read_tracedat`), ``writer.py`` and ``record.py`` (``kho-replay
+record``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 
 from .events import ConsoleLine, Event, EventDecoder, EventFormat, Field, FieldKind, iter_console
+from .extract import read_tracedat
 from .reader import Buffer, CpuData, HeaderPage, Option, Record, TraceDat
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "TraceDat",
     "iter_console",
     "open_tracedat",
+    "read_tracedat",
 ]
 
 

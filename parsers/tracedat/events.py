@@ -290,6 +290,10 @@ class EventDecoder:
             self._formats[event_id] = fmt
         return fmt
 
+    def ids_with(self, needle: bytes) -> list[int]:
+        """IDs whose format text contains *needle* (e.g. ``b"__probe_ip;"``), found without parsing every format."""
+        return [eid for eid, (_, text) in self._index().items() if needle in text]
+
     def find(self, system: str | None, name: str) -> EventFormat | None:
         """The format named *name* (in *system*, if given); event IDs are per boot (§13.14)."""
         for eid, (sys_, text) in self._index().items():
@@ -492,28 +496,35 @@ def iter_console(td: TraceDat, instance: str = "") -> Iterator[ConsoleLine]:
             instance, only=[("printk", "console")]))
         return
     ftype, fpid, fmsg = fmt.fields[type_i], fmt.fields[pid_i], fmt.fields[msg_i]
-    if (ftype.size, fpid.size, fmsg.size, fmsg.kind) != (2, 4, 4, FieldKind.DATA_LOC):
+    if (ftype.offset, ftype.size, fpid.size, fmsg.size, fmsg.kind) != (0, 2, 4, 4, FieldKind.DATA_LOC):
         # An unusual layout: let the general decoder handle it.
         yield from (ConsoleLine(e.ts, e.cpu, e.pid, e.get("msg", "")) for e in td.iter_events(
             instance, only=[("printk", "console")]))
         return
     e = ">" if td.big_endian else "<"
-    type_of = struct.Struct(e + "H").unpack_from
     pid_of = struct.Struct(e + "i").unpack_from
     loc_of = struct.Struct(e + "I").unpack_from
+    # The usual layout (pid at 4, msg's data_loc word right after it) is read with one unpack.
+    pid_loc_of = struct.Struct(e + "iI").unpack_from if fmsg.offset == fpid.offset + 4 else None
     need = max(ftype.offset + 2, fpid.offset + 4, fmsg.offset + 4)
-    eid, t_off, p_off, m_off = fmt.id, ftype.offset, fpid.offset, fmsg.offset
+    eid, p_off, m_off = fmt.id, fpid.offset, fmsg.offset
     new = tuple.__new__
-    for ts, cpu, payload, _, _ in td.iter_records(instance):
-        size = len(payload)
-        if size < need or type_of(payload, t_off)[0] != eid:
-            continue
-        w = loc_of(payload, m_off)[0]
+
+    def console_line(ts: int, cpu: int, page: bytes, start: int, size: int) -> ConsoleLine | None:
+        # Decoded in the page, in the walk: no payload copy, no Record.
+        if size < need:
+            return None
+        if pid_loc_of is not None:
+            pid, w = pid_loc_of(page, start + p_off)
+        else:
+            pid, w = pid_of(page, start + p_off)[0], loc_of(page, start + m_off)[0]
         off = w & 0xFFFF
         end = off + (w >> 16)
         if end > size:
-            msg = ""  # a location outside the record reads as empty, as in libtraceevent
-        else:
-            nul = payload.find(0, off, end)
-            msg = payload[off:end if nul < 0 else nul].decode("utf-8", "surrogateescape")
-        yield new(ConsoleLine, (ts, cpu, pid_of(payload, p_off)[0], msg))
+            return new(ConsoleLine, (ts, cpu, pid, ""))  # a location outside the record reads as empty
+        nul = page.find(0, start + off, start + end)
+        return new(ConsoleLine, (ts, cpu, pid, page[start + off:start + end if nul < 0 else nul].decode(
+            "utf-8", "surrogateescape")))
+
+    # Other events are dropped inside the page walk, before they cost a record.
+    yield from td.iter_records(instance, types=frozenset((eid,)), project=console_line)

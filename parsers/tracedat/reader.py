@@ -26,7 +26,7 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -75,6 +75,10 @@ _SECTION_POINTERS = frozenset({
     Opt.TRACECMD_OPTION_BTF_FILE, Opt.TRACECMD_OPTION_MODULES_FILE,
 })
 _TAGS_V6 = {b"options", b"latency", b"flyrecord"}
+
+
+#: Uncompressed CPU data is read this many pages at a time.
+PAGES_PER_READ = 64
 
 
 class Option(NamedTuple):
@@ -668,8 +672,19 @@ class TraceDat:
             if cpu.size % psize:
                 raise src.format_error(cpu.offset, f"CPU {cpu.cpu} data size {cpu.size} is not a whole "
                                                    f"number of {psize}-byte pages")
-            for off in range(cpu.offset, cpu.offset + cpu.size, psize):
-                yield off, src.read(off, psize, f"a CPU {cpu.cpu} page")
+            end = cpu.offset + cpu.size
+            fd = self._file.fileno() if self._file is not None else None
+            step = psize * PAGES_PER_READ
+            for block in range(cpu.offset, end, step):
+                want = min(step, end - block)
+                # pread, not the mapping: mapped pages would stay in our RSS, and a trace can outgrow memory.
+                data = os.pread(fd, want, block) if fd is not None and block + want <= src.size else b""
+                if len(data) != want:
+                    data = src.read(block, want, f"a CPU {cpu.cpu} page")  # names the truncation
+                for p in range(0, want, psize):
+                    if self._file is None:
+                        src.read(block + p, psize, f"a CPU {cpu.cpu} page")  # closed meanwhile: our error
+                    yield block + p, data[p:p + psize]
             return
         yield from self._iter_chunk_pages(cpu, psize, buffer.bounds[1] if buffer.bounds else src.size)
 
@@ -701,12 +716,21 @@ class TraceDat:
         if carry:
             raise src.format_error(pos, f"CPU {cpu.cpu} data ends with a partial page ({len(carry)} bytes)")
 
-    def iter_cpu_records(self, buffer: Buffer, cpu: CpuData) -> Iterator[Record]:
+    def iter_cpu_records(self, buffer: Buffer, cpu: CpuData, *, types: Container[int] | None = None,
+                         dropped: dict[int, int] | None = None,
+                         project: Callable[[int, int, bytes, int, int], Any] | None = None) -> Iterator[Any]:
         """Yield one CPU's records in ring-buffer order (timestamps ascending).
 
         Models libtraceevent's kbuffer walk (``kbuffer_next_event()``): time
         extends, absolute time stamps, padding with and without delta, type-0
         "big" records and the missed-events bits of the commit word (§8.2 to §8.4).
+
+        With *types*, only records whose ``common_type`` is in it are yielded
+        (their time still counts); *dropped* then counts the others by type.
+        A missed-events count waits for the next record yielded.  With
+        *project*, ``project(ts, cpu, page, start, length)`` is yielded instead
+        of a Record (decoding in place, without copying the payload); None
+        results are left out.
         """
         hp = self.header_page
         big = self.big_endian
@@ -721,6 +745,7 @@ class TraceDat:
         # tuple.__new__ skips the NamedTuple's Python-level __new__: one frame less per record.
         new_record = tuple.__new__
         pending_missed = 0
+        type_of = struct.Struct(e + "H").unpack_from
         for poff, page in self.iter_pages(buffer, cpu):
             ts = u64(page, 0)[0]
             commit = ulong(page, 8)[0]
@@ -778,6 +803,20 @@ class TraceDat:
                     nxt = start + length
                     if nxt > end:
                         raise src.format_error(poff + (0 if compressed_page else p), "record overruns page")
+                if types is not None and length >= 2:
+                    eid = type_of(page, start)[0]
+                    if eid not in types:
+                        # Filtered before the payload is copied: most of a record's cost is never paid.
+                        if dropped is not None:
+                            dropped[eid] = dropped.get(eid, 0) + 1
+                        p = nxt
+                        continue
+                if project is not None:
+                    item = project(correct(ts) if correct else ts, cpu_id, page, start, length)
+                    if item is not None:
+                        yield item
+                    p = nxt
+                    continue
                 yield new_record(Record, (correct(ts) if correct else ts, cpu_id, page[start:start + length],
                                           pending_missed, poff + (0 if compressed_page else p)))
                 pending_missed = 0
@@ -832,13 +871,18 @@ class TraceDat:
             fn = table.get(eid)
             yield fn(rec) if fn is not None else decode(rec)
 
-    def iter_records(self, instance: str = "") -> Iterator[Record]:
+    def iter_records(self, instance: str = "", *, types: Container[int] | None = None,
+                     dropped: dict[int, int] | None = None,
+                     project: Callable[[int, int, bytes, int, int], Any] | None = None) -> Iterator[Any]:
         """Yield the records of *instance* in timestamp order across CPUs.
 
-        Ties go to the lower CPU, as in trace-cmd's report merge (§7).
+        Ties go to the lower CPU, as in trace-cmd's report merge (§7).  *types*,
+        *dropped* and *project* as in :meth:`iter_cpu_records`; projections must
+        start with ``(ts, cpu)`` to merge in order.
         """
         buf = self.buffer(instance)
-        streams = [self.iter_cpu_records(buf, c) for c in sorted(buf.cpus, key=lambda c: c.cpu)]
+        streams = [self.iter_cpu_records(buf, c, types=types, dropped=dropped, project=project)
+                   for c in sorted(buf.cpus, key=lambda c: c.cpu)]
         if len(streams) == 1:
             return streams[0]
         # Record starts with (ts, cpu): unique across streams, so payloads are never compared.

@@ -371,8 +371,10 @@ def bprint_args(fmt: str, buf: bytes, long_size: int, big_endian: bool) -> list[
 class Renderer:
     """Renders :class:`~.events.Event` bodies and report lines for one file."""
 
-    def __init__(self, td: TraceDat) -> None:
+    def __init__(self, td: TraceDat, *, nsec: bool = True) -> None:
         self.td = td
+        #: timestamps in ns (``report -t``); False: microseconds as plain ``report`` prints them.
+        self.nsec = nsec
         self._kallsyms: Kallsyms | None = None
         self._printk: dict[int, str] | None = None
         self._cmdlines: dict[int, str] | None = None
@@ -506,11 +508,19 @@ class Renderer:
         body = self.body(ev)
         if body.endswith("\n"):
             body = body[:-1]  # trace-cmd adds no newline of its own after one the event printed
+        if not self.nsec:
+            # Without -t, libtraceevent rounds to the microsecond, half up, carrying into the seconds.
+            usecs = (nsecs + 500) // 1000
+            if usecs >= 1_000_000:
+                secs, usecs = secs + 1, usecs - 1_000_000
+            return f"{head}{secs:5d}.{usecs:06d}: {name} {body}"
         return f"{head}{secs:5d}.{nsecs:09d}: {name} {body}"
 
 
-def render_report(td: TraceDat, instance: str = "") -> Iterator[str]:
+def render_report(td: TraceDat, instance: str = "", *, nsec: bool = True) -> Iterator[str]:
     """Yield the lines ``trace-cmd report -t`` prints for *td* (no trailing newlines).
+
+    With ``nsec=False``, the lines of plain ``trace-cmd report`` (microseconds).
 
     >>> from kho_replay.parsers.tracedat import open_tracedat
     >>> with open_tracedat("traces/tracedat/synthetic/v7zstd.dat") as td:
@@ -518,7 +528,7 @@ def render_report(td: TraceDat, instance: str = "") -> Iterator[str]:
     >>> lines[0], lines[3][:60]
     ('cpus=3', '   memblock-test-42    [001]     1.000003039: console:      ')
     """
-    r = Renderer(td)
+    r = Renderer(td, nsec=nsec)
     yield f"cpus={td.cpu_count}"
     for ev in td.iter_events(instance):
         if ev.missed:

@@ -29,6 +29,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import zstandard
 
@@ -37,7 +38,8 @@ from kho_replay.replay.errors import UnsupportedError
 from .events import ConsoleLine
 from .structs import MAGIC, TRACECMD_SEC_FL_COMPRESS, TraceCmdOption, TraceDatStructs
 
-__all__ = ["CONSOLE_EVENT_ID", "ConsoleLine", "write_tracedat"]
+__all__ = ["CONSOLE_EVENT_ID", "CONSOLE_FORMAT", "FUNCTION_FORMAT", "ConsoleLine", "RawEvent", "probe_format",
+           "write_tracedat"]
 
 Opt = TraceCmdOption
 
@@ -55,7 +57,8 @@ _HEADER_EVENT = (
     b"\tarray       :   32 bits\n\n\tpadding     : type == 29\n\ttime_extend : type == 30\n"
     b"\ttime_stamp : type == 31\n\tdata max type_len  == 28\n"
 )
-_CONSOLE_FORMAT = (
+#: ``events/printk/console/format`` as a 6.x kernel prints it in tracefs (``{id}`` to fill).
+CONSOLE_FORMAT = (
     "name: console\nID: {id}\nformat:\n"
     "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
     "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
@@ -64,6 +67,59 @@ _CONSOLE_FORMAT = (
     "\tfield:__data_loc char[] msg;\toffset:8;\tsize:4;\tsigned:0;\n\n"
     'print fmt: "%s", __get_str(msg)\n'
 )
+_COMMON_FIELDS = (
+    "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+    "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+    "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+    "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+)
+#: ``events/ftrace/function/format`` of a 64-bit kernel (``{id}`` to fill).
+FUNCTION_FORMAT = (
+    "name: function\nID: {id}\nformat:\n" + _COMMON_FIELDS
+    + "\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n"
+    "\tfield:unsigned long parent_ip;\toffset:16;\tsize:8;\tsigned:0;\n\n"
+    'print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip\n'
+)
+_PROBE_TYPES = {"u": ("u", "%u", "%Lu"), "s": ("s", "%d", "%Ld"), "x": ("u", "0x%x", "0x%Lx")}
+
+
+def probe_format(name: str, event_id: int, args: list[tuple[str, str]], *, is_return: bool = False,
+                 long_size: int = 8) -> str:
+    """A kprobe/kretprobe ``format`` file as the kernel's trace_probe.c prints it in tracefs.
+
+    *args* are ``(name, fetch type)`` with types ``u8``..``u64``, ``s8``..``s64``,
+    ``x8``..``x64`` or ``string``; fields are packed back to back after the
+    probe's own (``__probe_ip``, or ``__probe_func`` and ``__probe_ret_ip``).
+
+    >>> print(probe_format("memblock_add", 7, [("base", "x64")]).splitlines()[-1])
+    print fmt: "(%lx) base=0x%Lx", REC->__probe_ip, REC->base
+    """
+    own = ["__probe_func", "__probe_ret_ip"] if is_return else ["__probe_ip"]
+    lines = [f"name: {name}\nID: {event_id}\nformat:\n{_COMMON_FIELDS}"]
+    off = 8
+    for f in own:
+        lines.append(f"\tfield:unsigned long {f};\toffset:{off};\tsize:{long_size};\tsigned:0;\n")
+        off += long_size
+    fmts, refs = [], [f"REC->{f}" for f in own]
+    for arg, ftype in args:
+        if ftype == "string":
+            lines.append(f"\tfield:__data_loc char[] {arg};\toffset:{off};\tsize:4;\tsigned:1;\n")
+            fmts.append(f'{arg}=\\"%s\\"')
+            refs.append(f"__get_str({arg})")
+            off += 4
+            continue
+        decl, short, wide = _PROBE_TYPES[ftype[0]]
+        bits = int(ftype[1:])
+        lines.append(f"\tfield:{decl}{bits} {arg};\toffset:{off};\tsize:{bits // 8};"
+                     f"\tsigned:{int(ftype[0] == 's')};\n")
+        fmts.append(f"{arg}={wide if bits == 64 else short}")
+        refs.append(f"REC->{arg}")
+        off += bits // 8
+    head = "(%lx <- %lx)" if is_return else "(%lx)"
+    lines.append(f'\nprint fmt: "{" ".join([head, *fmts])}", {", ".join(refs)}\n')
+    return "".join(lines)
+
+
 _TRACECLOCK = b"[local] global counter uptime perf mono mono_raw boot\n"
 #: Section descriptions, in the order trace-cmd 3.1.6 adds them to its string table.
 _DESCRIPTIONS = ("headers", "ftrace events", "events format", "kallsyms", "printk", "command lines",
@@ -78,6 +134,14 @@ def _header_page(long_size: int, page_size: int) -> bytes:
         f"\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"
         f"\tfield: char data;\toffset:{data};\tsize:{page_size - data};\tsigned:0;\n"
     ).encode()
+
+
+class RawEvent(NamedTuple):
+    """One event to write as given: time in ns, CPU, and its payload (common fields first)."""
+
+    ts: int
+    cpu: int
+    payload: bytes
 
 
 class _PageWriter:
@@ -109,28 +173,31 @@ class _PageWriter:
             return out + self._word(len(padded) // 4, delta) + padded
         return out + self._word(0, delta) + self.u32(len(payload) + 4) + padded
 
-    def pages(self, lines: list[ConsoleLine], event_id: int) -> Iterator[bytes]:
-        """Yield whole pages for *lines* (one CPU, timestamps ascending)."""
+    def console_payload(self, line: ConsoleLine, event_id: int) -> bytes:
+        """The ``printk:console`` payload for *line*: common fields, data_loc word, msg."""
+        msg = line.msg.encode("utf-8", "surrogateescape") + b"\0"
+        if len(msg) > 0xFFFF:
+            raise UnsupportedError(self.path, f"console line of {len(msg)} bytes exceeds data_loc's 64K")
+        return self.payload_head(event_id, 0, 0, line.pid, (len(msg) << 16) | 12) + msg
+
+    def pages(self, events: list[tuple[int, bytes]]) -> Iterator[bytes]:
+        """Yield whole pages for *events*, ``(ts, payload)`` of one CPU with timestamps ascending."""
         page_ts = None
         body = bytearray()
         prev = 0
-        for line in lines:
-            msg = line.msg.encode("utf-8", "surrogateescape") + b"\0"
-            payload = self.payload_head(event_id, 0, 0, line.pid, (len(msg) << 16) | 12) + msg
-            if len(msg) > 0xFFFF:
-                raise UnsupportedError(self.path, f"console line of {len(msg)} bytes exceeds data_loc's 64K")
-            rec = self.record(0 if page_ts is None else line.ts - prev, payload)
+        for ts, payload in events:
+            rec = self.record(0 if page_ts is None else ts - prev, payload)
             if page_ts is not None and len(body) + len(rec) > self.room:
                 yield self._page(page_ts, body)
                 page_ts, body = None, bytearray()
             if page_ts is None:
-                page_ts = line.ts
+                page_ts = ts
                 rec = self.record(0, payload)
                 if len(rec) > self.room:
-                    raise UnsupportedError(self.path, f"console line of {len(msg)} bytes does not fit a "
+                    raise UnsupportedError(self.path, f"an event of {len(payload)} bytes does not fit a "
                                                       f"{self.page_size}-byte page")
             body += rec
-            prev = line.ts
+            prev = ts
         if page_ts is not None:
             yield self._page(page_ts, body)
 
@@ -170,6 +237,10 @@ def write_tracedat(
     cpus: int | None = None,
     comms: dict[int, str] | None = None,
     options: Iterable[tuple[int, bytes]] = (),
+    events: Iterable[RawEvent] = (),
+    formats: Iterable[tuple[str, str]] = (),
+    kallsyms: bytes = b"",
+    uname: str | None = None,
 ) -> None:
     """Write *lines* as ``printk:console`` events into a new trace.dat at *path*.
 
@@ -178,7 +249,10 @@ def write_tracedat(
     highest CPU used plus one; CPUs without lines are left out, as trace-cmd
     leaves out empty CPUs.  *comms* fills saved_cmdlines (pid -> comm).
     *options* are extra ``(option id, payload)`` records for the first options
-    list (e.g. ``TRACECMD_OPTION_OFFSET``), written as given.
+    list (e.g. ``TRACECMD_OPTION_OFFSET``), written as given.  *events* are
+    other records written as given beside the console lines, *formats* their
+    ``(system, format file text)`` as tracefs prints them (kprobes, function),
+    *kallsyms* the ``/proc/kallsyms`` text and *uname* the UNAME option.
 
     :raises UnsupportedError: a version, compression, long size or line we cannot write.
     """
@@ -192,20 +266,28 @@ def write_tracedat(
     comp = _Compressor(compression, out_path)
     s = TraceDatStructs(little_endian=not big_endian, long_size=long_size)
     s.create_section_structs(version)
-    per_cpu: dict[int, list[ConsoleLine]] = {}
-    for line in sorted(lines, key=lambda x: (x.cpu, x.ts)):
-        per_cpu.setdefault(line.cpu, []).append(line)
-    ncpus = cpus if cpus is not None else max(per_cpu, default=-1) + 1
     pw = _PageWriter(big_endian, long_size, page_size, out_path)
-    cpu_pages = {cpu: b"".join(pw.pages(ls, CONSOLE_EVENT_ID)) for cpu, ls in sorted(per_cpu.items())}
+    records = [(line.cpu, line.ts, pw.console_payload(line, CONSOLE_EVENT_ID)) for line in lines]
+    records += [(ev.cpu, ev.ts, ev.payload) for ev in events]
+    per_cpu: dict[int, list[tuple[int, bytes]]] = {}
+    # A stable sort: equal timestamps keep the order they were given in.
+    for cpu, ts, payload in sorted(records, key=lambda r: (r[0], r[1])):
+        per_cpu.setdefault(cpu, []).append((ts, payload))
+    ncpus = cpus if cpus is not None else max(per_cpu, default=-1) + 1
+    cpu_pages = {cpu: b"".join(pw.pages(evs)) for cpu, evs in sorted(per_cpu.items())}
+    systems: dict[str, list[bytes]] = {"printk": [CONSOLE_FORMAT.format(id=CONSOLE_EVENT_ID).encode()]}
+    ftrace: list[bytes] = []
+    for system, text in formats:
+        # The ftrace system's formats live in their own section (FTRACE_EVENTS), as trace-cmd stores them.
+        (ftrace if system == "ftrace" else systems.setdefault(system, [])).append(text.encode())
 
     meta = {
         Opt.TRACECMD_OPTION_HEADER_INFO: s.header_info.build(
             {"header_page": _header_page(long_size, page_size), "header_event": _HEADER_EVENT}),
-        Opt.TRACECMD_OPTION_FTRACE_EVENTS: s.ftrace_events.build([]),
+        Opt.TRACECMD_OPTION_FTRACE_EVENTS: s.ftrace_events.build(ftrace),
         Opt.TRACECMD_OPTION_EVENT_FORMATS: s.event_formats.build(
-            [{"system": b"printk", "formats": [_CONSOLE_FORMAT.format(id=CONSOLE_EVENT_ID).encode()]}]),
-        Opt.TRACECMD_OPTION_KALLSYMS: s.kallsyms.build(b""),
+            [{"system": name.encode(), "formats": fmts} for name, fmts in systems.items()]),
+        Opt.TRACECMD_OPTION_KALLSYMS: s.kallsyms.build(kallsyms),
         Opt.TRACECMD_OPTION_PRINTK: s.printk.build(b""),
         Opt.TRACECMD_OPTION_CMDLINES: s.cmdlines.build(
             "".join(f"{pid} {comm}\n" for pid, comm in sorted((comms or {}).items())).encode()),
@@ -213,6 +295,8 @@ def write_tracedat(
     head = MAGIC + f"{version}\0".encode() + s.file_header_tail.build(
         {"endian": int(big_endian), "long_size": long_size, "page_size": page_size})
     extra = [(int(oid), bytes(data)) for oid, data in options]
+    if uname is not None:
+        extra.insert(0, (int(Opt.TRACECMD_OPTION_UNAME), uname.encode("utf-8", "surrogateescape") + b"\0"))
     with open(out_path, "wb") as f:
         if version == 6:
             f.write(_v6(s, head, meta, cpu_pages, ncpus, page_size, extra))

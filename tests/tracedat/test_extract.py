@@ -1,0 +1,233 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Probe and function-tracer events into ops, with files our writer makes; bad trace.dat input."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kho_replay.parsers import load
+from kho_replay.parsers.tracedat.extract import read_tracedat, vmlinux_symbols
+from kho_replay.parsers.tracedat.writer import FUNCTION_FORMAT, RawEvent, probe_format, write_tracedat
+from kho_replay.replay.cli import app
+from kho_replay.replay.errors import FormatError, InputError, TruncatedError
+from kho_replay.replay.flags import Flag
+from kho_replay.replay.ops import FAILED, Add, Alloc, Free, KernelMessage, Mark, Reserve
+
+runner = CliRunner()
+IP = 0xFFFFFFFF81000000
+#: (event name, fetch args) as a user would define them in kprobe_events, ids from 1000.
+PROBES = {
+    "memblock_add_node": [("base", "x64"), ("size", "x64"), ("nid", "s32"), ("flags", "x32")],
+    "memblock_reserve": [("base", "x64"), ("size", "x64")],
+    "memblock_phys_free": [("base", "x64"), ("size", "x64")],
+    "memblock_mark_nomap": [("base", "x64"), ("size", "x64")],
+    # x86-64 registers read as u64: nid -1 arrives as 0xffffffffffffffff.
+    "memblock_alloc_try_nid": [("size", "u64"), ("align", "u64"), ("nid", "x64"), ("min_addr", "x64"),
+                               ("max_addr", "x64")],
+    "memblock_phys_alloc_range": [("size", "u64"), ("align", "u64"), ("start", "x64"), ("end", "x64")],
+    "memblock_free_late": [("base", "x64"), ("size", "x64")],
+}
+RETURNS = {"memblock_alloc_try_nid__return": [("arg1", "x64")],
+           "memblock_phys_alloc_range__return": [("arg1", "x64")]}
+IDS = {name: 1000 + i for i, name in enumerate([*PROBES, *RETURNS, "sched_switch"])}
+SCHED = ("name: sched_switch\nID: {id}\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+         "\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n"
+         "\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n"
+         "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+         "\tfield:int prev_pid;\toffset:8;\tsize:4;\tsigned:1;\n\n"
+         'print fmt: "prev_pid=%d", REC->prev_pid\n')
+_PACK = {"u64": "Q", "x64": "Q", "s32": "i", "x32": "I", "u32": "I"}
+
+
+def _formats() -> list[tuple[str, str]]:
+    out = [("kprobes", probe_format(n, IDS[n], a)) for n, a in PROBES.items()]
+    out += [("kprobes", probe_format(n, IDS[n], a, is_return=True)) for n, a in RETURNS.items()]
+    return [*out, ("sched", SCHED.format(id=IDS["sched_switch"]))]
+
+
+def _event(ts: int, name: str, *values: int, pid: int = 1, cpu: int = 0) -> RawEvent:
+    if name == "sched_switch":
+        return RawEvent(ts, cpu, struct.pack("<HBBii", IDS[name], 0, 0, pid, *values))
+    args = PROBES.get(name) or RETURNS.get(name) or []
+    own = "QQ" if name in RETURNS else "Q"
+    fmt = "<HBBi" + own + "".join(_PACK[t] for _, t in args)
+    head = (IP, IP + 0x40) if name in RETURNS else (IP,)
+    return RawEvent(ts, cpu, struct.pack(fmt, IDS[name], 0, 0, pid, *head, *values))
+
+
+def _write(path: Path, events: list[RawEvent], **kw: object) -> Path:
+    write_tracedat(path, [], events=events, formats=_formats(), uname="Linux host 7.2.13 #1 SMP x86_64", **kw)
+    return path
+
+
+def _boot(tmp_path: Path) -> Path:
+    t = 1_000_000_000
+    events = [
+        _event(t, "memblock_add_node", 0x100000, 0x7FF00000, 0, 0),
+        _event(t + 10, "memblock_reserve", 0x1000000, 0x200000),
+        _event(t + 20, "memblock_mark_nomap", 0x9F000, 0x1000),
+        # a physical allocation with its result, and a reserve inside it (part of the same call)
+        _event(t + 30, "memblock_phys_alloc_range", 0x1000, 0x1000, 0, 0x100000000),
+        _event(t + 31, "memblock_reserve", 0x7FFFF000, 0x1000),
+        _event(t + 32, "memblock_phys_alloc_range__return", 0x7FFFF000),
+        # a virtual allocation: its result is a direct-map address, not a physical one
+        _event(t + 40, "memblock_alloc_try_nid", 64, 64, (1 << 64) - 1, 0, 0),
+        _event(t + 41, "memblock_alloc_try_nid__return", 0xFFFF888000001000),
+        # a failed one: NULL
+        _event(t + 50, "memblock_alloc_try_nid", 1 << 40, 4096, 0, 0, 0),
+        _event(t + 51, "memblock_alloc_try_nid__return", 0),
+        _event(t + 60, "memblock_phys_free", 0x1100000, 0x1000),
+        _event(t + 70, "sched_switch", 0),
+        _event(t + 71, "sched_switch", 0),
+        _event(t + 80, "memblock_free_late", 0x1200000, 0x1000),
+    ]
+    return _write(tmp_path / "probes.dat", events)
+
+
+def test_probes_become_ops_with_their_fetched_args(tmp_path: Path) -> None:
+    t = read_tracedat(_boot(tmp_path))
+    assert t.context.release == "7.2.13" and t.context.arch == "x86_64"
+    assert t.ops[:3] == (Add(0x100000, 0x7FF00000, 0, Flag.MEMBLOCK_NONE), Reserve(0x1000000, 0x200000),
+                         Mark(Flag.MEMBLOCK_NOMAP, 0x9F000, 0x1000))
+    phys, virt, failed = t.ops[3:6]
+    assert phys == Alloc("memblock_phys_alloc_range", 0x1000, align=0x1000, min_addr=0, max_addr=0x100000000,
+                         expect=0x7FFFF000)
+    assert virt == Alloc("memblock_alloc_try_nid", 64, align=64, nid=-1, min_addr=0, max_addr=0, expect=None)
+    assert failed.expect == FAILED and failed.nid == 0
+    assert t.ops[6:] == (Free(0x1100000, 0x1000),)
+    assert str(t.ops[0].src).startswith(f"{tmp_path}/probes.dat@0x") and t.ops[0].src.timestamp == 1.0
+
+
+def test_what_is_not_an_op_is_counted(tmp_path: Path) -> None:
+    reasons = [s.reason for s in read_tracedat(_boot(tmp_path)).skipped]
+    assert "memblock_reserve called inside memblock_phys_alloc_range" in reasons
+    assert "2 x sched:sched_switch events carry no memblock activity" in reasons
+    assert "probe on memblock_free_late: not a memblock call we replay" in reasons
+    assert len(reasons) == 3
+
+
+def test_a_missing_fetch_arg_is_skipped_or_an_error(tmp_path: Path) -> None:
+    fmt = probe_format("memblock_remove", 999, [("base", "x64")])
+    path = tmp_path / "p.dat"
+    write_tracedat(path, [], events=[RawEvent(10, 0, struct.pack("<HBBiQQ", 999, 0, 0, 1, IP, 0x1000))],
+                   formats=[("kprobes", fmt)], uname="Linux h 7.2.13 #1 x86_64")
+    with pytest.raises(FormatError, match="no memblock activity"):
+        read_tracedat(path)
+    path2 = tmp_path / "p2.dat"
+    write_tracedat(path2, [], events=[RawEvent(10, 0, struct.pack("<HBBiQQ", 999, 0, 0, 1, IP, 0x1000)),
+                                      _event(20, "memblock_reserve", 0x2000, 0x1000)],
+                   formats=[("kprobes", fmt), *_formats()], uname="Linux h 7.2.13 #1 x86_64")
+    t = read_tracedat(path2)
+    assert t.ops == (Reserve(0x2000, 0x1000),)
+    assert [s.reason for s in t.skipped] == ["probe on memblock_remove lacks the size= fetch arg"]
+    with pytest.raises(FormatError, match=r"p2\.dat@0x[0-9a-f]{8}: probe on memblock_remove lacks the size="):
+        read_tracedat(path2, strict=True)
+
+
+def test_probes_interleave_with_console_lines_by_time(tmp_path: Path) -> None:
+    from kho_replay.parsers.tracedat.writer import ConsoleLine
+
+    lines = [ConsoleLine(5, 0, 0, "Linux version 7.2.13+deb14-amd64 (x86_64-linux-gnu-gcc) #1"),
+             ConsoleLine(2_000_000_000, 0, 0,
+                         "memblock_reserve: [0x0000000002000000-0x0000000002000fff] setup_arch+0x1/0x2")]
+    path = tmp_path / "mixed.dat"
+    write_tracedat(path, lines, events=[_event(1_000_000_000, "memblock_reserve", 0x1000, 0x1000),
+                                        _event(3_000_000_000, "memblock_phys_free", 0x1000, 0x1000)],
+                   formats=_formats())
+    t = load(path)
+    assert [(type(o).__name__, o.base) for o in t.ops] == [("Reserve", 0x1000), ("Reserve", 0x2000000),
+                                                           ("Free", 0x1000)]
+    assert t.ops[1].caller == "setup_arch+0x1/0x2"
+
+
+def _function_file(path: Path, kallsyms: bytes, ip: int, parent: int) -> Path:
+    payload = struct.pack("<HBBiQQ", 1, 0, 0, 1, ip, parent)
+    other = struct.pack("<HBBiQQ", 1, 0, 0, 1, parent, parent)
+    write_tracedat(path, [], events=[RawEvent(100, 0, payload), RawEvent(200, 0, other)],
+                   formats=[("ftrace", FUNCTION_FORMAT.format(id=1))], kallsyms=kallsyms,
+                   uname="Linux h 7.2.13 #1 x86_64")
+    return path
+
+
+def test_function_tracer_hits_are_named_from_kallsyms(tmp_path: Path) -> None:
+    ks = (b"ffffffff81000000 T _stext\nffffffff81001000 T setup_arch\nffffffff81002000 T memblock_add\n"
+          b"ffffffff81002100 T memblock_remove\n")
+    t = read_tracedat(_function_file(tmp_path / "f.dat", ks, 0xFFFFFFFF81002000, 0xFFFFFFFF81001234))
+    msgs = [o for o in t.observations if isinstance(o, KernelMessage)]
+    assert [(m.kind, m.text) for m in msgs] == [("function", "memblock_add <- setup_arch+0x234/0x1000")]
+    assert [s.reason for s in t.skipped] == ["ftrace:function hits outside memblock_* functions"]
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build a small ELF")
+def test_function_tracer_hits_are_named_from_a_vmlinux_under_kaslr(tmp_path: Path) -> None:
+    src = tmp_path / "k.c"
+    src.write_text("void _stext(void) {}\nvoid setup_arch(void) {}\nvoid memblock_free_late(void) {}\n"
+                   "int main(void) { return 0; }\n")
+    elf = tmp_path / "vmlinux"
+    subprocess.run(["gcc", "-O0", "-no-pie", "-fno-inline", "-o", str(elf), str(src)], check=True)
+    syms = {s.name: s.addr for s in vmlinux_symbols(elf).symbols}
+    slide = 0x3A00000  # where KASLR put the kernel this boot
+    # kallsyms of this boot knows only _stext: the names must come from the ELF, shifted by the slide.
+    ks = f"{syms['_stext'] + slide:016x} T _stext\n".encode()
+    path = _function_file(tmp_path / "f.dat", ks, syms["memblock_free_late"] + slide, syms["setup_arch"] + slide + 4)
+    with pytest.raises(FormatError, match="no memblock activity"):
+        read_tracedat(path)  # kallsyms alone names nothing here
+    t = read_tracedat(path, vmlinux=elf)
+    texts = [o.text for o in t.observations if isinstance(o, KernelMessage)]
+    assert len(texts) == 1 and texts[0].startswith("memblock_free_late <- setup_arch+0x4/0x")
+    r = runner.invoke(app, ["parse", str(path), "--vmlinux", str(elf), "--skipped"])
+    assert r.exit_code == 0 and "ftrace:function hits outside memblock_* functions" in r.stdout
+
+
+def test_vmlinux_that_is_not_an_elf_is_one_error(tmp_path: Path) -> None:
+    bad = tmp_path / "vmlinux"
+    bad.write_bytes(b"not an elf")
+    with pytest.raises(FormatError, match="not a readable ELF file"):
+        vmlinux_symbols(bad)
+
+
+def test_parse_prints_probe_ops_as_a_script(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["parse", str(_boot(tmp_path))])
+    assert r.exit_code == 0
+    assert "alloc memblock_phys_alloc_range size=4K align=4K min=0x0 max=0x100000000 expect=0x7ffff000" in r.stdout
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def test_truncated_tracedat_is_one_error_with_an_offset(tmp_path: Path) -> None:
+    whole = _boot(tmp_path).read_bytes()
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match=r"cut\.dat@0x[0-9a-f]{8}: ") as e:
+        load(cut)
+    assert isinstance(e.value, (TruncatedError, FormatError))
+    r = runner.invoke(app, ["validate", str(cut)])
+    assert r.exit_code == 2
+    assert r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr.startswith(f"kho-replay: error: {cut}@0x") and "Traceback" not in r.stderr
+
+
+def test_garbled_tracedat_is_one_error_with_an_offset(tmp_path: Path) -> None:
+    data = bytearray(_boot(tmp_path).read_bytes())
+    data[12] = 7  # the endianness byte
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(bytes(data))
+    r = runner.invoke(app, ["parse", str(bad)])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert f"{bad}@0x0000000c" in r.stderr
+    r = runner.invoke(app, ["parse", str(bad), "--events"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+
+
+def test_a_tracedat_without_memblock_activity_says_so(tmp_path: Path) -> None:
+    path = _write(tmp_path / "sched.dat", [_event(1, "sched_switch", 0)])
+    r = runner.invoke(app, ["parse", str(path)])
+    assert r.exit_code == 2
+    assert "no memblock activity" in r.stderr and r.stderr.count("\n") == 1
