@@ -491,20 +491,23 @@ def compare(
         with _progress(quiet) as bar:
             task = bar.add_task("replaying", total=len(names) + 1) if bar else None
 
-            def one(spec: str) -> tuple[Outcome, ...]:
+            def one(spec: str) -> list[tuple[Outcome, Memblock]]:
                 name, *opts = spec.split("+")
                 if bar is not None:
                     bar.update(task, description=spec, advance=1)
+                models: list[Memblock] = []
                 if kexec:
-                    return run_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2)
-                return (run_cold(t, name, options=opts),)
+                    got = run_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2, models=models)
+                else:
+                    got = (run_cold(t, name, options=opts, models=models),)
+                return list(zip(got, models, strict=True))
 
             base = one("baseline")
             maps["baseline"] = base
             for spec in names:
                 got = one(spec)
                 maps[spec] = got
-                for old, new in zip(base, got, strict=True):
+                for (old, _), (new, _) in zip(base, got, strict=True):
                     comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit)))
     except KhoReplayError as e:
         raise _fail(e) from None
@@ -548,12 +551,14 @@ def diff_cmd(
         if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
             raise KhoReplayError(f"{trace_a} is {ta.context.arch or 'x86_64'}, {trace_b} is "
                                  f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
-        a, b = run_cold(ta), run_cold(tb)
+        ma: list[Memblock] = []
+        mb: list[Memblock] = []
+        a, b = run_cold(ta, models=ma), run_cold(tb, models=mb)
     except KhoReplayError as e:
         raise _fail(e) from None
     d = diff(a, b, trace=tb, threshold=limit, by_caller=True)
     rep = Report(str(trace_a), str(trace_a), False, None, limit, (Comparison(str(trace_b), "cold", d),))
-    _report(rep, fmt, output, quiet, {str(trace_a): (a,), str(trace_b): (b,)})
+    _report(rep, fmt, output, quiet, {str(trace_a): [(a, ma[0])], str(trace_b): [(b, mb[0])]})
     raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
 
 

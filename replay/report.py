@@ -38,7 +38,8 @@ from rich.text import Text
 
 from .diff import Change, Diff, Metric, human
 
-__all__ = ["DIFF_SCHEMA_VERSION", "Comparison", "Report", "addr", "report_json", "report_text"]
+__all__ = ["DIFF_SCHEMA_VERSION", "Comparison", "Report", "addr", "change_line", "comparison_json", "metric_delta",
+           "metric_value", "report_json", "report_text"]
 
 #: Bumped whenever the JSON shape of a diff report changes.
 DIFF_SCHEMA_VERSION = 1
@@ -77,7 +78,8 @@ def addr(a: int | None) -> str:
     return "failed" if a is None else f"{a:#018x}"
 
 
-def _value(m: Metric, v: int | str | None) -> str:
+def metric_value(m: Metric, v: int | str | None) -> str:
+    """A metric's value as a report prints it: sizes as 64MiB, words and counts as they are."""
     if v is None:
         return "-"
     if m.unit == "bytes" and isinstance(v, int):
@@ -85,7 +87,8 @@ def _value(m: Metric, v: int | str | None) -> str:
     return str(v)
 
 
-def _delta(m: Metric) -> str:
+def metric_delta(m: Metric) -> str:
+    """A metric's delta with its sign ('' for words)."""
     d = m.delta
     if d is None:
         return ""
@@ -94,7 +97,8 @@ def _delta(m: Metric) -> str:
     return f"{d:+d}"
 
 
-def _change_line(c: Change) -> str:
+def change_line(c: Change) -> str:
+    """One changed request on one line: kind, caller, api, size, nid, old -> new, distance, scratch, source."""
     size = human(c.new_size if c.new_size is not None else c.old_size or 0)
     if c.old_size is not None and c.new_size is not None and c.old_size != c.new_size:
         size = f"{human(c.old_size)} -> {human(c.new_size)}"
@@ -141,8 +145,8 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
             t.add_column(c.label, justify="right")
             t.add_column("delta", justify="right")
             for m in shown:
-                t.add_row(m.name + (" (cost)" if m.informational else ""), _value(m, m.old), _value(m, m.new),
-                          _delta(m))
+                t.add_row(m.name + (" (cost)" if m.informational else ""), metric_value(m, m.old),
+                          metric_value(m, m.new), metric_delta(m))
             con.print(t)
             same = len([m for m in d.metrics if not m.changed])
             con.print(Text(f"  ({same} metrics unchanged)", style="dim"))
@@ -150,7 +154,7 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
         if first is not None:
             con.print(Text("first divergence:", style="bold"))
             con.print(Text(f"  {first.src or 'op ' + str(first.op_index)}: {first.caller or '?'} ({first.subsystem})"))
-            con.print(Text(f"  {_change_line(first)}"))
+            con.print(Text(f"  {change_line(first)}"))
             if first.words:
                 con.print(Text(f"  kernel: {first.words}", style="dim"))
             elif d.messages_gone or d.messages_added:  # a synthesized request: the kernel's words are its messages
@@ -173,7 +177,7 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
             items = groups[sub]
             con.print(Text(f"  {sub} ({len(items)})", style="cyan"))
             for ch in items[:TEXT_PER_SUBSYSTEM]:
-                con.print(Text(f"    {_change_line(ch)}"))
+                con.print(Text(f"    {change_line(ch)}"))
             if len(items) > TEXT_PER_SUBSYSTEM:
                 con.print(Text(f"    ... {len(items) - TEXT_PER_SUBSYSTEM} more (--format json lists all)",
                                style="dim"))
