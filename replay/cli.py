@@ -507,8 +507,10 @@ def compare(
             for spec in names:
                 got = one(spec)
                 maps[spec] = got
-                for (old, _), (new, _) in zip(base, got, strict=True):
-                    comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit)))
+                for (old, om), (new, nm) in zip(base, got, strict=True):
+                    tables = ([(r.base, r.size) for r in om.reserved], [(r.base, r.size) for r in nm.reserved])
+                    comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit,
+                                                                       reserved=tables)))
     except KhoReplayError as e:
         raise _fail(e) from None
     rep = Report(str(trace), "baseline", kexec, preserve if kexec else None, limit, tuple(comparisons))

@@ -25,13 +25,13 @@ does not count as a divergence.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .ops import Trace
 from .outcome import Outcome, Request
 
-__all__ = ["Change", "Diff", "Kind", "Metric", "diff", "metrics", "in_areas"]
+__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
 
 
 class Kind(enum.StrEnum):
@@ -107,6 +107,44 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
+class RegionChange:
+    """A final ``reserved[]`` region of one side that holds several whole regions of the other side.
+
+    ``merged``: the new region covers ``parts`` old ones (they now touch and
+    merged); ``split``: the old region covers ``parts`` new ones.
+    """
+
+    kind: str
+    base: int
+    size: int
+    parts: int
+
+
+def _covering(outer: Sequence[tuple[int, int]], inner: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """(base, size, n) for each region of *outer* that contains n >= 2 whole regions of *inner* (both sorted)."""
+    j = 0
+    for base, size in outer:
+        end = base + size
+        while j < len(inner) and inner[j][0] < base:
+            j += 1
+        k, n = j, 0
+        while k < len(inner) and inner[k][0] < end:
+            if inner[k][0] + inner[k][1] <= end:
+                n += 1
+            k += 1
+        if n >= 2:
+            yield base, size, n
+
+
+def region_changes(old: Sequence[tuple[int, int]], new: Sequence[tuple[int, int]]) -> tuple[RegionChange, ...]:
+    """Reservations that merged or split between two final ``reserved[]`` tables of ``(base, size)``."""
+    a, b = sorted(old), sorted(new)
+    out = [RegionChange("merged", base, size, n) for base, size, n in _covering(b, a)]
+    out += [RegionChange("split", base, size, n) for base, size, n in _covering(a, b)]
+    return tuple(sorted(out, key=lambda r: r.base))
+
+
+@dataclass(frozen=True, slots=True)
 class Diff:
     """What changed from *old* to *new* (see the module docstring)."""
 
@@ -117,6 +155,8 @@ class Diff:
     messages_added: tuple[str, ...]
     messages_gone: tuple[str, ...]
     threshold: int = 0
+    #: Reservations that merged or split (only when both final tables were given).
+    regions: tuple[RegionChange, ...] = ()
 
     @property
     def shown_metrics(self) -> tuple[Metric, ...]:
@@ -339,12 +379,15 @@ def _multiset_minus(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: int = 0,
-         by_caller: bool = False) -> Diff:
+         by_caller: bool = False,
+         reserved: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]] | None = None) -> Diff:
     """Compare *new* against *old*; *trace* (the one *new* replayed) names source lines.
 
     Two strategies on one trace pair requests by op index.  Two different
     real boots (*by_caller*) pair them by caller function, API and nid in
-    order of occurrence, since their op streams need not line up.
+    order of occurrence, since their op streams need not line up.  With
+    *reserved*, the two final ``reserved[]`` tables as ``(base, size)``, the
+    diff also names reservations that merged or split.
     """
     return Diff(
         old=old, new=new,
@@ -353,4 +396,5 @@ def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: i
         messages_added=_multiset_minus(new.messages, old.messages),
         messages_gone=_multiset_minus(old.messages, new.messages),
         threshold=threshold,
+        regions=() if reserved is None else region_changes(*reserved),
     )

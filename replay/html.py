@@ -210,6 +210,11 @@ def _section(i: int, c: Comparison, against: str, base: tuple[Outcome, Memblock]
     for title, msgs in (("messages added", d.messages_added), ("messages gone", d.messages_gone)):
         if msgs:
             out.append(f"<p><b>{title}:</b></p><pre>{e(chr(10).join(msgs))}</pre>")
+    if d.regions:
+        out.append("<p><b>reservations merged or split:</b></p><pre>" + e("\n".join(
+            f"{r.kind:6}  [{addr(r.base)}-{addr(r.base + r.size - 1)}] {human(r.size)}: "
+            + (f"{r.parts} regions now one" if r.kind == "merged" else f"now {r.parts} regions")
+            for r in d.regions)) + "</pre>")
     if d.shown_changes:
         out.append(f"<details><summary>{len(d.shown_changes)} requests changed</summary><table>"
                    "<tr><th>kind</th><th>caller</th><th>api</th><th>size</th><th>nid</th><th>old</th><th>new</th>"

@@ -16,7 +16,8 @@ JSON schema (``DIFF_SCHEMA_VERSION``; keys sorted, addresses as
                       "verdict": str, "first": CHANGE | null, "changes": [CHANGE],
                       "metrics": [{"name", "old", "new", "delta", "unit", "informational"}],
                       "messages_added": [str], "messages_gone": [str],
-                      "panic": {"old": str | null, "new": str | null}}]}
+                      "panic": {"old": str | null, "new": str | null},
+                      "regions": [{"kind": "merged" | "split", "base": str, "size": int, "parts": int}]}]}
     CHANGE = {"kind", "op_index", "api", "caller", "subsystem", "nid", "old_addr",
               "new_addr", "old_size", "new_size", "distance", "old_in_scratch",
               "new_in_scratch", "synthesized", "src", "words"}
@@ -168,6 +169,13 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
                     con.print(Text(f"  {'+' if 'added' in title else '-'} {msg}", style=sty))
         if d.old.panic != d.new.panic:
             con.print(Text(f"panic: {d.old.panic or '-'} -> {d.new.panic or '-'}", style="red"))
+        if d.regions:
+            con.print(Text(f"reservations merged or split ({len(d.regions)}):", style="bold"))
+            for rc in d.regions[:TEXT_PER_SUBSYSTEM]:
+                con.print(Text(f"  {rc.kind:6}  [{addr(rc.base)}-{addr(rc.base + rc.size - 1)}] {human(rc.size)}: "
+                               + (f"{rc.parts} regions now one" if rc.kind == "merged" else f"now {rc.parts} regions")))
+            if len(d.regions) > TEXT_PER_SUBSYSTEM:
+                con.print(Text(f"  ... {len(d.regions) - TEXT_PER_SUBSYSTEM} more", style="dim"))
         groups: dict[str, list[Change]] = defaultdict(list)
         for ch in d.shown_changes:
             groups[ch.subsystem].append(ch)
@@ -209,6 +217,7 @@ def comparison_json(c: Comparison) -> dict[str, object]:
                      "informational": m.informational} for m in d.shown_metrics],
         "messages_added": list(d.messages_added), "messages_gone": list(d.messages_gone),
         "panic": {"old": d.old.panic, "new": d.new.panic},
+        "regions": [{"kind": r.kind, "base": addr(r.base), "size": r.size, "parts": r.parts} for r in d.regions],
     }
 
 

@@ -85,6 +85,25 @@ def test_kexec_preserve_hugetlb_on_c_puts_gigantic_pages_in_scratch_only_under_b
     assert all(int(c["new_addr"], 16) % GIB == 0 for c in moved)
 
 
+def test_reservations_that_split_account_for_the_region_count() -> None:
+    # merged tags gigantic pages RSRV_HUGETLB, so they no longer merge with their RSRV_KERN neighbours.
+    r = invoke(C, "-s", "merged", "-f", "json")
+    comp = comparisons(r.stdout)[("merged", "cold")]
+    split = [x for x in comp["regions"] if x["kind"] == "split"]
+    assert split and all(x["size"] >= GIB for x in split)
+    more = sum(x["parts"] - 1 for x in split) - sum(x["parts"] - 1 for x in comp["regions"] if x["kind"] == "merged")
+    assert metric(comp, "reserved regions final")["delta"] == more
+
+
+def test_region_changes_on_two_small_tables() -> None:
+    from kho_replay.replay.diff import region_changes
+
+    old = [(0x1000, 0x1000), (0x2000, 0x1000), (0x10000, 0x4000)]
+    new = [(0x1000, 0x2000), (0x10000, 0x1000), (0x12000, 0x2000)]
+    got = [(r.kind, r.base, r.size, r.parts) for r in region_changes(old, new)]
+    assert got == [("merged", 0x1000, 0x2000, 2), ("split", 0x10000, 0x4000, 2)]
+
+
 def test_a_strategy_against_itself_is_the_same_and_exits_0() -> None:
     r = invoke(C, "-s", "baseline", "--kexec")
     assert r.exit_code == 0, r.stdout
