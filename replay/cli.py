@@ -414,6 +414,9 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No report on stdo
 ReportFormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text, json or html.")]
 FixturesOpt = Annotated[Path, typer.Option("--fixtures", help="Directory holding the fixtures.")]
 
+app.info.epilog = ("Without a command: kho-replay TRACE [--strategy S]... [--kexec] [--preserve SPEC] replays TRACE "
+                   "under each strategy and diffs it against baseline (options: kho-replay compare --help).")
+
 #: Commands main() passes through; any other first word is a trace for the hidden ``compare``.
 _COMMANDS = ("run", "validate", "parse", "strategies", "kho", "matrix", "compare", "diff", "fixture")
 _COMPARE = "compare"
