@@ -728,3 +728,30 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     synth, _ = execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
                         segments=segs)
     return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))
+
+
+def run_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline", *,
+             models: list[Memblock] | None = None) -> tuple[Outcome, Outcome]:
+    """Replay two real boots to compare them: *first* as a cold boot, *second* as what it was.
+
+    A *second* that was a KHO boot (its log shows the scratch-only phase) is
+    replayed as one, inheriting *first*'s scratch and the memory its log
+    shows preserved, as :func:`check_second_kernel` does; any other is a
+    cold boot of its own.  *models* receives both final models.
+
+    :raises KhoReplayError: when *second* is a KHO boot but *first* reserved no scratch.
+    """
+    s = _strategy(strategy, ())
+    a, amb = execute(first, s, kernel=None, arch=None, kexec=False)
+    if any(isinstance(op, KhoScratchOnly) and op.on for op in second.ops):
+        if not a.scratch.enabled:
+            raise KhoReplayError(f"{second.context.source} is a KHO boot, but {first.context.source} "
+                                 "reserved no scratch to hand over")
+        areas = tuple(ScratchArea(n, b, sz) for n, b, sz in a.scratch.areas)
+        b, bmb = execute(second, s, kernel=None, arch=None, kexec=True, areas=areas,
+                         preserved=parse_preserve("log", trace=second), segments=kexec_segments(second, areas))
+    else:
+        b, bmb = execute(second, s, kernel=None, arch=None, kexec=False)
+    if models is not None:
+        models += [amb, bmb]
+    return a, b

@@ -539,11 +539,12 @@ def diff_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Compare two real boots (two kernels on one machine, or a first and a second kernel):
-    each is replayed as baseline and B is diffed against A, requests paired by caller.
+    each is replayed as baseline (B as a KHO boot with A's scratch when it was one)
+    and B is diffed against A, requests paired by caller.
     Exit 0 when they agree, 1 when they differ, 2 on bad input."""
     from kho_replay.parsers import load
 
-    from .boot import run_cold
+    from .boot import run_pair
     from .diff import diff
     from .kho import memparse
     from .report import Comparison, Report
@@ -556,14 +557,14 @@ def diff_cmd(
         if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
             raise KhoReplayError(f"{trace_a} is {ta.context.arch or 'x86_64'}, {trace_b} is "
                                  f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
-        ma: list[Memblock] = []
-        mb: list[Memblock] = []
-        a, b = run_cold(ta, models=ma), run_cold(tb, models=mb)
+        models: list[Memblock] = []
+        a, b = run_pair(ta, tb, models=models)
     except KhoReplayError as e:
         raise _fail(e) from None
-    d = diff(a, b, trace=tb, threshold=limit, by_caller=True)
-    rep = Report(str(trace_a), str(trace_a), False, None, limit, (Comparison(str(trace_b), "cold", d),))
-    _report(rep, fmt, output, quiet, {str(trace_a): [(a, ma[0])], str(trace_b): [(b, mb[0])]})
+    tables = tuple([(r.base, r.size) for r in m.reserved] for m in models)
+    d = diff(a, b, trace=tb, threshold=limit, by_caller=True, reserved=(tables[0], tables[1]))
+    rep = Report(f"A = {trace_a}, B = {trace_b}", "A", False, None, limit, (Comparison("B", b.boot, d),))
+    _report(rep, fmt, output, quiet, {"A": [(a, models[0])], "B": [(b, models[1])]})
     raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
 
 

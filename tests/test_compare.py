@@ -198,11 +198,24 @@ def test_diff_a_boot_with_itself_is_the_same() -> None:
 
 
 def test_diff_first_and_second_kernel_of_c() -> None:
-    # The second kernel is a KHO boot: it inherits scratch and allocates inside it.
+    # The second kernel is a KHO boot: it inherits the first kernel's scratch and runs hugetlb while
+    # memblock is scratch-only, so both 1 GiB pages the kernel pre-allocated land inside the 3 GiB
+    # global scratch; the first kernel reserved scratch after hugetlb, so none of its pages are in it.
+    pages = gigantic_pages(C / "console-kernel2.log.gz")
+    assert pages == 2
     r = invoke("diff", C / "console-kernel1.log", C / "console-kernel2.log.gz", "-f", "json")
     assert r.exit_code == 1, r.stderr
     comp = json.loads(r.stdout)["comparisons"][0]
-    assert comp["diverged"] and comp["changes"]
+    assert comp["boot"] == "kexec" and comp["diverged"]
+    assert metric(comp, "gigantic in scratch")["old"] == 0
+    assert metric(comp, "gigantic in scratch")["new"] == pages
+    assert comp["first"]["src"].startswith("console-kernel2.log.gz:")
+    assert comp["first"]["new_in_scratch"] is True
+
+
+def test_diff_of_a_kho_boot_after_a_boot_without_scratch() -> None:
+    # A boot without kho=on reserved no scratch: there is nothing a KHO boot could have inherited.
+    _one_line_error(invoke("diff", X86, C / "console-kernel2.log.gz"), "KHO boot", "no scratch")
 
 
 # ------------------------------------------------------------------ bad input: one line, exit 2
@@ -229,6 +242,10 @@ def test_trace_without_allocation_requests(tmp_path: Path) -> None:
     p = tmp_path / "layout.ops"
     p.write_text("add 0x0000000000000000 0x0000000100000000 nid=0\n")
     _one_line_error(invoke(p), "no allocation requests")
+
+
+def test_bad_threshold() -> None:
+    _one_line_error(invoke(B, "--threshold", "lots"), "not a size", "lots")
 
 
 def test_bad_preserve_spec() -> None:
