@@ -485,8 +485,11 @@ def compare(
         for spec in names:
             name, *opts = spec.split("+")
             get(name, tuple(opts))
-        cold_path, second_path = _trace_files_new(trace)
-        t = load(cold_path)
+        if str(trace).startswith("scenario:"):
+            cold_path, second_path, t = trace, None, _load_trace(trace)
+        else:
+            cold_path, second_path = _trace_files_new(trace)
+            t = load(cold_path)
         _check_trace(t, cold_path)
         t2 = load(second_path) if kexec and second_path is not None else None
         comparisons = []

@@ -28,6 +28,7 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from .errors import KhoReplayError
 from .ops import Trace
 from .outcome import Outcome, Request
 
@@ -279,7 +280,7 @@ def _line(path: str, line: int | None) -> str | None:
 
         try:
             _LINES[path] = read_text(path).splitlines()
-        except Exception:  # the words are a courtesy; a vanished file must not break a diff
+        except KhoReplayError:  # the words are a courtesy; a vanished file must not break a diff
             _LINES[path] = []
     lines = _LINES[path]
     return lines[line - 1].strip() if 0 < line <= len(lines) else None
