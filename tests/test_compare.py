@@ -143,6 +143,27 @@ def test_default_command_verdicts_on_every_bundled_boot(trace: Path) -> None:
             assert metric(comps[(s, "cold")], "scratch reserved")["new"] == "yes"
 
 
+@pytest.mark.parametrize("trace", [d for d in _bundled() if (d / "console-kernel2.log.gz").exists()],
+                         ids=lambda p: p.name)
+def test_kexec_verdicts_on_every_bundled_kho_boot(trace: Path) -> None:
+    pages = gigantic_pages(fixtures.trace_files(trace)[0])
+    r = invoke(trace, "--kexec", "--preserve", "hugetlb", "-f", "json")
+    comps = comparisons(r.stdout)
+    assert r.exit_code == 1  # every KHO trace has at least one design whose KHO boot differs
+    if pages == 0:
+        # preserve-hugetlb only adopts preserved gigantic pages: with none, nothing changes.
+        assert not comps[("preserve-hugetlb", "cold")]["diverged"]
+        assert not comps[("preserve-hugetlb", "kexec")]["diverged"]
+        return
+    # merged allocates gigantic pages outside kho_scratch[] on the KHO boot (flagged RSRV_HUGETLB memory
+    # is not scratch); where baseline put some inside, the diff says they left.
+    m = metric(comps[("merged", "kexec")], "gigantic in scratch")
+    assert m is None or (m["new"] == 0 and m["old"] > 0)
+    if m is not None:
+        assert any(c["subsystem"] == "hugetlb gigantic pages" and c["old_in_scratch"] and not c["new_in_scratch"]
+                   for c in comps[("merged", "kexec")]["changes"])
+
+
 def test_text_report_verdicts_table_and_first_divergence() -> None:
     r = invoke(C, "-s", "merged", "--kexec")
     assert r.exit_code == 1
