@@ -417,9 +417,18 @@ FixturesOpt = Annotated[Path, typer.Option("--fixtures", help="Directory holding
 app.info.epilog = ("Without a command: kho-replay TRACE [--strategy S]... [--kexec] [--preserve SPEC] replays TRACE "
                    "under each strategy and diffs it against baseline (options: kho-replay compare --help).")
 
-#: Commands main() passes through; any other first word is a trace for the hidden ``compare``.
-_COMMANDS = ("run", "validate", "parse", "strategies", "kho", "matrix", "compare", "diff", "fixture")
 _COMPARE = "compare"
+
+
+def _commands() -> set[str]:
+    """Every command and command group registered on the app (so commands added later dispatch too)."""
+    names = {g.name for g in app.registered_groups if g.name}
+    for c in app.registered_commands:
+        if c.name:
+            names.add(c.name)
+        elif c.callback is not None:
+            names.add(c.callback.__name__.replace("_", "-"))
+    return names
 
 
 def _progress(quiet: bool):  # type: ignore[no-untyped-def]
@@ -630,7 +639,7 @@ def dispatch(args: list[str]) -> list[str]:
 
     typer cannot have a positional default command beside subcommands, hence this.
     """
-    if args and args[0] not in _COMMANDS and args[0] not in ("--help", "--version"):
+    if args and args[0] not in _commands() and args[0] not in ("--help", "--version"):
         return [_COMPARE, *args]
     return list(args)
 
