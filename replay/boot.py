@@ -579,15 +579,20 @@ def _strategy(s: Strategy | str, options: Sequence[str]) -> Strategy:
 
 
 def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
-             kernel: str | None = None, arch: str | None = None, kho: bool | None = None) -> Outcome:
+             kernel: str | None = None, arch: str | None = None, kho: bool | None = None,
+             models: list[Memblock] | None = None) -> Outcome:
     """Re-execute *trace* as a cold boot under *strategy* (name or object).
 
     ``kho=`` and ``kho_scratch=`` come from the trace's command line; without
     ``kho=on`` there is no scratch (the trace kernel's default is unknown);
     *kho* overrides it, e.g. to synthesize ``kho_reserve_scratch()`` for a
     kernel built without KHO (it runs just before ``memblock_free_all()``).
+    *models*, when given, receives the final model (for memory maps).
     """
-    return execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)[0]
+    out, mb = execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)
+    if models is not None:
+        models.append(mb)
+    return out
 
 
 def run_kexec(
@@ -602,6 +607,7 @@ def run_kexec(
     second: Trace | None = None,
     scratch_from: Strategy | str | None = None,
     kho: bool | None = None,
+    models: list[Memblock] | None = None,
 ) -> tuple[Outcome, Outcome]:
     """The cold boot of *trace*, then the KHO boot that runs the same requests after it.
 
@@ -621,7 +627,11 @@ def run_kexec(
     s = _strategy(strategy, options)
     first = s if scratch_from is None else _strategy(scratch_from, ())
     cold, cmb = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
+    if models is not None:  # the final models of both boots, for memory maps
+        models.append(cmb)
     if not cold.scratch.enabled:
+        if models is not None:
+            models.append(cmb)
         return cold, replace(cold, boot="kexec", kho_boot=False)
     areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
     if isinstance(preserve, PreservedSet):
@@ -638,8 +648,10 @@ def run_kexec(
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
     segs = kexec_segments(second, areas) if second is not None else ()
-    kx, _ = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
-                    segments=segs)
+    kx, kmb = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
+                      segments=segs)
+    if models is not None:
+        models.append(kmb)
     return cold, kx
 
 
@@ -716,3 +728,30 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     synth, _ = execute(first, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset,
                         segments=segs)
     return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))
+
+
+def run_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline", *,
+             models: list[Memblock] | None = None) -> tuple[Outcome, Outcome]:
+    """Replay two real boots to compare them: *first* as a cold boot, *second* as what it was.
+
+    A *second* that was a KHO boot (its log shows the scratch-only phase) is
+    replayed as one, inheriting *first*'s scratch and the memory its log
+    shows preserved, as :func:`check_second_kernel` does; any other is a
+    cold boot of its own.  *models* receives both final models.
+
+    :raises KhoReplayError: when *second* is a KHO boot but *first* reserved no scratch.
+    """
+    s = _strategy(strategy, ())
+    a, amb = execute(first, s, kernel=None, arch=None, kexec=False)
+    if any(isinstance(op, KhoScratchOnly) and op.on for op in second.ops):
+        if not a.scratch.enabled:
+            raise KhoReplayError(f"{second.context.source} is a KHO boot, but {first.context.source} "
+                                 "reserved no scratch to hand over")
+        areas = tuple(ScratchArea(n, b, sz) for n, b, sz in a.scratch.areas)
+        b, bmb = execute(second, s, kernel=None, arch=None, kexec=True, areas=areas,
+                         preserved=parse_preserve("log", trace=second), segments=kexec_segments(second, areas))
+    else:
+        b, bmb = execute(second, s, kernel=None, arch=None, kexec=False)
+    if models is not None:
+        models += [amb, bmb]
+    return a, b

@@ -27,7 +27,7 @@ from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
 from .validate import ValidationReport
 
-__all__ = ["ExitCode", "app", "main"]
+__all__ = ["ExitCode", "app", "dispatch", "main"]
 
 
 class ExitCode(enum.IntEnum):
@@ -43,6 +43,7 @@ class Format(enum.StrEnum):
 
     text = "text"
     json = "json"
+    html = "html"
 
 
 app = typer.Typer(
@@ -498,6 +499,245 @@ def matrix(
     _emit(text + "\n", output)
 
 
+# ------------------------------------------------- compare (default), diff, fixture
+# Issue 5: "what changes?" — kho-replay TRACE --strategy S, two real boots, regression fixtures.
+
+ThresholdOpt = Annotated[str, typer.Option(
+    "--threshold", help="Hide byte deltas and moves smaller than this size (4K, 2M, 0x1000).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No report on stdout and no progress: exit code only.")]
+ReportFormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text, json or html.")]
+FixturesOpt = Annotated[Path, typer.Option("--fixtures", help="Directory holding the fixtures.")]
+
+app.info.epilog = ("Without a command: kho-replay TRACE [--strategy S]... [--kexec] [--preserve SPEC] replays TRACE "
+                   "under each strategy and diffs it against baseline (options: kho-replay compare --help).")
+
+_COMPARE = "compare"
+
+
+def _commands() -> set[str]:
+    """Every command and command group registered on the app (so commands added later dispatch too)."""
+    names = {g.name for g in app.registered_groups if g.name}
+    for c in app.registered_commands:
+        if c.name:
+            names.add(c.name)
+        elif c.callback is not None:
+            names.add(c.callback.__name__.replace("_", "-"))
+    return names
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr when it is a terminal, else nothing."""
+    from contextlib import nullcontext
+
+    from rich.progress import Progress
+
+    if quiet or not err.is_terminal:
+        return nullcontext(None)
+    return Progress(console=err, transient=True)
+
+
+def _report(rep, fmt: Format, output: Path | None, quiet: bool, maps=None) -> None:  # type: ignore[no-untyped-def]
+    from .report import report_json, report_text
+
+    if quiet and output is None:
+        return
+    if fmt is Format.json:
+        text = report_json(rep)
+    elif fmt is Format.html:
+        from .html import report_html
+
+        text = report_html(rep, maps or {})
+    else:
+        color = output is None and sys.stdout.isatty()
+        text = report_text(rep, color=color, width=err.width if color else 120)
+    _emit(text, output)
+
+
+def _check_trace(t: Trace, path: Path) -> None:
+    if not any(isinstance(op, Alloc) for op in t.ops):
+        raise KhoReplayError(f"{path}: no allocation requests (not a memblock=debug boot log?)")
+
+
+@app.command(name=_COMPARE, hidden=True)
+def compare(
+    trace: TraceArg,
+    strategy: StrategyOpt = None,
+    kexec: KexecOpt = False,
+    preserve: PreserveOpt = "hugetlb",
+    threshold: ThresholdOpt = "0",
+    seed: SeedOpt = 0,
+    fmt: ReportFormatOpt = Format.text,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Replay TRACE under each strategy (default: all) and diff each against baseline.
+    Exit 0 when no strategy diverges, 1 when one does, 2 on bad input."""
+    from kho_replay.parsers import load
+
+    from .boot import run_cold, run_kexec
+    from .diff import diff
+    from .kho import check_preserve, memparse
+    from .outcome import Outcome
+    from .report import Comparison, Report
+    from .strategies import available, get
+
+    try:
+        limit = memparse(threshold)
+        check_preserve(preserve)
+        names = strategy or [n for n in available() if n != "baseline"]
+        for spec in names:
+            name, *opts = spec.split("+")
+            get(name, tuple(opts))
+        if str(trace).startswith("scenario:"):
+            cold_path, second_path, t = trace, None, _load_trace(trace)
+        else:
+            cold_path, second_path = _trace_files_new(trace)
+            t = load(cold_path)
+        _check_trace(t, cold_path)
+        t2 = load(second_path) if kexec and second_path is not None else None
+        comparisons = []
+        maps = {}
+        with _progress(quiet) as bar:
+            task = bar.add_task("replaying", total=len(names) + 1) if bar else None
+
+            def one(spec: str) -> list[tuple[Outcome, Memblock]]:
+                name, *opts = spec.split("+")
+                if bar is not None:
+                    bar.update(task, description=spec, advance=1)
+                models: list[Memblock] = []
+                if kexec:
+                    got = run_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2, models=models)
+                else:
+                    got = (run_cold(t, name, options=opts, models=models),)
+                return list(zip(got, models, strict=True))
+
+            base = one("baseline")
+            maps["baseline"] = base
+            for spec in names:
+                got = one(spec)
+                maps[spec] = got
+                for (old, om), (new, nm) in zip(base, got, strict=True):
+                    tables = ([(r.base, r.size) for r in om.reserved], [(r.base, r.size) for r in nm.reserved])
+                    comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit,
+                                                                       reserved=tables)))
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    rep = Report(str(trace), "baseline", kexec, preserve if kexec else None, limit, tuple(comparisons))
+    _report(rep, fmt, output, quiet, maps)
+    raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
+
+
+def _trace_files_new(path: Path) -> tuple[Path, Path | None]:
+    from .fixtures import trace_files
+
+    if not path.exists():
+        raise KhoReplayError(f"{path}: no such file or directory")
+    return trace_files(path)
+
+
+@app.command(name="diff")
+def diff_cmd(
+    trace_a: Annotated[Path, typer.Argument(help="The first real boot (log or trace directory).")],
+    trace_b: Annotated[Path, typer.Argument(help="The second real boot.")],
+    threshold: ThresholdOpt = "0",
+    fmt: ReportFormatOpt = Format.text,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare two real boots (two kernels on one machine, or a first and a second kernel):
+    each is replayed as baseline (B as a KHO boot with A's scratch when it was one)
+    and B is diffed against A, requests paired by caller.
+    Exit 0 when they agree, 1 when they differ, 2 on bad input."""
+    from kho_replay.parsers import load
+
+    from .boot import run_pair
+    from .diff import diff
+    from .kho import memparse
+    from .report import Comparison, Report
+
+    try:
+        limit = memparse(threshold)
+        ta, tb = (load(_trace_files_new(p)[0]) for p in (trace_a, trace_b))
+        for t, p in ((ta, trace_a), (tb, trace_b)):
+            _check_trace(t, p)
+        if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
+            raise KhoReplayError(f"{trace_a} is {ta.context.arch or 'x86_64'}, {trace_b} is "
+                                 f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
+        models: list[Memblock] = []
+        a, b = run_pair(ta, tb, models=models)
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    tables = tuple([(r.base, r.size) for r in m.reserved] for m in models)
+    d = diff(a, b, trace=tb, threshold=limit, by_caller=True, reserved=(tables[0], tables[1]))
+    rep = Report(f"A = {trace_a}, B = {trace_b}", "A", False, None, limit, (Comparison("B", b.boot, d),))
+    _report(rep, fmt, output, quiet, {"A": [(a, models[0])], "B": [(b, models[1])]})
+    raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
+
+
+fixture_app = typer.Typer(help="Regression fixtures: traces/<name>/ with expected.json.", no_args_is_help=True)
+app.add_typer(fixture_app, name="fixture")
+
+
+@fixture_app.command("add")
+def fixture_add(
+    trace: TraceArg,
+    name: Annotated[str | None, typer.Option("--name", help="Fixture name (default: the trace's).")] = None,
+    fixtures: FixturesOpt = Path("traces"),
+) -> None:
+    """Store TRACE under FIXTURES/<name>/ with expected.json: the outcome of every
+    strategy, cold and as the KHO boot after it."""
+    from .fixtures import add
+
+    try:
+        dest = add(trace, fixtures, name)
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    err.print(f"kho-replay: wrote {dest / 'expected.json'}", markup=False)
+
+
+@fixture_app.command("check")
+def fixture_check(
+    names: Annotated[list[str] | None, typer.Argument(help="Fixtures to check (default: all).")] = None,
+    fixtures: FixturesOpt = Path("traces"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Replay every fixture and compare with its expected.json; print what changed.
+    Exit 0 when nothing changed, 1 when something did, 2 on bad input."""
+    from .fixtures import check
+    from .fixtures import fixtures as all_fixtures
+
+    try:
+        dirs = [fixtures / n for n in names] if names else all_fixtures(fixtures)
+        if not dirs:
+            raise KhoReplayError(f"{fixtures}: no fixtures (directories with expected.json)")
+        lines, changed = [], 0
+        with _progress(quiet) as bar:
+            task = bar.add_task("fixtures", total=len(dirs)) if bar else None
+            for d in dirs:
+                if bar is not None:
+                    bar.update(task, description=d.name, advance=1)
+                found = check(d)
+                changed += bool(found)
+                lines.append(f"{d.name}: {'CHANGED' if found else 'ok'}")
+                lines += [f"  {x}" for x in found]
+    except KhoReplayError as e:
+        raise _fail(e) from None
+    lines.append(f"{len(dirs) - changed}/{len(dirs)} fixtures unchanged")
+    if not quiet:
+        _emit("\n".join(lines) + "\n", None)
+    raise typer.Exit(ExitCode.DIVERGED if changed else ExitCode.SAME)
+
+
+def dispatch(args: list[str]) -> list[str]:
+    """*args* with the hidden ``compare`` command inserted unless they start with a command or --help/--version.
+
+    typer cannot have a positional default command beside subcommands, hence this.
+    """
+    if args and args[0] not in _commands() and args[0] not in ("--help", "--version"):
+        return [_COMPARE, *args]
+    return list(args)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: ``kho-replay TRACE ...`` runs the hidden ``compare`` command."""
+    app(args=dispatch(sys.argv[1:]), prog_name="kho-replay")

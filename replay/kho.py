@@ -40,6 +40,7 @@ __all__ = [
     "ScratchResult",
     "busy_blocks",
     "extend_scratch",
+    "check_preserve",
     "insert_cost",
     "memparse",
     "parse_kho_cmdline",
@@ -287,6 +288,27 @@ class PreservedSet:
 def _walk_order(blocks: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     # The radix walk visits the highest order first, ascending address within an order (kho-spec 6.1).
     return tuple(sorted(blocks, key=lambda b: (-b[1], b[0])))
+
+
+def check_preserve(spec: str) -> None:
+    """Check the syntax of a ``--preserve`` spec before any replay runs.
+
+    >>> check_preserve("memfd:64M:2M")
+
+    :raises KhoReplayError: when *spec* is none of hugetlb, memfd:SIZE[:FOLIO], log, debugfs.
+    """
+    kind, *rest = spec.split(":")
+    if kind in ("hugetlb", "log", "debugfs") and not rest:
+        return
+    if kind == "memfd" and 1 <= len(rest) <= 2:
+        try:
+            for part in rest:
+                memparse(part)
+        except KhoReplayError:
+            pass
+        else:
+            return
+    raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
 
 
 def parse_preserve(

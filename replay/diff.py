@@ -1,0 +1,401 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Line two outcomes up request by request and metric by metric.
+
+A :class:`Diff` answers "what changes?" between an ``old`` outcome (usually
+``baseline``) and a ``new`` one (a strategy, or a second real boot): which
+allocation requests moved (old -> new address, distance, now inside or
+outside ``kho_scratch[]``), which now fail or now succeed, which one only
+one side made, how every metric of kho-spec §11 moved (old, new, delta, as
+``scripts/bloat-o-meter`` prints them), which kernel messages were added or
+are gone, and the first divergence in boot order with its caller.
+
+Requests pair by op index; several requests of one op (the synthesized
+``kho_reserve_scratch()`` allocations) pair by their order within the op.
+A *threshold* hides byte deltas and moves smaller than it; what is hidden
+does not count as a divergence.
+
+>>> from kho_replay.parsers import load
+>>> from kho_replay.replay.boot import run_cold
+>>> t = load("traces/x86_64-kho-7.2.13-B-8G-hugepages1G2-defaultscale-scratchfail/console-kernel1.log.gz")
+>>> d = diff(run_cold(t, "baseline"), run_cold(t, "merged"), trace=t)
+>>> d.diverged, d.metric("scratch reserved").old, d.metric("scratch reserved").new
+(True, 'no (failed: global)', 'yes')
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from .errors import KhoReplayError
+from .ops import Trace
+from .outcome import Outcome, Request
+
+__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
+
+
+class Kind(enum.StrEnum):
+    """How one request changed."""
+
+    moved = "moved"
+    now_fails = "now fails"
+    now_succeeds = "now succeeds"
+    resized = "resized"
+    added = "added"
+    gone = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One request that differs: old and new result, scratch membership on each side, source line."""
+
+    kind: Kind
+    op_index: int
+    api: str
+    caller: str | None
+    subsystem: str
+    nid: int
+    old_size: int | None
+    new_size: int | None
+    old_addr: int | None
+    new_addr: int | None
+    old_in_scratch: bool
+    new_in_scratch: bool
+    synthesized: bool
+    #: ``file:line`` of the op in the trace, when known.
+    src: str | None = None
+    #: The console line the kernel printed for the op, when it can be read back.
+    words: str | None = None
+
+    @property
+    def distance(self) -> int | None:
+        """new - old address in bytes (None unless both sides placed the request)."""
+        if self.old_addr is None or self.new_addr is None:
+            return None
+        return self.new_addr - self.old_addr
+
+    @property
+    def scratch_note(self) -> str:
+        """``now inside scratch`` / ``now outside scratch`` when membership changed, else ''."""
+        if self.old_in_scratch == self.new_in_scratch or self.subsystem == "KHO scratch":
+            return ""
+        return "now inside scratch" if self.new_in_scratch else "now outside scratch"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One metric on both sides; ``unit`` is ``bytes``, ``count`` or ``''`` (a word such as yes/no)."""
+
+    name: str
+    old: int | str | None
+    new: int | str | None
+    unit: str = "count"
+    #: Cost proxies are shown but are not outcomes: they never make a diff diverge.
+    informational: bool = False
+
+    @property
+    def delta(self) -> int | None:
+        """new - old for numbers (a missing side counts as 0), None for words."""
+        if self.unit == "" or isinstance(self.old, str) or isinstance(self.new, str):
+            return None
+        return (self.new or 0) - (self.old or 0)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the two sides differ."""
+        return self.old != self.new
+
+
+@dataclass(frozen=True, slots=True)
+class RegionChange:
+    """A final ``reserved[]`` region of one side that holds several whole regions of the other side.
+
+    ``merged``: the new region covers ``parts`` old ones (they now touch and
+    merged); ``split``: the old region covers ``parts`` new ones.
+    """
+
+    kind: str
+    base: int
+    size: int
+    parts: int
+
+
+def _covering(outer: Sequence[tuple[int, int]], inner: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int, int]]:
+    """(base, size, n) for each region of *outer* that contains n >= 2 whole regions of *inner* (both sorted)."""
+    j = 0
+    for base, size in outer:
+        end = base + size
+        while j < len(inner) and inner[j][0] < base:
+            j += 1
+        k, n = j, 0
+        while k < len(inner) and inner[k][0] < end:
+            if inner[k][0] + inner[k][1] <= end:
+                n += 1
+            k += 1
+        if n >= 2:
+            yield base, size, n
+
+
+def region_changes(old: Sequence[tuple[int, int]], new: Sequence[tuple[int, int]]) -> tuple[RegionChange, ...]:
+    """Reservations that merged or split between two final ``reserved[]`` tables of ``(base, size)``."""
+    a, b = sorted(old), sorted(new)
+    out = [RegionChange("merged", base, size, n) for base, size, n in _covering(b, a)]
+    out += [RegionChange("split", base, size, n) for base, size, n in _covering(a, b)]
+    return tuple(sorted(out, key=lambda r: r.base))
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """What changed from *old* to *new* (see the module docstring)."""
+
+    old: Outcome
+    new: Outcome
+    changes: tuple[Change, ...]
+    metrics: tuple[Metric, ...]
+    messages_added: tuple[str, ...]
+    messages_gone: tuple[str, ...]
+    threshold: int = 0
+    #: Reservations that merged or split (only when both final tables were given).
+    regions: tuple[RegionChange, ...] = ()
+
+    @property
+    def shown_metrics(self) -> tuple[Metric, ...]:
+        """Changed metrics whose delta is not hidden by the threshold."""
+        return tuple(m for m in self.metrics if m.changed and not self._hidden(m))
+
+    def _hidden(self, m: Metric) -> bool:
+        return m.unit == "bytes" and m.delta is not None and abs(m.delta) < self.threshold
+
+    @property
+    def shown_changes(self) -> tuple[Change, ...]:
+        """Changed requests, without moves shorter than the threshold."""
+        return tuple(c for c in self.changes
+                     if not (c.kind is Kind.moved and not c.scratch_note and abs(c.distance or 0) < self.threshold))
+
+    @property
+    def diverged(self) -> bool:
+        """True when anything shown differs (cost proxies aside)."""
+        return bool(self.shown_changes or self.messages_added or self.messages_gone
+                    or any(not m.informational for m in self.shown_metrics)
+                    or self.old.panic != self.new.panic)
+
+    @property
+    def first(self) -> Change | None:
+        """The first changed request in boot order."""
+        shown = self.shown_changes
+        return min(shown, key=lambda c: c.op_index) if shown else None
+
+    def count(self, kind: Kind) -> int:
+        """How many shown requests changed this way."""
+        return sum(c.kind is kind for c in self.shown_changes)
+
+    def metric(self, name: str) -> Metric:
+        """The metric called *name*.  Raises KeyError when there is none."""
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def verdict(self) -> str:
+        """One line: same, or what diverged first and how much."""
+        if not self.diverged:
+            return "same"
+        parts = []
+        for kind in Kind:
+            if n := self.count(kind):
+                parts.append(f"{n} {'request' if n == 1 else 'requests'} {kind.value}")
+        words = [m for m in self.shown_metrics if m.unit == "" and not m.informational]
+        parts += [f"{m.name}: {m.old} -> {m.new}" for m in words]
+        nums = [m for m in self.shown_metrics if m.unit != "" and not m.informational]
+        parts += [f"{m.name} {_signed(m)}" for m in nums[:3]]
+        if len(nums) > 3:
+            parts.append(f"{len(nums) - 3} more metrics")
+        if self.messages_added or self.messages_gone:
+            parts.append(f"messages +{len(self.messages_added)}/-{len(self.messages_gone)}")
+        if self.old.panic != self.new.panic:
+            parts.append("panic " + ("now" if self.new.panic else "gone"))
+        return "DIVERGED: " + "; ".join(parts)
+
+
+def _signed(m: Metric) -> str:
+    d = m.delta or 0
+    if m.unit == "bytes":
+        return ("+" if d >= 0 else "-") + human(abs(d))
+    return f"{d:+d}"
+
+
+def human(n: int) -> str:
+    """Bytes the way the kernel prints sizes in its messages: 64MiB, 1.5GiB, 4KiB, 12B."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            v = f"{n / (1 << shift):.1f}".removesuffix(".0")
+            return f"{v}{unit}"
+    return f"{n}B"
+
+
+def in_areas(addr: int | None, size: int, areas: tuple[tuple[str, int, int], ...]) -> bool:
+    """Whether ``[addr, addr + size)`` overlaps any scratch area ``(name, base, size)``."""
+    if addr is None:
+        return False
+    return any(addr < b + s and b < addr + max(size, 1) for _, b, s in areas)
+
+
+def _func(caller: str | None) -> str:
+    return (caller or "").split("+", 1)[0]
+
+
+def _keyed(o: Outcome, by_caller: bool) -> dict[tuple[object, ...], Request]:
+    """Requests by (op index, n) or, for two different boots, by (caller function, api, nid, n)."""
+    seen: dict[tuple[object, ...], int] = {}
+    out = {}
+    for r in o.requests:
+        k: tuple[object, ...] = (_func(r.caller), r.api, r.nid) if by_caller else (r.op_index,)
+        n = seen.get(k, 0)
+        seen[k] = n + 1
+        out[(*k, n)] = r
+    return out
+
+
+def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]:
+    if trace is None or not 0 <= op_index < len(trace.ops):
+        return None, None
+    src = trace.ops[op_index].src
+    if src is None:
+        return None, None
+    from pathlib import Path
+
+    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), _line(src.path, src.line)
+
+
+_LINES: dict[str, list[str]] = {}
+
+
+def _line(path: str, line: int | None) -> str | None:
+    """The console line *line* (1-based) of *path*, printk timestamp and all, or None."""
+    if line is None:
+        return None
+    if path not in _LINES:
+        from kho_replay.parsers import read_text
+
+        try:
+            _LINES[path] = read_text(path).splitlines()
+        except KhoReplayError:  # the words are a courtesy; a vanished file must not break a diff
+            _LINES[path] = []
+    lines = _LINES[path]
+    return lines[line - 1].strip() if 0 < line <= len(lines) else None
+
+
+def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -> Iterator[Change]:
+    ka, kb = _keyed(old, by_caller), _keyed(new, by_caller)
+    order = {k: i for i, k in enumerate([*ka, *(k for k in kb if k not in ka)])}
+    for k in sorted(order, key=lambda k: (min(x.op_index for x in (ka.get(k), kb.get(k)) if x is not None),
+                                          order[k])):
+        a, b = ka.get(k), kb.get(k)
+        r = b if b is not None else a
+        if r is None:  # keys come from one side or the other
+            continue
+        if a is not None and b is not None:
+            if a.addr == b.addr and a.size == b.size:
+                continue
+            if a.addr is None:
+                kind = Kind.now_succeeds
+            elif b.addr is None:
+                kind = Kind.now_fails
+            elif a.size != b.size:
+                kind = Kind.resized
+            else:
+                kind = Kind.moved
+        else:
+            kind = Kind.added if a is None else Kind.gone
+        src, words = _source(trace, r.op_index)
+        if r.synthesized:  # no console line of its own: say where the model inserted it
+            src, words = (None if src is None else f"synthesized before {src}"), None
+        yield Change(
+            kind=kind, op_index=r.op_index, api=r.api, caller=r.caller, subsystem=r.subsystem, nid=r.nid,
+            old_size=None if a is None else a.size, new_size=None if b is None else b.size,
+            old_addr=None if a is None else a.addr, new_addr=None if b is None else b.addr,
+            old_in_scratch=a is not None and in_areas(a.addr, a.size, old.scratch.areas),
+            new_in_scratch=b is not None and in_areas(b.addr, b.size, new.scratch.areas),
+            synthesized=r.synthesized, src=src, words=words,
+        )
+
+
+def _scratch_word(o: Outcome) -> str:
+    if o.scratch.enabled:
+        return "yes"
+    return f"no (failed: {o.scratch.failed})" if o.scratch.failed else "no (KHO off)"
+
+
+def metrics(old: Outcome, new: Outcome) -> tuple[Metric, ...]:
+    """The metrics of kho-spec §11 on both sides, in report order."""
+    sa, sb, ga, gb = old.scratch, new.scratch, old.gigantic, new.gigantic
+    out = [
+        Metric("scratch reserved", _scratch_word(old), _scratch_word(new), ""),
+        Metric("scratch lowmem", sa.lowmem, sb.lowmem, "bytes"),
+        Metric("scratch global", sa.global_, sb.global_, "bytes"),
+    ]
+    pa, pb = dict(sa.pernode), dict(sb.pernode)
+    out += [Metric(f"scratch node{n}", pa.get(n), pb.get(n), "bytes") for n in sorted(set(pa) | set(pb))]
+    out.append(Metric("scratch in place", sa.reserved, sb.reserved, "bytes"))
+    out += [
+        Metric("gigantic requested", ga.requested, gb.requested),
+        Metric("gigantic allocated", ga.allocated, gb.allocated),
+    ]
+    na, nb = dict(ga.per_node), dict(gb.per_node)
+    out += [Metric(f"gigantic node{n}" if n >= 0 else "gigantic any node", na.get(n, 0), nb.get(n, 0))
+            for n in sorted(set(na) | set(nb))]
+    out += [
+        Metric("gigantic fallbacks", ga.fallbacks, gb.fallbacks),
+        Metric("gigantic in scratch", ga.in_scratch, gb.in_scratch),
+        Metric("gigantic in extension", ga.in_extended, gb.in_extended),
+        Metric("gigantic adopted", ga.adopted, gb.adopted),
+        Metric("RSRV_KERN", old.rsrv_kern, new.rsrv_kern, "bytes"),
+        Metric("RSRV_HUGETLB", old.rsrv_hugetlb, new.rsrv_hugetlb, "bytes"),
+        Metric("preserved", old.preserved_bytes, new.preserved_bytes, "bytes"),
+        Metric("extended", old.extended_bytes, new.extended_bytes, "bytes"),
+        Metric("est. free pages", old.estimated_nr_free_pages, new.estimated_nr_free_pages),
+        Metric("max_threads", old.max_threads, new.max_threads),
+        Metric("reserved regions peak", old.reserved_cnt_peak, new.reserved_cnt_peak),
+        Metric("reserved regions final", old.reserved_cnt_final, new.reserved_cnt_final),
+        Metric("doublings", len(old.doublings), len(new.doublings)),
+        Metric("doublings in scratch", sum(d.in_scratch for d in old.doublings),
+               sum(d.in_scratch for d in new.doublings)),
+        Metric("cost: regions scanned", old.cost.regions_scanned, new.cost.regions_scanned, informational=True),
+        Metric("cost: memmove entries", old.cost.memmove_entries, new.cost.memmove_entries, informational=True),
+        Metric("cost: digest keys", old.cost.digest_keys, new.cost.digest_keys, informational=True),
+    ]
+    return tuple(out)
+
+
+def _multiset_minus(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    left = list(b)
+    out = []
+    for m in a:
+        if m in left:
+            left.remove(m)
+        else:
+            out.append(m)
+    return tuple(out)
+
+
+def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: int = 0,
+         by_caller: bool = False,
+         reserved: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]] | None = None) -> Diff:
+    """Compare *new* against *old*; *trace* (the one *new* replayed) names source lines.
+
+    Two strategies on one trace pair requests by op index.  Two different
+    real boots (*by_caller*) pair them by caller function, API and nid in
+    order of occurrence, since their op streams need not line up.  With
+    *reserved*, the two final ``reserved[]`` tables as ``(base, size)``, the
+    diff also names reservations that merged or split.
+    """
+    return Diff(
+        old=old, new=new,
+        changes=tuple(_changes(old, new, trace, by_caller)),
+        metrics=metrics(old, new),
+        messages_added=_multiset_minus(new.messages, old.messages),
+        messages_gone=_multiset_minus(old.messages, new.messages),
+        threshold=threshold,
+        regions=() if reserved is None else region_changes(*reserved),
+    )

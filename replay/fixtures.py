@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Regression fixtures: a real boot under ``traces/<name>/`` and ``expected.json`` beside it.
+
+``expected.json`` holds the outcome of every strategy on the trace, cold and
+as the KHO boot after it (``--kexec``, ``--preserve hugetlb``, the real
+second kernel's log when the directory has one).  Each outcome is stored as
+:func:`~replay.outcome.outcome_json` gives it, except that its requests are
+summarized (count, a digest of every request, and one line for each that
+moved: from the recorded boot for baseline's cold boot, from baseline's cold
+boot for its KHO boot, from baseline's same boot for every other strategy), which keeps the file small
+while any moved request still changes it.  :func:`check` replays a fixture
+and lists every difference as ``strategy/boot: key: old -> new``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import KhoReplayError
+from .ops import Alloc, Trace
+from .outcome import Outcome, outcome_json
+
+__all__ = ["FIXTURE_SCHEMA_VERSION", "EXPECTED", "add", "check", "compute", "fixtures", "trace_files"]
+
+#: Bumped whenever the shape of expected.json changes.
+FIXTURE_SCHEMA_VERSION = 1
+EXPECTED = "expected.json"
+PRESERVE = "hugetlb"
+
+_COLD_LOGS = ("console-kernel1.log", "console-kernel1.log.gz", "console-kernel1.log.xz",
+              "console.log", "console.log.gz", "console.log.xz", "trace.dat")
+_SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel2.log.xz")
+
+
+def trace_files(path: Path) -> tuple[Path, Path | None]:
+    """The cold-boot log of *path* (a file or trace directory) and a KHO second kernel's log, if any.
+
+    :raises KhoReplayError: for a directory without a console log.
+    """
+    if not path.is_dir():
+        return path, None
+    cold = next((path / n for n in _COLD_LOGS if (path / n).exists()), None)
+    if cold is None:
+        raise KhoReplayError(f"{path}: no console log ({', '.join(_COLD_LOGS[:6])})")
+    second = next((path / n for n in _SECOND_LOGS if (path / n).exists()), None)
+    return cold, second
+
+
+def _request_rows(o: Outcome, trace: Trace, ref: Outcome | None) -> dict[str, object]:
+    """Request summary: count, digest, and a row for each request that is not where *ref* put it.
+
+    *ref* is None for baseline's cold boot (compare with the recorded boot),
+    baseline's cold boot for baseline's KHO boot, and baseline's same boot
+    for any other strategy: each list then holds only what that step moved.
+    """
+    rows = [f"{r.op_index} {r.api} {r.size} {r.nid} {r.addr}" for r in o.requests]
+    before = {(r.op_index, r.api, r.size): r.addr for r in ref.requests} if ref is not None else {}
+    off = []
+    for r in o.requests:
+        if ref is not None:
+            known = (r.op_index, r.api, r.size) in before
+            same = known and before[(r.op_index, r.api, r.size)] == r.addr
+        else:
+            op = trace.ops[r.op_index] if 0 <= r.op_index < len(trace.ops) else None
+            same = isinstance(op, Alloc) and not r.synthesized and op.expect == r.addr
+        if not same:
+            where = "failed" if r.addr is None else f"{r.addr:#018x}"
+            off.append(f"{r.op_index} {_func(r.caller)} {r.size} {where}")
+    return {"count": len(rows), "sha256": hashlib.sha256("\n".join(rows).encode()).hexdigest(),
+            "moved": off}
+
+
+def _func(caller: str | None) -> str:
+    return (caller or "-").split("+", 1)[0]
+
+
+def _compact(o: Outcome, trace: Trace, ref: Outcome | None = None) -> dict[str, object]:
+    doc = outcome_json(o)
+    doc.pop("source", None)  # a path: differs between checkouts
+    doc["requests"] = _request_rows(o, trace, ref)
+    return doc
+
+
+def compute(path: Path, progress: Callable[[str], None] | None = None) -> dict[str, object]:
+    """The expected.json document for trace *path*: every strategy, cold and KHO boot.
+
+    :raises KhoReplayError: when the trace cannot be read or replayed.
+    """
+    from kho_replay.parsers import load
+
+    from .boot import run_kexec
+    from .strategies import BUILTIN
+
+    cold_path, second_path = trace_files(path)
+    t = load(cold_path)
+    t2 = load(second_path) if second_path is not None else None
+    outcomes: dict[str, object] = {}
+    base: tuple[Outcome, Outcome] | None = None
+    for name in BUILTIN:
+        if progress is not None:
+            progress(name)
+        cold, kx = run_kexec(t, name, preserve=PRESERVE, second=t2)
+        if base is None:  # baseline comes first in BUILTIN
+            base = (cold, kx)
+            outcomes[name] = {"cold": _compact(cold, t), "kexec": _compact(kx, t, cold)}
+        else:
+            outcomes[name] = {"cold": _compact(cold, t, base[0]), "kexec": _compact(kx, t, base[1])}
+    return {
+        "schema_version": FIXTURE_SCHEMA_VERSION,
+        "cold_log": cold_path.name,
+        "second_log": None if second_path is None else second_path.name,
+        "preserve": PRESERVE,
+        "outcomes": outcomes,
+    }
+
+
+def dumps(doc: dict[str, object]) -> str:
+    """expected.json text: sorted keys, one space indent, final newline."""
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def add(trace: Path, root: Path, name: str | None = None) -> Path:
+    """Store *trace* (a log or a trace directory) as fixture ``root/<name>`` and write its expected.json.
+
+    A trace already under *root* stays where it is.  Returns the fixture directory.
+
+    :raises KhoReplayError: when the trace is missing or does not replay.
+    """
+    if not trace.exists():
+        raise KhoReplayError(f"{trace}: no such file or directory")
+    src_dir = trace if trace.is_dir() else None
+    if name is None:
+        name = trace.name if src_dir else trace.name.split(".")[0]
+    dest = root / name
+    if src_dir is not None and src_dir.resolve() == dest.resolve():
+        pass
+    elif src_dir is not None:
+        if dest.exists():
+            raise KhoReplayError(f"{dest} exists; pick another --name")
+        shutil.copytree(src_dir, dest)
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        suffix = "".join(trace.suffixes[-1:]) if trace.suffix in (".gz", ".xz") else ""
+        target = dest / ("trace.dat" if trace.suffix == ".dat" else f"console.log{suffix}")
+        if target.exists() and target.resolve() != trace.resolve():
+            raise KhoReplayError(f"{target} exists; pick another --name")
+        if not target.exists():
+            shutil.copyfile(trace, target)
+    (dest / EXPECTED).write_text(dumps(compute(dest)))
+    return dest
+
+
+def fixtures(root: Path) -> list[Path]:
+    """Every fixture directory under *root* (those holding expected.json), sorted."""
+    return sorted(d for d in root.iterdir() if (d / EXPECTED).is_file()) if root.is_dir() else []
+
+
+def _walk(key: str, a: object, b: object) -> Iterator[str]:
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            yield from _walk(f"{key}.{k}" if key else k, a.get(k), b.get(k))
+        return
+    if key.startswith("requests.moved") and isinstance(a, list) and isinstance(b, list):
+        ja, jb = [str(x) for x in a], [str(x) for x in b]
+        for x in ja:
+            if x not in jb:
+                yield f"{key}: - {x}"
+        for x in jb:
+            if x not in ja:
+                yield f"{key}: + {x}"
+        return
+    yield f"{key}: {json.dumps(a)} -> {json.dumps(b)}"
+
+
+def check(fixture: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Replay *fixture* and list how it differs from its expected.json (empty: unchanged).
+
+    :raises KhoReplayError: when expected.json is unreadable or the trace does not replay.
+    """
+    try:
+        want = json.loads((fixture / EXPECTED).read_text())
+    except (OSError, ValueError) as e:
+        raise KhoReplayError(f"{fixture / EXPECTED}: {e}") from None
+    if want.get("schema_version") != FIXTURE_SCHEMA_VERSION:
+        raise KhoReplayError(f"{fixture / EXPECTED}: schema_version {want.get('schema_version')!r}, "
+                             f"expected {FIXTURE_SCHEMA_VERSION} (re-run fixture add)")
+    got = compute(fixture, progress)
+    out = []
+    for name in sorted(set(want["outcomes"]) | set(got["outcomes"])):
+        a, b = want["outcomes"].get(name), got["outcomes"].get(name)  # type: ignore[union-attr]
+        if a is None or b is None:
+            out.append(f"{name}: strategy {'added' if a is None else 'gone'}")
+            continue
+        for boot in ("cold", "kexec"):
+            out += [f"{name}/{boot}: {line}" for line in _walk("", a.get(boot), b.get(boot))]
+    for key in ("cold_log", "second_log", "preserve"):
+        if want.get(key) != got.get(key):
+            out.append(f"{key}: {want.get(key)!r} -> {got.get(key)!r}")
+    return out
