@@ -16,7 +16,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,10 @@ from .errors import InputError, KhoReplayError, UnsupportedError
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
 from .validate import ValidationReport
+
+if TYPE_CHECKING:
+    from .html import Map
+    from .report import Report
 
 __all__ = ["ExitCode", "app", "dispatch", "main"]
 
@@ -261,7 +265,7 @@ def parse(
     --skipped lists every memblock-looking line that was not understood;
     --events prints a trace.dat's events as trace-cmd report does."""
     if events:
-        _report(trace, output, nsec=nsec)
+        _events_report(trace, output, nsec=nsec)
         return
     try:
         t = _load(trace, strict=strict, boot=boot, vmlinux=vmlinux)
@@ -287,7 +291,7 @@ def parse(
     _emit(format_script(t.ops), output)
 
 
-def _report(trace: Path, output: Path | None, *, nsec: bool) -> None:
+def _events_report(trace: Path, output: Path | None, *, nsec: bool) -> None:
     """``trace-cmd report`` lines of a trace.dat, streamed (a trace.dat can hold millions of events)."""
     from kho_replay.parsers.tracedat import open_tracedat
     from kho_replay.parsers.tracedat.render import render_report
@@ -536,7 +540,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
     return Progress(console=err, transient=True)
 
 
-def _report(rep, fmt: Format, output: Path | None, quiet: bool, maps=None) -> None:  # type: ignore[no-untyped-def]
+def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None) -> None:
     from .report import report_json, report_text
 
     if quiet and output is None:
