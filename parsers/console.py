@@ -391,7 +391,7 @@ class ConsoleReader:
     # ----------------------------------------------------------------- helpers
 
     def _src(self, ln: Line) -> Src:
-        return Src(self.path, ln.lineno, timestamp=ln.ts)
+        return Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
 
     def _skip(self, ln: Line, reason: str) -> None:
         if self.strict:

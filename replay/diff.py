@@ -265,7 +265,8 @@ def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]
         return None, None
     from pathlib import Path
 
-    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), _line(src.path, src.line)
+    words = src.text if src.text is not None else _line(src.path, src.line)
+    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), words
 
 
 _LINES: dict[str, list[str]] = {}

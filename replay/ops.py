@@ -132,6 +132,8 @@ class Src:
     line: int | None = None
     offset: int | None = None
     timestamp: float | None = None
+    #: the kernel's own line, as captured (for reports quoting "the kernel's words").
+    text: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.line is not None:

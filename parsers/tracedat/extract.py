@@ -539,7 +539,7 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], first: int
         i = s.line - first
         if not 0 <= i < n or offs[i] < 0:
             return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
-        return Src(path, offset=offs[i], timestamp=tss[i] / 1e9)
+        return Src(path, offset=offs[i], timestamp=tss[i] / 1e9, text=s.text)
 
     def position(p: str) -> str:
         i = int(p) - first if p.isdigit() else -1
