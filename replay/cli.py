@@ -545,6 +545,9 @@ def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: di
 
     if quiet and output is None:
         return
+    if fmt is Format.text and output is not None and output.suffix in (".html", ".json"):
+        # -o report.html means the HTML report; plain text is only the default.
+        fmt = Format(output.suffix[1:])
     if fmt is Format.json:
         text = report_json(rep)
     elif fmt is Format.html:

@@ -315,3 +315,14 @@ def test_fixture_add_stores_a_single_log(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "mine" / "expected.json").read_text())
     assert doc["outcomes"]["baseline"]["cold"]["requests"]["moved"] == []  # baseline reproduces the boot
     assert invoke("fixture", "check", "--fixtures", tmp_path).exit_code == 0
+
+
+def test_output_suffix_picks_the_format(tmp_path) -> None:
+    from kho_replay.replay.cli import app, dispatch
+
+    log = TRACES / "x86_64-debian-7.2.13-4G" / "console.log"
+    for suffix, head in ((".html", "<!DOCTYPE html"), (".json", "{")):
+        out = tmp_path / f"report{suffix}"
+        r = CliRunner().invoke(app, dispatch([str(log), "-s", "merged", "-o", str(out)]))
+        assert r.exit_code == 0, r.stderr
+        assert out.read_text().lstrip().startswith(head)
