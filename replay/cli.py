@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from .engine import Memblock
+from .engine import Memblock, run_json
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
@@ -145,12 +145,7 @@ def run(
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
-        doc: dict[str, object] = {"allocs": [None if a is None else hex(a) for a in res.allocs]}
-        doc.update(mb.tables_json())
-        doc["messages"] = [m.text for m in res.messages]
-        if res.panic is not None:
-            doc["panic"] = res.panic
-        _emit(json.dumps(doc, indent=1) + "\n", output)
+        _emit(json.dumps(run_json(mb, res), indent=1) + "\n", output)
         return
     lines = []
     allocs = [op for op in t.ops if isinstance(op, Alloc)]

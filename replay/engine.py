@@ -71,6 +71,7 @@ __all__ = [
     "RunResult",
     "format_region_line",
     "replay_json",
+    "run_json",
 ]
 
 PHYS_ADDR_MAX = MAX_PHYS_ADDR
@@ -779,7 +780,11 @@ def replay_json(ops: Sequence[Op], kernel: str = "7.3", arch: str = "harness") -
     compares it with the kernel's own code.
     """
     mb = Memblock.for_kernel(kernel, arch)
-    res = mb.run(ops)
+    return run_json(mb, mb.run(ops))
+
+
+def run_json(mb: Memblock, res: RunResult) -> dict[str, object]:
+    """The ``run --format json`` document for a finished run of *mb*."""
     out: dict[str, object] = {"allocs": [None if a is None else hex(a) for a in res.allocs]}
     out.update(mb.tables_json())
     out["messages"] = [m.text for m in res.messages]
