@@ -548,14 +548,18 @@ class RegionTable:
         ge = self._gaps.pop(gs)
         self._bucket_del(gs, ge)
 
+    @staticmethod
+    def _bucket_put(index: dict[int, SortedList], key: int, gs: int) -> None:
+        lst = index.get(key)
+        if lst is None:
+            lst = index[key] = SortedList()
+        lst.add(gs)
+
     def _bucket_add(self, gs: int, ge: int) -> None:
         for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
             c = _cap(gs, ge, a)
             if c:
-                lst = index.get(c.bit_length())
-                if lst is None:
-                    lst = index[c.bit_length()] = SortedList()
-                lst.add(gs)
+                self._bucket_put(index, c.bit_length(), gs)
 
     def _bucket_del(self, gs: int, ge: int) -> None:
         for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
@@ -578,10 +582,7 @@ class RegionTable:
             if oc:
                 index[oc.bit_length()].remove(gs)
             if nc:
-                lst = index.get(nc.bit_length())
-                if lst is None:
-                    lst = index[nc.bit_length()] = SortedList()
-                lst.add(gs)
+                self._bucket_put(index, nc.bit_length(), gs)
 
     def _gaps_cover(self, pieces: list[tuple[int, int]]) -> None:
         """Account for *pieces* becoming reserved (call before inserting them).
@@ -622,13 +623,8 @@ class RegionTable:
     def _gaps_rebuild(self) -> None:
         self._gaps = {}
         self._buckets = tuple({} for _ in _CAP_ALIGNS)
-        pos = 0
-        for r in self:
-            if r.base > pos:
-                self._gap_add(pos, r.base)
-            pos = r.end
-        if pos < PHYS_ADDR_MAX:
-            self._gap_add(pos, PHYS_ADDR_MAX)
+        for gs, ge in self.gaps():
+            self._gap_add(gs, ge)
 
     def gaps(self) -> list[tuple[int, int]]:
         """The non-empty free gaps ``[start, end)`` between regions, ascending."""
@@ -792,8 +788,8 @@ class RegionTable:
             return None
         # Bottom-up: the gap that runs past we is the last one to try.
         if we < PHYS_ADDR_MAX and self.search(we - 1) is None:
-            gs = self._gap_start_before(we - 1) if self.search(we - 1) is None else None
-            if gs is not None and gs >= bound and gs < we < gaps[gs] and gaps[gs] - gs >= size:
+            gs = self._gap_start_before(we - 1)
+            if gs >= bound and gs < we < gaps[gs] and gaps[gs] - gs >= size:
                 return self._fits(gs, ws, we, size, align, False)
         return None
 
