@@ -154,7 +154,7 @@ class Memblock:
         self.max_numnodes = arch.max_numnodes
         common = dict(empty_cnt=profile.empty_cnt, numa=arch.numa, ranged_merge=profile.ranged_merge)
         self.memory = RegionTable("memory", arch.init_memory_regions, **common)
-        self.reserved = RegionTable("reserved", arch.init_reserved_regions, track_gaps=True, **common)
+        self.reserved = RegionTable("reserved", arch.init_reserved_regions, **common)
         self.physmem = RegionTable("physmem", 4, **common)
         self.bottom_up = False
         self.current_limit = MEMBLOCK_ALLOC_ANYWHERE

@@ -3,23 +3,25 @@
 
 The kernel keeps ``memory`` and ``reserved`` as flat arrays and scans them from
 index 0; a boot with 10^5 reservations makes that quadratic.  We keep the
-region bases in a :class:`sortedcontainers.SortedList` (regions themselves in
-a dict by base), so one operation costs O(log n), while reproducing every
-observable effect of the array: the order of splits and merges, ``cnt``
-(including the pre-6.x "dummy entry" convention for an empty table),
-``total_size`` and the capacity ``max``, which decides when the engine must
-double the array (doubling allocates memory, so it moves later placements).
+regions in address order in a list of short *chunks* (parallel lists of
+bases, ends, ``(flags, nid)`` and the length of the free gap below each
+region), found by bisecting the chunks' first bases.  An insertion or a
+removal touches one chunk, so one operation costs O(log n + chunk), while
+the table reproduces every observable effect of the kernel's array: the
+order of splits and merges, ``cnt`` (including the pre-6.x "dummy entry"
+convention for an empty table), ``total_size`` and the capacity ``max``,
+which decides when the engine must double the array (doubling allocates
+memory, so it moves later placements).
 
 The kernel's algorithms are index based (``memblock_merge_regions(type,
 start_rgn, end_rgn)``); ours name the same regions by their base, which is
-the same thing on a sorted, disjoint table.  Navigation uses the SortedList's
-chunk lists directly (``_lists``/``_maxes``, stable since sortedcontainers 2.0)
-because its positional API maintains an index tree that costs more than the
-whole operation.
+the same thing on a sorted, disjoint table.
 
-Free space of a table is indexed too (``track_gaps``): every maximal gap
-between two regions, bucketed by the bit length of its size, so that the
-allocator can skip gaps too small for a request without visiting them.
+The free gaps are indexed for the allocator: every chunk knows its longest
+gap, so ``fit_top_down()``/``fit_bottom_up()`` walk gaps in exactly the
+kernel's order but jump over whole chunks whose gaps are all shorter than
+the request.  A boot fragments the top of memory into thousands of small
+holes; the kernel walks every one, we pass them a chunk at a time.
 
 The table does not allocate; growing it is the engine's business.  Operations
 that may need room take a ``double`` callback (``memblock_double_array()``) and
@@ -36,17 +38,15 @@ True
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sortedcontainers import SortedList
 
 from .errors import ReplayError
 from .ops import MAX_PHYS_ADDR, Region
 
-__all__ = ["ArrayPlace", "DoubleFn", "RegionTable", "cap_size"]
+__all__ = ["ArrayPlace", "DoubleFn", "RegionTable", "cap_size", "chunk_geometry"]
 
 PHYS_ADDR_MAX = MAX_PHYS_ADDR
 MASK = MAX_PHYS_ADDR
@@ -56,105 +56,45 @@ DoubleFn = Callable[["RegionTable", int, int], bool]
 #: Receives the text of a WARN the kernel would print.
 WarnFn = Callable[[str], None]
 
-# How many gaps the allocator walks one by one before it switches to the
-# size-bucketed index; most requests fit in the first few.
-_LINEAR_GAPS = 8
+# A chunk splits in two above _SPLIT regions; one that falls below _SMALL is
+# joined to a neighbour.  Short chunks keep the walk inside one cheap; the
+# chunk count stays low enough that skipping chunks costs little.
+_SPLIT = 96
+_SMALL = 16
+# Chunks are grouped by 2^_GSHIFT for a second level of longest gaps, so a
+# search passes a group of chunks at a time.
+_GSHIFT = 5
+_GROUP = 1 << _GSHIFT
+_GMASK = _GROUP - 1
+_CLEAN = 1 << 62
 
 
-#: Alignments whose capacity is indexed: the length (1) and the page (4096).  A
-#: gap's capacity for alignment a is the largest a-aligned block it holds,
-#: ``end - round_up(start, a)``; a request (size, align) fits a gap inside the
-#: window exactly when that capacity is >= size.
-_CAP_ALIGNS = (1, 4096)
+
+@contextmanager
+def chunk_geometry(split: int, small: int, group_shift: int) -> Iterator[None]:
+    """Build and use tables with other chunk sizes inside the ``with`` block.
+
+    Results must not depend on chunking; tests replay with tiny chunks
+    (``chunk_geometry(4, 2, 1)``) so that every chunk and group edge is crossed.
+    """
+    global _SPLIT, _SMALL, _GSHIFT, _GROUP, _GMASK
+    saved = _SPLIT, _SMALL, _GSHIFT
+    _SPLIT, _SMALL, _GSHIFT = split, small, group_shift
+    _GROUP, _GMASK = 1 << _GSHIFT, (1 << _GSHIFT) - 1
+    try:
+        yield
+    finally:
+        _SPLIT, _SMALL, _GSHIFT = saved
+        _GROUP, _GMASK = 1 << _GSHIFT, (1 << _GSHIFT) - 1
 
 
-def _cap(gs: int, ge: int, a: int) -> int:
-    """``ge - round_up(gs, a)``, or 0 when no a-aligned byte is inside."""
-    ru = ((((gs - 1) & MASK) | (a - 1)) + 1) & MASK
-    return ge - ru if ru < ge else 0
-
-
-def _bmin(key: int) -> int:
-    """Smallest capacity in bucket *key* (a bucket holds bit length *key*: [2^(k-1), 2^k))."""
-    return (1 << key) >> 1
+#: ``(flags, nid)`` of a region: one object, so a merge test is one comparison.
+Attr = tuple[int, int]
 
 
 def cap_size(base: int, size: int) -> int:
     """``memblock_cap_size()``: shrink *size* so ``base + size`` does not pass PHYS_ADDR_MAX."""
     return min(size, PHYS_ADDR_MAX - base)
-
-
-# ---------------------------------------------------------------- navigation
-# Neighbour lookups on a SortedList of ints without its positional index.
-
-
-def _floor(sl: SortedList, x: int) -> int | None:
-    """Largest key <= x."""
-    maxes = sl._maxes
-    i = bisect_right(maxes, x)
-    if i < len(maxes):
-        lst = sl._lists[i]
-        j = bisect_right(lst, x)
-        if j:
-            return lst[j - 1]
-    return maxes[i - 1] if i else None
-
-
-def _lower(sl: SortedList, x: int) -> int | None:
-    """Largest key < x."""
-    maxes = sl._maxes
-    i = bisect_left(maxes, x)
-    if i < len(maxes):
-        lst = sl._lists[i]
-        j = bisect_left(lst, x)
-        if j:
-            return lst[j - 1]
-    return maxes[i - 1] if i else None
-
-
-def _ceil(sl: SortedList, x: int) -> int | None:
-    """Smallest key >= x."""
-    maxes = sl._maxes
-    i = bisect_left(maxes, x)
-    if i == len(maxes):
-        return None
-    lst = sl._lists[i]
-    return lst[bisect_left(lst, x)]
-
-
-def _higher(sl: SortedList, x: int) -> int | None:
-    """Smallest key > x."""
-    maxes = sl._maxes
-    i = bisect_right(maxes, x)
-    if i == len(maxes):
-        return None
-    lst = sl._lists[i]
-    return lst[bisect_right(lst, x)]
-
-
-def _ascending(sl: SortedList, x: int) -> Iterator[int]:
-    """Keys >= x, ascending (do not mutate *sl* while iterating)."""
-    maxes, lists = sl._maxes, sl._lists
-    i = bisect_left(maxes, x)
-    if i == len(maxes):
-        return
-    lst = lists[i]
-    for j in range(bisect_left(lst, x), len(lst)):
-        yield lst[j]
-    for k in range(i + 1, len(lists)):
-        yield from lists[k]
-
-
-def _descending(sl: SortedList, x: int) -> Iterator[int]:
-    """Keys < x, descending (do not mutate *sl* while iterating)."""
-    maxes, lists = sl._maxes, sl._lists
-    i = bisect_left(maxes, x)
-    if i < len(maxes):
-        lst = lists[i]
-        for j in range(bisect_left(lst, x) - 1, -1, -1):
-            yield lst[j]
-    for k in range(min(i, len(lists)) - 1, -1, -1):
-        yield from reversed(lists[k])
 
 
 @dataclass(slots=True)
@@ -173,7 +113,6 @@ class RegionTable:
     :param empty_cnt: what ``cnt`` reads when the table is empty (1 before the
         switch away from the dummy entry, 0 after).
     :param numa: whether regions carry a node id (CONFIG_NUMA).
-    :param track_gaps: maintain the free-gap index used by the allocator.
     :param ranged_merge: merge only around the touched range (>= v6.5).
     """
 
@@ -184,7 +123,6 @@ class RegionTable:
         *,
         empty_cnt: int = 0,
         numa: bool = True,
-        track_gaps: bool = False,
         ranged_merge: bool = True,
     ) -> None:
         self.name = name
@@ -198,40 +136,283 @@ class RegionTable:
         self.peak_cnt = 0
         #: Bytes memblock_trim_memory() shaved off without touching total_size.
         self.trim_slack = 0
-        self._keys = SortedList()
-        self._rm: dict[int, Region] = {}
-        self._track = track_gaps
         # Set when trim/cap left neighbours unmerged; a pre-6.5 full merge may join them.
         self._maybe_unmerged = False
-        self._gaps: dict[int, int] = {}
-        # One {bit length of capacity: gap starts} per alignment of _CAP_ALIGNS.
-        self._buckets: tuple[dict[int, SortedList], ...] = tuple({} for _ in _CAP_ALIGNS)
-        if track_gaps:
-            self._gap_add(0, PHYS_ADDR_MAX)
+        self._rebuild([])
+
+    # ------------------------------------------------------------ storage
+    # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j]
+    # and _G[c][j], the length of the free gap between the previous region's
+    # end (or 0) and _B[c][j].  _mins[c] is _B[c][0]; _gmax[c] is max(_G[c]);
+    # _smax[k] is the max of _gmax over group k, exact for groups below _sdirty
+    # (chunk splits and removals shift groups; _smax_fresh() redoes the rest).
+
+    def _rebuild(self, entries: list[tuple[int, int, Attr]]) -> None:
+        """Replace the storage by *entries* ``(base, end, attr)``, ascending and disjoint."""
+        self._B: list[list[int]] = []
+        self._E: list[list[int]] = []
+        self._A: list[list[Attr]] = []
+        self._G: list[list[int]] = []
+        self._mins: list[int] = []
+        self._gmax: list[int] = []
+        self._smax: list[int] = []
+        self._sdirty = 0
+        self._n = len(entries)
+        self._pref: list[int] | None = None
+        self._small: int | None = None
+        prev = 0
+        step = _SPLIT // 2
+        for i in range(0, len(entries), step):
+            part = entries[i:i + step]
+            bases = [b for b, _, _ in part]
+            ends = [e for _, e, _ in part]
+            gaps = [b - pe for b, pe in zip(bases, [prev, *ends[:-1]], strict=True)]
+            prev = ends[-1]
+            self._B.append(bases)
+            self._E.append(ends)
+            self._A.append([a for _, _, a in part])
+            self._G.append(gaps)
+            self._mins.append(bases[0])
+            self._gmax.append(max(gaps))
+
+    def _gset(self, c: int, j: int, v: int) -> None:
+        """Set the gap below region (c, j) to *v*, keeping ``_gmax`` exact."""
+        g = self._G[c]
+        old = g[j]
+        g[j] = v
+        gm = self._gmax[c]
+        if v > gm:
+            self._gm(c, v)
+        elif old == gm and v < old:
+            self._gm(c, max(g))
+
+    def _gm(self, c: int, v: int) -> None:
+        """Chunk c's longest gap is now *v*: keep its group's maximum exact."""
+        gmax = self._gmax
+        old = gmax[c]
+        gmax[c] = v
+        k = c >> _GSHIFT
+        if k >= self._sdirty:
+            return
+        sm = self._smax[k]
+        if v > sm:
+            self._smax[k] = v
+        elif old == sm and v < old:
+            self._smax[k] = max(gmax[k << _GSHIFT:(k + 1) << _GSHIFT])
+
+    def _smax_fresh(self) -> list[int]:
+        """``_smax`` with every group exact."""
+        k0 = self._sdirty
+        smax = self._smax
+        if k0 != _CLEAN:
+            gmax = self._gmax
+            del smax[k0:]
+            for lo in range(k0 << _GSHIFT, len(gmax), _GROUP):
+                smax.append(max(gmax[lo:lo + _GROUP]))
+            self._sdirty = _CLEAN
+        return smax
+
+    def _shifted(self, c: int) -> None:
+        # Chunks from c on moved: their groups' maxima must be redone.
+        k = c >> _GSHIFT
+        if k < self._sdirty:
+            self._sdirty = k
+
+    def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
+        """The region at (c, j), or the first one after, now has *prev_end* below it."""
+        B = self._B
+        if j < len(B[c]):
+            self._gset(c, j, B[c][j] - prev_end)
+        elif c + 1 < len(B):
+            self._gset(c + 1, 0, B[c + 1][0] - prev_end)
+
+    def _put(self, c: int, j: int, base: int, end: int, attr: Attr, gap: int) -> tuple[int, int]:
+        """Insert an entry at (c, j) and return where it ended up (a full chunk splits);
+        the caller keeps the next region's gap right."""
+        bc = self._B[c]
+        bc.insert(j, base)
+        self._E[c].insert(j, end)
+        self._A[c].insert(j, attr)
+        self._G[c].insert(j, gap)
+        if not j:
+            self._mins[c] = base
+        if gap > self._gmax[c]:
+            self._gm(c, gap)
+        self._n += 1
+        self._pref = None
+        if len(bc) > _SPLIT:
+            h = len(bc) >> 1
+            self._split_chunk(c, h)
+            if j >= h:
+                return c + 1, j - h
+        return c, j
+
+    def _split_chunk(self, c: int, h: int) -> None:
+        """Move entries h.. of chunk c into a new chunk c + 1."""
+        for lists in (self._B, self._E, self._A, self._G):
+            lists.insert(c + 1, lists[c][h:])
+            del lists[c][h:]
+        self._mins.insert(c + 1, self._B[c + 1][0])
+        self._gmax[c] = max(self._G[c])
+        self._gmax.insert(c + 1, max(self._G[c + 1]))
+        self._shifted(c)
+
+    def _drop(self, c: int, j: int) -> bool:
+        """Remove the entry at (c, j) alone (no gap fix-up); True if chunk c went away."""
+        bc = self._B[c]
+        del bc[j]
+        del self._E[c][j]
+        del self._A[c][j]
+        g = self._G[c].pop(j)
+        self._n -= 1
+        self._pref = None
+        if not bc:
+            for lists in (self._B, self._E, self._A, self._G, self._mins, self._gmax):
+                del lists[c]
+            self._shifted(c)
+            return True
+        if not j:
+            self._mins[c] = bc[0]
+        if g == self._gmax[c]:
+            self._gm(c, max(self._G[c]))
+        if len(bc) < _SMALL:
+            self._small = bc[0]
+        return False
+
+    def _insert(self, base: int, end: int, attr: Attr) -> None:
+        """Insert region ``[base, end)`` into a free slot of the table."""
+        B = self._B
+        if not B:
+            self._B, self._E, self._A, self._G = [[base]], [[end]], [[attr]], [[base]]
+            self._mins, self._gmax = [base], [base]
+            self._sdirty = 0
+            self._n, self._pref = 1, None
+            return
+        c = bisect_right(self._mins, base) - 1
+        if c < 0:
+            c = 0
+        bc = B[c]
+        j = bisect_left(bc, base)
+        if j:
+            prev_end = self._E[c][j - 1]
+        elif c:
+            prev_end = self._E[c - 1][-1]
+        else:
+            prev_end = 0
+        c, j = self._put(c, j, base, end, attr, base - prev_end)
+        # The region above has the new end below it now.
+        self._fix_next_gap(c, j + 1, end)
+
+    def _delete_at(self, c: int, j: int) -> None:
+        """Remove the region at (c, j); its gap and the one above become one."""
+        prev_end = self._B[c][j] - self._G[c][j]
+        if self._drop(c, j):
+            if c < len(self._B):
+                self._gset(c, 0, self._B[c][0] - prev_end)
+        else:
+            self._fix_next_gap(c, j, prev_end)
+
+    def _loc(self, base: int) -> tuple[int, int]:
+        """Position of the region that starts at *base* (which must exist)."""
+        c = bisect_right(self._mins, base) - 1
+        return c, bisect_left(self._B[c], base)
+
+    def _floor(self, x: int) -> tuple[int, int] | None:
+        """Position of the last region with base <= x."""
+        c = bisect_right(self._mins, x) - 1
+        if c < 0:
+            return None
+        return c, bisect_right(self._B[c], x) - 1
+
+    def _next(self, c: int, j: int) -> tuple[int, int] | None:
+        if j + 1 < len(self._B[c]):
+            return c, j + 1
+        if c + 1 < len(self._B):
+            return c + 1, 0
+        return None
+
+    def _prev(self, c: int, j: int) -> tuple[int, int] | None:
+        if j:
+            return c, j - 1
+        if c:
+            return c - 1, len(self._B[c - 1]) - 1
+        return None
+
+    def _first_overlap(self, x: int) -> tuple[int, int] | None:
+        """Position of the first region that ends above *x*."""
+        if not self._n:
+            return None
+        p = self._floor(x)
+        if p is None:
+            return 0, 0
+        c, j = p
+        if self._E[c][j] > x:
+            return p
+        return self._next(c, j)
+
+    def _region(self, c: int, j: int) -> Region:
+        b = self._B[c][j]
+        f, nid = self._A[c][j]
+        return Region(b, self._E[c][j] - b, f, nid)
+
+    def _compact(self) -> None:
+        """Join a chunk that deletions left short to a neighbour (after an operation)."""
+        base, self._small = self._small, None
+        c = bisect_right(self._mins, base) - 1
+        if c < 0 or len(self._B[c]) >= _SMALL or len(self._B) < 2:
+            return
+        if c + 1 == len(self._B) or (c and len(self._B[c - 1]) < len(self._B[c + 1])):
+            c -= 1
+        # Chunks c and c + 1 become one; gaps are per region and stay as they are.
+        for lists in (self._B, self._E, self._A, self._G):
+            lists[c].extend(lists.pop(c + 1))
+        del self._mins[c + 1]
+        self._gmax[c] = max(self._gmax[c], self._gmax.pop(c + 1))
+        self._shifted(c)
+        if len(self._B[c]) > _SPLIT:
+            self._split_chunk(c, len(self._B[c]) >> 1)
 
     # ------------------------------------------------------------------ views
 
     @property
     def cnt(self) -> int:
         """``type->cnt`` as the kernel reads it."""
-        n = len(self._rm)
+        n = self._n
         return n if n else self.empty_cnt
 
     def __len__(self) -> int:
-        return len(self._rm)
+        return self._n
 
     def __iter__(self) -> Iterator[Region]:
-        rm = self._rm
-        for lst in self._keys._lists:
-            for k in lst:
-                yield rm[k]
+        for bc, ec, ac in zip(self._B, self._E, self._A, strict=True):
+            for b, e, (f, nid) in zip(bc, ec, ac, strict=True):
+                yield Region(b, e - b, f, nid)
+
+    def _prefix(self) -> list[int]:
+        if self._pref is None:
+            pref, n = [], 0
+            for bc in self._B:
+                pref.append(n)
+                n += len(bc)
+            self._pref = pref
+        return self._pref
 
     def __getitem__(self, idx: int) -> Region:
-        return self._rm[self._keys[idx]]
+        n = self._n
+        if idx < 0:
+            idx += n
+        if not 0 <= idx < n:
+            raise IndexError(f"{self.name}: region index {idx} out of range")
+        pref = self._prefix()
+        c = bisect_right(pref, idx) - 1
+        return self._region(c, idx - pref[c])
 
     def rank(self, addr: int) -> int:
         """How many regions start below *addr*: the kernel's insertion index for a region at *addr*."""
-        return self._keys.bisect_left(addr)
+        c = bisect_left(self._mins, addr) - 1
+        if c < 0:
+            return 0
+        return self._prefix()[c] + bisect_left(self._B[c], addr)
 
     def regions(self) -> list[Region]:
         """All regions in address order."""
@@ -239,45 +420,47 @@ class RegionTable:
 
     def iter_below(self, addr: int) -> Iterator[Region]:
         """Regions with ``base < addr``, descending (no mutation while iterating)."""
-        rm = self._rm
-        for k in _descending(self._keys, addr):
-            yield rm[k]
+        c = bisect_left(self._mins, addr) - 1
+        if c < 0:
+            return
+        j = bisect_left(self._B[c], addr) - 1
+        while c >= 0:
+            for i in range(j, -1, -1):
+                yield self._region(c, i)
+            c -= 1
+            if c >= 0:
+                j = len(self._B[c]) - 1
 
     def iter_from(self, addr: int) -> Iterator[Region]:
         """Regions that end above *addr*, ascending (no mutation while iterating)."""
-        rm = self._rm
-        first = self._first_overlap(addr)
-        if first is None:
+        p = self._first_overlap(addr)
+        if p is None:
             return
-        for k in _ascending(self._keys, first):
-            yield rm[k]
-
-    def _first_overlap(self, base: int) -> int | None:
-        """Base of the first region that ends above *base*."""
-        k = _floor(self._keys, base)
-        if k is not None and self._rm[k].end > base:
-            return k
-        return _higher(self._keys, base) if k is not None else _ceil(self._keys, base)
+        c, j = p
+        B = self._B
+        while c < len(B):
+            for i in range(j, len(B[c])):
+                yield self._region(c, i)
+            c += 1
+            j = 0
 
     def search(self, addr: int) -> Region | None:
         """``memblock_search()``: the region containing *addr*, if any."""
-        k = _floor(self._keys, addr)
-        if k is not None:
-            r = self._rm[k]
-            if addr < r.end:
-                return r
+        p = self._floor(addr)
+        if p is not None and addr < self._E[p[0]][p[1]]:
+            return self._region(*p)
         return None
 
     def overlaps(self, base: int, size: int) -> bool:
         """``memblock_overlaps_region()``."""
         size = cap_size(base, size)
-        k = self._first_overlap(base)
-        return size > 0 and k is not None and k < base + size
+        p = self._first_overlap(base)
+        return size > 0 and p is not None and self._B[p[0]][p[1]] < base + size
 
     # ------------------------------------------------------------- primitives
 
     def _note_cnt(self) -> None:
-        n = len(self._rm)
+        n = self._n
         if n > self.max:
             raise ReplayError(f"memblock_insert_region: {self.name} array full (cnt {n})")
         if n > self.peak_cnt:
@@ -285,23 +468,39 @@ class RegionTable:
 
     def insert_region(self, base: int, size: int, nid: int, flags: int) -> None:
         """``memblock_insert_region()``: one more slot; the caller made room."""
-        self._rm[base] = Region(base, size, int(flags), nid if self.numa else 0)
-        self._keys.add(base)
+        self._insert(base, base + size, (int(flags), nid if self.numa else 0))
         self.total_size += size
         self._note_cnt()
 
-    def _delete(self, base: int) -> Region:
-        r = self._rm.pop(base)
-        self._keys.remove(base)
-        self.total_size -= r.size
-        return r
+    def _delete(self, base: int) -> None:
+        c, j = self._loc(base)
+        self.total_size -= self._E[c][j] - base
+        self._delete_at(c, j)
 
-    def _split(self, r: Region, at: int) -> None:
+    def _split(self, base: int, at: int) -> None:
         # Same slots, one more region: cnt and capacity change, total_size does not.
-        self._rm[r.base] = r._replace(size=at - r.base)
-        self._rm[at] = r._replace(base=at, size=r.end - at)
-        self._keys.add(at)
+        c, j = self._loc(base)
+        end = self._E[c][j]
+        self._E[c][j] = at
+        self._put(c, j + 1, at, end, self._A[c][j], 0)
         self._note_cnt()
+
+    def _bases_from(self, p: tuple[int, int] | None, end: int) -> list[int]:
+        """Bases of the regions from position *p* on that start below *end*."""
+        out: list[int] = []
+        if p is None:
+            return out
+        c, j = p
+        B = self._B
+        while c < len(B):
+            bc = B[c]
+            k = bisect_left(bc, end, j)
+            out.extend(bc[j:k])
+            if k < len(bc):
+                break
+            c += 1
+            j = 0
+        return out
 
     # -------------------------------------------------------------- merge
 
@@ -312,36 +511,40 @@ class RegionTable:
         Before v6.5 the kernel scanned the whole array; on a minimal table the
         result is the same, except after trim/cap, which may leave pairs unmerged.
         """
-        if not self._rm:
+        if not self._n:
             return
-        keys, rm = self._keys, self._rm
+        B, E, A = self._B, self._E, self._A
         if not self.ranged_merge and self._maybe_unmerged:
-            first, last = keys[0], keys[-1]
+            first, last = B[0][0], B[-1][-1]
             self._maybe_unmerged = False
         if first is None or last is None:
             # merge_regions(type, 0, 0) merges nothing.
             return
-        x = _lower(keys, first)
-        if x is None:
-            x = first
-        while x <= last:
-            y = _higher(keys, x)
-            if y is None:
+        c, j = self._loc(first)
+        p = self._prev(c, j)
+        if p is not None:
+            c, j = p
+        while B[c][j] <= last:
+            q = self._next(c, j)
+            if q is None:
                 return
-            this, nxt = rm[x], rm[y]
-            if this.end != nxt.base or this.nid != nxt.nid or this.flags != nxt.flags:
-                if this.end > nxt.base:
-                    raise ReplayError(f"memblock_merge_regions: {self.name} regions overlap at {nxt.base:#x}")
-                x = y
+            c2, j2 = q
+            xe, y = E[c][j], B[c2][j2]
+            if xe != y or A[c][j] != A[c2][j2]:
+                if xe > y:
+                    raise ReplayError(f"memblock_merge_regions: {self.name} regions overlap at {y:#x}")
+                c, j = c2, j2
                 continue
-            rm[x] = this._replace(size=this.size + nxt.size)
-            del rm[y]
-            keys.remove(y)
+            # y is absorbed: x takes its end, and the gap above y is now above x.
+            x = B[c][j]
+            E[c][j] = E[c2][j2]
+            self._drop(c2, j2)
             if x == last:
                 # end_rgn dropped to this index: the kernel's loop stops here.
                 return
             if y == last:
                 last = x
+            # x keeps its position: only y, after it, went away.
 
     # ------------------------------------------------------------ add_range
 
@@ -350,18 +553,27 @@ class RegionTable:
         the regions it would WARN about (those overlapped above a piece)."""
         pieces: list[tuple[int, int]] = []
         above: list[Region] = []
-        start = self._first_overlap(base)
-        if start is not None and start < end:
-            rm = self._rm
-            for k in _ascending(self._keys, start):
-                if k >= end:
-                    break
-                r = rm[k]
-                if k > base:
-                    above.append(r)
-                    pieces.append((base, k))
-                rend = r.base + r.size
-                base = rend if rend < end else end
+        p = self._first_overlap(base)
+        if p is not None:
+            c, j = p
+            B, E = self._B, self._E
+            while c < len(B):
+                bc, ec = B[c], E[c]
+                while j < len(bc):
+                    rb = bc[j]
+                    if rb >= end:
+                        break
+                    if rb > base:
+                        above.append(self._region(c, j))
+                        pieces.append((base, rb))
+                    re = ec[j]
+                    base = re if re < end else end
+                    j += 1
+                else:
+                    c += 1
+                    j = 0
+                    continue
+                break
         if base < end:
             pieces.append((base, end))
         return pieces, above
@@ -388,20 +600,23 @@ class RegionTable:
 
         :return: False where the kernel returns ``-ENOMEM`` (doubling failed).
         """
-        size = cap_size(base, size)
+        if size > PHYS_ADDR_MAX - base:
+            size = PHYS_ADDR_MAX - base
         if not size:
             return True
         end = base + size
-        if not self._rm:
+        attr = (int(flags), nid if self.numa else 0)
+        if not self._n:
             if self.total_size and warn is not None:
                 # WARN_ON(type->cnt != 0 || type->total_size): trim_memory() left bytes behind
                 warn(f"WARNING: memblock_add_range: {self.name} total_size {self.total_size:#x} in an empty array")
             # The empty-array path sets total_size outright: trimmed bytes are forgotten.
-            self.total_size = 0
+            self.total_size = size
             self.trim_slack = 0
-            if self._track:
-                self._gaps_cover([(base, end)])
-            self.insert_region(base, size, nid, flags)
+            self._insert(base, end, attr)
+            self._note_cnt()
+            return True
+        if (self.ranged_merge or not self._maybe_unmerged) and self._add_in_gap(base, end, attr):
             return True
         pieces, above = self._walk_new(base, end)
         if self.cnt * 2 + 1 > self.max:
@@ -419,11 +634,70 @@ class RegionTable:
         self._warn_all(warn, above, nid, flags)
         if not pieces:
             return True
-        if self._track:
-            self._gaps_cover(pieces)
         for b, e in pieces:
-            self.insert_region(b, e - b, nid, flags)
+            self._insert(b, e, attr)
+            self.total_size += e - b
+        self._note_cnt()
         self.merge_regions(pieces[0][0], pieces[-1][0])
+        if self._small is not None:
+            self._compact()
+        return True
+
+    def _add_in_gap(self, base: int, end: int, attr: Attr) -> bool:
+        """add_range() when ``[base, end)`` lies in one free gap and needs no doubling:
+        one insertion and the merge with either neighbour, done in place.
+
+        Returns False (nothing done) for every other case.
+        """
+        B, E, A = self._B, self._E, self._A
+        c = bisect_right(self._mins, base) - 1
+        if c < 0:
+            pc, pj, prev_end = -1, -1, 0
+            nc, nj = 0, 0
+        else:
+            pc, pj = c, bisect_right(B[c], base) - 1
+            prev_end = E[c][pj]
+            if prev_end > base:
+                return False
+            if pj + 1 < len(B[c]):
+                nc, nj = c, pj + 1
+            else:
+                nc, nj = c + 1, 0
+        if nc < len(B):
+            nb = B[nc][nj]
+            if nb < end:
+                return False
+        else:
+            nc = -1
+        n = self._n
+        if n * 2 + 1 > self.max and n + 1 > self.max:
+            return False
+        # The kernel inserts first, then merges: the count peaks one higher.
+        if n + 1 > self.peak_cnt:
+            self.peak_cnt = n + 1
+        self.total_size += end - base
+        with_prev = pc >= 0 and prev_end == base and A[pc][pj] == attr
+        with_next = nc >= 0 and nb == end and A[nc][nj] == attr
+        if with_prev and with_next:
+            # The three become one; the gap above the next region does not change.
+            E[pc][pj] = E[nc][nj]
+            self._drop(nc, nj)
+            if self._small is not None:
+                self._compact()
+        elif with_prev:
+            E[pc][pj] = end
+            if nc >= 0:
+                self._gset(nc, nj, nb - end)
+        elif with_next:
+            B[nc][nj] = base
+            if not nj:
+                self._mins[nc] = base
+            self._gset(nc, nj, base - prev_end)
+        else:
+            if pc < 0:
+                pc, pj = 0, -1
+            pc, pj = self._put(pc, pj + 1, base, end, attr, base - prev_end)
+            self._fix_next_gap(pc, pj + 1, end)
         return True
 
     def _warn_all(self, warn: WarnFn | None, above: list[Region], nid: int, flags: int) -> None:
@@ -447,48 +721,94 @@ class RegionTable:
         while self.cnt + 2 > self.max:
             if double is None or not double(self, base, size):
                 return None
-        start = self._first_overlap(base)
-        if start is None or start >= end:
+        inside = self._bases_from(self._first_overlap(base), end)
+        if not inside:
             return []
-        rm = self._rm
-        inside = []
-        for k in _ascending(self._keys, start):
-            if k >= end:
-                break
-            inside.append(k)
         # Only the first region can cross base and only the last can cross end.
-        r = rm[inside[0]]
-        if r.base < base:
-            self._split(r, base)
+        if inside[0] < base:
+            self._split(inside[0], base)
             inside[0] = base
-        r = rm[inside[-1]]
-        if r.end > end:
-            self._split(r, end)
+        c, j = self._loc(inside[-1])
+        if self._E[c][j] > end:
+            self._split(inside[-1], end)
         return inside
 
     def remove_range(self, base: int, size: int, *, double: DoubleFn | None) -> bool:
         """``memblock_remove_range()``: isolate, then drop the regions inside."""
+        size = cap_size(base, size)
+        if size and self._n:
+            # isolate_range()'s room check comes first: it may double the array.
+            while self.cnt + 2 > self.max:
+                if double is None or not double(self, base, size):
+                    return False
+            if self._remove_in_region(base, base + size):
+                return True
         inside = self.isolate_range(base, size, double=double)
         if inside is None:
             return False
-        if inside:
-            if self._track:
-                self._gaps_uncover(inside[0], inside[-1])
-            for k in inside:
-                self._delete(k)
+        for k in inside:
+            self._delete(k)
+        if self._small is not None:
+            self._compact()
         return True
+
+    def _remove_in_region(self, base: int, end: int) -> bool:
+        """remove_range() when ``[base, end)`` lies inside one region: the kernel's
+        split(s) and removal, done in place.  Returns False for every other case."""
+        B, E = self._B, self._E
+        c = bisect_right(self._mins, base) - 1
+        if c < 0:
+            return False
+        bc = B[c]
+        j = bisect_right(bc, base) - 1
+        rb, re = bc[j], E[c][j]
+        if re < end:
+            return False
+        n = self._n
+        self.total_size -= end - base
+        if rb == base:
+            if re == end:
+                self._delete_at(c, j)
+                if self._small is not None:
+                    self._compact()
+                return True
+            # One split (at end), then the lower part goes.
+            if n + 1 > self.peak_cnt:
+                self.peak_cnt = n + 1
+            bc[j] = end
+            if not j:
+                self._mins[c] = end
+            self._gset(c, j, self._G[c][j] + end - base)
+            return True
+        splits = 1 if re == end else 2
+        if n + splits > self.peak_cnt:
+            self.peak_cnt = n + splits
+        E[c][j] = base
+        if re == end:
+            self._fix_next_gap(c, j + 1, base)
+        else:
+            self._put(c, j + 1, end, re, self._A[c][j], end - base)
+        return True
+
+    def _set_attrs(self, inside: list[int], fn: Callable[[Attr], Attr]) -> None:
+        A = self._A
+        for k in inside:
+            c, j = self._loc(k)
+            A[c][j] = fn(A[c][j])
+        self.merge_regions(inside[0] if inside else None, inside[-1] if inside else None)
+        if self._small is not None:
+            self._compact()
 
     def setclr_flag(self, base: int, size: int, set_: bool, flag: int, *, double: DoubleFn | None) -> bool:
         """``memblock_setclr_flag()``: isolate, set or clear *flag*, merge."""
         inside = self.isolate_range(base, size, double=double)
         if inside is None:
             return False
-        rm = self._rm
         flag = int(flag)
-        for k in inside:
-            r = rm[k]
-            rm[k] = r._replace(flags=(r.flags | flag) if set_ else (r.flags & ~flag))
-        self.merge_regions(inside[0] if inside else None, inside[-1] if inside else None)
+        if set_:
+            self._set_attrs(inside, lambda a: (a[0] | flag, a[1]))
+        else:
+            self._set_attrs(inside, lambda a: (a[0] & ~flag, a[1]))
         return True
 
     def set_node(self, base: int, size: int, nid: int, *, double: DoubleFn | None) -> bool:
@@ -498,10 +818,7 @@ class RegionTable:
         inside = self.isolate_range(base, size, double=double)
         if inside is None:
             return False
-        rm = self._rm
-        for k in inside:
-            rm[k] = rm[k]._replace(nid=nid)
-        self.merge_regions(inside[0] if inside else None, inside[-1] if inside else None)
+        self._set_attrs(inside, lambda a: (a[0], nid))
         return True
 
     def trim(self, align: int) -> None:
@@ -510,121 +827,35 @@ class RegionTable:
         Shrinking leaves ``total_size`` untouched, as the kernel does (only a
         removal subtracts); and it does not merge.
         """
+        entries: list[tuple[int, int, Attr]] = []
         for r in self.regions():
             start = ((((r.base - 1) & MASK) | (align - 1)) + 1) & MASK
             end = r.end & ~(align - 1) & MASK
             if start == r.base and end == r.end:
+                entries.append((r.base, r.end, (r.flags, r.nid)))
                 continue
             if start < end:
-                del self._rm[r.base]
-                self._keys.remove(r.base)
-                self._rm[start] = r._replace(base=start, size=end - start)
-                self._keys.add(start)
+                entries.append((start, end, (r.flags, r.nid)))
                 self.trim_slack += r.size - (end - start)
             else:
-                self._delete(r.base)
+                self.total_size -= r.size
             self._maybe_unmerged = True
-        if self._track:
-            self._gaps_rebuild()
+        self._rebuild(entries)
 
     def remove_unless(self, keep: Callable[[Region], bool], below: int | None, above: int | None) -> None:
         """Remove the regions that *keep* rejects among those with base < *below*
         and those with base > *above* (the loops of ``memblock_cap_memory_range()``;
         None for *above* means every region)."""
+        entries: list[tuple[int, int, Attr]] = []
         for r in self.regions():
             if (above is None or r.base > above or (below is not None and r.base < below)) and not keep(r):
-                self._delete(r.base)
-        self._maybe_unmerged = True
-        if self._track:
-            self._gaps_rebuild()
-
-    # ------------------------------------------------------------- gap index
-
-    def _gap_add(self, gs: int, ge: int) -> None:
-        self._gaps[gs] = ge
-        self._bucket_add(gs, ge)
-
-    def _gap_del(self, gs: int) -> None:
-        ge = self._gaps.pop(gs)
-        self._bucket_del(gs, ge)
-
-    @staticmethod
-    def _bucket_put(index: dict[int, SortedList], key: int, gs: int) -> None:
-        lst = index.get(key)
-        if lst is None:
-            lst = index[key] = SortedList()
-        lst.add(gs)
-
-    def _bucket_add(self, gs: int, ge: int) -> None:
-        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
-            c = _cap(gs, ge, a)
-            if c:
-                self._bucket_put(index, c.bit_length(), gs)
-
-    def _bucket_del(self, gs: int, ge: int) -> None:
-        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
-            c = _cap(gs, ge, a)
-            if c:
-                index[c.bit_length()].remove(gs)
-
-    def _gap_start_before(self, addr: int) -> int:
-        """Start of the gap that holds *addr* (which must be free)."""
-        k = _lower(self._keys, addr)
-        return self._rm[k].end if k is not None else 0
-
-    def _gap_resize(self, gs: int, old_ge: int, new_ge: int) -> None:
-        # The gap keeps its start: only its end, and maybe its buckets, change.
-        self._gaps[gs] = new_ge
-        for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
-            oc, nc = _cap(gs, old_ge, a), _cap(gs, new_ge, a)
-            if oc.bit_length() == nc.bit_length():
-                continue
-            if oc:
-                index[oc.bit_length()].remove(gs)
-            if nc:
-                self._bucket_put(index, nc.bit_length(), gs)
-
-    def _gaps_cover(self, pieces: list[tuple[int, int]]) -> None:
-        """Account for *pieces* becoming reserved (call before inserting them).
-
-        Each piece lies inside one gap, which splits into what is left below
-        and above it.
-        """
-        gaps = self._gaps
-        for pb, pe in pieces:
-            gs = self._gap_start_before(pb)
-            ge = gaps[gs]
-            if gs < pb:
-                self._gap_resize(gs, ge, pb)
+                self.total_size -= r.size
             else:
-                self._gap_del(gs)
-            if pe < ge:
-                self._gap_add(pe, ge)
+                entries.append((r.base, r.end, (r.flags, r.nid)))
+        self._maybe_unmerged = True
+        self._rebuild(entries)
 
-    def _gaps_uncover(self, first: int, last: int) -> None:
-        """Account for the regions *first* .. *last* being removed (call before).
-
-        The gaps among and around them become one.
-        """
-        rm, gaps = self._rm, self._gaps
-        lo = self._gap_start_before(first)
-        nxt = _higher(self._keys, last)
-        hi = nxt if nxt is not None else PHYS_ADDR_MAX
-        if lo in gaps:
-            self._gap_del(lo)
-        for k in _ascending(self._keys, first):
-            if k > last:
-                break
-            e = rm[k].end
-            if e in gaps:
-                self._gap_del(e)
-        self._gap_add(lo, hi)
-
-    def _gaps_rebuild(self) -> None:
-        self._gaps = {}
-        self._buckets = tuple({} for _ in _CAP_ALIGNS)
-        for gs, ge in self.gaps():
-            self._gap_add(gs, ge)
+    # ------------------------------------------------------------- free gaps
 
     def gaps(self) -> list[tuple[int, int]]:
         """The non-empty free gaps ``[start, end)`` between regions, ascending."""
@@ -637,177 +868,132 @@ class RegionTable:
             out.append((pos, PHYS_ADDR_MAX))
         return out
 
-    def _iter_gaps_down(self, we: int) -> Iterator[tuple[int, int]]:
-        """Gaps with start < we, descending, read off the regions: one per region
-        passed, empty (start == end) where two regions touch without merging."""
-        rm, keys = self._rm, self._keys
-        hi = _ceil(keys, we)
-        if hi is None:
-            hi = PHYS_ADDR_MAX
-        for k in _descending(keys, we):
-            r = rm[k]
-            e = r.base + r.size
-            if e < we:
-                yield e, hi
-            hi = k
-        if hi > 0:
-            yield 0, hi
-
     def fit_top_down(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Highest ``round_down(e - size, align)`` over gaps clamped to ``[ws, we)`` that fits.
 
         Walks gaps from the top of the window down, as ``__next_mem_range_rev()``
-        does, but past the first few it skips gaps smaller than *size* through
-        the size buckets.
+        does, skipping chunks whose longest gap is shorter than *size* (*size* > 0).
         """
         amask = ~(align - 1) & MASK
-        for steps, (gs, ge) in enumerate(self._iter_gaps_down(we), 1):
-            if ge <= ws:
-                return None
-            s = gs if gs > ws else ws
+        B, G, mins = self._B, self._G, self._mins
+        c = bisect_left(mins, we) - 1
+        if c < 0:
+            # No region starts below we: one gap, up to the first region (or the end).
+            ge = mins[0] if B else PHYS_ADDR_MAX
             e = ge if ge < we else we
-            if e - s >= size and e > s:
-                c = (e - size) & amask
-                if c >= s:
-                    return c
-            if steps == _LINEAR_GAPS:
-                # gs was examined; the buckets take over below it.
-                return self._fit_buckets(ws, we, size, align, gs - 1, top_down=True)
-        return None
-
-    def _iter_gaps_up(self, ws: int) -> Iterator[tuple[int, int]]:
-        """Gaps that end above ws, ascending, read off the regions (empty ones included)."""
-        rm, keys = self._rm, self._keys
-        k = _floor(keys, ws)
-        if k is None:
-            lo, nxt = 0, _ceil(keys, ws)
+            if e - ws >= size:
+                cand = (e - size) & amask
+                if cand >= ws:
+                    return cand
+            return None
+        bc = B[c]
+        j = bisect_left(bc, we)
+        # The top gap: below region (c, j), or the next chunk's first, or the tail.
+        if j < len(bc):
+            ge = bc[j]
+            gs = ge - G[c][j]
+        elif c + 1 < len(B):
+            ge = mins[c + 1]
+            gs = ge - G[c + 1][0]
         else:
-            r = rm[k]
-            lo, nxt = r.base + r.size, _higher(keys, k)
-        if nxt is not None:
-            for k in _ascending(keys, nxt):
-                yield lo, k
-                r = rm[k]
-                lo = r.base + r.size
-        if lo < PHYS_ADDR_MAX:
-            yield lo, PHYS_ADDR_MAX
+            ge = PHYS_ADDR_MAX
+            gs = self._E[c][-1]
+        s = gs if gs > ws else ws
+        e = ge if ge < we else we
+        if e - s >= size and e > s:
+            cand = (e - size) & amask
+            if cand >= s:
+                return cand
+        if gs <= ws:
+            return None
+        c_lo = bisect_right(mins, ws) - 1
+        if c_lo < 0:
+            c_lo = 0
+        gmax = self._gmax
+        smax = self._smax_fresh()
+        g = G[c]
+        # Below the top gap, within this chunk; nothing to look at if all its gaps are short.
+        j = j - 1 if gmax[c] >= size else -1
+        while True:
+            while j >= 0:
+                gl = g[j]
+                if gl >= size:
+                    ge = bc[j]
+                    if ge <= ws:
+                        return None
+                    gs = ge - gl
+                    s = gs if gs > ws else ws
+                    if ge - s >= size:
+                        cand = (ge - size) & amask
+                        if cand >= s:
+                            return cand
+                j -= 1
+            c -= 1
+            while c >= c_lo:
+                if c & _GMASK == _GMASK and smax[c >> _GSHIFT] < size:
+                    c -= _GROUP
+                elif gmax[c] < size:
+                    c -= 1
+                else:
+                    break
+            if c < c_lo:
+                return None
+            bc, g = B[c], G[c]
+            j = len(bc) - 1
 
     def fit_bottom_up(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Lowest ``round_up(s, align)`` over gaps clamped to ``[ws, we)`` that fits."""
         am1 = align - 1
-        for steps, (gs, ge) in enumerate(self._iter_gaps_up(ws), 1):
-            if gs >= we:
+        B, G, mins = self._B, self._G, self._mins
+        nch = len(B)
+        c = bisect_right(mins, ws) - 1
+        if c < 0:
+            c, j = 0, 0
+        else:
+            j = bisect_right(B[c], ws)
+        # Chunks from c_hi + 1 on start at or above we; so do their gaps but the first.
+        c_hi = bisect_left(mins, we)
+        gmax = self._gmax
+        smax = self._smax_fresh()
+        while c < nch:
+            if c > c_hi:
                 return None
-            if ge <= ws:
-                continue
-            s = gs if gs > ws else ws
-            e = ge if ge < we else we
-            if e > s:
-                c = ((((s - 1) & MASK) | am1) + 1) & MASK
-                if c < e and e - c >= size:
-                    return c
-            if steps >= _LINEAR_GAPS:
-                return self._fit_buckets(ws, we, size, align, gs + 1, top_down=False)
-        return None
-
-    def _fits(self, gs: int, ws: int, we: int, size: int, align: int, top_down: bool) -> int | None:
-        """The kernel's candidate in gap *gs* clamped to the window, or None."""
-        ge = self._gaps[gs]
+            bc, g = B[c], G[c]
+            n = len(bc)
+            if gmax[c] < size:
+                j = n
+            while j < n:
+                gl = g[j]
+                if gl >= size:
+                    ge = bc[j]
+                    gs = ge - gl
+                    if gs >= we:
+                        return None
+                    s = gs if gs > ws else ws
+                    e = ge if ge < we else we
+                    if e > s:
+                        cand = ((((s - 1) & MASK) | am1) + 1) & MASK
+                        if cand < e and e - cand >= size:
+                            return cand
+                j += 1
+            c += 1
+            while c < nch and c <= c_hi:
+                if not c & _GMASK and smax[c >> _GSHIFT] < size:
+                    c += _GROUP
+                elif gmax[c] < size:
+                    c += 1
+                else:
+                    break
+            j = 0
+        # The tail gap, above the last region.
+        gs = self._E[-1][-1] if B else 0
+        if gs >= we:
+            return None
         s = gs if gs > ws else ws
-        e = ge if ge < we else we
-        if e <= s:
-            return None
-        if top_down:
-            if e - s < size:
-                return None
-            c = (e - size) & ~(align - 1) & MASK
-            return c if c >= s else None
-        c = ((((s - 1) & MASK) | (align - 1)) + 1) & MASK
-        return c if c < e and e - c >= size else None
-
-    def _fit_buckets(self, ws: int, we: int, size: int, align: int, bound: int, top_down: bool) -> int | None:
-        """Continue a search past *bound* (inclusive) using the size buckets.
-
-        Gaps shorter than *size* cannot fit and are never visited.  With a
-        power-of-two *align*, a gap of at least ``size + align - 1`` bytes that
-        lies inside the window surely fits, so one lookup per such bucket finds
-        the best sure candidate; only the in-between buckets are walked, and
-        only as far as that candidate.  The gap straddling the window's lower
-        (top-down) or upper (bottom-up) edge is checked last, exactly.
-        """
-        if align & (align - 1) or align == 0:
-            return self._fit_buckets_heap(ws, we, size, align, bound, top_down)
-        gaps = self._gaps
-        # Index by the largest indexed alignment a* <= align: capacity for align
-        # is at most cap(a*) and at least cap(a*) - (align - a*).
-        i = max(k for k, a in enumerate(_CAP_ALIGNS) if a <= align)
-        buckets = self._buckets[i]
-        minb = size.bit_length()
-        need = size + align - _CAP_ALIGNS[i]
-        sure_b = need.bit_length()
-        if _bmin(sure_b) < need:
-            sure_b += 1
-        best: int | None = None
-        for b, lst in buckets.items():
-            if b < sure_b or not lst:
-                continue
-            if top_down:
-                gs = _floor(lst, bound)
-                if gs is not None and gs >= ws and (best is None or gs > best):
-                    best = gs
-            else:
-                gs = _ceil(lst, bound)
-                if gs is not None and gaps[gs] <= we and (best is None or gs < best):
-                    best = gs
-        found = best
-        for b in sorted(k for k in buckets if minb <= k < sure_b):
-            lst = buckets[b]
-            if not lst:
-                continue
-            if top_down:
-                for gs in _descending(lst, bound + 1):
-                    if gs < ws or (found is not None and gs <= found):
-                        break
-                    if self._fits(gs, ws, we, size, align, True) is not None:
-                        found = gs
-                        break
-            else:
-                for gs in _ascending(lst, bound):
-                    if gs >= we or (found is not None and gs >= found):
-                        break
-                    if self._fits(gs, ws, we, size, align, False) is not None:
-                        found = gs
-                        break
-        if found is not None:
-            return self._fits(found, ws, we, size, align, top_down)
-        if top_down:
-            # The gap that holds ws (it starts below it) is the last one to try.
-            gs = self._gap_start_before(ws) if self.search(ws) is None else None
-            if gs is not None and gs < ws and gs <= bound and gaps[gs] - gs >= size:
-                return self._fits(gs, ws, we, size, align, True)
-            return None
-        # Bottom-up: the gap that runs past we is the last one to try.
-        if we < PHYS_ADDR_MAX and self.search(we - 1) is None:
-            gs = self._gap_start_before(we - 1)
-            if gs >= bound and gs < we < gaps[gs] and gaps[gs] - gs >= size:
-                return self._fits(gs, ws, we, size, align, False)
-        return None
-
-    def _fit_buckets_heap(self, ws: int, we: int, size: int, align: int, bound: int, top_down: bool) -> int | None:
-        # Any alignment: merge the buckets' gaps in address order and try each.
-        gaps = self._gaps
-        iters = []
-        minb = size.bit_length()
-        for b, lst in self._buckets[0].items():
-            if b >= minb and lst:
-                iters.append(_descending(lst, bound + 1) if top_down else _ascending(lst, bound))
-        merged = heapq.merge(*iters, reverse=True) if top_down else heapq.merge(*iters)
-        for gs in merged:
-            if (top_down and gaps[gs] <= ws) or (not top_down and gs >= we):
-                return None
-            c = self._fits(gs, ws, we, size, align, top_down)
-            if c is not None:
-                return c
+        if we > s:
+            cand = ((((s - 1) & MASK) | am1) + 1) & MASK
+            if cand < we and we - cand >= size:
+                return cand
         return None
 
     # --------------------------------------------------------------- checks
@@ -816,8 +1002,6 @@ class RegionTable:
         """Raise ReplayError unless sorted, disjoint, and ``total_size`` is exact (tests)."""
         total = 0
         prev: Region | None = None
-        if list(self._keys) != sorted(self._rm):
-            raise ReplayError(f"{self.name}: key list out of date")
         for r in self:
             if r.size <= 0:
                 raise ReplayError(f"{self.name}: empty region at {r.base:#x}")
@@ -827,13 +1011,20 @@ class RegionTable:
             prev = r
         if total + self.trim_slack != self.total_size:
             raise ReplayError(f"{self.name}: total_size {self.total_size:#x} != sum {total:#x}")
-        if self._track:
-            if sorted(self._gaps.items()) != self.gaps():
-                raise ReplayError(f"{self.name}: gap index out of date")
-            for index, a in zip(self._buckets, _CAP_ALIGNS, strict=True):
-                want = {gs: _cap(gs, ge, a) for gs, ge in self._gaps.items() if _cap(gs, ge, a)}
-                for gs, c in want.items():
-                    if gs not in index.get(c.bit_length(), ()):
-                        raise ReplayError(f"{self.name}: gap {gs:#x} missing from its align-{a} bucket")
-                if sum(len(lst) for lst in index.values()) != len(want):
-                    raise ReplayError(f"{self.name}: stale gaps in align-{a} buckets")
+        n, pe = 0, 0
+        for c, bc in enumerate(self._B):
+            lens = {len(bc), len(self._E[c]), len(self._A[c]), len(self._G[c])}
+            if not bc or len(lens) != 1 or len(bc) > _SPLIT:
+                raise ReplayError(f"{self.name}: chunk {c} malformed (lengths {sorted(lens)})")
+            if self._mins[c] != bc[0] or self._gmax[c] != max(self._G[c]):
+                raise ReplayError(f"{self.name}: chunk {c} summary out of date")
+            for b, e, g in zip(bc, self._E[c], self._G[c], strict=True):
+                if g != b - pe:
+                    raise ReplayError(f"{self.name}: gap below {b:#x} recorded as {g:#x}, is {b - pe:#x}")
+                pe = e
+            n += len(bc)
+        if n != self._n or len(self._mins) != len(self._B) or len(self._gmax) != len(self._B):
+            raise ReplayError(f"{self.name}: region count out of date")
+        gm = self._gmax
+        if self._smax_fresh() != [max(gm[lo:lo + _GROUP]) for lo in range(0, len(gm), _GROUP)]:
+            raise ReplayError(f"{self.name}: group summary out of date")
