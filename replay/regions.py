@@ -67,6 +67,8 @@ _GSHIFT = 5
 _GROUP = 1 << _GSHIFT
 _GMASK = _GROUP - 1
 _CLEAN = 1 << 62
+# Gaps inside a chunk are ruled out this many (+1) at a time.
+_BLOCK = 15
 
 
 
@@ -90,6 +92,46 @@ def chunk_geometry(split: int, small: int, group_shift: int) -> Iterator[None]:
 
 #: ``(flags, nid)`` of a region: one object, so a merge test is one comparison.
 Attr = tuple[int, int]
+
+
+def _last_at_least(lst: list[int], lo: int, hi: int, t: int) -> int:
+    """The largest i in [lo, hi] with ``lst[i] >= t``, or -1 (blocks ruled out by max() in C)."""
+    while hi >= lo:
+        b = hi - _BLOCK if hi - _BLOCK > lo else lo
+        if max(lst[b:hi + 1]) >= t:
+            for i in range(hi, b - 1, -1):
+                if lst[i] >= t:
+                    return i
+        hi = b - 1
+    return -1
+
+
+def _first_at_least(lst: list[int], lo: int, hi: int, t: int) -> int:
+    """The smallest i in [lo, hi] with ``lst[i] >= t``, or -1."""
+    while lo <= hi:
+        b = lo + _BLOCK if lo + _BLOCK < hi else hi
+        if max(lst[lo:b + 1]) >= t:
+            for i in range(lo, b + 1):
+                if lst[i] >= t:
+                    return i
+        lo = b + 1
+    return -1
+
+
+def _p2(gs: int, ge: int) -> int:
+    """The largest k such that a 2^k-aligned 2^k-byte block fits in ``[gs, ge)``; -1 if empty.
+
+    A request for a power-of-two *align* >= its size fits a gap only if this is
+    at least ``log2(size)``, exactly so when the size is *align*; the search
+    uses it to pass over gaps long enough but wrongly aligned.
+    """
+    n = ge - gs
+    if n <= 0:
+        return -1
+    k = n.bit_length() - 1
+    a = 1 << k
+    # Any 2^(k+1) bytes hold an aligned 2^k block, so the answer is k or k - 1.
+    return k if ((gs + a - 1) & -a) + a <= ge else k - 1
 
 
 def cap_size(base: int, size: int) -> int:
@@ -141,11 +183,13 @@ class RegionTable:
         self._rebuild([])
 
     # ------------------------------------------------------------ storage
-    # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j]
-    # and _G[c][j], the length of the free gap between the previous region's
-    # end (or 0) and _B[c][j].  _mins[c] is _B[c][0]; _gmax[c] is max(_G[c]);
-    # _smax[k] is the max of _gmax over group k, exact for groups below _sdirty
-    # (chunk splits and removals shift groups; _smax_fresh() redoes the rest).
+    # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j],
+    # _G[c][j], the length of the free gap between the previous region's end
+    # (or 0) and _B[c][j], and _P[c][j], that gap's _p2() class.  _mins[c] is
+    # _B[c][0]; _gmax[c] and _pmax[c] are the chunk's maxima of _G and _P;
+    # _smax[k] and _spmax[k] the maxima of those over group k of chunks, exact
+    # for groups below _sdirty (chunk splits and removals shift groups, and
+    # _smax_fresh() redoes the groups from there).
 
     def _rebuild(self, entries: list[tuple[int, int, Attr]]) -> None:
         """Replace the storage by *entries* ``(base, end, attr)``, ascending and disjoint."""
@@ -153,9 +197,12 @@ class RegionTable:
         self._E: list[list[int]] = []
         self._A: list[list[Attr]] = []
         self._G: list[list[int]] = []
+        self._P: list[list[int]] = []
         self._mins: list[int] = []
         self._gmax: list[int] = []
+        self._pmax: list[int] = []
         self._smax: list[int] = []
+        self._spmax: list[int] = []
         self._sdirty = 0
         self._n = len(entries)
         self._pref: list[int] | None = None
@@ -166,51 +213,64 @@ class RegionTable:
             part = entries[i:i + step]
             bases = [b for b, _, _ in part]
             ends = [e for _, e, _ in part]
-            gaps = [b - pe for b, pe in zip(bases, [prev, *ends[:-1]], strict=True)]
+            starts = [prev, *ends[:-1]]
+            gaps = [b - pe for b, pe in zip(bases, starts, strict=True)]
+            p2s = [_p2(pe, b) for b, pe in zip(bases, starts, strict=True)]
             prev = ends[-1]
             self._B.append(bases)
             self._E.append(ends)
             self._A.append([a for _, _, a in part])
             self._G.append(gaps)
+            self._P.append(p2s)
             self._mins.append(bases[0])
             self._gmax.append(max(gaps))
+            self._pmax.append(max(p2s))
 
     def _gset(self, c: int, j: int, v: int) -> None:
-        """Set the gap below region (c, j) to *v*, keeping ``_gmax`` exact."""
+        """Set the gap below region (c, j) to *v* (its base is already final)."""
         g = self._G[c]
         old = g[j]
         g[j] = v
         gm = self._gmax[c]
         if v > gm:
-            self._gm(c, v)
+            self._setmax(self._gmax, self._smax, c, v)
         elif old == gm and v < old:
-            self._gm(c, max(g))
+            self._setmax(self._gmax, self._smax, c, max(g))
+        b = self._B[c][j]
+        pv = _p2(b - v, b)
+        p = self._P[c]
+        old = p[j]
+        if pv != old:
+            p[j] = pv
+            pm = self._pmax[c]
+            if pv > pm:
+                self._setmax(self._pmax, self._spmax, c, pv)
+            elif old == pm:
+                self._setmax(self._pmax, self._spmax, c, max(p))
 
-    def _gm(self, c: int, v: int) -> None:
-        """Chunk c's longest gap is now *v*: keep its group's maximum exact."""
-        gmax = self._gmax
-        old = gmax[c]
-        gmax[c] = v
+    def _setmax(self, m: list[int], sm: list[int], c: int, v: int) -> None:
+        """Chunk c's maximum in *m* is now *v*: keep its group's maximum in *sm* exact."""
+        old = m[c]
+        m[c] = v
         k = c >> _GSHIFT
         if k >= self._sdirty:
             return
-        sm = self._smax[k]
-        if v > sm:
-            self._smax[k] = v
-        elif old == sm and v < old:
-            self._smax[k] = max(gmax[k << _GSHIFT:(k + 1) << _GSHIFT])
+        s = sm[k]
+        if v > s:
+            sm[k] = v
+        elif old == s and v < old:
+            sm[k] = max(m[k << _GSHIFT:(k + 1) << _GSHIFT])
 
-    def _smax_fresh(self) -> list[int]:
-        """``_smax`` with every group exact."""
+    def _smax_fresh(self) -> tuple[list[int], list[int]]:
+        """``_smax`` and ``_spmax`` with every group exact."""
         k0 = self._sdirty
-        smax = self._smax
         if k0 != _CLEAN:
-            gmax = self._gmax
-            del smax[k0:]
-            for lo in range(k0 << _GSHIFT, len(gmax), _GROUP):
-                smax.append(max(gmax[lo:lo + _GROUP]))
+            for m, sm in ((self._gmax, self._smax), (self._pmax, self._spmax)):
+                del sm[k0:]
+                for lo in range(k0 << _GSHIFT, len(m), _GROUP):
+                    sm.append(max(m[lo:lo + _GROUP]))
             self._sdirty = _CLEAN
-        return smax
+        return self._smax, self._spmax
 
     def _shifted(self, c: int) -> None:
         # Chunks from c on moved: their groups' maxima must be redone.
@@ -234,10 +294,14 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
+        pv = _p2(base - gap, base)
+        self._P[c].insert(j, pv)
         if not j:
             self._mins[c] = base
         if gap > self._gmax[c]:
-            self._gm(c, gap)
+            self._setmax(self._gmax, self._smax, c, gap)
+        if pv > self._pmax[c]:
+            self._setmax(self._pmax, self._spmax, c, pv)
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -249,12 +313,13 @@ class RegionTable:
 
     def _split_chunk(self, c: int, h: int) -> None:
         """Move entries h.. of chunk c into a new chunk c + 1."""
-        for lists in (self._B, self._E, self._A, self._G):
+        for lists in (self._B, self._E, self._A, self._G, self._P):
             lists.insert(c + 1, lists[c][h:])
             del lists[c][h:]
         self._mins.insert(c + 1, self._B[c + 1][0])
-        self._gmax[c] = max(self._G[c])
-        self._gmax.insert(c + 1, max(self._G[c + 1]))
+        for m, lists in ((self._gmax, self._G), (self._pmax, self._P)):
+            m[c] = max(lists[c])
+            m.insert(c + 1, max(lists[c + 1]))
         self._shifted(c)
 
     def _drop(self, c: int, j: int) -> bool:
@@ -264,17 +329,20 @@ class RegionTable:
         del self._E[c][j]
         del self._A[c][j]
         g = self._G[c].pop(j)
+        pv = self._P[c].pop(j)
         self._n -= 1
         self._pref = None
         if not bc:
-            for lists in (self._B, self._E, self._A, self._G, self._mins, self._gmax):
+            for lists in (self._B, self._E, self._A, self._G, self._P, self._mins, self._gmax, self._pmax):
                 del lists[c]
             self._shifted(c)
             return True
         if not j:
             self._mins[c] = bc[0]
         if g == self._gmax[c]:
-            self._gm(c, max(self._G[c]))
+            self._setmax(self._gmax, self._smax, c, max(self._G[c]))
+        if pv == self._pmax[c]:
+            self._setmax(self._pmax, self._spmax, c, max(self._P[c]))
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -283,10 +351,7 @@ class RegionTable:
         """Insert region ``[base, end)`` into a free slot of the table."""
         B = self._B
         if not B:
-            self._B, self._E, self._A, self._G = [[base]], [[end]], [[attr]], [[base]]
-            self._mins, self._gmax = [base], [base]
-            self._sdirty = 0
-            self._n, self._pref = 1, None
+            self._rebuild([(base, end, attr)])
             return
         c = bisect_right(self._mins, base) - 1
         if c < 0:
@@ -364,10 +429,11 @@ class RegionTable:
         if c + 1 == len(self._B) or (c and len(self._B[c - 1]) < len(self._B[c + 1])):
             c -= 1
         # Chunks c and c + 1 become one; gaps are per region and stay as they are.
-        for lists in (self._B, self._E, self._A, self._G):
+        for lists in (self._B, self._E, self._A, self._G, self._P):
             lists[c].extend(lists.pop(c + 1))
         del self._mins[c + 1]
         self._gmax[c] = max(self._gmax[c], self._gmax.pop(c + 1))
+        self._pmax[c] = max(self._pmax[c], self._pmax.pop(c + 1))
         self._shifted(c)
         if len(self._B[c]) > _SPLIT:
             self._split_chunk(c, len(self._B[c]) >> 1)
@@ -868,11 +934,23 @@ class RegionTable:
             out.append((pos, PHYS_ADDR_MAX))
         return out
 
+    def _filter(self, size: int, align: int) -> tuple[list[list[int]], list[int], int, int]:
+        """What the search passes gaps over by: ``(per-chunk lists, chunk maxima,
+        which group maxima, threshold)``; a gap that fits has its value >= threshold.
+
+        Length for most requests; the _p2() class when *align* is a power of two
+        at least *size* (page tables, huge pages), where length is not enough.
+        """
+        if align >= size and not align & (align - 1):
+            return self._P, self._pmax, 1, size.bit_length() - 1
+        return self._G, self._gmax, 0, size
+
     def fit_top_down(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Highest ``round_down(e - size, align)`` over gaps clamped to ``[ws, we)`` that fits.
 
         Walks gaps from the top of the window down, as ``__next_mem_range_rev()``
-        does, skipping chunks whose longest gap is shorter than *size* (*size* > 0).
+        does, passing over chunks and groups of chunks where no gap can fit
+        (*size* > 0).
         """
         amask = ~(align - 1) & MASK
         B, G, mins = self._B, self._G, self._mins
@@ -909,36 +987,46 @@ class RegionTable:
         c_lo = bisect_right(mins, ws) - 1
         if c_lo < 0:
             c_lo = 0
-        gmax = self._gmax
-        smax = self._smax_fresh()
-        g = G[c]
-        # Below the top gap, within this chunk; nothing to look at if all its gaps are short.
-        j = j - 1 if gmax[c] >= size else -1
+        K, km, which, t = self._filter(size, align)
+        ks = None
+        g, kc = G[c], K[c]
+        # Below the top gap, within this chunk.
+        j = j - 1 if km[c] >= t else -1
         while True:
             while j >= 0:
-                gl = g[j]
-                if gl >= size:
-                    ge = bc[j]
-                    if ge <= ws:
-                        return None
-                    gs = ge - gl
-                    s = gs if gs > ws else ws
-                    if ge - s >= size:
-                        cand = (ge - size) & amask
-                        if cand >= s:
-                            return cand
-                j -= 1
-            c -= 1
-            while c >= c_lo:
-                if c & _GMASK == _GMASK and smax[c >> _GSHIFT] < size:
-                    c -= _GROUP
-                elif gmax[c] < size:
-                    c -= 1
-                else:
+                i = _last_at_least(kc, 0, j, t)
+                if i < 0:
                     break
+                ge = bc[i]
+                if ge <= ws:
+                    return None
+                gs = ge - g[i]
+                s = gs if gs > ws else ws
+                if ge - s >= size:
+                    cand = (ge - size) & amask
+                    if cand >= s:
+                        return cand
+                j = i - 1
+            # The next chunk down that may fit: in this group, else in the
+            # highest group below that may.
+            c -= 1
             if c < c_lo:
                 return None
-            bc, g = B[c], G[c]
+            k = c >> _GSHIFT
+            lo = k << _GSHIFT
+            i = _last_at_least(km, lo if lo > c_lo else c_lo, c, t)
+            if i < 0:
+                if ks is None:
+                    ks = self._smax_fresh()[which]
+                k = _last_at_least(ks, c_lo >> _GSHIFT, k - 1, t)
+                if k < 0:
+                    return None
+                lo = k << _GSHIFT
+                i = _last_at_least(km, lo if lo > c_lo else c_lo, lo + _GMASK, t)
+                if i < 0:
+                    return None
+            c = i
+            bc, g, kc = B[c], G[c], K[c]
             j = len(bc) - 1
 
     def fit_bottom_up(self, ws: int, we: int, size: int, align: int) -> int | None:
@@ -953,38 +1041,56 @@ class RegionTable:
             j = bisect_right(B[c], ws)
         # Chunks from c_hi + 1 on start at or above we; so do their gaps but the first.
         c_hi = bisect_left(mins, we)
-        gmax = self._gmax
-        smax = self._smax_fresh()
-        while c < nch:
-            if c > c_hi:
-                return None
-            bc, g = B[c], G[c]
-            n = len(bc)
-            if gmax[c] < size:
-                j = n
-            while j < n:
-                gl = g[j]
-                if gl >= size:
-                    ge = bc[j]
-                    gs = ge - gl
-                    if gs >= we:
-                        return None
-                    s = gs if gs > ws else ws
-                    e = ge if ge < we else we
-                    if e > s:
-                        cand = ((((s - 1) & MASK) | am1) + 1) & MASK
-                        if cand < e and e - cand >= size:
-                            return cand
-                j += 1
-            c += 1
-            while c < nch and c <= c_hi:
-                if not c & _GMASK and smax[c >> _GSHIFT] < size:
-                    c += _GROUP
-                elif gmax[c] < size:
-                    c += 1
-                else:
+        if c_hi >= nch:
+            c_hi = nch - 1
+        K, km, which, t = self._filter(size, align)
+        ks = None
+        while c <= c_hi:
+            bc, g, kc = B[c], G[c], K[c]
+            n = len(bc) - 1
+            if km[c] < t:
+                j = n + 1
+            while j <= n:
+                i = _first_at_least(kc, j, n, t)
+                if i < 0:
                     break
+                ge = bc[i]
+                gs = ge - g[i]
+                if gs >= we:
+                    return None
+                s = gs if gs > ws else ws
+                e = ge if ge < we else we
+                if e > s:
+                    cand = ((((s - 1) & MASK) | am1) + 1) & MASK
+                    if cand < e and e - cand >= size:
+                        return cand
+                j = i + 1
+            # The next chunk up that may fit: in this group, else in the lowest
+            # group above that may.
+            c += 1
             j = 0
+            if c > c_hi:
+                break
+            k = c >> _GSHIFT
+            hi = (k << _GSHIFT) + _GMASK
+            i = _first_at_least(km, c, hi if hi < c_hi else c_hi, t)
+            if i < 0:
+                if ks is None:
+                    ks = self._smax_fresh()[which]
+                k = _first_at_least(ks, k + 1, c_hi >> _GSHIFT, t)
+                if k < 0:
+                    c = c_hi + 1
+                    break
+                lo = k << _GSHIFT
+                hi = lo + _GMASK
+                i = _first_at_least(km, lo, hi if hi < c_hi else c_hi, t)
+                if i < 0:
+                    c = c_hi + 1
+                    break
+            c = i
+        if c < nch:
+            # Stopped below the last chunk: the rest starts at or above we.
+            return None
         # The tail gap, above the last region.
         gs = self._E[-1][-1] if B else 0
         if gs >= we:
@@ -1025,6 +1131,12 @@ class RegionTable:
             n += len(bc)
         if n != self._n or len(self._mins) != len(self._B) or len(self._gmax) != len(self._B):
             raise ReplayError(f"{self.name}: region count out of date")
-        gm = self._gmax
-        if self._smax_fresh() != [max(gm[lo:lo + _GROUP]) for lo in range(0, len(gm), _GROUP)]:
-            raise ReplayError(f"{self.name}: group summary out of date")
+        pe = 0
+        for c, bc in enumerate(self._B):
+            want = [_p2(s, b) for s, b in zip([pe, *self._E[c][:-1]], bc, strict=True)]
+            if self._P[c] != want or self._pmax[c] != max(want):
+                raise ReplayError(f"{self.name}: chunk {c} alignment classes out of date")
+            pe = self._E[c][-1]
+        for m, sm in zip((self._gmax, self._pmax), self._smax_fresh(), strict=True):
+            if sm != [max(m[lo:lo + _GROUP]) for lo in range(0, len(m), _GROUP)]:
+                raise ReplayError(f"{self.name}: group summary out of date")
