@@ -25,6 +25,7 @@ panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -395,8 +396,10 @@ class Memblock:
             # Zero-length free ranges matter here: walk exactly as the kernel does.
             return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
                                       start, end, size, align, False)
-        for m in self.memory.iter_below(end):
-            if m.end <= start:
+        bases, regs = self.memory.snapshot()
+        for i in range(bisect_left(bases, end) - 1, -1, -1):
+            m = regs[i]
+            if m.base + m.size <= start:
                 break
             if self.should_skip_region(m, nid, flags):
                 continue
@@ -413,7 +416,11 @@ class Memblock:
         if size == 0:
             return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
                                       start, end, size, align, True)
-        for m in self.memory.iter_from(start):
+        bases, regs = self.memory.snapshot()
+        i = bisect_right(bases, start) - 1
+        if i < 0 or regs[i].base + regs[i].size <= start:
+            i += 1
+        for m in regs[i:]:
             if m.base >= end:
                 break
             if self.should_skip_region(m, nid, flags):

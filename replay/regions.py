@@ -207,6 +207,7 @@ class RegionTable:
         self._n = len(entries)
         self._pref: list[int] | None = None
         self._small: int | None = None
+        self._snap: tuple[list[int], list[Region]] | None = None
         prev = 0
         step = _SPLIT // 2
         for i in range(0, len(entries), step):
@@ -236,8 +237,14 @@ class RegionTable:
             self._setmax(self._gmax, self._smax, c, v)
         elif old == gm and v < old:
             self._setmax(self._gmax, self._smax, c, max(g))
-        b = self._B[c][j]
-        pv = _p2(b - v, b)
+        # _p2(b - v, b), inline: this runs for nearly every operation.
+        if v > 0:
+            b = self._B[c][j]
+            k = v.bit_length() - 1
+            pa = 1 << k
+            pv = k if ((b - v + pa - 1) & -pa) + pa <= b else k - 1
+        else:
+            pv = -1
         p = self._P[c]
         old = p[j]
         if pv != old:
@@ -484,31 +491,13 @@ class RegionTable:
         """All regions in address order."""
         return list(self)
 
-    def iter_below(self, addr: int) -> Iterator[Region]:
-        """Regions with ``base < addr``, descending (no mutation while iterating)."""
-        c = bisect_left(self._mins, addr) - 1
-        if c < 0:
-            return
-        j = bisect_left(self._B[c], addr) - 1
-        while c >= 0:
-            for i in range(j, -1, -1):
-                yield self._region(c, i)
-            c -= 1
-            if c >= 0:
-                j = len(self._B[c]) - 1
-
-    def iter_from(self, addr: int) -> Iterator[Region]:
-        """Regions that end above *addr*, ascending (no mutation while iterating)."""
-        p = self._first_overlap(addr)
-        if p is None:
-            return
-        c, j = p
-        B = self._B
-        while c < len(B):
-            for i in range(j, len(B[c])):
-                yield self._region(c, i)
-            c += 1
-            j = 0
+    def snapshot(self) -> tuple[list[int], list[Region]]:
+        """The bases and the regions, in address order, as of now (kept until the
+        table changes; do not modify).  The allocator walks ``memory`` through it."""
+        if self._snap is None:
+            regs = list(self)
+            self._snap = [r.base for r in regs], regs
+        return self._snap
 
     def search(self, addr: int) -> Region | None:
         """``memblock_search()``: the region containing *addr*, if any."""
@@ -534,6 +523,7 @@ class RegionTable:
 
     def insert_region(self, base: int, size: int, nid: int, flags: int) -> None:
         """``memblock_insert_region()``: one more slot; the caller made room."""
+        self._snap = None
         self._insert(base, base + size, (int(flags), nid if self.numa else 0))
         self.total_size += size
         self._note_cnt()
@@ -577,6 +567,7 @@ class RegionTable:
         Before v6.5 the kernel scanned the whole array; on a minimal table the
         result is the same, except after trim/cap, which may leave pairs unmerged.
         """
+        self._snap = None
         if not self._n:
             return
         B, E, A = self._B, self._E, self._A
@@ -666,6 +657,7 @@ class RegionTable:
 
         :return: False where the kernel returns ``-ENOMEM`` (doubling failed).
         """
+        self._snap = None
         if size > PHYS_ADDR_MAX - base:
             size = PHYS_ADDR_MAX - base
         if not size:
@@ -779,6 +771,7 @@ class RegionTable:
         :return: bases of the regions now fully inside (the kernel's
             ``[start_rgn, end_rgn)``), or None where it returns ``-ENOMEM``.
         """
+        self._snap = None
         size = cap_size(base, size)
         if not size:
             return []
@@ -801,6 +794,7 @@ class RegionTable:
 
     def remove_range(self, base: int, size: int, *, double: DoubleFn | None) -> bool:
         """``memblock_remove_range()``: isolate, then drop the regions inside."""
+        self._snap = None
         size = cap_size(base, size)
         if size and self._n:
             # isolate_range()'s room check comes first: it may double the array.
@@ -867,6 +861,7 @@ class RegionTable:
 
     def setclr_flag(self, base: int, size: int, set_: bool, flag: int, *, double: DoubleFn | None) -> bool:
         """``memblock_setclr_flag()``: isolate, set or clear *flag*, merge."""
+        self._snap = None
         inside = self.isolate_range(base, size, double=double)
         if inside is None:
             return False
@@ -879,6 +874,7 @@ class RegionTable:
 
     def set_node(self, base: int, size: int, nid: int, *, double: DoubleFn | None) -> bool:
         """``memblock_set_node()`` on this table (a no-op without CONFIG_NUMA)."""
+        self._snap = None
         if not self.numa:
             return True
         inside = self.isolate_range(base, size, double=double)
@@ -893,6 +889,7 @@ class RegionTable:
         Shrinking leaves ``total_size`` untouched, as the kernel does (only a
         removal subtracts); and it does not merge.
         """
+        self._snap = None
         entries: list[tuple[int, int, Attr]] = []
         for r in self.regions():
             start = ((((r.base - 1) & MASK) | (align - 1)) + 1) & MASK
@@ -912,6 +909,7 @@ class RegionTable:
         """Remove the regions that *keep* rejects among those with base < *below*
         and those with base > *above* (the loops of ``memblock_cap_memory_range()``;
         None for *above* means every region)."""
+        self._snap = None
         entries: list[tuple[int, int, Attr]] = []
         for r in self.regions():
             if (above is None or r.base > above or (below is not None and r.base < below)) and not keep(r):

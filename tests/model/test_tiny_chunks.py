@@ -87,3 +87,28 @@ def test_one_exact_fit_found_at_every_position(bottom_up: bool) -> None:
         assert search.reference_find(mb, size, 1, 0, 0, -1, 0) == want
         assert mb.find_in_range_node(size, 1, 0, 0) == want, pos
         assert mb.find_in_range_node(size + 1, 1, 0, 0) is None
+
+
+@pytest.mark.parametrize("bottom_up", [False, True])
+def test_one_aligned_fit_among_long_misaligned_gaps(bottom_up: bool) -> None:
+    """40 gaps of 24 KiB that hold no 16 KiB-aligned 16 KiB block, one of exactly
+    16 KiB that is aligned: the self-aligned request finds that one, wherever it sits."""
+    size, unit, n = 0x4000, 0x10000, 40
+    for pos in range(n):
+        mb = Memblock.for_kernel("7.3", "harness")
+        mb.allow_resize()
+        mb.bottom_up = bottom_up
+        mb.add(unit, n * unit)
+        for i in range(n):
+            slot = unit * (i + 1)
+            gs, ge = (slot + 0x4000, slot + 0x8000) if i == pos else (slot + 0x1000, slot + 0x7000)
+            mb.reserve(slot, gs - slot)
+            mb.reserve(ge, slot + unit - ge)
+        want = unit * (pos + 1) + 0x4000
+        assert search.reference_find(mb, size, size, 0, 0, -1, 0) == want
+        assert mb.find_in_range_node(size, size, 0, 0) == want, pos
+        # page alignment takes the first long gap instead
+        first = unit * n + 0x7000 - size if not bottom_up else unit + 0x1000
+        if pos in ((n - 1) if not bottom_up else 0,):
+            first = want
+        assert mb.find_in_range_node(size, 0x1000, 0, 0) == first
