@@ -28,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import KernelPanic, ReplayError
 from .flags import Flag
@@ -119,8 +120,7 @@ class Doubling:
     alloc_size: int
 
 
-@dataclass(frozen=True, slots=True)
-class AllocResult:
+class AllocResult(NamedTuple):
     """What one ``alloc`` op got: the address (None on failure) and where it was asked."""
 
     op_index: int
@@ -176,6 +176,8 @@ class Memblock:
         self.op_index: int | None = None
         #: counters a report may want ("regions scanned" is the allocator's cost proxy).
         self.stats = {"find_calls": 0}
+        #: What an allocation's reservation carries when it records the nid (else None).
+        self._alloc_flags = profile.alloc_flags if profile.alloc_records_nid else None
         self._warned_max_numnodes = False
 
     @classmethod
@@ -510,8 +512,9 @@ class Memblock:
             return None
 
     def _alloc_reserve(self, base: int, size: int, nid: int) -> bool:
-        if self.profile.alloc_records_nid:
-            return self.reserve_range(base, size, nid, self.profile.alloc_flags)
+        if self._alloc_flags is not None:
+            return self.reserved.add_range(base, size, nid=nid, flags=self._alloc_flags,
+                                           double=self.double_array, warn=self._warn)
         return self.reserve(base, size)
 
     def phys_alloc_range(self, size: int, align: int, start: int, end: int) -> int | None:

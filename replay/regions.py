@@ -38,6 +38,7 @@ True
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -198,7 +199,7 @@ class RegionTable:
         self._A: list[list[Attr]] = []
         self._G: list[list[int]] = []
         self._P: list[list[int]] = []
-        self._mins: list[int] = []
+        self._mins = array("Q")
         self._gmax: list[int] = []
         self._pmax: list[int] = []
         self._smax: list[int] = []
@@ -268,15 +269,20 @@ class RegionTable:
         elif old == s and v < old:
             sm[k] = max(m[k << _GSHIFT:(k + 1) << _GSHIFT])
 
-    def _smax_fresh(self) -> tuple[list[int], list[int]]:
-        """``_smax`` and ``_spmax`` with every group exact."""
+    def _smax_fresh(self, upto: int = _CLEAN) -> tuple[list[int], list[int]]:
+        """``_smax`` and ``_spmax``, exact for groups up to *upto* (all by default).
+
+        A search needs only the groups on its way; those above a chunk split
+        near the top of memory need not be redone for a search below it.
+        """
         k0 = self._sdirty
-        if k0 != _CLEAN:
+        if k0 <= upto:
+            stop = min(len(self._gmax), (upto + 1) << _GSHIFT)
             for m, sm in ((self._gmax, self._smax), (self._pmax, self._spmax)):
                 del sm[k0:]
-                for lo in range(k0 << _GSHIFT, len(m), _GROUP):
+                for lo in range(k0 << _GSHIFT, stop, _GROUP):
                     sm.append(max(m[lo:lo + _GROUP]))
-            self._sdirty = _CLEAN
+            self._sdirty = len(self._smax) if stop < len(self._gmax) else _CLEAN
         return self._smax, self._spmax
 
     def _shifted(self, c: int) -> None:
@@ -1015,7 +1021,7 @@ class RegionTable:
             i = _last_at_least(km, lo if lo > c_lo else c_lo, c, t)
             if i < 0:
                 if ks is None:
-                    ks = self._smax_fresh()[which]
+                    ks = self._smax_fresh(k - 1)[which]
                 k = _last_at_least(ks, c_lo >> _GSHIFT, k - 1, t)
                 if k < 0:
                     return None
@@ -1074,7 +1080,7 @@ class RegionTable:
             i = _first_at_least(km, c, hi if hi < c_hi else c_hi, t)
             if i < 0:
                 if ks is None:
-                    ks = self._smax_fresh()[which]
+                    ks = self._smax_fresh(c_hi >> _GSHIFT)[which]
                 k = _first_at_least(ks, k + 1, c_hi >> _GSHIFT, t)
                 if k < 0:
                     c = c_hi + 1
