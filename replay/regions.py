@@ -58,65 +58,72 @@ DoubleFn = Callable[["RegionTable", int, int], bool]
 WarnFn = Callable[[str], None]
 
 # A chunk splits in two above _SPLIT regions; one that falls below _SMALL is
-# joined to a neighbour.  Short chunks keep the walk inside one cheap; the
-# chunk count stays low enough that skipping chunks costs little.
+# joined to a neighbour.  Short chunks keep the work inside one cheap.
 _SPLIT = 96
 _SMALL = 16
-# Chunks are grouped by 2^_GSHIFT for a second level of longest gaps, so a
-# search passes a group of chunks at a time.
-_GSHIFT = 5
-_GROUP = 1 << _GSHIFT
-_GMASK = _GROUP - 1
-_CLEAN = 1 << 62
-# Gaps inside a chunk are ruled out this many (+1) at a time.
-_BLOCK = 15
+# Chunk maxima are read _SPAN at a time when the allocator passes chunks by.
+_SPAN = 256
 
-
-
-@contextmanager
-def chunk_geometry(split: int, small: int, group_shift: int) -> Iterator[None]:
-    """Build and use tables with other chunk sizes inside the ``with`` block.
-
-    Results must not depend on chunking; tests replay with tiny chunks
-    (``chunk_geometry(4, 2, 1)``) so that every chunk and group edge is crossed.
-    """
-    global _SPLIT, _SMALL, _GSHIFT, _GROUP, _GMASK
-    saved = _SPLIT, _SMALL, _GSHIFT
-    _SPLIT, _SMALL, _GSHIFT = split, small, group_shift
-    _GROUP, _GMASK = 1 << _GSHIFT, (1 << _GSHIFT) - 1
-    try:
-        yield
-    finally:
-        _SPLIT, _SMALL, _GSHIFT = saved
-        _GROUP, _GMASK = 1 << _GSHIFT, (1 << _GSHIFT) - 1
-
+#: _AT_LEAST[t] translates a class byte to 1 when it is >= t, else to 0, so
+#: that ``rfind(1)``/``find(1)`` locate the next gap that may fit, in C.
+_AT_LEAST = [bytes(v >= t for v in range(256)) for t in range(256)]
 
 #: ``(flags, nid)`` of a region: one object, so a merge test is one comparison.
 Attr = tuple[int, int]
 
 
-def _last_at_least(lst: list[int], lo: int, hi: int, t: int) -> int:
-    """The largest i in [lo, hi] with ``lst[i] >= t``, or -1 (blocks ruled out by max() in C)."""
+@contextmanager
+def chunk_geometry(split: int, small: int, span: int) -> Iterator[None]:
+    """Build and use tables with other chunk sizes inside the ``with`` block.
+
+    Results must not depend on chunking; tests replay with tiny chunks
+    (``chunk_geometry(4, 2, 2)``) so that every chunk and span edge is crossed.
+    """
+    global _SPLIT, _SMALL, _SPAN
+    saved = _SPLIT, _SMALL, _SPAN
+    _SPLIT, _SMALL, _SPAN = split, small, span
+    try:
+        yield
+    finally:
+        _SPLIT, _SMALL, _SPAN = saved
+
+
+def _last_at_least(b: bytes | bytearray, lo: int, hi: int, t: int) -> int:
+    """The largest i in [lo, hi] with ``b[i] >= t``, or -1, read from the top down."""
+    tbl = _AT_LEAST[t]
     while hi >= lo:
-        b = hi - _BLOCK if hi - _BLOCK > lo else lo
-        if max(lst[b:hi + 1]) >= t:
-            for i in range(hi, b - 1, -1):
-                if lst[i] >= t:
-                    return i
-        hi = b - 1
+        s = hi - _SPAN + 1
+        if s < lo:
+            s = lo
+        i = b[s:hi + 1].translate(tbl).rfind(1)
+        if i >= 0:
+            return s + i
+        hi = s - 1
     return -1
 
 
-def _first_at_least(lst: list[int], lo: int, hi: int, t: int) -> int:
-    """The smallest i in [lo, hi] with ``lst[i] >= t``, or -1."""
+def _first_at_least(b: bytes | bytearray, lo: int, hi: int, t: int) -> int:
+    """The smallest i in [lo, hi] with ``b[i] >= t``, or -1, read from the bottom up."""
+    tbl = _AT_LEAST[t]
     while lo <= hi:
-        b = lo + _BLOCK if lo + _BLOCK < hi else hi
-        if max(lst[lo:b + 1]) >= t:
-            for i in range(lo, b + 1):
-                if lst[i] >= t:
-                    return i
-        lo = b + 1
+        e = lo + _SPAN
+        if e > hi + 1:
+            e = hi + 1
+        i = b[lo:e].translate(tbl).find(1)
+        if i >= 0:
+            return lo + i
+        lo = e
     return -1
+
+
+def _q(n: int) -> int:
+    """A gap length's class byte: monotone in *n*, eight steps per power of two,
+    255 from 16 GiB up.  A gap of length >= size has a class >= ``_q(size)``."""
+    k = n.bit_length()
+    if k < 4:
+        return n
+    q = ((k - 3) << 3) | ((n >> (k - 4)) & 7)
+    return q if q < 255 else 255
 
 
 def _p2(gs: int, ge: int) -> int:
@@ -184,13 +191,11 @@ class RegionTable:
         self._rebuild([])
 
     # ------------------------------------------------------------ storage
-    # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j],
-    # _G[c][j], the length of the free gap between the previous region's end
-    # (or 0) and _B[c][j], and _P[c][j], that gap's _p2() class.  _mins[c] is
-    # _B[c][0]; _gmax[c] and _pmax[c] are the chunk's maxima of _G and _P;
-    # _smax[k] and _spmax[k] the maxima of those over group k of chunks, exact
-    # for groups below _sdirty (chunk splits and removals shift groups, and
-    # _smax_fresh() redoes the groups from there).
+    # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j]
+    # and _G[c][j], the length of the free gap between the previous region's
+    # end (or 0) and _B[c][j].  Two bytearrays class each gap for the search:
+    # _Q[c][j] is _q() of its length, _P[c][j] is 1 + _p2() of it; _qmax[c]
+    # and _pmax[c] are their maxima per chunk.  _mins[c] is _B[c][0].
 
     def _rebuild(self, entries: list[tuple[int, int, Attr]]) -> None:
         """Replace the storage by *entries* ``(base, end, attr)``, ascending and disjoint."""
@@ -198,13 +203,11 @@ class RegionTable:
         self._E: list[list[int]] = []
         self._A: list[list[Attr]] = []
         self._G: list[list[int]] = []
-        self._P: list[list[int]] = []
+        self._Q: list[bytearray] = []
+        self._P: list[bytearray] = []
         self._mins = array("Q")
-        self._gmax: list[int] = []
-        self._pmax: list[int] = []
-        self._smax: list[int] = []
-        self._spmax: list[int] = []
-        self._sdirty = 0
+        self._qmax = bytearray()
+        self._pmax = bytearray()
         self._n = len(entries)
         self._pref: list[int] | None = None
         self._small: int | None = None
@@ -217,79 +220,54 @@ class RegionTable:
             ends = [e for _, e, _ in part]
             starts = [prev, *ends[:-1]]
             gaps = [b - pe for b, pe in zip(bases, starts, strict=True)]
-            p2s = [_p2(pe, b) for b, pe in zip(bases, starts, strict=True)]
+            q = bytearray(_q(g) for g in gaps)
+            p = bytearray(_p2(pe, b) + 1 for b, pe in zip(bases, starts, strict=True))
             prev = ends[-1]
             self._B.append(bases)
             self._E.append(ends)
             self._A.append([a for _, _, a in part])
             self._G.append(gaps)
-            self._P.append(p2s)
+            self._Q.append(q)
+            self._P.append(p)
             self._mins.append(bases[0])
-            self._gmax.append(max(gaps))
-            self._pmax.append(max(p2s))
+            self._qmax.append(max(q))
+            self._pmax.append(max(p))
 
     def _gset(self, c: int, j: int, v: int) -> None:
         """Set the gap below region (c, j) to *v* (its base is already final)."""
-        g = self._G[c]
-        old = g[j]
-        g[j] = v
-        gm = self._gmax[c]
-        if v > gm:
-            self._setmax(self._gmax, self._smax, c, v)
-        elif old == gm and v < old:
-            self._setmax(self._gmax, self._smax, c, max(g))
-        # _p2(b - v, b), inline: this runs for nearly every operation.
-        if v > 0:
+        self._G[c][j] = v
+        # _q(v) and 1 + _p2(b - v, b), inline: this runs for nearly every operation.
+        k = v.bit_length()
+        if k < 4:
+            qv = v
+        else:
+            qv = ((k - 3) << 3) | ((v >> (k - 4)) & 7)
+            if qv > 255:
+                qv = 255
+        if k:
             b = self._B[c][j]
-            k = v.bit_length() - 1
-            pa = 1 << k
+            pa = 1 << (k - 1)
             pv = k if ((b - v + pa - 1) & -pa) + pa <= b else k - 1
         else:
-            pv = -1
+            pv = 0
+        q = self._Q[c]
+        old = q[j]
+        if qv != old:
+            q[j] = qv
+            m = self._qmax[c]
+            if qv > m:
+                self._qmax[c] = qv
+            elif old == m:
+                self._qmax[c] = max(q)
         p = self._P[c]
         old = p[j]
         if pv != old:
             p[j] = pv
-            pm = self._pmax[c]
-            if pv > pm:
-                self._setmax(self._pmax, self._spmax, c, pv)
-            elif old == pm:
-                self._setmax(self._pmax, self._spmax, c, max(p))
-
-    def _setmax(self, m: list[int], sm: list[int], c: int, v: int) -> None:
-        """Chunk c's maximum in *m* is now *v*: keep its group's maximum in *sm* exact."""
-        old = m[c]
-        m[c] = v
-        k = c >> _GSHIFT
-        if k >= self._sdirty:
-            return
-        s = sm[k]
-        if v > s:
-            sm[k] = v
-        elif old == s and v < old:
-            sm[k] = max(m[k << _GSHIFT:(k + 1) << _GSHIFT])
-
-    def _smax_fresh(self, upto: int = _CLEAN) -> tuple[list[int], list[int]]:
-        """``_smax`` and ``_spmax``, exact for groups up to *upto* (all by default).
-
-        A search needs only the groups on its way; those above a chunk split
-        near the top of memory need not be redone for a search below it.
-        """
-        k0 = self._sdirty
-        if k0 <= upto:
-            stop = min(len(self._gmax), (upto + 1) << _GSHIFT)
-            for m, sm in ((self._gmax, self._smax), (self._pmax, self._spmax)):
-                del sm[k0:]
-                for lo in range(k0 << _GSHIFT, stop, _GROUP):
-                    sm.append(max(m[lo:lo + _GROUP]))
-            self._sdirty = len(self._smax) if stop < len(self._gmax) else _CLEAN
-        return self._smax, self._spmax
-
-    def _shifted(self, c: int) -> None:
-        # Chunks from c on moved: their groups' maxima must be redone.
-        k = c >> _GSHIFT
-        if k < self._sdirty:
-            self._sdirty = k
+            m = self._pmax[c]
+            if pv > m:
+                self._pmax[c] = pv
+            elif old == m:
+                self._pmax[c] = max(p)
 
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
         """The region at (c, j), or the first one after, now has *prev_end* below it."""
@@ -307,14 +285,16 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
-        pv = _p2(base - gap, base)
+        qv = _q(gap)
+        pv = _p2(base - gap, base) + 1
+        self._Q[c].insert(j, qv)
         self._P[c].insert(j, pv)
         if not j:
             self._mins[c] = base
-        if gap > self._gmax[c]:
-            self._setmax(self._gmax, self._smax, c, gap)
+        if qv > self._qmax[c]:
+            self._qmax[c] = qv
         if pv > self._pmax[c]:
-            self._setmax(self._pmax, self._spmax, c, pv)
+            self._pmax[c] = pv
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -326,14 +306,13 @@ class RegionTable:
 
     def _split_chunk(self, c: int, h: int) -> None:
         """Move entries h.. of chunk c into a new chunk c + 1."""
-        for lists in (self._B, self._E, self._A, self._G, self._P):
+        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P):
             lists.insert(c + 1, lists[c][h:])
             del lists[c][h:]
         self._mins.insert(c + 1, self._B[c + 1][0])
-        for m, lists in ((self._gmax, self._G), (self._pmax, self._P)):
+        for m, lists in ((self._qmax, self._Q), (self._pmax, self._P)):
             m[c] = max(lists[c])
             m.insert(c + 1, max(lists[c + 1]))
-        self._shifted(c)
 
     def _drop(self, c: int, j: int) -> bool:
         """Remove the entry at (c, j) alone (no gap fix-up); True if chunk c went away."""
@@ -341,21 +320,21 @@ class RegionTable:
         del bc[j]
         del self._E[c][j]
         del self._A[c][j]
-        g = self._G[c].pop(j)
+        del self._G[c][j]
+        qv = self._Q[c].pop(j)
         pv = self._P[c].pop(j)
         self._n -= 1
         self._pref = None
         if not bc:
-            for lists in (self._B, self._E, self._A, self._G, self._P, self._mins, self._gmax, self._pmax):
+            for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._mins, self._qmax, self._pmax):
                 del lists[c]
-            self._shifted(c)
             return True
         if not j:
             self._mins[c] = bc[0]
-        if g == self._gmax[c]:
-            self._setmax(self._gmax, self._smax, c, max(self._G[c]))
+        if qv == self._qmax[c]:
+            self._qmax[c] = max(self._Q[c])
         if pv == self._pmax[c]:
-            self._setmax(self._pmax, self._spmax, c, max(self._P[c]))
+            self._pmax[c] = max(self._P[c])
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -442,12 +421,11 @@ class RegionTable:
         if c + 1 == len(self._B) or (c and len(self._B[c - 1]) < len(self._B[c + 1])):
             c -= 1
         # Chunks c and c + 1 become one; gaps are per region and stay as they are.
-        for lists in (self._B, self._E, self._A, self._G, self._P):
+        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P):
             lists[c].extend(lists.pop(c + 1))
         del self._mins[c + 1]
-        self._gmax[c] = max(self._gmax[c], self._gmax.pop(c + 1))
+        self._qmax[c] = max(self._qmax[c], self._qmax.pop(c + 1))
         self._pmax[c] = max(self._pmax[c], self._pmax.pop(c + 1))
-        self._shifted(c)
         if len(self._B[c]) > _SPLIT:
             self._split_chunk(c, len(self._B[c]) >> 1)
 
@@ -938,23 +916,23 @@ class RegionTable:
             out.append((pos, PHYS_ADDR_MAX))
         return out
 
-    def _filter(self, size: int, align: int) -> tuple[list[list[int]], list[int], int, int]:
-        """What the search passes gaps over by: ``(per-chunk lists, chunk maxima,
-        which group maxima, threshold)``; a gap that fits has its value >= threshold.
+    def _filter(self, size: int, align: int) -> tuple[list[bytearray], bytearray, int]:
+        """What the search passes gaps over by: ``(per-chunk classes, chunk maxima,
+        threshold)``; a gap that fits has a class >= threshold.
 
-        Length for most requests; the _p2() class when *align* is a power of two
-        at least *size* (page tables, huge pages), where length is not enough.
+        The length class for most requests; the alignment class when *align* is
+        a power of two at least *size* (page tables, huge pages), where a long
+        gap may still hold no aligned block.
         """
         if align >= size and not align & (align - 1):
-            return self._P, self._pmax, 1, size.bit_length() - 1
-        return self._G, self._gmax, 0, size
+            return self._P, self._pmax, size.bit_length()
+        return self._Q, self._qmax, _q(size)
 
     def fit_top_down(self, ws: int, we: int, size: int, align: int) -> int | None:
         """Highest ``round_down(e - size, align)`` over gaps clamped to ``[ws, we)`` that fits.
 
         Walks gaps from the top of the window down, as ``__next_mem_range_rev()``
-        does, passing over chunks and groups of chunks where no gap can fit
-        (*size* > 0).
+        does, passing over gaps and chunks whose class rules them out (*size* > 0).
         """
         amask = ~(align - 1) & MASK
         B, G, mins = self._B, self._G, self._mins
@@ -991,46 +969,32 @@ class RegionTable:
         c_lo = bisect_right(mins, ws) - 1
         if c_lo < 0:
             c_lo = 0
-        K, km, which, t = self._filter(size, align)
-        ks = None
-        g, kc = G[c], K[c]
-        # Below the top gap, within this chunk.
+        K, km, t = self._filter(size, align)
+        tbl = _AT_LEAST[t]
+        # Below the top gap, within this chunk, then chunk by chunk down.
         j = j - 1 if km[c] >= t else -1
         while True:
-            while j >= 0:
-                i = _last_at_least(kc, 0, j, t)
-                if i < 0:
-                    break
-                ge = bc[i]
-                if ge <= ws:
-                    return None
-                gs = ge - g[i]
-                s = gs if gs > ws else ws
-                if ge - s >= size:
-                    cand = (ge - size) & amask
-                    if cand >= s:
-                        return cand
-                j = i - 1
-            # The next chunk down that may fit: in this group, else in the
-            # highest group below that may.
-            c -= 1
-            if c < c_lo:
+            if j >= 0:
+                g = G[c]
+                marks = K[c].translate(tbl)
+                while True:
+                    i = marks.rfind(1, 0, j + 1)
+                    if i < 0:
+                        break
+                    ge = bc[i]
+                    if ge <= ws:
+                        return None
+                    gs = ge - g[i]
+                    s = gs if gs > ws else ws
+                    if ge - s >= size:
+                        cand = (ge - size) & amask
+                        if cand >= s:
+                            return cand
+                    j = i - 1
+            c = _last_at_least(km, c_lo, c - 1, t)
+            if c < 0:
                 return None
-            k = c >> _GSHIFT
-            lo = k << _GSHIFT
-            i = _last_at_least(km, lo if lo > c_lo else c_lo, c, t)
-            if i < 0:
-                if ks is None:
-                    ks = self._smax_fresh(k - 1)[which]
-                k = _last_at_least(ks, c_lo >> _GSHIFT, k - 1, t)
-                if k < 0:
-                    return None
-                lo = k << _GSHIFT
-                i = _last_at_least(km, lo if lo > c_lo else c_lo, lo + _GMASK, t)
-                if i < 0:
-                    return None
-            c = i
-            bc, g, kc = B[c], G[c], K[c]
+            bc = B[c]
             j = len(bc) - 1
 
     def fit_bottom_up(self, ws: int, we: int, size: int, align: int) -> int | None:
@@ -1047,53 +1011,36 @@ class RegionTable:
         c_hi = bisect_left(mins, we)
         if c_hi >= nch:
             c_hi = nch - 1
-        K, km, which, t = self._filter(size, align)
-        ks = None
+        K, km, t = self._filter(size, align)
+        tbl = _AT_LEAST[t]
+        if c <= c_hi and km[c] < t:
+            j = len(B[c])
         while c <= c_hi:
-            bc, g, kc = B[c], G[c], K[c]
-            n = len(bc) - 1
-            if km[c] < t:
-                j = n + 1
-            while j <= n:
-                i = _first_at_least(kc, j, n, t)
-                if i < 0:
-                    break
-                ge = bc[i]
-                gs = ge - g[i]
-                if gs >= we:
-                    return None
-                s = gs if gs > ws else ws
-                e = ge if ge < we else we
-                if e > s:
-                    cand = ((((s - 1) & MASK) | am1) + 1) & MASK
-                    if cand < e and e - cand >= size:
-                        return cand
-                j = i + 1
-            # The next chunk up that may fit: in this group, else in the lowest
-            # group above that may.
-            c += 1
-            j = 0
-            if c > c_hi:
+            bc = B[c]
+            if j < len(bc):
+                g = G[c]
+                marks = K[c].translate(tbl)
+                while True:
+                    i = marks.find(1, j)
+                    if i < 0:
+                        break
+                    ge = bc[i]
+                    gs = ge - g[i]
+                    if gs >= we:
+                        return None
+                    s = gs if gs > ws else ws
+                    e = ge if ge < we else we
+                    if e > s:
+                        cand = ((((s - 1) & MASK) | am1) + 1) & MASK
+                        if cand < e and e - cand >= size:
+                            return cand
+                    j = i + 1
+            nxt = _first_at_least(km, c + 1, c_hi, t) if c < c_hi else -1
+            if nxt < 0:
                 break
-            k = c >> _GSHIFT
-            hi = (k << _GSHIFT) + _GMASK
-            i = _first_at_least(km, c, hi if hi < c_hi else c_hi, t)
-            if i < 0:
-                if ks is None:
-                    ks = self._smax_fresh(c_hi >> _GSHIFT)[which]
-                k = _first_at_least(ks, k + 1, c_hi >> _GSHIFT, t)
-                if k < 0:
-                    c = c_hi + 1
-                    break
-                lo = k << _GSHIFT
-                hi = lo + _GMASK
-                i = _first_at_least(km, lo, hi if hi < c_hi else c_hi, t)
-                if i < 0:
-                    c = c_hi + 1
-                    break
-            c = i
-        if c < nch:
-            # Stopped below the last chunk: the rest starts at or above we.
+            c, j = nxt, 0
+        # Every chunk up to c_hi is passed; the tail gap follows only the last one.
+        if c_hi < nch - 1:
             return None
         # The tail gap, above the last region.
         gs = self._E[-1][-1] if B else 0
@@ -1123,24 +1070,18 @@ class RegionTable:
             raise ReplayError(f"{self.name}: total_size {self.total_size:#x} != sum {total:#x}")
         n, pe = 0, 0
         for c, bc in enumerate(self._B):
-            lens = {len(bc), len(self._E[c]), len(self._A[c]), len(self._G[c])}
+            lens = {len(bc), len(self._E[c]), len(self._A[c]), len(self._G[c]), len(self._Q[c]), len(self._P[c])}
             if not bc or len(lens) != 1 or len(bc) > _SPLIT:
                 raise ReplayError(f"{self.name}: chunk {c} malformed (lengths {sorted(lens)})")
-            if self._mins[c] != bc[0] or self._gmax[c] != max(self._G[c]):
+            starts = [pe, *self._E[c][:-1]]
+            if self._G[c] != [b - s for s, b in zip(starts, bc, strict=True)]:
+                raise ReplayError(f"{self.name}: chunk {c} gap lengths out of date")
+            if (self._Q[c] != bytearray(_q(g) for g in self._G[c])
+                    or self._P[c] != bytearray(_p2(s, b) + 1 for s, b in zip(starts, bc, strict=True))):
+                raise ReplayError(f"{self.name}: chunk {c} gap classes out of date")
+            if self._mins[c] != bc[0] or self._qmax[c] != max(self._Q[c]) or self._pmax[c] != max(self._P[c]):
                 raise ReplayError(f"{self.name}: chunk {c} summary out of date")
-            for b, e, g in zip(bc, self._E[c], self._G[c], strict=True):
-                if g != b - pe:
-                    raise ReplayError(f"{self.name}: gap below {b:#x} recorded as {g:#x}, is {b - pe:#x}")
-                pe = e
-            n += len(bc)
-        if n != self._n or len(self._mins) != len(self._B) or len(self._gmax) != len(self._B):
-            raise ReplayError(f"{self.name}: region count out of date")
-        pe = 0
-        for c, bc in enumerate(self._B):
-            want = [_p2(s, b) for s, b in zip([pe, *self._E[c][:-1]], bc, strict=True)]
-            if self._P[c] != want or self._pmax[c] != max(want):
-                raise ReplayError(f"{self.name}: chunk {c} alignment classes out of date")
             pe = self._E[c][-1]
-        for m, sm in zip((self._gmax, self._pmax), self._smax_fresh(), strict=True):
-            if sm != [max(m[lo:lo + _GROUP]) for lo in range(0, len(m), _GROUP)]:
-                raise ReplayError(f"{self.name}: group summary out of date")
+            n += len(bc)
+        if n != self._n or not len(self._mins) == len(self._qmax) == len(self._pmax) == len(self._B):
+            raise ReplayError(f"{self.name}: region count out of date")
