@@ -62,7 +62,7 @@ WarnFn = Callable[[str], None]
 _SPLIT = 96
 _SMALL = 16
 # Chunk maxima are read _SPAN at a time when the allocator passes chunks by.
-_SPAN = 256
+_SPAN = 1024
 
 #: _AT_LEAST[t] translates a class byte to 1 when it is >= t, else to 0, so
 #: that ``rfind(1)``/``find(1)`` locate the next gap that may fit, in C.
