@@ -13,15 +13,24 @@ convention for an empty table), ``total_size`` and the capacity ``max``,
 which decides when the engine must double the array (doubling allocates
 memory, so it moves later placements).
 
+We do not use sortedcontainers' SortedList, which stores the same list of
+sorted chunks: the allocator's index must summarise the gaps chunk by chunk,
+alongside the regions, and a SortedList's chunks are its own.  With a
+SortedList of bases and a separate size-bucketed gap index, a 10^6-op boot
+replayed at 12k ops/s; this layout does it at about 55k.
+
 The kernel's algorithms are index based (``memblock_merge_regions(type,
 start_rgn, end_rgn)``); ours name the same regions by their base, which is
 the same thing on a sorted, disjoint table.
 
-The free gaps are indexed for the allocator: every chunk knows its longest
-gap, so ``fit_top_down()``/``fit_bottom_up()`` walk gaps in exactly the
-kernel's order but jump over whole chunks whose gaps are all shorter than
-the request.  A boot fragments the top of memory into thousands of small
-holes; the kernel walks every one, we pass them a chunk at a time.
+The free gaps are indexed for the allocator.  Each gap has two one-byte
+classes, of its length and of the largest aligned power-of-two block it
+holds, kept in a bytearray per chunk with each chunk's maxima in one more.
+``fit_top_down()``/``fit_bottom_up()`` walk gaps in exactly the kernel's
+order, but find the next gap (or chunk) whose class may fit with one
+``translate()`` + ``rfind()`` in C, and check only those exactly.  A boot
+fragments the top of memory into thousands of holes too small for a big
+request; the kernel walks every one, we pass them a chunk at a time.
 
 The table does not allocate; growing it is the engine's business.  Operations
 that may need room take a ``double`` callback (``memblock_double_array()``) and

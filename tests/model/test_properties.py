@@ -14,8 +14,8 @@ exact_nid, never outside KHO_SCRATCH in scratch-only mode, never in HOTPLUG
 memory with movable_node; and then reserved.
 
 The allocator's gap-index search must equal the kernel's literal two-table
-walk also on dense layouts with long runs of too-small gaps (more than the 12
-the index walks linearly before switching to its size buckets).
+walk also on dense layouts with long runs of too-small or misaligned gaps,
+which the index passes over by class.
 """
 
 from __future__ import annotations
@@ -346,14 +346,14 @@ def _comb(bottom_up: bool, n_small: int):
     return mb, BASE
 
 
-def test_bucketed_path_top_down_skips_long_run_of_small_gaps():
+def test_indexed_search_top_down_skips_long_run_of_small_gaps():
     for n in (5, 12, 13, 50, 120):
         mb, hole = _comb(False, n)
         assert mb.find_in_range_node(4096, 4096, 0, MEMBLOCK_ALLOC_ANYWHERE) == hole + 60 * K
         assert literal_find(mb, 4096, 4096, 0, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, 0) == hole + 60 * K
 
 
-def test_bucketed_path_bottom_up_skips_long_run_of_small_gaps():
+def test_indexed_search_bottom_up_skips_long_run_of_small_gaps():
     for n in (5, 12, 13, 50, 120):
         mb, hole = _comb(True, n)
         got = mb.find_in_range_node(4096, 4096, 0, MEMBLOCK_ALLOC_ANYWHERE)
@@ -361,7 +361,7 @@ def test_bucketed_path_bottom_up_skips_long_run_of_small_gaps():
         assert got == literal_find(mb, 4096, 4096, 0, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, 0)
 
 
-def test_bucketed_path_respects_alignment_in_big_enough_gaps():
+def test_indexed_search_respects_alignment_in_big_enough_gaps():
     """Gaps of 4096 + 8 bytes that never contain an aligned 4 KiB block: all skipped."""
     mb = Memblock.for_kernel("7.3", "harness")
     mb.allow_resize()
