@@ -135,6 +135,13 @@ def _q(n: int) -> int:
     return q if q < 255 else 255
 
 
+def _c(gs: int, ge: int) -> int:
+    """The class byte of a gap's page capacity, ``ge - round_up(gs, 4096)``: a request
+    aligned to a multiple of 4096 fits only if its size's class is no larger."""
+    ru = (gs + 0xFFF) & ~0xFFF
+    return _q(ge - ru) if ru < ge else 0
+
+
 def _p2(gs: int, ge: int) -> int:
     """The largest k such that a 2^k-aligned 2^k-byte block fits in ``[gs, ge)``; -1 if empty.
 
@@ -214,9 +221,11 @@ class RegionTable:
         self._G: list[list[int]] = []
         self._Q: list[bytearray] = []
         self._P: list[bytearray] = []
+        self._C: list[bytearray] = []
         self._mins = array("Q")
         self._qmax = bytearray()
         self._pmax = bytearray()
+        self._cmax = bytearray()
         self._n = len(entries)
         self._pref: list[int] | None = None
         self._small: int | None = None
@@ -231,6 +240,7 @@ class RegionTable:
             gaps = [b - pe for b, pe in zip(bases, starts, strict=True)]
             q = bytearray(_q(g) for g in gaps)
             p = bytearray(_p2(pe, b) + 1 for b, pe in zip(bases, starts, strict=True))
+            cap = bytearray(_c(pe, b) for b, pe in zip(bases, starts, strict=True))
             prev = ends[-1]
             self._B.append(bases)
             self._E.append(ends)
@@ -238,9 +248,11 @@ class RegionTable:
             self._G.append(gaps)
             self._Q.append(q)
             self._P.append(p)
+            self._C.append(cap)
             self._mins.append(bases[0])
             self._qmax.append(max(q))
             self._pmax.append(max(p))
+            self._cmax.append(max(cap))
 
     def _gset(self, c: int, j: int, v: int) -> None:
         """Set the gap below region (c, j) to *v* (its base is already final)."""
@@ -277,6 +289,16 @@ class RegionTable:
                 self._pmax[c] = pv
             elif old == m:
                 self._pmax[c] = max(p)
+        cv = _c(b - v, b) if k else 0
+        cl = self._C[c]
+        old = cl[j]
+        if cv != old:
+            cl[j] = cv
+            m = self._cmax[c]
+            if cv > m:
+                self._cmax[c] = cv
+            elif old == m:
+                self._cmax[c] = max(cl)
 
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
         """The region at (c, j), or the first one after, now has *prev_end* below it."""
@@ -298,12 +320,16 @@ class RegionTable:
         pv = _p2(base - gap, base) + 1
         self._Q[c].insert(j, qv)
         self._P[c].insert(j, pv)
+        cv = _c(base - gap, base)
+        self._C[c].insert(j, cv)
         if not j:
             self._mins[c] = base
         if qv > self._qmax[c]:
             self._qmax[c] = qv
         if pv > self._pmax[c]:
             self._pmax[c] = pv
+        if cv > self._cmax[c]:
+            self._cmax[c] = cv
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -315,11 +341,11 @@ class RegionTable:
 
     def _split_chunk(self, c: int, h: int) -> None:
         """Move entries h.. of chunk c into a new chunk c + 1."""
-        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P):
+        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C):
             lists.insert(c + 1, lists[c][h:])
             del lists[c][h:]
         self._mins.insert(c + 1, self._B[c + 1][0])
-        for m, lists in ((self._qmax, self._Q), (self._pmax, self._P)):
+        for m, lists in ((self._qmax, self._Q), (self._pmax, self._P), (self._cmax, self._C)):
             m[c] = max(lists[c])
             m.insert(c + 1, max(lists[c + 1]))
 
@@ -332,10 +358,12 @@ class RegionTable:
         del self._G[c][j]
         qv = self._Q[c].pop(j)
         pv = self._P[c].pop(j)
+        cv = self._C[c].pop(j)
         self._n -= 1
         self._pref = None
         if not bc:
-            for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._mins, self._qmax, self._pmax):
+            for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C,
+                          self._mins, self._qmax, self._pmax, self._cmax):
                 del lists[c]
             return True
         if not j:
@@ -344,6 +372,8 @@ class RegionTable:
             self._qmax[c] = max(self._Q[c])
         if pv == self._pmax[c]:
             self._pmax[c] = max(self._P[c])
+        if cv == self._cmax[c]:
+            self._cmax[c] = max(self._C[c])
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -430,11 +460,12 @@ class RegionTable:
         if c + 1 == len(self._B) or (c and len(self._B[c - 1]) < len(self._B[c + 1])):
             c -= 1
         # Chunks c and c + 1 become one; gaps are per region and stay as they are.
-        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P):
+        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C):
             lists[c].extend(lists.pop(c + 1))
         del self._mins[c + 1]
         self._qmax[c] = max(self._qmax[c], self._qmax.pop(c + 1))
         self._pmax[c] = max(self._pmax[c], self._pmax.pop(c + 1))
+        self._cmax[c] = max(self._cmax[c], self._cmax.pop(c + 1))
         if len(self._B[c]) > _SPLIT:
             self._split_chunk(c, len(self._B[c]) >> 1)
 
@@ -933,8 +964,11 @@ class RegionTable:
         a power of two at least *size* (page tables, huge pages), where a long
         gap may still hold no aligned block.
         """
-        if align >= size and not align & (align - 1):
-            return self._P, self._pmax, size.bit_length()
+        if not align & (align - 1):
+            if align >= size and align > 4096:
+                return self._P, self._pmax, size.bit_length()
+            if align >= 4096:
+                return self._C, self._cmax, _q(size)
         return self._Q, self._qmax, _q(size)
 
     def fit_top_down(self, ws: int, we: int, size: int, align: int) -> int | None:
@@ -1079,18 +1113,20 @@ class RegionTable:
             raise ReplayError(f"{self.name}: total_size {self.total_size:#x} != sum {total:#x}")
         n, pe = 0, 0
         for c, bc in enumerate(self._B):
-            lens = {len(bc), len(self._E[c]), len(self._A[c]), len(self._G[c]), len(self._Q[c]), len(self._P[c])}
+            lens = {len(x[c]) for x in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C)}
             if not bc or len(lens) != 1 or len(bc) > _SPLIT:
                 raise ReplayError(f"{self.name}: chunk {c} malformed (lengths {sorted(lens)})")
             starts = [pe, *self._E[c][:-1]]
             if self._G[c] != [b - s for s, b in zip(starts, bc, strict=True)]:
                 raise ReplayError(f"{self.name}: chunk {c} gap lengths out of date")
             if (self._Q[c] != bytearray(_q(g) for g in self._G[c])
-                    or self._P[c] != bytearray(_p2(s, b) + 1 for s, b in zip(starts, bc, strict=True))):
+                    or self._P[c] != bytearray(_p2(s, b) + 1 for s, b in zip(starts, bc, strict=True))
+                    or self._C[c] != bytearray(_c(s, b) for s, b in zip(starts, bc, strict=True))):
                 raise ReplayError(f"{self.name}: chunk {c} gap classes out of date")
-            if self._mins[c] != bc[0] or self._qmax[c] != max(self._Q[c]) or self._pmax[c] != max(self._P[c]):
+            if self._mins[c] != bc[0] or [self._qmax[c], self._pmax[c], self._cmax[c]] != [
+                    max(self._Q[c]), max(self._P[c]), max(self._C[c])]:
                 raise ReplayError(f"{self.name}: chunk {c} summary out of date")
             pe = self._E[c][-1]
             n += len(bc)
-        if n != self._n or not len(self._mins) == len(self._qmax) == len(self._pmax) == len(self._B):
+        if n != self._n or not len(self._mins) == len(self._qmax) == len(self._pmax) == len(self._cmax) == len(self._B):
             raise ReplayError(f"{self.name}: region count out of date")
