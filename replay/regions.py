@@ -158,6 +158,11 @@ def _p2(gs: int, ge: int) -> int:
     return k if ((gs + a - 1) & -a) + a <= ge else k - 1
 
 
+def _classes(gs: int, ge: int) -> tuple[int, int, int]:
+    """The class bytes of gap ``[gs, ge)``: length, 1 + aligned block, page capacity."""
+    return _q(ge - gs), _p2(gs, ge) + 1, _c(gs, ge)
+
+
 def cap_size(base: int, size: int) -> int:
     """``memblock_cap_size()``: shrink *size* so ``base + size`` does not pass PHYS_ADDR_MAX."""
     return min(size, PHYS_ADDR_MAX - base)
@@ -238,9 +243,8 @@ class RegionTable:
             ends = [e for _, e, _ in part]
             starts = [prev, *ends[:-1]]
             gaps = [b - pe for b, pe in zip(bases, starts, strict=True)]
-            q = bytearray(_q(g) for g in gaps)
-            p = bytearray(_p2(pe, b) + 1 for b, pe in zip(bases, starts, strict=True))
-            cap = bytearray(_c(pe, b) for b, pe in zip(bases, starts, strict=True))
+            q, p, cap = (bytearray(x) for x in zip(*(_classes(pe, b) for b, pe in zip(bases, starts, strict=True)),
+                                                   strict=True))
             prev = ends[-1]
             self._B.append(bases)
             self._E.append(ends)
@@ -257,48 +261,33 @@ class RegionTable:
     def _gset(self, c: int, j: int, v: int) -> None:
         """Set the gap below region (c, j) to *v* (its base is already final)."""
         self._G[c][j] = v
-        # _q(v) and 1 + _p2(b - v, b), inline: this runs for nearly every operation.
-        k = v.bit_length()
-        if k < 4:
-            qv = v
+        if not v:
+            qv = pv = cv = 0
         else:
-            qv = ((k - 3) << 3) | ((v >> (k - 4)) & 7)
-            if qv > 255:
-                qv = 255
-        if k:
+            # _classes(b - v, b), inline: this runs for nearly every operation.
             b = self._B[c][j]
-            pa = 1 << (k - 1)
-            pv = k if ((b - v + pa - 1) & -pa) + pa <= b else k - 1
-        else:
-            pv = 0
-        q = self._Q[c]
-        old = q[j]
-        if qv != old:
-            q[j] = qv
-            m = self._qmax[c]
-            if qv > m:
-                self._qmax[c] = qv
+            gs = b - v
+            k = v.bit_length()
+            qv = v if k < 4 else min(255, ((k - 3) << 3) | ((v >> (k - 4)) & 7))
+            a = 1 << (k - 1)
+            pv = k if ((gs + a - 1) & -a) + a <= b else k - 1
+            ru = (gs + 0xFFF) & ~0xFFF
+            cv = _q(b - ru) if ru < b else 0
+        self._setcls(self._Q[c], self._qmax, c, j, qv)
+        self._setcls(self._P[c], self._pmax, c, j, pv)
+        self._setcls(self._C[c], self._cmax, c, j, cv)
+
+    @staticmethod
+    def _setcls(row: bytearray, mx: bytearray, c: int, j: int, new: int) -> None:
+        """``row[j] = new`` in chunk c, keeping the chunk maximum ``mx[c]`` exact."""
+        old = row[j]
+        if new != old:
+            row[j] = new
+            m = mx[c]
+            if new > m:
+                mx[c] = new
             elif old == m:
-                self._qmax[c] = max(q)
-        p = self._P[c]
-        old = p[j]
-        if pv != old:
-            p[j] = pv
-            m = self._pmax[c]
-            if pv > m:
-                self._pmax[c] = pv
-            elif old == m:
-                self._pmax[c] = max(p)
-        cv = _c(b - v, b) if k else 0
-        cl = self._C[c]
-        old = cl[j]
-        if cv != old:
-            cl[j] = cv
-            m = self._cmax[c]
-            if cv > m:
-                self._cmax[c] = cv
-            elif old == m:
-                self._cmax[c] = max(cl)
+                mx[c] = max(row)
 
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
         """The region at (c, j), or the first one after, now has *prev_end* below it."""
@@ -316,11 +305,9 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
-        qv = _q(gap)
-        pv = _p2(base - gap, base) + 1
+        qv, pv, cv = _classes(base - gap, base)
         self._Q[c].insert(j, qv)
         self._P[c].insert(j, pv)
-        cv = _c(base - gap, base)
         self._C[c].insert(j, cv)
         if not j:
             self._mins[c] = base
@@ -1119,9 +1106,8 @@ class RegionTable:
             starts = [pe, *self._E[c][:-1]]
             if self._G[c] != [b - s for s, b in zip(starts, bc, strict=True)]:
                 raise ReplayError(f"{self.name}: chunk {c} gap lengths out of date")
-            if (self._Q[c] != bytearray(_q(g) for g in self._G[c])
-                    or self._P[c] != bytearray(_p2(s, b) + 1 for s, b in zip(starts, bc, strict=True))
-                    or self._C[c] != bytearray(_c(s, b) for s, b in zip(starts, bc, strict=True))):
+            want = [_classes(s, b) for s, b in zip(starts, bc, strict=True)]
+            if [self._Q[c], self._P[c], self._C[c]] != [bytearray(x) for x in zip(*want, strict=True)]:
                 raise ReplayError(f"{self.name}: chunk {c} gap classes out of date")
             if self._mins[c] != bc[0] or [self._qmax[c], self._pmax[c], self._cmax[c]] != [
                     max(self._Q[c]), max(self._P[c]), max(self._C[c])]:
