@@ -399,17 +399,21 @@ class Memblock:
             return find_range_literal(self.memory, self.reserved, lambda m: self.should_skip_region(m, nid, flags),
                                       start, end, size, align, False)
         bases, regs = self.memory.snapshot()
+        fit = self.reserved.fit_top_down
         for i in range(bisect_left(bases, end) - 1, -1, -1):
             m = regs[i]
-            if m.base + m.size <= start:
+            mb = m.base
+            me = mb + m.size
+            if me <= start:
                 break
-            if self.should_skip_region(m, nid, flags):
+            # should_skip_region() cannot skip a flagless region of the asked node (or of any).
+            if (m.flags or flags or (nid != m.nid and nid != NUMA_NO_NODE)) and self.should_skip_region(m, nid, flags):
                 continue
-            ws = m.base if m.base > start else start
-            we = m.end if m.end < end else end
+            ws = mb if mb > start else start
+            we = me if me < end else end
             if we - ws < size:
                 continue
-            c = self.reserved.fit_top_down(ws, we, size, align)
+            c = fit(ws, we, size, align)
             if c is not None:
                 return c
         return None

@@ -286,7 +286,8 @@ class RegionTable:
             m = mx[c]
             if new > m:
                 mx[c] = new
-            elif old == m:
+            elif old == m and m not in row:
+                # The maximum went away (a memchr() says so faster than a max()).
                 mx[c] = max(row)
 
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
@@ -355,11 +356,11 @@ class RegionTable:
             return True
         if not j:
             self._mins[c] = bc[0]
-        if qv == self._qmax[c]:
+        if qv == self._qmax[c] and qv not in self._Q[c]:
             self._qmax[c] = max(self._Q[c])
-        if pv == self._pmax[c]:
+        if pv == self._pmax[c] and pv not in self._P[c]:
             self._pmax[c] = max(self._P[c])
-        if cv == self._cmax[c]:
+        if cv == self._cmax[c] and cv not in self._C[c]:
             self._cmax[c] = max(self._C[c])
         if len(bc) < _SMALL:
             self._small = bc[0]
