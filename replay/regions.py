@@ -235,6 +235,9 @@ class RegionTable:
         self._pref: list[int] | None = None
         self._small: int | None = None
         self._snap: tuple[list[int], list[Region]] | None = None
+        #: (chunk, index) of the region above the gap fit_*() last chose, for the
+        #: reservation that follows; _add_in_gap() checks it before use.
+        self._hint: tuple[int, int] | None = None
         prev = 0
         step = _SPLIT // 2
         for i in range(0, len(entries), step):
@@ -273,9 +276,15 @@ class RegionTable:
             pv = k if ((gs + a - 1) & -a) + a <= b else k - 1
             ru = (gs + 0xFFF) & ~0xFFF
             cv = _q(b - ru) if ru < b else 0
-        self._setcls(self._Q[c], self._qmax, c, j, qv)
-        self._setcls(self._P[c], self._pmax, c, j, pv)
-        self._setcls(self._C[c], self._cmax, c, j, cv)
+        row = self._Q[c]
+        if row[j] != qv:
+            self._setcls(row, self._qmax, c, j, qv)
+        row = self._P[c]
+        if row[j] != pv:
+            self._setcls(row, self._pmax, c, j, pv)
+        row = self._C[c]
+        if row[j] != cv:
+            self._setcls(row, self._cmax, c, j, cv)
 
     @staticmethod
     def _setcls(row: bytearray, mx: bytearray, c: int, j: int, new: int) -> None:
@@ -306,18 +315,14 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
-        qv, pv, cv = _classes(base - gap, base)
-        self._Q[c].insert(j, qv)
-        self._P[c].insert(j, pv)
-        self._C[c].insert(j, cv)
+        # Classes 0 for now; _gset() works them out and raises the maxima.
+        self._Q[c].insert(j, 0)
+        self._P[c].insert(j, 0)
+        self._C[c].insert(j, 0)
         if not j:
             self._mins[c] = base
-        if qv > self._qmax[c]:
-            self._qmax[c] = qv
-        if pv > self._pmax[c]:
-            self._pmax[c] = pv
-        if cv > self._cmax[c]:
-            self._cmax[c] = cv
+        if gap:
+            self._gset(c, j, gap)
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -720,19 +725,31 @@ class RegionTable:
         Returns False (nothing done) for every other case.
         """
         B, E, A = self._B, self._E, self._A
-        c = bisect_right(self._mins, base) - 1
-        if c < 0:
-            pc, pj, prev_end = -1, -1, 0
+        # Where the allocator just found room, if it did: checked below like a bisect's answer.
+        h = self._hint
+        self._hint = None
+        if h is not None and h[0] < len(B) and h[1] <= len(B[h[0]]):
+            c, j = h
+            if j:
+                pc, pj = c, j - 1
+            elif c:
+                pc, pj = c - 1, len(B[c - 1]) - 1
+            else:
+                pc = pj = -1
+        else:
+            c = bisect_right(self._mins, base) - 1
+            pc, pj = (c, bisect_right(B[c], base) - 1) if c >= 0 else (-1, -1)
+        if pc < 0:
+            prev_end = 0
             nc, nj = 0, 0
         else:
-            pc, pj = c, bisect_right(B[c], base) - 1
-            prev_end = E[c][pj]
+            prev_end = E[pc][pj]
             if prev_end > base:
                 return False
-            if pj + 1 < len(B[c]):
-                nc, nj = c, pj + 1
+            if pj + 1 < len(B[pc]):
+                nc, nj = pc, pj + 1
             else:
-                nc, nj = c + 1, 0
+                nc, nj = pc + 1, 0
         if nc < len(B):
             nb = B[nc][nj]
             if nb < end:
@@ -975,6 +992,7 @@ class RegionTable:
             if e - ws >= size:
                 cand = (e - size) & amask
                 if cand >= ws:
+                    self._hint = (0, 0)
                     return cand
             return None
         bc = B[c]
@@ -994,6 +1012,7 @@ class RegionTable:
         if e - s >= size and e > s:
             cand = (e - size) & amask
             if cand >= s:
+                self._hint = (c, j)
                 return cand
         if gs <= ws:
             return None
@@ -1020,6 +1039,7 @@ class RegionTable:
                     if ge - s >= size:
                         cand = (ge - size) & amask
                         if cand >= s:
+                            self._hint = (c, i)
                             return cand
                     j = i - 1
             c = _last_at_least(km, c_lo, c - 1, t)
@@ -1064,6 +1084,7 @@ class RegionTable:
                     if e > s:
                         cand = ((((s - 1) & MASK) | am1) + 1) & MASK
                         if cand < e and e - cand >= size:
+                            self._hint = (c, i)
                             return cand
                     j = i + 1
             nxt = _first_at_least(km, c + 1, c_hi, t) if c < c_hi else -1
@@ -1081,6 +1102,7 @@ class RegionTable:
         if we > s:
             cand = ((((s - 1) & MASK) | am1) + 1) & MASK
             if cand < we and we - cand >= size:
+                self._hint = (nch - 1, len(B[-1])) if B else (0, 0)
                 return cand
         return None
 

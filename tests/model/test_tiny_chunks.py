@@ -13,6 +13,7 @@ import pytest
 import test_properties as props
 import test_search_equivalence as search
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kho_replay.replay.engine import Memblock, run_json
 from kho_replay.replay.errors import KernelPanic
@@ -112,3 +113,27 @@ def test_one_aligned_fit_among_long_misaligned_gaps(bottom_up: bool) -> None:
         if pos in ((n - 1) if not bottom_up else 0,):
             first = want
         assert mb.find_in_range_node(size, 0x1000, 0, 0) == first
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(props.streams(), st.data())
+def test_a_wrong_placement_hint_changes_nothing(ops, data) -> None:
+    """The allocator leaves the table a hint of where its next reservation goes;
+    any hint, stale or wrong, must give the same table as no hint."""
+    with_hint = Memblock.for_kernel("7.3", "harness")
+    plain = Memblock.for_kernel("7.3", "harness")
+    with_hint.run(ops)
+    plain.run(ops)
+    t = with_hint.reserved
+    for _ in range(5):
+        nch = len(t._B)
+        c = data.draw(st.integers(0, max(nch, 1)))
+        j = data.draw(st.integers(0, len(t._B[c]) if c < nch else 3))
+        base = data.draw(props.addr)
+        size = data.draw(props.size_any)
+        t._hint = (c, j)
+        with_hint.reserve(base, size)
+        plain.reserve(base, size)
+        t.check()
+        assert t.regions() == plain.reserved.regions()
+        assert t.total_size == plain.reserved.total_size
