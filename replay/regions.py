@@ -538,13 +538,6 @@ class RegionTable:
         if n > self.peak_cnt:
             self.peak_cnt = n
 
-    def insert_region(self, base: int, size: int, nid: int, flags: int) -> None:
-        """``memblock_insert_region()``: one more slot; the caller made room."""
-        self._snap = None
-        self._insert(base, base + size, (int(flags), nid if self.numa else 0))
-        self.total_size += size
-        self._note_cnt()
-
     def _delete(self, base: int) -> None:
         c, j = self._loc(base)
         self.total_size -= self._E[c][j] - base
