@@ -406,8 +406,7 @@ class Memblock:
             me = mb + m.size
             if me <= start:
                 break
-            # should_skip_region() cannot skip a flagless region of the asked node (or of any).
-            if (m.flags or flags or (nid != m.nid and nid != NUMA_NO_NODE)) and self.should_skip_region(m, nid, flags):
+            if self.should_skip_region(m, nid, flags):
                 continue
             ws = mb if mb > start else start
             we = me if me < end else end
@@ -517,8 +516,7 @@ class Memblock:
 
     def _alloc_reserve(self, base: int, size: int, nid: int) -> bool:
         if self._alloc_flags is not None:
-            return self.reserved.add_range(base, size, nid=nid, flags=self._alloc_flags,
-                                           double=self.double_array, warn=self._warn)
+            return self.reserve_range(base, size, nid, self._alloc_flags)
         return self.reserve(base, size)
 
     def phys_alloc_range(self, size: int, align: int, start: int, end: int) -> int | None:
