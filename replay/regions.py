@@ -214,9 +214,11 @@ class RegionTable:
     # ------------------------------------------------------------ storage
     # Chunk c holds regions _B[c][j] .. with ends _E[c][j], attributes _A[c][j]
     # and _G[c][j], the length of the free gap between the previous region's
-    # end (or 0) and _B[c][j].  Two bytearrays class each gap for the search:
-    # _Q[c][j] is _q() of its length, _P[c][j] is 1 + _p2() of it; _qmax[c]
-    # and _pmax[c] are their maxima per chunk.  _mins[c] is _B[c][0].
+    # end (or 0) and _B[c][j].  Three bytearrays class each gap for the search
+    # (see _classes()): _Q[c][j] its length, _P[c][j] its aligned block, _C[c][j]
+    # its page capacity; _qmax[c], _pmax[c] and _cmax[c] are their maxima per
+    # chunk.  _mins[c] is _B[c][0].  _rows lists every per-chunk list, _maxima
+    # pairs each class with its maxima.
 
     def _rebuild(self, entries: list[tuple[int, int, Attr]]) -> None:
         """Replace the storage by *entries* ``(base, end, attr)``, ascending and disjoint."""
@@ -231,6 +233,8 @@ class RegionTable:
         self._qmax = bytearray()
         self._pmax = bytearray()
         self._cmax = bytearray()
+        self._rows = (self._B, self._E, self._A, self._G, self._Q, self._P, self._C)
+        self._maxima = ((self._Q, self._qmax), (self._P, self._pmax), (self._C, self._cmax))
         self._n = len(entries)
         self._pref: list[int] | None = None
         self._small: int | None = None
@@ -264,18 +268,8 @@ class RegionTable:
     def _gset(self, c: int, j: int, v: int) -> None:
         """Set the gap below region (c, j) to *v* (its base is already final)."""
         self._G[c][j] = v
-        if not v:
-            qv = pv = cv = 0
-        else:
-            # _classes(b - v, b), inline: this runs for nearly every operation.
-            b = self._B[c][j]
-            gs = b - v
-            k = v.bit_length()
-            qv = v if k < 4 else min(255, ((k - 3) << 3) | ((v >> (k - 4)) & 7))
-            a = 1 << (k - 1)
-            pv = k if ((gs + a - 1) & -a) + a <= b else k - 1
-            ru = (gs + 0xFFF) & ~0xFFF
-            cv = _q(b - ru) if ru < b else 0
+        b = self._B[c][j]
+        qv, pv, cv = _classes(b - v, b)
         row = self._Q[c]
         if row[j] != qv:
             self._setcls(row, self._qmax, c, j, qv)
@@ -334,39 +328,30 @@ class RegionTable:
 
     def _split_chunk(self, c: int, h: int) -> None:
         """Move entries h.. of chunk c into a new chunk c + 1."""
-        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C):
-            lists.insert(c + 1, lists[c][h:])
-            del lists[c][h:]
+        for rows in self._rows:
+            rows.insert(c + 1, rows[c][h:])
+            del rows[c][h:]
         self._mins.insert(c + 1, self._B[c + 1][0])
-        for m, lists in ((self._qmax, self._Q), (self._pmax, self._P), (self._cmax, self._C)):
-            m[c] = max(lists[c])
-            m.insert(c + 1, max(lists[c + 1]))
+        for rows, mx in self._maxima:
+            mx[c] = max(rows[c])
+            mx.insert(c + 1, max(rows[c + 1]))
 
     def _drop(self, c: int, j: int) -> bool:
         """Remove the entry at (c, j) alone (no gap fix-up); True if chunk c went away."""
-        bc = self._B[c]
-        del bc[j]
-        del self._E[c][j]
-        del self._A[c][j]
-        del self._G[c][j]
-        qv = self._Q[c].pop(j)
-        pv = self._P[c].pop(j)
-        cv = self._C[c].pop(j)
+        gone = [rows[c].pop(j) for rows in self._rows]
         self._n -= 1
         self._pref = None
+        bc = self._B[c]
         if not bc:
-            for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C,
-                          self._mins, self._qmax, self._pmax, self._cmax):
-                del lists[c]
+            for rows in (*self._rows, self._mins, self._qmax, self._pmax, self._cmax):
+                del rows[c]
             return True
         if not j:
             self._mins[c] = bc[0]
-        if qv == self._qmax[c] and qv not in self._Q[c]:
-            self._qmax[c] = max(self._Q[c])
-        if pv == self._pmax[c] and pv not in self._P[c]:
-            self._pmax[c] = max(self._P[c])
-        if cv == self._cmax[c] and cv not in self._C[c]:
-            self._cmax[c] = max(self._C[c])
+        # gone[4:] are the entry's class bytes, in the order of _maxima.
+        for v, (rows, mx) in zip(gone[4:], self._maxima, strict=True):
+            if v == mx[c] and v not in rows[c]:
+                mx[c] = max(rows[c])
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -453,12 +438,11 @@ class RegionTable:
         if c + 1 == len(self._B) or (c and len(self._B[c - 1]) < len(self._B[c + 1])):
             c -= 1
         # Chunks c and c + 1 become one; gaps are per region and stay as they are.
-        for lists in (self._B, self._E, self._A, self._G, self._Q, self._P, self._C):
-            lists[c].extend(lists.pop(c + 1))
+        for rows in self._rows:
+            rows[c].extend(rows.pop(c + 1))
         del self._mins[c + 1]
-        self._qmax[c] = max(self._qmax[c], self._qmax.pop(c + 1))
-        self._pmax[c] = max(self._pmax[c], self._pmax.pop(c + 1))
-        self._cmax[c] = max(self._cmax[c], self._cmax.pop(c + 1))
+        for _, mx in self._maxima:
+            mx[c] = max(mx[c], mx.pop(c + 1))
         if len(self._B[c]) > _SPLIT:
             self._split_chunk(c, len(self._B[c]) >> 1)
 
@@ -730,8 +714,7 @@ class RegionTable:
             else:
                 pc = pj = -1
         else:
-            c = bisect_right(self._mins, base) - 1
-            pc, pj = (c, bisect_right(B[c], base) - 1) if c >= 0 else (-1, -1)
+            pc, pj = self._floor(base) or (-1, -1)
         if pc < 0:
             prev_end = 0
             nc, nj = 0, 0
@@ -837,12 +820,11 @@ class RegionTable:
     def _remove_in_region(self, base: int, end: int) -> bool:
         """remove_range() when ``[base, end)`` lies inside one region: the kernel's
         split(s) and removal, done in place.  Returns False for every other case."""
-        B, E = self._B, self._E
-        c = bisect_right(self._mins, base) - 1
-        if c < 0:
+        p = self._floor(base)
+        if p is None:
             return False
-        bc = B[c]
-        j = bisect_right(bc, base) - 1
+        c, j = p
+        bc, E = self._B[c], self._E
         rb, re = bc[j], E[c][j]
         if re < end:
             return False
