@@ -12,7 +12,7 @@ sides get the same text) on a 16 GiB, 2-node layout with ``allow_resize``
 Times are CPU times (the driver process's, this process's for the model), so
 that a shared machine does not skew them; they include parsing the op script
 on each side and, for the kernel, the process start and the JSON output.  The model column is
-skipped when ``kho_replay.replay.engine.replay_json`` cannot be imported, or
+skipped when ``kho_replay.replay.memblock.engine.replay_json`` cannot be imported, or
 for sizes above ``--model-max`` (default 100000; pass 1000000 to wait for it).
 """
 
@@ -78,10 +78,10 @@ def main() -> None:
     args = ap.parse_args()
 
     try:
-        from kho_replay.replay.engine import replay_json
+        from kho_replay.replay.memblock.engine import replay_json
     except ImportError:
         replay_json = None
-        print("model: kho_replay.replay.engine.replay_json not importable, timing the kernel only")
+        print("model: kho_replay.replay.memblock.engine.replay_json not importable, timing the kernel only")
 
     kernel_run("", args.kernel)  # build outside the timings
     print(f"{'ops':>9} {'kernel ops/s':>13} {'model ops/s':>12} {'kernel/model':>12}  reserved  same")

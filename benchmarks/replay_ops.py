@@ -21,7 +21,7 @@ import random
 import resource
 import time
 
-from kho_replay.replay.engine import Memblock
+from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import Add, Alloc, AllowResize, Free, Op, Reserve, SetCurrentLimit
 
 GIB = 1 << 30

@@ -23,9 +23,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..replay.errors import FormatError
-from ..replay.flags import parse_flags
-from ..replay.ops import Context, DebugfsTable, Region, Skipped, Src, Trace
+from kho_replay.replay.errors import FormatError
+from kho_replay.replay.flags import parse_flags
+from kho_replay.replay.ops import Context, DebugfsTable, Region, Skipped, Src, Trace
 
 __all__ = ["DEBUGFS_FILES", "DEBUGFS_LINE", "parse_debugfs_lines", "read_debugfs"]
 

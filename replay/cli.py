@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from .engine import Memblock, run_json
+from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
+from .memblock.engine import Memblock, run_json
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .profile import arch_for, profile_for
-from .validate import ValidationReport
 
 if TYPE_CHECKING:
-    from .html import Map
-    from .report import Report
+    from .report.html import Map
+    from .report.text import Report
 
 __all__ = ["ExitCode", "app", "dispatch", "main"]
 
@@ -173,7 +173,7 @@ def validate(
     Exit 0 only when everything matches, 1 on a mismatch."""
     from kho_replay.parsers import boot_count
 
-    from .validate import validate as run_validate
+    from .compare.validate import validate as run_validate
 
     try:
         boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
@@ -395,7 +395,7 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
 
 
 def _load_trace(path: Path) -> Trace:
-    from .scenarios import SCENARIOS
+    from .kho.scenarios import SCENARIOS
 
     name = str(path)
     if name.startswith("scenario:"):
@@ -437,8 +437,8 @@ def kho(
 ) -> None:
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
     With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
-    from .boot import run_cold, run_kexec
-    from .outcome import format_outcome, outcome_json
+    from .kho.boot import run_cold, run_kexec
+    from .kho.outcome import format_outcome, outcome_json
 
     try:
         cold_path, second_path = _trace_files(trace)
@@ -472,7 +472,7 @@ def matrix(
 ) -> None:
     """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
     KHO boot and how many inside kho_scratch[]), max_threads (cold; KHO boot)."""
-    from .boot import run_kexec
+    from .kho.boot import run_kexec
     from .strategies import available
 
     names = strategy or list(available())
@@ -536,7 +536,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
 
 def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None) -> None:
-    from .report import report_json, report_text
+    from .report.text import report_json, report_text
 
     if quiet and output is None:
         return
@@ -546,7 +546,7 @@ def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: di
     if fmt is Format.json:
         text = report_json(rep)
     elif fmt is Format.html:
-        from .html import report_html
+        from .report.html import report_html
 
         text = report_html(rep, maps or {})
     else:
@@ -576,11 +576,11 @@ def compare(
     Exit 0 when no strategy diverges, 1 when one does, 2 on bad input."""
     from kho_replay.parsers import load
 
-    from .boot import run_cold, run_kexec
-    from .diff import diff
-    from .kho import check_preserve, memparse
-    from .outcome import Outcome
-    from .report import Comparison, Report
+    from .compare.diff import diff
+    from .kho.boot import run_cold, run_kexec
+    from .kho.outcome import Outcome
+    from .kho.scratch import check_preserve, memparse
+    from .report.text import Comparison, Report
     from .strategies import available, get
 
     try:
@@ -652,10 +652,10 @@ def diff_cmd(
     Exit 0 when they agree, 1 when they differ, 2 on bad input."""
     from kho_replay.parsers import load
 
-    from .boot import run_pair
-    from .diff import diff
-    from .kho import memparse
-    from .report import Comparison, Report
+    from .compare.diff import diff
+    from .kho.boot import run_pair
+    from .kho.scratch import memparse
+    from .report.text import Comparison, Report
 
     try:
         limit = memparse(threshold)

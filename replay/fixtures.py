@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import KhoReplayError
+from .kho.outcome import Outcome, outcome_json
 from .ops import Alloc, Trace
-from .outcome import Outcome, outcome_json
 
 __all__ = ["FIXTURE_SCHEMA_VERSION", "EXPECTED", "add", "check", "compute", "fixtures", "trace_files"]
 
@@ -92,7 +92,7 @@ def compute(path: Path, progress: Callable[[str], None] | None = None) -> dict[s
     """
     from kho_replay.parsers import load
 
-    from .boot import run_kexec
+    from .kho.boot import run_kexec
     from .strategies import BUILTIN
 
     cold_path, second_path = trace_files(path)

@@ -96,7 +96,7 @@ def test_reservations_that_split_account_for_the_region_count() -> None:
 
 
 def test_region_changes_on_two_small_tables() -> None:
-    from kho_replay.replay.diff import region_changes
+    from kho_replay.replay.compare.diff import region_changes
 
     old = [(0x1000, 0x1000), (0x2000, 0x1000), (0x10000, 0x4000)]
     new = [(0x1000, 0x2000), (0x10000, 0x1000), (0x12000, 0x2000)]

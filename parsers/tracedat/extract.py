@@ -45,9 +45,9 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
-from ...replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
-from ...replay.flags import Flag
-from ...replay.ops import (
+from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
+from kho_replay.replay.flags import Flag
+from kho_replay.replay.ops import (
     ALLOC_APIS,
     FAILED,
     Add,
@@ -68,6 +68,7 @@ from ...replay.ops import (
     Src,
     Trace,
 )
+
 from .events import EventFormat, FieldKind
 from .reader import TraceDat
 from .structs import TraceCmdOption
@@ -438,7 +439,7 @@ class _Extractor:
     # ------------------------------------------------------------------- result
 
     def _trace(self, meta: dict[str, Any]) -> Trace:
-        from ..console import read_console_text
+        from ..console.reader import read_console_text
 
         td = self.td
         text = "".join(self.parts)
@@ -591,7 +592,7 @@ def _uname(td: TraceDat) -> tuple[str | None, str | None]:
 
 def _context(td: TraceDat, path: str, meta: dict[str, Any]) -> Context:
     """Context from the UNAME option (``Linux host release version machine``) when no console text says more."""
-    from ...replay.profile import arch_for
+    from kho_replay.replay.profile import arch_for
 
     release, machine = _uname(td)
     arch = {"aarch64": "arm64"}.get(machine or "", machine) if machine in ("x86_64", "aarch64", "arm64") else None

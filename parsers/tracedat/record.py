@@ -29,8 +29,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from ...replay.errors import InputError, UnsupportedError
-from ..console import SECTION_BEGIN, SECTION_END, boot_lines, clean_line, read_console_text
+from kho_replay.replay.errors import InputError, UnsupportedError
+
+from ..console.reader import SECTION_BEGIN, SECTION_END, boot_lines, clean_line, read_console_text
 from .extract import KHO_REPLAY_OPTION
 from .writer import ConsoleLine, write_tracedat
 

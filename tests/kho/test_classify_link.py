@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kho_replay.replay.classify import Subsystem, classify
-from kho_replay.replay.link import Anchor, link, resolve
+from kho_replay.replay.kho.classify import Subsystem, classify
+from kho_replay.replay.kho.link import Anchor, link, resolve
 from kho_replay.replay.ops import parse_script
 
 
@@ -75,7 +75,7 @@ def test_op_of_a_failed_allocation_is_dropped():
 
 
 def test_cma_area_is_hugetlb_only_with_hugetlb_cma():
-    from kho_replay.replay.boot import classify_ops
+    from kho_replay.replay.kho.boot import classify_ops
     from kho_replay.replay.ops import Context, Trace
 
     ops = parse_script("alloc memblock_alloc_range_nid size=128M align=2M nid=-1 exact "

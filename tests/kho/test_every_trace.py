@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from kho_replay.parsers import load
-from kho_replay.replay.boot import run_kexec
+from kho_replay.replay.kho.boot import run_kexec
 from kho_replay.replay.strategies import BUILTIN
 
 from .conftest import BUNDLED, SHARED

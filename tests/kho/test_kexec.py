@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from kho_replay.replay.boot import execute, plan, run_cold, run_kexec
-from kho_replay.replay.classify import classify
 from kho_replay.replay.flags import Flag
-from kho_replay.replay.kho import PreservedSet, ScratchArea, parse_preserve
+from kho_replay.replay.kho.boot import execute, plan, run_cold, run_kexec
+from kho_replay.replay.kho.classify import classify
+from kho_replay.replay.kho.scenarios import trace_b_mirror
+from kho_replay.replay.kho.scratch import PreservedSet, ScratchArea, parse_preserve
 from kho_replay.replay.ops import Context, DebugfsTable, Region, Trace
-from kho_replay.replay.scenarios import trace_b_mirror
 from kho_replay.replay.strategies import get
 
 from .conftest import C, log
@@ -94,7 +94,7 @@ phase hugetlb_bootmem_end
 phase free_all
 """)
     t = Trace(Context(cmdline="hugetlb_cma=1G"), ops)
-    from kho_replay.replay.boot import classify_ops
+    from kho_replay.replay.kho.boot import classify_ops
 
     bp = plan(t.ops, classify_ops(t))
     assert (bp.populate, bp.early, bp.hugetlb_end, bp.kho_init) == (1, 2, 5, 6)

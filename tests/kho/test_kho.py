@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from kho_replay.replay.engine import Memblock
 from kho_replay.replay.errors import KhoReplayError
-from kho_replay.replay.kho import (
+from kho_replay.replay.kho.scratch import (
     PreservedSet,
     busy_blocks,
     parse_kho_cmdline,
     parse_preserve,
     reserve_scratch,
 )
+from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import parse_script
 
 M, G = 1 << 20, 1 << 30

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kho_replay.replay.boot import check_second_kernel, run_cold, run_kexec
+from kho_replay.replay.kho.boot import check_second_kernel, run_cold, run_kexec
 
 from .conftest import B, C, D, G, log, trace_dir
 
@@ -119,8 +119,8 @@ def test_g_synthesized_kho_boot_with_the_real_segments_matches_the_real_shortfal
 
 
 def test_plain_second_kernel_gives_no_segments():
-    from kho_replay.replay.boot import kexec_segments
-    from kho_replay.replay.kho import ScratchArea
+    from kho_replay.replay.kho.boot import kexec_segments
+    from kho_replay.replay.kho.scratch import ScratchArea
 
     assert kexec_segments(log(B, 2), [ScratchArea("global", 0, 1 << 40)]) == ()
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from kho_replay.replay.boot import run_cold, run_kexec
-from kho_replay.replay.scenarios import scenario_a, scenario_b
+from kho_replay.replay.kho.boot import run_cold, run_kexec
+from kho_replay.replay.kho.scenarios import scenario_a, scenario_b
 
 M, G = 1 << 20, 1 << 30
 PAGE = 4096

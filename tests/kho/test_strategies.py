@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from kho_replay.replay import strategies
-from kho_replay.replay.boot import run_kexec
 from kho_replay.replay.cli import app
 from kho_replay.replay.errors import KhoReplayError
-from kho_replay.replay.scenarios import trace_b_mirror
+from kho_replay.replay.kho.boot import run_kexec
+from kho_replay.replay.kho.scenarios import trace_b_mirror
 from kho_replay.replay.strategies import BUILTIN, ENTRY_POINT_GROUP, Strategy, get
 
 from .conftest import B, G, trace_dir

@@ -14,8 +14,8 @@ SMP_CACHE_BYTES 32, MAX_NUMNODES 16, INIT_MEMBLOCK_REGIONS 128,
 
 from __future__ import annotations
 
-from kho_replay.replay.engine import Memblock
 from kho_replay.replay.flags import Flag
+from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import MAX_PHYS_ADDR, NUMA_NO_NODE
 
 __all__ = [

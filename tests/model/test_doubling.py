@@ -218,7 +218,7 @@ def test_failed_to_double_is_enomem_with_pr_err():
 def test_arm64_capacities_and_page_aligned_sizes():
     """arm64: reserved starts at INIT_MEMBLOCK_REGIONS + NR_CPUS + 1 = 641 entries, so the
     first doubling is to 1282 entries, PAGE_ALIGN(1282 * 24) = 32 KiB; memory starts at 1024."""
-    from kho_replay.replay.engine import Memblock
+    from kho_replay.replay.memblock.engine import Memblock
 
     mb = Memblock.for_kernel("7.3", "arm64")
     assert (mb.memory.max, mb.reserved.max) == (1024, 641)

@@ -26,9 +26,11 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kho_replay.replay.engine import Memblock, round_up
 from kho_replay.replay.errors import KernelPanic
 from kho_replay.replay.flags import Flag
+from kho_replay.replay.memblock.engine import Memblock, round_up
+from kho_replay.replay.memblock.regions import RegionTable
+from kho_replay.replay.memblock.search import find_range_literal
 from kho_replay.replay.ops import (
     MEMBLOCK_ALLOC_ANYWHERE,
     NUMA_NO_NODE,
@@ -52,8 +54,6 @@ from kho_replay.replay.ops import (
     SetNode,
     TrimMemory,
 )
-from kho_replay.replay.regions import RegionTable
-from kho_replay.replay.search import find_range_literal
 
 PAGE = 4096
 SMP = 32

@@ -2,15 +2,15 @@
 """The allocator's gap-index search must equal the kernel's literal two-table walk.
 
 The reference here is ``__memblock_find_range_{top_down,bottom_up}()`` written
-over :mod:`kho_replay.replay.search` (which walks exactly as
+over :mod:`kho_replay.replay.memblock.search` (which walks exactly as
 ``__next_mem_range[_rev]()``), clamps and all.
 """
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kho_replay.replay.engine import Memblock
-from kho_replay.replay.search import find_range_literal
+from kho_replay.replay.memblock.engine import Memblock
+from kho_replay.replay.memblock.search import find_range_literal
 
 PAGE = 4096
 

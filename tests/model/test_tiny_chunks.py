@@ -15,9 +15,9 @@ import test_search_equivalence as search
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kho_replay.replay.engine import Memblock, run_json
 from kho_replay.replay.errors import KernelPanic
-from kho_replay.replay.regions import chunk_geometry
+from kho_replay.replay.memblock.engine import Memblock, run_json
+from kho_replay.replay.memblock.regions import chunk_geometry
 
 TINY = (4, 2, 2)
 

@@ -171,12 +171,12 @@ def without_hazards(ops: Sequence[Op], version: str, max_drops: int = 200) -> tu
 
 
 def model_run(ops: Sequence[Op], version: str) -> dict[str, Any]:
-    """Replay *ops* on our model (``kho_replay.replay.engine.replay_json``, harness arch).
+    """Replay *ops* on our model (``kho_replay.replay.memblock.engine.replay_json``, harness arch).
 
     A :class:`~kho_replay.replay.errors.KernelPanic` is returned as ``{"panic": text}``.
     """
-    from kho_replay.replay.engine import replay_json
     from kho_replay.replay.errors import KernelPanic
+    from kho_replay.replay.memblock.engine import replay_json
 
     try:
         return replay_json(ops, kernel=version, arch="harness")

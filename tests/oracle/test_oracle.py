@@ -63,9 +63,9 @@ def version(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def model() -> None:
     """Skip model comparisons until ``replay_json`` exists in this tree."""
-    engine = pytest.importorskip("kho_replay.replay.engine", reason="no model (replay/engine.py)")
+    engine = pytest.importorskip("kho_replay.replay.memblock.engine", reason="no model (replay/engine.py)")
     if not hasattr(engine, "replay_json"):
-        pytest.skip("kho_replay.replay.engine has no replay_json yet")
+        pytest.skip("kho_replay.replay.memblock.engine has no replay_json yet")
 
 
 def region(base: int, size: int, flags: int = 0, nid: int = -1) -> dict[str, Any]:

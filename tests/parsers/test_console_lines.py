@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kho_replay.parsers.console import clean_line, read_console_text
+from kho_replay.parsers.console.reader import clean_line, read_console_text
 from kho_replay.replay.errors import FormatError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (

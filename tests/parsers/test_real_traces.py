@@ -14,8 +14,8 @@ import pytest
 
 from kho_replay.parsers import load
 from kho_replay.parsers.debugfs import read_debugfs
+from kho_replay.replay.compare.validate import validate
 from kho_replay.replay.ops import FAILED, Alloc, DebugfsTable, MemblockDump, Reserve
-from kho_replay.replay.validate import validate
 
 from .conftest import TRACES
 

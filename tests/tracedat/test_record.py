@@ -24,8 +24,8 @@ from kho_replay.parsers.tracedat import open_tracedat
 from kho_replay.parsers.tracedat.record import record_text
 from kho_replay.parsers.tracedat.render import render_report
 from kho_replay.replay.cli import app
+from kho_replay.replay.compare.validate import validate
 from kho_replay.replay.ops import Trace
-from kho_replay.replay.validate import validate
 
 TRACES = Path(__file__).resolve().parents[2] / "traces"
 LOGS = sorted({*TRACES.glob("*/console*.log*"), *TRACES.glob("*/*/console*.log*")})
@@ -153,7 +153,7 @@ def test_a_capture_of_two_boots_needs_boot(tmp_path: Path) -> None:
 
 def _fake_machine(root: Path, log: Path, *, debugfs: Path | None = None) -> None:
     """A /dev/kmsg (its record format) and a debugfs copy under *root*, from a bundled boot."""
-    from kho_replay.parsers.console import clean_line
+    from kho_replay.parsers.console.reader import clean_line
 
     records = []
     for seq, raw in enumerate(read_text(log).splitlines()):

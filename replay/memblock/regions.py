@@ -53,8 +53,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .errors import ReplayError
-from .ops import MAX_PHYS_ADDR, Region
+from ..errors import ReplayError
+from ..ops import MAX_PHYS_ADDR, Region
 
 __all__ = ["ArrayPlace", "DoubleFn", "RegionTable", "cap_size", "chunk_geometry"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from .ops import MAX_PHYS_ADDR, Region
+from ..ops import MAX_PHYS_ADDR, Region
 from .regions import RegionTable
 
 __all__ = ["find_range_literal", "for_each_free_mem_range", "for_each_free_mem_range_reverse"]

@@ -27,10 +27,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .engine import Memblock, round_down, round_up
-from .errors import KhoReplayError
-from .flags import Flag
-from .ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
+from ..errors import KhoReplayError
+from ..flags import Flag
+from ..memblock.engine import Memblock, round_down, round_up
+from ..ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
 
 __all__ = [
     "KHO_SCRATCH_EXT_BLKSIZE",

@@ -15,7 +15,7 @@ A *threshold* hides byte deltas and moves smaller than it; what is hidden
 does not count as a divergence.
 
 >>> from kho_replay.parsers import load
->>> from kho_replay.replay.boot import run_cold
+>>> from kho_replay.replay.kho.boot import run_cold
 >>> t = load("traces/x86_64-kho-7.2.13-B-8G-hugepages1G2-defaultscale-scratchfail/console-kernel1.log.gz")
 >>> d = diff(run_cold(t, "baseline"), run_cold(t, "merged"), trace=t)
 >>> d.diverged, d.metric("scratch reserved").old, d.metric("scratch reserved").new
@@ -28,9 +28,9 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .errors import KhoReplayError
-from .ops import Trace
-from .outcome import Outcome, Request
+from ..errors import KhoReplayError
+from ..kho.outcome import Outcome, Request
+from ..ops import Trace
 
 __all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
 

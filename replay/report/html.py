@@ -23,11 +23,11 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .diff import Change, human
-from .engine import Memblock
-from .flags import Flag
-from .outcome import Outcome
-from .report import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
+from ..compare.diff import Change, human
+from ..flags import Flag
+from ..kho.outcome import Outcome
+from ..memblock.engine import Memblock
+from .text import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
 
 __all__ = ["Map", "report_html", "svg_map"]
 

@@ -27,7 +27,7 @@ Lines that look like memblock output but are not understood become
 :class:`Skipped` records; ``strict=True`` turns the first into an error.
 
 >>> from pathlib import Path
->>> t = read_console(Path(__file__).parent.parent / "traces/x86_64-debian-7.2.13-4G/console.log")
+>>> t = read_console(Path(__file__).parents[2] / "traces/x86_64-debian-7.2.13-4G/console.log")
 >>> t.context.release, t.context.arch
 ('7.2.13+deb14-amd64', 'x86_64')
 """
@@ -40,9 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
-from ..replay.flags import Flag
-from ..replay.ops import (
+from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
+from kho_replay.replay.flags import Flag
+from kho_replay.replay.ops import (
     FAILED,
     MEMORY_FLAGS,
     NUMA_NO_NODE,
@@ -73,8 +73,9 @@ from ..replay.ops import (
     Trace,
     TrimMemory,
 )
-from ..replay.profile import Profile, arch_for, profile_for
-from .debugfs import parse_debugfs_lines
+from kho_replay.replay.profile import Profile, arch_for, profile_for
+
+from ..debugfs import parse_debugfs_lines
 
 __all__ = ["ConsoleReader", "ERAS", "Era", "boot_lines", "read_console", "read_console_text"]
 
@@ -1158,7 +1159,7 @@ def read_console(path: str | Path, *, strict: bool = False, boot: int | None = N
     :param boot: which boot of a log holding several (1-based, -1 the last); None: the log must hold one.
     :raises InputError: (one of its subclasses) naming the file and line.
     """
-    from . import read_text
+    from .. import read_text
 
     return read_console_text(read_text(path), str(path), strict=strict, boot=boot)
 

@@ -30,9 +30,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .errors import KernelPanic, ReplayError
-from .flags import Flag
-from .ops import (
+from ..errors import KernelPanic, ReplayError
+from ..flags import Flag
+from ..ops import (
     MAX_PHYS_ADDR,
     MEMBLOCK_ALLOC_ACCESSIBLE,
     MEMBLOCK_ALLOC_ANYWHERE,
@@ -61,7 +61,7 @@ from .ops import (
     SetNode,
     TrimMemory,
 )
-from .profile import Arch, Profile, arch_for, profile_for
+from ..profile import Arch, Profile, arch_for, profile_for
 from .regions import MASK, ArrayPlace, RegionTable
 from .search import find_range_literal
 

@@ -14,7 +14,7 @@ outcomes can be checked against the hand calculation there.
 
 from __future__ import annotations
 
-from .ops import Add, Alloc, AllowResize, Context, Free, Op, Phase, Reserve, ReserveKern, Trace
+from ..ops import Add, Alloc, AllowResize, Context, Free, Op, Phase, Reserve, ReserveKern, Trace
 
 __all__ = ["SCENARIOS", "scenario_a", "scenario_b", "trace_b_mirror"]
 

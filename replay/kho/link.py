@@ -32,8 +32,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .flags import Flag
-from .ops import RESERVED_FLAGS, Alloc, Clear, Free, Mark, Op, Reserve, ReserveKern
+from ..flags import Flag
+from ..ops import RESERVED_FLAGS, Alloc, Clear, Free, Mark, Op, Reserve, ReserveKern
 
 __all__ = ["Anchor", "link", "resolve"]
 

@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .diff import Change, Diff, Metric, human
+from ..compare.diff import Change, Diff, Metric, human
 
 __all__ = ["DIFF_SCHEMA_VERSION", "Comparison", "Report", "addr", "change_line", "comparison_json", "metric_delta",
            "metric_value", "report_json", "report_text"]

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .engine import Memblock
-from .flags import Flag
-from .ops import (
+from ..flags import Flag
+from ..memblock.engine import Memblock
+from ..ops import (
     FAILED,
     NUMA_NO_NODE,
     Alloc,
@@ -37,7 +37,7 @@ from .ops import (
     Src,
     Trace,
 )
-from .profile import arch_for, profile_for
+from ..profile import arch_for, profile_for
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
 
@@ -188,7 +188,7 @@ class _Checker:
                            f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})")
 
     def _op(self, i: int, op: Op) -> bool:
-        from .errors import KernelPanic
+        from ..errors import KernelPanic
 
         self.mb.op_index = i
         try:

@@ -44,11 +44,29 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from ..errors import KernelPanic, KhoReplayError
+from ..flags import Flag
+from ..memblock.engine import Memblock
+from ..memblock.search import for_each_free_mem_range
+from ..ops import (
+    MEMBLOCK_ALLOC_ACCESSIBLE,
+    NUMA_NO_NODE,
+    Alloc,
+    Free,
+    KhoScratchOnly,
+    Mark,
+    Op,
+    Phase,
+    Reserve,
+    ReserveKern,
+    Trace,
+)
+from ..profile import arch_for, profile_for
+from ..strategies import Strategy, get
 from .classify import Subsystem, classify
-from .engine import Memblock
-from .errors import KernelPanic, KhoReplayError
-from .flags import Flag
-from .kho import (
+from .link import link, resolve
+from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
+from .scratch import (
     KhoParams,
     PreservedSet,
     ScratchArea,
@@ -63,24 +81,6 @@ from .kho import (
     reserve_preserved,
     reserve_scratch,
 )
-from .link import link, resolve
-from .ops import (
-    MEMBLOCK_ALLOC_ACCESSIBLE,
-    NUMA_NO_NODE,
-    Alloc,
-    Free,
-    KhoScratchOnly,
-    Mark,
-    Op,
-    Phase,
-    Reserve,
-    ReserveKern,
-    Trace,
-)
-from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
-from .profile import arch_for, profile_for
-from .search import for_each_free_mem_range
-from .strategies import Strategy, get
 
 __all__ = [
     "BootPlan",
