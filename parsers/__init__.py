@@ -69,7 +69,8 @@ def read_text(path: str | Path) -> str:
 
 def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
-    from .console.reader import MEMBLOCKISH, clean_line
+    from .console.grammar import MEMBLOCKISH
+    from .console.prefixes import clean_line
     from .debugfs import DEBUGFS_LINE
 
     ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
@@ -96,7 +97,7 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None) -> Trace:
     """A directory: its console capture with the debugfs tables read after that boot, or the tables alone."""
     from dataclasses import replace
 
-    from .console.reader import read_console_text
+    from .console import read_console_text
     from .debugfs import read_debugfs
 
     log = _console_of(d)
@@ -116,7 +117,7 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None) -> Trace:
 
 def boot_count(path: str | Path) -> int:
     """How many boots *path* holds: several for a console capture across a kexec, else 1."""
-    from .console.reader import count_boots
+    from .console import count_boots
 
     p = Path(path)
     if p.is_dir():
@@ -156,7 +157,7 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     :param vmlinux: for a trace.dat, an ELF whose symbols name traced addresses.
     :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
     """
-    from .console.reader import read_console_text
+    from .console import read_console_text
     from .debugfs import read_debugfs
 
     p = Path(path)

@@ -44,12 +44,9 @@ from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     FAILED,
-    MEMORY_FLAGS,
     NUMA_NO_NODE,
     Add,
     Alloc,
-    AllowResize,
-    Clear,
     Context,
     DebugfsTable,
     Doubled,
@@ -58,15 +55,12 @@ from kho_replay.replay.ops import (
     KhoScratchOnly,
     Mark,
     MemblockDump,
-    MovableNode,
     Observation,
     Op,
     Phase,
     Region,
     Remove,
     Reserve,
-    SetBottomUp,
-    SetCurrentLimit,
     SetNode,
     Skipped,
     Src,
@@ -76,252 +70,52 @@ from kho_replay.replay.ops import (
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import parse_debugfs_lines
-
-__all__ = ["ConsoleReader", "ERAS", "Era", "boot_lines", "read_console", "read_console_text"]
-
-# --------------------------------------------------------------------------
-# Constants
-
-PHYS_MASK = (1 << 64) - 1
-ULLONG_MAX = PHYS_MASK
-SZ_1M = 1 << 20
-SZ_4G = 1 << 32
-#: 4 KiB pages on every arch whose boots we read (x86_64, arm64 Debian and KHO builds).
-PAGE_SIZE = 4096
-#: x86 ISA_END_ADDRESS: memblock's limit until init_mem_mapping() is done.
-ISA_END_ADDRESS = 0x100000
-#: CMA_MIN_ALIGNMENT_BYTES with 4 KiB pages (pageblock_order 9).
-CMA_MIN_ALIGNMENT_BYTES = 2 << 20
-#: kernel/liveupdate/kexec_handover.c SCRATCH_ALIGNMENT_BYTES (CMA alignment).
-SCRATCH_ALIGNMENT_BYTES = CMA_MIN_ALIGNMENT_BYTES
-#: arm64 DMA limit for the global CMA area when the log prints no "Zone ranges:" (4 GiB: ZONE_DMA32).
-ARM64_DMA_PHYS_LIMIT = SZ_4G
-#: trace.dat starts with these bytes; another reader handles it.
-TRACEDAT_MAGIC = b"\x17\x08\x44tracing"
-
-# --------------------------------------------------------------------------
-# Compiled regexes: prefixes a line can carry before the printk text
-
-_ESCAPE = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-Z\\-_a-z])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_SYSLOG_PRI = re.compile(r"^<\d{1,3}>")
-_JOURNAL = re.compile(
-    r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: "
+from .grammar import (
+    ALLOC_NID_LINE,
+    ALLOC_RESERVE_CALLERS,
+    CMA_LINE,
+    CMDLINE_LINE,
+    DOUBLE_CALLER,
+    DOUBLE_FAILED_LINE,
+    DOUBLED_LINE,
+    DUMP_CNT,
+    DUMP_HEAD,
+    DUMP_REGION,
+    DUMP_SIZES,
+    E820_LINE,
+    FAKE_NODE_LINE,
+    FREEING_LINE,
+    HUGETLB_ALLOC_LINE,
+    HUGETLB_BOOTMEM_CALLERS,
+    HUGETLB_LINE,
+    INITMEM_LINE,
+    KHO_LINE,
+    MEMBLOCKISH,
+    MEMORY_LINE,
+    MIRROR_FAIL_LINE,
+    NID_RANGE_LINE,
+    NO_NUMA_LINE,
+    NODE_DATA_LINE,
+    NUMA_MERGE_LINE,
+    PAGE_SIZE,
+    PHYS_ALLOC_LINE,
+    RANGE_LINE,
+    RESIZE_PANIC_LINE,
+    SECTION_BEGIN,
+    SECTION_END,
+    SRAT_LINE,
+    SZ_1M,
+    VERSION_LINE,
+    ZONE_LINE,
+    Era,
+    era_for,
+    func_name,
+    range_of,
 )
-_DMESG_X = re.compile(r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news)\s*:\s*[a-z]+\s*: ")
-_DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
-_STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
-_CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
+from .infer import HiddenOps
+from .prefixes import Line, clean_line
 
-# --------------------------------------------------------------------------
-# Compiled regexes: printk text
-
-_HEX = r"(?:0x)?[0-9a-fA-F]+"
-_RANGE = rf"\[(?P<base>{_HEX})-(?P<end>{_HEX})\]"
-_CALLER = r"(?P<caller>\S+(?: \[\S+\])?)"
-
-#: ``memblock_add: [a-b] caller`` and every other plain range line.
-RANGE_LINE = re.compile(
-    r"^\s*(?P<fn>memblock_add|memblock_remove|memblock_reserve|memblock_free|memblock_phys_free"
-    r"|__memblock_free_late|memblock_free_late|memblock_physmem_add|__memblock_free_early"
-    rf"|memblock_free_early): {_RANGE} {_CALLER}$"
-)
-#: ``__memblock_reserve`` (>= 6.16) and ``memblock_add_node`` (>= 5.16): nid and flags.
-NID_RANGE_LINE = re.compile(
-    rf"^(?P<fn>__memblock_reserve|memblock_add_node): {_RANGE} nid=(?P<nid>-?\d+) "
-    rf"flags=(?P<flags>[0-9a-fA-F]+) {_CALLER}$"
-)
-#: ``memblock_alloc_try_nid[_raw]`` / ``memblock_alloc_exact_nid_raw`` (and 4.x
-#: ``memblock_virt_alloc_*``, whose from/max_addr had no ``0x``).
-ALLOC_NID_LINE = re.compile(
-    r"^(?P<fn>memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw"
-    r"|memblock_alloc_try_nid_nopanic|memblock_virt_alloc_try_nid(?:_raw|_nopanic)?): "
-    rf"(?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) nid=(?P<nid>-?\d+) "
-    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
-)
-#: ``memblock_phys_alloc_range`` (>= ~5.12).
-PHYS_ALLOC_LINE = re.compile(
-    r"^(?P<fn>memblock_phys_alloc_range): (?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) "
-    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
-)
-#: ``memblock_alloc_hugetlb`` (7.3): note the commas, no align.
-HUGETLB_ALLOC_LINE = re.compile(
-    r"^(?P<fn>memblock_alloc_hugetlb): (?P<size>\d+) bytes, nid=(?P<nid>-?\d+), "
-    rf"exact_nid=(?P<exact>\d+) {_CALLER}$"
-)
-#: ``memblock: reserved is doubled to 256 at [a-b]`` (3.x said ``reserved array``).
-DOUBLED_LINE = re.compile(
-    rf"^memblock: (?P<name>\w+) (?:array )?is doubled to (?P<max>\d+) at {_RANGE}(?P<rest>.*)$"
-)
-DOUBLE_FAILED_LINE = re.compile(
-    r"^memblock: Failed to double (?P<name>\w+) array from (?P<old>\d+) to (?P<new>\d+) entries !$"
-)
-RESIZE_PANIC_LINE = re.compile(r"^.*memblock: cannot resize (?P<name>\w+) array$")
-MIRROR_FAIL_LINE = re.compile(r"^Could not allocate (?P<size>0x[0-9a-f]+) bytes of mirrored memory$")
-
-DUMP_HEAD = re.compile(r"^MEMBLOCK configuration:$")
-DUMP_SIZES = re.compile(rf"^ memory size = (?P<mem>{_HEX}) reserved size = (?P<res>{_HEX})$")
-DUMP_CNT = re.compile(r"^ (?P<type>memory|reserved|physmem)\.cnt\s+=\s+0x(?P<cnt>[0-9a-f]+)$")
-DUMP_REGION = re.compile(
-    rf"^ (?P<type>memory|reserved|physmem)\[0x(?P<idx>[0-9a-f]+)\]\s+{_RANGE}, (?P<size>{_HEX}) bytes"
-    r"(?: on node (?P<nid>-?\d+))? flags: (?P<flags>0x[0-9a-f]+|0)$"
-)
-
-#: A line that claims to be memblock output: anything not understood is Skipped.
-MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:memory|reserved|physmem)[.\[])")
-
-VERSION_LINE = re.compile(r"^Linux version (?P<release>\S+)(?P<rest>.*)$")
-CMDLINE_LINE = re.compile(r"^(?:Kernel )?[Cc]ommand line: (?P<cmdline>.*)$")
-E820_LINE = re.compile(r"^(?:BIOS-e820|e820|user): \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\] (?P<type>.+)$")
-SRAT_LINE = re.compile(r"^ACPI: SRAT: Node (?P<nid>\d+) PXM \d+ \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]")
-NUMA_MERGE_LINE = re.compile(
-    r"^NUMA: Node (?P<nid>\d+) \[mem .*\] \+ \[mem .*\] -> \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
-)
-FAKE_NODE_LINE = re.compile(r"^(?:NUMA: )?Faking a node at \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
-NO_NUMA_LINE = re.compile(r"^No NUMA configuration found$")
-INITMEM_LINE = re.compile(r"^Initmem setup node (?P<nid>\d+) \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
-NODE_DATA_LINE = re.compile(
-    r"^NODE_DATA\((?P<nid>\d+)\) allocated \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
-)
-ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
-CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
-# free_initmem() / free_initrd_mem() after boot: sizes only, no ranges.
-FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:image \(\w+\) )?memory): (?P<kib>\d+)K$")
-MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
-KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
-HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
-KHO_FOUND_LINE = re.compile(r"^KHO: found kexec handover data")
-#: Sections the fixtures' init scripts print: ``===== BEGIN memblock-reserved =====``.
-SECTION_BEGIN = re.compile(r"^===== BEGIN (?P<name>.+) =====$")
-SECTION_END = re.compile(r"^===== END =====$")
-#: Callers whose reservation line is the result of an allocation.
-ALLOC_RESERVE_CALLERS = ("memblock_alloc_range_nid", "memblock_alloc_internal", "memblock_alloc_base_nid",
-                         "memblock_alloc_hugetlb", "__memblock_alloc_base", "memblock_virt_alloc_internal")
-DOUBLE_CALLER = "memblock_double_array"
-#: Callers of the KHO memory init (kernel/liveupdate/kexec_handover.c), inlined or not.
-KHO_INIT_CALLERS = frozenset({"kho_memory_init", "kho_reserve_scratch", "kho_preserved_memory_reserve"})
-#: mm/hugetlb.c callers of the boot-time gigantic page allocations.
-HUGETLB_BOOTMEM_CALLERS = frozenset({"alloc_bootmem", "__alloc_bootmem_huge_page", "alloc_bootmem_huge_page"})
-
-
-# --------------------------------------------------------------------------
-# Console-format eras: what the kernel printed, chosen once from the release.
-
-
-@dataclass(frozen=True, slots=True)
-class Era:
-    """How one range of kernel releases spells its memblock lines."""
-
-    name: str
-    #: reservation line: ``memblock_reserve`` (no nid/flags) or ``__memblock_reserve``.
-    reserve_fn: str
-    #: reserved-array free line: ``memblock_free`` (<= 5.15) or ``memblock_phys_free``.
-    free_fn: str
-    #: late free that leaves memblock.reserved alone (None: folded into the free line).
-    free_late_fn: str | None
-    #: x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH and reserve_real_mode() clears it.
-    x86_lowmem_scratch: bool
-    #: numa_cleanup_meminfo() clips node blocks to memblock_start_of_DRAM() (mm/numa_memblks.c,
-    #: ~6.12) so they match the Initmem spans; before, blocks started where firmware said (low = 0).
-    numa_blocks_from_dram: bool
-    #: Since ~6.6 (hugetlb vmemmap optimisation at boot) __alloc_bootmem_huge_page() marks a gigantic
-    #: page's tail MEMBLOCK_RSRV_NOINIT right after allocating it; before, no flag was set.
-    hugetlb_tail_noinit: bool
-    #: numa_init() reset memory and reserved node ids to MAX_NUMNODES before the numa_memblks move
-    #: (~6.12), to NUMA_NO_NODE since.
-    numa_reset_to_max: bool
-
-
-#: One row per era, newest first; the first row whose minimum release <= the trace's wins.
-ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
-    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None,
-                  x86_lowmem_scratch=True, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
-                  numa_reset_to_max=False)),
-    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
-                  x86_lowmem_scratch=False, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
-                  numa_reset_to_max=False)),
-    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
-                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=True,
-                 numa_reset_to_max=True)),
-    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
-                  x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
-                  numa_reset_to_max=True)),
-    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late",
-                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
-                 numa_reset_to_max=True)),
-)
-
-
-def era_for(version: tuple[int, int]) -> Era | None:
-    """The console era of a kernel ``(major, minor)``; None when older than every era."""
-    for since, era in ERAS:
-        if version >= since:
-            return era
-    return None
-
-
-# --------------------------------------------------------------------------
-# Line cleaning
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One printk line: where it was, its timestamp and text without prefixes."""
-
-    lineno: int
-    ts: float | None
-    text: str
-    raw: str
-
-
-def clean_line(raw: str) -> tuple[float | None, str]:
-    """Strip escapes, CR, syslog/journal/dmesg prefixes, timestamp and caller id.
-
-    >>> clean_line("\\x1b[2J[    0.021033] memblock_add: [0x1000-0x9fbff] f+0x1/0x2\\r")
-    (0.021033, 'memblock_add: [0x1000-0x9fbff] f+0x1/0x2')
-    >>> clean_line("<6>[    1.5][    T0] Memory: 1K/2K available (x)")
-    (1.5, 'Memory: 1K/2K available (x)')
-    """
-    text = _ESCAPE.sub("", raw.replace("\r", ""))
-    text = _CONTROL.sub("", text)
-    text = _SYSLOG_PRI.sub("", text)
-    text = _JOURNAL.sub("", text)
-    text = _DMESG_X.sub("", text)
-    text = _SYSLOG_PRI.sub("", text)
-    ts = None
-    m = _DMESG_T.match(text)
-    if m:
-        text = text[m.end():]
-    else:
-        # serial captures may carry junk before the first stamp on a line
-        m = _STAMP.search(text) if "] " in text else None
-        # firmware output without a newline can precede the first stamp ("k[    0.000000] ...")
-        # ... but "dmesg| [ 2.0] ..." (userspace quoting dmesg) is not a kernel line
-        if m and (m.start() == 0 or (m.start() < 16 and text[: m.start()].isalnum())):
-            ts = float(m.group("ts"))
-            text = text[m.end():]
-            if text.startswith(" "):
-                text = text[1:]
-    m = _CALLER_ID.match(text)
-    if m:
-        text = text[m.end():]
-        if text.startswith(" "):
-            text = text[1:]
-    return ts, text.rstrip("\n")
-
-
-def _range(m: re.Match[str]) -> tuple[int, int]:
-    """(base, size) of a printed inclusive ``[base-end]``, in phys_addr_t arithmetic."""
-    base = int(m.group("base"), 16)
-    end = int(m.group("end"), 16)
-    # size 0 prints end = base - 1, and arm64 removes [1 << 52, ULLONG_MAX): both wrap
-    return base, (end + 1 - base) & PHYS_MASK
-
-
-def _func(caller: str | None) -> str:
-    """``setup_arch+0x848/0xc10`` -> ``setup_arch``."""
-    return (caller or "").split("+", 1)[0]
-
+__all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
 # --------------------------------------------------------------------------
 # The reader
@@ -345,7 +139,7 @@ class _Dump:
         )
 
 
-class ConsoleReader:
+class ConsoleReader(HiddenOps):
     """Reads one boot's console text into a Trace.
 
     :param path: the file name used in positions and errors.
@@ -540,7 +334,7 @@ class ConsoleReader:
             m = DUMP_REGION.match(t)
             if m and m.group("type") == "memory":
                 # allocations before the first dump need the end of DRAM (CMA limits)
-                base, size = _range(m)
+                base, size = range_of(m)
                 self.mem_end = max(self.mem_end, base + size)
         if self.era is not None and not self.era.numa_blocks_from_dram:
             self.nodes = {**initmem, **firmware, **merged}
@@ -643,7 +437,7 @@ class ConsoleReader:
             return True
         m = DUMP_REGION.match(t)
         if m:
-            base, size = _range(m)
+            base, size = range_of(m)
             nid = int(m.group("nid")) if m.group("nid") is not None else NUMA_NO_NODE
             d.regions.setdefault(m.group("type"), []).append(Region(base, size, int(m.group("flags"), 16), nid))
             return True
@@ -679,71 +473,12 @@ class ConsoleReader:
         """x86 e820__memblock_setup(): hidden calls between the last memblock_add and the dump."""
         if self.arch != "x86_64" or self.first_dump_done:
             return
-        if not self.ops or _func(self.ops[-1].caller) != "e820__memblock_setup":
+        if not self.ops or func_name(self.ops[-1].caller) != "e820__memblock_setup":
             return
         if self.era and self.era.x86_lowmem_scratch:
             self._infer(Mark, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
                         why="x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH for the real-mode trampoline")
         self._infer(TrimMemory, 4096, ln=ln, why="x86 e820__memblock_setup() ends with memblock_trim_memory(PAGE_SIZE)")
-
-    # --- seeding from the first dump
-
-    def _seed_from(self, dump: MemblockDump) -> None:
-        """Regions the first dump holds that no earlier line explains were there before the log began."""
-        memory_cover: list[tuple[int, int]] = []
-        marked: list[tuple[int, int, int]] = []
-        reserved_cover: list[tuple[int, int]] = []
-        for op in self.ops:
-            if isinstance(op, Add):
-                memory_cover.append((op.base, op.base + op.size))
-            elif isinstance(op, Mark):
-                marked.append((op.base, op.base + op.size, int(op.flag)))
-            elif isinstance(op, Reserve):
-                reserved_cover.append((op.base, op.base + op.size))
-            elif isinstance(op, Alloc) and isinstance(op.expect, int):
-                reserved_cover.append((op.expect, op.expect + op.size))
-            elif isinstance(op, Free):
-                # a logged free of something never logged as reserved: keep it explainable
-                pass
-        seeds: list[Op] = []
-        src = dump.src
-        why_mem = "in memory before memblock=debug took effect (first MEMBLOCK configuration dump)"
-        why_res = "reserved before memblock=debug took effect (first MEMBLOCK configuration dump)"
-        scratch_seen = False
-        for r in dump.memory:
-            if r.size == 0:
-                continue
-            flags = Flag(r.flags) & MEMORY_FLAGS
-            explained = all(
-                any(b <= r.base and r.end <= e and f == bit for b, e, f in marked) for bit in _bits(flags)
-            )
-            # memory the log never added came from firmware before it began, in one piece: seed the
-            # whole region (re-adding what a later line adds again is a no-op in memblock_add_range())
-            if (flags and not explained) or _uncovered(r.base, r.end, memory_cover):
-                seeds.append(Add(r.base, r.size, inferred=why_mem, src=src))
-            if flags and not explained:
-                for bit in _bits(flags):
-                    seeds.append(Mark(Flag(bit), r.base, r.size, inferred=why_mem, src=src))
-                    if bit == Flag.MEMBLOCK_KHO_SCRATCH:
-                        scratch_seen = True
-        for r in dump.reserved:
-            if r.size == 0:
-                continue
-            for b, e in _uncovered(r.base, r.end, reserved_cover):
-                if self.era and self.era.reserve_fn == "__memblock_reserve":
-                    seeds.append(Reserve(b, e - b, NUMA_NO_NODE, Flag(r.flags), inferred=why_res, src=src))
-                else:
-                    seeds.append(Reserve(b, e - b, inferred=why_res, src=src))
-        if scratch_seen:
-            seeds.append(KhoScratchOnly(True, inferred="kho_populate() found handover data before the log began: "
-                                        "allocations come from KHO scratch only", src=src))
-            self.scratch_only = True
-            self.facts.append(("kho_boot", "second kernel (inherited KHO scratch areas)"))
-        if not seeds:
-            return
-        self.ops[0:0] = seeds
-        self.obs = [dataclasses.replace(o, at=o.at + len(seeds)) for o in self.obs]
-        self.mem_end = max([self.mem_end] + [s.base + s.size for s in seeds if isinstance(s, Add)])
 
     # --- sections
 
@@ -795,13 +530,13 @@ class ConsoleReader:
                           min_addr=int(m.group("min"), 16), max_addr=int(m.group("max"), 16),
                           caller=caller, src=self._src(ln))
         self.pending = (alloc, ln)
-        self.last_alloc_func = _func(caller)
+        self.last_alloc_func = func_name(caller)
 
     def _reserve_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        base, size = _range(m)
+        base, size = range_of(m)
         caller = m.group("caller")
-        func = _func(caller)
+        func = func_name(caller)
         nid = int(m.group("nid")) if "nid" in m.groupdict() and m.group("nid") is not None else None
         flags = Flag(int(m.group("flags"), 16)) if nid is not None else None
         if func == DOUBLE_CALLER:
@@ -813,7 +548,7 @@ class ConsoleReader:
                 alloc, _ = self.pending
                 self.pending = None
                 self._emit(dataclasses.replace(alloc, expect=base))
-                if (self.era and self.era.hugetlb_tail_noinit and _func(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
                         and size > PAGE_SIZE):
                     self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
                                 why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
@@ -834,9 +569,9 @@ class ConsoleReader:
     def _range_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
         fn = m.group("fn")
-        base, size = _range(m)
+        base, size = range_of(m)
         caller = m.group("caller")
-        func = _func(caller)
+        func = func_name(caller)
         if fn == "memblock_reserve":
             self._reserve_line(idx, ln, m)
             return
@@ -880,7 +615,7 @@ class ConsoleReader:
 
     def _doubled_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        base, size = _range(m)
+        base, size = range_of(m)
         # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
         at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
         self.obs.append(Doubled(at=at, src=self._src(ln), name=m.group("name"),
@@ -893,138 +628,6 @@ class ConsoleReader:
     def _double_failed(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
         self._message(ln, "double_failed")
-
-    def _orphan_alloc(self, idx: int, ln: Line, base: int, size: int, nid: int | None, caller: str) -> None:
-        """A reservation from memblock_alloc_range_nid() with no API line: rebuild the request."""
-        src = self._src(ln)
-        ahead = [x.text for x in self.lines[idx + 1: idx + 12]]
-        req_nid = NUMA_NO_NODE if nid is None else nid
-        node_data = next((t for t in ahead if NODE_DATA_LINE.match(t)), None)
-        cma = next((t for t in ahead if CMA_LINE.match(t)), None)
-        if node_data:
-            nd_nid = int(node_data[len("NODE_DATA("):].split(")", 1)[0])
-            self._numa_setup(ln)
-            why = "alloc_node_data(): memblock_phys_alloc_try_nid() prints no debug line (NODE_DATA line)"
-            self._emit(Alloc("memblock_phys_alloc_try_nid", size, align=64, nid=nd_nid,
-                             expect=base, caller=caller, inferred=why, src=src))
-            return
-        if cma:
-            self._cma_alloc(ln, base, size, req_nid, caller)
-            return
-        if self.last_alloc_func in ("kho_reserve_scratch", "kho_memory_init") and req_nid != NUMA_NO_NODE:
-            why = "kho_reserve_scratch(): per-node scratch via memblock_alloc_range_nid(exact_nid)"
-            self._emit(Alloc("memblock_alloc_range_nid", size, align=SCRATCH_ALIGNMENT_BYTES, nid=req_nid,
-                             min_addr=0, max_addr=0, exact=True, expect=base, caller=caller, inferred=why, src=src))
-            return
-        why = "reservation from memblock_alloc_range_nid() with no API line and no known caller"
-        align = base & -base if base else 1
-        self._emit(Alloc("memblock_phys_alloc_try_nid", size, align=min(align, 1 << 30), nid=req_nid,
-                         expect=base, caller=caller, inferred=why, src=src))
-        self._skip(ln, "allocation without API line from an unknown caller (request guessed)")
-
-    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str) -> None:
-        """mm/cma.c cma_alloc_mem(): bottom-up from 4G first when the limit allows, then top-down."""
-        src = self._src(ln)
-        limit = self.mem_end
-        if self.arch == "arm64" and nid == NUMA_NO_NODE:
-            # arm64 dma_contiguous_reserve(arm64_dma_phys_limit) for the global area
-            limit = min(limit, self.dma_limit or ARM64_DMA_PHYS_LIMIT)
-        why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
-        if limit >= SZ_4G + size:
-            self._emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G", src=src))
-            self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
-                             min_addr=SZ_4G, max_addr=limit, exact=True,
-                             expect=base if base >= SZ_4G else FAILED, caller=caller, inferred=why, src=src))
-            self._emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down", src=src))
-            if base >= SZ_4G:
-                return
-        self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
-                         min_addr=0, max_addr=limit, exact=True, expect=base, caller=caller, inferred=why, src=src))
-
-    # --- hidden state around logged calls
-
-    def _hidden_before(self, ln: Line, caller: str | None) -> None:
-        func = _func(caller)
-        self._phases(ln, func)
-        if self.arch == "x86_64":
-            if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
-                if "movable_node" in self.cmdline.split():
-                    self.bottom_up = True
-                    self._infer(MovableNode, True, ln=ln, why="movable_node on the command line")
-                    self._infer(SetBottomUp, True, ln=ln, why="x86 e820__memblock_setup(): movable_node "
-                                "allocates bottom-up near the kernel until SRAT is parsed")
-                self._infer(SetCurrentLimit, ISA_END_ADDRESS, ln=ln,
-                            why="x86 e820__memblock_setup(): memblock_set_current_limit(ISA_END_ADDRESS)")
-                self._infer(AllowResize, ln=ln, why="x86 e820__memblock_setup(): memblock_allow_resize()")
-            if func in ("init_mem_mapping", "alloc_low_pages"):
-                self.x86_limit_pending = True
-            elif self.x86_limit_pending:
-                self.x86_limit_pending = False
-                self._infer(SetCurrentLimit, self.mem_end, ln=ln,
-                            why="x86 setup_arch(): memblock_set_current_limit(get_max_mapped()) "
-                                "after init_mem_mapping()")
-            if func == "alloc_bootmem_cpumask_var" or (func and "numa" in func):
-                self._numa_setup(ln)
-        elif self.arch == "arm64":
-            if func == "early_pgtable_alloc":
-                self.arm64_resize_pending = True
-            elif self.arm64_resize_pending:
-                self.arm64_resize_pending = False
-                self._infer(AllowResize, ln=ln, why="arm64 paging_init(): memblock_allow_resize()")
-
-    def _phases(self, ln: Line, func: str) -> None:
-        """Phase markers strategies hook: KHO memory init and the hugetlb boot-time allocations."""
-        src = self._src(ln)
-        if func in KHO_INIT_CALLERS and "kho_memory_init" not in self.phases_seen:
-            self.phases_seen.add("kho_memory_init")
-            self._emit(Phase("kho_memory_init", inferred=f"first memblock call from {func}()", src=src))
-            if func != "kho_preserved_memory_reserve" and not self.scratch_only:
-                self.phases_seen.add("kho_reserve_scratch")
-                self._emit(Phase("kho_reserve_scratch", inferred="a first kernel reserves its scratch areas "
-                                 "in kho_memory_init()", src=src))
-        if func in HUGETLB_BOOTMEM_CALLERS:
-            if not self.hugetlb_open:
-                self.hugetlb_open = True
-                self._emit(Phase("hugetlb_bootmem_begin", inferred=f"first gigantic page request from {func}()",
-                                 src=src))
-        elif self.hugetlb_open:
-            self._close_hugetlb(ln)
-
-    def _close_hugetlb(self, ln: Line) -> None:
-        if self.hugetlb_open:
-            self.hugetlb_open = False
-            self._emit(Phase("hugetlb_bootmem_end", inferred="first memblock call after the gigantic page "
-                             "requests", src=self._src(ln)))
-
-    def _hidden_after(self, ln: Line, func: str) -> None:
-        if func == "kho_preserved_memory_reserve" and isinstance(self.ops[-1], Reserve):
-            last = self.ops[-1]
-            self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, last.base, last.size, ln=ln,
-                        why="kho_preserved_memory_reserve(): memblock_reserved_mark_noinit()")
-        if (self.arch == "x86_64" and func == "reserve_real_mode" and self.era
-                and self.era.x86_lowmem_scratch and isinstance(self.ops[-1], Reserve)):
-            self._infer(Clear, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
-                        why="x86 reserve_real_mode(): memblock_clear_kho_scratch(0, SZ_1M)")
-
-    def _numa_setup(self, ln: Line) -> None:
-        """numa_memblks_init() + numa_register_meminfo(): node ids on memory and reserved."""
-        if self.numa_done or not self.nodes:
-            return
-        self.numa_done = True
-        reset = NUMA_NO_NODE
-        if self.era is not None and self.era.numa_reset_to_max:
-            reset = arch_for(self.arch or "x86_64").max_numnodes
-        why = "numa_memblks_init(): reset node ids before parsing the firmware's NUMA layout"
-        self._infer(SetNode, 0, ULLONG_MAX, reset, ln=ln, why=why)
-        self._infer(SetNode, 0, ULLONG_MAX, reset, True, ln=ln, why=why)
-        if self.arch == "x86_64" and self.bottom_up:
-            self.bottom_up = False
-            self._infer(SetBottomUp, False, ln=ln, why="x86 numa_memblks_init(memblock_force_top_down=true)")
-        for nid, (b, e) in sorted(self.nodes.items()):
-            self._infer(SetNode, b, e - b, nid, ln=ln, why="numa_register_meminfo(): memblock_set_node(memory)")
-        for nid, (b, e) in sorted(self.nodes.items()):
-            self._infer(SetNode, b, e - b, nid, True, ln=ln,
-                        why="numa_clear_kernel_node_hotplug(): memblock_set_node(reserved)")
 
     # --- context lines
 
@@ -1107,23 +710,6 @@ ConsoleReader._handlers = (
     (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
 
-
-def _bits(flags: int) -> list[int]:
-    return [1 << i for i in range(flags.bit_length()) if flags >> i & 1]
-
-
-def _uncovered(base: int, end: int, cover: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Parts of [base, end) that no interval in *cover* overlaps."""
-    spans = sorted((max(b, base), min(e, end)) for b, e in cover if b < end and e > base)
-    out: list[tuple[int, int]] = []
-    pos = base
-    for b, e in spans:
-        if b > pos:
-            out.append((pos, b))
-        pos = max(pos, e)
-    if pos < end:
-        out.append((pos, end))
-    return out
 
 
 def read_console_text(text: str, path: str = "<console>", *, strict: bool = False,

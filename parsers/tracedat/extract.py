@@ -439,7 +439,7 @@ class _Extractor:
     # ------------------------------------------------------------------- result
 
     def _trace(self, meta: dict[str, Any]) -> Trace:
-        from ..console.reader import read_console_text
+        from ..console import read_console_text
 
         td = self.td
         text = "".join(self.parts)

@@ -31,7 +31,9 @@ from typing import Any
 
 from kho_replay.replay.errors import InputError, UnsupportedError
 
-from ..console.reader import SECTION_BEGIN, SECTION_END, boot_lines, clean_line, read_console_text
+from ..console import boot_lines, read_console_text
+from ..console.grammar import SECTION_BEGIN, SECTION_END
+from ..console.prefixes import clean_line
 from .extract import KHO_REPLAY_OPTION
 from .writer import ConsoleLine, write_tracedat
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kho_replay.parsers.console.reader import clean_line, read_console_text
+from kho_replay.parsers.console import read_console_text
+from kho_replay.parsers.console.prefixes import clean_line
 from kho_replay.replay.errors import FormatError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (

@@ -7,7 +7,7 @@ Each expectation is the kernel source's behaviour (cited), checked on bundled re
 from __future__ import annotations
 
 from kho_replay.parsers import load
-from kho_replay.parsers.console.reader import read_console_text
+from kho_replay.parsers.console import read_console_text
 from kho_replay.replay.compare.validate import validate
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (

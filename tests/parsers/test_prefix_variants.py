@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from kho_replay.parsers.console.reader import read_console, read_console_text
+from kho_replay.parsers.console import read_console, read_console_text
 
 from .conftest import TRACES
 

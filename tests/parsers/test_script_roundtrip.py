@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kho_replay.parsers.console.reader import read_console
+from kho_replay.parsers.console import read_console
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     ALLOC_APIS,

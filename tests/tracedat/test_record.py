@@ -153,7 +153,7 @@ def test_a_capture_of_two_boots_needs_boot(tmp_path: Path) -> None:
 
 def _fake_machine(root: Path, log: Path, *, debugfs: Path | None = None) -> None:
     """A /dev/kmsg (its record format) and a debugfs copy under *root*, from a bundled boot."""
-    from kho_replay.parsers.console.reader import clean_line
+    from kho_replay.parsers.console.prefixes import clean_line
 
     records = []
     for seq, raw in enumerate(read_text(log).splitlines()):

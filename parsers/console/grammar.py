@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The kernel's console messages that carry memblock activity, and each era's spelling.
+
+Regexes for every ``memblock_dbg()`` line and for the context lines around them
+(version, command line, NUMA, zones, CMA, ``Memory:``, ``KHO:``, ``HugeTLB:``);
+:data:`ERAS` says how a range of releases names its reserve and free calls.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["ERAS", "Era", "era_for", "func_name", "range_of"]
+
+# --------------------------------------------------------------------------
+# Constants
+
+PHYS_MASK = (1 << 64) - 1
+ULLONG_MAX = PHYS_MASK
+SZ_1M = 1 << 20
+SZ_4G = 1 << 32
+#: 4 KiB pages on every arch whose boots we read (x86_64, arm64 Debian and KHO builds).
+PAGE_SIZE = 4096
+#: x86 ISA_END_ADDRESS: memblock's limit until init_mem_mapping() is done.
+ISA_END_ADDRESS = 0x100000
+#: CMA_MIN_ALIGNMENT_BYTES with 4 KiB pages (pageblock_order 9).
+CMA_MIN_ALIGNMENT_BYTES = 2 << 20
+#: kernel/liveupdate/kexec_handover.c SCRATCH_ALIGNMENT_BYTES (CMA alignment).
+SCRATCH_ALIGNMENT_BYTES = CMA_MIN_ALIGNMENT_BYTES
+#: arm64 DMA limit for the global CMA area when the log prints no "Zone ranges:" (4 GiB: ZONE_DMA32).
+ARM64_DMA_PHYS_LIMIT = SZ_4G
+
+# --------------------------------------------------------------------------
+# Compiled regexes: printk text
+
+_HEX = r"(?:0x)?[0-9a-fA-F]+"
+_RANGE = rf"\[(?P<base>{_HEX})-(?P<end>{_HEX})\]"
+_CALLER = r"(?P<caller>\S+(?: \[\S+\])?)"
+
+#: ``memblock_add: [a-b] caller`` and every other plain range line.
+RANGE_LINE = re.compile(
+    r"^\s*(?P<fn>memblock_add|memblock_remove|memblock_reserve|memblock_free|memblock_phys_free"
+    r"|__memblock_free_late|memblock_free_late|memblock_physmem_add|__memblock_free_early"
+    rf"|memblock_free_early): {_RANGE} {_CALLER}$"
+)
+#: ``__memblock_reserve`` (>= 6.16) and ``memblock_add_node`` (>= 5.16): nid and flags.
+NID_RANGE_LINE = re.compile(
+    rf"^(?P<fn>__memblock_reserve|memblock_add_node): {_RANGE} nid=(?P<nid>-?\d+) "
+    rf"flags=(?P<flags>[0-9a-fA-F]+) {_CALLER}$"
+)
+#: ``memblock_alloc_try_nid[_raw]`` / ``memblock_alloc_exact_nid_raw`` (and 4.x
+#: ``memblock_virt_alloc_*``, whose from/max_addr had no ``0x``).
+ALLOC_NID_LINE = re.compile(
+    r"^(?P<fn>memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw"
+    r"|memblock_alloc_try_nid_nopanic|memblock_virt_alloc_try_nid(?:_raw|_nopanic)?): "
+    rf"(?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) nid=(?P<nid>-?\d+) "
+    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
+)
+#: ``memblock_phys_alloc_range`` (>= ~5.12).
+PHYS_ALLOC_LINE = re.compile(
+    r"^(?P<fn>memblock_phys_alloc_range): (?P<size>\d+) bytes align=0x(?P<align>[0-9a-fA-F]+) "
+    rf"from=(?P<min>{_HEX}) max_addr=(?P<max>{_HEX}) {_CALLER}$"
+)
+#: ``memblock_alloc_hugetlb`` (7.3): note the commas, no align.
+HUGETLB_ALLOC_LINE = re.compile(
+    r"^(?P<fn>memblock_alloc_hugetlb): (?P<size>\d+) bytes, nid=(?P<nid>-?\d+), "
+    rf"exact_nid=(?P<exact>\d+) {_CALLER}$"
+)
+#: ``memblock: reserved is doubled to 256 at [a-b]`` (3.x said ``reserved array``).
+DOUBLED_LINE = re.compile(
+    rf"^memblock: (?P<name>\w+) (?:array )?is doubled to (?P<max>\d+) at {_RANGE}(?P<rest>.*)$"
+)
+DOUBLE_FAILED_LINE = re.compile(
+    r"^memblock: Failed to double (?P<name>\w+) array from (?P<old>\d+) to (?P<new>\d+) entries !$"
+)
+RESIZE_PANIC_LINE = re.compile(r"^.*memblock: cannot resize (?P<name>\w+) array$")
+MIRROR_FAIL_LINE = re.compile(r"^Could not allocate (?P<size>0x[0-9a-f]+) bytes of mirrored memory$")
+
+DUMP_HEAD = re.compile(r"^MEMBLOCK configuration:$")
+DUMP_SIZES = re.compile(rf"^ memory size = (?P<mem>{_HEX}) reserved size = (?P<res>{_HEX})$")
+DUMP_CNT = re.compile(r"^ (?P<type>memory|reserved|physmem)\.cnt\s+=\s+0x(?P<cnt>[0-9a-f]+)$")
+DUMP_REGION = re.compile(
+    rf"^ (?P<type>memory|reserved|physmem)\[0x(?P<idx>[0-9a-f]+)\]\s+{_RANGE}, (?P<size>{_HEX}) bytes"
+    r"(?: on node (?P<nid>-?\d+))? flags: (?P<flags>0x[0-9a-f]+|0)$"
+)
+
+#: A line that claims to be memblock output: anything not understood is Skipped.
+MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:memory|reserved|physmem)[.\[])")
+
+VERSION_LINE = re.compile(r"^Linux version (?P<release>\S+)(?P<rest>.*)$")
+CMDLINE_LINE = re.compile(r"^(?:Kernel )?[Cc]ommand line: (?P<cmdline>.*)$")
+E820_LINE = re.compile(r"^(?:BIOS-e820|e820|user): \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\] (?P<type>.+)$")
+SRAT_LINE = re.compile(r"^ACPI: SRAT: Node (?P<nid>\d+) PXM \d+ \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]")
+NUMA_MERGE_LINE = re.compile(
+    r"^NUMA: Node (?P<nid>\d+) \[mem .*\] \+ \[mem .*\] -> \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
+)
+FAKE_NODE_LINE = re.compile(r"^(?:NUMA: )?Faking a node at \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+NO_NUMA_LINE = re.compile(r"^No NUMA configuration found$")
+INITMEM_LINE = re.compile(r"^Initmem setup node (?P<nid>\d+) \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+NODE_DATA_LINE = re.compile(
+    r"^NODE_DATA\((?P<nid>\d+)\) allocated \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
+)
+ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
+# free_initmem() / free_initrd_mem() after boot: sizes only, no ranges.
+FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:image \(\w+\) )?memory): (?P<kib>\d+)K$")
+MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
+KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
+HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
+KHO_FOUND_LINE = re.compile(r"^KHO: found kexec handover data")
+#: Sections the fixtures' init scripts print: ``===== BEGIN memblock-reserved =====``.
+SECTION_BEGIN = re.compile(r"^===== BEGIN (?P<name>.+) =====$")
+SECTION_END = re.compile(r"^===== END =====$")
+#: Callers whose reservation line is the result of an allocation.
+ALLOC_RESERVE_CALLERS = ("memblock_alloc_range_nid", "memblock_alloc_internal", "memblock_alloc_base_nid",
+                         "memblock_alloc_hugetlb", "__memblock_alloc_base", "memblock_virt_alloc_internal")
+DOUBLE_CALLER = "memblock_double_array"
+#: Callers of the KHO memory init (kernel/liveupdate/kexec_handover.c), inlined or not.
+KHO_INIT_CALLERS = frozenset({"kho_memory_init", "kho_reserve_scratch", "kho_preserved_memory_reserve"})
+#: mm/hugetlb.c callers of the boot-time gigantic page allocations.
+HUGETLB_BOOTMEM_CALLERS = frozenset({"alloc_bootmem", "__alloc_bootmem_huge_page", "alloc_bootmem_huge_page"})
+
+
+# --------------------------------------------------------------------------
+# Console-format eras: what the kernel printed, chosen once from the release.
+
+
+@dataclass(frozen=True, slots=True)
+class Era:
+    """How one range of kernel releases spells its memblock lines."""
+
+    name: str
+    #: reservation line: ``memblock_reserve`` (no nid/flags) or ``__memblock_reserve``.
+    reserve_fn: str
+    #: reserved-array free line: ``memblock_free`` (<= 5.15) or ``memblock_phys_free``.
+    free_fn: str
+    #: late free that leaves memblock.reserved alone (None: folded into the free line).
+    free_late_fn: str | None
+    #: x86 e820__memblock_setup() marks [0, 1M) KHO_SCRATCH and reserve_real_mode() clears it.
+    x86_lowmem_scratch: bool
+    #: numa_cleanup_meminfo() clips node blocks to memblock_start_of_DRAM() (mm/numa_memblks.c,
+    #: ~6.12) so they match the Initmem spans; before, blocks started where firmware said (low = 0).
+    numa_blocks_from_dram: bool
+    #: Since ~6.6 (hugetlb vmemmap optimisation at boot) __alloc_bootmem_huge_page() marks a gigantic
+    #: page's tail MEMBLOCK_RSRV_NOINIT right after allocating it; before, no flag was set.
+    hugetlb_tail_noinit: bool
+    #: numa_init() reset memory and reserved node ids to MAX_NUMNODES before the numa_memblks move
+    #: (~6.12), to NUMA_NO_NODE since.
+    numa_reset_to_max: bool
+
+
+#: One row per era, newest first; the first row whose minimum release <= the trace's wins.
+ERAS: tuple[tuple[tuple[int, int], Era], ...] = (
+    ((6, 16), Era("6.16+", "__memblock_reserve", "memblock_phys_free", None,
+                  x86_lowmem_scratch=True, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 12), Era("6.12-6.15", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=True, hugetlb_tail_noinit=True,
+                  numa_reset_to_max=False)),
+    ((6, 6), Era("6.6-6.11", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=True,
+                 numa_reset_to_max=True)),
+    ((5, 16), Era("5.16-6.5", "memblock_reserve", "memblock_phys_free", "memblock_free_late",
+                  x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                  numa_reset_to_max=True)),
+    ((4, 0), Era("4.x-5.15", "memblock_reserve", "memblock_free", "__memblock_free_late",
+                 x86_lowmem_scratch=False, numa_blocks_from_dram=False, hugetlb_tail_noinit=False,
+                 numa_reset_to_max=True)),
+)
+
+
+def era_for(version: tuple[int, int]) -> Era | None:
+    """The console era of a kernel ``(major, minor)``; None when older than every era."""
+    for since, era in ERAS:
+        if version >= since:
+            return era
+    return None
+
+
+def range_of(m: re.Match[str]) -> tuple[int, int]:
+    """(base, size) of a printed inclusive ``[base-end]``, in phys_addr_t arithmetic."""
+    base = int(m.group("base"), 16)
+    end = int(m.group("end"), 16)
+    # size 0 prints end = base - 1, and arm64 removes [1 << 52, ULLONG_MAX): both wrap
+    return base, (end + 1 - base) & PHYS_MASK
+
+
+def func_name(caller: str | None) -> str:
+    """``setup_arch+0x848/0xc10`` -> ``setup_arch``."""
+    return (caller or "").split("+", 1)[0]
