@@ -579,7 +579,8 @@ def compare(
     from .compare.diff import diff
     from .kho.boot import run_cold, run_kexec
     from .kho.outcome import Outcome
-    from .kho.scratch import check_preserve, memparse
+    from .kho.params import memparse
+    from .kho.preserve import check_preserve
     from .report.text import Comparison, Report
     from .strategies import available, get
 
@@ -654,7 +655,7 @@ def diff_cmd(
 
     from .compare.diff import diff
     from .kho.boot import run_pair
-    from .kho.scratch import memparse
+    from .kho.params import memparse
     from .report.text import Comparison, Report
 
     try:

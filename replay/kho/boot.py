@@ -66,21 +66,17 @@ from ..strategies import Strategy, get
 from .classify import Subsystem, classify
 from .link import link, resolve
 from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
-from .scratch import (
-    KhoParams,
+from .params import KhoParams, parse_kho_cmdline
+from .preserve import (
     PreservedSet,
-    ScratchArea,
-    ScratchResult,
     busy_blocks,
     extend_scratch,
     free_runs,
     insert_cost,
-    parse_kho_cmdline,
     parse_preserve,
-    populate,
     reserve_preserved,
-    reserve_scratch,
 )
+from .scratch import ScratchArea, ScratchResult, populate, reserve_scratch
 
 __all__ = [
     "BootPlan",

@@ -6,8 +6,9 @@ from __future__ import annotations
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.kho.boot import execute, plan, run_cold, run_kexec
 from kho_replay.replay.kho.classify import classify
+from kho_replay.replay.kho.preserve import PreservedSet, parse_preserve
 from kho_replay.replay.kho.scenarios import trace_b_mirror
-from kho_replay.replay.kho.scratch import PreservedSet, ScratchArea, parse_preserve
+from kho_replay.replay.kho.scratch import ScratchArea
 from kho_replay.replay.ops import Context, DebugfsTable, Region, Trace
 from kho_replay.replay.strategies import get
 

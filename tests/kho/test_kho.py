@@ -6,13 +6,9 @@ from __future__ import annotations
 import pytest
 
 from kho_replay.replay.errors import KhoReplayError
-from kho_replay.replay.kho.scratch import (
-    PreservedSet,
-    busy_blocks,
-    parse_kho_cmdline,
-    parse_preserve,
-    reserve_scratch,
-)
+from kho_replay.replay.kho.params import parse_kho_cmdline
+from kho_replay.replay.kho.preserve import PreservedSet, busy_blocks, parse_preserve
+from kho_replay.replay.kho.scratch import reserve_scratch
 from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import parse_script
 
