@@ -88,11 +88,11 @@ def bench(n: int, seed: int, repeat: int) -> None:
         res = mb.run(ops)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         cpus.append(cpu)
-        ok = sum(a is not None for a in res.allocs)
+        ok = sum(r.addr is not None for r in res.results)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"{n:>9} ops  {dt:8.2f} s wall {cpu:8.2f} s cpu  {n / dt:>10,.0f} ops/s ({n / cpu:,.0f}/cpu-s)  "
               f"reserved.cnt {mb.reserved.cnt:>8}  "
-              f"peak {mb.reserved.peak_cnt:>8}  doublings {len(mb.doublings):>3}  allocs ok {ok}/{len(res.allocs)}  "
+              f"peak {mb.reserved.peak_cnt:>8}  doublings {len(mb.doublings):>3}  allocs ok {ok}/{len(res.results)}  "
               f"max RSS {rss:,.0f} MiB", flush=True)
     cpus.sort()
     print(f"{n:>9} ops  best {n / cpus[0]:,.0f} ops/cpu-s, median {n / cpus[len(cpus) // 2]:,.0f} "

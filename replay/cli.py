@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,9 +22,10 @@ from rich.console import Console
 
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
-from .memblock.engine import Memblock, run_json
-from .ops import Alloc, Trace, format_op, format_script, op_fields
+from .memblock.engine import Memblock
+from .ops import Alloc, Trace, format_op, format_script
 from .profile import arch_for, profile_for
+from .report.json import diff_document, dumps, kho_document, parse_document, run_document, validate_document
 
 if TYPE_CHECKING:
     from .report.html import Map
@@ -140,12 +140,12 @@ def run(
         t = _load(trace, boot=boot)
         ctx = t.context
         mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
-                      arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
+                      arch_for(arch or ctx.arch or "x86_64"))
         res = mb.run(t.ops)
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
-        _emit(json.dumps(run_json(mb, res), indent=1) + "\n", output)
+        _emit(dumps(run_document(mb, res)), output)
         return
     lines = []
     allocs = [op for op in t.ops if isinstance(op, Alloc)]
@@ -188,10 +188,7 @@ def validate(
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
-        docs = [_report_json(r, b) for r, b in zip(reports, boots, strict=True)]
-        doc = docs[0] if len(docs) == 1 else {"schema_version": 1, "boots": docs,
-                                              "ok": all(d["ok"] for d in docs)}
-        _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
+        _emit(dumps(validate_document(reports, boots)), output)
     else:
         parts = []
         for r, b in zip(reports, boots, strict=True):
@@ -204,38 +201,14 @@ def validate(
         raise typer.Exit(ExitCode.DIVERGED)
 
 
-def _report_json(report: ValidationReport, boot: int | None) -> dict[str, object]:
-    return {
-        "schema_version": 1,
-        "boot": boot,
-        "source": report.source,
-        "ok": report.ok,
-        "ops": report.ops,
-        "inferred_ops": report.inferred_ops,
-        "allocations": [report.allocations_ok, report.allocations],
-        "dumps": [report.dumps_ok, report.dumps],
-        "debugfs": [report.debugfs_ok, report.debugfs],
-        "doublings": [report.doublings_ok, report.doublings],
-        "memory_lines": [report.memory_lines_ok, report.memory_lines],
-        "after_boot_frees": [[hex(b), hex(sz)] for b, sz in report.after_boot_frees],
-        "panic": report.panic,
-        "mismatches": [str(m) for m in report.mismatches],
-    }
-
-
 def _context_table(report: ValidationReport) -> str:
     """The model's reserved regions around the first mismatching allocation, if it names one."""
-    import re
-
     m = report.first_mismatch
     mb = report.model
-    if m is None or mb is None:
+    if m is None or mb is None or not m.addrs:
         return ""
-    addrs = [int(a, 16) for a in re.findall(r"0x[0-9a-f]{9,}", f"{m.expected} {m.got}")]
-    if not addrs:
-        return ""
-    lo = min(addrs)
-    regions = [r for r in mb.reserved if r.base + r.size >= lo - 0x200000 and r.base <= max(addrs) + 0x200000]
+    lo, hi = min(m.addrs), max(m.addrs)
+    regions = [r for r in mb.reserved if r.base + r.size >= lo - 0x200000 and r.base <= hi + 0x200000]
     lines = ["  reserved regions around it (model at the end of the boot):"]
     for r in regions[:16]:
         lines.append(f"    [{r.base:#018x}-{r.base + r.size - 1:#018x}] flags={r.flags:#x} nid={r.nid}")
@@ -272,16 +245,7 @@ def parse(
         _emit("\n".join(lines) + "\n", output)
         return
     if fmt is Format.json:
-        doc = {
-            "schema_version": 1,
-            "context": {"source": t.context.source, "release": t.context.release, "arch": t.context.arch,
-                        "cmdline": t.context.cmdline},
-            "ops": [{"op": op.keyword, **{k: _jsonable(v) for k, v in op_fields(op).items()},
-                     "caller": op.caller, "inferred": op.inferred,
-                     "src": None if op.src is None else str(op.src)} for op in t.ops],
-            "skipped": len(t.skipped),
-        }
-        _emit(json.dumps(doc, indent=1, sort_keys=True) + "\n", output)
+        _emit(dumps(parse_document(t)), output)
         return
     _emit(format_script(t.ops), output)
 
@@ -351,14 +315,6 @@ def record(
     except OSError as e:
         raise _fail(InputError(str(output), e.strerror or str(e))) from None
     err.print(f"kho-replay: wrote {n} printk:console events to {output}", markup=False)
-
-
-def _jsonable(v: object) -> object:
-    if isinstance(v, bool) or v is None or isinstance(v, str):
-        return v
-    if isinstance(v, int):
-        return hex(v) if v >= 0 else v
-    return str(v)
 
 
 # ---------------------------------------------------------------- KHO designs
@@ -438,7 +394,7 @@ def kho(
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
     With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
     from .kho.boot import run_cold, run_kexec
-    from .kho.outcome import format_outcome, outcome_json
+    from .kho.outcome import format_outcome
 
     try:
         cold_path, second_path = _trace_files(trace)
@@ -457,7 +413,7 @@ def kho(
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
-        _emit(json.dumps([outcome_json(o) for o in outcomes], indent=1, sort_keys=True) + "\n", output)
+        _emit(dumps(kho_document(outcomes)), output)
         return
     _emit("\n".join(line for o in outcomes for line in format_outcome(o)) + "\n", output)
 
@@ -536,7 +492,7 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
 
 def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None) -> None:
-    from .report.text import report_json, report_text
+    from .report.text import report_text
 
     if quiet and output is None:
         return
@@ -544,7 +500,7 @@ def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: di
         # -o report.html means the HTML report; plain text is only the default.
         fmt = Format(output.suffix[1:])
     if fmt is Format.json:
-        text = report_json(rep)
+        text = dumps(diff_document(rep))
     elif fmt is Format.html:
         from .report.html import report_html
 
@@ -577,8 +533,7 @@ def compare(
     from kho_replay.parsers import load
 
     from .compare.diff import diff
-    from .kho.boot import run_cold, run_kexec
-    from .kho.outcome import Outcome
+    from .kho.boot import Replayed, replay_cold, replay_kexec
     from .kho.params import memparse
     from .kho.preserve import check_preserve
     from .report.text import Comparison, Report
@@ -603,16 +558,13 @@ def compare(
         with _progress(quiet) as bar:
             task = bar.add_task("replaying", total=len(names) + 1) if bar else None
 
-            def one(spec: str) -> list[tuple[Outcome, Memblock]]:
+            def one(spec: str) -> list[Replayed]:
                 name, *opts = spec.split("+")
                 if bar is not None:
                     bar.update(task, description=spec, advance=1)
-                models: list[Memblock] = []
                 if kexec:
-                    got = run_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2, models=models)
-                else:
-                    got = (run_cold(t, name, options=opts, models=models),)
-                return list(zip(got, models, strict=True))
+                    return list(replay_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2))
+                return [replay_cold(t, name, options=opts)]
 
             base = one("baseline")
             maps["baseline"] = base
@@ -654,7 +606,7 @@ def diff_cmd(
     from kho_replay.parsers import load
 
     from .compare.diff import diff
-    from .kho.boot import run_pair
+    from .kho.boot import replay_pair
     from .kho.params import memparse
     from .report.text import Comparison, Report
 
@@ -666,14 +618,14 @@ def diff_cmd(
         if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
             raise KhoReplayError(f"{trace_a} is {ta.context.arch or 'x86_64'}, {trace_b} is "
                                  f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
-        models: list[Memblock] = []
-        a, b = run_pair(ta, tb, models=models)
+        ra, rb = replay_pair(ta, tb)
     except KhoReplayError as e:
         raise _fail(e) from None
-    tables = tuple([(r.base, r.size) for r in m.reserved] for m in models)
-    d = diff(a, b, trace=tb, threshold=limit, by_caller=True, reserved=(tables[0], tables[1]))
+    (a, amb), (b, bmb) = ra, rb
+    tables = ([(r.base, r.size) for r in amb.reserved], [(r.base, r.size) for r in bmb.reserved])
+    d = diff(a, b, trace=tb, threshold=limit, by_caller=True, reserved=tables)
     rep = Report(f"A = {trace_a}, B = {trace_b}", "A", False, None, limit, (Comparison("B", b.boot, d),))
-    _report(rep, fmt, output, quiet, {"A": [(a, models[0])], "B": [(b, models[1])]})
+    _report(rep, fmt, output, quiet, {"A": [ra], "B": [rb]})
     raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
 
 

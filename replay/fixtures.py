@@ -4,7 +4,8 @@
 ``expected.json`` holds the outcome of every strategy on the trace, cold and
 as the KHO boot after it (``--kexec``, ``--preserve hugetlb``, the real
 second kernel's log when the directory has one).  Each outcome is stored as
-:func:`~replay.outcome.outcome_json` gives it, except that its requests are
+:func:`~.report.json.outcome_object` gives it (the JSON convention of
+:mod:`.report.json`), except that its requests are
 summarized (count, a digest of every request, and one line for each that
 moved: from the recorded boot for baseline's cold boot, from baseline's cold
 boot for its KHO boot, from baseline's same boot for every other strategy), which keeps the file small
@@ -21,13 +22,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import KhoReplayError
-from .kho.outcome import Outcome, outcome_json
-from .ops import Alloc, Trace
+from .kho.outcome import Outcome
+from .ops import Alloc, Trace, caller_function
+from .report.json import SCHEMA_VERSION, dumps, outcome_object
+from .report.units import phys_addr_or_none
 
 __all__ = ["FIXTURE_SCHEMA_VERSION", "EXPECTED", "add", "check", "compute", "fixtures", "trace_files"]
 
-#: Bumped whenever the shape of expected.json changes.
-FIXTURE_SCHEMA_VERSION = 1
+#: expected.json follows the one JSON convention, so it carries the one schema version.
+FIXTURE_SCHEMA_VERSION = SCHEMA_VERSION
 EXPECTED = "expected.json"
 PRESERVE = "hugetlb"
 
@@ -59,7 +62,7 @@ def _request_rows(o: Outcome, trace: Trace, ref: Outcome | None) -> dict[str, ob
     """
     rows = [f"{r.op_index} {r.api} {r.size} {r.nid} {r.addr}" for r in o.requests]
     before = {(r.op_index, r.api, r.size): r.addr for r in ref.requests} if ref is not None else {}
-    off = []
+    off: list[dict[str, object]] = []
     for r in o.requests:
         if ref is not None:
             known = (r.op_index, r.api, r.size) in before
@@ -68,18 +71,14 @@ def _request_rows(o: Outcome, trace: Trace, ref: Outcome | None) -> dict[str, ob
             op = trace.ops[r.op_index] if 0 <= r.op_index < len(trace.ops) else None
             same = isinstance(op, Alloc) and not r.synthesized and op.expect == r.addr
         if not same:
-            where = "failed" if r.addr is None else f"{r.addr:#018x}"
-            off.append(f"{r.op_index} {_func(r.caller)} {r.size} {where}")
+            off.append({"op_index": r.op_index, "caller": caller_function(r.caller) or None, "size": r.size,
+                        "addr": phys_addr_or_none(r.addr)})
     return {"count": len(rows), "sha256": hashlib.sha256("\n".join(rows).encode()).hexdigest(),
             "moved": off}
 
 
-def _func(caller: str | None) -> str:
-    return (caller or "-").split("+", 1)[0]
-
-
 def _compact(o: Outcome, trace: Trace, ref: Outcome | None = None) -> dict[str, object]:
-    doc = outcome_json(o)
+    doc = outcome_object(o)
     doc.pop("source", None)  # a path: differs between checkouts
     doc["requests"] = _request_rows(o, trace, ref)
     return doc
@@ -116,11 +115,6 @@ def compute(path: Path, progress: Callable[[str], None] | None = None) -> dict[s
         "preserve": PRESERVE,
         "outcomes": outcomes,
     }
-
-
-def dumps(doc: dict[str, object]) -> str:
-    """expected.json text: sorted keys, one space indent, final newline."""
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 def add(trace: Path, root: Path, name: str | None = None) -> Path:
@@ -167,7 +161,7 @@ def _walk(key: str, a: object, b: object) -> Iterator[str]:
             yield from _walk(f"{key}.{k}" if key else k, a.get(k), b.get(k))
         return
     if key.startswith("requests.moved") and isinstance(a, list) and isinstance(b, list):
-        ja, jb = [str(x) for x in a], [str(x) for x in b]
+        ja, jb = [json.dumps(x, sort_keys=True) for x in a], [json.dumps(x, sort_keys=True) for x in b]
         for x in ja:
             if x not in jb:
                 yield f"{key}: - {x}"

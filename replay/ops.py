@@ -44,6 +44,7 @@ from .flags import Flag, format_flags, parse_flags
 
 __all__ = [
     "ALLOC_APIS",
+    "caller_function",
     "FAILED",
     "MAX_PHYS_ADDR",
     "MEMBLOCK_ALLOC_ACCESSIBLE",
@@ -453,8 +454,6 @@ class Context:
     cmdline: str = ""
     #: (nid, base, end) node ranges learned from the log, exclusive end.
     nodes: tuple[tuple[int, int, int], ...] = ()
-    #: CONFIG_NODES_SHIFT when known (MAX_NUMNODES = 1 << nodes_shift).
-    nodes_shift: int | None = None
     #: other facts a parser learned, as (key, value) pairs.
     facts: tuple[tuple[str, str], ...] = ()
 
@@ -744,3 +743,20 @@ def format_script(ops: Iterable[Op]) -> str:
 def op_fields(op: Op) -> dict[str, object]:
     """The op's own fields (not caller/inferred/src), for JSON output."""
     return {f.name: getattr(op, f.name) for f in fields(op) if f.name not in ("caller", "inferred", "src")}
+
+
+_CALLER_FUNC = re.compile(r"^([A-Za-z0-9_.$]+?)(?:\.(?:isra|constprop|part|cold)\.\d+)*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
+                          r"(?:\s+\[\w+\])?$")
+
+
+def caller_function(caller: str | None) -> str:
+    """The function of an op's ``%pS`` caller, without offset, GCC clone suffixes and module ('' for none).
+
+    >>> caller_function("setup_arch+0x848/0xc10"), caller_function("vmemmap_pud_populate.isra.0+0x43/0xc0")
+    ('setup_arch', 'vmemmap_pud_populate')
+    """
+    if not caller:
+        return ""
+    text = caller.strip()
+    m = _CALLER_FUNC.match(text)
+    return m.group(1) if m else text.split("+", 1)[0]

@@ -179,7 +179,7 @@ ARCHES: dict[str, Arch] = {
 }
 
 
-def arch_for(name: str, *, nodes_shift: int | None = None) -> Arch:
+def arch_for(name: str) -> Arch:
     """The constants for *name* (``x86_64``, ``arm64``, ``harness``; ``aarch64`` too).
 
     :raises KhoReplayError: for an arch we have no constants for.
@@ -187,7 +187,4 @@ def arch_for(name: str, *, nodes_shift: int | None = None) -> Arch:
     key = {"aarch64": "arm64", "amd64": "x86_64", "x86-64": "x86_64"}.get(name, name)
     if key not in ARCHES:
         raise KhoReplayError(f"unknown arch {name!r} (known: {', '.join(ARCHES)})")
-    arch = ARCHES[key]
-    if nodes_shift is not None and nodes_shift != arch.nodes_shift:
-        arch = replace(arch, nodes_shift=nodes_shift)
-    return arch
+    return ARCHES[key]

@@ -30,7 +30,7 @@ def invoke(*args: object):
 
 def comparisons(stdout: str) -> dict[tuple[str, str], dict]:
     doc = json.loads(stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     return {(c["strategy"], c["boot"]): c for c in doc["comparisons"]}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ERAS", "Era", "era_for", "func_name", "range_of"]
+__all__ = ["ERAS", "Era", "era_for", "range_of"]
 
 # --------------------------------------------------------------------------
 # Constants
@@ -184,8 +184,3 @@ def range_of(m: re.Match[str]) -> tuple[int, int]:
     end = int(m.group("end"), 16)
     # size 0 prints end = base - 1, and arm64 removes [1 << 52, ULLONG_MAX): both wrap
     return base, (end + 1 - base) & PHYS_MASK
-
-
-def func_name(caller: str | None) -> str:
-    """``setup_arch+0x848/0xc10`` -> ``setup_arch``."""
-    return (caller or "").split("+", 1)[0]

@@ -33,8 +33,10 @@ from kho_replay.replay.ops import (
     SetBottomUp,
     SetCurrentLimit,
     SetNode,
+    caller_function,
 )
 from kho_replay.replay.profile import arch_for
+from kho_replay.replay.ranges import subtract
 
 from .grammar import (
     ARM64_DMA_PHYS_LIMIT,
@@ -48,7 +50,6 @@ from .grammar import (
     SZ_1M,
     SZ_4G,
     ULLONG_MAX,
-    func_name,
 )
 from .prefixes import Line
 
@@ -89,7 +90,7 @@ class HiddenOps:
             )
             # memory the log never added came from firmware before it began, in one piece: seed the
             # whole region (re-adding what a later line adds again is a no-op in memblock_add_range())
-            if (flags and not explained) or _uncovered(r.base, r.end, memory_cover):
+            if (flags and not explained) or subtract([(r.base, r.end)], memory_cover):
                 seeds.append(Add(r.base, r.size, inferred=why_mem, src=src))
             if flags and not explained:
                 for bit in _bits(flags):
@@ -99,7 +100,7 @@ class HiddenOps:
         for r in dump.reserved:
             if r.size == 0:
                 continue
-            for b, e in _uncovered(r.base, r.end, reserved_cover):
+            for b, e in subtract([(r.base, r.end)], reserved_cover):
                 if self.era and self.era.reserve_fn == "__memblock_reserve":
                     seeds.append(Reserve(b, e - b, NUMA_NO_NODE, Flag(r.flags), inferred=why_res, src=src))
                 else:
@@ -165,7 +166,7 @@ class HiddenOps:
     # --- hidden state around logged calls
 
     def _hidden_before(self, ln: Line, caller: str | None) -> None:
-        func = func_name(caller)
+        func = caller_function(caller)
         self._phases(ln, func)
         if self.arch == "x86_64":
             if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
@@ -249,17 +250,3 @@ class HiddenOps:
 
 def _bits(flags: int) -> list[int]:
     return [1 << i for i in range(flags.bit_length()) if flags >> i & 1]
-
-
-def _uncovered(base: int, end: int, cover: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Parts of [base, end) that no interval in *cover* overlaps."""
-    spans = sorted((max(b, base), min(e, end)) for b, e in cover if b < end and e > base)
-    out: list[tuple[int, int]] = []
-    pos = base
-    for b, e in spans:
-        if b > pos:
-            out.append((pos, b))
-        pos = max(pos, e)
-    if pos < end:
-        out.append((pos, end))
-    return out

@@ -66,6 +66,7 @@ from kho_replay.replay.ops import (
     Src,
     Trace,
     TrimMemory,
+    caller_function,
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
@@ -109,7 +110,6 @@ from .grammar import (
     ZONE_LINE,
     Era,
     era_for,
-    func_name,
     range_of,
 )
 from .infer import HiddenOps
@@ -473,7 +473,7 @@ class ConsoleReader(HiddenOps):
         """x86 e820__memblock_setup(): hidden calls between the last memblock_add and the dump."""
         if self.arch != "x86_64" or self.first_dump_done:
             return
-        if not self.ops or func_name(self.ops[-1].caller) != "e820__memblock_setup":
+        if not self.ops or caller_function(self.ops[-1].caller) != "e820__memblock_setup":
             return
         if self.era and self.era.x86_lowmem_scratch:
             self._infer(Mark, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
@@ -530,13 +530,13 @@ class ConsoleReader(HiddenOps):
                           min_addr=int(m.group("min"), 16), max_addr=int(m.group("max"), 16),
                           caller=caller, src=self._src(ln))
         self.pending = (alloc, ln)
-        self.last_alloc_func = func_name(caller)
+        self.last_alloc_func = caller_function(caller)
 
     def _reserve_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
         base, size = range_of(m)
         caller = m.group("caller")
-        func = func_name(caller)
+        func = caller_function(caller)
         nid = int(m.group("nid")) if "nid" in m.groupdict() and m.group("nid") is not None else None
         flags = Flag(int(m.group("flags"), 16)) if nid is not None else None
         if func == DOUBLE_CALLER:
@@ -548,8 +548,8 @@ class ConsoleReader(HiddenOps):
                 alloc, _ = self.pending
                 self.pending = None
                 self._emit(dataclasses.replace(alloc, expect=base))
-                if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                        and size > PAGE_SIZE):
+                if (self.era and self.era.hugetlb_tail_noinit
+                        and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS and size > PAGE_SIZE):
                     self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
                                 why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
                                     "pages (7.3: only when the page does not cross zones)")
@@ -571,7 +571,7 @@ class ConsoleReader(HiddenOps):
         fn = m.group("fn")
         base, size = range_of(m)
         caller = m.group("caller")
-        func = func_name(caller)
+        func = caller_function(caller)
         if fn == "memblock_reserve":
             self._reserve_line(idx, ln, m)
             return

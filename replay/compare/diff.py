@@ -5,7 +5,7 @@ A :class:`Diff` answers "what changes?" between an ``old`` outcome (usually
 ``baseline``) and a ``new`` one (a strategy, or a second real boot): which
 allocation requests moved (old -> new address, distance, now inside or
 outside ``kho_scratch[]``), which now fail or now succeed, which one only
-one side made, how every metric of kho-spec §11 moved (old, new, delta, as
+one side made, how every metric moved (old, new, delta, as
 ``scripts/bloat-o-meter`` prints them), which kernel messages were added or
 are gone, and the first divergence in boot order with its caller.
 
@@ -28,9 +28,10 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ..errors import KhoReplayError
-from ..kho.outcome import Outcome, Request
-from ..ops import Trace
+from ..kho.classify import Subsystem
+from ..kho.outcome import Outcome, Request, ScratchArea
+from ..ops import Trace, caller_function
+from ..report.units import human
 
 __all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
 
@@ -54,7 +55,7 @@ class Change:
     op_index: int
     api: str
     caller: str | None
-    subsystem: str
+    subsystem: Subsystem
     nid: int
     old_size: int | None
     new_size: int | None
@@ -78,7 +79,7 @@ class Change:
     @property
     def scratch_note(self) -> str:
         """``now inside scratch`` / ``now outside scratch`` when membership changed, else ''."""
-        if self.old_in_scratch == self.new_in_scratch or self.subsystem == "KHO scratch":
+        if self.old_in_scratch == self.new_in_scratch or self.subsystem is Subsystem.KHO_SCRATCH:
             return ""
         return "now inside scratch" if self.new_in_scratch else "now outside scratch"
 
@@ -225,24 +226,11 @@ def _signed(m: Metric) -> str:
     return f"{d:+d}"
 
 
-def human(n: int) -> str:
-    """Bytes the way the kernel prints sizes in its messages: 64MiB, 1.5GiB, 4KiB, 12B."""
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            v = f"{n / (1 << shift):.1f}".removesuffix(".0")
-            return f"{v}{unit}"
-    return f"{n}B"
-
-
-def in_areas(addr: int | None, size: int, areas: tuple[tuple[str, int, int], ...]) -> bool:
-    """Whether ``[addr, addr + size)`` overlaps any scratch area ``(name, base, size)``."""
+def in_areas(addr: int | None, size: int, areas: tuple[ScratchArea, ...]) -> bool:
+    """Whether ``[addr, addr + size)`` overlaps any scratch area."""
     if addr is None:
         return False
-    return any(addr < b + s and b < addr + max(size, 1) for _, b, s in areas)
-
-
-def _func(caller: str | None) -> str:
-    return (caller or "").split("+", 1)[0]
+    return any(addr < a.end and a.base < addr + max(size, 1) for a in areas)
 
 
 def _keyed(o: Outcome, by_caller: bool) -> dict[tuple[object, ...], Request]:
@@ -250,7 +238,7 @@ def _keyed(o: Outcome, by_caller: bool) -> dict[tuple[object, ...], Request]:
     seen: dict[tuple[object, ...], int] = {}
     out = {}
     for r in o.requests:
-        k: tuple[object, ...] = (_func(r.caller), r.api, r.nid) if by_caller else (r.op_index,)
+        k: tuple[object, ...] = (caller_function(r.caller), r.api, r.nid) if by_caller else (r.op_index,)
         n = seen.get(k, 0)
         seen[k] = n + 1
         out[(*k, n)] = r
@@ -265,26 +253,8 @@ def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]
         return None, None
     from pathlib import Path
 
-    words = src.text if src.text is not None else _line(src.path, src.line)
-    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), words
-
-
-_LINES: dict[str, list[str]] = {}
-
-
-def _line(path: str, line: int | None) -> str | None:
-    """The console line *line* (1-based) of *path*, printk timestamp and all, or None."""
-    if line is None:
-        return None
-    if path not in _LINES:
-        from kho_replay.parsers import read_text
-
-        try:
-            _LINES[path] = read_text(path).splitlines()
-        except KhoReplayError:  # the words are a courtesy; a vanished file must not break a diff
-            _LINES[path] = []
-    lines = _LINES[path]
-    return lines[line - 1].strip() if 0 < line <= len(lines) else None
+    # The parser kept the kernel's own line with the op: the diff never re-reads the log.
+    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), src.text
 
 
 def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -> Iterator[Change]:
@@ -329,7 +299,7 @@ def _scratch_word(o: Outcome) -> str:
 
 
 def metrics(old: Outcome, new: Outcome) -> tuple[Metric, ...]:
-    """The metrics of kho-spec §11 on both sides, in report order."""
+    """Every metric of an outcome on both sides, in report order."""
     sa, sb, ga, gb = old.scratch, new.scratch, old.gigantic, new.gigantic
     out = [
         Metric("scratch reserved", _scratch_word(old), _scratch_word(new), ""),
@@ -360,8 +330,7 @@ def metrics(old: Outcome, new: Outcome) -> tuple[Metric, ...]:
         Metric("reserved regions peak", old.reserved_cnt_peak, new.reserved_cnt_peak),
         Metric("reserved regions final", old.reserved_cnt_final, new.reserved_cnt_final),
         Metric("doublings", len(old.doublings), len(new.doublings)),
-        Metric("doublings in scratch", sum(d.in_scratch for d in old.doublings),
-               sum(d.in_scratch for d in new.doublings)),
+        Metric("doublings in scratch", old.doublings_in_scratch, new.doublings_in_scratch),
         Metric("cost: regions scanned", old.cost.regions_scanned, new.cost.regions_scanned, informational=True),
         Metric("cost: memmove entries", old.cost.memmove_entries, new.cost.memmove_entries, informational=True),
         Metric("cost: digest keys", old.cost.digest_keys, new.cost.digest_keys, informational=True),

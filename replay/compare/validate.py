@@ -38,6 +38,7 @@ from ..ops import (
     Trace,
 )
 from ..profile import arch_for, profile_for
+from ..ranges import subtract
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
 
@@ -51,6 +52,8 @@ class Mismatch:
     caller: str | None
     expected: str
     got: str
+    #: The physical addresses the two sides name (for a report to show the regions around them).
+    addrs: tuple[int, ...] = ()
 
     def __str__(self) -> str:
         where = str(self.src) if self.src else "?"
@@ -112,22 +115,6 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def _subtract(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Address ranges of sorted, disjoint *a* not covered by sorted, disjoint *b*."""
-    out = []
-    for start, end in a:
-        cur = start
-        for bs, be in b:
-            if be <= cur or bs >= end:
-                continue
-            if bs > cur:
-                out.append((cur, bs))
-            cur = max(cur, be)
-        if cur < end:
-            out.append((cur, end))
-    return out
-
-
 def _fmt_region(r: Region) -> str:
     nid = "" if r.nid is None else f" nid={r.nid}"
     return f"[{r.base:#018x}-{(r.base + r.size - 1):#018x}] flags={r.flags:#x}{nid}"
@@ -138,8 +125,7 @@ class _Checker:
         ctx = trace.context
         self.trace = trace
         self.resync = resync
-        self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64",
-                                                                       nodes_shift=ctx.nodes_shift))
+        self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64"))
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
 
@@ -148,8 +134,9 @@ class _Checker:
             return None
         return nid if self.mb._dump_nid_valid(nid) else None
 
-    def _mismatch(self, src: Src | None, what: str, caller: str | None, expected: str, got: str) -> None:
-        self.report.mismatches.append(Mismatch(src, what, caller, expected, got))
+    def _mismatch(self, src: Src | None, what: str, caller: str | None, expected: str, got: str,
+                  addrs: tuple[int, ...] = ()) -> None:
+        self.report.mismatches.append(Mismatch(src, what, caller, expected, got, addrs))
 
     def run(self) -> ValidationReport:
         obs = sorted(self.trace.observations, key=lambda o: o.at)
@@ -174,18 +161,18 @@ class _Checker:
             self.report.doublings += 1
             want = f"{o.name} to {o.new_max} at {o.base:#018x} (op {o.at})"
             if k >= len(done):
-                self._mismatch(o.src, "array doubling", None, want, "no doubling")
+                self._mismatch(o.src, "array doubling", None, want, "no doubling", (o.base,))
                 continue
             d = done[k]
             got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})"
             if (d.name, d.new_max, d.base, d.op_index) == (o.name, o.new_max, o.base, o.at):
                 self.report.doublings_ok += 1
             else:
-                self._mismatch(o.src, "array doubling", None, want, got)
+                self._mismatch(o.src, "array doubling", None, want, got, (o.base, d.base))
         for d in done[len(seen):]:
             self.report.doublings += 1
             self._mismatch(None, "array doubling", None, "no doubling in the log",
-                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})")
+                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})", (d.base,))
 
     def _op(self, i: int, op: Op) -> bool:
         from ..errors import KernelPanic
@@ -204,7 +191,8 @@ class _Checker:
             self.report.allocations_ok += 1
             return True
         self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
-                       "failure" if want is None else f"{want:#018x}", "failure" if got is None else f"{got:#018x}")
+                       "failure" if want is None else f"{want:#018x}", "failure" if got is None else f"{got:#018x}",
+                       tuple(a for a in (want, got) if a is not None))
         if self.resync:
             # put the model back in step with the kernel before going on
             if got is not None:
@@ -254,8 +242,9 @@ class _Checker:
                 flags_ok = e.flags == -1 or e.flags == g.flags
                 if e.base == g.base and e.size == g.size and flags_ok and e.nid == g.nid:
                     continue
+            ends = tuple(a for r in (e, g) if r is not None for a in (r.base, r.base + r.size - 1))
             self._mismatch(src, f"{what}[{idx:#x}]", None, _fmt_region(e) if e else "nothing",
-                           _fmt_region(g) if g else "nothing")
+                           _fmt_region(g) if g else "nothing", ends)
             return
 
     def _debugfs(self, d: DebugfsTable) -> None:
@@ -294,8 +283,8 @@ class _Checker:
                        for m in [re.search(r": (\d+)K$", o.text)] if m)
         if not freed:
             return None
-        missing = _subtract([(r.base, r.end) for r in model], [(r.base, r.end) for r in table])
-        if len(missing) != len(freed) or _subtract([(r.base, r.end) for r in table],
+        missing = subtract([(r.base, r.end) for r in model], [(r.base, r.end) for r in table])
+        if len(missing) != len(freed) or subtract([(r.base, r.end) for r in table],
                                                    [(r.base, r.end) for r in model]):
             return None
         page = self.mb.page_size
@@ -305,7 +294,7 @@ class _Checker:
         self.report.after_boot_frees = [(b, e - b) for b, e in missing]
         out = []
         for r in model:
-            pieces = _subtract([(r.base, r.end)], missing)
+            pieces = subtract([(r.base, r.end)], missing)
             out += [Region(b, e - b, r.flags, r.nid) for b, e in pieces]
         return out
 

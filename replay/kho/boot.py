@@ -40,9 +40,9 @@ bytes, rounded up to 4 MiB.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from ..errors import KernelPanic, KhoReplayError
 from ..flags import Flag
@@ -65,10 +65,12 @@ from ..profile import arch_for, profile_for
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
 from .link import link, resolve
-from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
+from .outcome import Agreement, Cost, Gigantic, Outcome, Request, Scratch, ScratchArea, agreement
 from .params import KhoParams, parse_kho_cmdline
 from .preserve import (
     PreservedSet,
+    PreserveKind,
+    PreserveSpec,
     busy_blocks,
     extend_scratch,
     free_runs,
@@ -76,11 +78,12 @@ from .preserve import (
     parse_preserve,
     reserve_preserved,
 )
-from .scratch import ScratchArea, ScratchResult, populate, reserve_scratch
+from .scratch import ScratchReservation, populate, reserve_scratch
 
 __all__ = [
     "BootPlan",
     "HugepagesRequest",
+    "Replayed",
     "SecondKernelCheck",
     "check_second_kernel",
     "classify_ops",
@@ -88,12 +91,22 @@ __all__ = [
     "kexec_segments",
     "hugepages_request",
     "plan",
+    "replay_cold",
+    "replay_kexec",
+    "replay_pair",
     "run_cold",
     "run_kexec",
+    "run_pair",
 ]
 
 GIGANTIC = 1 << 30
-_SIZE = re.compile(r"^(\d+)([KMG])$")
+
+
+class Replayed(NamedTuple):
+    """One replayed boot: its outcome and the final model (for memory maps and ``reserved[]``)."""
+
+    outcome: Outcome
+    model: Memblock
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +239,9 @@ class Boot:
     messages: list[tuple[int, str]] = field(default_factory=list)
     scratch_left: list[tuple[str, int]] = field(default_factory=list)
     busy_reserved: list[tuple[int, int]] = field(default_factory=list)
-    #: [entries scanned, entries memmoved] of reservations the driver makes itself.
-    cost: list[int] = field(default_factory=lambda: [0, 0])
+    #: Entries scanned and memmoved by reservations the driver makes itself (cost proxies).
+    scanned: int = 0
+    memmoved: int = 0
 
     # ----------------------------------------------------------- accounting
 
@@ -285,7 +299,7 @@ class Boot:
                     self.busy_reserved.append((b0 * blk, (b1 - b0) * blk))
             self.ext_runs = free_runs(mb, busy_blocks(self.preserved)) if s.extension in ("ext", "scratch") else []
         if self.preserved is not None and s.preserved_reserved_at == "mm_core_init_early":
-            reserve_preserved(mb, self.preserved, self.cost)
+            self._reserve_preserved()
         if s.adopt_preserved_gigantic and self.preserved is not None:
             self.adopted = [b for b, size in self.preserved.blocks if size == GIGANTIC]
         if s.reserve_scratch_around_hugetlb:
@@ -305,7 +319,13 @@ class Boot:
     def kho_memory_init(self) -> None:
         """``kho_memory_init()`` on a KHO boot: the baseline reservation of preserved memory."""
         if self.preserved is not None and self.strategy.preserved_reserved_at == "kho_memory_init":
-            reserve_preserved(self.mb, self.preserved, self.cost)
+            self._reserve_preserved()
+
+    def _reserve_preserved(self) -> None:
+        if self.preserved is not None:
+            scanned, moved = reserve_preserved(self.mb, self.preserved)
+            self.scanned += scanned
+            self.memmoved += moved
 
     def alloc_gigantic(self, size: int, nid: int, exact: bool, op: Alloc | None) -> int | None:
         """One gigantic page through the design's allocator (P knob); None on failure."""
@@ -349,7 +369,7 @@ def execute(
     preserved: PreservedSet | None = None,
     segments: tuple[tuple[int, int, int], ...] = (),
     kho: bool | None = None,
-) -> tuple[Outcome, Memblock]:
+) -> Replayed:
     """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot.
 
     A KHO boot inherits *areas* and starts with *preserved*; *segments* are
@@ -374,7 +394,6 @@ def execute(
     # The hugetlb loop: plain form stops at the first failure, node form per node.
     stopped: set[int | None] = set()
     got_per_node: dict[int, int] = {}
-    attempts = 0
     last_nid = NUMA_NO_NODE
     scratch_res = None
     scanned = memmoves = 0
@@ -388,12 +407,11 @@ def execute(
         msgs.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
 
     def gigantic(i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
-        nonlocal attempts, last_nid
+        nonlocal last_nid
         key = nid if exact else None
         if key in stopped:
             return
         only = mb.kho_scratch_only
-        attempts += 1
         last_nid = nid
         addr = boot.alloc_gigantic(size, nid, exact, op)
         if addr is None:
@@ -409,7 +427,7 @@ def execute(
                                Flag.MEMBLOCK_RSRV_NOINIT)
         api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
                                              "memblock_alloc_try_nid_raw")
-        requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
+        requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC, addr,
                                 op.caller if op is not None else "alloc_bootmem", synth, only))
         placed[i] = addr
 
@@ -463,10 +481,10 @@ def execute(
                 scratch_res = reserve_scratch(mb, params, boot.nodes, kern_size=boot.scratch_kern_size)
                 for text in scratch_res.messages:
                     say(text)
-                for api, size, nid, addr in scratch_res.attempts:
-                    requests.append(Request(i, api, size, nid, Subsystem.KHO_SCRATCH.value, addr,
+                for q in scratch_res.requests:
+                    requests.append(Request(i, q.api, q.size, q.nid, Subsystem.KHO_SCRATCH, q.addr,
                                             "kho_reserve_scratch", True, False))
-                boot.areas = scratch_res.areas
+                boot.areas = scratch_res.scratch.areas
 
     try:
         for i, op in enumerate(ops):
@@ -488,7 +506,7 @@ def execute(
                     addr = mb.alloc(op)
                     placed[i] = addr
                     requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
-                                            sub.value, addr, op.caller, False, only))
+                                            sub, addr, op.caller, False, only))
                 scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
                 continue
             anchor = anchors[i]
@@ -509,22 +527,20 @@ def execute(
         say(f"Kernel panic - not syncing: {e.message}")
     mb.kho_scratch_only = False
     outcome = _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic)
-    return outcome, mb
+    return Replayed(outcome, mb)
 
 
-def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchResult | None,
+def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchReservation | None,
              hreq: HugepagesRequest | None, requests: list[Request], scanned: int, memmoves: int,
              panic: str | None) -> Outcome:
     mb = boot.mb
     if kexec:
-        scratch = Scratch(True, 0, 0, (), 0, 0, (), tuple((a.name, a.base, a.size) for a in boot.areas), None)
+        scratch = Scratch(True, 0, 0, (), 0, 0, (), tuple(boot.areas), None)
     elif scratch_res is not None:
-        scratch = Scratch(scratch_res.enabled, scratch_res.lowmem, scratch_res.global_, scratch_res.pernode,
-                          scratch_res.k_low, scratch_res.k_all, scratch_res.k_nodes,
-                          tuple((a.name, a.base, a.size) for a in scratch_res.areas), scratch_res.failed)
+        scratch = scratch_res.scratch
     else:
         scratch = Scratch(False, 0, 0, (), 0, 0, (), (), None)
-    areas = [(b, b + s) for _, b, s in scratch.areas] if kexec else []
+    areas = [(a.base, a.end) for a in scratch.areas] if kexec else []
 
     def overlaps(b: int, e: int, ranges: Sequence[tuple[int, int]]) -> bool:
         return any(s < e and b < t for s, t in ranges)
@@ -535,13 +551,11 @@ def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_
         per_node[n] = per_node.get(n, 0) + 1
     in_scratch = sum(1 for b, s, _ in pages if overlaps(b, b + s, areas))
     in_ext = sum(1 for b, s, _ in pages if overlaps(b, b + s, boot.ext_runs) and not overlaps(b, b + s, areas))
-    requested = hreq.total if hreq is not None else sum(1 for r in requests if r.subsystem ==
-                                                        Subsystem.HUGETLB_GIGANTIC.value and not r.synthesized)
+    requested = hreq.total if hreq is not None else sum(1 for r in requests if r.subsystem is
+                                                        Subsystem.HUGETLB_GIGANTIC and not r.synthesized)
     gig = Gigantic(requested, len(pages), tuple(sorted(per_node.items())), per_node.get(NUMA_NO_NODE, 0),
                    in_scratch, in_ext, boot.adopted_used, tuple(b for b, _, _ in pages))
     msgs_tail = [f"HugeTLB: registered 1.00 GiB page size, pre-allocated {len(pages)} pages"] if pages else []
-    moves = tuple(ArrayMove(d.name, d.new_max, d.base, d.alloc_size, overlaps(d.base, d.base + d.alloc_size, areas))
-                  for d in mb.doublings)
     # One list in boot order: the engine's warnings and the boot's own lines, by op index.
     lines = [(m.op_index or 0, m.text) for m in mb.messages if m.level != "dbg"] + boot.messages
     lines.sort(key=lambda x: x[0])
@@ -560,11 +574,11 @@ def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_
         max_threads=mb.max_threads(),
         reserved_cnt_peak=mb.reserved.peak_cnt,
         reserved_cnt_final=mb.reserved.cnt,
-        doublings=moves,
+        doublings=tuple(mb.doublings),
         scratch_left=tuple(boot.scratch_left),
         extended_bytes=boot.extended_bytes,
         messages=tuple([text for _, text in lines] + msgs_tail),
-        cost=Cost(scanned + boot.cost[0], memmoves + boot.cost[1], boot.digest_keys),
+        cost=Cost(scanned + boot.scanned, memmoves + boot.memmoved, boot.digest_keys),
         requests=tuple(requests),
         panic=panic,
     )
@@ -574,28 +588,29 @@ def _strategy(s: Strategy | str, options: Sequence[str]) -> Strategy:
     return get(s, tuple(options)) if isinstance(s, str) else s
 
 
-def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
-             kernel: str | None = None, arch: str | None = None, kho: bool | None = None,
-             models: list[Memblock] | None = None) -> Outcome:
-    """Re-execute *trace* as a cold boot under *strategy* (name or object).
+def replay_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
+                kernel: str | None = None, arch: str | None = None, kho: bool | None = None) -> Replayed:
+    """Re-execute *trace* as a cold boot under *strategy* (name or object): outcome and final model.
 
     ``kho=`` and ``kho_scratch=`` come from the trace's command line; without
     ``kho=on`` there is no scratch (the trace kernel's default is unknown);
     *kho* overrides it, e.g. to synthesize ``kho_reserve_scratch()`` for a
     kernel built without KHO (it runs just before ``memblock_free_all()``).
-    *models*, when given, receives the final model (for memory maps).
     """
-    out, mb = execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)
-    if models is not None:
-        models.append(mb)
-    return out
+    return execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)
 
 
-def run_kexec(
+def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
+             kernel: str | None = None, arch: str | None = None, kho: bool | None = None) -> Outcome:
+    """The outcome of :func:`replay_cold`."""
+    return replay_cold(trace, strategy, options=options, kernel=kernel, arch=arch, kho=kho).outcome
+
+
+def replay_kexec(
     trace: Trace,
     strategy: Strategy | str = "baseline",
     *,
-    preserve: str | PreservedSet = "hugetlb",
+    preserve: str | PreserveSpec | PreservedSet = "hugetlb",
     options: Sequence[str] = (),
     kernel: str | None = None,
     arch: str | None = None,
@@ -603,8 +618,7 @@ def run_kexec(
     second: Trace | None = None,
     scratch_from: Strategy | str | None = None,
     kho: bool | None = None,
-    models: list[Memblock] | None = None,
-) -> tuple[Outcome, Outcome]:
+) -> tuple[Replayed, Replayed]:
     """The cold boot of *trace*, then the KHO boot that runs the same requests after it.
 
     The KHO boot inherits the cold boot's scratch areas and starts with the
@@ -622,21 +636,20 @@ def run_kexec(
     """
     s = _strategy(strategy, options)
     first = s if scratch_from is None else _strategy(scratch_from, ())
-    cold, cmb = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
-    if models is not None:  # the final models of both boots, for memory maps
-        models.append(cmb)
+    cold, cmb = first_boot = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
     if not cold.scratch.enabled:
-        if models is not None:
-            models.append(cmb)
-        return cold, replace(cold, boot="kexec", kho_boot=False)
-    areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
+        return first_boot, Replayed(replace(cold, boot="kexec", kho_boot=False), cmb)
+    areas = cold.scratch.areas
+    only_hugetlb = False
     if isinstance(preserve, PreservedSet):
         pset = preserve
     else:
+        spec = preserve if isinstance(preserve, PreserveSpec) else PreserveSpec.parse(preserve)
+        only_hugetlb = spec.kind is PreserveKind.HUGETLB
         gig = [(b, GIGANTIC) for b in cold.gigantic.addrs]
         free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)]
-        pset = parse_preserve(preserve, gigantic=gig, free_ranges=free, trace=second, seed=seed)
-    if s.adopt_preserved_gigantic and preserve != "hugetlb" and cold.gigantic.addrs:
+        pset = parse_preserve(spec, gigantic=gig, free_ranges=free, trace=second, seed=seed)
+    if s.adopt_preserved_gigantic and not only_hugetlb and cold.gigantic.addrs:
         # Alternative 3 preserves every gigantic page in addition to whatever else is preserved.
         extra = tuple((b, GIGANTIC) for b in cold.gigantic.addrs)
         pset = PreservedSet(pset.source + "+hugetlb", tuple(sorted(set(pset.blocks) | set(extra),
@@ -644,11 +657,27 @@ def run_kexec(
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
     segs = kexec_segments(second, areas) if second is not None else ()
-    kx, kmb = execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
-                      segments=segs)
-    if models is not None:
-        models.append(kmb)
-    return cold, kx
+    return first_boot, execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
+                               segments=segs)
+
+
+def run_kexec(
+    trace: Trace,
+    strategy: Strategy | str = "baseline",
+    *,
+    preserve: str | PreserveSpec | PreservedSet = "hugetlb",
+    options: Sequence[str] = (),
+    kernel: str | None = None,
+    arch: str | None = None,
+    seed: int = 0,
+    second: Trace | None = None,
+    scratch_from: Strategy | str | None = None,
+    kho: bool | None = None,
+) -> tuple[Outcome, Outcome]:
+    """The outcomes of :func:`replay_kexec`: the cold boot and the KHO boot after it."""
+    cold, kx = replay_kexec(trace, strategy, preserve=preserve, options=options, kernel=kernel, arch=arch, seed=seed,
+                            second=second, scratch_from=scratch_from, kho=kho)
+    return cold.outcome, kx.outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +744,7 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     cold, _ = execute(first, s, kernel=kernel, arch=arch, kexec=False)
     if not cold.scratch.enabled:
         raise KhoReplayError(f"{first.context.source}: the cold boot reserved no scratch; nothing to hand over")
-    areas = tuple(ScratchArea(n, b, sz) for n, b, sz in cold.scratch.areas)
+    areas = cold.scratch.areas
     pset = parse_preserve("log", trace=second)
     real, _ = execute(second, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset)
     # What the second kernel reserved inside scratch before its first allocation: the kexec segments
@@ -726,28 +755,32 @@ def check_second_kernel(first: Trace, second: Trace, strategy: Strategy | str = 
     return SecondKernelCheck(cold, real, synth, agreement(real, synth), agreement(real, _recorded(second, real)))
 
 
-def run_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline", *,
-             models: list[Memblock] | None = None) -> tuple[Outcome, Outcome]:
+def replay_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline") -> tuple[Replayed, Replayed]:
     """Replay two real boots to compare them: *first* as a cold boot, *second* as what it was.
 
     A *second* that was a KHO boot (its log shows the scratch-only phase) is
     replayed as one, inheriting *first*'s scratch and the memory its log
     shows preserved, as :func:`check_second_kernel` does; any other is a
-    cold boot of its own.  *models* receives both final models.
+    cold boot of its own.
 
     :raises KhoReplayError: when *second* is a KHO boot but *first* reserved no scratch.
     """
     s = _strategy(strategy, ())
-    a, amb = execute(first, s, kernel=None, arch=None, kexec=False)
+    ra = execute(first, s, kernel=None, arch=None, kexec=False)
+    a = ra.outcome
     if any(isinstance(op, KhoScratchOnly) and op.on for op in second.ops):
         if not a.scratch.enabled:
             raise KhoReplayError(f"{second.context.source} is a KHO boot, but {first.context.source} "
                                  "reserved no scratch to hand over")
-        areas = tuple(ScratchArea(n, b, sz) for n, b, sz in a.scratch.areas)
-        b, bmb = execute(second, s, kernel=None, arch=None, kexec=True, areas=areas,
-                         preserved=parse_preserve("log", trace=second), segments=kexec_segments(second, areas))
+        areas = a.scratch.areas
+        rb = execute(second, s, kernel=None, arch=None, kexec=True, areas=areas,
+                     preserved=parse_preserve("log", trace=second), segments=kexec_segments(second, areas))
     else:
-        b, bmb = execute(second, s, kernel=None, arch=None, kexec=False)
-    if models is not None:
-        models += [amb, bmb]
-    return a, b
+        rb = execute(second, s, kernel=None, arch=None, kexec=False)
+    return ra, rb
+
+
+def run_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline") -> tuple[Outcome, Outcome]:
+    """The outcomes of :func:`replay_pair`."""
+    a, b = replay_pair(first, second, strategy)
+    return a.outcome, b.outcome

@@ -23,11 +23,13 @@ from __future__ import annotations
 import enum
 import re
 
+from ..ops import caller_function
+
 __all__ = ["CALLER_TABLE", "Subsystem", "caller_function", "classify"]
 
 
-class Subsystem(enum.Enum):
-    """Who a reservation is for, as a report names it."""
+class Subsystem(enum.StrEnum):
+    """Who a reservation is for, as a report names it (the value is the report's words)."""
 
     HUGETLB_GIGANTIC = "hugetlb gigantic pages"
     HUGETLB_CMA = "hugetlb CMA"
@@ -74,21 +76,6 @@ CALLER_TABLE: tuple[tuple[str, Subsystem], ...] = (
      r"|setup_log_buf|reserve_elfcorehdr|.*_reserve_memory.*", S.FIRMWARE_KERNEL),
 )
 _COMPILED = tuple((re.compile(p), s) for p, s in CALLER_TABLE)
-_FUNC = re.compile(r"^([A-Za-z0-9_.$]+?)(?:\.(?:isra|constprop|part|cold)\.\d+)*(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
-                   r"(?:\s+\[\w+\])?$")
-
-
-def caller_function(caller: str) -> str:
-    """The function part of a ``%pS`` symbol, without offset and GCC clone suffixes.
-
-    >>> caller_function("vmemmap_pud_populate.isra.0+0x43/0xc0")
-    'vmemmap_pud_populate'
-    """
-    text = caller.strip()
-    m = _FUNC.match(text)
-    return m.group(1) if m else text.split("+", 1)[0]
-
-
 _INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""What one re-executed boot produced: per-request results and the metrics of kho-spec §11.
+"""What one re-executed boot produced: per-request results and the metrics a kernel developer asks about.
 
 Everything here is a frozen dataclass so two outcomes can be lined up by a
 differ request by request (:attr:`Outcome.requests`, by op index) and metric
@@ -9,19 +9,23 @@ by metric.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..memblock.engine import Doubling
+from ..ops import caller_function
+from ..report.units import mib
+from .classify import Subsystem
 
 __all__ = [
-    "SCHEMA_VERSION",
     "Agreement",
-    "ArrayMove",
     "Cost",
     "Gigantic",
     "Outcome",
     "Request",
     "Scratch",
+    "ScratchArea",
     "agreement",
     "format_outcome",
-    "outcome_json",
 ]
 
 
@@ -33,7 +37,7 @@ class Request:
     api: str
     size: int
     nid: int
-    subsystem: str
+    subsystem: Subsystem
     addr: int | None
     caller: str | None = None
     #: True when the op was synthesized (KHO scratch of a trace without KHO, extra hugetlb attempts).
@@ -42,12 +46,28 @@ class Request:
     scratch_only: bool = False
 
 
+class ScratchArea(NamedTuple):
+    """One ``kho_scratch[]`` entry: ``name`` is ``lowmem``, ``global`` or ``node<N>``."""
+
+    name: str
+    base: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        """Exclusive end."""
+        return self.base + self.size
+
+
 @dataclass(frozen=True, slots=True)
 class Scratch:
     """KHO scratch on the cold boot (sizes, areas or the failure), or inherited on a KHO boot.
 
-    Sizes are bytes; ``pernode`` is ``((nid, size), ...)``; ``failed`` is the
-    area the kernel could not reserve (``global``, ``node1``...).
+    Sizes are bytes; ``pernode`` is ``((nid, size), ...)``; ``k_low``/``k_all``/
+    ``k_nodes`` are the RSRV_KERN figures the sizing used (after a strategy's
+    subtraction); ``failed`` is the area the kernel could not reserve
+    (``global``, ``node1``...), and ``areas`` is then empty (the kernel frees
+    what it had).
     """
 
     enabled: bool
@@ -57,7 +77,7 @@ class Scratch:
     k_low: int
     k_all: int
     k_nodes: tuple[tuple[int, int], ...]
-    areas: tuple[tuple[str, int, int], ...]
+    areas: tuple[ScratchArea, ...]
     failed: str | None
 
     @property
@@ -87,17 +107,6 @@ class Gigantic:
 
 
 @dataclass(frozen=True, slots=True)
-class ArrayMove:
-    """One ``memblock_double_array()``: table, new capacity, where it went, inside scratch or not."""
-
-    name: str
-    new_max: int
-    base: int
-    size: int
-    in_scratch: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Cost:
     """Cost proxies: regions the kernel would scan, entries it would memmove, digest keys."""
 
@@ -123,7 +132,8 @@ class Outcome:
     max_threads: int
     reserved_cnt_peak: int
     reserved_cnt_final: int
-    doublings: tuple[ArrayMove, ...]
+    #: Every ``memblock_double_array()`` of the boot, in order.
+    doublings: tuple[Doubling, ...]
     #: (phase, free bytes of KHO_SCRATCH memory) after each early phase of a KHO boot.
     scratch_left: tuple[tuple[str, int], ...]
     extended_bytes: int
@@ -131,6 +141,15 @@ class Outcome:
     cost: Cost
     requests: tuple[Request, ...]
     panic: str | None = None
+
+    def in_scratch(self, d: Doubling) -> bool:
+        """Whether the array of doubling *d* went into the inherited ``kho_scratch[]`` (KHO boots only)."""
+        return self.kho_boot and any(d.base < a.end and a.base < d.base + d.alloc_size for a in self.scratch.areas)
+
+    @property
+    def doublings_in_scratch(self) -> int:
+        """How many of :attr:`doublings` went into the inherited scratch."""
+        return sum(self.in_scratch(d) for d in self.doublings)
 
     def request(self, op_index: int) -> Request | None:
         """The request made by op *op_index*, if the boot made one."""
@@ -156,10 +175,6 @@ class Agreement:
     unpaired: int
 
 
-def _func(caller: str | None) -> str:
-    return (caller or "").split("+", 1)[0]
-
-
 def agreement(a: Outcome, b: Outcome) -> Agreement:
     """Line up the scratch-only requests of *a* and *b* and count where they agree."""
     def keyed(o: Outcome) -> dict[tuple[str, int, int, int], Request]:
@@ -168,7 +183,7 @@ def agreement(a: Outcome, b: Outcome) -> Agreement:
         for r in o.requests:
             if not r.scratch_only:
                 continue
-            k = (_func(r.caller), r.size, r.nid)
+            k = (caller_function(r.caller), r.size, r.nid)
             n = seen.get(k, 0)
             seen[k] = n + 1
             out[(*k, n)] = r
@@ -181,10 +196,6 @@ def agreement(a: Outcome, b: Outcome) -> Agreement:
     return Agreement(len(common), len(common) - len(mism), mism, unpaired)
 
 
-def _mib(x: int) -> str:
-    return f"{x >> 20} MiB" if x % (1 << 20) == 0 else f"{x / (1 << 20):.1f} MiB"
-
-
 def format_outcome(o: Outcome) -> list[str]:
     """The outcome as report lines (hex addresses as the kernel prints them)."""
     sc, g = o.scratch, o.gigantic
@@ -192,53 +203,30 @@ def format_outcome(o: Outcome) -> list[str]:
     lines = [f"{o.source}: {o.strategy}, {kind}"]
     if o.boot == "cold":
         if sc.k_all or sc.k_low:
-            lines.append(", ".join([f"  RSRV_KERN for sizing: low {_mib(sc.k_low)}", f"all {_mib(sc.k_all)}"]
-                                   + [f"node{n} {_mib(k)}" for n, k in sc.k_nodes]))
-        lines.append(", ".join([f"  scratch requested: lowmem {_mib(sc.lowmem)}", f"global {_mib(sc.global_)}"]
-                               + [f"node{n} {_mib(s)}" for n, s in sc.pernode]))
+            lines.append(", ".join([f"  RSRV_KERN for sizing: low {mib(sc.k_low)}", f"all {mib(sc.k_all)}"]
+                                   + [f"node{n} {mib(k)}" for n, k in sc.k_nodes]))
+        lines.append(", ".join([f"  scratch requested: lowmem {mib(sc.lowmem)}", f"global {mib(sc.global_)}"]
+                               + [f"node{n} {mib(s)}" for n, s in sc.pernode]))
         lines.append("  scratch: " + ("reserved" if sc.enabled else
                                       f"not reserved ({'failed: ' + sc.failed if sc.failed else 'KHO off'})"))
     for name, base, size in sc.areas:
-        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {_mib(size)}")
+        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {mib(size)}")
     lines.append(f"  gigantic pages: {g.allocated}/{g.requested} placed, per node "
                  + (", ".join(f"{n}:{c}" for n, c in g.per_node) or "-")
                  + f"; fallbacks {g.fallbacks}; in kho_scratch[] {g.in_scratch}; in extension {g.in_extended}"
                  + (f"; adopted {g.adopted}" if g.adopted else ""))
-    lines.append(f"  RSRV_KERN {_mib(o.rsrv_kern)}  RSRV_HUGETLB {_mib(o.rsrv_hugetlb)}  preserved "
-                 f"{_mib(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  max_threads {o.max_threads}")
+    lines.append(f"  RSRV_KERN {mib(o.rsrv_kern)}  RSRV_HUGETLB {mib(o.rsrv_hugetlb)}  preserved "
+                 f"{mib(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  max_threads {o.max_threads}")
     lines.append(f"  reserved regions: peak {o.reserved_cnt_peak}, final {o.reserved_cnt_final}; doublings "
                  f"{len(o.doublings)}" + "".join(f" [{d.name} {d.new_max} at {d.base:#018x}"
-                                                 f"{' in scratch' if d.in_scratch else ''}]" for d in o.doublings))
+                                                 f"{' in scratch' if o.in_scratch(d) else ''}]" for d in o.doublings))
     if o.scratch_left:
-        lines.append("  scratch left: " + ", ".join(f"after {p} {_mib(b)}" for p, b in o.scratch_left))
+        lines.append("  scratch left: " + ", ".join(f"after {p} {mib(b)}" for p, b in o.scratch_left))
     if o.extended_bytes:
-        lines.append(f"  extended: {_mib(o.extended_bytes)}")
+        lines.append(f"  extended: {mib(o.extended_bytes)}")
     lines.append(f"  cost: regions scanned {o.cost.regions_scanned}, memmove entries {o.cost.memmove_entries}, "
                  f"digest keys {o.cost.digest_keys}")
     lines += [f"  | {m}" for m in o.messages]
     if o.panic:
         lines.append(f"  PANIC: {o.panic}")
     return lines
-
-
-#: Bumped whenever the JSON shape of an Outcome changes.
-SCHEMA_VERSION = 1
-_HEX_KEYS = frozenset({"addr", "addrs", "base", "areas"})
-
-
-def outcome_json(o: Outcome) -> dict[str, object]:
-    """The outcome as JSON-ready data: addresses as hex strings, everything else as is."""
-    from dataclasses import asdict
-
-    def conv(key: str | None, v: object) -> object:
-        if isinstance(v, dict):
-            return {k: conv(k, x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            if key == "areas":
-                return [[n, hex(b), hex(sz)] for n, b, sz in v]
-            return [conv(key, x) for x in v]
-        if key in _HEX_KEYS and isinstance(v, int):
-            return hex(v)
-        return v
-
-    return {"schema_version": SCHEMA_VERSION, **conv(None, asdict(o))}  # type: ignore[dict-item]

@@ -10,6 +10,7 @@ of 7.3's ``kho_extend_scratch()``.
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,11 +18,11 @@ from dataclasses import dataclass, field
 from ..errors import KhoReplayError
 from ..flags import Flag
 from ..memblock.engine import Memblock, round_down, round_up
-from ..ops import NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
+from ..ops import NUMA_NO_NODE, DebugfsTable, Reserve, Trace
 from .params import memparse
 
-__all__ = ["KHO_SCRATCH_EXT_BLKSIZE", "PreservedSet", "busy_blocks", "check_preserve", "extend_scratch",
-           "free_runs", "insert_cost", "parse_preserve", "reserve_preserved"]
+__all__ = ["KHO_SCRATCH_EXT_BLKSIZE", "PreserveKind", "PreserveSpec", "PreservedSet", "busy_blocks", "check_preserve",
+           "extend_scratch", "free_runs", "insert_cost", "parse_preserve", "reserve_preserved"]
 
 #: 7.3 kho_extend_scratch() digest granularity.
 KHO_SCRATCH_EXT_BLKSIZE = 1 << 30
@@ -51,29 +52,74 @@ def _walk_order(blocks: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...
     return tuple(sorted(blocks, key=lambda b: (-b[1], b[0])))
 
 
+class PreserveKind(enum.StrEnum):
+    """Where a KHO boot's preserved memory comes from."""
+
+    #: every gigantic page of the cold boot
+    HUGETLB = "hugetlb"
+    #: SIZE bytes of FOLIO-sized folios scattered over the cold boot's free memory
+    MEMFD = "memfd"
+    #: the kho_preserved_memory_reserve reservations of a real second-kernel log
+    LOG = "log"
+    #: the second kernel's debugfs memblock/reserved table
+    DEBUGFS = "debugfs"
+
+
+@dataclass(frozen=True, slots=True)
+class PreserveSpec:
+    """A ``--preserve`` spec, checked when it is parsed: ``hugetlb``, ``memfd:SIZE[:FOLIO]``, ``log``, ``debugfs``.
+
+    >>> PreserveSpec.parse("memfd:64M:2M")
+    PreserveSpec(kind=<PreserveKind.MEMFD: 'memfd'>, size=67108864, folio=2097152)
+    >>> str(PreserveSpec.parse("memfd:64M"))
+    'memfd:64M'
+    """
+
+    kind: PreserveKind
+    size: int = 0
+    folio: int = 4096
+    #: the spec as the user wrote it
+    text: str = field(default="", compare=False, repr=False)
+
+    @classmethod
+    def parse(cls, spec: str) -> PreserveSpec:
+        """Read *spec*.
+
+        :raises KhoReplayError: when *spec* is none of hugetlb, memfd:SIZE[:FOLIO], log, debugfs, or
+            FOLIO is not a power of two dividing SIZE.
+        """
+        kind, *rest = spec.split(":")
+        if kind in ("hugetlb", "log", "debugfs") and not rest:
+            return cls(PreserveKind(kind), text=spec)
+        if kind == "memfd" and 1 <= len(rest) <= 2:
+            try:
+                size = memparse(rest[0])
+                folio = memparse(rest[1]) if len(rest) > 1 else 4096
+            except KhoReplayError:
+                pass
+            else:
+                if folio <= 0 or folio & (folio - 1) or size % folio:
+                    raise KhoReplayError(f"--preserve {spec}: FOLIO must be a power of two dividing SIZE")
+                return cls(PreserveKind.MEMFD, size, folio, text=spec)
+        raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
+
+    def __str__(self) -> str:
+        return self.text or (self.kind.value if self.kind is not PreserveKind.MEMFD
+                             else f"memfd:{self.size}:{self.folio}")
+
+
 def check_preserve(spec: str) -> None:
-    """Check the syntax of a ``--preserve`` spec before any replay runs.
+    """Check a ``--preserve`` spec before any replay runs (see :meth:`PreserveSpec.parse`).
 
     >>> check_preserve("memfd:64M:2M")
 
-    :raises KhoReplayError: when *spec* is none of hugetlb, memfd:SIZE[:FOLIO], log, debugfs.
+    :raises KhoReplayError: when *spec* does not parse.
     """
-    kind, *rest = spec.split(":")
-    if kind in ("hugetlb", "log", "debugfs") and not rest:
-        return
-    if kind == "memfd" and 1 <= len(rest) <= 2:
-        try:
-            for part in rest:
-                memparse(part)
-        except KhoReplayError:
-            pass
-        else:
-            return
-    raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
+    PreserveSpec.parse(spec)
 
 
 def parse_preserve(
-    spec: str,
+    spec: str | PreserveSpec,
     *,
     gigantic: Sequence[tuple[int, int]] = (),
     free_ranges: Sequence[tuple[int, int]] = (),
@@ -95,14 +141,11 @@ def parse_preserve(
 
     :raises KhoReplayError: on an unknown spec or when the folios do not fit.
     """
-    if spec == "hugetlb":
+    ps = spec if isinstance(spec, PreserveSpec) else PreserveSpec.parse(spec)
+    if ps.kind is PreserveKind.HUGETLB:
         return PreservedSet("hugetlb", _walk_order(gigantic))
-    if spec.startswith("memfd:"):
-        parts = spec.split(":")
-        size = memparse(parts[1])
-        folio = memparse(parts[2]) if len(parts) > 2 else 4096
-        if folio <= 0 or folio & (folio - 1) or size % folio:
-            raise KhoReplayError(f"--preserve {spec}: FOLIO must be a power of two dividing SIZE")
+    if ps.kind is PreserveKind.MEMFD:
+        size, folio = ps.size, ps.folio
         slots: list[tuple[int, int]] = []
         for s, e in free_ranges:
             s = round_up(s, folio)
@@ -112,7 +155,7 @@ def parse_preserve(
         total = sum(n for _, n in slots)
         want = size // folio
         if want > total:
-            raise KhoReplayError(f"--preserve {spec}: only {total * folio} bytes of free memory to scatter over")
+            raise KhoReplayError(f"--preserve {ps}: only {total * folio} bytes of free memory to scatter over")
         rng = random.Random(seed)
         picks = sorted(rng.sample(range(total), want))
         out: list[tuple[int, int]] = []
@@ -122,22 +165,20 @@ def parse_preserve(
                 before += slots[si][1]
                 si += 1
             out.append((slots[si][0] + (p - before) * folio, folio))
-        return PreservedSet(f"{spec} seed={seed}", _walk_order(out))
-    if spec == "log":
+        return PreservedSet(f"{ps} seed={seed}", _walk_order(out))
+    if ps.kind is PreserveKind.LOG:
         if trace is None:
             raise KhoReplayError("--preserve log needs a second-kernel trace")
         blocks = tuple((op.base, op.size) for op in trace.ops
                        if isinstance(op, Reserve) and (op.caller or "").startswith("kho_preserved_memory_reserve"))
         return PreservedSet(trace.context.source, blocks)
-    if spec == "debugfs":
-        tables = [o for o in (trace.observations if trace is not None else ())
-                  if isinstance(o, DebugfsTable) and o.name == "reserved"]
-        if not tables:
-            raise KhoReplayError("--preserve debugfs needs a memblock debugfs 'reserved' table")
-        noinit, kern = int(Flag.MEMBLOCK_RSRV_NOINIT), int(Flag.MEMBLOCK_RSRV_KERN)
-        blocks = tuple((r.base, r.size) for r in tables[-1].regions if r.flags & noinit and not r.flags & kern)
-        return PreservedSet(f"{trace.context.source if trace else ''} (debugfs)", blocks)
-    raise KhoReplayError(f"unknown --preserve {spec!r} (hugetlb, memfd:SIZE[:FOLIO], log, debugfs)")
+    tables = [o for o in (trace.observations if trace is not None else ())
+              if isinstance(o, DebugfsTable) and o.name == "reserved"]
+    if not tables:
+        raise KhoReplayError("--preserve debugfs needs a memblock debugfs 'reserved' table")
+    noinit, kern = int(Flag.MEMBLOCK_RSRV_NOINIT), int(Flag.MEMBLOCK_RSRV_KERN)
+    blocks = tuple((r.base, r.size) for r in tables[-1].regions if r.flags & noinit and not r.flags & kern)
+    return PreservedSet(f"{trace.context.source if trace else ''} (debugfs)", blocks)
 
 
 def insert_cost(mb: Memblock, base: int) -> tuple[int, int]:
@@ -153,22 +194,20 @@ def insert_cost(mb: Memblock, base: int) -> tuple[int, int]:
     return rank * passes, cnt - rank
 
 
-def reserve_preserved(mb: Memblock, preserved: PreservedSet, cost: list[int] | None = None) -> list[Op]:
+def reserve_preserved(mb: Memblock, preserved: PreservedSet) -> tuple[int, int]:
     """The reservation half of ``kho_mem_retrieve()``: per key one reserve (flags 0) and a NOINIT mark.
 
-    Returns the ops it executed, so a report can count them; *cost*, a
-    two-item list, accumulates :func:`insert_cost`.
+    Returns the cost of the insertions, summed over :func:`insert_cost`:
+    (entries scanned, entries memmoved).
     """
-    done: list[Op] = []
+    scanned = moved = 0
     for base, size in preserved.blocks:
-        if cost is not None:
-            scan, move = insert_cost(mb, base)
-            cost[0] += scan
-            cost[1] += move
+        scan, move = insert_cost(mb, base)
+        scanned += scan
+        moved += move
         mb.reserve_range(base, size, NUMA_NO_NODE, 0)
         mb.setclr_flag(mb.reserved, base, size, True, Flag.MEMBLOCK_RSRV_NOINIT)
-        done.append(Reserve(base, size, NUMA_NO_NODE, Flag.MEMBLOCK_NONE, caller="kho_preserved_memory_reserve"))
-    return done
+    return scanned, moved
 
 
 def busy_blocks(preserved: PreservedSet, blksize: int = KHO_SCRATCH_EXT_BLKSIZE) -> list[int]:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from ..flags import Flag
 from ..memblock.engine import Memblock, round_up
 from ..ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE
+from .outcome import Scratch, ScratchArea
 from .params import KhoParams
 
-__all__ = ["KhoParams", "ScratchArea", "ScratchResult", "populate", "reserve_scratch"]
+__all__ = ["KhoParams", "ScratchArea", "ScratchRequest", "ScratchReservation", "populate", "reserve_scratch"]
 
 #: SCRATCH_ALIGNMENT_BYTES = PAGE_SIZE * MAX_ORDER_NR_PAGES: 4 MiB on x86_64 and arm64-4K (7.2, 7.3).
 SCRATCH_ALIGNMENT_BYTES = 4 << 20
@@ -25,41 +26,22 @@ KHO_SCRATCH_DESC = 16
 
 
 @dataclass(frozen=True, slots=True)
-class ScratchArea:
-    """One ``kho_scratch[]`` entry: ``name`` is ``lowmem``, ``global`` or ``node<N>``."""
+class ScratchRequest:
+    """One memblock request ``kho_reserve_scratch()`` made: API, size, nid and the address (None: failed)."""
 
-    name: str
-    base: int
+    api: str
     size: int
-
-    @property
-    def end(self) -> int:
-        """Exclusive end."""
-        return self.base + self.size
+    nid: int
+    addr: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class ScratchResult:
-    """What ``kho_reserve_scratch()`` computed and got.
+class ScratchReservation:
+    """What ``kho_reserve_scratch()`` did: the scratch it sized and got, what it printed, what it asked."""
 
-    ``k_low``/``k_all``/``k_nodes`` are the RSRV_KERN figures the sizing used
-    (after a strategy's subtraction); ``failed`` names the area that could not
-    be reserved, in the kernel's words; ``areas`` is empty after a failure
-    (the kernel frees what it had).
-    """
-
-    enabled: bool
-    lowmem: int
-    global_: int
-    pernode: tuple[tuple[int, int], ...]
-    k_low: int
-    k_all: int
-    k_nodes: tuple[tuple[int, int], ...]
-    areas: tuple[ScratchArea, ...]
-    failed: str | None
+    scratch: Scratch
     messages: tuple[str, ...]
-    #: Every memblock request it made, in order: (api, size, nid, address or None).
-    attempts: tuple[tuple[str, int, int, int | None], ...] = ()
+    requests: tuple[ScratchRequest, ...]
 
 
 #: Accounting hook: RSRV_KERN bytes below *limit* on *nid* as a design counts them for sizing.
@@ -77,7 +59,7 @@ def reserve_scratch(
     *,
     kern_size: KernSize = _default_kern,
     caller: str = "kho_memory_init",
-) -> ScratchResult:
+) -> ScratchReservation:
     """``kho_reserve_scratch()``: size the scratch areas and reserve them, or roll back.
 
     Sizing (``scratch_size_update()``, ``scratch_size_node()``): with a scale,
@@ -92,7 +74,7 @@ def reserve_scratch(
     """
     msgs: list[str] = []
     if not params.enable:
-        return ScratchResult(False, 0, 0, (), 0, 0, (), (), None, ())
+        return ScratchReservation(Scratch(False, 0, 0, (), 0, 0, (), (), None), (), ())
     mask = (1 << 64) - 1
     low_limit = mb.arch.arch_low_address_limit
     k_low = k_all = 0
@@ -107,34 +89,33 @@ def reserve_scratch(
     lowmem = round_up(lowmem, SCRATCH_ALIGNMENT_BYTES)
     global_ = round_up(global_, SCRATCH_ALIGNMENT_BYTES)
     areas: list[ScratchArea] = []
-    attempts: list[tuple[str, int, int, int | None]] = []
+    requests: list[ScratchRequest] = []
     pernode: list[tuple[int, int]] = []
     k_nodes: list[tuple[int, int]] = []
-    failed: str | None = None
 
-    def fail(what: str, msg: str) -> ScratchResult:
+    def fail(what: str, msg: str) -> ScratchReservation:
         msgs.append("KHO: " + msg)
         for a in reversed(areas):
             mb.phys_free(a.base, a.size)
         if arr is not None:
             mb.phys_free(arr, arr_size)
         msgs.append("KHO: Failed to reserve scratch area, disabling kexec handover")
-        return ScratchResult(False, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes), (),
-                             what, tuple(msgs), tuple(attempts))
+        return ScratchReservation(Scratch(False, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes), (),
+                                          what), tuple(msgs), tuple(requests))
 
     arr = None
     arr_size = (len(nodes) + 2) * KHO_SCRATCH_DESC
     arr = mb.alloc_try_nid(arr_size, mb.page_size, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
-    attempts.append(("memblock_alloc", arr_size, NUMA_NO_NODE, arr))
+    requests.append(ScratchRequest("memblock_alloc", arr_size, NUMA_NO_NODE, arr))
     if arr is None:
         return fail("array", "Failed to reserve scratch array")
     addr = mb.phys_alloc_range(lowmem, SCRATCH_ALIGNMENT_BYTES, 0, low_limit)
-    attempts.append(("memblock_phys_alloc_range", lowmem, NUMA_NO_NODE, addr))
+    requests.append(ScratchRequest("memblock_phys_alloc_range", lowmem, NUMA_NO_NODE, addr))
     if addr is None:
         return fail("lowmem", "Failed to reserve lowmem scratch buffer")
     areas.append(ScratchArea("lowmem", addr, lowmem))
     addr = mb.phys_alloc_range(global_, SCRATCH_ALIGNMENT_BYTES, 0, MEMBLOCK_ALLOC_ACCESSIBLE)
-    attempts.append(("memblock_phys_alloc", global_, NUMA_NO_NODE, addr))
+    requests.append(ScratchRequest("memblock_phys_alloc", global_, NUMA_NO_NODE, addr))
     if addr is None:
         return fail("global", "Failed to reserve global scratch buffer")
     areas.append(ScratchArea("global", addr, global_))
@@ -147,12 +128,12 @@ def reserve_scratch(
             size = round_up(params.pernode, SCRATCH_ALIGNMENT_BYTES)
         pernode.append((nid, size))
         addr = mb.alloc_range_nid(size, SCRATCH_ALIGNMENT_BYTES, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid, True)
-        attempts.append(("memblock_alloc_range_nid", size, nid, addr))
+        requests.append(ScratchRequest("memblock_alloc_range_nid", size, nid, addr))
         if addr is None:
             return fail(f"node{nid}", f"Failed to reserve nid {nid} scratch buffer")
         areas.append(ScratchArea(f"node{nid}", addr, size))
-    return ScratchResult(True, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes), tuple(areas),
-                         failed, tuple(msgs), tuple(attempts))
+    return ScratchReservation(Scratch(True, lowmem, global_, tuple(pernode), k_low, k_all, tuple(k_nodes),
+                                      tuple(areas), None), tuple(msgs), tuple(requests))
 
 
 def populate(mb: Memblock, areas: Iterable[ScratchArea]) -> None:

@@ -19,7 +19,7 @@ panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
 ... reserve 0x1000000 16M
 ... alloc memblock_alloc size=4K align=4K
 ... '''))
->>> [hex(a) for a in res.allocs]
+>>> [hex(r.addr) for r in res.results]
 ['0x3ffff000']
 """
 
@@ -73,7 +73,6 @@ __all__ = [
     "RunResult",
     "format_region_line",
     "replay_json",
-    "run_json",
 ]
 
 PHYS_ADDR_MAX = MAX_PHYS_ADDR
@@ -133,9 +132,8 @@ class AllocResult(NamedTuple):
 
 @dataclass(slots=True)
 class RunResult:
-    """What :meth:`Memblock.run` returns: each alloc's address in op order, and messages."""
+    """What :meth:`Memblock.run` returns: each alloc's result in op order, and messages."""
 
-    allocs: list[int | None] = field(default_factory=list)
     results: list[AllocResult] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     panic: str | None = None
@@ -742,7 +740,6 @@ class Memblock:
                 self._msg("emerg", f"Kernel panic - not syncing: {e.message}")
                 break
             if isinstance(op, Alloc):
-                result.allocs.append(addr)
                 result.results.append(AllocResult(i, op.api, op.size, addr, op.nid if op.nid is not None
                                                   else NUMA_NO_NODE, op.caller))
         self.op_index = None
@@ -788,16 +785,14 @@ def format_region_line(name: str, idx: int, r: Region, show_nid: bool) -> str:
 def replay_json(ops: Sequence[Op], kernel: str = "7.3", arch: str = "harness") -> dict[str, object]:
     """Replay *ops* and return ``{"allocs", "memory", "reserved", "messages"[, "panic"]}``.
 
-    The shape ``kho-replay run --format json`` prints; the differential oracle
-    compares it with the kernel's own code.
+    The differential oracle's comparable form (tests/oracle): the shape its C
+    driver prints from the kernel's own code, with ``hex()`` numbers.  Not a
+    user document: ``kho-replay run --format json`` is
+    :func:`kho_replay.replay.report.json.run_document`.
     """
     mb = Memblock.for_kernel(kernel, arch)
-    return run_json(mb, mb.run(ops))
-
-
-def run_json(mb: Memblock, res: RunResult) -> dict[str, object]:
-    """The ``run --format json`` document for a finished run of *mb*."""
-    out: dict[str, object] = {"allocs": [None if a is None else hex(a) for a in res.allocs]}
+    res = mb.run(ops)
+    out: dict[str, object] = {"allocs": [None if r.addr is None else hex(r.addr) for r in res.results]}
     out.update(mb.tables_json())
     out["messages"] = [m.text for m in res.messages]
     if res.panic is not None:

@@ -23,11 +23,12 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..compare.diff import Change, human
+from ..compare.diff import Change
 from ..flags import Flag
 from ..kho.outcome import Outcome
 from ..memblock.engine import Memblock
-from .text import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
+from .text import Comparison, Report, addr, change_line, metric_delta, metric_value
+from .units import human
 
 __all__ = ["Map", "report_html", "svg_map"]
 
@@ -193,8 +194,7 @@ def _section(i: int, c: Comparison, against: str, base: tuple[Outcome, Memblock]
             out.append(f"<figure><figcaption>{e(label)} — {kind}</figcaption>"
                        f"{svg_map(o, mb, end, f'{label} {o.boot}')}</figure>")
         out.append("</div>")
-    js = comparison_json(c)
-    if js["metrics"]:
+    if d.shown_metrics:
         out.append(f"<table><tr><th>metric</th><th>{e(against)}</th><th>{e(c.label)}</th><th>delta</th></tr>")
         for m in d.shown_metrics:
             out.append(f"<tr><td>{e(m.name)}</td><td>{e(metric_value(m, m.old))}</td>"

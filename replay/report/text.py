@@ -1,35 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Diffs as reports: text (rich), JSON (versioned schema) — the HTML one is in ``replay/html.py``.
+"""Diffs as text reports (rich); the JSON ones are in :mod:`.json`, the HTML one in :mod:`.html`.
 
 A report is a list of :class:`Comparison` s, one per (strategy, boot):
 a one-line verdict each, then per comparison a bloat-o-meter style table
 (metric, old, new, delta), the first divergence with ``file:line``, caller
 and the kernel's words, messages added and gone, and the changed requests
 grouped by subsystem.
-
-JSON schema (``DIFF_SCHEMA_VERSION``; keys sorted, addresses as
-``"0x%016x"`` strings, sizes and counts as integers)::
-
-    {"schema_version": 1, "trace": str, "against": str, "kexec": bool,
-     "preserve": str | null, "threshold": int, "diverged": bool,
-     "comparisons": [{"strategy": str, "boot": "cold" | "kexec", "diverged": bool,
-                      "verdict": str, "first": CHANGE | null, "changes": [CHANGE],
-                      "metrics": [{"name", "old", "new", "delta", "unit", "informational"}],
-                      "messages_added": [str], "messages_gone": [str],
-                      "panic": {"old": str | null, "new": str | null},
-                      "regions": [{"kind": "merged" | "split", "base": str, "size": int, "parts": int}]}]}
-    CHANGE = {"kind", "op_index", "api", "caller", "subsystem", "nid", "old_addr",
-              "new_addr", "old_size", "new_size", "distance", "old_in_scratch",
-              "new_in_scratch", "synthesized", "src", "words"}
-
-Only changed metrics are listed (after ``--threshold``); ``delta`` is null
-for word-valued metrics such as ``scratch reserved``.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -37,13 +18,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..compare.diff import Change, Diff, Metric, human
+from ..compare.diff import Change, Diff, Metric
+from .units import human, phys_addr
 
-__all__ = ["DIFF_SCHEMA_VERSION", "Comparison", "Report", "addr", "change_line", "comparison_json", "metric_delta",
-           "metric_value", "report_json", "report_text"]
+__all__ = ["Comparison", "Report", "addr", "change_line", "metric_delta", "metric_value", "report_text"]
 
-#: Bumped whenever the JSON shape of a diff report changes.
-DIFF_SCHEMA_VERSION = 1
 #: Changed requests listed per subsystem in text (JSON lists them all).
 TEXT_PER_SUBSYSTEM = 12
 
@@ -76,7 +55,7 @@ class Report:
 
 def addr(a: int | None) -> str:
     """An address as the kernel prints ``phys_addr_t`` (``0x000000023ffd2f80``), or ``failed``."""
-    return "failed" if a is None else f"{a:#018x}"
+    return "failed" if a is None else phys_addr(a)
 
 
 def metric_value(m: Metric, v: int | str | None) -> str:
@@ -190,42 +169,3 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
                 con.print(Text(f"    ... {len(items) - TEXT_PER_SUBSYSTEM} more (--format json lists all)",
                                style="dim"))
     return buf.getvalue()
-
-
-def change_json(c: Change) -> dict[str, object]:
-    """One changed request as JSON-ready data."""
-    return {
-        "kind": c.kind.value, "op_index": c.op_index, "api": c.api, "caller": c.caller,
-        "subsystem": c.subsystem, "nid": c.nid,
-        "old_addr": None if c.old_addr is None else addr(c.old_addr),
-        "new_addr": None if c.new_addr is None else addr(c.new_addr),
-        "old_size": c.old_size, "new_size": c.new_size, "distance": c.distance,
-        "old_in_scratch": c.old_in_scratch, "new_in_scratch": c.new_in_scratch,
-        "synthesized": c.synthesized, "src": c.src, "words": c.words,
-    }
-
-
-def comparison_json(c: Comparison) -> dict[str, object]:
-    """One comparison as JSON-ready data (see the module docstring)."""
-    d = c.diff
-    first = d.first
-    return {
-        "strategy": c.label, "boot": c.boot, "diverged": d.diverged, "verdict": d.verdict(),
-        "first": None if first is None else change_json(first),
-        "changes": [change_json(x) for x in d.shown_changes],
-        "metrics": [{"name": m.name, "old": m.old, "new": m.new, "delta": m.delta, "unit": m.unit,
-                     "informational": m.informational} for m in d.shown_metrics],
-        "messages_added": list(d.messages_added), "messages_gone": list(d.messages_gone),
-        "panic": {"old": d.old.panic, "new": d.new.panic},
-        "regions": [{"kind": r.kind, "base": addr(r.base), "size": r.size, "parts": r.parts} for r in d.regions],
-    }
-
-
-def report_json(rep: Report) -> str:
-    """The report as JSON text: sorted keys, same input same bytes."""
-    doc = {
-        "schema_version": DIFF_SCHEMA_VERSION, "trace": rep.trace, "against": rep.against, "kexec": rep.kexec,
-        "preserve": rep.preserve, "threshold": rep.threshold, "diverged": rep.diverged,
-        "comparisons": [comparison_json(c) for c in rep.comparisons],
-    }
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"

@@ -8,7 +8,7 @@ zero-argument callable returning one).
 
 >>> sorted(available())[:3]
 ['baseline', 'ext-scratch', 'hugetlb-alloc']
->>> get("merged").gigantic_api
+>>> get("merged").gigantic_api.value
 'hugetlb'
 """
 

@@ -48,7 +48,7 @@ add 0x100000000 13G nid=0
 reserve 0x1000000 100M flags=rsrv_kern
 reserve 0x200000000 1G nid=0 flags=rsrv_kern
 """)
-    r = reserve_scratch(mb, parse_kho_cmdline("kho=on"), (0,))
+    r = reserve_scratch(mb, parse_kho_cmdline("kho=on"), (0,)).scratch
     assert r.enabled and r.failed is None
     assert r.lowmem == 200 * M                       # 2 x 100 MiB, already 4 MiB aligned
     assert r.global_ == 2 * (G + 100 * M) - 200 * M  # 2 GiB
@@ -65,9 +65,10 @@ add 0x0 2G nid=0
 reserve 0x1000000 700M flags=rsrv_kern
 """)
     before = mb.reserved.regions()
-    r = reserve_scratch(mb, parse_kho_cmdline("kho=on"), (0,))
+    res = reserve_scratch(mb, parse_kho_cmdline("kho=on"), (0,))
+    r = res.scratch
     assert not r.enabled and r.failed == "lowmem" and r.areas == ()
-    assert r.messages == ("KHO: Failed to reserve lowmem scratch buffer",
+    assert res.messages == ("KHO: Failed to reserve lowmem scratch buffer",
                           "KHO: Failed to reserve scratch area, disabling kexec handover")
     assert mb.reserved.regions() == before  # the 48-byte descriptor array went back too
 

@@ -130,9 +130,10 @@ def test_cli_kho_json_and_scenarios():
 
     r = runner.invoke(app, ["kho", "scenario:trace-b-mirror", "-s", "merged", "--kexec", "-f", "json"])
     assert r.exit_code == 0
-    cold, kx = json.loads(r.stdout)
-    assert cold["schema_version"] == 1 and (cold["boot"], kx["boot"]) == ("cold", "kexec")
-    assert [a[0] for a in cold["scratch"]["areas"]] == ["lowmem", "global", "node0"]
+    doc = json.loads(r.stdout)
+    cold, kx = doc["outcomes"]
+    assert doc["schema_version"] == 2 and (cold["boot"], kx["boot"]) == ("cold", "kexec")
+    assert [a["name"] for a in cold["scratch"]["areas"]] == ["lowmem", "global", "node0"]
     assert all(a.startswith("0x") for a in kx["gigantic"]["addrs"]) and kx["gigantic"]["in_scratch"] == 0
     bad = runner.invoke(app, ["kho", "scenario:nope"])
     assert bad.exit_code == 2 and "unknown scenario 'nope'" in bad.stderr

@@ -155,13 +155,13 @@ def test_run_json_shape_and_values(tmp_path):
                             "--format", "json"])
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert set(doc) == {"allocs", "memory", "reserved", "messages"}
+    assert set(doc) == {"schema_version", "allocations", "memory", "reserved", "messages", "panic"}
     # top-down, page aligned, at the top of memory; the 2 GiB request cannot fit in 1 GiB
-    assert doc["allocs"] == ["0x3ffff000", None]
-    assert doc["memory"] == [{"base": "0x100000", "size": "0x3ff00000", "flags": "0x0", "nid": 16}]
+    assert [a["addr"] for a in doc["allocations"]] == ["0x000000003ffff000", None]
+    assert doc["memory"] == [{"base": "0x0000000000100000", "size": 0x3ff00000, "flags": [], "nid": 16}]
     assert doc["reserved"] == [
-        {"base": "0x1000000", "size": "0x1000000", "flags": "0x0", "nid": -1},
-        {"base": "0x3ffff000", "size": "0x1000", "flags": "0x20", "nid": -1},
+        {"base": "0x0000000001000000", "size": 0x1000000, "flags": [], "nid": -1},
+        {"base": "0x000000003ffff000", "size": 0x1000, "flags": ["MEMBLOCK_RSRV_KERN"], "nid": -1},
     ]
     assert isinstance(doc["messages"], list)
 
@@ -180,9 +180,9 @@ def test_run_example_doubling_script():
     r = runner.invoke(app, ["run", str(REPO / "traces/examples/doubling.ops"), "--format", "json"])
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
-    assert doc["allocs"] == ["0x13fffdfc0", "0x13fc00000", "0xbffd9000", "0x40000000"]
-    arr = [x for x in doc["reserved"] if x["base"] == "0x13fffe000"]
-    assert arr == [{"base": "0x13fffe000", "size": "0x2000", "flags": "0x20", "nid": -1}]
+    assert [int(a["addr"], 16) for a in doc["allocations"]] == [0x13fffdfc0, 0x13fc00000, 0xbffd9000, 0x40000000]
+    arr = [x for x in doc["reserved"] if x["base"] == "0x000000013fffe000"]
+    assert arr == [{"base": "0x000000013fffe000", "size": 0x2000, "flags": ["MEMBLOCK_RSRV_KERN"], "nid": -1}]
     assert "memblock: reserved is doubled to 256 at [0x000000013fffe000-0x000000013ffff7ff]" in doc["messages"]
 
 
@@ -275,4 +275,4 @@ def test_run_arch_names_and_smp_cache_bytes(tmp_path, arch, smp):
     path = _write(tmp_path, "add 0x100000 1M\nalloc memblock_alloc size=24 align=0\n")
     r = runner.invoke(app, ["run", path, "--arch", arch, "--format", "json"])
     assert r.exit_code == 0, r.stderr
-    assert json.loads(r.stdout)["allocs"] == [hex(0x200000 - smp)]
+    assert [a["addr"] for a in json.loads(r.stdout)["allocations"]] == [f"{0x200000 - smp:#018x}"]

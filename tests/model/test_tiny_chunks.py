@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kho_replay.replay.errors import KernelPanic
-from kho_replay.replay.memblock.engine import Memblock, run_json
+from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.memblock.regions import chunk_geometry
+from kho_replay.replay.report.json import run_document
 
 TINY = (4, 2, 2)
 
@@ -54,7 +55,7 @@ def _replay(ops) -> dict[str, object]:
         return {"panic": str(e)}
     mb.memory.check()
     mb.reserved.check()
-    return {**run_json(mb, res), "chunks": len(mb.reserved._B)}
+    return {**run_document(mb, res), "chunks": len(mb.reserved._B)}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
