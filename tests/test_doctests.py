@@ -16,7 +16,7 @@ PACKAGES = ("kho_replay.replay", "kho_replay.parsers")
 
 
 def _modules() -> list[str]:
-    names = ["kho_replay", *PACKAGES]
+    names = ["kho_replay", "kho_replay.api", *PACKAGES]
     for pkg in PACKAGES:
         mod = importlib.import_module(pkg)
         for info in pkgutil.walk_packages(mod.__path__, pkg + "."):
