@@ -15,7 +15,7 @@ B = Path(__file__).resolve().parent.parent / "traces/x86_64-kho-7.2.13-B-8G-huge
 
 @pytest.mark.parametrize("spec", ["merged+exclude-hugetbl", "mergd", "inverted-ext+protect-scratch+bogus"])
 def test_misspelt_strategy_is_an_error(spec: str) -> None:
-    with pytest.raises(kr.KhoReplayError, match="no option|unknown strategy"):
+    with pytest.raises(kr.KhoReplayError, match=r"no option|unknown strategy"):
         kr.replay("scenario:trace-b-mirror", spec)
 
 

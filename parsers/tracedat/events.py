@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """Event formats and record decoding.
 
-A format file (``events/<system>/<event>/format``, §9.1) becomes an
+A format file (``events/<system>/<event>/format``, parsed as libtraceevent's event-parse.c does) becomes an
 :class:`EventFormat`: its fields with offsets, sizes, signedness and kind
 (scalar, fixed array, flexible tail, ``__data_loc``, ``__rel_loc``) and its
 ``print fmt``.  :class:`EventDecoder` indexes the formats by ID without parsing
@@ -295,7 +295,7 @@ class EventDecoder:
         return [eid for eid, (_, text) in self._index().items() if needle in text]
 
     def find(self, system: str | None, name: str) -> EventFormat | None:
-        """The format named *name* (in *system*, if given); event IDs are per boot (§13.14)."""
+        """The format named *name* (in *system*, if given); event IDs are per boot (given at registration)."""
         for eid, (sys_, text) in self._index().items():
             m = _NAME.search(text)
             if m and m.group(1).decode("utf-8", "replace") == name and system in (None, sys_):
@@ -439,7 +439,7 @@ class EventDecoder:
         return struct.unpack_from(f"{self.endian}{k}{code}", raw) if k else ()
 
     def _dynamic(self, f: Field, payload: bytes, word: int) -> Any:
-        """Resolve a ``__data_loc``/``__rel_loc`` word (§9.1); out-of-range data reads as empty."""
+        """Resolve a ``__data_loc``/``__rel_loc`` word (as event-parse.c does); out-of-range data reads as empty."""
         if f.size == 2:  # very old kernels: offset only, data runs to the end of the record
             off, length = word, len(payload) - word
         else:

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """A trace.dat's memblock activity as a :class:`~kho_replay.replay.ops.Trace`.
 
-Three kinds of events carry memblock activity (``notes/tracedat-spec.md`` §10):
+Three kinds of events carry memblock activity (README "trace.dat" lists the conventions):
 
 * ``printk:console`` messages (``memblock=debug`` output) are rebuilt into
   console text and read by the console parser, so a trace.dat gives the same

@@ -46,7 +46,7 @@ __all__ = ["Buffer", "CpuData", "HeaderPage", "Option", "Record", "TraceDat"]
 
 Opt = TraceCmdOption
 
-#: kbuffer's COMMIT_MASK and the two flag bits of the page's commit word (§8.2).
+#: kbuffer's COMMIT_MASK and the two flag bits of the page's commit word (libtraceevent kbuffer-parse.c).
 COMMIT_MASK = (1 << 27) - 1
 RB_MISSED_EVENTS = 1 << 31
 RB_MISSED_STORED = 1 << 30
@@ -68,7 +68,7 @@ MAX_CHUNK_SIZE = 1 << 30
 _HEADER_PAGE_FIELD = re.compile(
     rb"field:\s*([^;]*?)\s*(\w+)(?:\[\d*\])?;\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);"
 )
-#: Options whose payload is the offset of a v7 section header (§4.3).
+#: Options whose payload is the offset of a v7 section header (trace-cmd.dat.v7(5), OPTIONS SECTION).
 _SECTION_POINTERS = frozenset({
     Opt.TRACECMD_OPTION_HEADER_INFO, Opt.TRACECMD_OPTION_FTRACE_EVENTS, Opt.TRACECMD_OPTION_EVENT_FORMATS,
     Opt.TRACECMD_OPTION_KALLSYMS, Opt.TRACECMD_OPTION_PRINTK, Opt.TRACECMD_OPTION_CMDLINES,
@@ -106,7 +106,7 @@ class Buffer:
     clock: str
     page_size: int
     cpus: tuple[CpuData, ...]
-    #: CPU data is in trace-cmd's chunk container (§4.4), not raw pages.
+    #: CPU data is in trace-cmd's chunk container (trace-cmd.dat.v7(5), compressed flyrecord data), not raw pages.
     compressed: bool
     #: latency-format text instead of pages (v6 "latency" tag, v7 BUFFER_TEXT).
     latency: bool = False
@@ -116,7 +116,7 @@ class Buffer:
 
 @dataclass(frozen=True, slots=True)
 class HeaderPage:
-    """The kernel's ``events/header_page`` description (§8.1).
+    """The kernel's ``events/header_page`` description (kernel/trace/ring_buffer.c: ring_buffer_print_page_header()).
 
     ``long_size`` is the *kernel's* long (size of ``commit``), which is what the
     pages use, whatever the file header's user-space long byte says.
@@ -201,7 +201,7 @@ class _Source:
         """Decompress one zstd frame or zlib stream that must yield *rsize* bytes."""
         try:
             if algo == "zstd":
-                # trace-cmd writes frames without a content size (§6); streaming also never
+                # trace-cmd writes frames without a content size (3.1.6 trace-compress-zstd.c); streaming never
                 # allocates more than the frame really holds, whatever rsize claims.
                 out = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
             elif algo == "zlib":
@@ -288,7 +288,7 @@ class TraceDat:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- initial header (§2) ----------------------------------------------------------------
+    # -- initial header (trace-cmd.dat.v7(5)) -----------------------------------------------
 
     def _identify(self) -> None:
         # Like ELFFile._identify_file(): byte order must be known before any struct is built.
@@ -339,7 +339,7 @@ class TraceDat:
         if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
             raise self._src.format_error(offset, f"page size {page_size} is not plausible")
 
-    # -- v7 sections (§4) -------------------------------------------------------------------
+    # -- v7 sections (trace-cmd.dat.v7(5)) --------------------------------------------------
 
     def _section(self, offset: int, expect_id: int, what: str) -> tuple[int, int, int]:
         """Parse a section header; return (flags, body offset, body size)."""
@@ -349,7 +349,7 @@ class TraceDat:
         return hdr.flags, body, hdr.size
 
     def _section_body(self, offset: int, expect_id: int, what: str) -> bytes:
-        """Return a metadata section's body, decompressed if its flag says so (§4.2)."""
+        """Return a metadata section's body, decompressed if its flag says so (TRACECMD_SEC_FL_COMPRESS)."""
         flags, body, size = self._section(offset, expect_id, what)
         raw = self._src.read(body, size, f"the {what} section")
         if not flags & TRACECMD_SEC_FL_COMPRESS:
@@ -359,7 +359,7 @@ class TraceDat:
         hdr, pos = self._src.parse(self.structs.compression_header, offset, f"the {what} block", buf=raw)
         if hdr.csize > len(raw) - pos:
             raise self._src.format_error(offset, f"{what} block of {hdr.csize} bytes overruns its section")
-        # Pre-3.1 writers padded the block to the compression bound (§13.7): ignore what follows csize.
+        # Pre-3.1 writers padded the block to the compression bound (trace-cmd < 3.1): ignore what follows csize.
         return self._src.decompress(self.compression, raw[pos:pos + hdr.csize], hdr.rsize, offset, what)
 
     def _read_v7(self) -> None:
@@ -420,7 +420,7 @@ class TraceDat:
     def _section_blob(self, sec: int) -> bytes:
         return self._section_body(self._sections[sec], sec, Opt(sec).name.removeprefix("TRACECMD_OPTION_"))
 
-    # -- v6 blocks (§3) ---------------------------------------------------------------------
+    # -- v6 blocks (trace-cmd.dat.v6(5)) ----------------------------------------------------
 
     def _read_v6(self) -> None:
         src, s = self._src, self.structs
@@ -479,7 +479,7 @@ class TraceDat:
                 table.append(CpuData(cpu, ent.offset, ent.size))
         return tuple(table), pos
 
-    # -- options (§5) -----------------------------------------------------------------------
+    # -- options (trace-cmd-private.h: enum tracecmd_option) --------------------------------
 
     def _handle_option(self, oid: int, data: bytes, at: int) -> None:
         """Models trace-cmd's handle_options(): remember what matters, keep everything."""
@@ -514,7 +514,7 @@ class TraceDat:
     def _buffer_option(self, data: bytes, at: int) -> None:
         src, s = self._src, self.structs
         if self.file_version < 7:
-            # v6: an extra instance; its offset points at its own "flyrecord\0" tag (§3).
+            # v6: an extra instance; its offset points at its own "flyrecord\0" tag (trace-cmd.dat.v6(5)).
             opt, _ = src.parse(s.buffer_option_v6, at, "a BUFFER option", buf=data)
             tag, pos = src.parse(s.v6_tag, opt.offset, "an instance's flyrecord tag")
             if self._v6_tag(tag, opt.offset) != b"flyrecord":
@@ -551,7 +551,7 @@ class TraceDat:
                 return opt
         return None
 
-    # -- metadata (§8.1, §9) ----------------------------------------------------------------
+    # -- metadata: header_page, event formats, kallsyms, printk formats ---------------------
 
     def _parse_header_info(self, body: bytes) -> None:
         off = self._sections[Opt.TRACECMD_OPTION_HEADER_INFO]
@@ -654,7 +654,7 @@ class TraceDat:
         names = ", ".join(repr(b.name) for b in self.buffers) or "none"
         raise self._src.unsupported(where, f"no trace instance named {name!r} in the file (instances: {names})")
 
-    # -- CPU data and pages (§4.4, §8) ------------------------------------------------------
+    # -- CPU data and ring-buffer pages (libtraceevent kbuffer-parse.c) ---------------------
 
     def iter_pages(self, buffer: Buffer, cpu: CpuData) -> Iterator[tuple[int, bytes]]:
         """Yield ``(file offset, page bytes)`` for one CPU, decompressing chunk by chunk.
@@ -723,7 +723,8 @@ class TraceDat:
 
         Models libtraceevent's kbuffer walk (``kbuffer_next_event()``): time
         extends, absolute time stamps, padding with and without delta, type-0
-        "big" records and the missed-events bits of the commit word (§8.2 to §8.4).
+        "big" records and the missed-events bits of the commit word (libtraceevent
+        kbuffer-parse.c, kernel/trace/ring_buffer.c).
 
         With *types*, only records whose ``common_type`` is in it are yielded
         (their time still counts); *dropped* then counts the others by type.
@@ -775,7 +776,7 @@ class TraceDat:
                         raise src.format_error(poff + (0 if compressed_page else p), "record overruns page")
                     arg = u32(page, p + 4)[0]
                     if tl == RINGBUF_TYPE_PADDING:
-                        ts += delta  # kbuffer keeps a discarded event's delta (§8.3)
+                        ts += delta  # kbuffer keeps a discarded event's delta (kbuffer-parse.c)
                         p += 4 + arg
                         if p > end:
                             raise src.format_error(poff + (0 if compressed_page else p - 4 - arg),
@@ -876,7 +877,7 @@ class TraceDat:
                      project: Callable[[int, int, bytes, int, int], Any] | None = None) -> Iterator[Any]:
         """Yield the records of *instance* in timestamp order across CPUs.
 
-        Ties go to the lower CPU, as in trace-cmd's report merge (§7).  *types*,
+        Ties go to the lower CPU, as in trace-cmd's report merge (trace-input.c).  *types*,
         *dropped* and *project* as in :meth:`iter_cpu_records`; projections must
         start with ``(ts, cpu)`` to merge in order.
         """

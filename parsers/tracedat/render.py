@@ -13,7 +13,7 @@ semantics (length modifiers truncating the value, ``%#x`` of zero, ``%p``
 extensions resolved through kallsyms) are reproduced here.  Two events are
 special in libtraceevent and here: ``ftrace:bprint`` (arguments packed in
 ``buf`` after the kernel's ``vbin_printf()``, format looked up in
-printk_formats, §9.4) and ``ftrace:function`` (trace-cmd's function plugin:
+printk_formats) and ``ftrace:function`` (trace-cmd's function plugin:
 the name only, indented by the per-CPU call stack it infers from parents).
 A ``print fmt`` we cannot compile falls back to ``name=value`` pairs.
 """
@@ -315,7 +315,7 @@ def c_printf(fmt: str, args: Sequence[Any], ctx: _Ctx) -> str:
 def bprint_args(fmt: str, buf: bytes, long_size: int, big_endian: bool) -> list[Any]:
     """Unpack ``trace_printk()`` arguments stored by the kernel's ``vbin_printf()``.
 
-    Models libtraceevent's ``make_bprint_args()`` (§9.4): numeric arguments
+    Models libtraceevent's ``make_bprint_args()``: numeric arguments
     4-byte aligned (8 bytes for ``ll``, a long for ``l``/``z`` and pointer
     values), ``%s`` and rendered ``%p`` extensions inline as NUL-terminated
     strings.  A short buffer ends the list.

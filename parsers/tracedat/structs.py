@@ -8,8 +8,7 @@ reader identifies those by hand (:data:`MAGIC`, :func:`identify`), then asks the
 factory for everything else.  Names follow trace-cmd's
 (``header_page``, ``flyrecord``, ``TRACECMD_OPTION_BUFFER``); layouts are from
 ``Documentation/trace-cmd/trace-cmd.dat.v6.5.txt`` / ``v7.5.txt`` and, where
-those are out of date, from what trace-cmd 3.1.6 writes (see
-``notes/tracedat-spec.md`` §2 to §5).
+those are out of date, from what trace-cmd 3.1.6 writes.
 
 Text payloads stay ``bytes`` (construct's ``CString`` refuses latin-1); the
 reader decodes them.  Ring-buffer pages and event records are *not* here: they

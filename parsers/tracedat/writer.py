@@ -4,7 +4,7 @@
 :func:`write_tracedat` produces what ``trace-cmd extract`` would have written
 for a kernel that traced ``printk:console`` only: v7 with zstd by default
 (also none or zlib), or v6; either byte order; 4- or 8-byte kernel longs.
-Layout follows ``notes/tracedat-spec.md`` §14 and trace-cmd 3.1.6's own
+Layout follows trace-cmd.dat.v7(5) and trace-cmd 3.1.6's own
 order: metadata sections, a first options section whose DONE points past the
 BUFFER section to a second options section holding the BUFFER option, and
 the STRINGS section last, all contiguous (trace-cmd finds STRINGS by walking
@@ -159,7 +159,7 @@ class _PageWriter:
         self.path = path
 
     def _word(self, type_len: int, delta: int) -> bytes:
-        # The bit-field is allocated from the least (LE) or most (BE) significant bit (§8.3).
+        # The bit-field is allocated from the least (LE) or most (BE) significant bit (as kbuffer-parse.c reads it).
         return self.u32((type_len << 27) | delta if self.big else (delta << 5) | type_len)
 
     def record(self, delta: int, payload: bytes) -> bytes:

@@ -2,7 +2,7 @@
 """Re-execute a recorded boot under a design, as a cold boot or as the KHO boot after it.
 
 The trace's ops run in order on a fresh :class:`~.engine.Memblock`; at the
-boot's decision points (kho-spec §3.1) the driver asks the
+boot's decision points (in ``start_kernel()``'s order) the driver asks the
 :class:`~.strategies.Strategy`:
 
 * ``kho_populate`` (KHO boot, before the first logged allocation of
@@ -118,7 +118,10 @@ class HugepagesRequest:
 
 
 def hugepages_request(cmdline: str) -> HugepagesRequest | None:
-    """Read ``hugepagesz=``/``default_hugepagesz=``/``hugepages=`` for 1 GiB pages (kho-spec §4.3).
+    """Read ``hugepagesz=``/``default_hugepagesz=``/``hugepages=`` for 1 GiB pages.
+
+    As Documentation/admin-guide/kernel-parameters.txt describes them: ``hugepages=`` applies to
+    the last ``hugepagesz=`` before it, else to the default size; ``N:C,...`` gives counts per node.
 
     >>> hugepages_request("hugepagesz=1G hugepages=2")
     HugepagesRequest(total=2, per_node=())

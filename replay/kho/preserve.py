@@ -48,7 +48,7 @@ class PreservedSet:
 
 
 def _walk_order(blocks: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    # The radix walk visits the highest order first, ascending address within an order (kho-spec 6.1).
+    # kho_mem_retrieve() walks the radix tree highest order first, ascending address within an order.
     return tuple(sorted(blocks, key=lambda b: (-b[1], b[0])))
 
 
@@ -186,7 +186,7 @@ def insert_cost(mb: Memblock, base: int) -> tuple[int, int]:
 
     ``memblock_add_range()`` walks the array from index 0 to the insertion
     point, twice when the array may need to double, then memmoves the tail
-    (kho-spec §7.3).
+    (mm/memblock.c: memblock_add_range(), memblock_insert_region()).
     """
     t = mb.reserved
     rank, cnt = t.rank(base), len(t)

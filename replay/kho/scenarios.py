@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Synthesized boots: the worked scenarios of kho-spec §12 and a mirror of the real trace B.
+"""Synthesized boots: two hosts whose scratch sizing can be worked by hand, and a mirror of the real trace B.
 
 Each function returns a :class:`~.ops.Trace` whose op stream follows the
-boot order of kho-spec §3.1 (early reservations, ``mm_core_init_early()``
-with the gigantic pages, memmap, percpu, ``kho_memory_init()``,
-``memblock_free_all()``) with the figures stated in kho-spec §12.1, so the
-outcomes can be checked against the hand calculation there.
+boot order of ``start_kernel()`` (early reservations in ``setup_arch()``,
+``mm_core_init_early()`` with the gigantic pages, memmap, percpu,
+``kho_memory_init()``, ``memblock_free_all()``) with round figures (RSRV_KERN
+below 4 GiB, untagged and per node; memmap = RAM/64), so the outcomes can be
+checked against a hand calculation (tests/kho/test_scenarios.py shows it).
 
 >>> t = scenario_b()
 >>> sum(op.size for op in t.ops if getattr(op, "caller", "") == "alloc_bootmem+0x53/0x130") >> 30
@@ -65,7 +66,7 @@ def _boot(
 
 
 def scenario_a() -> Trace:
-    """kho-spec §12.2: 2 x 768 GiB, ``hugepagesz=1G hugepages=1024``, assumptions (A) of §12.1.
+    """A two-socket host, 2 x 768 GiB, ``hugepagesz=1G hugepages=1024``: default scale fails on global scratch.
 
     Node 0 is [0, 2) and [4, 770) GiB, node 1 [770, 1538) GiB; memmap = RAM/64
     = 12 GiB per node; 128 MiB below 4 GiB, 512 MiB untagged, 256 MiB per node.
@@ -80,7 +81,7 @@ def scenario_a() -> Trace:
 
 
 def scenario_b() -> Trace:
-    """kho-spec §12.3: a 64 GiB VM, 1 node, ``hugepagesz=1G hugepages=32``, assumptions (B) of §12.1.
+    """A 64 GiB VM, 1 node, ``hugepagesz=1G hugepages=32``.
 
     RAM [0, 2) and [4, 66) GiB; memmap 1 GiB; 128 MiB below 4 GiB, 128 MiB
     untagged, 64 MiB node-tagged.

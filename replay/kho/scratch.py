@@ -82,7 +82,7 @@ def reserve_scratch(
         k_low = kern_size(mb, low_limit, NUMA_NO_NODE)
         lowmem = (k_low * params.scale // 100) & mask
         k_all = kern_size(mb, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE)
-        # u64 arithmetic: a mostly-lowmem machine wraps here as the kernel does (kho-spec 5.1).
+        # u64 arithmetic: a mostly-lowmem machine wraps here as scratch_size_update() does.
         global_ = (k_all * params.scale // 100 - lowmem) & mask
     else:
         lowmem, global_ = params.lowmem, params.global_

@@ -15,9 +15,8 @@ memory, so it moves later placements).
 
 We do not use sortedcontainers' SortedList, which stores the same list of
 sorted chunks: the allocator's index must summarise the gaps chunk by chunk,
-alongside the regions, and a SortedList's chunks are its own.  With a
-SortedList of bases and a separate size-bucketed gap index, a 10^6-op boot
-replayed at 12k ops/s; this layout does it at about 65k.
+alongside the regions, and a SortedList's chunks are its own (benchmarks/README.md
+gives the figures of each layout tried).
 
 The kernel's algorithms are index based (``memblock_merge_regions(type,
 start_rgn, end_rgn)``); ours name the same regions by their base, which is

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The strategy object: named decision points a design changes, nothing else.
 
-A strategy never runs the boot.  :mod:`..boot` replays the ops and asks the
-strategy at each decision point of kho-spec §10 (knobs A accounting, P
-placement, O ordering):
+A strategy never runs the boot.  :mod:`..kho.boot` replays the ops and asks
+the strategy at each decision point; the knobs say how a design accounts for
+gigantic pages, where it places them, and when it reserves preserved memory
+and ends scratch-only:
 
 * ``gigantic_api`` - which allocator a gigantic hugetlb request uses
   (``trace``: the API the trace recorded; ``nid_user``: v1's
@@ -30,7 +31,11 @@ from dataclasses import dataclass, field, fields, replace
 
 from ..errors import KhoReplayError
 
-__all__ = ["EXCLUDE_HUGETLB", "BootPoint", "Extension", "GiganticApi", "Option", "Strategy"]
+__all__ = ["EXCLUDE_HUGETLB", "RAPOPORT_REPLY", "BootPoint", "Extension", "GiganticApi", "Option", "Strategy"]
+
+#: The memblock maintainer's answer to the v1 series, which proposed the four alternative designs.
+RAPOPORT_REPLY = ("Mike Rapoport, 2026-05-17, reply to [PATCH 12/12] mm/hugetlb: make bootmem allocation work "
+                  "with KHO (https://lists.infradead.org/pipermail/kexec/2026-May/036260.html)")
 
 
 class GiganticApi(enum.StrEnum):
@@ -71,9 +76,9 @@ class Option(enum.StrEnum):
     EXCLUDE_HUGETLB = "exclude-hugetlb"
     PROTECT_SCRATCH = "protect-scratch"
 
-#: Option for the designs whose proposal leaves accounting open (alternatives 2 and 4, E1):
-#: pair them with the merged design's scratch sizing instead of baseline's (kho-spec §10.5).
-EXCLUDE_HUGETLB = (Option.EXCLUDE_HUGETLB.value, "size cold-boot scratch without gigantic pages, as 7.3 does (A-M)")
+#: Option for the designs whose proposal leaves accounting open (alternatives 2 and 4, the Dec 2025
+#: RFC): pair them with the merged design's scratch sizing instead of baseline's.
+EXCLUDE_HUGETLB = (Option.EXCLUDE_HUGETLB.value, "size cold-boot scratch without gigantic pages, as 7.3 does")
 
 
 @dataclass(frozen=True)

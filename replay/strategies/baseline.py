@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""What the trace's kernel does (mainline up to 7.2, kho-spec §10.1).
+"""What the trace's kernel does: Linux up to 7.2.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ __all__ = ["Baseline", "STRATEGY"]
 
 
 class Baseline(Strategy):
-    """What the trace's kernel does (mainline up to 7.2, kho-spec §10.1).
+    """What the trace's kernel does: Linux up to 7.2.
     """
 
 
 STRATEGY = Baseline(
     name='baseline',
     description="what the trace's kernel does: gigantic pages RSRV_KERN, scratch-only until memblock_free_all()",
-    source='mainline <= 7.2 (kernel/liveupdate/kexec_handover.c, mm/hugetlb.c); kho-spec §10.1',
+    source=(
+        'Linux 7.2.13 (Debian linux-source-7.2): kernel/liveupdate/kexec_handover.c kho_reserve_scratch(), '
+        'kho_populate(); mm/hugetlb.c alloc_bootmem()'
+    ),
 )

@@ -1,26 +1,30 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Maintainer's alternative 4: reserve the 1 GiB blocks around preserved memory, end scratch-only
-before hugetlb (kho-spec §10.7).
+"""The maintainer's alternative 4: reserve the 1 GiB blocks around preserved memory, end scratch-only
+before hugetlb.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .base import EXCLUDE_HUGETLB, Strategy
+from .base import EXCLUDE_HUGETLB, RAPOPORT_REPLY, Option, Strategy
 
 __all__ = ["InvertedExt", "STRATEGY"]
 
 
 class InvertedExt(Strategy):
-    """Maintainer's alternative 4: reserve the 1 GiB blocks around preserved memory, end scratch-only
-    before hugetlb (kho-spec §10.7).
+    """The maintainer's alternative 4: reserve the 1 GiB blocks around preserved memory, end scratch-only
+    before hugetlb.
     """
 
     def configure(self, s: Strategy) -> Strategy:
-        """``protect-scratch``: use the 7.3 overlap retry for gigantic pages (R4b); default R4a has none."""
+        """``protect-scratch``: gigantic pages retry past ``kho_scratch[]`` as 7.3 does.
+
+        The reply asks that hugetlb not spill into scratch but names no mechanism; without the
+        option nothing keeps the pages out.
+        """
         s = super().configure(s)
-        if "protect-scratch" in s.options:
+        if Option.PROTECT_SCRATCH in s.options:
             return replace(s, gigantic_api="hugetlb")
         return s
 
@@ -31,9 +35,11 @@ STRATEGY = InvertedExt(
         'alternative 4: busy 1 GiB blocks reserved, scratch-only ends before hugetlb; '
         '--option protect-scratch retries past scratch'
     ),
-    source='Mike Rapoport, kexec list 2026-05-17 (L-0517), alternative 4',
+    source=f'{RAPOPORT_REPLY}, alternative 4',
     extension='reserve_busy',
     preserved_reserved_at='never',
     scratch_only_ends='mm_core_init_early',
-    known_options=(EXCLUDE_HUGETLB, ('protect-scratch', 'gigantic pages retry below kho_scratch[] as 7.3 does (R4b)'),),
+    known_options=(EXCLUDE_HUGETLB, (Option.PROTECT_SCRATCH.value,
+                                     'gigantic pages retry past kho_scratch[] as 7.3 does (the reply names no '
+                                     'mechanism; without it nothing keeps them out)')),
 )

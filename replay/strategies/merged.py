@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""What Linux 7.3 merged: extension flagged KHO_SCRATCH, memblock_alloc_hugetlb(), RSRV_HUGETLB (kho-
-spec §10.4).
+"""What Linux 7.3 merged: extension flagged KHO_SCRATCH, memblock_alloc_hugetlb(), RSRV_HUGETLB.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ __all__ = ["Merged", "STRATEGY"]
 
 
 class Merged(Strategy):
-    """What Linux 7.3 merged: extension flagged KHO_SCRATCH, memblock_alloc_hugetlb(), RSRV_HUGETLB (kho-
-    spec §10.4).
+    """What Linux 7.3 merged: extension flagged KHO_SCRATCH, memblock_alloc_hugetlb(), RSRV_HUGETLB.
     """
 
 
@@ -22,7 +20,11 @@ STRATEGY = Merged(
         '7.3: kho_extend_scratch() marks KHO_SCRATCH, memblock_alloc_hugetlb() skips kho_scratch[], sizing '
         'subtracts RSRV_HUGETLB'
     ),
-    source='Linux 7.3 (liveupdate kho-scratch branch 2026-07-26, verified in linux-source 7.3.4)',
+    source=(
+        'Linux 7.3 (liveupdate tree, branch kho-scratch, merge eb7145b5cb2a, 2026-07-26), read in Linux 7.3.4 '
+        '(Debian linux-source-7.3): kernel/liveupdate/kexec_handover.c kho_extend_scratch(), mm/memblock.c '
+        'memblock_alloc_hugetlb()'
+    ),
     gigantic_api='hugetlb',
     hugetlb_in_scratch_sizing=False,
     extension='scratch',

@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The December 2025 RFC: retrieve preserved memory before hugetlb and end scratch-only right after
-(kho-spec §10.8 E1).
+"""The December 2025 RFC: retrieve preserved memory before hugetlb and end scratch-only right after.
 """
 
 from __future__ import annotations
@@ -11,15 +10,17 @@ __all__ = ["ScratchOffEarly", "STRATEGY"]
 
 
 class ScratchOffEarly(Strategy):
-    """The December 2025 RFC: retrieve preserved memory before hugetlb and end scratch-only right after
-    (kho-spec §10.8 E1).
+    """The December 2025 RFC: retrieve preserved memory before hugetlb and end scratch-only right after.
     """
 
 
 STRATEGY = ScratchOffEarly(
     name='scratch-off-early',
-    description='E1: kho_mem_retrieve() before hugetlb, scratch-only cleared right after retrieval',
-    source="Pratyush Yadav, RFC 'hugetlb live update' 02/10 'kho: disable scratch-only earlier in boot', 2025-12-07",
+    description='Dec 2025 RFC: kho_mem_retrieve() before hugetlb, scratch-only cleared right after retrieval',
+    source=(
+        "Pratyush Yadav, [RFC 02/10] kho: disable scratch-only earlier in boot, series 'hugetlb live update', "
+        "2025-12-07 (<20251206230222.853493-3-pratyush@kernel.org>)"
+    ),
     preserved_reserved_at='mm_core_init_early',
     scratch_only_ends='mm_core_init_early',
     known_options=(EXCLUDE_HUGETLB,),
