@@ -335,19 +335,13 @@ ScratchFromOpt = Annotated[str | None, typer.Option("--scratch-from",
 KhoOpt = Annotated[bool | None, typer.Option("--kho/--no-kho",
                                              help="Force kho on/off (default: the trace's kho= parameter).")]
 
-_COLD_LOGS = ("console-kernel1.log", "console-kernel1.log.gz", "console.log", "console.log.gz", "console.log.xz")
-_SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel2.log.xz")
-
-
 def _trace_files(path: Path) -> tuple[Path, Path | None]:
     """The cold-boot log of *path* and, for a KHO trace directory, the second kernel's log."""
-    if str(path).startswith("scenario:") or not path.is_dir():
+    from .fixtures import trace_files
+
+    if str(path).startswith("scenario:"):
         return path, None
-    cold = next((path / n for n in _COLD_LOGS if (path / n).exists()), None)
-    if cold is None:
-        raise KhoReplayError(f"{path}: no console log ({', '.join(_COLD_LOGS)})")
-    second = next((path / n for n in _SECOND_LOGS if (path / n).exists()), None)
-    return cold, second
+    return trace_files(path)
 
 
 def _load_trace(path: Path) -> Trace:

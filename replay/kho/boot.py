@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import NamedTuple, TypedDict, Unpack
 
 from ..errors import KernelPanic, KhoReplayError
 from ..flags import Flag
@@ -82,7 +82,9 @@ from .scratch import ScratchReservation, populate, reserve_scratch
 
 __all__ = [
     "BootPlan",
+    "ColdOptions",
     "HugepagesRequest",
+    "KexecOptions",
     "Replayed",
     "SecondKernelCheck",
     "check_second_kernel",
@@ -603,10 +605,27 @@ def replay_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options:
     return execute(trace, _strategy(strategy, options), kernel=kernel, arch=arch, kexec=False, kho=kho)
 
 
-def run_cold(trace: Trace, strategy: Strategy | str = "baseline", *, options: Sequence[str] = (),
-             kernel: str | None = None, arch: str | None = None, kho: bool | None = None) -> Outcome:
-    """The outcome of :func:`replay_cold`."""
-    return replay_cold(trace, strategy, options=options, kernel=kernel, arch=arch, kho=kho).outcome
+class ColdOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`replay_cold`, for :func:`run_cold`."""
+
+    options: Sequence[str]
+    kernel: str | None
+    arch: str | None
+    kho: bool | None
+
+
+class KexecOptions(ColdOptions, total=False):
+    """The keyword arguments of :func:`replay_kexec`, for :func:`run_kexec`."""
+
+    preserve: str | PreserveSpec | PreservedSet
+    seed: int
+    second: Trace | None
+    scratch_from: Strategy | str | None
+
+
+def run_cold(trace: Trace, strategy: Strategy | str = "baseline", **kw: Unpack[ColdOptions]) -> Outcome:
+    """The outcome of :func:`replay_cold` (same arguments)."""
+    return replay_cold(trace, strategy, **kw).outcome
 
 
 def replay_kexec(
@@ -664,22 +683,10 @@ def replay_kexec(
                                segments=segs)
 
 
-def run_kexec(
-    trace: Trace,
-    strategy: Strategy | str = "baseline",
-    *,
-    preserve: str | PreserveSpec | PreservedSet = "hugetlb",
-    options: Sequence[str] = (),
-    kernel: str | None = None,
-    arch: str | None = None,
-    seed: int = 0,
-    second: Trace | None = None,
-    scratch_from: Strategy | str | None = None,
-    kho: bool | None = None,
-) -> tuple[Outcome, Outcome]:
-    """The outcomes of :func:`replay_kexec`: the cold boot and the KHO boot after it."""
-    cold, kx = replay_kexec(trace, strategy, preserve=preserve, options=options, kernel=kernel, arch=arch, seed=seed,
-                            second=second, scratch_from=scratch_from, kho=kho)
+def run_kexec(trace: Trace, strategy: Strategy | str = "baseline",
+              **kw: Unpack[KexecOptions]) -> tuple[Outcome, Outcome]:
+    """The outcomes of :func:`replay_kexec` (same arguments): the cold boot and the KHO boot after it."""
+    cold, kx = replay_kexec(trace, strategy, **kw)
     return cold.outcome, kx.outcome
 
 

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import Strategy
 
-__all__ = ["Baseline", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class Baseline(Strategy):
-    """What the trace's kernel does: Linux up to 7.2.
-    """
-
-
-STRATEGY = Baseline(
+STRATEGY = Strategy(
     name='baseline',
     description="what the trace's kernel does: gigantic pages RSRV_KERN, scratch-only until memblock_free_all()",
     source=(

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import Strategy
 
-__all__ = ["ExtScratch", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class ExtScratch(Strategy):
-    """The posted v1 series (2026-04-29): patches 09/12, 10/12 and 12/12.
-    """
-
-
-STRATEGY = ExtScratch(
+STRATEGY = Strategy(
     name='ext-scratch',
     description=(
         'v1: 1 GiB extended scratch flagged SCRATCH_EXT; gigantic pages via memblock_alloc_nid_user() with '

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import RAPOPORT_REPLY, Strategy
 
-__all__ = ["HugetlbAlloc", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class HugetlbAlloc(Strategy):
-    """The maintainer's alternative 1: SCRATCH_EXT kept, a hugetlb-only allocator, RSRV_KERN kept.
-    """
-
-
-STRATEGY = HugetlbAlloc(
+STRATEGY = Strategy(
     name='hugetlb-alloc',
     description=(
         'alternative 1: SCRATCH_EXT placement, memblock_alloc_gigantic_hugetlb() keeps RSRV_KERN, sizing '

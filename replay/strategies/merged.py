@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import Strategy
 
-__all__ = ["Merged", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class Merged(Strategy):
-    """What Linux 7.3 merged: extension flagged KHO_SCRATCH, memblock_alloc_hugetlb(), RSRV_HUGETLB.
-    """
-
-
-STRATEGY = Merged(
+STRATEGY = Strategy(
     name='merged',
     description=(
         '7.3: kho_extend_scratch() marks KHO_SCRATCH, memblock_alloc_hugetlb() skips kho_scratch[], sizing '

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import RAPOPORT_REPLY, Strategy
 
-__all__ = ["PreserveHugetlb", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class PreserveHugetlb(Strategy):
-    """The maintainer's alternative 3: hugetlb preserves every gigantic page; the KHO boot adopts them.
-    """
-
-
-STRATEGY = PreserveHugetlb(
+STRATEGY = Strategy(
     name='preserve-hugetlb',
     description='alternative 3: every gigantic page preserved and adopted on the KHO boot; sizing excludes hugetlb',
     source=(

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import EXCLUDE_HUGETLB, RAPOPORT_REPLY, Strategy
 
-__all__ = ["ReserveEarly", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class ReserveEarly(Strategy):
-    """The maintainer's alternative 2: reserve preserved memory, and scratch around hugetlb, before hugetlb.
-    """
-
-
-STRATEGY = ReserveEarly(
+STRATEGY = Strategy(
     name='reserve-early',
     description=(
         'alternative 2: preserved memory reserved before hugetlb, scratch reserved around the hugetlb '

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 from .base import EXCLUDE_HUGETLB, Strategy
 
-__all__ = ["ScratchOffEarly", "STRATEGY"]
+__all__ = ["STRATEGY"]
 
-
-class ScratchOffEarly(Strategy):
-    """The December 2025 RFC: retrieve preserved memory before hugetlb and end scratch-only right after.
-    """
-
-
-STRATEGY = ScratchOffEarly(
+STRATEGY = Strategy(
     name='scratch-off-early',
     description='Dec 2025 RFC: kho_mem_retrieve() before hugetlb, scratch-only cleared right after retrieval',
     source=(
