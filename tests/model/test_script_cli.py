@@ -126,6 +126,14 @@ def test_script_round_trip(stream):
     assert format_script(parse_script(text)) == text
 
 
+def test_parsed_real_trace_round_trips():
+    from kho_replay.parsers import load
+
+    t = load(REPO / "traces" / "x86_64-debian-7.2.13-4G" / "console.log")
+    assert any(op.inferred for op in t.ops) and any("." in (op.caller or "") for op in t.ops)
+    assert parse_script(format_script(t.ops)) == t.ops
+
+
 def test_round_trip_keeps_src_out_of_equality():
     (op,) = parse_script("reserve 0x1000 4K flags=rsrv_kern", "x.ops")
     assert str(op.src) == "x.ops:1"
