@@ -388,7 +388,7 @@ def kho(
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
     With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
     from .kho.boot import run_cold, run_kexec
-    from .kho.outcome import format_outcome
+    from .report.text import format_outcome
 
     try:
         cold_path, second_path = _trace_files(trace)

@@ -19,9 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..compare.diff import Change, Diff, Metric
-from .units import human, phys_addr
+from ..kho.outcome import Outcome
+from .units import human, mib, phys_addr
 
-__all__ = ["Comparison", "Report", "addr", "change_line", "metric_delta", "metric_value", "report_text"]
+__all__ = ["Comparison", "Report", "addr", "change_line", "format_outcome", "metric_delta", "metric_value",
+           "report_text"]
 
 #: Changed requests listed per subsystem in text (JSON lists them all).
 TEXT_PER_SUBSYSTEM = 12
@@ -169,3 +171,39 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
                 con.print(Text(f"    ... {len(items) - TEXT_PER_SUBSYSTEM} more (--format json lists all)",
                                style="dim"))
     return buf.getvalue()
+
+
+def format_outcome(o: Outcome) -> list[str]:
+    """The outcome as report lines (hex addresses as the kernel prints them)."""
+    sc, g = o.scratch, o.gigantic
+    kind = "KHO boot" if o.kho_boot else ("plain kexec (no KHO)" if o.boot == "kexec" else "cold boot")
+    lines = [f"{o.source}: {o.strategy}, {kind}"]
+    if o.boot == "cold":
+        if sc.k_all or sc.k_low:
+            lines.append(", ".join([f"  RSRV_KERN for sizing: low {mib(sc.k_low)}", f"all {mib(sc.k_all)}"]
+                                   + [f"node{n} {mib(k)}" for n, k in sc.k_nodes]))
+        lines.append(", ".join([f"  scratch requested: lowmem {mib(sc.lowmem)}", f"global {mib(sc.global_)}"]
+                               + [f"node{n} {mib(s)}" for n, s in sc.pernode]))
+        lines.append("  scratch: " + ("reserved" if sc.enabled else
+                                      f"not reserved ({'failed: ' + sc.failed if sc.failed else 'KHO off'})"))
+    for name, base, size in sc.areas:
+        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {mib(size)}")
+    lines.append(f"  gigantic pages: {g.allocated}/{g.requested} placed, per node "
+                 + (", ".join(f"{n}:{c}" for n, c in g.per_node) or "-")
+                 + f"; fallbacks {g.fallbacks}; in kho_scratch[] {g.in_scratch}; in extension {g.in_extended}"
+                 + (f"; adopted {g.adopted}" if g.adopted else ""))
+    lines.append(f"  RSRV_KERN {mib(o.rsrv_kern)}  RSRV_HUGETLB {mib(o.rsrv_hugetlb)}  preserved "
+                 f"{mib(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  max_threads {o.max_threads}")
+    lines.append(f"  reserved regions: peak {o.reserved_cnt_peak}, final {o.reserved_cnt_final}; doublings "
+                 f"{len(o.doublings)}" + "".join(f" [{d.name} {d.new_max} at {d.base:#018x}"
+                                                 f"{' in scratch' if o.in_scratch(d) else ''}]" for d in o.doublings))
+    if o.scratch_left:
+        lines.append("  scratch left: " + ", ".join(f"after {p} {mib(b)}" for p, b in o.scratch_left))
+    if o.extended_bytes:
+        lines.append(f"  extended: {mib(o.extended_bytes)}")
+    lines.append(f"  cost: regions scanned {o.cost.regions_scanned}, memmove entries {o.cost.memmove_entries}, "
+                 f"digest keys {o.cost.digest_keys}")
+    lines += [f"  | {m}" for m in o.messages]
+    if o.panic:
+        lines.append(f"  PANIC: {o.panic}")
+    return lines
