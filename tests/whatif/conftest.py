@@ -40,7 +40,8 @@ def log(name: str, kernel: int = 1) -> Trace:
     boot whether or not the parser tells quoted output apart.
     """
     d = trace_dir(name)
-    for n in (f"console-kernel{kernel}.log", f"console-kernel{kernel}.log.gz"):
+    plain = ("console.log", "console.log.gz") if kernel == 1 else ()
+    for n in (f"console-kernel{kernel}.log", f"console-kernel{kernel}.log.gz", *plain):
         if (d / n).exists():
             return load(d / n, boot=1)
     pytest.skip(f"{name} has no log of kernel {kernel}")
