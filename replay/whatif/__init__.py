@@ -26,7 +26,7 @@ from ..ops import Trace
 from .image import KernelImage, check_slot, find_image, move_image
 from .kaslr import SlotArea, all_slots, sample_slots, slot_areas, trace_slots
 from .params import apply_sets, check_param, set_cmdline
-from .sweep import Point, Row, SweepResult, run_point, summary, sweep
+from .sweep import Point, Row, SweepResult, replay, run_point, summary, sweep
 
 __all__ = [
     "KernelImage",
@@ -40,6 +40,7 @@ __all__ = [
     "check_slot",
     "find_image",
     "move_image",
+    "replay",
     "run_point",
     "sample_slots",
     "set_cmdline",

@@ -38,7 +38,7 @@ from .image import move_image
 from .kaslr import all_slots, sample_slots, trace_slots
 from .params import apply_sets, check_param
 
-__all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "run_point", "summary", "sweep"]
+__all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "replay", "run_point", "summary", "sweep"]
 
 #: Points a sweep runs without ``yes=True`` (``--yes``).
 GRID_LIMIT = 100_000
@@ -123,6 +123,18 @@ def _strategy(spec: str) -> Strategy:
 
     name, *opts = spec.split("+")
     return get(name, tuple(opts))
+
+
+def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = None,
+           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb") -> list[Row]:
+    """One what-if replayed under *strategy* (``NAME[+OPTION]``): its cold-boot :class:`Row`, and with
+    *kexec* the KHO boot's.  *image_at* is checked against the KASLR slots under *sets*.
+
+    :raises KhoReplayError: for a bad parameter, an impossible slot or an unknown strategy.
+    """
+    if image_at is not None:
+        move_image(apply_sets(trace, sets), image_at)  # refuses an impossible slot
+    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy))
 
 
 def _kaslr_images(trace: Trace, kaslr: str | int | None, seed: int) -> list[int | None]:
