@@ -85,6 +85,11 @@ def check_slot(trace: Trace, addr: int) -> None:
         if a.addr <= addr < a.end and (addr - a.addr) % a.align == 0:
             return
     k = kaslr_input(trace)
+    if not areas:
+        if addr == k.recorded:
+            return
+        raise KhoReplayError(f"{trace.context.source}: image at 0x{addr:x}: physical KASLR is off for this boot "
+                             f"(nokaslr, too many memmap=, or no region fits); the image stays at 0x{k.recorded:x}")
     if not k.randomised:
         raise KhoReplayError(f"{trace.context.source}: image at 0x{addr:x}: this {trace.context.arch} boot shows no "
                              f"physical KASLR; its one slot is 0x{k.recorded:x}")

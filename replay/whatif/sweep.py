@@ -141,6 +141,9 @@ def _kaslr_images(trace: Trace, kaslr: str | int | None, seed: int) -> list[int 
     if kaslr is None:
         return [None]
     areas = trace_slots(trace)
+    if not areas:
+        raise KhoReplayError(f"{trace.context.source}: no KASLR slots: physical KASLR is off for this boot "
+                             "(nokaslr, too many memmap=, or no region fits)")
     if kaslr == "all":
         return list(all_slots(areas))
     if isinstance(kaslr, int) and kaslr > 0:

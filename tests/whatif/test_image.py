@@ -135,3 +135,18 @@ def test_b_73_set_hugepages_4_at_h_image_is_the_real_h_boot() -> None:
     pages = (0x180000000, 0x140000000, 0x100000000, 0x40000000)
     assert tuple(cold.gigantic.addrs) == pages
     assert sorted(kx.gigantic.addrs) == sorted(pages)
+
+
+def test_nokaslr_keeps_the_image_where_it_was() -> None:
+    from dataclasses import replace
+
+    from kho_replay.replay.whatif import sweep
+
+    t = log(B72)
+    t = replace(t, context=replace(t.context, cmdline=t.context.cmdline + " nokaslr"))
+    img = find_image(t)
+    assert move_image(t, img.base) is t
+    with pytest.raises(KhoReplayError, match="physical KASLR is off"):
+        move_image(t, 0x141000000)
+    with pytest.raises(KhoReplayError, match="no KASLR slots"):
+        sweep(t, kaslr="all", jobs=1)
