@@ -677,6 +677,11 @@ def fixture_check(
     raise typer.Exit(ExitCode.DIVERGED if changed else ExitCode.SAME)
 
 
+from .cli_whatif import register as _register_whatif  # noqa: E402  (needs the commands above)
+
+_register_whatif(app)
+
+
 def dispatch(args: list[str]) -> list[str]:
     """*args* with the hidden ``compare`` command inserted unless they start with a command or --help/--version.
 

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""``--set PARAM=VALUE``: the boot with other boot parameters, applied as the kernel reads them.
+
+The command line is rewritten; the replay then reads it as it reads any
+boot's (``hugepages_request()``, ``parse_kho_cmdline()``).  Gigantic pages
+the recorded boot allocated beyond the new ``hugepages=`` are dropped from the
+op stream (with the ops tied to them); missing ones are allocated by the boot
+driver's hugetlb loop, as ``hugetlb_hstate_alloc_pages()`` would.
+
+Parameters (mm/hugetlb.c ``hugepages_setup()``/``hugepagesz_setup()``/
+``default_hugepagesz_setup()``; kernel/liveupdate/kexec_handover.c
+``kho_parse_enable()``/``kho_parse_scratch_size()``):
+
+* ``hugepages=N`` or per node ``0:2,1:2``: the 1 GiB hstate's count (the only
+  one memblock sees); a command line naming no 1 GiB hstate gets
+  ``hugepagesz=1G hugepages=N``;
+* ``hugepagesz=``/``default_hugepagesz=``: a page size the arch supports;
+* ``kho_scratch=``: ``N%`` or ``lowmem,global,pernode`` sizes; ``kho=``: a kstrtobool word.
+
+>>> set_cmdline("console=ttyS0 hugepagesz=1G hugepages=2", "hugepages", "4")
+'console=ttyS0 hugepagesz=1G hugepages=4'
+>>> set_cmdline("console=ttyS0", "hugepages", "0:2,1:2")
+'console=ttyS0 hugepagesz=1G hugepages=0:2,1:2'
+>>> set_cmdline("kho=on kho_scratch=50%", "kho_scratch", "64M,512M,256M")
+'kho=on kho_scratch=64M,512M,256M'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ..errors import KhoReplayError
+from ..kho.params import memparse
+from ..ops import Alloc, Trace
+
+__all__ = ["PARAMS", "apply_sets", "check_param", "parse_set", "set_cmdline"]
+
+#: hstate sizes per arch (x86-64: PMD and PUD; arm64 with 4K pages: contiguous PTE, PMD, contiguous PMD, PUD).
+_HUGE_SIZES = {"x86_64": (2 << 20, 1 << 30), "arm64": (64 << 10, 2 << 20, 32 << 20, 1 << 30)}
+#: parameter -> first kernel (major, minor) that knows it.
+PARAMS = {"hugepages": (2, 6), "hugepagesz": (2, 6), "default_hugepagesz": (2, 6),
+          "kho": (6, 16), "kho_scratch": (6, 16)}
+_KSTRTOBOOL = ("y", "n", "1", "0", "on", "off", "yes", "no", "true", "false")
+_PERNODE = re.compile(r"^\d+:\d+(,\d+:\d+)*$")
+
+
+def check_param(key: str, value: str, *, arch: str = "x86_64", release: str | None = None) -> None:
+    """Refuse an unknown parameter, one the trace's kernel predates, or a value the kernel would reject.
+
+    :raises KhoReplayError: one line naming the parameter and what is accepted.
+    """
+    if key not in PARAMS:
+        raise KhoReplayError(f"--set {key}=: unknown parameter (known: {', '.join(sorted(PARAMS))})")
+    if release:
+        m = re.match(r"(\d+)\.(\d+)", release)
+        if m and (int(m.group(1)), int(m.group(2))) < PARAMS[key]:
+            since = ".".join(map(str, PARAMS[key]))
+            raise KhoReplayError(f"--set {key}=: kernel {release} does not know {key}= (since {since})")
+    bad = f"--set {key}={value}: "
+    if key == "hugepages":
+        if not (value.isdigit() or _PERNODE.match(value)):
+            raise KhoReplayError(bad + "expected a count (4) or per-node counts (0:2,1:2)")
+    elif key in ("hugepagesz", "default_hugepagesz"):
+        try:
+            size = memparse(value)
+        except KhoReplayError:
+            size = 0
+        sizes = _HUGE_SIZES.get(arch, _HUGE_SIZES["x86_64"])
+        if size not in sizes:
+            raise KhoReplayError(bad + f"{arch} supports " + ", ".join(_fmt(s) for s in sizes))
+    elif key == "kho":
+        if value.lower() not in _KSTRTOBOOL:
+            raise KhoReplayError(bad + "expected on/off, y/n or 1/0")
+    elif key == "kho_scratch":
+        if value.endswith("%"):
+            if not (value[:-1].isdigit() and len(value) <= 11):
+                raise KhoReplayError(bad + "expected N% or lowmem,global,pernode sizes")
+            return
+        parts = value.split(",")
+        try:
+            sizes = [memparse(p) for p in parts]
+        except KhoReplayError:
+            sizes = []
+        if len(sizes) != 3 or not sum(sizes):
+            raise KhoReplayError(bad + "expected N% or three sizes lowmem,global,pernode (64M,512M,256M)")
+
+
+def _fmt(size: int) -> str:
+    return f"{size >> 30}G" if size >= 1 << 30 else f"{size >> 20}M" if size >= 1 << 20 else f"{size >> 10}K"
+
+
+def parse_set(text: str) -> tuple[str, list[str]]:
+    """``PARAM=V1,V2`` of a sweep (or ``PARAM=V`` of a replay) into the parameter and its values.
+
+    Per-node ``hugepages=`` values keep their commas; separate them with ``;``
+    in a sweep (``hugepages=0:1,1:1;0:2,1:2``).  ``kho_scratch=`` sizes, three
+    comma-separated, likewise take ``;`` between values.
+    """
+    key, eq, val = text.partition("=")
+    if not eq or not key or not val:
+        raise KhoReplayError(f"--set {text}: expected PARAM=VALUE")
+    if ";" in val or (key == "hugepages" and ":" in val) or (key == "kho_scratch" and not val.endswith("%")
+                                                             and val.count(",") == 2):
+        return key, [v for v in val.split(";") if v]
+    return key, [v for v in val.split(",") if v]
+
+
+def set_cmdline(cmdline: str, key: str, value: str) -> str:
+    """*cmdline* with ``key=value``: the existing word replaced, else appended (see the module docstring)."""
+    words = cmdline.split()
+    if key == "hugepages":
+        # The count after the 1 GiB hstate's hugepagesz= (or default_hugepagesz=1G) is the one to change.
+        one_g, at = False, None
+        for i, w in enumerate(words):
+            k, _, v = w.partition("=")
+            if k in ("hugepagesz", "default_hugepagesz"):
+                one_g = _is_1g(v)
+                if one_g and at is None:
+                    at = i
+            elif k == "hugepages" and one_g:
+                words[i] = f"hugepages={value}"
+                return " ".join(words)
+        if at is not None:
+            words.insert(at + 1, f"hugepages={value}")
+        else:
+            words += ["hugepagesz=1G", f"hugepages={value}"]
+        return " ".join(words)
+    for i, w in enumerate(words):
+        if w.partition("=")[0] == key:
+            words[i] = f"{key}={value}"
+            return " ".join(words)
+    return " ".join([*words, f"{key}={value}"])
+
+
+def _is_1g(v: str) -> bool:
+    try:
+        return memparse(v) == 1 << 30
+    except KhoReplayError:
+        return False
+
+
+def apply_sets(trace: Trace, sets: Sequence[tuple[str, str]]) -> Trace:
+    """*trace* with each ``(param, value)`` of *sets* applied, in order.
+
+    :raises KhoReplayError: for an unknown parameter or a bad value.
+    """
+    if not sets:
+        return trace
+    from ..kho.boot import classify_ops, hugepages_request
+    from ..kho.classify import Subsystem
+    from ..kho.link import link
+
+    ctx = trace.context
+    cmdline = ctx.cmdline
+    for key, value in sets:
+        check_param(key, value, arch=ctx.arch or "x86_64", release=ctx.release)
+        cmdline = set_cmdline(cmdline, key, value)
+    new = replace(trace, context=replace(ctx, cmdline=cmdline))
+    req = hugepages_request(cmdline)
+    subs = classify_ops(trace)
+    gig = [i for i, op in enumerate(trace.ops) if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC]
+    keep: set[int] = set()
+    if req is not None and req.per_node:
+        want = dict(req.per_node)
+        for i in gig:
+            nid = trace.ops[i].nid  # type: ignore[union-attr]
+            if want.get(nid if nid is not None else -1, 0) > 0:
+                want[nid] -= 1  # type: ignore[index]
+                keep.add(i)
+    elif req is not None:
+        keep = set(gig[:req.total])
+    drop = set(gig) - keep
+    if not drop:
+        return new
+    # Ops tied to a dropped page (its tail NOINIT mark) go with it.
+    anchors = link(trace.ops)
+    ops = tuple(op for i, op in enumerate(trace.ops)
+                if i not in drop and not (anchors[i] is not None and anchors[i].alloc in drop))
+    return replace(new, ops=ops)

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Sweeps: one boot replayed over a grid of what-ifs (KASLR slots x boot parameters) x designs.
+
+The trace is parsed once; each point is the trace with its what-ifs applied
+(:func:`~.params.apply_sets`, then :func:`~.image.move_image`) and replayed
+under each strategy, cold and with ``kexec`` the KHO boot after it.  Points
+run through :func:`~kho_replay.replay.parallel.map_points` (a process pool, or
+Dask distributed with *scheduler*); rows come back in grid order, so the output
+is the same bytes whatever ran where.
+
+The KASLR slots depend on ``hugepages=`` (the decompressor keeps 1 GiB blocks
+free for the gigantic pages), so each parameter combination gets its own slot set.
+
+>>> from kho_replay.replay.ops import Context, Trace, parse_script
+>>> t = Trace(Context(cmdline="kho=on", release="7.2.13"), parse_script('''
+... reserve_kern 0x4000000 46M
+... add 0x100000 0xfff00000 nid=0
+... alloc memblock_phys_alloc_range size=64M align=4K min=0x0 max=0x100000000
+... phase free_all
+... '''))
+>>> res = sweep(t, strategies=["baseline"], sets={"kho_scratch": ["64M,64M,64M", "50%"]}, jobs=1)
+>>> [(r.params, r.scratch_reserved, r.lowmem >> 20) for r in res.rows]
+[('kho_scratch=64M,64M,64M', True, 64), ('kho_scratch=50%', True, 56)]
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+
+from ..errors import KhoReplayError
+from ..ops import Trace
+from ..parallel import map_points
+from ..strategies import Strategy
+from .image import move_image
+from .kaslr import all_slots, sample_slots, trace_slots
+from .params import apply_sets, check_param
+
+__all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "replay", "run_point", "summary", "sweep"]
+
+#: Points a sweep runs without ``yes=True`` (``--yes``).
+GRID_LIMIT = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One what-if: the image address (None: where the trace had it) and ``(param, value)`` settings."""
+
+    image_at: int | None
+    sets: tuple[tuple[str, str], ...]
+    strategy: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """The outcome metrics of ``kho`` for one point, strategy and boot."""
+
+    image_at: int | None
+    params: str
+    strategy: str
+    boot: str
+    scratch_reserved: bool
+    scratch_failed: str | None
+    lowmem: int
+    global_: int
+    pernode: int
+    gigantic_requested: int
+    gigantic_allocated: int
+    gigantic_in_scratch: int
+    gigantic_addrs: tuple[int, ...]
+    rsrv_kern: int
+    estimated_free_pages: int
+    max_threads: int
+    panic: str | None
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """Column names, in order."""
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    """The rows of a sweep, in grid order, and what was swept."""
+
+    trace: str
+    strategies: tuple[str, ...]
+    kexec: bool
+    swept: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+
+def _row(p: Point, o: object) -> Row:
+    from ..kho.outcome import Outcome
+
+    assert isinstance(o, Outcome)
+    s = o.scratch
+    return Row(p.image_at, " ".join(f"{k}={v}" for k, v in p.sets), p.strategy, o.boot, bool(s.enabled),
+               s.failed, s.lowmem, s.global_, sum(size for _, size in s.pernode) if s.pernode else 0,
+               o.gigantic.requested, o.gigantic.allocated, o.gigantic.in_scratch, tuple(o.gigantic.addrs),
+               o.rsrv_kern, o.estimated_nr_free_pages, o.max_threads, o.panic)
+
+
+def run_point(trace: Trace, kexec: bool, preserve: str, p: Point) -> list[Row]:
+    """Replay one point: its cold boot and, with *kexec*, the KHO boot after it."""
+    from ..kho.boot import run_cold, run_kexec
+
+    t = apply_sets(trace, p.sets)
+    if p.image_at is not None:
+        t = move_image(t, p.image_at, check=False)  # points() only yields slots of this parameter set
+    s = _strategy(p.strategy)
+    if kexec:
+        return [_row(p, o) for o in run_kexec(t, s, preserve=preserve)]
+    return [_row(p, run_cold(t, s))]
+
+
+@functools.lru_cache(maxsize=64)
+def _strategy(spec: str) -> Strategy:
+    # Looked up once per process: the lookup reads the entry points, a third of a replay's time.
+    from ..strategies import get
+
+    name, *opts = spec.split("+")
+    return get(name, tuple(opts))
+
+
+def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = None,
+           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb") -> list[Row]:
+    """One what-if replayed under *strategy* (``NAME[+OPTION]``): its cold-boot :class:`Row`, and with
+    *kexec* the KHO boot's.  *image_at* is checked against the KASLR slots under *sets*.
+
+    :raises KhoReplayError: for a bad parameter, an impossible slot or an unknown strategy.
+    """
+    if image_at is not None:
+        move_image(apply_sets(trace, sets), image_at)  # refuses an impossible slot
+    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy))
+
+
+def _kaslr_images(trace: Trace, kaslr: str | int | None, seed: int) -> list[int | None]:
+    if kaslr is None:
+        return [None]
+    areas = trace_slots(trace)
+    if not areas:
+        raise KhoReplayError(f"{trace.context.source}: no KASLR slots: physical KASLR is off for this boot "
+                             "(nokaslr, too many memmap=, or no region fits)")
+    if kaslr == "all":
+        return list(all_slots(areas))
+    if isinstance(kaslr, int) and kaslr > 0:
+        return list(sample_slots(areas, kaslr, seed))
+    raise KhoReplayError(f"--kaslr {kaslr}: expected all, N or N:SEED")
+
+
+def parse_kaslr(text: str) -> tuple[str | int, int]:
+    """``all``, ``N`` or ``N:SEED`` into (``"all"`` or N, seed)."""
+    if text == "all":
+        return "all", 0
+    n, _, seed = text.partition(":")
+    if not n.isdigit() or int(n) == 0 or (seed and not seed.isdigit()):
+        raise KhoReplayError(f"--kaslr {text}: expected all, N or N:SEED")
+    return int(n), int(seed or 0)
+
+
+def points(trace: Trace, *, strategies: Sequence[str], kaslr: str | int | None = None, seed: int = 0,
+           sets: Mapping[str, Sequence[str]] | None = None, images: Sequence[int] | None = None) -> list[Point]:
+    """The grid in order: parameter combinations, then image addresses, then strategies.
+
+    :raises KhoReplayError: for a bad parameter or value, or an impossible *images* address.
+    """
+    sets = dict(sets or {})
+    ctx = trace.context
+    for key, values in sets.items():
+        if not values:
+            raise KhoReplayError(f"--set {key}=: no values")
+        for v in values:
+            check_param(key, v, arch=ctx.arch or "x86_64", release=ctx.release)
+    combos = list(itertools.product(*[[(k, v) for v in vals] for k, vals in sets.items()]))
+    out = []
+    for combo in combos:
+        t = apply_sets(trace, combo)
+        if images is not None:
+            for a in images:
+                move_image(t, a)  # refuses an address that is not a slot under these parameters
+            imgs: list[int | None] = list(images)
+        else:
+            imgs = _kaslr_images(t, kaslr, seed)
+        out += [Point(a, tuple(combo), s) for a in imgs for s in strategies]
+    return out
+
+
+def sweep(
+    trace: Trace,
+    *,
+    strategies: Sequence[str] = ("baseline", "merged"),
+    kaslr: str | int | None = None,
+    seed: int = 0,
+    sets: Mapping[str, Sequence[str]] | None = None,
+    images: Sequence[int] | None = None,
+    kexec: bool = False,
+    preserve: str = "hugetlb",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    yes: bool = False,
+) -> SweepResult:
+    """Replay *trace* over KASLR slots (*kaslr*: ``"all"`` or a sample size, drawn with *seed*; or explicit
+    *images*) x *sets* (parameter -> values) x *strategies*; one :class:`Row` per point and boot.
+
+    *progress* gets (points done, points in all).
+
+    :raises KhoReplayError: for bad what-ifs, or a grid over :data:`GRID_LIMIT` points without *yes*.
+    """
+    from ..strategies import get
+
+    for spec in strategies:
+        name, *opts = spec.split("+")
+        get(name, tuple(opts))
+    grid = points(trace, strategies=strategies, kaslr=kaslr, seed=seed, sets=sets, images=images)
+    if len(grid) > GRID_LIMIT and not yes:
+        raise KhoReplayError(f"{len(grid):,} points is more than {GRID_LIMIT:,}: narrow the grid or pass --yes")
+    func = functools.partial(run_point, trace, kexec, preserve)
+    tick = (lambda n: progress(n, len(grid))) if progress else None
+    results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
+    swept = tuple(["image_at"] if (kaslr is not None or images is not None) else []) + tuple(sets or {})
+    return SweepResult(trace.context.source, tuple(strategies), kexec, swept,
+                       tuple(r for rows in results for r in rows))
+
+
+def summary(res: SweepResult) -> list[str]:
+    """One line per strategy (and boot): in how many points KHO scratch was reserved, gigantic pages placed
+    and, for KHO boots, how many landed inside kernel-2 scratch."""
+    lines = []
+    for boot in ("cold", "kexec") if res.kexec else ("cold",):
+        parts = []
+        for s in res.strategies:
+            rows = [r for r in res.rows if r.strategy == s and r.boot == boot]
+            n = len(rows)
+            if boot == "cold":
+                ok = sum(r.scratch_reserved for r in rows)
+                short = sum(r.gigantic_allocated < r.gigantic_requested for r in rows)
+                text = f"{s}: KHO scratch reserved in {ok:,}/{n:,}"
+                if any(r.gigantic_requested for r in rows):
+                    text += f", fewer gigantic pages than asked in {short:,}/{n:,}"
+            else:
+                inside = [r.gigantic_in_scratch for r in rows]
+                worst = max(inside, default=0)
+                text = (f"{s}: gigantic pages inside kernel-2 scratch: 0 in every point" if not worst else
+                        f"{s}: gigantic pages inside kernel-2 scratch in {sum(1 for x in inside if x):,}/{n:,} "
+                        f"(up to {worst})")
+            parts.append(text)
+        lines.append(f"{boot} boot: " + "; ".join(parts))
+    return lines
