@@ -230,7 +230,8 @@ def test_diff_first_and_second_kernel_of_c() -> None:
     assert comp["boot"] == "kexec" and comp["diverged"]
     assert metric(comp, "gigantic in scratch")["old"] == 0
     assert metric(comp, "gigantic in scratch")["new"] == pages
-    assert comp["first"]["src"].startswith("console-kernel2.log.gz:")
+    # Every location names its side: A's line and B's line.
+    assert comp["first"]["src"].startswith("A console-kernel1.log:") and ", B console-kernel2.log.gz:" in comp["first"]["src"]
     assert comp["first"]["new_in_scratch"] is True
 
 

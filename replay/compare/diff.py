@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ..errors import KhoReplayError
 from ..kho.outcome import Outcome, Request
 from ..ops import Trace
+from ..report.units import human
 
 __all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
 
@@ -225,15 +226,6 @@ def _signed(m: Metric) -> str:
     return f"{d:+d}"
 
 
-def human(n: int) -> str:
-    """Bytes the way the kernel prints sizes in its messages: 64MiB, 1.5GiB, 4KiB, 12B."""
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            v = f"{n / (1 << shift):.1f}".removesuffix(".0")
-            return f"{v}{unit}"
-    return f"{n}B"
-
-
 def in_areas(addr: int | None, size: int, areas: tuple[tuple[str, int, int], ...]) -> bool:
     """Whether ``[addr, addr + size)`` overlaps any scratch area ``(name, base, size)``."""
     if addr is None:
@@ -257,7 +249,8 @@ def _keyed(o: Outcome, by_caller: bool) -> dict[tuple[object, ...], Request]:
     return out
 
 
-def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]:
+def _source(trace: Trace | None, op_index: int, side: str | None = None) -> tuple[str | None, str | None]:
+    """``file:line`` of op *op_index* of *trace* (prefixed with *side*, A or B, for two boots) and its words."""
     if trace is None or not 0 <= op_index < len(trace.ops):
         return None, None
     src = trace.ops[op_index].src
@@ -266,7 +259,8 @@ def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]
     from pathlib import Path
 
     words = src.text if src.text is not None else _line(src.path, src.line)
-    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), words
+    where = f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src)
+    return (f"{side} {where}" if side else where), words
 
 
 _LINES: dict[str, list[str]] = {}
@@ -287,7 +281,8 @@ def _line(path: str, line: int | None) -> str | None:
     return lines[line - 1].strip() if 0 < line <= len(lines) else None
 
 
-def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -> Iterator[Change]:
+def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool, old_trace: Trace | None = None,
+             sides: tuple[str, str] | None = None) -> Iterator[Change]:
     ka, kb = _keyed(old, by_caller), _keyed(new, by_caller)
     order = {k: i for i, k in enumerate([*ka, *(k for k in kb if k not in ka)])}
     for k in sorted(order, key=lambda k: (min(x.op_index for x in (ka.get(k), kb.get(k)) if x is not None),
@@ -309,7 +304,13 @@ def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -
                 kind = Kind.moved
         else:
             kind = Kind.added if a is None else Kind.gone
-        src, words = _source(trace, r.op_index)
+        if sides is not None:  # two boots: each location names its file, A's, B's or both
+            sa, wa = _source(old_trace, a.op_index, sides[0]) if a is not None else (None, None)
+            sb, wb = _source(trace, b.op_index, sides[1]) if b is not None else (None, None)
+            src = ", ".join(x for x in (sa, sb) if x) or None
+            words = wb if wb is not None else wa
+        else:
+            src, words = _source(trace if b is not None else old_trace or trace, r.op_index)
         if r.synthesized:  # no console line of its own: say where the model inserted it
             src, words = (None if src is None else f"synthesized before {src}"), None
         yield Change(
@@ -381,9 +382,13 @@ def _multiset_minus(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: int = 0,
-         by_caller: bool = False,
+         by_caller: bool = False, old_trace: Trace | None = None, sides: tuple[str, str] | None = None,
          reserved: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]] | None = None) -> Diff:
     """Compare *new* against *old*; *trace* (the one *new* replayed) names source lines.
+
+    *old_trace* is the one *old* replayed when it differs (two real boots): a
+    request only *old* made is located there.  *sides* labels the two traces
+    (``("A", "B")``) so that every location says whose file it is.
 
     Two strategies on one trace pair requests by op index.  Two different
     real boots (*by_caller*) pair them by caller function, API and nid in
@@ -393,7 +398,7 @@ def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: i
     """
     return Diff(
         old=old, new=new,
-        changes=tuple(_changes(old, new, trace, by_caller)),
+        changes=tuple(_changes(old, new, trace, by_caller, old_trace, sides)),
         metrics=metrics(old, new),
         messages_added=_multiset_minus(new.messages, old.messages),
         messages_gone=_multiset_minus(old.messages, new.messages),
