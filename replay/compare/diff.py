@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from ..errors import KhoReplayError
 from ..kho.outcome import Outcome, Request
 from ..ops import Trace
-from ..report.units import human
+from ..report.units import human, signed  # noqa: F401 - human: re-exported for older callers
 
-__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
+__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes",
+           "requests_phrase"]
 
 
 class Kind(enum.StrEnum):
@@ -205,7 +206,7 @@ class Diff:
         parts = []
         for kind in Kind:
             if n := self.count(kind):
-                parts.append(f"{n} {'request' if n == 1 else 'requests'} {kind.value}")
+                parts.append(requests_phrase(n, kind))
         words = [m for m in self.shown_metrics if m.unit == "" and not m.informational]
         parts += [f"{m.name}: {m.old} -> {m.new}" for m in words]
         nums = [m for m in self.shown_metrics if m.unit != "" and not m.informational]
@@ -219,10 +220,18 @@ class Diff:
         return "DIVERGED: " + "; ".join(parts)
 
 
+def requests_phrase(n: int, kind: Kind | str) -> str:
+    """``1 request now fails``, ``2 requests now fail``, ``3 requests moved``: number and verb agree."""
+    words = str(kind.value if isinstance(kind, Kind) else kind)
+    if n != 1 and words.startswith("now ") and words.endswith("s"):
+        words = words[:-1]
+    return f"{n} {'request' if n == 1 else 'requests'} {words}"
+
+
 def _signed(m: Metric) -> str:
     d = m.delta or 0
     if m.unit == "bytes":
-        return ("+" if d >= 0 else "-") + human(abs(d))
+        return signed(d)
     return f"{d:+d}"
 
 
@@ -329,17 +338,31 @@ def _scratch_word(o: Outcome) -> str:
     return f"no (failed: {o.scratch.failed})" if o.scratch.failed else "no (KHO off)"
 
 
+def _area(name: str) -> tuple[int, str]:
+    return ({"lowmem": 0, "global": 1}.get(name, 2), name)
+
+
+def _scratch_sizes(o: Outcome) -> dict[str, int]:
+    """Scratch sizes by area name: a KHO boot's inherited areas, else the sizes the cold boot computed."""
+    sc = o.scratch
+    if o.kho_boot:
+        sizes: dict[str, int] = {}
+        for name, _, size in sc.areas:
+            sizes[name] = sizes.get(name, 0) + size
+        return sizes
+    return {"lowmem": sc.lowmem, "global": sc.global_, **{f"node{n}": s for n, s in sc.pernode}}
+
+
 def metrics(old: Outcome, new: Outcome) -> tuple[Metric, ...]:
     """The metrics of kho-spec §11 on both sides, in report order."""
     sa, sb, ga, gb = old.scratch, new.scratch, old.gigantic, new.gigantic
-    out = [
-        Metric("scratch reserved", _scratch_word(old), _scratch_word(new), ""),
-        Metric("scratch lowmem", sa.lowmem, sb.lowmem, "bytes"),
-        Metric("scratch global", sa.global_, sb.global_, "bytes"),
-    ]
-    pa, pb = dict(sa.pernode), dict(sb.pernode)
-    out += [Metric(f"scratch node{n}", pa.get(n), pb.get(n), "bytes") for n in sorted(set(pa) | set(pb))]
-    out.append(Metric("scratch in place", sa.reserved, sb.reserved, "bytes"))
+    out = [Metric("scratch reserved", _scratch_word(old), _scratch_word(new), "")]
+    # A cold boot's sizes are what kho_reserve_scratch() asked for (reserved or not: see "scratch reserved");
+    # a KHO boot sizes nothing: it inherits kho_scratch[] areas, so its sizes are those areas'.
+    how = "inherited" if old.kho_boot or new.kho_boot else "requested"
+    za, zb = _scratch_sizes(old), _scratch_sizes(new)
+    out += [Metric(f"scratch {k} {how}", za.get(k), zb.get(k), "bytes") for k in sorted(set(za) | set(zb), key=_area)]
+    out.append(Metric("kho_scratch[] total", sa.reserved, sb.reserved, "bytes"))
     out += [
         Metric("gigantic requested", ga.requested, gb.requested),
         Metric("gigantic allocated", ga.allocated, gb.allocated),

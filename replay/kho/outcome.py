@@ -182,7 +182,9 @@ def agreement(a: Outcome, b: Outcome) -> Agreement:
 
 
 def _mib(x: int) -> str:
-    return f"{x >> 20} MiB" if x % (1 << 20) == 0 else f"{x / (1 << 20):.1f} MiB"
+    from ..report.units import human
+
+    return human(x)
 
 
 def format_outcome(o: Outcome) -> list[str]:

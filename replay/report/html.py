@@ -23,11 +23,12 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..compare.diff import Change, human
+from ..compare.diff import Change
 from ..flags import Flag
 from ..kho.outcome import Outcome
 from ..memblock.engine import Memblock
 from .text import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
+from .units import human, signed
 
 __all__ = ["Map", "report_html", "svg_map"]
 
@@ -175,7 +176,7 @@ def _change_row(c: Change) -> str:
     cells = [c.kind.value, c.caller or c.api, c.api, human(c.new_size if c.new_size is not None else c.old_size or 0),
              str(c.nid), addr(c.old_addr) if c.old_size is not None else "none",
              addr(c.new_addr) if c.new_size is not None else "none",
-             "" if not dist else ("+" if dist > 0 else "-") + human(abs(dist)), c.scratch_note, c.src or ""]
+             "" if not dist else signed(dist), c.scratch_note, c.src or ""]
     return "<tr>" + "".join(f"<td><code>{e(x)}</code></td>" for x in cells) + "</tr>"
 
 

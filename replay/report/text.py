@@ -37,10 +37,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..compare.diff import Change, Diff, Metric, human
+from ..compare.diff import Change, Diff, Kind, Metric, requests_phrase
+from .units import human, signed
 
 __all__ = ["DIFF_SCHEMA_VERSION", "Comparison", "Report", "addr", "change_line", "comparison_json", "metric_delta",
-           "metric_value", "report_json", "report_text"]
+           "metric_value", "report_json", "report_text", "request_totals", "sorted_metrics"]
 
 #: Bumped whenever the JSON shape of a diff report changes.
 DIFF_SCHEMA_VERSION = 1
@@ -94,7 +95,7 @@ def metric_delta(m: Metric) -> str:
     if d is None:
         return ""
     if m.unit == "bytes":
-        return ("+" if d >= 0 else "-") + human(abs(d))
+        return signed(d)
     return f"{d:+d}"
 
 
@@ -108,12 +109,48 @@ def change_line(c: Change) -> str:
     dist = c.distance
     bits = [f"{c.kind.value:12}", f"{c.caller or c.api}", f"{c.api} {size} nid={c.nid}", where]
     if dist:
-        bits.append(f"({'+' if dist > 0 else '-'}{human(abs(dist))})")
+        bits.append(f"({signed(dist)})")
     if c.scratch_note:
         bits.append(c.scratch_note)
     if c.src:
         bits.append(f"[{c.src}]")
     return "  ".join(bits)
+
+
+def sorted_metrics(d: Diff) -> list[Metric]:
+    """Shown metrics as bloat-o-meter sorts its rows: words first, then bytes and counts by delta, largest
+    growth first; cost proxies last."""
+    def key(m: Metric) -> tuple[int, int, int, int]:
+        unit = 0 if m.unit == "" else (1 if m.unit == "bytes" else 2)
+        return (m.informational, unit, -(m.delta or 0), 0)
+    return sorted(d.shown_metrics, key=key)
+
+
+def request_totals(d: Diff) -> str:
+    """The requests' totals line, as bloat-o-meter's ``add/remove: 1/0 grow/shrink: 2/1 up/down: 64/-8 (56)``.
+
+    add/remove counts requests only the new (old) side placed (added or now
+    succeeding; gone or now failing); grow/shrink the resized ones; up/down
+    the bytes those bring and take, and their sum; then the moves.
+    """
+    add = rem = grow = shrink = up = down = 0
+    for c in d.shown_changes:
+        old = c.old_size if c.old_addr is not None else 0
+        new = c.new_size if c.new_addr is not None else 0
+        old, new = old or 0, new or 0
+        if c.kind in (Kind.added, Kind.now_succeeds):
+            add += 1
+        elif c.kind in (Kind.gone, Kind.now_fails):
+            rem += 1
+        elif c.kind is Kind.resized:
+            grow += new > old
+            shrink += new < old
+        if c.kind is not Kind.moved:
+            up += max(new - old, 0)
+            down += max(old - new, 0)
+    net = up - down
+    return (f"add/remove: {add}/{rem} grow/shrink: {grow}/{shrink} up/down: {signed(up)}/{signed(-down)} "
+            f"({signed(net)}); moved: {d.count(Kind.moved)}")
 
 
 def _title(c: Comparison, against: str) -> str:
@@ -138,7 +175,7 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
             continue
         con.print()
         con.print(Text(f"== {_title(c, against)}", style="bold"))
-        shown = d.shown_metrics
+        shown = sorted_metrics(d)
         if shown:
             t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
             t.add_column("metric")
@@ -180,10 +217,13 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
         for ch in d.shown_changes:
             groups[ch.subsystem].append(ch)
         if groups:
-            con.print(Text(f"requests changed ({len(d.shown_changes)}), by subsystem:", style="bold"))
+            con.print(Text(f"{requests_phrase(len(d.shown_changes), 'changed')}, by subsystem:", style="bold"))
+            con.print(Text(f"  {request_totals(d)}"))
         for sub in sorted(groups, key=lambda s: (-len(groups[s]), s)):
             items = groups[sub]
             con.print(Text(f"  {sub} ({len(items)})", style="cyan"))
+            # bloat-o-meter order: what moved furthest (or changed most) first; boot order breaks ties
+            items.sort(key=lambda ch: (-abs(ch.distance or (ch.new_size or 0) - (ch.old_size or 0)), ch.op_index))
             for ch in items[:TEXT_PER_SUBSYSTEM]:
                 con.print(Text(f"    {change_line(ch)}"))
             if len(items) > TEXT_PER_SUBSYSTEM:

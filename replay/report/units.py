@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["human", "parse_size"]
+__all__ = ["human", "parse_size", "signed"]
 
 _UNITS = (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10))
 _SHIFT = {"": 0, "b": 0, "k": 10, "kb": 10, "kib": 10, "m": 20, "mb": 20, "mib": 20, "g": 30, "gb": 30, "gib": 30,
@@ -27,10 +27,10 @@ _TERM = re.compile(r"\s*(0x[0-9a-f]+|\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECAS
 
 
 def _exact(n: int) -> str | None:
-    """*n* in its largest unit with at most two decimals, when that is exact."""
+    """*n* in its largest unit with at most three decimals, when that is exact."""
     for unit, shift in _UNITS:
         if n >= 1 << shift:
-            for places in (0, 1, 2):
+            for places in (0, 1, 2, 3):
                 v = round(n / (1 << shift), places)
                 if round(v * (1 << shift)) == n:
                     return f"{v:.{places}f}{unit}"
@@ -41,7 +41,7 @@ def _exact(n: int) -> str | None:
 def human(n: int) -> str:
     """Bytes as 64MiB, 5.5GiB, 3GiB+4KiB (exact), or ~5.54GiB when neither form is exact."""
     if n < 0:
-        return "-" + human(-n)
+        return signed(n)
     one = _exact(n)
     if one is not None:
         return one
@@ -53,6 +53,18 @@ def human(n: int) -> str:
                 return f"{_exact(head)}+{rest}"
             return f"~{n / (1 << shift):.2f}{_unit}"
     return f"{n}B"  # pragma: no cover - _exact() handles n < 1 KiB
+
+
+def signed(n: int) -> str:
+    """A size delta with its sign: ``+64MiB``, ``-3.875GiB``, ``-(3GiB+4KiB)`` (a sign never binds to one term).
+
+    >>> signed(64 << 20), signed(-((3 << 30) + 4096)), signed(0)
+    ('+64MiB', '-(3GiB+4KiB)', '+0B')
+    """
+    text = human(abs(n))
+    if n < 0 and "+" in text:
+        text = f"({text})"
+    return ("-" if n < 0 else "+") + text
 
 
 def parse_size(text: str) -> int:
