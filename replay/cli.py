@@ -32,6 +32,7 @@ from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
 from .memblock.engine import Memblock, run_json
+from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .output import check_output, write_output
 from .profile import arch_for, profile_for
@@ -384,13 +385,15 @@ def _context_table(report: ValidationReport, t: Trace) -> str:
     mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
     mb.run(t.ops[:at])
     lo, hi = min(addrs), max(addrs)
-    regions = [r for r in mb.reserved if r.base + r.size >= lo - 0x200000 and r.base <= hi + 0x200000]
-    lines = [f"  reserved regions around it (model just before op {at}, {m.src}; "
+
+    def distance(r: Region) -> int:
+        return max(r.base - hi, lo - (r.base + r.size), 0)
+
+    regions = sorted(sorted(mb.reserved, key=distance)[:8], key=lambda r: r.base)
+    lines = [f"  reserved regions nearest to it (model just before op {at}, {m.src}; "
              f"`kho-replay run --stop-at {at}` prints all the tables there):"]
-    for r in regions[:16]:
+    for r in regions:
         lines.append(f"    [{r.base:#018x}-{r.base + r.size - 1:#018x}] flags={r.flags:#x} nid={r.nid}")
-    if not regions:
-        lines.append("    (none within 2MiB)")
     return "\n".join(lines)
 
 
@@ -618,7 +621,7 @@ def matrix(
             name, *opts = spec.split("+")
             c, k = run_kexec(t, name, preserve=preserve or "hugetlb", kho=force_kho, options=opts, second=t2)
             sc = ("yes" if c.scratch.enabled else
-                  (f"FAIL {c.scratch.failed} (requested)" if c.scratch.failed else "KHO off"))
+                  (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off"))
             kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
                   else "no KHO boot")
             rows.append((label, spec, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
