@@ -29,7 +29,16 @@ from ..compare.diff import Change, requests_phrase
 from ..flags import Flag
 from ..kho.outcome import Outcome
 from ..memblock.engine import Memblock
-from .text import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
+from .text import (
+    Comparison,
+    Report,
+    addr,
+    change_line,
+    comparison_json,
+    metric_delta,
+    metric_value,
+    sorted_metrics,
+)
 from .units import human, signed
 
 __all__ = ["Map", "extended_ranges", "legend_items", "report_html", "svg_map", "zoom_window"]
@@ -312,7 +321,7 @@ def _section(i: int, c: Comparison, against: str, base: tuple[Outcome, Memblock]
     js = comparison_json(c)
     if js["metrics"]:
         out.append(f"<table><tr><th>metric</th><th>{e(against)}</th><th>{e(c.label)}</th><th>delta</th></tr>")
-        for m in d.shown_metrics:
+        for m in sorted_metrics(d):
             out.append(f"<tr><td>{e(m.name)}</td><td>{e(metric_value(m, m.old))}</td>"
                        f"<td>{e(metric_value(m, m.new))}</td><td>{e(metric_delta(m))}</td></tr>")
         out.append("</table>")
