@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""The ``kho-replay`` command: wiring only.
+"""The ``kho-replay`` command: thin commands behind one error boundary.
 
-Reports go to stdout (or ``-o FILE``); errors go to stderr as one line,
-``kho-replay: error: <what>``.  Exit codes are an interface:
+Each command reads its inputs through :mod:`.inputs` (one meaning of a trace
+argument), checks its options in :func:`_options` before any work, and
+writes through :mod:`.output` (atomic, never over an input).  Errors go to
+stderr as one line, ``kho-replay: error: <what>``, from :func:`_boundary`
+(a command's own errors) or :func:`main` (a bad option).  Exit codes are an
+interface:
 
 * 0 — done, and (for comparisons) nothing diverged;
 * 1 — a comparison diverged;
@@ -11,19 +15,25 @@ Reports go to stdout (or ``-o FILE``); errors go to stderr as one line,
 
 from __future__ import annotations
 
-import contextlib
 import enum
+import functools
+import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer._click import exceptions as click_exc
 
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
+from .inputs import Source, TraceInput, boots, load_source, resolve
 from .memblock.engine import Memblock
+from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script
+from .output import check_output, write_output
 from .profile import arch_for, profile_for
 from .report.json import diff_document, dumps, kho_document, parse_document, run_document, validate_document
 
@@ -31,7 +41,7 @@ if TYPE_CHECKING:
     from .report.html import Map
     from .report.text import Report
 
-__all__ = ["ExitCode", "app", "dispatch", "main"]
+__all__ = ["ExitCode", "app", "dispatch", "main", "run_cli"]
 
 
 class ExitCode(enum.IntEnum):
@@ -50,20 +60,34 @@ class Format(enum.StrEnum):
     html = "html"
 
 
+class TextJson(enum.StrEnum):
+    """Output formats of the commands that have no HTML report."""
+
+    text = "text"
+    json = "json"
+
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     name="kho-replay",
     help="Replay real Linux boots on a bit-exact model of memblock and compare KHO/hugetlb designs.",
     add_completion=False,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
+    context_settings=HELP,
 )
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+# ------------------------------------------------------------------ options, one definition each
+
 TraceArg = Annotated[
     Path,
-    typer.Argument(help="memblock=debug console log (.gz/.xz too), debugfs dump or directory, op script, "
-                        "or trace-cmd trace.dat."),
+    typer.Argument(help="A trace: memblock=debug console log (.gz/.xz too), trace directory, debugfs dump, "
+                        "op script, or trace-cmd trace.dat."),
 ]
 KernelOpt = Annotated[
     str | None, typer.Option("--kernel", "-k", help="Kernel release to model (default: the trace's, else 7.3).")
@@ -71,15 +95,36 @@ KernelOpt = Annotated[
 ArchOpt = Annotated[
     str | None, typer.Option("--arch", help="x86_64, arm64 or harness (default: the trace's, else x86_64).")
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text or json.")]
+TextJsonOpt = Annotated[TextJson | None, typer.Option(
+    "--format", "-f", help="text or json (default: from -o's suffix, else text).")]
+FormatOpt = Annotated[Format | None, typer.Option(
+    "--format", "-f", help="text, json or html (default: from -o's suffix, else text).")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")]
 BootOpt = Annotated[
-    int | None, typer.Option("--boot", help="For a log holding several boots: which one (1-based, -1 the last).")
+    int | None, typer.Option("--boot", help="For a capture holding several boots: which one (1-based, -1 the last).")
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Unknown memblock-looking lines are errors.")]
 VmlinuxOpt = Annotated[
     Path | None, typer.Option("--vmlinux", help="For a trace.dat: an ELF whose symbols name traced addresses.")
 ]
+StrategyOpt = Annotated[list[str] | None, typer.Option(
+    "--strategy", "-s",
+    help="Design to run (repeatable); NAME+OPTION adds an option, e.g. inverted-ext+protect-scratch.")]
+OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="Strategy option, e.g. protect-scratch.")]
+KexecOpt = Annotated[bool, typer.Option("--kexec", help="Also run the KHO boot that follows the cold boot.")]
+PreserveOpt = Annotated[str | None, typer.Option(
+    "--preserve", help="With --kexec: hugetlb (default), memfd:SIZE[:FOLIO], log or debugfs.")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="With --kexec: seed for memfd:SIZE scattering.")]
+SecondOpt = Annotated[Path | None, typer.Option(
+    "--second", help="The real second kernel's log (default: console-kernel2.log beside the trace).")]
+ScratchFromOpt = Annotated[str | None, typer.Option(
+    "--scratch-from", help="With --kexec: take the KHO boot's scratch from this design's cold boot.")]
+KhoOpt = Annotated[bool | None, typer.Option(
+    "--kho/--no-kho", help="Force kho on/off (default: the trace's kho= parameter).")]
+ThresholdOpt = Annotated[str, typer.Option(
+    "--threshold", help="Hide byte deltas and moves smaller than this size (4K, 2M, 2MiB, 0x1000).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No report on stdout and no progress: exit code only.")]
+FixturesOpt = Annotated[Path, typer.Option("--fixtures", help="Directory holding the fixtures.")]
 
 
 class Compression(enum.StrEnum):
@@ -107,118 +152,232 @@ def _root(
     """Replay real Linux boots on a bit-exact model of memblock and compare KHO/hugetlb designs."""
 
 
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text)
-
+# ------------------------------------------------------------------ the error boundary and the writer
 
 def _fail(e: KhoReplayError) -> typer.Exit:
     err.print(f"kho-replay: error: {e}", markup=False)
     return typer.Exit(ExitCode.ERROR)
 
 
-def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
-    from kho_replay.parsers import load
+def _pipe_closed() -> None:
+    """The reader of stdout went away (``| head``): stop quietly, as cat does, and let nothing flush later."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing will flush into a pipe
+        pass
 
-    return load(path, strict=strict, boot=boot, vmlinux=vmlinux)
+
+def _boundary(f: F) -> F:
+    """Run a command: every error it raises on purpose, or the OS raises, is one line on stderr and exit 2."""
+    @functools.wraps(f)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except KhoReplayError as e:
+            raise _fail(e) from None
+        except BrokenPipeError:
+            _pipe_closed()
+            raise typer.Exit(ExitCode.SAME) from None
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            raise _fail(KhoReplayError(f"{where}{e.strerror or e}")) from None
+    return command  # type: ignore[return-value]
+
+
+def _emit(text: str | Iterable[str], output: Path | None, inputs: Iterable[Path] = ()) -> None:
+    write_output(output, text, tuple(inputs))
+
+
+def _options(*, output: Path | None = None, inputs: Iterable[Path] = (), kexec: bool | None = None,
+             **kexec_only: object) -> None:
+    """Check options that only mean something together, and the output, before any work is done.
+
+    *kexec_only*: options (by their flag name) that need ``--kexec``; None means not given.
+    """
+    if kexec is False:
+        given = [f"--{k.replace('_', '-')}" for k, v in kexec_only.items() if v is not None]
+        if given:
+            raise KhoReplayError(f"{', '.join(given)} only mean{'s' if len(given) == 1 else ''} something with "
+                                 "--kexec (the KHO boot after the cold boot): add --kexec or drop "
+                                 f"{'it' if len(given) == 1 else 'them'}")
+    if output is not None:
+        check_output(output, tuple(inputs))
+
+
+def _format(fmt: enum.StrEnum | None, output: Path | None, allowed: Iterable[str]) -> Format:
+    """The format asked for; without -f, the one -o's suffix names (.json, .html) when the command has it."""
+    if fmt is not None:
+        return Format(fmt.value)
+    suffix = output.suffix[1:] if output is not None else ""
+    return Format(suffix) if suffix in set(allowed) else Format.text
+
+
+def _threshold(text: str) -> int:
+    from .report.units import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise KhoReplayError(f"--threshold: {e}") from None
+
+
+def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
+    return load_source(resolve(path, boot=boot).first, strict=strict, vmlinux=vmlinux)
+
+
+def _load_trace(path: Path) -> Trace:
+    return _load(path)
+
+
+def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
+    """The cold boot of *ti* and, with --kexec, its real second kernel when there is one (or a note why not)."""
+    t = load_source(ti.first)
+    if not kexec:
+        return t, None
+    if ti.second is None:
+        if ti.note:
+            err.print(f"kho-replay: note: {ti.note}", markup=False)
+        return t, None
+    return t, load_source(ti.second)
+
+
+# ------------------------------------------------------------------ run, validate, parse, record
+
+def _stop_index(t: Trace, spec: str) -> int:
+    """The op index ``--stop-at`` names: an index, ``:LINE`` of the trace's file, or a caller function."""
+    if spec.lstrip("-").isdigit():
+        i = int(spec)
+        if not 0 <= i <= len(t.ops):
+            raise KhoReplayError(f"--stop-at {spec}: the trace has ops 0..{len(t.ops) - 1}")
+        return i
+    if spec.startswith(":") and spec[1:].isdigit():
+        line = int(spec[1:])
+        for i, op in enumerate(t.ops):
+            if op.src is not None and op.src.line is not None and op.src.line >= line:
+                return i
+        raise KhoReplayError(f"--stop-at {spec}: no op at or after line {line}")
+    for i, op in enumerate(t.ops):
+        if (op.caller or "").split("+", 1)[0] == spec:
+            return i
+    raise KhoReplayError(f"--stop-at {spec}: no op called from {spec} (give an op index, :LINE or a function)")
 
 
 @app.command()
+@_boundary
 def run(
     trace: TraceArg,
     kernel: KernelOpt = None,
     arch: ArchOpt = None,
-    fmt: FormatOpt = Format.text,
+    fmt: TextJsonOpt = None,
     output: OutputOpt = None,
     boot: BootOpt = None,
+    stop_at: Annotated[str | None, typer.Option(
+        "--stop-at", help="Stop before this op (index, :LINE of the log, or caller function) and print the "
+                          "tables there.")] = None,
 ) -> None:
     """Execute a trace or op script on the memblock model and print each allocation's
-    result and the final memory/reserved tables as memblock_dump_all() does."""
-    try:
-        t = _load(trace, boot=boot)
-        ctx = t.context
-        mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
-                      arch_for(arch or ctx.arch or "x86_64"))
-        res = mb.run(t.ops)
-    except KhoReplayError as e:
-        raise _fail(e) from None
-    if fmt is Format.json:
-        _emit(dumps(run_document(mb, res)), output)
+    result and the memory/reserved tables as memblock_dump_all() does, at the end
+    or (--stop-at) before any op."""
+    ti = resolve(trace, boot=boot)
+    _options(output=output, inputs=ti.files())
+    t = load_source(ti.first)
+    ctx = t.context
+    mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
+                  arch_for(arch or ctx.arch or "x86_64"))
+    stop = _stop_index(t, stop_at) if stop_at is not None else len(t.ops)
+    ops = t.ops[:stop]
+    res = mb.run(ops)
+    if _format(fmt, output, ("json",)) is Format.json:
+        doc = run_document(mb, res)
+        if stop_at is not None:
+            doc["stopped_at"] = stop
+        _emit(dumps(doc), output, ti.files())
         return
     lines = []
-    allocs = [op for op in t.ops if isinstance(op, Alloc)]
+    allocs = [op for op in ops if isinstance(op, Alloc)]
     for op, r in zip(allocs, res.results, strict=False):
         got = "failed" if r.addr is None else f"{r.addr:#018x}"
         lines.append(f"{format_op(op)}  -> {got}")
     lines += [m.text for m in res.messages if m.level != "dbg"]
     if res.panic is not None:
         lines.append(f"Kernel panic - not syncing: {res.panic}")
+    if stop < len(t.ops):
+        nxt = t.ops[stop]
+        lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
     lines += mb.dump_all()
-    _emit("\n".join(lines) + "\n", output)
+    _emit("\n".join(lines) + "\n", output, ti.files())
 
 
 @app.command()
+@_boundary
 def validate(
     trace: TraceArg,
-    fmt: FormatOpt = Format.text,
+    fmt: TextJsonOpt = None,
     output: OutputOpt = None,
     boot: BootOpt = None,
     strict: StrictOpt = False,
 ) -> None:
     """Replay baseline on a real boot and check every recorded allocation, failure,
     MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
-    A log holding several boots (both kernels of a kexec) is checked boot by boot.
+    A capture holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
-    from kho_replay.parsers import boot_count
-
     from .compare.validate import validate as run_validate
 
-    try:
-        boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
-        if len(boots) == 1 and boot is None:
-            boots = [None]
-        traces = [_load(trace, strict=strict, boot=b) for b in boots]
-        for t in traces:
-            if not t.ops:
-                raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
-                                     "alone?): give the boot's console log, or a directory holding both")
-        reports = [run_validate(t) for t in traces]
-    except KhoReplayError as e:
-        raise _fail(e) from None
-    if fmt is Format.json:
-        _emit(dumps(validate_document(reports, boots)), output)
+    sources = boots(trace, boot)
+    _options(output=output, inputs=[s.path for s in sources])
+    traces = [load_source(s, strict=strict) for s in sources]
+    for t in traces:
+        if not t.ops:
+            raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
+                                 "alone?): give the boot's console log, or a directory holding both")
+    reports = [run_validate(t) for t in traces]
+    several = len(sources) > 1
+    labels = [s.boot if s.boot is not None else (i + 1 if several else None) for i, s in enumerate(sources)]
+    if _format(fmt, output, ("json",)) is Format.json:
+        _emit(dumps(validate_document(reports, labels)), output)
     else:
         parts = []
-        for r, b in zip(reports, boots, strict=True):
+        for r, b, t in zip(reports, labels, traces, strict=True):
             text = (f"boot {b}: " if b is not None else "") + r.summary() + "\n"
-            if r.first_mismatch is not None and r.model is not None:
-                text += _context_table(r) + "\n"
+            if r.first_mismatch is not None:
+                text += _context_table(r, t) + "\n"
             parts.append(text)
         _emit("".join(parts), output)
     if not all(r.ok for r in reports):
         raise typer.Exit(ExitCode.DIVERGED)
 
 
-def _context_table(report: ValidationReport) -> str:
-    """The model's reserved regions around the first mismatching allocation, if it names one."""
+def _context_table(report: ValidationReport, t: Trace) -> str:
+    """The model's reserved regions around the first mismatch, as they stood just before its op."""
     m = report.first_mismatch
-    mb = report.model
-    if m is None or mb is None or not m.addrs:
+    if m is None:
         return ""
-    lo, hi = min(m.addrs), max(m.addrs)
-    regions = [r for r in mb.reserved if r.base + r.size >= lo - 0x200000 and r.base <= hi + 0x200000]
-    lines = ["  reserved regions around it (model at the end of the boot):"]
-    for r in regions[:16]:
+    addrs = list(m.addrs)
+    at = next((i for i, op in enumerate(t.ops) if m.src is not None and op.src == m.src), None)
+    if not addrs or at is None:
+        return ""
+    ctx = t.context
+    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64"))
+    mb.run(t.ops[:at])
+    lo, hi = min(addrs), max(addrs)
+
+    def distance(r: Region) -> int:
+        return max(r.base - hi, lo - (r.base + r.size), 0)
+
+    regions = sorted(sorted(mb.reserved, key=distance)[:8], key=lambda r: r.base)
+    lines = [f"  reserved regions nearest to it (model just before op {at}, {m.src}; "
+             f"`kho-replay run --stop-at {at}` prints all the tables there):"]
+    for r in regions:
         lines.append(f"    [{r.base:#018x}-{r.base + r.size - 1:#018x}] flags={r.flags:#x} nid={r.nid}")
     return "\n".join(lines)
 
 
 @app.command()
+@_boundary
 def parse(
     trace: TraceArg,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="text (op script) or json.")] = Format.text,
+    fmt: Annotated[TextJson | None, typer.Option("--format", "-f", help="text (op script) or json.")] = None,
     output: OutputOpt = None,
     boot: BootOpt = None,
     strict: StrictOpt = False,
@@ -232,22 +391,25 @@ def parse(
     """Print the operation stream a trace parses to, as an op script (or JSON);
     --skipped lists every memblock-looking line that was not understood;
     --events prints a trace.dat's events as trace-cmd report does."""
+    if nsec and not events:
+        raise KhoReplayError("-t only means something with --events")
+    ti = resolve(trace, boot=boot)
+    _options(output=output, inputs=ti.files())
     if events:
-        _events_report(trace, output, nsec=nsec)
+        if fmt is Format.json:
+            raise KhoReplayError("--events prints trace-cmd report text: --format json does not apply")
+        _events_report(ti.first.path, output, nsec=nsec)
         return
-    try:
-        t = _load(trace, strict=strict, boot=boot, vmlinux=vmlinux)
-    except KhoReplayError as e:
-        raise _fail(e) from None
+    t = load_source(ti.first, strict=strict, vmlinux=vmlinux)
     if skipped:
         lines = [f"{s.path}:{s.position}: {s.reason}: {s.raw}" for s in t.skipped]
         lines.append(f"{len(t.skipped)} line(s) skipped")
-        _emit("\n".join(lines) + "\n", output)
+        _emit("\n".join(lines) + "\n", output, ti.files())
         return
-    if fmt is Format.json:
-        _emit(dumps(parse_document(t)), output)
+    if _format(fmt, output, ("json",)) is Format.json:
+        _emit(dumps(parse_document(t)), output, ti.files())
         return
-    _emit(format_script(t.ops), output)
+    _emit(format_script(t.ops), output, ti.files())
 
 
 def _events_report(trace: Path, output: Path | None, *, nsec: bool) -> None:
@@ -256,20 +418,16 @@ def _events_report(trace: Path, output: Path | None, *, nsec: bool) -> None:
     from kho_replay.parsers.tracedat.render import render_report
 
     try:
-        # stdout is not ours to close: only a file named with -o is.
-        sink = contextlib.nullcontext(sys.stdout) if output is None else output.open("w")
-        with open_tracedat(trace) as td, sink as out:
-            write = out.write
-            for line in render_report(td, nsec=nsec):
-                write(line)
-                write("\n")
-    except KhoReplayError as e:
-        raise _fail(e) from None
+        td_cm = open_tracedat(trace)
     except OSError as e:
-        raise _fail(InputError(str(trace), e.strerror or str(e))) from None
+        raise InputError(str(trace), e.strerror or str(e)) from None
+    with td_cm as td:
+        # An OSError while writing is the output's (OutputError) or a closed pipe, never the input's.
+        _emit((f"{line}\n" for line in render_report(td, nsec=nsec)), output, (trace,))
 
 
 @app.command()
+@_boundary
 def record(
     log: Annotated[
         Path | None, typer.Argument(help="memblock=debug console log (.gz/.xz too); omit with --live.")
@@ -282,8 +440,8 @@ def record(
     boot: BootOpt = None,
     live: Annotated[bool, typer.Option("--live", help="Record the running kernel (dmesg, debugfs).")] = False,
     compression: Annotated[
-        Compression, typer.Option("--compression", help="none, zlib or zstd (v7 only).")
-    ] = Compression.zstd,
+        Compression | None, typer.Option("--compression", help="none, zlib or zstd (v7 only; default zstd).")
+    ] = None,
     file_version: Annotated[int, typer.Option("--version", help="trace.dat version: 7 or 6.")] = 7,
     root: Annotated[Path, typer.Option("--root", hidden=True, help="Where --live finds /dev and /sys.")] = Path("/"),
 ) -> None:
@@ -295,68 +453,34 @@ def record(
     from kho_replay.parsers import read_text
     from kho_replay.parsers.tracedat.record import read_debugfs_dir, record_live, record_text
 
-    try:
-        if file_version not in (6, 7):
-            raise UnsupportedError(str(output), f"trace.dat version {file_version} (we write 6 or 7)")
-        if file_version == 6 and compression is not Compression.none:
-            compression = Compression.none  # v6 has no compression: the default must not refuse
-        if live and log is not None:
-            raise InputError(str(log), "give a console log or --live, not both")
+    from .output import atomic_path
+
+    if file_version not in (6, 7):
+        raise UnsupportedError(str(output), f"trace.dat version {file_version} (we write 6 or 7)")
+    if file_version == 6 and compression not in (None, Compression.none):
+        raise KhoReplayError(f"--compression {compression.value}: a version 6 trace.dat has no compression "
+                             "(use --version 7, or drop --compression)")
+    comp = compression or (Compression.zstd if file_version == 7 else Compression.none)
+    if live and log is not None:
+        raise InputError(str(log), "give a console log or --live, not both")
+    if not live and log is None:
+        raise InputError("record", "give a console log to record, or --live")
+    inputs = [p for p in (log, debugfs) if p is not None]
+    _options(output=output, inputs=inputs)
+    with atomic_path(output, inputs) as tmp:
         if live:
-            n = record_live(output, root=root, version=file_version, compression=compression.value)
-        elif log is None:
-            raise InputError("record", "give a console log to record, or --live")
+            n = record_live(tmp, root=root, version=file_version, compression=comp.value)
         else:
             tables = read_debugfs_dir(debugfs) if debugfs is not None else None
-            n = record_text(read_text(log), str(log), output, boot=boot, debugfs=tables, version=file_version,
-                            compression=compression.value)
-    except KhoReplayError as e:
-        raise _fail(e) from None
-    except OSError as e:
-        raise _fail(InputError(str(output), e.strerror or str(e))) from None
+            n = record_text(read_text(log), str(log), tmp, boot=boot, debugfs=tables, version=file_version,
+                            compression=comp.value)
     err.print(f"kho-replay: wrote {n} printk:console events to {output}", markup=False)
 
 
-# ---------------------------------------------------------------- KHO designs
-
-KhoTraceArg = Annotated[Path, typer.Argument(
-    help="A memblock=debug console log, a trace directory, an op script, or scenario:NAME.")]
-StrategyOpt = Annotated[list[str] | None, typer.Option(
-    "--strategy", "-s",
-    help="Design to run (repeatable); NAME+OPTION adds an option, e.g. inverted-ext+protect-scratch.")]
-OptionOpt = Annotated[list[str] | None, typer.Option("--option", help="Strategy option, e.g. protect-scratch.")]
-KexecOpt = Annotated[bool, typer.Option("--kexec", help="Also run the KHO boot that follows the cold boot.")]
-PreserveOpt = Annotated[str, typer.Option("--preserve", help="hugetlb, memfd:SIZE[:FOLIO], or log.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for memfd:SIZE scattering.")]
-SecondOpt = Annotated[Path | None, typer.Option("--second", help="Real second-kernel log (for --preserve log).")]
-ScratchFromOpt = Annotated[str | None, typer.Option("--scratch-from",
-                                                    help="Take the KHO boot's scratch from this design's cold boot.")]
-
-KhoOpt = Annotated[bool | None, typer.Option("--kho/--no-kho",
-                                             help="Force kho on/off (default: the trace's kho= parameter).")]
-
-def _trace_files(path: Path) -> tuple[Path, Path | None]:
-    """The cold-boot log of *path* and, for a KHO trace directory, the second kernel's log."""
-    from .fixtures import trace_files
-
-    if str(path).startswith("scenario:"):
-        return path, None
-    return trace_files(path)
-
-
-def _load_trace(path: Path) -> Trace:
-    from .kho.scenarios import SCENARIOS
-
-    name = str(path)
-    if name.startswith("scenario:"):
-        key = name.removeprefix("scenario:")
-        if key not in SCENARIOS:
-            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
-        return SCENARIOS[key]()
-    return _load(path)
-
+# ------------------------------------------------------------------ KHO designs
 
 @app.command()
+@_boundary
 def strategies() -> None:
     """List the designs kho-replay can run: name, what it does, and the source it follows."""
     from .strategies import available
@@ -370,19 +494,34 @@ def strategies() -> None:
     _emit("\n".join(lines) + "\n", None)
 
 
+def _check_specs(specs: Iterable[str], preserve: str | None) -> None:
+    """Unknown strategies, options and --preserve specs are refused before anything runs."""
+    from .kho.preserve import check_preserve
+    from .strategies import get
+
+    if preserve is not None:
+        check_preserve(preserve)
+    for spec in specs:
+        name, *opts = spec.split("+")
+        get(name, tuple(opts))
+
+
 @app.command()
+@_boundary
 def kho(
-    trace: KhoTraceArg,
+    trace: Annotated[Path, typer.Argument(
+        help="A console log, a trace directory, an op script, or scenario:NAME.")],
     strategy: StrategyOpt = None,
     option: OptionOpt = None,
     kexec: KexecOpt = False,
-    preserve: PreserveOpt = "hugetlb",
-    seed: SeedOpt = 0,
+    preserve: PreserveOpt = None,
+    seed: SeedOpt = None,
     second: SecondOpt = None,
+    boot: BootOpt = None,
     scratch_from: ScratchFromOpt = None,
     force_kho: KhoOpt = None,
     kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
-    fmt: FormatOpt = Format.text,
+    fmt: TextJsonOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
@@ -390,34 +529,36 @@ def kho(
     from .kho.boot import run_cold, run_kexec
     from .report.text import format_outcome
 
-    try:
-        cold_path, second_path = _trace_files(trace)
-        t = _load_trace(cold_path)
-        # A real second kernel gives the preserved set (log/debugfs) and the kexec segments in scratch.
-        t2 = _load_trace(second or second_path) if kexec and (second or second_path) else None
-        outcomes = []
-        for spec in strategy or ["baseline"]:
-            name, *more = spec.split("+")
-            opts = tuple(option or ()) + tuple(more)
-            if kexec:
-                outcomes += run_kexec(t, name, preserve=preserve, options=opts, kernel=kernel, seed=seed,
-                                      second=t2, scratch_from=scratch_from, kho=force_kho)
-            else:
-                outcomes.append(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
-    except KhoReplayError as e:
-        raise _fail(e) from None
-    if fmt is Format.json:
-        _emit(dumps(kho_document(outcomes)), output)
+    ti = resolve(trace, boot=boot, second=second, pair=True)
+    _options(output=output, inputs=ti.files(), kexec=kexec, preserve=preserve, seed=seed, second=second,
+             scratch_from=scratch_from)
+    specs = strategy or ["baseline"]
+    _check_specs(specs, preserve)
+    t, t2 = _pair(ti, kexec)
+    outcomes = []
+    for spec in specs:
+        name, *more = spec.split("+")
+        opts = tuple(option or ()) + tuple(more)
+        if kexec:
+            outcomes += run_kexec(t, name, preserve=preserve or "hugetlb", options=opts, kernel=kernel,
+                                  seed=seed or 0, second=t2, scratch_from=scratch_from, kho=force_kho)
+        else:
+            outcomes.append(run_cold(t, name, options=opts, kernel=kernel, kho=force_kho))
+    if _format(fmt, output, ("json",)) is Format.json:
+        _emit(dumps(kho_document(outcomes)), output, ti.files())
         return
-    _emit("\n".join(line for o in outcomes for line in format_outcome(o)) + "\n", output)
+    _emit("\n".join(line for o in outcomes for line in format_outcome(o)) + "\n", output, ti.files())
 
 
 @app.command()
+@_boundary
 def matrix(
     traces: Annotated[list[Path], typer.Argument(help="Trace directories or logs.")],
     strategy: StrategyOpt = None,
-    preserve: PreserveOpt = "hugetlb",
+    preserve: PreserveOpt = None,
     force_kho: KhoOpt = None,
+    boot: BootOpt = None,
+    second: SecondOpt = None,
     output: OutputOpt = None,
 ) -> None:
     """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
@@ -425,40 +566,34 @@ def matrix(
     from .kho.boot import run_kexec
     from .strategies import available
 
+    if second is not None and len(traces) > 1:
+        raise KhoReplayError("--second names one trace's second kernel: give one trace with it")
+    inputs = [resolve(p, boot=boot, second=second, pair=True) for p in traces]
+    _options(output=output, inputs=[f for ti in inputs for f in ti.files()])
     names = strategy or list(available())
+    _check_specs(names, preserve)
     rows = [("trace", "strategy", "scratch", "cold pages", "kexec pages/in scratch", "max_threads cold/kexec")]
-    try:
-        for path in traces:
-            cold_path, second_path = _trace_files(path)
-            t = _load_trace(cold_path)
-            t2 = _load_trace(second_path) if second_path is not None else None
-            label = path.name if path.is_dir() and not str(path).startswith("scenario:") else str(path)
-            for spec in names:
-                name, *opts = spec.split("+")
-                c, k = run_kexec(t, name, preserve=preserve, kho=force_kho, options=opts, second=t2)
-                sc = "yes" if c.scratch.enabled else (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off")
-                kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
-                      else "no KHO boot")
-                rows.append((label, spec, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
-                             f"{c.max_threads}/{k.max_threads if k.kho_boot else '-'}"))
-    except KhoReplayError as e:
-        raise _fail(e) from None
+    for path, ti in zip(traces, inputs, strict=True):
+        t, t2 = _pair(ti, True)
+        label = path.name if path.is_dir() else str(path)
+        for spec in names:
+            name, *opts = spec.split("+")
+            c, k = run_kexec(t, name, preserve=preserve or "hugetlb", kho=force_kho, options=opts, second=t2)
+            sc = ("yes" if c.scratch.enabled else
+                  (f"FAIL {c.scratch.failed}" if c.scratch.failed else "KHO off"))
+            kx = (f"{k.gigantic.allocated}/{k.gigantic.requested} in {k.gigantic.in_scratch}" if k.kho_boot
+                  else "no KHO boot")
+            rows.append((label, spec, sc, f"{c.gigantic.allocated}/{c.gigantic.requested}", kx,
+                         f"{c.max_threads}/{k.max_threads if k.kho_boot else '-'}"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
     _emit(text + "\n", output)
 
 
 # ------------------------------------------------- compare (default), diff, fixture
-# Issue 5: "what changes?" — kho-replay TRACE --strategy S, two real boots, regression fixtures.
-
-ThresholdOpt = Annotated[str, typer.Option(
-    "--threshold", help="Hide byte deltas and moves smaller than this size (4K, 2M, 0x1000).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No report on stdout and no progress: exit code only.")]
-ReportFormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text, json or html.")]
-FixturesOpt = Annotated[Path, typer.Option("--fixtures", help="Directory holding the fixtures.")]
 
 app.info.epilog = ("Without a command: kho-replay TRACE [--strategy S]... [--kexec] [--preserve SPEC] replays TRACE "
-                   "under each strategy and diffs it against baseline (options: kho-replay compare --help).")
+                   "under each strategy and diffs it against baseline (its options: kho-replay TRACE --help).")
 
 _COMPARE = "compare"
 
@@ -485,14 +620,12 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
     return Progress(console=err, transient=True)
 
 
-def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None) -> None:
+def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None,
+            inputs: Iterable[Path] = ()) -> None:
     from .report.text import report_text
 
     if quiet and output is None:
         return
-    if fmt is Format.text and output is not None and output.suffix in (".html", ".json"):
-        # -o report.html means the HTML report; plain text is only the default.
-        fmt = Format(output.suffix[1:])
     if fmt is Format.json:
         text = dumps(diff_document(rep))
     elif fmt is Format.html:
@@ -502,132 +635,130 @@ def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: di
     else:
         color = output is None and sys.stdout.isatty()
         text = report_text(rep, color=color, width=err.width if color else 120)
-    _emit(text, output)
+    _emit(text, output, inputs)
 
 
-def _check_trace(t: Trace, path: Path) -> None:
+def _check_trace(t: Trace, src: Source) -> None:
     if not any(isinstance(op, Alloc) for op in t.ops):
-        raise KhoReplayError(f"{path}: no allocation requests (not a memblock=debug boot log?)")
+        raise KhoReplayError(f"{src}: no allocation requests (not a memblock=debug boot log?)")
 
 
 @app.command(name=_COMPARE, hidden=True)
+@_boundary
 def compare(
     trace: TraceArg,
     strategy: StrategyOpt = None,
     kexec: KexecOpt = False,
-    preserve: PreserveOpt = "hugetlb",
+    preserve: PreserveOpt = None,
     threshold: ThresholdOpt = "0",
-    seed: SeedOpt = 0,
-    fmt: ReportFormatOpt = Format.text,
+    seed: SeedOpt = None,
+    boot: BootOpt = None,
+    second: SecondOpt = None,
+    fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Replay TRACE under each strategy (default: all) and diff each against baseline.
     Exit 0 when no strategy diverges, 1 when one does, 2 on bad input."""
-    from kho_replay.parsers import load
-
     from .compare.diff import diff
     from .kho.boot import Replayed, replay_cold, replay_kexec
-    from .kho.params import memparse
-    from .kho.preserve import check_preserve
     from .report.text import Comparison, Report
-    from .strategies import available, get
+    from .strategies import available
 
-    try:
-        limit = memparse(threshold)
-        check_preserve(preserve)
-        names = strategy or [n for n in available() if n != "baseline"]
-        for spec in names:
+    ti = resolve(trace, boot=boot, second=second, pair=True)
+    _options(output=output, inputs=ti.files(), kexec=kexec, preserve=preserve, seed=seed, second=second)
+    form = _format(fmt, output, ("json", "html"))
+    limit = _threshold(threshold)
+    names = strategy or [n for n in available() if n != "baseline"]
+    _check_specs(names, preserve)
+    t, t2 = _pair(ti, kexec)
+    _check_trace(t, ti.first)
+    comparisons = []
+    maps = {}
+    with _progress(quiet) as bar:
+        task = bar.add_task("replaying", total=len(names) + 1) if bar else None
+
+        def one(spec: str) -> list[Replayed]:
             name, *opts = spec.split("+")
-            get(name, tuple(opts))
-        if str(trace).startswith("scenario:"):
-            cold_path, second_path, t = trace, None, _load_trace(trace)
-        else:
-            cold_path, second_path = _trace_files_new(trace)
-            t = load(cold_path)
-        _check_trace(t, cold_path)
-        t2 = load(second_path) if kexec and second_path is not None else None
-        comparisons = []
-        maps = {}
-        with _progress(quiet) as bar:
-            task = bar.add_task("replaying", total=len(names) + 1) if bar else None
+            if bar is not None:
+                bar.update(task, description=spec, advance=1)
+            if kexec:
+                return list(replay_kexec(t, name, preserve=preserve or "hugetlb", options=opts, seed=seed or 0,
+                                         second=t2))
+            return [replay_cold(t, name, options=opts)]
 
-            def one(spec: str) -> list[Replayed]:
-                name, *opts = spec.split("+")
-                if bar is not None:
-                    bar.update(task, description=spec, advance=1)
-                if kexec:
-                    return list(replay_kexec(t, name, preserve=preserve, options=opts, seed=seed, second=t2))
-                return [replay_cold(t, name, options=opts)]
-
-            base = one("baseline")
-            maps["baseline"] = base
-            for spec in names:
-                got = one(spec)
-                maps[spec] = got
-                for (old, om), (new, nm) in zip(base, got, strict=True):
-                    tables = ([(r.base, r.size) for r in om.reserved], [(r.base, r.size) for r in nm.reserved])
-                    comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit,
-                                                                       reserved=tables)))
-    except KhoReplayError as e:
-        raise _fail(e) from None
-    rep = Report(str(trace), "baseline", kexec, preserve if kexec else None, limit, tuple(comparisons))
-    _report(rep, fmt, output, quiet, maps)
+        base = one("baseline")
+        maps["baseline"] = base
+        for spec in names:
+            got = one(spec)
+            maps[spec] = got
+            for (old, om), (new, nm) in zip(base, got, strict=True):
+                tables = ([(r.base, r.size) for r in om.reserved], [(r.base, r.size) for r in nm.reserved])
+                comparisons.append(Comparison(spec, new.boot, diff(old, new, trace=t, threshold=limit,
+                                                                   reserved=tables)))
+    rep = Report(str(trace), "baseline", kexec, (preserve or "hugetlb") if kexec else None, limit,
+                 tuple(comparisons))
+    _report(rep, form, output, quiet, maps, ti.files())
     raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
 
 
-def _trace_files_new(path: Path) -> tuple[Path, Path | None]:
-    from .fixtures import trace_files
-
-    if not path.exists():
-        raise KhoReplayError(f"{path}: no such file or directory")
-    return trace_files(path)
-
-
 @app.command(name="diff")
+@_boundary
 def diff_cmd(
     trace_a: Annotated[Path, typer.Argument(help="The first real boot (log or trace directory).")],
-    trace_b: Annotated[Path, typer.Argument(help="The second real boot.")],
+    trace_b: Annotated[Path | None, typer.Argument(
+        help="The second real boot (default: A's second kernel, as --second).")] = None,
+    boot: BootOpt = None,
+    second: SecondOpt = None,
     threshold: ThresholdOpt = "0",
-    fmt: ReportFormatOpt = Format.text,
+    fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Compare two real boots (two kernels on one machine, or a first and a second kernel):
     each is replayed as baseline (B as a KHO boot with A's scratch when it was one)
-    and B is diffed against A, requests paired by caller.
+    and B is diffed against A, requests paired by caller.  Without B, A's second
+    kernel (console-kernel2.log beside it, or the second boot of its capture).
     Exit 0 when they agree, 1 when they differ, 2 on bad input."""
-    from kho_replay.parsers import load
-
     from .compare.diff import diff
     from .kho.boot import replay_pair
-    from .kho.params import memparse
     from .report.text import Comparison, Report
 
-    try:
-        limit = memparse(threshold)
-        ta, tb = (load(_trace_files_new(p)[0]) for p in (trace_a, trace_b))
-        for t, p in ((ta, trace_a), (tb, trace_b)):
-            _check_trace(t, p)
-        if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
-            raise KhoReplayError(f"{trace_a} is {ta.context.arch or 'x86_64'}, {trace_b} is "
-                                 f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
-        ra, rb = replay_pair(ta, tb)
-    except KhoReplayError as e:
-        raise _fail(e) from None
+    if trace_b is not None and second is not None:
+        raise KhoReplayError("give TRACE_B or --second, not both")
+    ta_in = resolve(trace_a, boot=boot, second=second or trace_b, pair=trace_b is None)
+    if trace_b is not None:
+        b_src = resolve(trace_b).first
+    elif ta_in.second is not None:
+        b_src = ta_in.second
+    else:
+        raise KhoReplayError(f"{trace_a}: no second kernel to compare with: give TRACE_B or --second")
+    files = (ta_in.first.path, b_src.path)
+    _options(output=output, inputs=files)
+    form = _format(fmt, output, ("json", "html"))
+    limit = _threshold(threshold)
+    ta, tb = load_source(ta_in.first), load_source(b_src)
+    for t, src in ((ta, ta_in.first), (tb, b_src)):
+        _check_trace(t, src)
+    if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
+        raise KhoReplayError(f"{ta_in.first} is {ta.context.arch or 'x86_64'}, {b_src} is "
+                             f"{tb.context.arch or 'x86_64'}: cannot compare boots of different architectures")
+    ra, rb = replay_pair(ta, tb)
     (a, amb), (b, bmb) = ra, rb
     tables = ([(r.base, r.size) for r in amb.reserved], [(r.base, r.size) for r in bmb.reserved])
-    d = diff(a, b, trace=tb, threshold=limit, by_caller=True, reserved=tables)
-    rep = Report(f"A = {trace_a}, B = {trace_b}", "A", False, None, limit, (Comparison("B", b.boot, d),))
-    _report(rep, fmt, output, quiet, {"A": [ra], "B": [rb]})
+    d = diff(a, b, trace=tb, old_trace=ta, sides=("A", "B"), threshold=limit, by_caller=True, reserved=tables)
+    rep = Report(f"A = {ta_in.first}, B = {b_src}", "A", False, None, limit, (Comparison("B", b.boot, d),))
+    _report(rep, form, output, quiet, {"A": [ra], "B": [rb]}, files)
     raise typer.Exit(ExitCode.DIVERGED if rep.diverged else ExitCode.SAME)
 
 
-fixture_app = typer.Typer(help="Regression fixtures: traces/<name>/ with expected.json.", no_args_is_help=True)
+fixture_app = typer.Typer(help="Regression fixtures: traces/<name>/ with expected.json.", no_args_is_help=True,
+                          context_settings=HELP)
 app.add_typer(fixture_app, name="fixture")
 
 
 @fixture_app.command("add")
+@_boundary
 def fixture_add(
     trace: TraceArg,
     name: Annotated[str | None, typer.Option("--name", help="Fixture name (default: the trace's).")] = None,
@@ -637,14 +768,12 @@ def fixture_add(
     strategy, cold and as the KHO boot after it."""
     from .fixtures import add
 
-    try:
-        dest = add(trace, fixtures, name)
-    except KhoReplayError as e:
-        raise _fail(e) from None
+    dest = add(trace, fixtures, name)
     err.print(f"kho-replay: wrote {dest / 'expected.json'}", markup=False)
 
 
 @fixture_app.command("check")
+@_boundary
 def fixture_check(
     names: Annotated[list[str] | None, typer.Argument(help="Fixtures to check (default: all).")] = None,
     fixtures: FixturesOpt = Path("traces"),
@@ -655,27 +784,26 @@ def fixture_check(
     from .fixtures import check
     from .fixtures import fixtures as all_fixtures
 
-    try:
-        dirs = [fixtures / n for n in names] if names else all_fixtures(fixtures)
-        if not dirs:
-            raise KhoReplayError(f"{fixtures}: no fixtures (directories with expected.json)")
-        lines, changed = [], 0
-        with _progress(quiet) as bar:
-            task = bar.add_task("fixtures", total=len(dirs)) if bar else None
-            for d in dirs:
-                if bar is not None:
-                    bar.update(task, description=d.name, advance=1)
-                found = check(d)
-                changed += bool(found)
-                lines.append(f"{d.name}: {'CHANGED' if found else 'ok'}")
-                lines += [f"  {x}" for x in found]
-    except KhoReplayError as e:
-        raise _fail(e) from None
+    dirs = [fixtures / n for n in names] if names else all_fixtures(fixtures)
+    if not dirs:
+        raise KhoReplayError(f"{fixtures}: no fixtures (directories with expected.json)")
+    lines, changed = [], 0
+    with _progress(quiet) as bar:
+        task = bar.add_task("fixtures", total=len(dirs)) if bar else None
+        for d in dirs:
+            if bar is not None:
+                bar.update(task, description=d.name, advance=1)
+            found = check(d)
+            changed += bool(found)
+            lines.append(f"{d.name}: {'CHANGED' if found else 'ok'}")
+            lines += [f"  {x}" for x in found]
     lines.append(f"{len(dirs) - changed}/{len(dirs)} fixtures unchanged")
     if not quiet:
         _emit("\n".join(lines) + "\n", None)
     raise typer.Exit(ExitCode.DIVERGED if changed else ExitCode.SAME)
 
+
+# ------------------------------------------------------------------ entry point
 
 from .cli_whatif import register as _register_whatif  # noqa: E402  (needs the commands above)
 
@@ -683,15 +811,32 @@ _register_whatif(app)
 
 
 def dispatch(args: list[str]) -> list[str]:
-    """*args* with the hidden ``compare`` command inserted unless they start with a command or --help/--version.
+    """*args* with the hidden ``compare`` command inserted unless they start with a command or -h/--help/--version.
 
     typer cannot have a positional default command beside subcommands, hence this.
     """
-    if args and args[0] not in _commands() and args[0] not in ("--help", "--version"):
+    if args and args[0] not in _commands() and args[0] not in ("-h", "--help", "--version"):
         return [_COMPARE, *args]
     return list(args)
 
 
+def run_cli(args: list[str]) -> int:
+    """Run kho-replay with *args* (no program name); returns the exit code.  A bad option is one line, exit 2."""
+    try:
+        code = app(args=dispatch(args), prog_name="kho-replay", standalone_mode=False)
+    except click_exc.ClickException as e:
+        # One line, and no usage line: the hidden default command has a name no user typed.
+        msg = e.format_message().replace("\n", " ").replace("Value error, ", "")
+        err.print(f"kho-replay: error: {msg}", markup=False)
+        return ExitCode.ERROR
+    except typer.Abort:
+        return ExitCode.ERROR
+    except BrokenPipeError:
+        _pipe_closed()
+        return ExitCode.SAME
+    return int(code or 0)
+
+
 def main() -> None:
     """Console-script entry point: ``kho-replay TRACE ...`` runs the hidden ``compare`` command."""
-    app(args=dispatch(sys.argv[1:]), prog_name="kho-replay")
+    sys.exit(run_cli(sys.argv[1:]))

@@ -117,7 +117,7 @@ def register(app: typer.Typer) -> None:
 # ------------------------------------------------------------------- sweep
 
 def sweep_cmd(
-    trace: cli.KhoTraceArg,
+    trace: cli.TraceArg,
     strategy: cli.StrategyOpt = None,
     kaslr: Annotated[str | None, typer.Option(
         "--kaslr", help="all: every KASLR slot; N or N:SEED: a seeded sample of N slots.")] = None,

@@ -34,23 +34,23 @@ FIXTURE_SCHEMA_VERSION = SCHEMA_VERSION
 EXPECTED = "expected.json"
 PRESERVE = "hugetlb"
 
-_COLD_LOGS = ("console-kernel1.log", "console-kernel1.log.gz", "console-kernel1.log.xz",
-              "console.log", "console.log.gz", "console.log.xz", "trace.dat")
-_SECOND_LOGS = ("console-kernel2.log", "console-kernel2.log.gz", "console-kernel2.log.xz")
 
 
 def trace_files(path: Path) -> tuple[Path, Path | None]:
     """The cold-boot log of *path* (a file or trace directory) and a KHO second kernel's log, if any.
 
-    :raises KhoReplayError: for a directory without a console log.
+    :raises KhoReplayError: for a missing path or a directory without a console log.
     """
-    if not path.is_dir():
-        return path, None
-    cold = next((path / n for n in _COLD_LOGS if (path / n).exists()), None)
-    if cold is None:
-        raise KhoReplayError(f"{path}: no console log ({', '.join(_COLD_LOGS[:6])})")
-    second = next((path / n for n in _SECOND_LOGS if (path / n).exists()), None)
-    return cold, second
+    from .inputs import resolve
+
+    t = resolve(path)
+    first = t.first.path
+    if first.is_dir():
+        logs = sorted(first.glob("console.log*"))
+        if not logs:
+            raise KhoReplayError(f"{path}: no console log (console-kernel1.log, console.log or trace.dat)")
+        first = logs[0]
+    return first, None if t.second is None else t.second.path
 
 
 def _request_rows(o: Outcome, trace: Trace, ref: Outcome | None) -> dict[str, object]:
@@ -117,35 +117,66 @@ def compute(path: Path, progress: Callable[[str], None] | None = None) -> dict[s
     }
 
 
+def _fixture_name(trace: Path) -> str:
+    """A trace directory's name; a log's stem, or its directory's name when the file is a generic capture name."""
+    if trace.is_dir():
+        return trace.name
+    stem = trace.name.split(".")[0]
+    generic = stem in ("console", "trace") or stem.startswith("console-kernel")
+    return trace.resolve().parent.name if generic else stem
+
+
 def add(trace: Path, root: Path, name: str | None = None) -> Path:
     """Store *trace* (a log or a trace directory) as fixture ``root/<name>`` and write its expected.json.
 
     A trace already under *root* stays where it is.  Returns the fixture directory.
+    Nothing is left behind when it fails: what this call copied is removed again.
 
     :raises KhoReplayError: when the trace is missing or does not replay.
     """
+    from .output import write_output
+
     if not trace.exists():
         raise KhoReplayError(f"{trace}: no such file or directory")
     src_dir = trace if trace.is_dir() else None
-    if name is None:
-        name = trace.name if src_dir else trace.name.split(".")[0]
+    name = name or _fixture_name(trace)
     dest = root / name
-    if src_dir is not None and src_dir.resolve() == dest.resolve():
-        pass
-    elif src_dir is not None:
-        if dest.exists():
-            raise KhoReplayError(f"{dest} exists; pick another --name")
-        shutil.copytree(src_dir, dest)
-    else:
-        dest.mkdir(parents=True, exist_ok=True)
-        suffix = "".join(trace.suffixes[-1:]) if trace.suffix in (".gz", ".xz") else ""
-        target = dest / ("trace.dat" if trace.suffix == ".dat" else f"console.log{suffix}")
-        if target.exists() and target.resolve() != trace.resolve():
-            raise KhoReplayError(f"{target} exists; pick another --name")
-        if not target.exists():
-            shutil.copyfile(trace, target)
-    (dest / EXPECTED).write_text(dumps(compute(dest)))
+    created: list[Path] = []  # what to remove again on failure, deepest first
+    try:
+        if src_dir is not None and src_dir.resolve() == dest.resolve():
+            pass
+        elif src_dir is not None:
+            if dest.exists():
+                raise KhoReplayError(f"{dest} exists; pick another --name")
+            shutil.copytree(src_dir, dest)
+            created.append(dest)
+        else:
+            if not dest.exists():
+                dest.mkdir(parents=True)
+                created.append(dest)
+            suffix = "".join(trace.suffixes[-1:]) if trace.suffix in (".gz", ".xz") else ""
+            target = dest / ("trace.dat" if trace.suffix == ".dat" else f"console.log{suffix}")
+            if target.exists() and target.resolve() != trace.resolve():
+                raise KhoReplayError(f"{target} exists; pick another --name")
+            if not target.exists():
+                shutil.copyfile(trace, target)
+                created.insert(0, target)
+        write_output(dest / EXPECTED, dumps(compute(dest)))
+    except OSError as e:
+        _undo(created)
+        raise KhoReplayError(f"{dest}: {e.strerror or e}") from None
+    except BaseException:
+        _undo(created)
+        raise
     return dest
+
+
+def _undo(created: list[Path]) -> None:
+    for p in created:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def fixtures(root: Path) -> list[Path]:

@@ -133,7 +133,7 @@ def test_default_command_verdicts_on_every_bundled_boot(trace: Path) -> None:
     ext = comps[("ext-scratch", "cold")]
     # Scratch that a design newly reserves is kernel memory (RSRV_KERN), and so is the kho_scratch[]
     # array that kho_reserve_scratch() frees again on failure: 16 bytes (addr, size) per area.
-    newly = (metric(ext, "scratch in place") or {"delta": 0})["delta"]
+    newly = (metric(ext, "kho_scratch[] total") or {"delta": 0})["delta"]
     if newly:
         newly += 16 * (2 + 1)  # lowmem, global, one node
     assert metric(ext, "RSRV_KERN")["delta"] == -pages * GIB + newly
@@ -230,7 +230,9 @@ def test_diff_first_and_second_kernel_of_c() -> None:
     assert comp["boot"] == "kexec" and comp["diverged"]
     assert metric(comp, "gigantic in scratch")["old"] == 0
     assert metric(comp, "gigantic in scratch")["new"] == pages
-    assert comp["first"]["src"].startswith("console-kernel2.log.gz:")
+    # Every location names its side: A's line and B's line.
+    src = comp["first"]["src"]
+    assert src.startswith("A console-kernel1.log:") and ", B console-kernel2.log.gz:" in src
     assert comp["first"]["new_in_scratch"] is True
 
 

@@ -257,8 +257,8 @@ class ConsoleReader(HiddenOps):
         if self.boot is None:
             if len(starts) > 1:
                 second = self.lines[starts[1]]
-                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with boot=N "
-                                       "(or split it, e.g. with split-console.py)", line=second.lineno)
+                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with --boot N "
+                                       f"(1-{len(starts)}, -1 the last)", line=second.lineno)
             return
         if not starts:
             raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from ..kho.classify import Subsystem
 from ..kho.outcome import Outcome, Request, ScratchArea
 from ..ops import Trace, caller_function
-from ..report.units import human
+from ..report.units import human, signed  # noqa: F401 - human: re-exported for older callers
 
-__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes"]
+__all__ = ["Change", "Diff", "Kind", "Metric", "RegionChange", "diff", "in_areas", "metrics", "region_changes",
+           "requests_phrase"]
 
 
 class Kind(enum.StrEnum):
@@ -205,7 +206,7 @@ class Diff:
         parts = []
         for kind in Kind:
             if n := self.count(kind):
-                parts.append(f"{n} {'request' if n == 1 else 'requests'} {kind.value}")
+                parts.append(requests_phrase(n, kind))
         words = [m for m in self.shown_metrics if m.unit == "" and not m.informational]
         parts += [f"{m.name}: {m.old} -> {m.new}" for m in words]
         nums = [m for m in self.shown_metrics if m.unit != "" and not m.informational]
@@ -219,10 +220,18 @@ class Diff:
         return "DIVERGED: " + "; ".join(parts)
 
 
+def requests_phrase(n: int, kind: Kind | str) -> str:
+    """``1 request now fails``, ``2 requests now fail``, ``3 requests moved``: number and verb agree."""
+    words = str(kind.value if isinstance(kind, Kind) else kind)
+    if n != 1 and words.startswith("now ") and words.endswith("s"):
+        words = words[:-1]
+    return f"{n} {'request' if n == 1 else 'requests'} {words}"
+
+
 def _signed(m: Metric) -> str:
     d = m.delta or 0
     if m.unit == "bytes":
-        return ("+" if d >= 0 else "-") + human(abs(d))
+        return signed(d)
     return f"{d:+d}"
 
 
@@ -245,7 +254,8 @@ def _keyed(o: Outcome, by_caller: bool) -> dict[tuple[object, ...], Request]:
     return out
 
 
-def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]:
+def _source(trace: Trace | None, op_index: int, side: str | None = None) -> tuple[str | None, str | None]:
+    """``file:line`` of op *op_index* of *trace* (prefixed with *side*, A or B, for two boots) and its words."""
     if trace is None or not 0 <= op_index < len(trace.ops):
         return None, None
     src = trace.ops[op_index].src
@@ -254,10 +264,12 @@ def _source(trace: Trace | None, op_index: int) -> tuple[str | None, str | None]
     from pathlib import Path
 
     # The parser kept the kernel's own line with the op: the diff never re-reads the log.
-    return f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src), src.text
+    where = f"{Path(src.path).name}:{src.line}" if src.line is not None else str(src)
+    return (f"{side} {where}" if side else where), src.text
 
 
-def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -> Iterator[Change]:
+def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool, old_trace: Trace | None = None,
+             sides: tuple[str, str] | None = None) -> Iterator[Change]:
     ka, kb = _keyed(old, by_caller), _keyed(new, by_caller)
     order = {k: i for i, k in enumerate([*ka, *(k for k in kb if k not in ka)])}
     for k in sorted(order, key=lambda k: (min(x.op_index for x in (ka.get(k), kb.get(k)) if x is not None),
@@ -279,7 +291,13 @@ def _changes(old: Outcome, new: Outcome, trace: Trace | None, by_caller: bool) -
                 kind = Kind.moved
         else:
             kind = Kind.added if a is None else Kind.gone
-        src, words = _source(trace, r.op_index)
+        if sides is not None:  # two boots: each location names its file, A's, B's or both
+            sa, wa = _source(old_trace, a.op_index, sides[0]) if a is not None else (None, None)
+            sb, wb = _source(trace, b.op_index, sides[1]) if b is not None else (None, None)
+            src = ", ".join(x for x in (sa, sb) if x) or None
+            words = wb if wb is not None else wa
+        else:
+            src, words = _source(trace if b is not None else old_trace or trace, r.op_index)
         if r.synthesized:  # no console line of its own: say where the model inserted it
             src, words = (None if src is None else f"synthesized before {src}"), None
         yield Change(
@@ -298,17 +316,31 @@ def _scratch_word(o: Outcome) -> str:
     return f"no (failed: {o.scratch.failed})" if o.scratch.failed else "no (KHO off)"
 
 
+def _area(name: str) -> tuple[int, str]:
+    return ({"lowmem": 0, "global": 1}.get(name, 2), name)
+
+
+def _scratch_sizes(o: Outcome) -> dict[str, int]:
+    """Scratch sizes by area name: a KHO boot's inherited areas, else the sizes the cold boot computed."""
+    sc = o.scratch
+    if o.kho_boot:
+        sizes: dict[str, int] = {}
+        for name, _, size in sc.areas:
+            sizes[name] = sizes.get(name, 0) + size
+        return sizes
+    return {"lowmem": sc.lowmem, "global": sc.global_, **{f"node{n}": s for n, s in sc.pernode}}
+
+
 def metrics(old: Outcome, new: Outcome) -> tuple[Metric, ...]:
     """Every metric of an outcome on both sides, in report order."""
     sa, sb, ga, gb = old.scratch, new.scratch, old.gigantic, new.gigantic
-    out = [
-        Metric("scratch reserved", _scratch_word(old), _scratch_word(new), ""),
-        Metric("scratch lowmem", sa.lowmem, sb.lowmem, "bytes"),
-        Metric("scratch global", sa.global_, sb.global_, "bytes"),
-    ]
-    pa, pb = dict(sa.pernode), dict(sb.pernode)
-    out += [Metric(f"scratch node{n}", pa.get(n), pb.get(n), "bytes") for n in sorted(set(pa) | set(pb))]
-    out.append(Metric("scratch in place", sa.reserved, sb.reserved, "bytes"))
+    out = [Metric("scratch reserved", _scratch_word(old), _scratch_word(new), "")]
+    # A cold boot's sizes are what kho_reserve_scratch() asked for (reserved or not: see "scratch reserved");
+    # a KHO boot sizes nothing: it inherits kho_scratch[] areas, so its sizes are those areas'.
+    how = "inherited" if old.kho_boot or new.kho_boot else "requested"
+    za, zb = _scratch_sizes(old), _scratch_sizes(new)
+    out += [Metric(f"scratch {k} {how}", za.get(k), zb.get(k), "bytes") for k in sorted(set(za) | set(zb), key=_area)]
+    out.append(Metric("kho_scratch[] total", sa.reserved, sb.reserved, "bytes"))
     out += [
         Metric("gigantic requested", ga.requested, gb.requested),
         Metric("gigantic allocated", ga.allocated, gb.allocated),
@@ -350,9 +382,13 @@ def _multiset_minus(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: int = 0,
-         by_caller: bool = False,
+         by_caller: bool = False, old_trace: Trace | None = None, sides: tuple[str, str] | None = None,
          reserved: tuple[Sequence[tuple[int, int]], Sequence[tuple[int, int]]] | None = None) -> Diff:
     """Compare *new* against *old*; *trace* (the one *new* replayed) names source lines.
+
+    *old_trace* is the one *old* replayed when it differs (two real boots): a
+    request only *old* made is located there.  *sides* labels the two traces
+    (``("A", "B")``) so that every location says whose file it is.
 
     Two strategies on one trace pair requests by op index.  Two different
     real boots (*by_caller*) pair them by caller function, API and nid in
@@ -362,7 +398,7 @@ def diff(old: Outcome, new: Outcome, *, trace: Trace | None = None, threshold: i
     """
     return Diff(
         old=old, new=new,
-        changes=tuple(_changes(old, new, trace, by_caller)),
+        changes=tuple(_changes(old, new, trace, by_caller, old_trace, sides)),
         metrics=metrics(old, new),
         messages_added=_multiset_minus(new.messages, old.messages),
         messages_gone=_multiset_minus(old.messages, new.messages),

@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..compare.diff import Change, Diff, Metric
+from ..compare.diff import Change, Diff, Kind, Metric, requests_phrase
 from ..kho.outcome import Outcome
-from .units import human, mib, phys_addr
+from .units import human, phys_addr, signed
 
 __all__ = ["Comparison", "Report", "addr", "change_line", "format_outcome", "metric_delta", "metric_value",
-           "report_text"]
+           "report_text", "request_totals", "sorted_metrics"]
 
 #: Changed requests listed per subsystem in text (JSON lists them all).
 TEXT_PER_SUBSYSTEM = 12
@@ -75,7 +75,7 @@ def metric_delta(m: Metric) -> str:
     if d is None:
         return ""
     if m.unit == "bytes":
-        return ("+" if d >= 0 else "-") + human(abs(d))
+        return signed(d)
     return f"{d:+d}"
 
 
@@ -89,12 +89,48 @@ def change_line(c: Change) -> str:
     dist = c.distance
     bits = [f"{c.kind.value:12}", f"{c.caller or c.api}", f"{c.api} {size} nid={c.nid}", where]
     if dist:
-        bits.append(f"({'+' if dist > 0 else '-'}{human(abs(dist))})")
+        bits.append(f"({signed(dist)})")
     if c.scratch_note:
         bits.append(c.scratch_note)
     if c.src:
         bits.append(f"[{c.src}]")
     return "  ".join(bits)
+
+
+def sorted_metrics(d: Diff) -> list[Metric]:
+    """Shown metrics as bloat-o-meter sorts its rows: words first, then bytes and counts by delta, largest
+    growth first; cost proxies last."""
+    def key(m: Metric) -> tuple[int, int, int, int]:
+        unit = 0 if m.unit == "" else (1 if m.unit == "bytes" else 2)
+        return (m.informational, unit, -(m.delta or 0), 0)
+    return sorted(d.shown_metrics, key=key)
+
+
+def request_totals(d: Diff) -> str:
+    """The requests' totals line, as bloat-o-meter's ``add/remove: 1/0 grow/shrink: 2/1 up/down: 64/-8 (56)``.
+
+    add/remove counts requests only the new (old) side placed (added or now
+    succeeding; gone or now failing); grow/shrink the resized ones; up/down
+    the bytes those bring and take, and their sum; then the moves.
+    """
+    add = rem = grow = shrink = up = down = 0
+    for c in d.shown_changes:
+        old = c.old_size if c.old_addr is not None else 0
+        new = c.new_size if c.new_addr is not None else 0
+        old, new = old or 0, new or 0
+        if c.kind in (Kind.added, Kind.now_succeeds):
+            add += 1
+        elif c.kind in (Kind.gone, Kind.now_fails):
+            rem += 1
+        elif c.kind is Kind.resized:
+            grow += new > old
+            shrink += new < old
+        if c.kind is not Kind.moved:
+            up += max(new - old, 0)
+            down += max(old - new, 0)
+    net = up - down
+    return (f"add/remove: {add}/{rem} grow/shrink: {grow}/{shrink} up/down: {signed(up)}/{signed(-down)} "
+            f"({signed(net)}); moved: {d.count(Kind.moved)}")
 
 
 def _title(c: Comparison, against: str) -> str:
@@ -119,7 +155,7 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
             continue
         con.print()
         con.print(Text(f"== {_title(c, against)}", style="bold"))
-        shown = d.shown_metrics
+        shown = sorted_metrics(d)
         if shown:
             t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
             t.add_column("metric")
@@ -161,10 +197,13 @@ def report_text(rep: Report, *, color: bool = False, width: int = 120) -> str:
         for ch in d.shown_changes:
             groups[ch.subsystem].append(ch)
         if groups:
-            con.print(Text(f"requests changed ({len(d.shown_changes)}), by subsystem:", style="bold"))
+            con.print(Text(f"{requests_phrase(len(d.shown_changes), 'changed')}, by subsystem:", style="bold"))
+            con.print(Text(f"  {request_totals(d)}"))
         for sub in sorted(groups, key=lambda s: (-len(groups[s]), s)):
             items = groups[sub]
             con.print(Text(f"  {sub} ({len(items)})", style="cyan"))
+            # bloat-o-meter order: what moved furthest (or changed most) first; boot order breaks ties
+            items.sort(key=lambda ch: (-abs(ch.distance or (ch.new_size or 0) - (ch.old_size or 0)), ch.op_index))
             for ch in items[:TEXT_PER_SUBSYSTEM]:
                 con.print(Text(f"    {change_line(ch)}"))
             if len(items) > TEXT_PER_SUBSYSTEM:
@@ -180,27 +219,28 @@ def format_outcome(o: Outcome) -> list[str]:
     lines = [f"{o.source}: {o.strategy}, {kind}"]
     if o.boot == "cold":
         if sc.k_all or sc.k_low:
-            lines.append(", ".join([f"  RSRV_KERN for sizing: low {mib(sc.k_low)}", f"all {mib(sc.k_all)}"]
-                                   + [f"node{n} {mib(k)}" for n, k in sc.k_nodes]))
-        lines.append(", ".join([f"  scratch requested: lowmem {mib(sc.lowmem)}", f"global {mib(sc.global_)}"]
-                               + [f"node{n} {mib(s)}" for n, s in sc.pernode]))
+            lines.append(", ".join([f"  RSRV_KERN for sizing: low {human(sc.k_low)}", f"all {human(sc.k_all)}"]
+                                   + [f"node{n} {human(k)}" for n, k in sc.k_nodes]))
+        lines.append(", ".join([f"  scratch requested: lowmem {human(sc.lowmem)}", f"global {human(sc.global_)}"]
+                               + [f"node{n} {human(s)}" for n, s in sc.pernode]))
         lines.append("  scratch: " + ("reserved" if sc.enabled else
                                       f"not reserved ({'failed: ' + sc.failed if sc.failed else 'KHO off'})"))
     for name, base, size in sc.areas:
-        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {mib(size)}")
+        lines.append(f"    {name:8} [{base:#018x}-{base + size - 1:#018x}] {human(size)}")
     lines.append(f"  gigantic pages: {g.allocated}/{g.requested} placed, per node "
                  + (", ".join(f"{n}:{c}" for n, c in g.per_node) or "-")
                  + f"; fallbacks {g.fallbacks}; in kho_scratch[] {g.in_scratch}; in extension {g.in_extended}"
                  + (f"; adopted {g.adopted}" if g.adopted else ""))
-    lines.append(f"  RSRV_KERN {mib(o.rsrv_kern)}  RSRV_HUGETLB {mib(o.rsrv_hugetlb)}  preserved "
-                 f"{mib(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  max_threads {o.max_threads}")
+    lines.append(f"  RSRV_KERN {human(o.rsrv_kern)}  RSRV_HUGETLB {human(o.rsrv_hugetlb)}  preserved "
+                 f"{human(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  "
+                 f"max_threads {o.max_threads}")
     lines.append(f"  reserved regions: peak {o.reserved_cnt_peak}, final {o.reserved_cnt_final}; doublings "
                  f"{len(o.doublings)}" + "".join(f" [{d.name} {d.new_max} at {d.base:#018x}"
                                                  f"{' in scratch' if o.in_scratch(d) else ''}]" for d in o.doublings))
     if o.scratch_left:
-        lines.append("  scratch left: " + ", ".join(f"after {p} {mib(b)}" for p, b in o.scratch_left))
+        lines.append("  scratch left: " + ", ".join(f"after {p} {human(b)}" for p, b in o.scratch_left))
     if o.extended_bytes:
-        lines.append(f"  extended: {mib(o.extended_bytes)}")
+        lines.append(f"  extended: {human(o.extended_bytes)}")
     lines.append(f"  cost: regions scanned {o.cost.regions_scanned}, memmove entries {o.cost.memmove_entries}, "
                  f"digest keys {o.cost.digest_keys}")
     lines += [f"  | {m}" for m in o.messages]

@@ -144,7 +144,7 @@ def test_a_capture_of_two_boots_needs_boot(tmp_path: Path) -> None:
     log = next(log for log, b in CASES if b == 2)
     r = runner.invoke(app, ["record", str(log), "-o", str(tmp_path / "x.dat")])
     assert r.exit_code == 2
-    assert r.stderr.count("\n") == 1 and "boots in this log: choose one with boot=N" in r.stderr
+    assert r.stderr.count("\n") == 1 and "boots in this log: choose one with --boot N" in r.stderr
     assert not (tmp_path / "x.dat").exists()
 
 

@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""What a trace argument means, for every command: one resolver.
+
+A *trace directory* is one machine's capture.  It holds either the two
+kernels of a KHO kexec as ``console-kernel1.log`` and ``console-kernel2.log``
+(``.gz``/``.xz`` too), or one boot as ``console.log`` (with the debugfs
+tables ``memblock/memory``, ``memblock-memory.txt``... read after it), or a
+``trace.dat``, or the debugfs tables alone.  A file is one capture; a
+``console-kernel1.log`` named on its own still has its second kernel beside
+it, and a capture that holds both kernels of a kexec is a pair too.
+
+``--boot N`` picks the N-th boot of a capture (1-based, -1 the last);
+``--second FILE`` names the second kernel explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import KhoReplayError
+from .ops import Trace
+
+__all__ = ["Source", "TraceInput", "boots", "load_source", "resolve"]
+
+_COMPRESSED = ("", ".gz", ".xz")
+_KERNEL_LOG = re.compile(r"^console-kernel(?P<n>\d)\.log(?:\.gz|\.xz)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One boot to read: a file or directory and, for a capture holding several boots, which one."""
+
+    path: Path
+    boot: int | None = None
+
+    def __str__(self) -> str:
+        return str(self.path) + (f" (boot {self.boot})" if self.boot is not None else "")
+
+    @property
+    def scenario(self) -> bool:
+        """True for ``scenario:NAME``, a synthesized op stream rather than a file."""
+        return str(self.path).startswith("scenario:")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceInput:
+    """A trace argument resolved: the (cold) boot to read and, when the capture has one, the second kernel."""
+
+    named: Path
+    first: Source
+    second: Source | None
+    #: Why the second kernel is missing when one could be expected ('' otherwise).
+    note: str = ""
+
+    def files(self) -> tuple[Path, ...]:
+        """The files this input reads (so that no output overwrites them)."""
+        return tuple(s.path for s in (self.first, self.second) if s is not None and not s.scenario)
+
+
+def _find(d: Path, stem: str) -> Path | None:
+    return next((d / f"{stem}{z}" for z in _COMPRESSED if (d / f"{stem}{z}").is_file()), None)
+
+
+def _count(path: Path) -> int:
+    from kho_replay.parsers import boot_count
+
+    return boot_count(path)
+
+
+def _pick(captures: list[Path], boot: int, where: Path) -> Path:
+    k = boot - 1 if boot > 0 else len(captures) + boot
+    if not 0 <= k < len(captures):
+        raise KhoReplayError(f"{where}: --boot {boot}: it holds {len(captures)} boots "
+                             f"({', '.join(p.name for p in captures)})")
+    return captures[k]
+
+
+def resolve(path: Path, *, boot: int | None = None, second: Path | None = None, pair: bool = False) -> TraceInput:
+    """Resolve a trace argument.  *pair*: the command can use a second kernel (a KHO boot).
+
+    :raises KhoReplayError: for a missing path, a directory with nothing to read, or a --boot out of range.
+    """
+    second_src = Source(second) if second is not None else None
+    if second is not None and not second.exists():
+        raise KhoReplayError(f"{second}: no such file or directory")
+    if str(path).startswith("scenario:"):
+        return TraceInput(path, Source(path), second_src)
+    if not path.exists():
+        raise KhoReplayError(f"{path}: no such file or directory")
+    if path.is_dir():
+        k1, k2 = _find(path, "console-kernel1.log"), _find(path, "console-kernel2.log")
+        if k1 is not None:
+            captures = [k1] + ([k2] if k2 is not None else [])
+            first = k1 if boot is None else _pick(captures, boot, path)
+            if first == k1 and k2 is not None and second_src is None:
+                second_src = Source(k2)
+            note = "" if k2 is not None else f"{path} has no console-kernel2.log: no real second kernel"
+            return TraceInput(path, Source(first), second_src, note)
+        if next(path.glob("console.log*"), None) is None and (path / "trace.dat").is_file():
+            return TraceInput(path, Source(path / "trace.dat", boot), second_src)
+        return _capture(path, boot, second_src, pair)
+    m = _KERNEL_LOG.match(path.name)
+    if m is not None and m["n"] == "1" and boot in (None, 1):
+        sib = _find(path.parent, "console-kernel2.log")
+        note = "" if sib is not None else f"no console-kernel2.log beside {path}: no real second kernel"
+        return TraceInput(path, Source(path), second_src or (Source(sib) if sib is not None else None), note)
+    return _capture(path, boot, second_src, pair)
+
+
+def _capture(path: Path, boot: int | None, second: Source | None, pair: bool) -> TraceInput:
+    """One capture file (or a one-boot directory): a combined log of a kexec is a pair when one is wanted."""
+    if boot is None and pair and second is None and _count(path) == 2:
+        return TraceInput(path, Source(path, 1), Source(path, 2))
+    return TraceInput(path, Source(path, boot), second)
+
+
+def boots(path: Path, boot: int | None = None) -> list[Source]:
+    """Every boot a capture holds (both kernels of a KHO directory), or just the one *boot* picks."""
+    t = resolve(path, boot=boot)
+    if boot is not None:
+        return [t.first]
+    if path.is_dir() and t.second is not None:
+        return [t.first, t.second]
+    n = _count(t.first.path)
+    return [t.first] if n <= 1 else [Source(t.first.path, b) for b in range(1, n + 1)]
+
+
+def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None) -> Trace:
+    """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads."""
+    if src.scenario:
+        from .kho.scenarios import SCENARIOS
+
+        key = str(src.path).removeprefix("scenario:")
+        if key not in SCENARIOS:
+            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
+        return SCENARIOS[key]()
+    from kho_replay.parsers import load
+
+    return load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux)

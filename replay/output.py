@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""The one way kho-replay writes a file the user named with ``-o``.
+
+Reports are written whole or not at all: the text goes to a temporary file
+beside the target, which replaces the target only once everything is
+written (``rename(2)`` is atomic within a directory), so a failure half way
+(a truncated input, a full disk, Ctrl-C) leaves the old file, or none, and
+never a partial one.  A target that is one of the command's own inputs is
+refused before any work is lost.  Every OS error becomes one
+:class:`OutputError` line naming the output, never the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from .errors import KhoReplayError
+
+__all__ = ["OutputError", "atomic_path", "check_output", "write_output"]
+
+
+class OutputError(KhoReplayError):
+    """The output named by ``-o`` cannot be written."""
+
+    def __init__(self, path: Path | str, message: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{path}: {message}".replace("\n", " "))
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_output(path: Path, inputs: Sequence[Path] = ()) -> None:
+    """Refuse an output that cannot be written or would overwrite an input, before any work is done.
+
+    :raises OutputError: for a directory, a missing parent directory or one of *inputs*.
+    """
+    if path.is_dir():
+        raise OutputError(path, "is a directory (give a file name to -o)")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputError(path, f"no such directory {str(parent)!r}")
+    for i in inputs:
+        if _same(path, i):
+            raise OutputError(path, f"is an input of this command ({i}): refusing to overwrite it")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(path, f"cannot write in {str(parent)!r}: permission denied")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
+    """A temporary path beside *path* to write; it becomes *path* when the block ends without an error.
+
+    :raises OutputError: see :func:`check_output`; or when the OS refuses the write.
+    """
+    check_output(path, inputs)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OutputError(path, e.strerror or str(e)) from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp_path, 0o666 & ~mask)  # mkstemp's 0600 is for the temporary only
+        os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise OutputError(path, e.strerror or str(e)) from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_output(path: Path | None, text: str | Iterable[str], inputs: Sequence[Path] = ()) -> None:
+    """Write *text* (a string, or chunks produced lazily) to stdout, or atomically to *path*.
+
+    :raises OutputError: see :func:`atomic_path`.
+    """
+    chunks = [text] if isinstance(text, str) else text
+    if path is None:
+        write = sys.stdout.write
+        for chunk in chunks:
+            write(chunk)
+        return
+    with atomic_path(path, inputs) as tmp:
+        try:
+            f = tmp.open("w")
+        except OSError as e:
+            raise OutputError(path, e.strerror or str(e)) from None
+        with f:
+            for chunk in chunks:
+                try:
+                    f.write(chunk)
+                except OSError as e:
+                    raise OutputError(path, e.strerror or str(e)) from None
