@@ -28,6 +28,7 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as click_exc
 
+from .breakpoint import model_before, model_for, stop_index
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
@@ -35,7 +36,6 @@ from .memblock.engine import Memblock, run_json
 from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script, op_fields
 from .output import check_output, write_output
-from .profile import arch_for, profile_for
 
 if TYPE_CHECKING:
     from .report.html import Map
@@ -244,25 +244,6 @@ def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
 
 # ------------------------------------------------------------------ run, validate, parse, record
 
-def _stop_index(t: Trace, spec: str) -> int:
-    """The op index ``--stop-at`` names: an index, ``:LINE`` of the trace's file, or a caller function."""
-    if spec.lstrip("-").isdigit():
-        i = int(spec)
-        if not 0 <= i <= len(t.ops):
-            raise KhoReplayError(f"--stop-at {spec}: the trace has ops 0..{len(t.ops) - 1}")
-        return i
-    if spec.startswith(":") and spec[1:].isdigit():
-        line = int(spec[1:])
-        for i, op in enumerate(t.ops):
-            if op.src is not None and op.src.line is not None and op.src.line >= line:
-                return i
-        raise KhoReplayError(f"--stop-at {spec}: no op at or after line {line}")
-    for i, op in enumerate(t.ops):
-        if (op.caller or "").split("+", 1)[0] == spec:
-            return i
-    raise KhoReplayError(f"--stop-at {spec}: no op called from {spec} (give an op index, :LINE or a function)")
-
-
 @app.command()
 @_boundary
 def run(
@@ -282,10 +263,8 @@ def run(
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
     t = load_source(ti.first)
-    ctx = t.context
-    mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
-                  arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
-    stop = _stop_index(t, stop_at) if stop_at is not None else len(t.ops)
+    mb = model_for(t, kernel=kernel, arch=arch)
+    stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
     ops = t.ops[:stop]
     res = mb.run(ops)
     if _format(fmt, output, ("json",)) is Format.json:
@@ -381,9 +360,7 @@ def _context_table(report: ValidationReport, t: Trace) -> str:
     at = next((i for i, op in enumerate(t.ops) if m.src is not None and op.src == m.src), None)
     if not addrs or at is None:
         return ""
-    ctx = t.context
-    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
-    mb.run(t.ops[:at])
+    mb = model_before(t, at)
     lo, hi = min(addrs), max(addrs)
 
     def distance(r: Region) -> int:
