@@ -230,6 +230,15 @@ def _load_trace(path: Path) -> Trace:
     return _load(path)
 
 
+def _trace_files(path: Path) -> tuple[Path, Path | None]:
+    """(first, second kernel) of a trace argument, for commands registered from other modules.
+
+    Prefer :func:`.inputs.resolve`, which also carries ``--boot`` and a combined capture's boots.
+    """
+    ti = resolve(path, pair=True)
+    return ti.first.path, None if ti.second is None else ti.second.path
+
+
 def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
     """The cold boot of *ti* and, with --kexec, its real second kernel when there is one (or a note why not)."""
     t = load_source(ti.first)
