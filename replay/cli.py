@@ -670,7 +670,15 @@ def _check_trace(t: Trace, src: Source) -> None:
         raise KhoReplayError(f"{src}: no allocation requests (not a memblock=debug boot log?)")
 
 
-@app.command(name=_COMPARE, hidden=True)
+class _DefaultCommand(typer.core.TyperCommand):
+    """The hidden default command: its help says ``kho-replay TRACE``, not the name dispatch gave it."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # the usage line then reads "kho-replay TRACE [OPTIONS] ..."
+        return super().make_context("TRACE", args, parent=parent, **extra)
+
+
+@app.command(name=_COMPARE, hidden=True, cls=_DefaultCommand)
 @_boundary
 def compare(
     trace: TraceArg,
