@@ -27,14 +27,13 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as click_exc
 
+from .breakpoint import model_before, model_for, stop_index
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
-from .memblock.engine import Memblock
 from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script
 from .output import check_output, write_output
-from .profile import arch_for, profile_for
 from .report.json import diff_document, dumps, kho_document, parse_document, run_document, validate_document
 
 if TYPE_CHECKING:
@@ -230,6 +229,15 @@ def _load_trace(path: Path) -> Trace:
     return _load(path)
 
 
+def _trace_files(path: Path) -> tuple[Path, Path | None]:
+    """(first, second kernel) of a trace argument, for commands registered from other modules.
+
+    Prefer :func:`.inputs.resolve`, which also carries ``--boot`` and a combined capture's boots.
+    """
+    ti = resolve(path, pair=True)
+    return ti.first.path, None if ti.second is None else ti.second.path
+
+
 def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
     """The cold boot of *ti* and, with --kexec, its real second kernel when there is one (or a note why not)."""
     t = load_source(ti.first)
@@ -243,25 +251,6 @@ def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
 
 
 # ------------------------------------------------------------------ run, validate, parse, record
-
-def _stop_index(t: Trace, spec: str) -> int:
-    """The op index ``--stop-at`` names: an index, ``:LINE`` of the trace's file, or a caller function."""
-    if spec.lstrip("-").isdigit():
-        i = int(spec)
-        if not 0 <= i <= len(t.ops):
-            raise KhoReplayError(f"--stop-at {spec}: the trace has ops 0..{len(t.ops) - 1}")
-        return i
-    if spec.startswith(":") and spec[1:].isdigit():
-        line = int(spec[1:])
-        for i, op in enumerate(t.ops):
-            if op.src is not None and op.src.line is not None and op.src.line >= line:
-                return i
-        raise KhoReplayError(f"--stop-at {spec}: no op at or after line {line}")
-    for i, op in enumerate(t.ops):
-        if (op.caller or "").split("+", 1)[0] == spec:
-            return i
-    raise KhoReplayError(f"--stop-at {spec}: no op called from {spec} (give an op index, :LINE or a function)")
-
 
 @app.command()
 @_boundary
@@ -282,10 +271,8 @@ def run(
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
     t = load_source(ti.first)
-    ctx = t.context
-    mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
-                  arch_for(arch or ctx.arch or "x86_64"))
-    stop = _stop_index(t, stop_at) if stop_at is not None else len(t.ops)
+    mb = model_for(t, kernel=kernel, arch=arch)
+    stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
     ops = t.ops[:stop]
     res = mb.run(ops)
     if _format(fmt, output, ("json",)) is Format.json:
@@ -357,9 +344,7 @@ def _context_table(report: ValidationReport, t: Trace) -> str:
     at = next((i for i, op in enumerate(t.ops) if m.src is not None and op.src == m.src), None)
     if not addrs or at is None:
         return ""
-    ctx = t.context
-    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64"))
-    mb.run(t.ops[:at])
+    mb = model_before(t, at)
     lo, hi = min(addrs), max(addrs)
 
     def distance(r: Region) -> int:
@@ -643,7 +628,15 @@ def _check_trace(t: Trace, src: Source) -> None:
         raise KhoReplayError(f"{src}: no allocation requests (not a memblock=debug boot log?)")
 
 
-@app.command(name=_COMPARE, hidden=True)
+class _DefaultCommand(typer.core.TyperCommand):
+    """The hidden default command: its help says ``kho-replay TRACE``, not the name dispatch gave it."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        # the usage line then reads "kho-replay TRACE [OPTIONS] ..."
+        return super().make_context("TRACE", args, parent=parent, **extra)
+
+
+@app.command(name=_COMPARE, hidden=True, cls=_DefaultCommand)
 @_boundary
 def compare(
     trace: TraceArg,

@@ -191,6 +191,7 @@ def test_threshold_takes_sizes_as_the_tool_prints_them(capsys: pytest.CaptureFix
 def test_dash_h_is_help(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
     code, out, _ = cli(capsys, *args)
     assert code == 0 and "Usage:" in out
+    assert "kho-replay compare" not in out  # the default command's help names no hidden command
 
 
 @pytest.mark.parametrize("args", [[str(X86), "-f", "xml"], [str(X86), "--bogus"], ["kho", OPS, "--seed", "x"],
