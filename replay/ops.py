@@ -430,6 +430,10 @@ class KernelMessage(Observation):
 
     kind: str
     text: str
+    #: The size the line states, in KiB, read by the parser: pages freed for ``free_initmem`` and
+    #: ``free_initrd`` (``Freeing unused kernel memory: 3904K``), the total for ``memory``
+    #: (``Memory: 3.9G/4096000K available``), None for other kinds.
+    kib: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,9 +201,9 @@ class ConsoleReader(HiddenOps):
     def _infer(self, op_cls: Callable[..., Op], *args: object, ln: Line, why: str, **kw: object) -> None:
         self._emit(op_cls(*args, inferred=why, src=self._src(ln), **kw))
 
-    def _message(self, ln: Line, kind: str, text: str | None = None) -> None:
+    def _message(self, ln: Line, kind: str, text: str | None = None, kib: int | None = None) -> None:
         self.obs.append(KernelMessage(at=len(self.ops), src=self._src(ln), kind=kind,
-                                      text=ln.text if text is None else text))
+                                      text=ln.text if text is None else text, kib=kib))
 
     # ------------------------------------------------------------- entry point
 
@@ -656,7 +656,7 @@ class ConsoleReader(HiddenOps):
             self.scratch_only = False
             self._emit(KhoScratchOnly(False, inferred="memblock_free_all(): memblock_clear_kho_scratch_only()",
                                       src=src))
-        self._message(ln, "memory")
+        self._message(ln, "memory", kib=int(m.group("total")))
 
     def _ctx_kho(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "kho")
@@ -668,7 +668,8 @@ class ConsoleReader(HiddenOps):
         self._message(ln, "cma")
 
     def _ctx_freeing(self, idx: int, ln: Line, m: re.Match[str]) -> None:
-        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem")
+        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem",
+                      kib=int(m.group("kib")))
 
     def _ctx_mirror(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "mirror_fallback")
