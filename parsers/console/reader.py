@@ -49,7 +49,7 @@ from kho_replay.replay.ops import (
     Alloc,
     Context,
     DebugfsTable,
-    Doubled,
+    Doubling,
     Free,
     KernelMessage,
     KhoScratchOnly,
@@ -618,8 +618,8 @@ class ConsoleReader(HiddenOps):
         base, size = range_of(m)
         # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
         at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
-        self.obs.append(Doubled(at=at, src=self._src(ln), name=m.group("name"),
-                                new_max=int(m.group("max")), base=base, end=base + size))
+        self.obs.append(Doubling(at=at, src=self._src(ln), name=m.group("name"),
+                                 new_max=int(m.group("max")), base=base, size=size))
         rest = m.group("rest").strip()
         if rest:
             # the doubling line has no newline: a following message may share its line

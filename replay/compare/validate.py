@@ -27,7 +27,7 @@ from ..ops import (
     NUMA_NO_NODE,
     Alloc,
     DebugfsTable,
-    Doubled,
+    Doubling,
     KernelMessage,
     MemblockDump,
     Observation,
@@ -154,7 +154,7 @@ class _Checker:
 
     def _doublings(self) -> None:
         """The k-th ``... is doubled to ...`` line against the model's k-th memblock_double_array()."""
-        seen = [o for o in self.trace.observations if isinstance(o, Doubled)]
+        seen = [o for o in self.trace.observations if isinstance(o, Doubling)]
         done = self.mb.doublings
         for k, o in enumerate(seen):
             self.report.doublings += 1
@@ -163,15 +163,15 @@ class _Checker:
                 self._mismatch(o.src, "array doubling", None, want, "no doubling", (o.base,))
                 continue
             d = done[k]
-            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})"
-            if (d.name, d.new_max, d.base, d.op_index) == (o.name, o.new_max, o.base, o.at):
+            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})"
+            if (d.name, d.new_max, d.base, d.at) == (o.name, o.new_max, o.base, o.at):
                 self.report.doublings_ok += 1
             else:
                 self._mismatch(o.src, "array doubling", None, want, got, (o.base, d.base))
         for d in done[len(seen):]:
             self.report.doublings += 1
             self._mismatch(None, "array doubling", None, "no doubling in the log",
-                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})", (d.base,))
+                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})", (d.base,))
 
     def _op(self, i: int, op: Op) -> bool:
         from ..errors import KernelPanic

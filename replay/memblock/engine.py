@@ -44,6 +44,7 @@ from ..ops import (
     AllowResize,
     CapMemoryRange,
     Clear,
+    Doubling,
     EnforceMemoryLimit,
     Free,
     KhoScratchOnly,
@@ -67,7 +68,6 @@ from .search import find_range_literal
 
 __all__ = [
     "AllocResult",
-    "Doubling",
     "Memblock",
     "Message",
     "RunResult",
@@ -106,17 +106,6 @@ class Message:
     op_index: int | None
     level: str
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Doubling:
-    """One ``memblock_double_array()``: which table, new capacity, where the array went."""
-
-    op_index: int | None
-    name: str
-    new_max: int
-    base: int
-    alloc_size: int
 
 
 class AllocResult(NamedTuple):
@@ -242,7 +231,8 @@ class Memblock:
         old = t.array
         t.max <<= 1
         t.array = ArrayPlace(addr, new_alloc)
-        self.doublings.append(Doubling(self.op_index, t.name, t.max, addr, new_alloc))
+        self.doublings.append(Doubling(at=-1 if self.op_index is None else self.op_index, name=t.name,
+                                       new_max=t.max, base=addr, size=new_size, alloc_size=new_alloc))
         if old is not None:
             self.phys_free(old.base, old_alloc)
         if self.profile.has_rsrv_kern:
