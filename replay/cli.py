@@ -345,14 +345,10 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
 
 
 def _load_trace(path: Path) -> Trace:
-    from .kho.scenarios import SCENARIOS
+    from .kho.scenarios import scenario
 
-    name = str(path)
-    if name.startswith("scenario:"):
-        key = name.removeprefix("scenario:")
-        if key not in SCENARIOS:
-            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
-        return SCENARIOS[key]()
+    if str(path).startswith("scenario:"):
+        return scenario(str(path))
     return _load(path)
 
 
