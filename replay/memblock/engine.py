@@ -61,6 +61,7 @@ from ..ops import (
     SetCurrentLimit,
     SetNode,
     TrimMemory,
+    caller_function,
 )
 from ..profile import Arch, Profile, arch_for, profile_for
 from .regions import MASK, ArrayPlace, RegionTable
@@ -597,7 +598,7 @@ class Memblock:
             found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
             if found is None:
                 # the macro passes its caller's __func__: the function name of the %pS caller
-                func = (op.caller or "memblock_alloc_or_panic").split("+", 1)[0]
+                func = caller_function(op.caller) or "memblock_alloc_or_panic"
                 raise KernelPanic(f"{func}: Failed to allocate "
                                   f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
             return found
