@@ -197,14 +197,10 @@ def load(path: str | Path, *, boot: int | None = None, strict: bool = False) -> 
     """
     from kho_replay.parsers import load as parse
     from kho_replay.replay.fixtures import trace_files
-    from kho_replay.replay.kho.scenarios import SCENARIOS
+    from kho_replay.replay.kho.scenarios import scenario
 
-    name = str(path)
-    if name.startswith("scenario:"):
-        key = name.removeprefix("scenario:")
-        if key not in SCENARIOS:
-            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
-        return SCENARIOS[key]()
+    if str(path).startswith("scenario:"):
+        return scenario(str(path))
     p = Path(path)
     if p.is_dir() and any((p / n).exists() for n in ("console-kernel1.log", "console-kernel1.log.gz")):
         p = trace_files(p)[0]

@@ -130,12 +130,9 @@ def boots(path: Path, boot: int | None = None) -> list[Source]:
 def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None) -> Trace:
     """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads."""
     if src.scenario:
-        from .kho.scenarios import SCENARIOS
+        from .kho.scenarios import scenario
 
-        key = str(src.path).removeprefix("scenario:")
-        if key not in SCENARIOS:
-            raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
-        return SCENARIOS[key]()
+        return scenario(str(src.path))
     from kho_replay.parsers import load
 
     return load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux)

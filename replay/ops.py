@@ -58,7 +58,7 @@ __all__ = [
     "CapMemoryRange",
     "Clear",
     "Context",
-    "Doubled",
+    "Doubling",
     "EnforceMemoryLimit",
     "Free",
     "KernelMessage",
@@ -415,13 +415,21 @@ class DebugfsTable(Observation):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Doubled(Observation):
-    """``memblock: <name> is doubled to <max> at [base-end]``."""
+class Doubling(Observation):
+    """One ``memblock_double_array()``: ``memblock: <name> is doubled to <new_max> at [base-(base + size - 1)]``.
+
+    The console parser reads one from each such line; the engine records one
+    each time it doubles a table.  ``at`` is the op during which it happened
+    (-1 outside a run); ``size`` is what the kernel prints (the new array's
+    bytes); ``alloc_size`` is what it reserved (page aligned), which only the
+    engine knows.
+    """
 
     name: str
     new_max: int
     base: int
-    end: int
+    size: int
+    alloc_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -430,6 +438,10 @@ class KernelMessage(Observation):
 
     kind: str
     text: str
+    #: The size the line states, in KiB, read by the parser: pages freed for ``free_initmem`` and
+    #: ``free_initrd`` (``Freeing unused kernel memory: 3904K``), the total for ``memory``
+    #: (``Memory: 3.9G/4096000K available``), None for other kinds.
+    kib: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

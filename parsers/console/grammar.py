@@ -108,7 +108,6 @@ FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:ima
 MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")
 KHO_LINE = re.compile(r"^KHO: (?P<text>.*)$")
 HUGETLB_LINE = re.compile(r"^HugeTLB: (?P<text>.*)$")
-KHO_FOUND_LINE = re.compile(r"^KHO: found kexec handover data")
 #: Sections the fixtures' init scripts print: ``===== BEGIN memblock-reserved =====``.
 SECTION_BEGIN = re.compile(r"^===== BEGIN (?P<name>.+) =====$")
 SECTION_END = re.compile(r"^===== END =====$")

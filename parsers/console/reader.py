@@ -49,7 +49,7 @@ from kho_replay.replay.ops import (
     Alloc,
     Context,
     DebugfsTable,
-    Doubled,
+    Doubling,
     Free,
     KernelMessage,
     KhoScratchOnly,
@@ -201,9 +201,9 @@ class ConsoleReader(HiddenOps):
     def _infer(self, op_cls: Callable[..., Op], *args: object, ln: Line, why: str, **kw: object) -> None:
         self._emit(op_cls(*args, inferred=why, src=self._src(ln), **kw))
 
-    def _message(self, ln: Line, kind: str, text: str | None = None) -> None:
+    def _message(self, ln: Line, kind: str, text: str | None = None, kib: int | None = None) -> None:
         self.obs.append(KernelMessage(at=len(self.ops), src=self._src(ln), kind=kind,
-                                      text=ln.text if text is None else text))
+                                      text=ln.text if text is None else text, kib=kib))
 
     # ------------------------------------------------------------- entry point
 
@@ -618,8 +618,8 @@ class ConsoleReader(HiddenOps):
         base, size = range_of(m)
         # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
         at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
-        self.obs.append(Doubled(at=at, src=self._src(ln), name=m.group("name"),
-                                new_max=int(m.group("max")), base=base, end=base + size))
+        self.obs.append(Doubling(at=at, src=self._src(ln), name=m.group("name"),
+                                 new_max=int(m.group("max")), base=base, size=size))
         rest = m.group("rest").strip()
         if rest:
             # the doubling line has no newline: a following message may share its line
@@ -656,7 +656,7 @@ class ConsoleReader(HiddenOps):
             self.scratch_only = False
             self._emit(KhoScratchOnly(False, inferred="memblock_free_all(): memblock_clear_kho_scratch_only()",
                                       src=src))
-        self._message(ln, "memory")
+        self._message(ln, "memory", kib=int(m.group("total")))
 
     def _ctx_kho(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "kho")
@@ -668,7 +668,8 @@ class ConsoleReader(HiddenOps):
         self._message(ln, "cma")
 
     def _ctx_freeing(self, idx: int, ln: Line, m: re.Match[str]) -> None:
-        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem")
+        self._message(ln, "free_initrd" if m.group("what") == "initrd memory" else "free_initmem",
+                      kib=int(m.group("kib")))
 
     def _ctx_mirror(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self._message(ln, "mirror_fallback")

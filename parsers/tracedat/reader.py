@@ -53,7 +53,6 @@ RB_MISSED_STORED = 1 << 30
 #: ring_buffer event types (include/linux/ring_buffer.h).
 RINGBUF_TYPE_PADDING = 29
 RINGBUF_TYPE_TIME_EXTEND = 30
-RINGBUF_TYPE_TIME_STAMP = 31
 #: TIME_STAMP keeps the running timestamp's top 5 bits (kbuffer's TS_MSB).
 TS_MSB = 0xF8 << 56
 #: Missed-events count when the page says events were lost but not how many.
@@ -784,7 +783,7 @@ class TraceDat:
                     elif tl == RINGBUF_TYPE_TIME_EXTEND:
                         ts += (arg << 27) + delta
                         p += 8
-                    else:
+                    else:  # RINGBUF_TYPE_TIME_STAMP (31): an absolute time stamp
                         ts = ((arg << 27) | delta) | (ts & TS_MSB)
                         p += 8
                     continue

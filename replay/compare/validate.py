@@ -18,7 +18,6 @@ still mean something; the first mismatch is what to look at.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from ..flags import Flag
@@ -28,7 +27,7 @@ from ..ops import (
     NUMA_NO_NODE,
     Alloc,
     DebugfsTable,
-    Doubled,
+    Doubling,
     KernelMessage,
     MemblockDump,
     Observation,
@@ -155,7 +154,7 @@ class _Checker:
 
     def _doublings(self) -> None:
         """The k-th ``... is doubled to ...`` line against the model's k-th memblock_double_array()."""
-        seen = [o for o in self.trace.observations if isinstance(o, Doubled)]
+        seen = [o for o in self.trace.observations if isinstance(o, Doubling)]
         done = self.mb.doublings
         for k, o in enumerate(seen):
             self.report.doublings += 1
@@ -164,15 +163,15 @@ class _Checker:
                 self._mismatch(o.src, "array doubling", None, want, "no doubling", (o.base,))
                 continue
             d = done[k]
-            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})"
-            if (d.name, d.new_max, d.base, d.op_index) == (o.name, o.new_max, o.base, o.at):
+            got = f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})"
+            if (d.name, d.new_max, d.base, d.at) == (o.name, o.new_max, o.base, o.at):
                 self.report.doublings_ok += 1
             else:
                 self._mismatch(o.src, "array doubling", None, want, got, (o.base, d.base))
         for d in done[len(seen):]:
             self.report.doublings += 1
             self._mismatch(None, "array doubling", None, "no doubling in the log",
-                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.op_index})", (d.base,))
+                           f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})", (d.base,))
 
     def _op(self, i: int, op: Op) -> bool:
         from ..errors import KernelPanic
@@ -278,9 +277,9 @@ class _Checker:
         from the debugfs table pair one to one with those lines, each freeing
         exactly the printed number of whole pages, and nothing else differs.
         """
-        freed = sorted(int(m.group(1)) for o in self.trace.observations
+        freed = sorted(o.kib for o in self.trace.observations
                        if isinstance(o, KernelMessage) and o.kind in ("free_initmem", "free_initrd")
-                       for m in [re.search(r": (\d+)K$", o.text)] if m)
+                       and o.kib is not None)
         if not freed:
             return None
         missing = subtract([(r.base, r.end) for r in model], [(r.base, r.end) for r in table])
@@ -299,17 +298,14 @@ class _Checker:
         return out
 
     def _memory_line(self, o: KernelMessage) -> None:
-        import re
-
-        m = re.match(r"Memory: (\d+)K/(\d+)K available", o.text)
-        if not m:
+        if o.kib is None:
             return
         self.report.memory_lines += 1
         page = self.mb.page_size
         pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory
                     if not r.flags & Flag.MEMBLOCK_NOMAP)
         got_k = pages * page // 1024
-        want_k = int(m.group(2))
+        want_k = o.kib
         if got_k == want_k:
             self.report.memory_lines_ok += 1
         else:

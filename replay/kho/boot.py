@@ -98,7 +98,6 @@ __all__ = [
     "replay_pair",
     "run_cold",
     "run_kexec",
-    "run_pair",
 ]
 
 GIGANTIC = 1 << 30
@@ -788,9 +787,3 @@ def replay_pair(first: Trace, second: Trace, strategy: Strategy | str = "baselin
     else:
         rb = execute(second, s, kernel=None, arch=None, kexec=False)
     return ra, rb
-
-
-def run_pair(first: Trace, second: Trace, strategy: Strategy | str = "baseline") -> tuple[Outcome, Outcome]:
-    """The outcomes of :func:`replay_pair`."""
-    a, b = replay_pair(first, second, strategy)
-    return a.outcome, b.outcome

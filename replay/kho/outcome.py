@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..memblock.engine import Doubling
-from ..ops import caller_function
+from ..ops import Doubling, caller_function
 from .classify import Subsystem
 
 __all__ = [
@@ -142,7 +141,8 @@ class Outcome:
 
     def in_scratch(self, d: Doubling) -> bool:
         """Whether the array of doubling *d* went into the inherited ``kho_scratch[]`` (KHO boots only)."""
-        return self.kho_boot and any(d.base < a.end and a.base < d.base + d.alloc_size for a in self.scratch.areas)
+        end = d.base + (d.alloc_size or d.size)
+        return self.kho_boot and any(d.base < a.end and a.base < end for a in self.scratch.areas)
 
     @property
     def doublings_in_scratch(self) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..ops import Add, Alloc, AllowResize, Context, Free, Op, Phase, Reserve, ReserveKern, Trace
 
-__all__ = ["SCENARIOS", "scenario_a", "scenario_b", "trace_b_mirror"]
+__all__ = ["SCENARIOS", "scenario", "scenario_a", "scenario_b", "trace_b_mirror"]
 
 G = 1 << 30
 M = 1 << 20
@@ -130,3 +130,16 @@ def trace_b_mirror() -> Trace:
 
 
 SCENARIOS = {"scenario-a": scenario_a, "scenario-b": scenario_b, "trace-b-mirror": trace_b_mirror}
+
+
+def scenario(name: str) -> Trace:
+    """The synthesized boot called *name* (``scenario-a``; a leading ``scenario:`` is allowed).
+
+    :raises KhoReplayError: for a name that is not in :data:`SCENARIOS`.
+    """
+    from ..errors import KhoReplayError
+
+    key = name.removeprefix("scenario:")
+    if key not in SCENARIOS:
+        raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
+    return SCENARIOS[key]()

@@ -44,6 +44,7 @@ from ..ops import (
     AllowResize,
     CapMemoryRange,
     Clear,
+    Doubling,
     EnforceMemoryLimit,
     Free,
     KhoScratchOnly,
@@ -60,6 +61,7 @@ from ..ops import (
     SetCurrentLimit,
     SetNode,
     TrimMemory,
+    caller_function,
 )
 from ..profile import Arch, Profile, arch_for, profile_for
 from .regions import MASK, ArrayPlace, RegionTable
@@ -67,7 +69,6 @@ from .search import find_range_literal
 
 __all__ = [
     "AllocResult",
-    "Doubling",
     "Memblock",
     "Message",
     "RunResult",
@@ -106,17 +107,6 @@ class Message:
     op_index: int | None
     level: str
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Doubling:
-    """One ``memblock_double_array()``: which table, new capacity, where the array went."""
-
-    op_index: int | None
-    name: str
-    new_max: int
-    base: int
-    alloc_size: int
 
 
 class AllocResult(NamedTuple):
@@ -242,7 +232,8 @@ class Memblock:
         old = t.array
         t.max <<= 1
         t.array = ArrayPlace(addr, new_alloc)
-        self.doublings.append(Doubling(self.op_index, t.name, t.max, addr, new_alloc))
+        self.doublings.append(Doubling(at=-1 if self.op_index is None else self.op_index, name=t.name,
+                                       new_max=t.max, base=addr, size=new_size, alloc_size=new_alloc))
         if old is not None:
             self.phys_free(old.base, old_alloc)
         if self.profile.has_rsrv_kern:
@@ -607,7 +598,7 @@ class Memblock:
             found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
             if found is None:
                 # the macro passes its caller's __func__: the function name of the %pS caller
-                func = (op.caller or "memblock_alloc_or_panic").split("+", 1)[0]
+                func = caller_function(op.caller) or "memblock_alloc_or_panic"
                 raise KernelPanic(f"{func}: Failed to allocate "
                                   f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
             return found

@@ -208,7 +208,7 @@ def outcome_object(o: Outcome) -> dict[str, object]:
         "max_threads": o.max_threads,
         "reserved_cnt_peak": o.reserved_cnt_peak,
         "reserved_cnt_final": o.reserved_cnt_final,
-        "doublings": [{"op_index": d.op_index, "type": d.name, "max": d.new_max, "base": phys_addr(d.base),
+        "doublings": [{"op_index": d.at, "type": d.name, "max": d.new_max, "base": phys_addr(d.base),
                        "size": d.alloc_size, "in_scratch": o.in_scratch(d)} for d in o.doublings],
         "scratch_left": [{"phase": p, "free": b} for p, b in o.scratch_left],
         "messages": list(o.messages),

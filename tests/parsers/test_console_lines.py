@@ -13,7 +13,7 @@ from kho_replay.replay.ops import (
     FAILED,
     Add,
     Alloc,
-    Doubled,
+    Doubling,
     Free,
     KernelMessage,
     MemblockDump,
@@ -156,8 +156,8 @@ def test_doubling_lines_are_observations_not_ops() -> None:
     ]
     t = read_console_text(stamped(ADD, *lines), "t.log")
     assert [type(o) for o in logged(t.ops)] == [Add, Alloc]
-    (d,) = [o for o in t.observations if isinstance(o, Doubled)]
-    assert (d.name, d.new_max, d.base, d.end) == ("reserved", 512, 0x43ffe1000, 0x43ffe4000)
+    (d,) = [o for o in t.observations if isinstance(o, Doubling)]
+    assert (d.name, d.new_max, d.base, d.base + d.size) == ("reserved", 512, 0x43ffe1000, 0x43ffe4000)
     kinds = {o.kind for o in t.observations if isinstance(o, KernelMessage)}
     assert {"double_array_free", "double_array_reserve"} <= kinds
 
