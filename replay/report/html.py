@@ -29,7 +29,7 @@ from ..kho.outcome import Outcome
 from ..memblock.engine import Memblock
 from .text import Comparison, Report, addr, change_line, comparison_json, metric_delta, metric_value
 
-__all__ = ["Map", "report_html", "svg_map"]
+__all__ = ["Map", "gib_axis", "report_html", "svg_map"]
 
 #: (outcome, final model) for each boot a strategy ran: cold, then kexec.
 Map = Sequence[tuple[Outcome, Memblock]]
@@ -127,6 +127,20 @@ def _end(maps: Iterable[tuple[Outcome, Memblock]]) -> int:
     return max((r.base + r.size for _, mb in maps for r in mb.memory), default=1 << 30)
 
 
+def gib_axis(end: int, height: int) -> list[str]:
+    """SVG grid lines and GiB labels over addresses 0..*end* (about 16 ticks), for a figure *height* tall."""
+    scale = (WIDTH - LEFT - 10) / end
+    gib = 1 << 30
+    step = max(1, -(-end // gib // 16)) * gib
+    parts = []
+    for t in range(0, end + 1, step):
+        x = LEFT + t * scale
+        parts.append(f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height - 4}" stroke="#eee"/>'
+                     f'<text x="{x:.1f}" y="11" font-size="9" text-anchor="middle">{t // gib}</text>')
+    parts.append(f'<text x="{LEFT - 6}" y="11" font-size="9" text-anchor="end">GiB</text>')
+    return parts
+
+
 def svg_map(o: Outcome, mb: Memblock, end: int, caption: str) -> str:
     """One outcome's physical memory map as an SVG element, addresses 0..*end*."""
     scale = (WIDTH - LEFT - 10) / end
@@ -137,13 +151,7 @@ def svg_map(o: Outcome, mb: Memblock, end: int, caption: str) -> str:
              '<defs><pattern id="hole" width="6" height="6" patternUnits="userSpaceOnUse" '
              'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
              '<line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="3"/></pattern></defs>']
-    gib = 1 << 30
-    step = max(1, -(-end // gib // 16)) * gib
-    for t in range(0, end + 1, step):
-        x = LEFT + t * scale
-        parts.append(f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height - 4}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="11" font-size="9" text-anchor="middle">{t // gib}</text>')
-    parts.append(f'<text x="{LEFT - 6}" y="11" font-size="9" text-anchor="end">GiB</text>')
+    parts += gib_axis(end, height)
     bands = _shapes(o, mb)
     y = 18
     for name, h in BANDS:
