@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 __all__ = ["CALLER_TABLE", "Subsystem", "caller_function", "classify"]
@@ -92,6 +93,7 @@ def caller_function(caller: str) -> str:
 _INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of three strings, asked once per op of every replay
 def classify(caller: str | None, api: str | None = None, inferred: str | None = None) -> Subsystem:
     """The subsystem of a memblock request from its ``%pS`` caller (and API name).
 
