@@ -166,11 +166,13 @@ def sweep_cmd(
         for s in set_ or ():
             key, values = parse_set(s)
             sets.setdefault(key, []).extend(values)
-        cold_path, _ = cli._trace_files(trace) if not str(trace).startswith("scenario:") else (trace, None)
+        cold_path, second_path = cli._trace_files(trace) if not str(trace).startswith("scenario:") else (trace, None)
         if not str(trace).startswith("scenario:") and not Path(cold_path).exists():
             raise KhoReplayError(f"{trace}: no such file or directory")
         t = cli._load_trace(cold_path)
         cli._check_trace(t, cold_path)
+        # As kho --kexec: a real second kernel gives the preserved set (log) and the kexec segments in scratch.
+        t2 = cli._load_trace(second_path) if kexec and second_path is not None else None
         with cli._progress(quiet) as bar:
             task = bar.add_task("sweep", total=None) if bar else None
 
@@ -179,7 +181,7 @@ def sweep_cmd(
                     bar.update(task, completed=done, total=total)
 
             res = sweep(t, strategies=strategy or ["baseline", "merged"], kaslr=k, seed=seed, sets=sets,
-                        images=images, kexec=kexec, preserve=preserve, jobs=jobs, scheduler=scheduler,
+                        images=images, kexec=kexec, preserve=preserve, second=t2, jobs=jobs, scheduler=scheduler,
                         progress=tick, yes=yes)
         text = write_table(res, output)
     except KhoReplayError as e:

@@ -103,8 +103,9 @@ def _row(p: Point, o: object) -> Row:
                o.rsrv_kern, o.estimated_nr_free_pages, o.max_threads, o.panic)
 
 
-def run_point(trace: Trace, kexec: bool, preserve: str, p: Point) -> list[Row]:
-    """Replay one point: its cold boot and, with *kexec*, the KHO boot after it."""
+def run_point(trace: Trace, kexec: bool, preserve: str, p: Point, second: Trace | None = None) -> list[Row]:
+    """Replay one point: its cold boot and, with *kexec*, the KHO boot after it (*second*: the real
+    second kernel's log, for ``preserve="log"`` and the kexec segments)."""
     from ..kho.boot import run_cold, run_kexec
 
     t = apply_sets(trace, p.sets)
@@ -112,7 +113,7 @@ def run_point(trace: Trace, kexec: bool, preserve: str, p: Point) -> list[Row]:
         t = move_image(t, p.image_at, check=False)  # points() only yields slots of this parameter set
     s = _strategy(p.strategy)
     if kexec:
-        return [_row(p, o) for o in run_kexec(t, s, preserve=preserve)]
+        return [_row(p, o) for o in run_kexec(t, s, preserve=preserve, second=second)]
     return [_row(p, run_cold(t, s))]
 
 
@@ -125,8 +126,13 @@ def _strategy(spec: str) -> Strategy:
     return get(name, tuple(opts))
 
 
+def _run(trace: Trace, kexec: bool, preserve: str, second: Trace | None, p: Point) -> list[Row]:
+    return run_point(trace, kexec, preserve, p, second)
+
+
 def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = None,
-           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb") -> list[Row]:
+           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb",
+           second: Trace | None = None) -> list[Row]:
     """One what-if replayed under *strategy* (``NAME[+OPTION]``): its cold-boot :class:`Row`, and with
     *kexec* the KHO boot's.  *image_at* is checked against the KASLR slots under *sets*.
 
@@ -134,7 +140,7 @@ def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = Non
     """
     if image_at is not None:
         move_image(apply_sets(trace, sets), image_at)  # refuses an impossible slot
-    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy))
+    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy), second)
 
 
 def _kaslr_images(trace: Trace, kaslr: str | int | None, seed: int) -> list[int | None]:
@@ -198,6 +204,7 @@ def sweep(
     images: Sequence[int] | None = None,
     kexec: bool = False,
     preserve: str = "hugetlb",
+    second: Trace | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -206,7 +213,8 @@ def sweep(
     """Replay *trace* over KASLR slots (*kaslr*: ``"all"`` or a sample size, drawn with *seed*; or explicit
     *images*) x *sets* (parameter -> values) x *strategies*; one :class:`Row` per point and boot.
 
-    *progress* gets (points done, points in all).
+    *second* is the real second kernel's log (``preserve="log"``, kexec segments).  *progress* gets
+    (points done, points in all).
 
     :raises KhoReplayError: for bad what-ifs, or a grid over :data:`GRID_LIMIT` points without *yes*.
     """
@@ -218,7 +226,7 @@ def sweep(
     grid = points(trace, strategies=strategies, kaslr=kaslr, seed=seed, sets=sets, images=images)
     if len(grid) > GRID_LIMIT and not yes:
         raise KhoReplayError(f"{len(grid):,} points is more than {GRID_LIMIT:,}: narrow the grid or pass --yes")
-    func = functools.partial(run_point, trace, kexec, preserve)
+    func = functools.partial(_run, trace, kexec, preserve, second)
     tick = (lambda n: progress(n, len(grid))) if progress else None
     results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
     swept = tuple(["image_at"] if (kaslr is not None or images is not None) else []) + tuple(sets or {})
