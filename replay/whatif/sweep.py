@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from ..errors import KhoReplayError
+from ..kho.outcome import Outcome
 from ..ops import Trace
 from ..parallel import map_points
 from ..strategies import Strategy
@@ -92,10 +93,7 @@ class SweepResult:
     rows: tuple[Row, ...]
 
 
-def _row(p: Point, o: object) -> Row:
-    from ..kho.outcome import Outcome
-
-    assert isinstance(o, Outcome)
+def _row(p: Point, o: Outcome) -> Row:
     s = o.scratch
     return Row(p.image_at, " ".join(f"{k}={v}" for k, v in p.sets), p.strategy, o.boot, bool(s.enabled),
                s.failed, s.lowmem, s.global_, sum(size for _, size in s.pernode) if s.pernode else 0,
@@ -238,6 +236,7 @@ def summary(res: SweepResult) -> list[str]:
     """One line per strategy (and boot): in how many points KHO scratch was reserved, gigantic pages placed
     and, for KHO boots, how many landed inside kernel-2 scratch."""
     lines = []
+    unit = "slots" if res.swept == ("image_at",) else "points"
     for boot in ("cold", "kexec") if res.kexec else ("cold",):
         parts = []
         for s in res.strategies:
@@ -246,15 +245,15 @@ def summary(res: SweepResult) -> list[str]:
             if boot == "cold":
                 ok = sum(r.scratch_reserved for r in rows)
                 short = sum(r.gigantic_allocated < r.gigantic_requested for r in rows)
-                text = f"{s}: KHO scratch reserved in {ok:,}/{n:,}"
+                text = f"{s}: KHO scratch reserved in {ok:,}/{n:,} {unit}"
                 if any(r.gigantic_requested for r in rows):
                     text += f", fewer gigantic pages than asked in {short:,}/{n:,}"
             else:
                 inside = [r.gigantic_in_scratch for r in rows]
                 worst = max(inside, default=0)
-                text = (f"{s}: gigantic pages inside kernel-2 scratch: 0 in every point" if not worst else
+                text = (f"{s}: gigantic pages inside kernel-2 scratch: 0 in every {unit[:-1]}" if not worst else
                         f"{s}: gigantic pages inside kernel-2 scratch in {sum(1 for x in inside if x):,}/{n:,} "
-                        f"(up to {worst})")
+                        f"{unit} (up to {worst})")
             parts.append(text)
         lines.append(f"{boot} boot: " + "; ".join(parts))
     return lines

@@ -72,8 +72,8 @@ def test_cli_sweep_summary_table_and_files(tmp_path: Path) -> None:
     r = _cli("sweep", d, "--kaslr", "4:7", "--jobs", "1")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0] == "cold boot: baseline: KHO scratch reserved in 0/4, fewer gigantic pages than asked in 0/4; " \
-                       "merged: KHO scratch reserved in 4/4, fewer gigantic pages than asked in 0/4"
+    assert lines[0] == "cold boot: baseline: KHO scratch reserved in 0/4 slots, fewer gigantic pages than asked in " \
+                       "0/4; merged: KHO scratch reserved in 4/4 slots, fewer gigantic pages than asked in 0/4"
     assert sum(1 for x in lines if x.startswith("0x")) == 8
     for suffix in (".json", ".csv", ".html"):
         out = tmp_path / f"s{suffix}"
