@@ -171,8 +171,12 @@ def sweep_html(res: SweepResult) -> str:
             rows = [r for r in res.rows if r.strategy == s and r.boot == boot]
             out.append(f"<h2>{e(s)} ({e(boot)} boot)</h2>")
             if end:
-                out.append(f"<figure><figcaption>outcome along the kernel image's address</figcaption>"
-                           f"{_strip(rows, end, f'{s} {boot} along the image address')}</figure>")
+                # One strip per parameter combination: a slot's outcome under one command line.
+                for params in dict.fromkeys(r.params for r in rows):
+                    part = [r for r in rows if r.params == params]
+                    label = f" ({params})" if params else ""
+                    out.append(f"<figure><figcaption>outcome along the kernel image's address{e(label)}"
+                               f"</figcaption>{_strip(part, end, f'{s} {boot} along the image address')}</figure>")
             if len(keys) >= 2:
                 out.append(f"<figure><figcaption>share of points keeping KHO scratch</figcaption>"
                            f"{_heat(rows, (keys[0], keys[1]), f'{s} {boot} heat map')}</figure>")
