@@ -88,6 +88,11 @@ def _with_whatif(func: Callable[..., Any]) -> Callable[..., Any]:
             raise cli._fail(e) from None
         if addr is None and not pairs:
             return func(*args, **kwargs)
+        paths = [v for v in kwargs.values() if isinstance(v, Path)]
+        paths += [p for v in kwargs.values() if isinstance(v, list) for p in v if isinstance(p, Path)]
+        if any(str(p).startswith("scenario:") for p in paths):
+            raise cli._fail(KhoReplayError("--image-at/--set: a scenario is synthesized, not a real boot; "
+                                           "what-ifs apply to traces"))
         with _loads_with(addr, pairs):
             return func(*args, **kwargs)
 

@@ -129,5 +129,7 @@ def test_cli_image_at_and_set_on_replaying_commands() -> None:
     for cmd in (["kho"], ["matrix"], []):
         r = _cli(*cmd, d, "--image-at", "0x1000")
         assert r.exit_code == 2 and "not a slot" in r.stderr
+    r = _cli("kho", "scenario:scenario-a", "--set", "hugepages=2")
+    assert r.exit_code == 2 and "a scenario is synthesized" in r.stderr
     r = _cli("diff", d, trace_dir(B72), "--set", "bogus=1")
     assert r.exit_code == 2 and "unknown parameter" in r.stderr
