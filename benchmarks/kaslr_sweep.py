@@ -7,8 +7,10 @@ Run by hand:  python benchmarks/kaslr_sweep.py [TRACE] [--jobs N] [-s S]... [--l
 Target: every KASLR slot of an 8 GiB trace (about 4,000) x 2 strategies, cold
 boot, in <= 60 s on a 2-core machine.  Prints the parse time (done once), the
 slot count, the time to build the grid, the sweep's wall time, the cost per
-point (wall, and CPU summed over the workers), and the share of the time spent
-in the shared prefix (the parse and the grid, run once).
+point (wall, and CPU summed over the workers), the share of the time spent
+in the shared prefix (the parse and the grid, run once), and how many ops come
+before the first op a slot changes (the image reservation, early in the boot:
+there is no longer op prefix to replay once).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from kho_replay.parsers import load
 from kho_replay.replay.fixtures import trace_files
-from kho_replay.replay.whatif import sweep, trace_slots
+from kho_replay.replay.whatif import find_image, sweep, trace_slots
 from kho_replay.replay.whatif.kaslr import slot_count
 from kho_replay.replay.whatif.sweep import summary
 
@@ -62,6 +64,8 @@ def main() -> None:
     print(f"sweep wall: {t3 - t2:.1f} s (target <= 60 s); per point: {1000 * (t3 - t2) / n:.2f} ms wall, "
           f"{1000 * (c3 - c0) / n:.2f} ms CPU")
     print(f"prefix share (parse + slots, run once): {100 * prefix / (t3 - t0):.2f}% of {t3 - t0:.1f} s")
+    first = find_image(trace).indexes[0]
+    print(f"ops before the first point-dependent op (the image reservation): {first} of {len(trace.ops)}")
     print("\n".join(summary(res)))
 
 

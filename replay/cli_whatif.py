@@ -88,6 +88,11 @@ def _with_whatif(func: Callable[..., Any]) -> Callable[..., Any]:
             raise cli._fail(e) from None
         if addr is None and not pairs:
             return func(*args, **kwargs)
+        paths = [v for v in kwargs.values() if isinstance(v, Path)]
+        paths += [p for v in kwargs.values() if isinstance(v, list) for p in v if isinstance(p, Path)]
+        if any(str(p).startswith("scenario:") for p in paths):
+            raise cli._fail(KhoReplayError("--image-at/--set: a scenario is synthesized, not a real boot; "
+                                           "what-ifs apply to traces"))
         with _loads_with(addr, pairs):
             return func(*args, **kwargs)
 
@@ -166,11 +171,13 @@ def sweep_cmd(
         for s in set_ or ():
             key, values = parse_set(s)
             sets.setdefault(key, []).extend(values)
-        cold_path, _ = cli._trace_files(trace) if not str(trace).startswith("scenario:") else (trace, None)
+        cold_path, second_path = cli._trace_files(trace) if not str(trace).startswith("scenario:") else (trace, None)
         if not str(trace).startswith("scenario:") and not Path(cold_path).exists():
             raise KhoReplayError(f"{trace}: no such file or directory")
         t = cli._load_trace(cold_path)
         cli._check_trace(t, cold_path)
+        # As kho --kexec: a real second kernel gives the preserved set (log) and the kexec segments in scratch.
+        t2 = cli._load_trace(second_path) if kexec and second_path is not None else None
         with cli._progress(quiet) as bar:
             task = bar.add_task("sweep", total=None) if bar else None
 
@@ -179,7 +186,7 @@ def sweep_cmd(
                     bar.update(task, completed=done, total=total)
 
             res = sweep(t, strategies=strategy or ["baseline", "merged"], kaslr=k, seed=seed, sets=sets,
-                        images=images, kexec=kexec, preserve=preserve, jobs=jobs, scheduler=scheduler,
+                        images=images, kexec=kexec, preserve=preserve, second=t2, jobs=jobs, scheduler=scheduler,
                         progress=tick, yes=yes)
         text = write_table(res, output)
     except KhoReplayError as e:

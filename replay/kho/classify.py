@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from ..ops import caller_function
@@ -79,6 +80,7 @@ _COMPILED = tuple((re.compile(p), s) for p, s in CALLER_TABLE)
 _INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of three strings, asked once per op of every replay
 def classify(caller: str | None, api: str | None = None, inferred: str | None = None) -> Subsystem:
     """The subsystem of a memblock request from its ``%pS`` caller (and API name).
 

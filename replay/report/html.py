@@ -32,7 +32,7 @@ from ..memblock.engine import Memblock
 from .text import Comparison, Report, addr, change_line, metric_delta, metric_value, sorted_metrics
 from .units import human, signed
 
-__all__ = ["Map", "extended_ranges", "legend_items", "report_html", "svg_map", "zoom_window"]
+__all__ = ["Map", "extended_ranges", "gib_axis", "legend_items", "report_html", "svg_map", "zoom_window"]
 
 #: (outcome, final model) for each boot a strategy ran: cold, then kexec.
 Map = Sequence[tuple[Outcome, Memblock]]
@@ -175,9 +175,28 @@ def _ticks(lo: int, hi: int) -> tuple[int, str, int]:
     return step * unit, name, unit
 
 
+def axis_scale(end: int, lo: int = 0) -> float:
+    """SVG units per byte of a map over addresses *lo*..*end*."""
+    return (WIDTH - LEFT - RIGHT) / (end - lo)
+
+
+def gib_axis(end: int, height: int, lo: int = 0) -> list[str]:
+    """SVG grid lines and labels over addresses *lo*..*end* (about 16 ticks), for a figure *height* tall."""
+    scale = axis_scale(end, lo)
+    step, unit_name, unit = _ticks(lo, end)
+    parts = []
+    for t in range(-(-lo // step) * step, end + 1, step):
+        x = LEFT + (t - lo) * scale
+        label = f"{t / unit:g}" if unit_name == "GiB" else f"{t >> 20}"
+        parts.append(f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height - 4}" stroke="#eee"/>'
+                     f'<text x="{x:.1f}" y="11" font-size="10" text-anchor="middle">{label}</text>')
+    parts.append(f'<text x="{LEFT - 20}" y="11" font-size="10" text-anchor="end">{unit_name}</text>')
+    return parts
+
+
 def svg_map(o: Outcome, mb: Memblock, end: int, caption: str, lo: int = 0) -> str:
     """One outcome's physical memory map as an SVG element, addresses *lo*..*end*."""
-    scale = (WIDTH - LEFT - RIGHT) / (end - lo)
+    scale = axis_scale(end, lo)
     height = 24 + sum(h + 4 for _, h in BANDS) + 4
     e = html.escape
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
@@ -185,14 +204,7 @@ def svg_map(o: Outcome, mb: Memblock, end: int, caption: str, lo: int = 0) -> st
              '<defs><pattern id="hole" width="6" height="6" patternUnits="userSpaceOnUse" '
              'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
              '<line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="3"/></pattern></defs>']
-    step, unit_name, unit = _ticks(lo, end)
-    first = -(-lo // step) * step
-    for t in range(first, end + 1, step):
-        x = LEFT + (t - lo) * scale
-        label = f"{t / unit:g}" if unit_name == "GiB" else f"{t >> 20}"
-        parts.append(f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height - 4}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="11" font-size="10" text-anchor="middle">{label}</text>')
-    parts.append(f'<text x="{LEFT - 20}" y="11" font-size="10" text-anchor="end">{unit_name}</text>')
+    parts += gib_axis(end, height, lo)
     bands = _shapes(o, mb)
     y = 18
     for name, h in BANDS:

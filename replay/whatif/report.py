@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..report.html import CSS, LEFT, WIDTH
+from ..report.html import CSS, LEFT, WIDTH, axis_scale, gib_axis
 from .sweep import Row, SweepResult, summary
 
 __all__ = ["row_json", "sweep_csv", "sweep_html", "sweep_json", "sweep_text", "write_table"]
@@ -92,19 +92,13 @@ def sweep_text(res: SweepResult) -> str:
 
 def _strip(rows: Sequence[Row], end: int, caption: str) -> str:
     """The outcome along the image address: one tick per slot, green scratch kept, red lost."""
-    height, top = 46, 16
-    scale = (WIDTH - LEFT - 10) / end
+    height, top = 48, 18
+    scale = axis_scale(end)
     e = html.escape
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{e(caption)}">']
-    gib = 1 << 30
-    step = max(1, -(-end // gib // 16)) * gib
-    for t in range(0, end + 1, step):
-        x = LEFT + t * scale
-        parts.append(f'<line x1="{x:.1f}" y1="12" x2="{x:.1f}" y2="{height - 4}" stroke="#eee"/>'
-                     f'<text x="{x:.1f}" y="10" font-size="9" text-anchor="middle">{t // gib}</text>')
-    parts.append(f'<text x="{LEFT - 6}" y="10" font-size="9" text-anchor="end">GiB</text>'
-                 f'<text x="{LEFT - 6}" y="{top + 14}" font-size="10" text-anchor="end">scratch</text>')
+    parts += gib_axis(end, height)
+    parts.append(f'<text x="{LEFT - 6}" y="{top + 14}" font-size="10" text-anchor="end">scratch</text>')
     # Slots closer than a pixel with the same outcome share one mark (and say how many).
     marks: list[list] = []
     for r in sorted(rows, key=lambda r: r.image_at or 0):
@@ -177,8 +171,12 @@ def sweep_html(res: SweepResult) -> str:
             rows = [r for r in res.rows if r.strategy == s and r.boot == boot]
             out.append(f"<h2>{e(s)} ({e(boot)} boot)</h2>")
             if end:
-                out.append(f"<figure><figcaption>outcome along the kernel image's address</figcaption>"
-                           f"{_strip(rows, end, f'{s} {boot} along the image address')}</figure>")
+                # One strip per parameter combination: a slot's outcome under one command line.
+                for params in dict.fromkeys(r.params for r in rows):
+                    part = [r for r in rows if r.params == params]
+                    label = f" ({params})" if params else ""
+                    out.append(f"<figure><figcaption>outcome along the kernel image's address{e(label)}"
+                               f"</figcaption>{_strip(part, end, f'{s} {boot} along the image address')}</figure>")
             if len(keys) >= 2:
                 out.append(f"<figure><figcaption>share of points keeping KHO scratch</figcaption>"
                            f"{_heat(rows, (keys[0], keys[1]), f'{s} {boot} heat map')}</figure>")

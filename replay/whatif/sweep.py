@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from ..errors import KhoReplayError
+from ..kho.outcome import Outcome
 from ..ops import Trace
 from ..parallel import map_points
 from ..strategies import Strategy
@@ -92,10 +93,7 @@ class SweepResult:
     rows: tuple[Row, ...]
 
 
-def _row(p: Point, o: object) -> Row:
-    from ..kho.outcome import Outcome
-
-    assert isinstance(o, Outcome)
+def _row(p: Point, o: Outcome) -> Row:
     s = o.scratch
     return Row(p.image_at, " ".join(f"{k}={v}" for k, v in p.sets), p.strategy, o.boot, bool(s.enabled),
                s.failed, s.lowmem, s.global_, sum(size for _, size in s.pernode) if s.pernode else 0,
@@ -103,8 +101,9 @@ def _row(p: Point, o: object) -> Row:
                o.rsrv_kern, o.estimated_nr_free_pages, o.max_threads, o.panic)
 
 
-def run_point(trace: Trace, kexec: bool, preserve: str, p: Point) -> list[Row]:
-    """Replay one point: its cold boot and, with *kexec*, the KHO boot after it."""
+def run_point(trace: Trace, kexec: bool, preserve: str, p: Point, second: Trace | None = None) -> list[Row]:
+    """Replay one point: its cold boot and, with *kexec*, the KHO boot after it (*second*: the real
+    second kernel's log, for ``preserve="log"`` and the kexec segments)."""
     from ..kho.boot import run_cold, run_kexec
 
     t = apply_sets(trace, p.sets)
@@ -112,7 +111,7 @@ def run_point(trace: Trace, kexec: bool, preserve: str, p: Point) -> list[Row]:
         t = move_image(t, p.image_at, check=False)  # points() only yields slots of this parameter set
     s = _strategy(p.strategy)
     if kexec:
-        return [_row(p, o) for o in run_kexec(t, s, preserve=preserve)]
+        return [_row(p, o) for o in run_kexec(t, s, preserve=preserve, second=second)]
     return [_row(p, run_cold(t, s))]
 
 
@@ -125,8 +124,13 @@ def _strategy(spec: str) -> Strategy:
     return get(name, tuple(opts))
 
 
+def _run(trace: Trace, kexec: bool, preserve: str, second: Trace | None, p: Point) -> list[Row]:
+    return run_point(trace, kexec, preserve, p, second)
+
+
 def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = None,
-           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb") -> list[Row]:
+           sets: Sequence[tuple[str, str]] = (), kexec: bool = False, preserve: str = "hugetlb",
+           second: Trace | None = None) -> list[Row]:
     """One what-if replayed under *strategy* (``NAME[+OPTION]``): its cold-boot :class:`Row`, and with
     *kexec* the KHO boot's.  *image_at* is checked against the KASLR slots under *sets*.
 
@@ -134,7 +138,7 @@ def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = Non
     """
     if image_at is not None:
         move_image(apply_sets(trace, sets), image_at)  # refuses an impossible slot
-    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy))
+    return run_point(trace, kexec, preserve, Point(image_at, tuple(sets), strategy), second)
 
 
 def _kaslr_images(trace: Trace, kaslr: str | int | None, seed: int) -> list[int | None]:
@@ -198,6 +202,7 @@ def sweep(
     images: Sequence[int] | None = None,
     kexec: bool = False,
     preserve: str = "hugetlb",
+    second: Trace | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -206,7 +211,8 @@ def sweep(
     """Replay *trace* over KASLR slots (*kaslr*: ``"all"`` or a sample size, drawn with *seed*; or explicit
     *images*) x *sets* (parameter -> values) x *strategies*; one :class:`Row` per point and boot.
 
-    *progress* gets (points done, points in all).
+    *second* is the real second kernel's log (``preserve="log"``, kexec segments).  *progress* gets
+    (points done, points in all).
 
     :raises KhoReplayError: for bad what-ifs, or a grid over :data:`GRID_LIMIT` points without *yes*.
     """
@@ -218,7 +224,7 @@ def sweep(
     grid = points(trace, strategies=strategies, kaslr=kaslr, seed=seed, sets=sets, images=images)
     if len(grid) > GRID_LIMIT and not yes:
         raise KhoReplayError(f"{len(grid):,} points is more than {GRID_LIMIT:,}: narrow the grid or pass --yes")
-    func = functools.partial(run_point, trace, kexec, preserve)
+    func = functools.partial(_run, trace, kexec, preserve, second)
     tick = (lambda n: progress(n, len(grid))) if progress else None
     results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
     swept = tuple(["image_at"] if (kaslr is not None or images is not None) else []) + tuple(sets or {})
@@ -230,6 +236,7 @@ def summary(res: SweepResult) -> list[str]:
     """One line per strategy (and boot): in how many points KHO scratch was reserved, gigantic pages placed
     and, for KHO boots, how many landed inside kernel-2 scratch."""
     lines = []
+    unit = "slots" if res.swept == ("image_at",) else "points"
     for boot in ("cold", "kexec") if res.kexec else ("cold",):
         parts = []
         for s in res.strategies:
@@ -238,15 +245,15 @@ def summary(res: SweepResult) -> list[str]:
             if boot == "cold":
                 ok = sum(r.scratch_reserved for r in rows)
                 short = sum(r.gigantic_allocated < r.gigantic_requested for r in rows)
-                text = f"{s}: KHO scratch reserved in {ok:,}/{n:,}"
+                text = f"{s}: KHO scratch reserved in {ok:,}/{n:,} {unit}"
                 if any(r.gigantic_requested for r in rows):
                     text += f", fewer gigantic pages than asked in {short:,}/{n:,}"
             else:
                 inside = [r.gigantic_in_scratch for r in rows]
                 worst = max(inside, default=0)
-                text = (f"{s}: gigantic pages inside kernel-2 scratch: 0 in every point" if not worst else
+                text = (f"{s}: gigantic pages inside kernel-2 scratch: 0 in every {unit[:-1]}" if not worst else
                         f"{s}: gigantic pages inside kernel-2 scratch in {sum(1 for x in inside if x):,}/{n:,} "
-                        f"(up to {worst})")
+                        f"{unit} (up to {worst})")
             parts.append(text)
         lines.append(f"{boot} boot: " + "; ".join(parts))
     return lines

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from kho.conftest import trace_dir  # the KHO tests' lookup: bundled traces, then the shared directory
 
 from kho_replay.parsers import load
 from kho_replay.replay.ops import Trace
-
-BUNDLED = Path(__file__).resolve().parents[2] / "traces"
-SHARED = Path(os.environ.get("KHO_REPLAY_TRACES", "/work/shared/traces"))
 
 A72 = "x86_64-kho-7.2.13-A-8G-nohuge-memfd64M"
 B72 = "x86_64-kho-7.2.13-B-8G-hugepages1G2-defaultscale-scratchfail"
@@ -25,12 +20,7 @@ H73 = "x86_64-kho-7.3.4-H-8G-hugepages1G4-defaultscale"
 #: Where the 7.3.4 kernel's decompressor put the image in each boot (RESULT.txt, /proc/iomem "Kernel code").
 IMAGE73 = {A73: 0x141000000, B73: 0x1C6400000, D73: 0x8AC00000, H73: 0x1ECC00000}
 
-def trace_dir(name: str) -> Path:
-    """The directory of real trace *name*, or skip the test when there is none."""
-    for root in (BUNDLED, SHARED):
-        if (root / name).is_dir():
-            return root / name
-    pytest.skip(f"real trace {name} not available")
+__all__ = ["IMAGE73", "log", "trace_dir"]
 
 
 def log(name: str, kernel: int = 1) -> Trace:

@@ -34,6 +34,7 @@ def test_set_cmdline(cmdline: str, key: str, value: str, want: str) -> None:
     ("kho", "maybe", "expected on/off"),
     ("kho_scratch", "64M,512M", "three sizes"),
     ("kho_scratch", "x%", "expected N%"),
+    ("hugetlb_cma", "2G", "not modelled yet"),
 ])
 def test_bad_parameter_is_one_error(key: str, value: str, match: str) -> None:
     with pytest.raises(KhoReplayError, match=match) as e:

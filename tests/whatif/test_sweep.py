@@ -72,8 +72,8 @@ def test_cli_sweep_summary_table_and_files(tmp_path: Path) -> None:
     r = _cli("sweep", d, "--kaslr", "4:7", "--jobs", "1")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert lines[0] == "cold boot: baseline: KHO scratch reserved in 0/4, fewer gigantic pages than asked in 0/4; " \
-                       "merged: KHO scratch reserved in 4/4, fewer gigantic pages than asked in 0/4"
+    assert lines[0] == "cold boot: baseline: KHO scratch reserved in 0/4 slots, fewer gigantic pages than asked in " \
+                       "0/4; merged: KHO scratch reserved in 4/4 slots, fewer gigantic pages than asked in 0/4"
     assert sum(1 for x in lines if x.startswith("0x")) == 8
     for suffix in (".json", ".csv", ".html"):
         out = tmp_path / f"s{suffix}"
@@ -121,13 +121,15 @@ def test_cli_image_at_and_set_on_replaying_commands() -> None:
     d = trace_dir(A72)
     r = _cli("kho", d, "-s", "merged", "--image-at", "0x141000000", "-f", "json")
     assert r.exit_code == 0, r.output
-    (o,) = json.loads(r.stdout)
-    assert [a[:2] for a in o["scratch"]["areas"]] == [["lowmem", "0xb0800000"], ["global", "0x21cc00000"],
-                                                      ["node0", "0x205000000"]]
+    (o,) = json.loads(r.stdout)["outcomes"]
+    assert [(a["name"], a["base"]) for a in o["scratch"]["areas"]] == [
+        ("lowmem", "0x00000000b0800000"), ("global", "0x000000021cc00000"), ("node0", "0x0000000205000000")]
     r = _cli(d, "-s", "merged", "--set", "hugepages=1", "--set", "kho=on", "-q")
     assert r.exit_code in (0, 1)
     for cmd in (["kho"], ["matrix"], []):
         r = _cli(*cmd, d, "--image-at", "0x1000")
         assert r.exit_code == 2 and "not a slot" in r.stderr
+    r = _cli("kho", "scenario:scenario-a", "--set", "hugepages=2")
+    assert r.exit_code == 2 and "a scenario is synthesized" in r.stderr
     r = _cli("diff", d, trace_dir(B72), "--set", "bogus=1")
     assert r.exit_code == 2 and "unknown parameter" in r.stderr
