@@ -25,7 +25,7 @@ from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .memblock.engine import Memblock, run_json
 from .ops import Alloc, Trace, format_op, format_script, op_fields
-from .profile import arch_for, profile_for
+from .profile import arch_for, profile_or_oldest
 
 if TYPE_CHECKING:
     from .report.html import Map
@@ -69,7 +69,9 @@ KernelOpt = Annotated[
     str | None, typer.Option("--kernel", "-k", help="Kernel release to model (default: the trace's, else 7.3).")
 ]
 ArchOpt = Annotated[
-    str | None, typer.Option("--arch", help="x86_64, arm64 or harness (default: the trace's, else x86_64).")
+    str | None, typer.Option("--arch", help="x86_64, arm64, harness, or any other arch on a generic profile, with "
+                                            "overrides: mips,page=16K,cache=32,bottom-up,phys=32 (default: the "
+                                            "trace's, else x86_64).")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="text or json.")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")]
@@ -119,10 +121,15 @@ def _fail(e: KhoReplayError) -> typer.Exit:
     return typer.Exit(ExitCode.ERROR)
 
 
-def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
-    from kho_replay.parsers import load
+def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None,
+          kernel: str | None = None, arch: str | None = None) -> Trace:
+    from kho_replay.parsers import assumptions, load
 
-    return load(path, strict=strict, boot=boot, vmlinux=vmlinux)
+    t = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    note = assumptions(t)
+    if note:
+        err.print(f"kho-replay: warning: {path}: {note}", markup=False)
+    return t
 
 
 @app.command()
@@ -137,9 +144,9 @@ def run(
     """Execute a trace or op script on the memblock model and print each allocation's
     result and the final memory/reserved tables as memblock_dump_all() does."""
     try:
-        t = _load(trace, boot=boot)
+        t = _load(trace, boot=boot, kernel=kernel, arch=arch)
         ctx = t.context
-        mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
+        mb = Memblock(profile_or_oldest(kernel or ctx.release or "7.3")[0],
                       arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
         res = mb.run(t.ops)
     except KhoReplayError as e:
@@ -166,6 +173,8 @@ def validate(
     output: OutputOpt = None,
     boot: BootOpt = None,
     strict: StrictOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Replay baseline on a real boot and check every recorded allocation, failure,
     MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
@@ -179,9 +188,9 @@ def validate(
         boots = [boot] if boot is not None else list(range(1, boot_count(trace) + 1))
         if len(boots) == 1 and boot is None:
             boots = [None]
-        traces = [_load(trace, strict=strict, boot=b) for b in boots]
+        traces = [_load(trace, strict=strict, boot=b, kernel=kernel, arch=arch) for b in boots]
         for t in traces:
-            if not t.ops:
+            if not t.ops and not t.observations:
                 raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
                                      "alone?): give the boot's console log, or a directory holding both")
         reports = [run_validate(t) for t in traces]
@@ -255,6 +264,8 @@ def parse(
     ] = False,
     nsec: Annotated[bool, typer.Option("-t", help="With --events: times in ns, as 'trace-cmd report -t'.")] = False,
     vmlinux: VmlinuxOpt = None,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Print the operation stream a trace parses to, as an op script (or JSON);
     --skipped lists every memblock-looking line that was not understood;
@@ -263,7 +274,7 @@ def parse(
         _events_report(trace, output, nsec=nsec)
         return
     try:
-        t = _load(trace, strict=strict, boot=boot, vmlinux=vmlinux)
+        t = _load(trace, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
     except KhoReplayError as e:
         raise _fail(e) from None
     if skipped:
@@ -394,7 +405,7 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
     return cold, second
 
 
-def _load_trace(path: Path) -> Trace:
+def _load_trace(path: Path, *, kernel: str | None = None, arch: str | None = None) -> Trace:
     from .kho.scenarios import SCENARIOS
 
     name = str(path)
@@ -403,7 +414,7 @@ def _load_trace(path: Path) -> Trace:
         if key not in SCENARIOS:
             raise KhoReplayError(f"unknown scenario {key!r} (known: {', '.join(SCENARIOS)})")
         return SCENARIOS[key]()
-    return _load(path)
+    return _load(path, kernel=kernel, arch=arch)
 
 
 @app.command()
@@ -432,6 +443,7 @@ def kho(
     scratch_from: ScratchFromOpt = None,
     force_kho: KhoOpt = None,
     kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
+    arch: ArchOpt = None,
     fmt: FormatOpt = Format.text,
     output: OutputOpt = None,
 ) -> None:
@@ -442,9 +454,10 @@ def kho(
 
     try:
         cold_path, second_path = _trace_files(trace)
-        t = _load_trace(cold_path)
+        t = _load_trace(cold_path, kernel=kernel, arch=arch)
         # A real second kernel gives the preserved set (log/debugfs) and the kexec segments in scratch.
-        t2 = _load_trace(second or second_path) if kexec and (second or second_path) else None
+        t2 = (_load_trace(second or second_path, kernel=kernel, arch=arch)
+              if kexec and (second or second_path) else None)
         outcomes = []
         for spec in strategy or ["baseline"]:
             name, *more = spec.split("+")
@@ -469,6 +482,8 @@ def matrix(
     preserve: PreserveOpt = "hugetlb",
     force_kho: KhoOpt = None,
     output: OutputOpt = None,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
     KHO boot and how many inside kho_scratch[]), max_threads (cold; KHO boot)."""
@@ -480,8 +495,8 @@ def matrix(
     try:
         for path in traces:
             cold_path, second_path = _trace_files(path)
-            t = _load_trace(cold_path)
-            t2 = _load_trace(second_path) if second_path is not None else None
+            t = _load_trace(cold_path, kernel=kernel, arch=arch)
+            t2 = _load_trace(second_path, kernel=kernel, arch=arch) if second_path is not None else None
             label = path.name if path.is_dir() and not str(path).startswith("scenario:") else str(path)
             for spec in names:
                 name, *opts = spec.split("+")
@@ -571,11 +586,11 @@ def compare(
     fmt: ReportFormatOpt = Format.text,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Replay TRACE under each strategy (default: all) and diff each against baseline.
     Exit 0 when no strategy diverges, 1 when one does, 2 on bad input."""
-    from kho_replay.parsers import load
-
     from .compare.diff import diff
     from .kho.boot import run_cold, run_kexec
     from .kho.outcome import Outcome
@@ -595,9 +610,9 @@ def compare(
             cold_path, second_path, t = trace, None, _load_trace(trace)
         else:
             cold_path, second_path = _trace_files_new(trace)
-            t = load(cold_path)
+            t = _load(cold_path, kernel=kernel, arch=arch)
         _check_trace(t, cold_path)
-        t2 = load(second_path) if kexec and second_path is not None else None
+        t2 = _load(second_path, kernel=kernel, arch=arch) if kexec and second_path is not None else None
         comparisons = []
         maps = {}
         with _progress(quiet) as bar:
@@ -646,13 +661,13 @@ def diff_cmd(
     fmt: ReportFormatOpt = Format.text,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Compare two real boots (two kernels on one machine, or a first and a second kernel):
     each is replayed as baseline (B as a KHO boot with A's scratch when it was one)
     and B is diffed against A, requests paired by caller.
     Exit 0 when they agree, 1 when they differ, 2 on bad input."""
-    from kho_replay.parsers import load
-
     from .compare.diff import diff
     from .kho.boot import run_pair
     from .kho.params import memparse
@@ -660,7 +675,7 @@ def diff_cmd(
 
     try:
         limit = memparse(threshold)
-        ta, tb = (load(_trace_files_new(p)[0]) for p in (trace_a, trace_b))
+        ta, tb = (_load(_trace_files_new(p)[0], kernel=kernel, arch=arch) for p in (trace_a, trace_b))
         for t, p in ((ta, trace_a), (tb, trace_b)):
             _check_trace(t, p)
         if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):
