@@ -71,14 +71,17 @@ def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
     from .console.grammar import MEMBLOCKISH
     from .console.prefixes import clean_line
-    from .debugfs import DEBUGFS_LINE
+    from .debugfs import DEBUGFS_LINE, TABLE_HEADER
 
     ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
                  "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
                  "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase",
                  "alloc"}
     meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
-    if meaningful and all(DEBUGFS_LINE.match(ln) for ln in meaningful[:20]):
+    # debugfs tables pasted as text: every line a row or a header naming the table
+    if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
+            DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")):
         return "debugfs"
     if meaningful and meaningful[0].split()[0] in ops_words:
         return "ops"

@@ -187,21 +187,21 @@ ARCHES: dict[str, Arch] = {
 
 
 #: Generic profiles: (PAGE_SIZE, SMP_CACHE_BYTES i.e. L1_CACHE_BYTES of the usual config, bottom-up,
-#: phys_addr_t bits) of arches whose boots we read but never measured.  Each is an assumption, printed
-#: with the trace and overridable: ``--arch mips,page=16K,cache=64,top-down,phys=64``.
-GENERIC_ARCHES: dict[str, tuple[int, int, bool, int]] = {
-    "arm": (4096, 64, False, 32),  # ARMv7 L1 64 bytes; LPAE builds: phys=64
-    "riscv64": (4096, 64, False, 64),
-    "riscv32": (4096, 64, False, 32),
-    "mips": (4096, 32, True, 32),  # arch_mem_init() allocates bottom-up, away from highmem
-    "mips64": (4096, 32, True, 64),
-    "sparc": (4096, 32, True, 32),  # sparc32 (srmmu/leon): bottom-up from the kernel image
-    "sparc64": (8192, 64, False, 64),
-    "alpha": (8192, 32, False, 64),
-    "ppc": (4096, 128, False, 64),
-    "ppc32": (4096, 32, False, 32),
-    "s390": (4096, 256, False, 64),
-    "loongarch64": (16384, 64, False, 64),
+#: phys_addr_t bits, CONFIG_NUMA) of arches whose boots we read but never measured.  Each is an
+#: assumption, printed with the trace and overridable: ``--arch mips,page=16K,cache=64,top-down,phys=64``.
+GENERIC_ARCHES: dict[str, tuple[int, int, bool, int, bool]] = {
+    "arm": (4096, 64, False, 32, False),  # ARMv7 L1 64 bytes; LPAE builds: phys=64
+    "riscv64": (4096, 64, False, 64, True),
+    "riscv32": (4096, 64, False, 32, False),
+    "mips": (4096, 32, True, 32, False),  # arch_mem_init() allocates bottom-up, away from highmem
+    "mips64": (4096, 32, True, 64, True),
+    "sparc": (4096, 32, True, 32, False),  # sparc32 (srmmu/leon): bottom-up from the kernel image
+    "sparc64": (8192, 64, False, 64, True),
+    "alpha": (8192, 32, False, 64, False),
+    "ppc": (4096, 128, False, 64, True),
+    "ppc32": (4096, 32, False, 32, False),
+    "s390": (4096, 256, False, 64, True),
+    "loongarch64": (16384, 64, False, 64, True),
 }
 _ARCH_ALIASES = {"aarch64": "arm64", "amd64": "x86_64", "x86-64": "x86_64", "armv7": "arm", "armhf": "arm",
                  "arm32": "arm", "riscv": "riscv64", "mipsel": "mips", "powerpc": "ppc", "ppc64": "ppc",
@@ -234,9 +234,10 @@ def arch_for(name: str, *, nodes_shift: int | None = None) -> Arch:
     if key in ARCHES:
         arch = ARCHES[key]
     else:
-        page, cache, up, bits = GENERIC_ARCHES.get(key, (4096, 64, False, 64))
-        arch = Arch(key or "generic", page, cache, 0xFFFFFFFF, 128, 128, 4, bottom_up=up, phys_addr_bits=bits,
-                    generic=True)
+        page, cache, up, bits, numa = GENERIC_ARCHES.get(key, (4096, 64, False, 64, True))
+        # without CONFIG_NUMA every region's nid reads 0 and MAX_NUMNODES is 1
+        arch = Arch(key or "generic", page, cache, 0xFFFFFFFF, 128, 128, 4 if numa else 0, numa=numa,
+                    bottom_up=up, phys_addr_bits=bits, generic=True)
     for opt in opts:
         k, _, v = opt.partition("=")
         k = k.strip().lower()

@@ -44,7 +44,6 @@ from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     FAILED,
-    MEMBLOCK_ALLOC_ANYWHERE,
     NUMA_NO_NODE,
     Add,
     Alloc,
@@ -62,7 +61,6 @@ from kho_replay.replay.ops import (
     Region,
     Remove,
     Reserve,
-    SetBottomUp,
     SetNode,
     Skipped,
     Src,
@@ -71,7 +69,8 @@ from kho_replay.replay.ops import (
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
-from ..debugfs import parse_debugfs_lines
+from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
+from .generic import ArchState, generic_arch_state
 from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
@@ -178,6 +177,8 @@ class ConsoleReader(HiddenOps):
         self.nodes: dict[int, tuple[int, int]] = {}
         self.phys_addr_bits = 64
         self.banner = False
+        #: debugfs rows (and table names from headers) pasted among console lines, not yet a table
+        self.loose_tables: list[tuple[int, str]] = []
         self.memblock_lines = 0
         # state of the walk
         self.pending: tuple[Alloc, Line] | None = None
@@ -237,6 +238,8 @@ class ConsoleReader(HiddenOps):
         self._prescan()
         for idx, ln in enumerate(self.lines):
             self._line(idx, ln)
+        if self.loose_tables:
+            self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
         self._finish_dump(None if self.banner or not self.lines else self.lines[-1])
         self._resolve_pending(None)
@@ -250,54 +253,20 @@ class ConsoleReader(HiddenOps):
         return self._trace()
 
     def _arch_state(self) -> None:
-        """What a generic arch's code leaves memblock in before (or without) a line saying so.
-
-        32-bit phys_addr_t: the model's addresses are 64-bit, so the kernel's PHYS_ADDR_MAX
-        (``0xffffffff``, MEMBLOCK_ALLOC_ANYWHERE) is widened and sizes are capped as
-        ``memblock_cap_size()`` capped them.  Direction: ``memblock_set_bottom_up()`` prints
-        nothing; the arch's default (``--arch NAME,bottom-up``) unless the first allocation says.
-        """
+        """The calls a generic arch's code makes without printing them (see :mod:`.generic`)."""
         try:
             arch = arch_for(self.arch or "x86_64")
         except KhoReplayError:
             return
-        if self.phys_addr_bits == 32:
-            top = 0xFFFFFFFF
-            out: list[Op] = []
-            for op in self.ops:
-                if isinstance(op, Alloc) and op.max_addr == top:
-                    op = dataclasses.replace(op, max_addr=MEMBLOCK_ALLOC_ANYWHERE)
-                elif isinstance(op, (Add, Remove, Reserve, Free)) and op.size > top - op.base >= 0:
-                    op = dataclasses.replace(op, size=top - op.base)
-                out.append(op)
-            self.ops = out
-        if not arch.generic or any(isinstance(o, SetBottomUp) for o in self.ops):
-            return
         given = self.arch_override is not None and any(
             p.strip() in ("bottom-up", "top-down", "bottom_up", "top_down") for p in self.arch_override.split(","))
-        up, why = arch.bottom_up, f"{arch.name} arch code allocates {'bottom-up' if arch.bottom_up else 'top-down'}"
-        seen = None if given else self._first_alloc_direction()
-        if seen is not None and seen != up:
-            up, why = seen, ("the first allocation landed at the " + ("bottom" if seen else "top")
-                             + " of memory: arch code set " + ("bottom-up" if seen else "top-down"))
-            self.assumed.append(f"direction {'bottom-up' if seen else 'top-down'} (from the first allocation; "
-                                f"override: --arch {arch.name},{'top-down' if seen else 'bottom-up'})")
-        if not up:
-            return
-        first = self.ops[0].src if self.ops else None
-        self.ops.insert(0, SetBottomUp(True, inferred=why, src=first))
-        self.obs = [dataclasses.replace(o, at=o.at + 1) for o in self.obs]
-
-    def _first_alloc_direction(self) -> bool | None:
-        """True when the first recorded allocation sits in the lower half of the memory added before it."""
-        lo, hi = None, 0
-        for op in self.ops:
-            if isinstance(op, Add) and op.size:
-                lo = op.base if lo is None else min(lo, op.base)
-                hi = max(hi, op.base + op.size)
-            elif isinstance(op, Alloc) and isinstance(op.expect, int) and lo is not None and hi > lo:
-                return op.expect - lo < hi - (op.expect + op.size)
-        return None
+        state = generic_arch_state(ArchState(self.ops, self.obs), arch, self.phys_addr_bits, given)
+        self.ops, self.obs = state.ops, state.obs
+        if state.bottom_up is not None and state.bottom_up != arch.bottom_up:
+            # the context names the direction found, so the printed profile says it
+            self.arch = f"{self.arch},{'bottom-up' if state.bottom_up else 'top-down'}"
+        self.assumed += state.assumed
+        self.facts += state.facts
 
     def _boot_starts(self) -> list[int]:
         """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
@@ -438,7 +407,8 @@ class ConsoleReader(HiddenOps):
         elif self.release is None:
             newest = max(since for since, _ in ERAS)
             version, why = infer_release([ln.text for ln in self.lines if MEMBLOCKISH.match(ln.text)
-                                          or DUMP_REGION.match(ln.text)], max(newest, (7, 3)))
+                                          or DUMP_REGION.match(ln.text) or DEBUGFS_LINE.match(ln.text)],
+                                         max(newest, (7, 3)))
             self._set_release(f"{version[0]}.{version[1]}")
             self.assumed.insert(0, f"no 'Linux version' line: {why}")
         self.phys_addr_bits = _phys_addr_bits(self.lines)
@@ -448,6 +418,10 @@ class ConsoleReader(HiddenOps):
         if self.arch is None:
             texts = [ln.text for ln in self.lines]
             self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
+        if self.arch is None and self.phys_addr_bits == 32:
+            self.arch = "generic,phys=32"
+            self.assumed.append("no line names the arch and addresses are 32-bit: assumed a generic 32-bit arch "
+                                "(give --arch)")
         if self.arch is None:
             self.arch = "x86_64"
             self.facts.append(("arch_guess", "x86_64 (no arch hint in the log)"))
@@ -488,9 +462,19 @@ class ConsoleReader(HiddenOps):
             if ln.ts is None or SECTION_END.match(t):
                 return
         if not t.strip():
-            if ln.note == "cut":
+            hint = table_hint(ln.raw) if ln.note and self.dump is None else None
+            if hint is not None:
+                self.loose_tables.append((ln.lineno, hint))  # "# cat .../memblock/reserved" names the next table
+            elif ln.note == "cut":
                 self._cut(ln)
             return  # blank, commentary, or a wrapped piece joined to the line before
+        if ln.ts is None and self.dump is None and DEBUGFS_LINE.match(t):
+            # /sys/kernel/debug/memblock tables pasted into the log
+            self.memblock_lines += 1
+            self.loose_tables.append((ln.lineno, t))
+            return
+        if self.loose_tables:
+            self._flush_tables()
         if self.dump is not None and self._dump_line(ln):
             return
         if DUMP_HEAD.match(t):
@@ -507,8 +491,20 @@ class ConsoleReader(HiddenOps):
         if MEMBLOCKISH.match(t):
             self._skip(ln, "memblock-looking line not understood")
 
+    def _flush_tables(self) -> None:
+        """debugfs tables pasted among the console lines become DebugfsTable observations here."""
+        lines, self.loose_tables = self.loose_tables, []
+        tables, bad = split_tables(lines)
+        for lineno, text, why in bad:
+            self._skip(Line(lineno, None, text, text), why)
+        for name, lineno, regions in tables:
+            self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, lineno), name=name,
+                                         regions=tuple(regions)))
+
     def _cut(self, ln: Line) -> None:
         """An excerpt's cut mark: what memblock did in the lines left out is unknown."""
+        if self.loose_tables:
+            self._flush_tables()
         if self.dump is not None:
             self._finish_dump(ln)
         if self.memblock_lines:

@@ -19,7 +19,7 @@ still mean something; the first mismatch is what to look at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..flags import Flag
 from ..memblock.engine import Memblock
@@ -159,6 +159,12 @@ class _Checker:
                            arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
+        for key, value in ctx.facts:
+            # what the reader learned of a generic arch's boot (parsers/console/generic.py)
+            if key == "kernel_end":
+                self.mb.kernel_end = int(value, 16)
+            elif key == "bottom_up_from_kernel_end":
+                self.mb.profile = replace(self.mb.profile, bottom_up_from_kernel_end=value == "1")
         self.known = _starts_known(trace)
         #: ever unknown: doublings are counted from the boot's start, so they cannot be matched
         self.was_unknown = not self.known
@@ -312,7 +318,8 @@ class _Checker:
             self._dump(o)
         elif isinstance(o, DebugfsTable):
             self._debugfs(o)
-        elif isinstance(o, KernelMessage) and o.kind == "memory":
+        elif isinstance(o, KernelMessage) and o.kind == "memory" and not self.mb.arch.generic:
+            # a generic arch's zone setup decides its present pages, not memblock.memory alone
             self._memory_line(o)
 
     def _table(self, name: str) -> list[Region]:
