@@ -21,11 +21,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     MEMBLOCK_ALLOC_ANYWHERE,
+    MEMORY_FLAGS,
     Add,
     Alloc,
     Free,
+    Mark,
+    MemblockDump,
     Observation,
     Op,
     Remove,
@@ -54,9 +58,9 @@ class ArchState:
     bottom_up: bool | None = None
 
     def insert(self, k: int, op: Op) -> None:
-        """Insert *op* before op *k*, keeping observations where they were."""
+        """Insert *op* as op *k*: observations made before op *k* now see it done."""
         self.ops.insert(k, op)
-        self.obs = [dataclasses.replace(o, at=o.at + 1) if o.at > k else o for o in self.obs]
+        self.obs = [dataclasses.replace(o, at=o.at + 1) if o.at >= k else o for o in self.obs]
 
 
 def generic_arch_state(state: ArchState, arch: Arch, phys_addr_bits: int, direction_given: bool) -> ArchState:
@@ -72,6 +76,7 @@ def generic_arch_state(state: ArchState, arch: Arch, phys_addr_bits: int, direct
         state.assumed.append(f"direction {'bottom-up' if up else 'top-down'} (from the first allocation; "
                              f"override: --arch {arch.name},{'top-down' if up else 'bottom-up'})")
     state.bottom_up = up
+    _hidden_marks(state)
     if up:
         first = state.ops[0].src if state.ops else None
         why = (f"{arch.name} arch code allocates bottom-up (memblock_set_bottom_up() prints nothing)"
@@ -81,6 +86,23 @@ def generic_arch_state(state: ArchState, arch: Arch, phys_addr_bits: int, direct
     else:
         _lowmem_limit(state)
     return state
+
+
+def _hidden_marks(state: ArchState) -> None:
+    """``memblock_mark_nomap()`` and friends print nothing: memory flags a later dump shows that no
+    op set were set just before it (EFI ``reserve_regions()`` marks runtime regions NOMAP)."""
+    dumps = sorted((o for o in state.obs if isinstance(o, MemblockDump)), key=lambda o: o.at)
+    # the last first: insertions move only what comes after them
+    for dump in reversed(dumps[1:]):
+        k = dump.at
+        marked = [(op.base, op.base + op.size, int(op.flag)) for op in state.ops[:k] if isinstance(op, Mark)]
+        for r in dump.memory:
+            for bit in (int(b) for b in Flag if int(b) & r.flags & int(MEMORY_FLAGS)):
+                if any(b <= r.base and r.base + r.size <= e and f & bit for b, e, f in marked):
+                    continue
+                state.insert(k, Mark(Flag(bit), r.base, r.size, src=dump.src, inferred=(
+                    "memblock_mark_*() prints nothing: the next MEMBLOCK configuration dump shows the flag")))
+                k += 1
 
 
 def _widen(op: Op) -> Op:

@@ -38,11 +38,11 @@ _HEX = r"(?:0x)?[0-9a-fA-F]+"
 _RANGE = rf"\[(?P<base>{_HEX})-(?P<end>{_HEX})\]"
 _CALLER = r"(?P<caller>\S+(?: \[\S+\])?)"
 
-#: ``memblock_add: [a-b] caller`` and every other plain range line.
+#: ``memblock_add: [a-b] caller`` and every other plain range line (4.x: ``flags 0x0`` before the caller).
 RANGE_LINE = re.compile(
     r"^\s*(?P<fn>memblock_add|memblock_remove|memblock_reserve|memblock_free|memblock_phys_free"
     r"|__memblock_free_late|memblock_free_late|memblock_physmem_add|__memblock_free_early"
-    rf"|memblock_free_early): {_RANGE} {_CALLER}$"
+    rf"|memblock_free_early): {_RANGE} (?:flags (?P<oldflags>0x[0-9a-fA-F]+) )?{_CALLER}$"
 )
 #: ``__memblock_reserve`` (>= 6.16) and ``memblock_add_node`` (>= 5.16): nid and flags.
 NID_RANGE_LINE = re.compile(

@@ -414,8 +414,8 @@ class _Checker:
             return
         self.report.memory_lines += 1
         page = self.mb.page_size
-        pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory
-                    if not r.flags & Flag.MEMBLOCK_NOMAP)
+        # present pages: for_each_mem_pfn_range() walks every memory region, NOMAP included
+        pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory)
         got_k = pages * page // 1024
         want_k = int(m.group(2))
         if got_k == want_k:
@@ -427,16 +427,21 @@ class _Checker:
 def _starts_known(trace: Trace) -> bool:
     """Whether memblock's state is known where the trace begins.
 
-    A log with its ``Linux version`` banner (or an op script) starts at boot.  An excerpt
-    (see the reader's ``excerpt`` fact) does only when its first logged op registers memory:
+    A log with its ``Linux version`` banner (or an op script) starts at boot, unless its first
+    dump or debugfs table comes before any logged op (the ops inferred to explain it are no
+    evidence: the table is where the log's knowledge starts).  An excerpt (the reader's
+    ``excerpt`` fact) starts known only when its first logged op registers memory:
     ``memblock_add()`` of the firmware's banks is where memblock's life begins.
     """
     if not trace.ops:
         return False  # tables alone: they are the state
+    first = next((i for i, op in enumerate(trace.ops) if not op.inferred), None)
+    tables = [o.at for o in trace.observations if isinstance(o, (MemblockDump, DebugfsTable))]
+    if tables and (first is None or min(tables) <= first):
+        return False  # nothing logged before the first table: it is the state the log starts from
     if not any(k == "excerpt" for k, _ in trace.context.facts):
         return True
-    first = next((op for op in trace.ops if not op.inferred), None)
-    return first is not None and first.keyword == "add"
+    return first is not None and trace.ops[first].keyword == "add"
 
 
 def validate(trace: Trace, *, resync: bool = True) -> ValidationReport:
