@@ -174,4 +174,16 @@ def read_debugfs(path: str | Path, *, strict: bool = False) -> Trace:
             raise FormatError(str(f), f"not a memblock debugfs table: {bad[0][2]}", line=bad[0][0])
         for table, line, regions in tables:
             obs.append(DebugfsTable(at=0, src=Src(str(f), line), name=table, regions=tuple(regions)))
-    return Trace(Context(source=str(p)), (), tuple(obs), tuple(skipped))
+    return Trace(_context(p, [t for f in (f for _, f in files) for t in read_text(f).splitlines()]), (),
+                 tuple(obs), tuple(skipped))
+
+
+def _context(p: Path, texts: list[str]) -> Context:
+    """Tables carry no banner: their generation says which releases printed them (one assumption)."""
+    from .console.grammar import infer_release
+
+    rows = [m for m in (DEBUGFS_LINE.match(t) for t in texts) if m]
+    version, why = infer_release([t for t in texts if DEBUGFS_LINE.match(t)], (7, 3))
+    bits = 32 if rows and len(rows[0].group("base")) == 10 else 64
+    return Context(source=str(p), release=f"{version[0]}.{version[1]}", phys_addr_bits=bits,
+                   facts=(("assumed", f"debugfs tables name no kernel: {why}"),))

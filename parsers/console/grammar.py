@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ARCH_HINTS", "ERAS", "ERA_CLUES", "Era", "EraClue", "era_for", "func_name", "infer_release", "range_of"]
+__all__ = ["ARCH_HINTS", "ERAS", "ERA_CLUES", "Era", "EraClue", "era_for", "func_name", "infer_release", "range_of",
+           "why_not_understood"]
 
 # --------------------------------------------------------------------------
 # Constants
@@ -271,6 +272,19 @@ ARCH_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"using machine vector|^Booting on .* from SRM"), "alpha"),
     (re.compile(r"^(?:Using .* machine description|Hash_table|ppc64_)"), "ppc"),
 )
+
+_NO_CALLER = re.compile(rf"^\s*(?:__)?memblock_\w+: {_RANGE}\s*$")
+_SPACED_HEX = re.compile(r"\[0x[0-9a-fA-F]+ [0-9a-fA-F ]+-|-0x[0-9a-fA-F]+ [0-9a-fA-F ]+\]")
+
+
+def why_not_understood(text: str) -> str:
+    """The reason a memblock-looking line is skipped, as precise as the line allows."""
+    if _NO_CALLER.match(text):
+        return "memblock line cut short: no caller after the range"
+    if _SPACED_HEX.search(text):
+        return "memblock line with spaces inside an address (edited by hand?)"
+    return "memblock-looking line not understood"
+
 
 def range_of(m: re.Match[str]) -> tuple[int, int]:
     """(base, size) of a printed inclusive ``[base-end]``, in phys_addr_t arithmetic."""

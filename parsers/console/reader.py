@@ -116,6 +116,7 @@ from .grammar import (
     func_name,
     infer_release,
     range_of,
+    why_not_understood,
 )
 from .infer import HiddenOps
 from .prefixes import Line, excerpt_lines
@@ -489,7 +490,7 @@ class ConsoleReader(HiddenOps):
                 handler(self, idx, ln, m)
                 return
         if MEMBLOCKISH.match(t):
-            self._skip(ln, "memblock-looking line not understood")
+            self._skip(ln, why_not_understood(t))
 
     def _flush_tables(self) -> None:
         """debugfs tables pasted among the console lines become DebugfsTable observations here."""
