@@ -70,7 +70,7 @@ def read_text(path: str | Path) -> str:
 def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
     from .console.grammar import MEMBLOCKISH
-    from .console.prefixes import clean_line
+    from .console.prefixes import clean_line, unquote
     from .debugfs import DEBUGFS_LINE, TABLE_HEADER
 
     ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
@@ -85,7 +85,7 @@ def _sniff(text: str) -> str:
         return "debugfs"
     if meaningful and meaningful[0].split()[0] in ops_words:
         return "ops"
-    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(ln)[1]) for ln in text.splitlines()):
+    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(unquote(ln))[1]) for ln in text.splitlines()):
         return "console"
     return "unknown"
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Line", "clean_line", "excerpt_lines"]
+__all__ = ["Line", "clean_line", "excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -95,7 +95,7 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     return ts, text.rstrip("\n")
 
 
-def _unquote(raw: str) -> str:
+def unquote(raw: str) -> str:
     """The line without mail quote marks (``> ``, ``>> ``, ``> > ``)."""
     m = _QUOTE.match(raw)
     return raw[m.end():] if m else raw
@@ -115,7 +115,7 @@ def excerpt_lines(
     """
     lines: list[Line] = []
     for i, raw in enumerate(raw_lines, 1):
-        body = _unquote(raw)
+        body = unquote(raw)
         stripped = body.strip()
         if _CUT.match(stripped):
             lines.append(Line(i, None, "", raw, "cut"))
