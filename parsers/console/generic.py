@@ -84,7 +84,7 @@ def generic_arch_state(state: ArchState, arch: Arch, phys_addr_bits: int, direct
         state.insert(0, SetBottomUp(True, inferred=why, src=first))
         _kernel_end(state)
     else:
-        _lowmem_limit(state)
+        _lowmem_limit(state, arch.page_size)
     return state
 
 
@@ -113,29 +113,42 @@ def _widen(op: Op) -> Op:
     return op
 
 
-def _first_alloc_direction(ops: list[Op], arch: Arch) -> bool | None:
-    """Whether the first recorded allocation is where a bottom-up search puts it: the lowest fit,
-    or the lowest above the kernel image (pre-5.11).  None when the log does not show enough."""
+def _first_alloc(ops: list[Op]) -> tuple[int, Alloc, list[tuple[int, int]], list[tuple[int, int]], bool] | None:
+    """The first allocation: its index, the op, the free ranges and reservations logged before it,
+    and whether a current_limit was set before it."""
     memory: list[tuple[int, int]] = []
     taken: list[tuple[int, int]] = []
-    for op in ops:
-        if isinstance(op, Add):
+    limited = False
+    for k, op in enumerate(ops):
+        if isinstance(op, SetCurrentLimit):
+            limited = True
+        elif isinstance(op, Add):
             memory.append((op.base, op.base + op.size))
         elif isinstance(op, Remove):
             memory = _minus(memory, (op.base, op.base + op.size))
         elif isinstance(op, Reserve):
             taken.append((op.base, op.base + op.size))
-        elif isinstance(op, Alloc) and isinstance(op.expect, int):
-            if not memory:
-                return None
+        elif isinstance(op, Alloc):
             free = sorted(memory)
             for t in taken:
                 free = _minus(free, t)
-            align = op.align or arch.smp_cache_bytes
-            image_end = max(taken, key=lambda t: t[1] - t[0])[1] if taken else 0
-            fits = [_lowest_fit(free, op.size, align, floor) for floor in (arch.page_size, image_end)]
-            return op.expect in fits
+            return k, op, free, taken, limited
     return None
+
+
+def _first_alloc_direction(ops: list[Op], arch: Arch) -> bool | None:
+    """Whether the first recorded allocation is where a bottom-up search puts it: the lowest fit,
+    or the lowest above the kernel image (pre-5.11).  None when the log does not show enough."""
+    first = _first_alloc(ops)
+    if first is None:
+        return None
+    _, op, free, taken, _ = first
+    if not isinstance(op.expect, int) or not free:
+        return None
+    align = op.align or arch.smp_cache_bytes
+    image_end = max(taken, key=lambda t: t[1] - t[0])[1] if taken else 0
+    fits = [_lowest_fit(free, op.size, align, floor) for floor in (arch.page_size, image_end)]
+    return op.expect in fits
 
 
 def _lowest_fit(free: list[tuple[int, int]], size: int, align: int, floor: int) -> int | None:
@@ -171,35 +184,21 @@ def _kernel_end(state: ArchState) -> None:
             return
 
 
-def _lowmem_limit(state: ArchState) -> None:
+def _lowmem_limit(state: ArchState, page_size: int) -> None:
     """A first top-down allocation below free memory: arch code had set memblock.current_limit."""
-    memory: list[tuple[int, int]] = []
-    taken: list[tuple[int, int]] = []
-    for k, op in enumerate(state.ops):
-        if isinstance(op, SetCurrentLimit):
-            return
-        if isinstance(op, Add):
-            memory.append((op.base, op.base + op.size))
-        elif isinstance(op, Remove):
-            memory = _minus(memory, (op.base, op.base + op.size))
-        elif isinstance(op, Reserve):
-            taken.append((op.base, op.base + op.size))
-        elif isinstance(op, Alloc):
-            if not isinstance(op.expect, int) or op.max_addr not in (0, 1):
-                return
-            free = memory
-            for t in taken:
-                free = _minus(free, t)
-            top = max((e for b, e in free if e - b >= op.size), default=0)
-            end = op.expect + op.size
-            if top <= end:
-                return
-            limit = -(-end // 4096) * 4096
-            state.insert(k, SetCurrentLimit(limit, src=op.src, inferred=(
-                "arch code capped early allocations (lowmem): the first one landed below free memory")))
-            state.assumed.append(f"memblock.current_limit {limit:#x} (lowmem; the lowest the first "
-                                 "allocation allows)")
-            return
+    first = _first_alloc(state.ops)
+    if first is None:
+        return
+    k, op, free, _, limited = first
+    if limited or not isinstance(op.expect, int) or op.max_addr not in (0, 1):
+        return
+    end = op.expect + op.size
+    if max((e for b, e in free if e - b >= op.size), default=0) <= end:
+        return
+    limit = -(-end // page_size) * page_size
+    state.insert(k, SetCurrentLimit(limit, src=op.src, inferred=(
+        "arch code capped early allocations (lowmem): the first one landed below free memory")))
+    state.assumed.append(f"memblock.current_limit {limit:#x} (lowmem; the lowest the first allocation allows)")
 
 
 def _minus(ranges: list[tuple[int, int]], cut: tuple[int, int]) -> list[tuple[int, int]]:
