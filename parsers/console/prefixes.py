@@ -131,7 +131,7 @@ def excerpt_lines(
             continue
         if ln.ts is not None and ln.text.startswith("Linux version "):
             _join_banner(lines, k)
-        elif not understood(ln.text) and wrapped(ln.text):
+        elif wrapped(ln.text) and not understood(ln.text):
             _join(lines, k, understood)
     return lines
 
