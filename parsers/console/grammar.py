@@ -264,7 +264,8 @@ ARCH_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^Linux version .*\balpha"), "alpha"),
     (re.compile(r"^Linux version .*\barm-"), "arm"),
     (re.compile(r"^CPU: ARMv[4-7]|^CPU: .*\(ARMv[4-7]|\barm_memblock_init\+"), "arm"),
-    (re.compile(r"^Booting Linux on physical CPU|\b(?:arm64_memblock_init|early_pgtable_alloc)\+"), "arm64"),
+    (re.compile(r"^Booting Linux on physical CPU|\b(?:arm64_memblock_init|early_pgtable_alloc)\+"
+                r"|^efi: Getting EFI parameters from FDT"), "arm64"),
     (re.compile(r"^(?:BIOS-e820|e820|x86/\w+):|\be820__\w+\+"), "x86_64"),
     (re.compile(r"^riscv: |^SBI specification|^earlycon: sbi|\bsetup_bootmem\+.*\briscv"), "riscv64"),
     (re.compile(r"^MIPS: |^CPU0 revision is: |^Determined physical RAM map:"), "mips"),

@@ -119,7 +119,7 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import Line, excerpt_lines
+from .prefixes import Line, clean_line, excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -468,6 +468,8 @@ class ConsoleReader(HiddenOps):
                 self.loose_tables.append((ln.lineno, hint))  # "# cat .../memblock/reserved" names the next table
             elif ln.note == "cut":
                 self._cut(ln)
+            elif ln.note == "comment" and MEMBLOCKISH.match(clean_line(unquote(ln.raw).lstrip().lstrip("#"))[1]):
+                self._skip(ln, "commentary (a '#' line): memblock text not read as the kernel's")
             return  # blank, commentary, or a wrapped piece joined to the line before
         if ln.ts is None and self.dump is None and DEBUGFS_LINE.match(t):
             # /sys/kernel/debug/memblock tables pasted into the log

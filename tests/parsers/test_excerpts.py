@@ -58,9 +58,12 @@ def test_hard_wrapped_lines_are_joined(tmp_path: Path) -> None:
 
 
 def test_commentary_is_not_a_kernel_line(tmp_path: Path) -> None:
-    t = load(_write(tmp_path, [BOOT[0], "# memblock_add: [0x0-0xfff] not the kernel's", *BOOT[1:]]))
+    t = load(_write(tmp_path, [BOOT[0], "# memblock_add: [0x0-0xfff] not the kernel's", "# a remark", *BOOT[1:]]))
     assert not any(op.base == 0 for op in t.ops if isinstance(op, Add))
     assert validate(t).ok
+    # dropped, but not silently: the memblock-looking remark is listed
+    assert [(s.position, s.reason) for s in t.skipped] == [
+        ("2", "commentary (a '#' line): memblock text not read as the kernel's")]
 
 
 @pytest.mark.parametrize("mark", ["[...]", "[ ... ]", "...", "# [cut: prose]", "-----8<-----", "[snip]"])

@@ -21,7 +21,7 @@ COMPLETE = ("alpha-pc164", "mips-bmips5200", "arm-hisilicon")
 #: lines skipped for a reason a reader of the mail can check (the INDEX.md header of each file says why)
 EXPLAINED = re.compile(
     r"^(?:text after a dump line is not the kernel's|memblock line with spaces inside an address"
-    r"|memblock line cut short|incomplete MEMBLOCK configuration dump|allocation without API line)"
+    r"|memblock line cut short|incomplete MEMBLOCK configuration dump|allocation without API line|commentary)"
 )
 
 
