@@ -148,6 +148,7 @@ def run(
         ctx = t.context
         mb = Memblock(profile_or_oldest(kernel or ctx.release or "7.3")[0],
                       arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
+        mb.bottom_up = mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
         res = mb.run(t.ops)
     except KhoReplayError as e:
         raise _fail(e) from None

@@ -159,6 +159,7 @@ class _Checker:
                            arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
+        self.mb.bottom_up = self.mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
         for key, value in ctx.facts:
             # what the reader learned of a generic arch's boot (parsers/console/generic.py)
             if key == "kernel_end":

@@ -244,3 +244,12 @@ def test_every_trace_command_takes_kernel_and_arch(cmd: str) -> None:
 def test_reserve_kept_on_excerpt(tmp_path: Path) -> None:
     t = load(_write(tmp_path, BOOT[1:3]))
     assert [type(op) for op in t.ops if not op.inferred] == [Add, Reserve]
+
+
+def test_run_an_op_script_on_a_bottom_up_arch(tmp_path: Path) -> None:
+    p = tmp_path / "s.ops"
+    p.write_text("add 0x100000 16M\nalloc memblock_alloc size=4K align=4K\n")
+    up = CliRunner().invoke(app, ["run", str(p), "--arch", "mips"])
+    down = CliRunner().invoke(app, ["run", str(p), "--arch", "mips,top-down"])
+    assert up.exit_code == down.exit_code == 0
+    assert "-> 0x0000000000100000" in up.stdout and "-> 0x00000000010ff000" in down.stdout
