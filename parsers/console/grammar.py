@@ -91,6 +91,8 @@ MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:m
 
 #: The start of a memblock line a mail may have hard-wrapped (joined back when the result parses).
 WRAPPED_START = re.compile(r"^\s*(?:(?:__)?memblock_\w+:|(?:memory|reserved|physmem)(?:\[|\.cnt| size))")
+#: How a complete memblock line ends (a caller, a dump row's flags, a count): no need to try a join.
+COMPLETE_END = re.compile(r"(?:\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\S+\])?|flags: 0x[0-9a-f]+|= 0x[0-9a-f]+)\s*$")
 
 VERSION_LINE = re.compile(r"^Linux version (?P<release>\S+)(?P<rest>.*)$")
 CMDLINE_LINE = re.compile(r"^(?:Kernel )?[Cc]ommand line: (?P<cmdline>.*)$")

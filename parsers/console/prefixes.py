@@ -95,6 +95,9 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     return ts, text.rstrip("\n")
 
 
+_MARK_START = frozenset("[.#-<>%8\u2026")
+
+
 def unquote(raw: str) -> str:
     """The line without mail quote marks (``> ``, ``>> ``, ``> > ``)."""
     m = _QUOTE.match(raw)
@@ -115,9 +118,10 @@ def excerpt_lines(
     """
     lines: list[Line] = []
     for i, raw in enumerate(raw_lines, 1):
-        body = unquote(raw)
+        body = unquote(raw) if ">" in raw[:8] else raw
         stripped = body.strip()
-        if _CUT.match(stripped):
+        # cut marks and commentary start with one of these (the test is cheap; the regex is not)
+        if stripped[:1] in _MARK_START and _CUT.match(stripped):
             lines.append(Line(i, None, "", raw, "cut"))
             continue
         if stripped.startswith("#"):

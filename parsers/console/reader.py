@@ -77,6 +77,7 @@ from .grammar import (
     ARCH_HINTS,
     CMA_LINE,
     CMDLINE_LINE,
+    COMPLETE_END,
     DOUBLE_CALLER,
     DOUBLE_FAILED_LINE,
     DOUBLED_LINE,
@@ -225,7 +226,8 @@ class ConsoleReader(HiddenOps):
 
     def _clean_lines(self) -> None:
         # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines)
-        self.lines = excerpt_lines(self.raw_lines, self._understood, lambda t: bool(WRAPPED_START.match(t)))
+        self.lines = excerpt_lines(self.raw_lines, self._understood,
+                                   lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t))
 
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
@@ -417,7 +419,8 @@ class ConsoleReader(HiddenOps):
             self.arch = self.arch_override
             return
         if self.arch is None:
-            texts = [ln.text for ln in self.lines]
+            # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
+            texts = [ln.text for ln in self.lines[:5000]]
             self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
         if self.arch is None and self.phys_addr_bits == 32:
             self.arch = "generic,phys=32"
