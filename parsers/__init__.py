@@ -16,7 +16,7 @@ from pathlib import Path
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from kho_replay.replay.ops import Context, DebugfsTable, Trace, parse_script
 
-__all__ = ["boot_count", "load", "read_bytes", "read_text"]
+__all__ = ["assumptions", "boot_count", "load", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -70,19 +70,22 @@ def read_text(path: str | Path) -> str:
 def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
     from .console.grammar import MEMBLOCKISH
-    from .console.prefixes import clean_line
-    from .debugfs import DEBUGFS_LINE
+    from .console.prefixes import clean_line, unquote
+    from .debugfs import DEBUGFS_LINE, TABLE_HEADER
 
     ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
                  "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
                  "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase",
                  "alloc"}
     meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
-    if meaningful and all(DEBUGFS_LINE.match(ln) for ln in meaningful[:20]):
+    # debugfs tables pasted as text: every line a row or a header naming the table
+    if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
+            DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in text.splitlines()
+            if ln.strip() and not ln.lstrip().startswith("#")):
         return "debugfs"
     if meaningful and meaningful[0].split()[0] in ops_words:
         return "ops"
-    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(ln)[1]) for ln in text.splitlines()):
+    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(unquote(ln))[1]) for ln in text.splitlines()):
         return "console"
     return "unknown"
 
@@ -93,7 +96,8 @@ def _console_of(d: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def _load_dir(d: Path, *, strict: bool, boot: int | None) -> Trace:
+def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = None,
+              arch: str | None = None) -> Trace:
     """A directory: its console capture with the debugfs tables read after that boot, or the tables alone."""
     from dataclasses import replace
 
@@ -103,7 +107,7 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None) -> Trace:
     log = _console_of(d)
     if log is None:
         return read_debugfs(d, strict=strict)
-    trace = read_console_text(read_text(log), str(log), strict=strict, boot=boot)
+    trace = read_console_text(read_text(log), str(log), strict=strict, boot=boot, kernel=kernel, arch=arch)
     if any(isinstance(o, DebugfsTable) for o in trace.observations):
         return trace  # the capture printed its own tables after boot
     try:
@@ -139,8 +143,53 @@ def _is_tracedat(p: Path) -> bool:
         return False  # read_text() names the problem
 
 
+def assumptions(trace: Trace) -> str | None:
+    """What reading and replaying *trace* assumed because it does not say, as one line (None: nothing).
+
+    >>> from kho_replay.replay.ops import Context, Trace
+    >>> assumptions(Trace(Context(facts=(("assumed", "a"), ("other", "b"), ("assumed", "c"))), ()))
+    'a; c'
+    """
+    notes = [v for k, v in trace.context.facts if k == "assumed"]
+    return "; ".join(dict.fromkeys(notes)) if notes else None
+
+
+def _with_model(trace: Trace, kernel: str | None, arch: str | None) -> Trace:
+    """The user's ``--kernel``/``--arch`` on the context, and the model's own assumptions noted."""
+    from dataclasses import replace
+
+    from kho_replay.replay.profile import arch_for, describe_arch, profile_or_oldest
+
+    ctx = trace.context
+    release = kernel or ctx.release
+    name = arch or ctx.arch
+    notes: list[str] = []
+    if release is not None:
+        notes += [n for n in (profile_or_oldest(release)[1],) if n]
+    if name is not None and arch_for(name).generic:
+        notes.append(describe_arch(arch_for(name)))
+    if release == ctx.release and name == ctx.arch and not notes:
+        return trace
+    facts = ctx.facts + tuple(("assumed", n) for n in notes)
+    return replace(trace, context=replace(ctx, release=release, arch=name, facts=facts))
+
+
 def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
-         vmlinux: str | Path | None = None) -> Trace:
+         vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
+    """Read any supported input into a Trace; see :func:`_load` for the formats.
+
+    :param kernel: the kernel release that printed it (``--kernel``); default: the trace's banner,
+        else inferred from its line formats.  A release older than every profile is replayed on the
+        oldest; :func:`assumptions` gives the one warning line saying what was assumed.
+    :param arch: the machine's arch (``--arch``, overrides as ``mips,page=16K,bottom-up``); default:
+        what the trace names.  Arches without a measured profile replay on a generic one.
+    """
+    trace = _load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    return _with_model(trace, kernel, arch)
+
+
+def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
+          vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
     A directory is one boot: its console capture with the debugfs tables read
@@ -162,7 +211,7 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
 
     p = Path(path)
     if p.is_dir():
-        return _load_dir(p, strict=strict, boot=boot)
+        return _load_dir(p, strict=strict, boot=boot, kernel=kernel, arch=arch)
     if _is_tracedat(p):
         from .tracedat.extract import read_tracedat
 
@@ -182,7 +231,7 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":
-        return read_console_text(text, str(p), strict=strict, boot=boot)
+        return read_console_text(text, str(p), strict=strict, boot=boot, kernel=kernel, arch=arch)
     first = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()), None)
     if first is None:
         raise FormatError(str(p), "empty file (only blank lines)")

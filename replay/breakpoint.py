@@ -17,7 +17,7 @@ from __future__ import annotations
 from .errors import KhoReplayError
 from .memblock.engine import Memblock
 from .ops import Trace
-from .profile import arch_for, profile_for
+from .profile import arch_for, profile_or_oldest
 
 __all__ = ["model_before", "model_for", "stop_index"]
 
@@ -47,8 +47,9 @@ def stop_index(t: Trace, spec: str) -> int:
 def model_for(t: Trace, *, kernel: str | None = None, arch: str | None = None) -> Memblock:
     """A fresh memblock model of the trace's kernel and arch (or the ones named)."""
     ctx = t.context
-    return Memblock(profile_for(kernel or ctx.release or "7.3"),
-                    arch_for(arch or ctx.arch or "x86_64"))
+    mb = Memblock(profile_or_oldest(kernel or ctx.release or "7.3")[0], arch_for(arch or ctx.arch or "x86_64"))
+    mb.bottom_up = mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
+    return mb
 
 
 def model_before(t: Trace, at: int) -> Memblock:

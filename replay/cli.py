@@ -92,7 +92,9 @@ KernelOpt = Annotated[
     str | None, typer.Option("--kernel", "-k", help="Kernel release to model (default: the trace's, else 7.3).")
 ]
 ArchOpt = Annotated[
-    str | None, typer.Option("--arch", help="x86_64, arm64 or harness (default: the trace's, else x86_64).")
+    str | None, typer.Option("--arch", help="x86_64, arm64, harness, or any other arch on a generic profile, with "
+                                            "overrides: mips,page=16K,cache=32,bottom-up,phys=32 (default: the "
+                                            "trace's, else x86_64).")
 ]
 TextJsonOpt = Annotated[TextJson | None, typer.Option(
     "--format", "-f", help="text or json (default: from -o's suffix, else text).")]
@@ -221,8 +223,9 @@ def _threshold(text: str) -> int:
         raise KhoReplayError(f"--threshold: {e}") from None
 
 
-def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
-    return load_source(resolve(path, boot=boot).first, strict=strict, vmlinux=vmlinux)
+def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None,
+          kernel: str | None = None, arch: str | None = None) -> Trace:
+    return load_source(resolve(path, boot=boot).first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
 
 
 def _load_trace(path: Path) -> Trace:
@@ -238,16 +241,17 @@ def _trace_files(path: Path) -> tuple[Path, Path | None]:
     return ti.first.path, None if ti.second is None else ti.second.path
 
 
-def _pair(ti: TraceInput, kexec: bool) -> tuple[Trace, Trace | None]:
+def _pair(ti: TraceInput, kexec: bool, *, kernel: str | None = None,
+          arch: str | None = None) -> tuple[Trace, Trace | None]:
     """The cold boot of *ti* and, with --kexec, its real second kernel when there is one (or a note why not)."""
-    t = load_source(ti.first)
+    t = load_source(ti.first, kernel=kernel, arch=arch)
     if not kexec:
         return t, None
     if ti.second is None:
         if ti.note:
             err.print(f"kho-replay: note: {ti.note}", markup=False)
         return t, None
-    return t, load_source(ti.second)
+    return t, load_source(ti.second, kernel=kernel, arch=arch)
 
 
 # ------------------------------------------------------------------ run, validate, parse, record
@@ -270,7 +274,7 @@ def run(
     or (--stop-at) before any op."""
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
-    t = load_source(ti.first)
+    t = load_source(ti.first, kernel=kernel, arch=arch)
     mb = model_for(t, kernel=kernel, arch=arch)
     stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
     ops = t.ops[:stop]
@@ -304,6 +308,8 @@ def validate(
     output: OutputOpt = None,
     boot: BootOpt = None,
     strict: StrictOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Replay baseline on a real boot and check every recorded allocation, failure,
     MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
@@ -313,9 +319,9 @@ def validate(
 
     sources = boots(trace, boot)
     _options(output=output, inputs=[s.path for s in sources])
-    traces = [load_source(s, strict=strict) for s in sources]
+    traces = [load_source(s, strict=strict, kernel=kernel, arch=arch) for s in sources]
     for t in traces:
-        if not t.ops:
+        if not t.ops and not t.observations:
             raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
                                  "alone?): give the boot's console log, or a directory holding both")
     reports = [run_validate(t) for t in traces]
@@ -372,6 +378,8 @@ def parse(
     ] = False,
     nsec: Annotated[bool, typer.Option("-t", help="With --events: times in ns, as 'trace-cmd report -t'.")] = False,
     vmlinux: VmlinuxOpt = None,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Print the operation stream a trace parses to, as an op script (or JSON);
     --skipped lists every memblock-looking line that was not understood;
@@ -385,7 +393,7 @@ def parse(
             raise KhoReplayError("--events prints trace-cmd report text: --format json does not apply")
         _events_report(ti.first.path, output, nsec=nsec)
         return
-    t = load_source(ti.first, strict=strict, vmlinux=vmlinux)
+    t = load_source(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
     if skipped:
         lines = [f"{s.path}:{s.position}: {s.reason}: {s.raw}" for s in t.skipped]
         lines.append(f"{len(t.skipped)} line(s) skipped")
@@ -505,7 +513,8 @@ def kho(
     boot: BootOpt = None,
     scratch_from: ScratchFromOpt = None,
     force_kho: KhoOpt = None,
-    kernel: Annotated[str | None, typer.Option("--kernel", "-k", help="Override the trace's kernel release.")] = None,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
     fmt: TextJsonOpt = None,
     output: OutputOpt = None,
 ) -> None:
@@ -519,7 +528,7 @@ def kho(
              scratch_from=scratch_from)
     specs = strategy or ["baseline"]
     _check_specs(specs, preserve)
-    t, t2 = _pair(ti, kexec)
+    t, t2 = _pair(ti, kexec, kernel=kernel, arch=arch)
     outcomes = []
     for spec in specs:
         name, *more = spec.split("+")
@@ -545,6 +554,8 @@ def matrix(
     boot: BootOpt = None,
     second: SecondOpt = None,
     output: OutputOpt = None,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """One line per trace and design: cold-boot scratch reserved?, gigantic pages placed (cold;
     KHO boot and how many inside kho_scratch[]), max_threads (cold; KHO boot)."""
@@ -559,7 +570,7 @@ def matrix(
     _check_specs(names, preserve)
     rows = [("trace", "strategy", "scratch", "cold pages", "kexec pages/in scratch", "max_threads cold/kexec")]
     for path, ti in zip(traces, inputs, strict=True):
-        t, t2 = _pair(ti, True)
+        t, t2 = _pair(ti, True, kernel=kernel, arch=arch)
         label = path.name if path.is_dir() else str(path)
         for spec in names:
             name, *opts = spec.split("+")
@@ -650,6 +661,8 @@ def compare(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Replay TRACE under each strategy (default: all) and diff each against baseline.
     Exit 0 when no strategy diverges, 1 when one does, 2 on bad input."""
@@ -664,7 +677,7 @@ def compare(
     limit = _threshold(threshold)
     names = strategy or [n for n in available() if n != "baseline"]
     _check_specs(names, preserve)
-    t, t2 = _pair(ti, kexec)
+    t, t2 = _pair(ti, kexec, kernel=kernel, arch=arch)
     _check_trace(t, ti.first)
     comparisons = []
     maps = {}
@@ -707,6 +720,8 @@ def diff_cmd(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
+    kernel: KernelOpt = None,
+    arch: ArchOpt = None,
 ) -> None:
     """Compare two real boots (two kernels on one machine, or a first and a second kernel):
     each is replayed as baseline (B as a KHO boot with A's scratch when it was one)
@@ -730,7 +745,7 @@ def diff_cmd(
     _options(output=output, inputs=files)
     form = _format(fmt, output, ("json", "html"))
     limit = _threshold(threshold)
-    ta, tb = load_source(ta_in.first), load_source(b_src)
+    ta, tb = (load_source(s, kernel=kernel, arch=arch) for s in (ta_in.first, b_src))
     for t, src in ((ta, ta_in.first), (tb, b_src)):
         _check_trace(t, src)
     if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):

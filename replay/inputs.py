@@ -16,6 +16,7 @@ it, and a capture that holds both kernels of a kexec is a pair too.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,12 +128,21 @@ def boots(path: Path, boot: int | None = None) -> list[Source]:
     return [t.first] if n <= 1 else [Source(t.first.path, b) for b in range(1, n + 1)]
 
 
-def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None) -> Trace:
-    """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads."""
+def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
+                arch: str | None = None) -> Trace:
+    """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads.
+
+    *kernel* and *arch* are the user's ``--kernel``/``--arch``; what the trace made us assume without
+    them is printed as one ``kho-replay: warning:`` line on stderr.
+    """
     if src.scenario:
         from .kho.scenarios import scenario
 
         return scenario(str(src.path))
-    from kho_replay.parsers import load
+    from kho_replay.parsers import assumptions, load
 
-    return load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux)
+    trace = load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    note = assumptions(trace)
+    if note:
+        print(f"kho-replay: warning: {src}: {note}", file=sys.stderr)
+    return trace

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from .errors import KhoReplayError
 from .flags import Flag
 
-__all__ = ["ARCHES", "PROFILES", "Arch", "Profile", "arch_for", "profile_for"]
+__all__ = ["ARCHES", "GENERIC_ARCHES", "PROFILES", "Arch", "Profile", "arch_for", "describe_arch", "profile_for",
+           "profile_or_oldest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +162,12 @@ class Arch:
     nodes_shift: int
     numa: bool = True
     thread_size: int = 16 << 10
+    #: The direction arch code leaves memblock in (memblock_set_bottom_up() prints nothing).
+    bottom_up: bool = False
+    #: CONFIG_PHYS_ADDR_T_64BIT or not (ARM without LPAE, MIPS32, SPARC32: 32).
+    phys_addr_bits: int = 64
+    #: Constants assumed for an arch we have no measured profile of (see :func:`describe_arch`).
+    generic: bool = False
 
     @property
     def max_numnodes(self) -> int:
@@ -179,12 +186,93 @@ ARCHES: dict[str, Arch] = {
 }
 
 
-def arch_for(name: str) -> Arch:
-    """The constants for *name* (``x86_64``, ``arm64``, ``harness``; ``aarch64`` too).
+#: Generic profiles: (PAGE_SIZE, SMP_CACHE_BYTES i.e. L1_CACHE_BYTES of the usual config, bottom-up,
+#: phys_addr_t bits, CONFIG_NUMA) of arches whose boots we read but never measured.  Each is an
+#: assumption, printed with the trace and overridable: ``--arch mips,page=16K,cache=64,top-down,phys=64``.
+GENERIC_ARCHES: dict[str, tuple[int, int, bool, int, bool]] = {
+    "arm": (4096, 64, False, 32, False),  # ARMv7 L1 64 bytes; LPAE builds: phys=64
+    "riscv64": (4096, 64, False, 64, True),
+    "riscv32": (4096, 64, False, 32, False),
+    "mips": (4096, 32, True, 32, False),  # arch_mem_init() allocates bottom-up, away from highmem
+    "mips64": (4096, 32, True, 64, True),
+    "sparc": (4096, 32, True, 32, False),  # sparc32 (srmmu/leon): bottom-up from the kernel image
+    "sparc64": (8192, 64, False, 64, True),
+    "alpha": (8192, 32, False, 64, False),
+    "ppc": (4096, 128, False, 64, True),
+    "ppc32": (4096, 32, False, 32, False),
+    "s390": (4096, 256, False, 64, True),
+    "loongarch64": (16384, 64, False, 64, True),
+}
+_ARCH_ALIASES = {"aarch64": "arm64", "amd64": "x86_64", "x86-64": "x86_64", "armv7": "arm", "armhf": "arm",
+                 "arm32": "arm", "riscv": "riscv64", "mipsel": "mips", "powerpc": "ppc", "ppc64": "ppc",
+                 "ppc64le": "ppc", "powerpc64": "ppc", "sparc32": "sparc", "loongarch": "loongarch64",
+                 "i386": "x86", "i686": "x86"}
+_SIZE = re.compile(r"^(\d+)([KkMm]?)$")
 
-    :raises KhoReplayError: for an arch we have no constants for.
+
+def _size(text: str, spec: str) -> int:
+    m = _SIZE.match(text)
+    if not m:
+        raise KhoReplayError(f"arch {spec!r}: {text!r} is not a size (4096, 16K, 64K)")
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20}[m.group(2).lower()]
+
+
+def arch_for(name: str) -> Arch:
+    """The constants for *name*: ``x86_64``, ``arm64``, ``harness`` (measured), any other arch on a
+    generic profile (:data:`GENERIC_ARCHES`, else 4 KiB pages, 64-byte cache lines, top-down).
+
+    *name* may carry overrides: ``ARCH[,page=N][,cache=N][,bottom-up|top-down][,phys=32|64]``.
+
+    >>> a = arch_for("mips,page=16K,top-down")
+    >>> a.name, a.page_size, a.smp_cache_bytes, a.bottom_up, a.phys_addr_bits, a.generic
+    ('mips', 16384, 32, False, 32, True)
+
+    :raises KhoReplayError: for an override that cannot be read.
     """
-    key = {"aarch64": "arm64", "amd64": "x86_64", "x86-64": "x86_64"}.get(name, name)
-    if key not in ARCHES:
-        raise KhoReplayError(f"unknown arch {name!r} (known: {', '.join(ARCHES)})")
-    return ARCHES[key]
+    head, *opts = [p.strip() for p in name.split(",")]
+    key = _ARCH_ALIASES.get(head.lower(), head.lower())
+    if key in ARCHES:
+        arch = ARCHES[key]
+    else:
+        page, cache, up, bits, numa = GENERIC_ARCHES.get(key, (4096, 64, False, 64, True))
+        # without CONFIG_NUMA every region's nid reads 0 and MAX_NUMNODES is 1
+        arch = Arch(key or "generic", page, cache, 0xFFFFFFFF, 128, 128, 4 if numa else 0, numa=numa,
+                    bottom_up=up, phys_addr_bits=bits, generic=True)
+    for opt in opts:
+        k, _, v = opt.partition("=")
+        k = k.strip().lower()
+        if k in ("page", "page_size"):
+            arch = replace(arch, page_size=_size(v, name))
+        elif k in ("cache", "smp_cache_bytes"):
+            arch = replace(arch, smp_cache_bytes=_size(v, name))
+        elif k in ("bottom-up", "bottom_up", "top-down", "top_down") and not v:
+            arch = replace(arch, bottom_up=k.startswith("bottom"))
+        elif k == "phys" and v in ("32", "64"):
+            arch = replace(arch, phys_addr_bits=int(v))
+        else:
+            raise KhoReplayError(f"arch {name!r}: unknown override {opt!r} "
+                                 "(page=N, cache=N, bottom-up, top-down, phys=32|64)")
+    return arch
+
+
+def describe_arch(arch: Arch) -> str:
+    """The assumptions a generic arch profile makes, as one clause of a warning."""
+    return (f"{arch.name} replays on a generic arch profile: PAGE_SIZE {arch.page_size}, "
+            f"SMP_CACHE_BYTES {arch.smp_cache_bytes}, {'bottom-up' if arch.bottom_up else 'top-down'}, "
+            f"{arch.phys_addr_bits}-bit phys_addr_t (override: --arch {arch.name},page=N,cache=N,"
+            f"{'top-down' if arch.bottom_up else 'bottom-up'})")
+
+
+def profile_or_oldest(release: str) -> tuple[Profile, str | None]:
+    """:func:`profile_for`, but a release older than every profile (or unreadable) is replayed on the
+    nearest profile we have, with a note saying so, instead of refused."""
+    try:
+        return profile_for(release), None
+    except KhoReplayError:
+        pass
+    m = re.match(r"(\d+)\.(\d+)", release.strip())
+    if m:
+        oldest = min(PROFILES.values(), key=lambda p: p.version)
+        return oldest, f"kernel {release} is older than every profile: replayed with {oldest.name}'s behaviours"
+    newest = max(PROFILES.values(), key=lambda p: p.version)
+    return newest, f"cannot read a kernel version from {release!r}: replayed as {newest.name}"

@@ -130,7 +130,7 @@ def test_validate_a_log_of_two_boots_checks_each() -> None:
     assert json.loads(k2.stdout)["boots"][0]["allocations"] == doc["boots"][1]["allocations"]
 
 
-def test_validate_a_boot_directory_and_refuse_a_bare_dump(tmp_path: Path) -> None:
+def test_validate_a_boot_directory_and_a_bare_dump(tmp_path: Path) -> None:
     d = TRACES / "arm64-debian-7.2.13-4G"
     r = invoke("validate", d)
     assert r.exit_code == 0
@@ -140,5 +140,6 @@ def test_validate_a_boot_directory_and_refuse_a_bare_dump(tmp_path: Path) -> Non
     for f in ("memblock-memory.txt", "memblock-reserved.txt"):
         (bare / f).write_bytes((d / f).read_bytes())
     r = invoke("validate", bare)
-    assert r.exit_code == 2
-    assert "no memblock operations to replay" in r.stderr and r.stderr.count("\n") == 1
+    # tables alone are state, not a boot: a stated partial with nothing to check (issue 12)
+    assert r.exit_code == 0
+    assert "partial: 0 of 0 allocations checkable; no memblock operations" in r.stdout

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["ERAS", "Era", "era_for", "range_of"]
+__all__ = ["ARCH_HINTS", "ERAS", "ERA_CLUES", "Era", "EraClue", "era_for", "infer_release", "range_of",
+           "why_not_understood"]
 
 # --------------------------------------------------------------------------
 # Constants
@@ -38,11 +39,11 @@ _HEX = r"(?:0x)?[0-9a-fA-F]+"
 _RANGE = rf"\[(?P<base>{_HEX})-(?P<end>{_HEX})\]"
 _CALLER = r"(?P<caller>\S+(?: \[\S+\])?)"
 
-#: ``memblock_add: [a-b] caller`` and every other plain range line.
+#: ``memblock_add: [a-b] caller`` and every other plain range line (4.x: ``flags 0x0`` before the caller).
 RANGE_LINE = re.compile(
     r"^\s*(?P<fn>memblock_add|memblock_remove|memblock_reserve|memblock_free|memblock_phys_free"
     r"|__memblock_free_late|memblock_free_late|memblock_physmem_add|__memblock_free_early"
-    rf"|memblock_free_early): {_RANGE} {_CALLER}$"
+    rf"|memblock_free_early): {_RANGE} (?:flags (?P<oldflags>0x[0-9a-fA-F]+) )?{_CALLER}$"
 )
 #: ``__memblock_reserve`` (>= 6.16) and ``memblock_add_node`` (>= 5.16): nid and flags.
 NID_RANGE_LINE = re.compile(
@@ -78,15 +79,20 @@ RESIZE_PANIC_LINE = re.compile(r"^.*memblock: cannot resize (?P<name>\w+) array$
 MIRROR_FAIL_LINE = re.compile(r"^Could not allocate (?P<size>0x[0-9a-f]+) bytes of mirrored memory$")
 
 DUMP_HEAD = re.compile(r"^MEMBLOCK configuration:$")
-DUMP_SIZES = re.compile(rf"^ memory size = (?P<mem>{_HEX}) reserved size = (?P<res>{_HEX})$")
-DUMP_CNT = re.compile(r"^ (?P<type>memory|reserved|physmem)\.cnt\s+=\s+0x(?P<cnt>[0-9a-f]+)$")
+DUMP_SIZES = re.compile(rf"^\s*memory size = (?P<mem>{_HEX}) reserved size = (?P<res>{_HEX})$")
+DUMP_CNT = re.compile(r"^\s*(?P<type>memory|reserved|physmem)\.cnt\s+=\s+0x(?P<cnt>[0-9a-f]+)$")
 DUMP_REGION = re.compile(
-    rf"^ (?P<type>memory|reserved|physmem)\[0x(?P<idx>[0-9a-f]+)\]\s+{_RANGE}, (?P<size>{_HEX}) bytes"
-    r"(?: on node (?P<nid>-?\d+))? flags: (?P<flags>0x[0-9a-f]+|0)$"
+    rf"^\s*(?P<type>memory|reserved|physmem)\[0x(?P<idx>[0-9a-f]+)\]\s+{_RANGE}, (?P<size>{_HEX}) bytes"
+    r"(?: on node (?P<nid>-?\d+))? flags: (?P<flags>0x[0-9a-f]+|0)(?:\s+(?P<note>\S.*?))?\s*$"
 )
 
 #: A line that claims to be memblock output: anything not understood is Skipped.
 MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:memory|reserved|physmem)[.\[])")
+
+#: The start of a memblock line a mail may have hard-wrapped (joined back when the result parses).
+WRAPPED_START = re.compile(r"^\s*(?:(?:__)?memblock_\w+:|(?:memory|reserved|physmem)(?:\[|\.cnt| size))")
+#: How a complete memblock line ends (a caller, a dump row's flags, a count): no need to try a join.
+COMPLETE_END = re.compile(r"(?:\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[\S+\])?|flags: 0x[0-9a-f]+|= 0x[0-9a-f]+)\s*$")
 
 VERSION_LINE = re.compile(r"^Linux version (?P<release>\S+)(?P<rest>.*)$")
 CMDLINE_LINE = re.compile(r"^(?:Kernel )?[Cc]ommand line: (?P<cmdline>.*)$")
@@ -175,6 +181,111 @@ def era_for(version: tuple[int, int]) -> Era | None:
         if version >= since:
             return era
     return None
+
+
+# --------------------------------------------------------------------------
+# A log without a 'Linux version' banner: the line formats say which releases could have printed it.
+
+
+@dataclass(frozen=True, slots=True)
+class EraClue:
+    """A line format only some releases print: ``since`` <= release <= ``until`` (None: open)."""
+
+    pattern: re.Pattern[str]
+    since: tuple[int, int] | None
+    until: tuple[int, int] | None
+    says: str
+
+
+ERA_CLUES: tuple[EraClue, ...] = (
+    EraClue(re.compile(r"^memblock_alloc_hugetlb: "), (7, 3), None, "memblock_alloc_hugetlb"),
+    EraClue(re.compile(r"^__memblock_reserve: \[\S+\] nid=-?\d+ flags="), (6, 16), None,
+            "__memblock_reserve ... nid= flags="),
+    EraClue(re.compile(r"^memblock_phys_free: "), (5, 16), None, "memblock_phys_free"),
+    EraClue(re.compile(r"^memblock_free_late: "), (5, 16), None, "memblock_free_late"),
+    EraClue(re.compile(r"^memblock_add_node: \[\S+\] nid="), (5, 16), None, "memblock_add_node ... nid= flags="),
+    EraClue(re.compile(r"^memblock_phys_alloc_range: "), (5, 12), None, "memblock_phys_alloc_range"),
+    EraClue(re.compile(r"^memblock_alloc_exact_nid_raw: "), (5, 10), None, "memblock_alloc_exact_nid_raw"),
+    EraClue(re.compile(r"^\s*\d+: 0x[0-9a-f]+\.\.0x[0-9a-f]+\s+(?:-?\d+|x)\s+[A-Z_|]+\s*$"), (6, 5), None,
+            "debugfs rows with nid and flag names"),
+    EraClue(re.compile(r"^\s*\d+: 0x[0-9a-f]+\.\.0x[0-9a-f]+\s*$"), None, (6, 4), "debugfs rows without nid"),
+    EraClue(re.compile(r"^memblock_reserve: "), None, (6, 15), "memblock_reserve without nid/flags"),
+    EraClue(re.compile(r"^memblock_free: \["), None, (5, 15), "memblock_free of a physical range"),
+    EraClue(re.compile(r"^__memblock_free_late: "), None, (5, 15), "__memblock_free_late"),
+    EraClue(re.compile(r"^(?:memblock_alloc_try_nid_nopanic|__memblock_free_early): "), None, (5, 0),
+            "memblock_alloc_try_nid_nopanic / __memblock_free_early"),
+    EraClue(re.compile(r"^memblock_virt_alloc"), None, (4, 19), "memblock_virt_alloc_*"),
+    EraClue(re.compile(r"^memblock_\w+: \[\S+\] flags 0x"), None, (4, 19), "'flags 0x..' before the caller"),
+    EraClue(re.compile(r"^\s*(?:memory|reserved)\[0x[0-9a-f]+\]\s+\[0x[0-9a-f]{14}-"), None, (5, 3),
+            "%#016llx dump addresses"),
+)
+
+#: The oldest release whose formats we read (4.4: the ``flags 0x0`` reserve lines).
+OLDEST_READ = (4, 4)
+
+
+def infer_release(texts: list[str], newest: tuple[int, int]) -> tuple[tuple[int, int], str]:
+    """The release a banner-less log most likely came from, and why, from its line formats.
+
+    The newest release every clue allows is assumed (a range with no upper bound: *newest*); when
+    clues disagree (distribution backports), the newest lower bound wins: a new name proves new code.
+    """
+    lo: tuple[tuple[int, int], str] | None = None
+    hi: tuple[tuple[int, int], str] | None = None
+    for clue in ERA_CLUES:
+        if not any(clue.pattern.match(t) for t in texts):
+            continue
+        if clue.since is not None and (lo is None or clue.since > lo[0]):
+            lo = (clue.since, clue.says)
+        if clue.until is not None and (hi is None or clue.until < hi[0]):
+            hi = (clue.until, clue.says)
+    def v(x: tuple[int, int]) -> str:
+        return f"{x[0]}.{x[1]}"
+    if lo is None and hi is None:
+        return newest, f"no era-specific memblock line: assumed {v(newest)}"
+    if hi is None:
+        assert lo is not None
+        return max(lo[0], newest), f"'{lo[1]}' is printed since {v(lo[0])}: assumed {v(max(lo[0], newest))}"
+    if lo is None:
+        return hi[0], f"'{hi[1]}' is printed up to {v(hi[0])}: assumed {v(hi[0])}"
+    if lo[0] > hi[0]:
+        return lo[0], (f"'{lo[1]}' (since {v(lo[0])}) and '{hi[1]}' (up to {v(hi[0])}) disagree (a backport?): "
+                       f"assumed {v(lo[0])}")
+    return hi[0], f"'{lo[1]}' (since {v(lo[0])}) and '{hi[1]}' (up to {v(hi[0])}): assumed {v(hi[0])}"
+
+
+#: Lines that name the architecture, strongest first: (pattern on the printk text, arch).
+ARCH_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^Linux version .*\b(?:aarch64|arm64)\b"), "arm64"),
+    (re.compile(r"^Linux version .*\b(?:x86_64|amd64)\b"), "x86_64"),
+    (re.compile(r"^Linux version .*\briscv64"), "riscv64"),
+    (re.compile(r"^Linux version .*\bmips"), "mips"),
+    (re.compile(r"^Linux version .*\b(?:powerpc|ppc)"), "ppc"),
+    (re.compile(r"^Linux version .*\bsparc"), "sparc"),
+    (re.compile(r"^Linux version .*\balpha"), "alpha"),
+    (re.compile(r"^Linux version .*\barm-"), "arm"),
+    (re.compile(r"^CPU: ARMv[4-7]|^CPU: .*\(ARMv[4-7]|\barm_memblock_init\+"), "arm"),
+    (re.compile(r"^Booting Linux on physical CPU|\b(?:arm64_memblock_init|early_pgtable_alloc)\+"
+                r"|^efi: Getting EFI parameters from FDT"), "arm64"),
+    (re.compile(r"^(?:BIOS-e820|e820|x86/\w+):|\be820__\w+\+"), "x86_64"),
+    (re.compile(r"^riscv: |^SBI specification|^earlycon: sbi|\bsetup_bootmem\+.*\briscv"), "riscv64"),
+    (re.compile(r"^MIPS: |^CPU0 revision is: |^Determined physical RAM map:"), "mips"),
+    (re.compile(r"\b(?:srmmu_|sparc_|leon_)\w*\+|^PROMLIB: "), "sparc"),
+    (re.compile(r"using machine vector|^Booting on .* from SRM"), "alpha"),
+    (re.compile(r"^(?:Using .* machine description|Hash_table|ppc64_)"), "ppc"),
+)
+
+_NO_CALLER = re.compile(rf"^\s*(?:__)?memblock_\w+: {_RANGE}\s*$")
+_SPACED_HEX = re.compile(r"\[0x[0-9a-fA-F]+ [0-9a-fA-F ]+-|-0x[0-9a-fA-F]+ [0-9a-fA-F ]+\]")
+
+
+def why_not_understood(text: str) -> str:
+    """The reason a memblock-looking line is skipped, as precise as the line allows."""
+    if _NO_CALLER.match(text):
+        return "memblock line cut short: no caller after the range"
+    if _SPACED_HEX.search(text):
+        return "memblock line with spaces inside an address (edited by hand?)"
+    return "memblock-looking line not understood"
 
 
 def range_of(m: re.Match[str]) -> tuple[int, int]:

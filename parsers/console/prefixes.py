@@ -4,14 +4,21 @@
 dmesg, ``dmesg -T``/``-x``, ``journalctl -k``, syslog priorities, serial
 stamps, caller ids, terminal escapes and CR: :func:`clean_line` leaves the
 kernel's own text and its timestamp.
+
+Excerpts pasted in mails and bug reports add their own layer, which
+:func:`excerpt_lines` takes off: ``> `` quote marks (any depth), ``#``
+commentary, cut marks (``[...]``, ``...``, ``# [cut: ...]``, scissors) and
+hard wraps (a kernel line broken across two or more lines is joined back
+when the joined text is a line the grammar understands).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Line", "clean_line"]
+__all__ = ["Line", "clean_line", "excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -27,6 +34,14 @@ _DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d
 _STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
 _CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
 
+# Mail layers: quote marks of any depth, commentary, the marks people leave where they cut a log.
+_QUOTE = re.compile(r"^[ \t]*>(?:[ \t]?>)*[ \t]?")
+_CUT = re.compile(
+    r"^\s*(?:\[\s*(?:\.{2,}|\u2026|snip\w*|cut\w*)\s*\]|\.{3,}|\u2026|<snip\w*>|-*\s*(?:8<|>8|%<|>%)[-%<>8 ]*"
+    r"|-{3,}\s*(?:cut here|snip)\s*-{3,}|#\s*\[(?:cut|\.{3})[^\]]*\]?.*|#\s*={3,}.*)\s*$",
+    re.IGNORECASE,
+)
+
 # --------------------------------------------------------------------------
 # Line cleaning
 
@@ -39,6 +54,9 @@ class Line:
     ts: float | None
     text: str
     raw: str
+    #: "" for a kernel line; "cut" where an excerpt left lines out, "comment" for ``#`` commentary,
+    #: "joined" for a hard-wrapped piece now part of the line before it (text "" for all three).
+    note: str = ""
 
 
 def clean_line(raw: str) -> tuple[float | None, str]:
@@ -75,3 +93,105 @@ def clean_line(raw: str) -> tuple[float | None, str]:
         if text.startswith(" "):
             text = text[1:]
     return ts, text.rstrip("\n")
+
+
+_MARK_START = frozenset("[.#-<>%8\u2026")
+
+
+def unquote(raw: str) -> str:
+    """The line without mail quote marks (``> ``, ``>> ``, ``> > ``)."""
+    m = _QUOTE.match(raw)
+    return raw[m.end():] if m else raw
+
+
+def excerpt_lines(
+    raw_lines: Sequence[str],
+    understood: Callable[[str], bool],
+    wrapped: Callable[[str], bool],
+) -> list[Line]:
+    """One :class:`Line` per raw line, mail layers taken off and hard wraps joined.
+
+    :param understood: whether a cleaned text is a complete line of the grammar.
+    :param wrapped: whether a cleaned text looks like the start of a line that the mail broke.
+    Lines consumed by a join, commentary and cut marks keep their place (text "") so that
+    line numbers and indices stay those of the file.
+    """
+    lines: list[Line] = []
+    for i, raw in enumerate(raw_lines, 1):
+        body = unquote(raw) if ">" in raw[:8] else raw
+        stripped = body.strip()
+        # cut marks and commentary start with one of these (the test is cheap; the regex is not)
+        if stripped[:1] in _MARK_START and _CUT.match(stripped):
+            lines.append(Line(i, None, "", raw, "cut"))
+            continue
+        if stripped.startswith("#"):
+            lines.append(Line(i, None, "", raw, "comment"))
+            continue
+        ts, text = clean_line(body)
+        lines.append(Line(i, ts, text, raw))
+    _blank_cuts(lines)
+    for k, ln in enumerate(lines):
+        if ln.note or not ln.text:
+            continue
+        if ln.ts is not None and ln.text.startswith("Linux version "):
+            _join_banner(lines, k)
+        elif wrapped(ln.text) and not understood(ln.text):
+            _join(lines, k, understood)
+    return lines
+
+
+def _blank_cuts(lines: list[Line]) -> None:
+    """In a stamped log, a rare blank line is where someone cut it: printk stamps every line it prints.
+
+    (A mail that double-spaces every line has blanks everywhere; those mean nothing.)
+    """
+    stamped = sum(1 for ln in lines if ln.ts is not None)
+    blanks = [k for k, ln in enumerate(lines) if not ln.note and not ln.raw.strip()]
+    if stamped < 10 or not blanks or len(blanks) * 20 > stamped:
+        return
+    for k in blanks:
+        # only between stamped lines: a blank line at either end or inside unstamped text is layout
+        if 0 < k < len(lines) - 1 and lines[k - 1].ts is not None and lines[k + 1].ts is not None:
+            lines[k] = Line(lines[k].lineno, None, "", lines[k].raw, "cut")
+
+
+def _join_banner(lines: list[Line], k: int) -> None:
+    """A stamped ``Linux version`` banner broken by a mail: its stampless continuation lines."""
+    first = lines[k]
+    text, raw = first.text, first.raw.rstrip("\r\n")
+    for nxt in lines[k + 1: k + 3]:
+        if nxt.note or nxt.ts is not None or not nxt.text.strip() or nxt.text.startswith("====="):
+            break
+        text += " " + nxt.text.strip()
+        raw += " " + nxt.raw.strip()
+        lines[nxt.lineno - 1] = Line(nxt.lineno, None, "", nxt.raw, "joined")
+    lines[k] = Line(first.lineno, first.ts, text, raw + "\n")
+
+
+def _join(lines: list[Line], k: int, understood: Callable[[str], bool]) -> None:
+    """Join up to three stampless pieces after ``lines[k]`` when that makes a line the grammar reads."""
+    pieces: list[Line] = []
+    for nxt in lines[k + 1: k + 4]:
+        if nxt.note or nxt.ts is not None or not nxt.text.strip():
+            break
+        pieces.append(nxt)
+        head = lines[k].text.rstrip()
+        # a break between words lost a space; a break inside a number or symbol lost nothing
+        for seps in _separators(len(pieces)):
+            text = head
+            for sep, p in zip(seps, pieces, strict=True):
+                text += sep + p.text.strip()
+            if understood(text):
+                first = lines[k]
+                raw = first.raw.rstrip("\r\n") + "".join(" " + p.raw.strip() for p in pieces) + "\n"
+                lines[k] = Line(first.lineno, first.ts, text, raw)
+                for p in pieces:
+                    lines[p.lineno - 1] = Line(p.lineno, None, "", p.raw, "joined")
+                return
+
+
+def _separators(n: int) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = [()]
+    for _ in range(n):
+        out = [(*s, sep) for s in out for sep in (" ", "")]
+    return out

@@ -70,12 +70,15 @@ from kho_replay.replay.ops import (
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
-from ..debugfs import parse_debugfs_lines
+from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
+from .generic import ArchState, generic_arch_state
 from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
+    ARCH_HINTS,
     CMA_LINE,
     CMDLINE_LINE,
+    COMPLETE_END,
     DOUBLE_CALLER,
     DOUBLE_FAILED_LINE,
     DOUBLED_LINE,
@@ -84,6 +87,7 @@ from .grammar import (
     DUMP_REGION,
     DUMP_SIZES,
     E820_LINE,
+    ERAS,
     FAKE_NODE_LINE,
     FREEING_LINE,
     HUGETLB_ALLOC_LINE,
@@ -107,13 +111,16 @@ from .grammar import (
     SRAT_LINE,
     SZ_1M,
     VERSION_LINE,
+    WRAPPED_START,
     ZONE_LINE,
     Era,
     era_for,
+    infer_release,
     range_of,
+    why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import Line, clean_line
+from .prefixes import Line, clean_line, excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -148,8 +155,14 @@ class ConsoleReader(HiddenOps):
     :param boot: which boot of a combined log (1-based, -1 the last); None: the log must hold one.
     """
 
-    def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False, boot: int | None = None) -> None:
+    def __init__(self, path: str, lines: Sequence[str], *, strict: bool = False, boot: int | None = None,
+                 kernel: str | None = None, arch: str | None = None) -> None:
         self.path = path
+        #: ``--kernel``/``--arch``: the user's word beats the log's.
+        self.kernel = kernel
+        self.arch_override = arch
+        #: what was assumed because the log does not say (one warning line, see parsers.load()).
+        self.assumed: list[str] = []
         self.strict = strict
         self.raw_lines = lines
         self.boot = boot
@@ -164,6 +177,10 @@ class ConsoleReader(HiddenOps):
         self.profile: Profile | None = None
         self.era: Era | None = None
         self.nodes: dict[int, tuple[int, int]] = {}
+        self.phys_addr_bits = 64
+        self.banner = False
+        #: debugfs rows (and table names from headers) pasted among console lines, not yet a table
+        self.loose_tables: list[tuple[int, str]] = []
         self.memblock_lines = 0
         # state of the walk
         self.pending: tuple[Alloc, Line] | None = None
@@ -208,9 +225,9 @@ class ConsoleReader(HiddenOps):
     # ------------------------------------------------------------- entry point
 
     def _clean_lines(self) -> None:
-        for i, raw in enumerate(self.raw_lines, 1):
-            ts, text = clean_line(raw)
-            self.lines.append(Line(i, ts, text, raw))
+        # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines)
+        self.lines = excerpt_lines(self.raw_lines, self._understood,
+                                   lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t))
 
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
@@ -224,7 +241,10 @@ class ConsoleReader(HiddenOps):
         self._prescan()
         for idx, ln in enumerate(self.lines):
             self._line(idx, ln)
-        self._finish_dump(None)
+        if self.loose_tables:
+            self._flush_tables()
+        # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
+        self._finish_dump(None if self.banner or not self.lines else self.lines[-1])
         self._resolve_pending(None)
         if self.lines:
             self._close_hugetlb(self.lines[-1])
@@ -232,7 +252,24 @@ class ConsoleReader(HiddenOps):
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
                               line=len(self.lines) or None)
         self._check_cut_last_line()
+        self._arch_state()
         return self._trace()
+
+    def _arch_state(self) -> None:
+        """The calls a generic arch's code makes without printing them (see :mod:`.generic`)."""
+        try:
+            arch = arch_for(self.arch or "x86_64")
+        except KhoReplayError:
+            return
+        given = self.arch_override is not None and any(
+            p.strip() in ("bottom-up", "top-down", "bottom_up", "top_down") for p in self.arch_override.split(","))
+        state = generic_arch_state(ArchState(self.ops, self.obs), arch, self.phys_addr_bits, given)
+        self.ops, self.obs = state.ops, state.obs
+        if state.bottom_up is not None and state.bottom_up != arch.bottom_up:
+            # the context names the direction found, so the printed profile says it
+            self.arch = f"{self.arch},{'bottom-up' if state.bottom_up else 'top-down'}"
+        self.assumed += state.assumed
+        self.facts += state.facts
 
     def _boot_starts(self) -> list[int]:
         """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
@@ -261,6 +298,8 @@ class ConsoleReader(HiddenOps):
                                        f"(1-{len(starts)}, -1 the last)", line=second.lineno)
             return
         if not starts:
+            if self.boot in (1, -1):
+                return  # an excerpt without a banner is one boot
             raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
         try:
             k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
@@ -297,10 +336,6 @@ class ConsoleReader(HiddenOps):
                 if boots == 1:
                     self._version(m, ln)
                 continue
-            if t.startswith("Booting Linux on physical CPU") and self.arch is None:
-                self.arch = "arm64"
-            elif t.startswith("BIOS-e820:") and self.arch is None:
-                self.arch = "x86_64"
             m = NUMA_MERGE_LINE.match(t)
             if m:
                 merged[int(m.group("nid"))] = (int(m.group("base"), 16), int(m.group("end"), 16) + 1)
@@ -336,38 +371,65 @@ class ConsoleReader(HiddenOps):
                 # allocations before the first dump need the end of DRAM (CMA limits)
                 base, size = range_of(m)
                 self.mem_end = max(self.mem_end, base + size)
+        self._assume_release_and_arch()
         if self.era is not None and not self.era.numa_blocks_from_dram:
             self.nodes = {**initmem, **firmware, **merged}
         else:
             self.nodes = {**firmware, **initmem, **merged}
-        if self.release is None:
-            raise UnsupportedError(self.path, "no 'Linux version' line: cannot tell which kernel printed this",
-                                   line=None)
-        if self.arch is None:
-            self.arch = "x86_64"
-            self.facts.append(("arch_guess", "x86_64 (no arch hint in the log)"))
 
     def _version(self, m: re.Match[str], ln: Line) -> None:
-        release = m.group("release")
-        rest = m.group("rest")
-        vm = re.match(r"(\d+)\.(\d+)", release)
+        self.banner = True
+        # the banner names the arch in the release or the compiler's triple
+        self.arch = self.arch or next((a for pat, a in ARCH_HINTS if pat.pattern.startswith("^Linux version")
+                                       and pat.search(ln.text)), None)
+        if self.kernel is not None:
+            return  # the user named the release
+        self._set_release(m.group("release"))
+
+    def _set_release(self, release: str) -> None:
+        """The release whose era reads the lines; one too old or unreadable is read as the oldest era."""
+        vm = re.match(r"(\d+)\.(\d+)", release.strip())
+        version = (int(vm.group(1)), int(vm.group(2))) if vm else ERAS[0][0]
+        self.era = era_for(version)
         if not vm:
-            raise UnsupportedError(self.path, f"cannot read a kernel version from {release!r}", line=ln.lineno)
-        self.era = era_for((int(vm.group(1)), int(vm.group(2))))
-        if self.era is None:
-            raise UnsupportedError(self.path, f"kernel {release} predates every console era we read (4.x+)",
-                                   line=ln.lineno)
+            self.assumed.append(f"cannot read a kernel version from {release!r}: read as {self.era.name}")
+        elif self.era is None:
+            self.era = ERAS[-1][1]
+            self.assumed.append(f"kernel {release} is older than every console era: read as {self.era.name}")
         try:
             self.profile = profile_for(release)
         except KhoReplayError as e:
-            # still readable; replay will refuse it with the same reason
             self.profile = None
             self.facts.append(("no_replay_profile", str(e)))
         self.release = release
-        if "aarch64" in rest or "arm64" in release:
-            self.arch = "arm64"
-        elif "x86_64" in rest or "amd64" in release:
+
+    def _assume_release_and_arch(self) -> None:
+        """``--kernel``/``--arch`` when given; else what the banner and the line formats say, noted once."""
+        if self.kernel is not None:
+            self._set_release(self.kernel)
+        elif self.release is None:
+            newest = max(since for since, _ in ERAS)
+            version, why = infer_release([ln.text for ln in self.lines if MEMBLOCKISH.match(ln.text)
+                                          or DUMP_REGION.match(ln.text) or DEBUGFS_LINE.match(ln.text)],
+                                         max(newest, (7, 3)))
+            self._set_release(f"{version[0]}.{version[1]}")
+            self.assumed.insert(0, f"no 'Linux version' line: {why}")
+        self.phys_addr_bits = _phys_addr_bits(self.lines)
+        if self.arch_override is not None:
+            self.arch = self.arch_override
+            return
+        if self.arch is None:
+            # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
+            texts = [ln.text for ln in self.lines[:5000]]
+            self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
+        if self.arch is None and self.phys_addr_bits == 32:
+            self.arch = "generic,phys=32"
+            self.assumed.append("no line names the arch and addresses are 32-bit: assumed a generic 32-bit arch "
+                                "(give --arch)")
+        if self.arch is None:
             self.arch = "x86_64"
+            self.facts.append(("arch_guess", "x86_64 (no arch hint in the log)"))
+            self.assumed.append("no line names the arch: assumed x86_64 (give --arch)")
 
     def _check_cut_last_line(self) -> None:
         if not self.raw_lines:
@@ -403,6 +465,22 @@ class ConsoleReader(HiddenOps):
             # printk lines interleaved with a section body are still kernel lines
             if ln.ts is None or SECTION_END.match(t):
                 return
+        if not t.strip():
+            hint = table_hint(ln.raw) if ln.note and self.dump is None else None
+            if hint is not None:
+                self.loose_tables.append((ln.lineno, hint))  # "# cat .../memblock/reserved" names the next table
+            elif ln.note == "cut":
+                self._cut(ln)
+            elif ln.note == "comment" and MEMBLOCKISH.match(clean_line(unquote(ln.raw).lstrip().lstrip("#"))[1]):
+                self._skip(ln, "commentary (a '#' line): memblock text not read as the kernel's")
+            return  # blank, commentary, or a wrapped piece joined to the line before
+        if ln.ts is None and self.dump is None and DEBUGFS_LINE.match(t):
+            # /sys/kernel/debug/memblock tables pasted into the log
+            self.memblock_lines += 1
+            self.loose_tables.append((ln.lineno, t))
+            return
+        if self.loose_tables:
+            self._flush_tables()
         if self.dump is not None and self._dump_line(ln):
             return
         if DUMP_HEAD.match(t):
@@ -417,7 +495,27 @@ class ConsoleReader(HiddenOps):
                 handler(self, idx, ln, m)
                 return
         if MEMBLOCKISH.match(t):
-            self._skip(ln, "memblock-looking line not understood")
+            self._skip(ln, why_not_understood(t))
+
+    def _flush_tables(self) -> None:
+        """debugfs tables pasted among the console lines become DebugfsTable observations here."""
+        lines, self.loose_tables = self.loose_tables, []
+        tables, bad = split_tables(lines)
+        for lineno, text, why in bad:
+            self._skip(Line(lineno, None, text, text), why)
+        for name, lineno, regions in tables:
+            self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, lineno), name=name,
+                                         regions=tuple(regions)))
+
+    def _cut(self, ln: Line) -> None:
+        """An excerpt's cut mark: what memblock did in the lines left out is unknown."""
+        if self.loose_tables:
+            self._flush_tables()
+        if self.dump is not None:
+            self._finish_dump(ln)
+        if self.memblock_lines:
+            self._resolve_pending(None, None)
+            self._message(ln, "cut", ln.raw.strip())
 
     # --- dumps
 
@@ -440,6 +538,8 @@ class ConsoleReader(HiddenOps):
             base, size = range_of(m)
             nid = int(m.group("nid")) if m.group("nid") is not None else NUMA_NO_NODE
             d.regions.setdefault(m.group("type"), []).append(Region(base, size, int(m.group("flags"), 16), nid))
+            if m.group("note"):
+                self._skip(ln, f"text after a dump line is not the kernel's (an annotation?): {m.group('note')!r}")
             return True
         self._finish_dump(ln)
         return False
@@ -685,8 +785,11 @@ class ConsoleReader(HiddenOps):
     def _trace(self) -> Trace:
         nodes = tuple((nid, b, e) for nid, (b, e) in sorted(self.nodes.items()))
         page_size = arch_for(self.arch).page_size if self.arch else None
+        facts = tuple(self.facts) + tuple(("assumed", a) for a in self.assumed)
+        if not self.banner:
+            facts += (("excerpt", "no 'Linux version' line: the log may start mid-boot"),)
         ctx = Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
-                      cmdline=self.cmdline, nodes=nodes, facts=tuple(self.facts))
+                      phys_addr_bits=self.phys_addr_bits, cmdline=self.cmdline, nodes=nodes, facts=facts)
         return Trace(ctx, tuple(self.ops), tuple(self.obs), tuple(self.skipped))
 
 
@@ -713,11 +816,27 @@ ConsoleReader._handlers = (
 
 
 
+def _phys_addr_bits(lines: Sequence[Line]) -> int:
+    """32 when the kernel prints physical addresses with 8 hex digits (``%pa`` of a 32-bit phys_addr_t)."""
+    for ln in lines:
+        m = _FIRST_RANGE.match(ln.text)
+        if m:
+            return 32 if len(m.group(1) or m.group(2)) == 8 else 64
+    return 64
+
+
+_FIRST_RANGE = re.compile(r"^\s*(?:__)?memblock_\w+: \[0x([0-9a-fA-F]+)-|^\s*memory\[0x[0-9a-f]+\]\s+\[0x([0-9a-f]+)-")
+
+
 def read_console_text(text: str, path: str = "<console>", *, strict: bool = False,
-                      boot: int | None = None) -> Trace:
-    """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`."""
+                      boot: int | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
+    """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`.
+
+    :param kernel: the release to read it as (``--kernel``); default: the banner's, else the line formats'.
+    :param arch: the arch (``--arch``); default: what the log names, else x86_64.
+    """
     lines = text.splitlines(keepends=True)
-    return ConsoleReader(path, lines, strict=strict, boot=boot).read()
+    return ConsoleReader(path, lines, strict=strict, boot=boot, kernel=kernel, arch=arch).read()
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
@@ -738,15 +857,18 @@ def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> l
     return list(reader.raw_lines)
 
 
-def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None) -> Trace:
+def read_console(path: str | Path, *, strict: bool = False, boot: int | None = None,
+                 kernel: str | None = None, arch: str | None = None) -> Trace:
     """Read a ``memblock=debug`` console log (plain, .gz or .xz) into a Trace.
 
     :param path: the log file.
     :param strict: raise on the first memblock-looking line not understood.
     :param boot: which boot of a log holding several (1-based, -1 the last); None: the log must hold one.
+    :param kernel: read it as this release (default: the banner's, else inferred from the line formats).
+    :param arch: the machine's arch (default: what the log names).
     :raises InputError: (one of its subclasses) naming the file and line.
     """
     from .. import read_text
 
-    return read_console_text(read_text(path), str(path), strict=strict, boot=boot)
+    return read_console_text(read_text(path), str(path), strict=strict, boot=boot, kernel=kernel, arch=arch)
 

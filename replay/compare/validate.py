@@ -18,7 +18,7 @@ still mean something; the first mismatch is what to look at.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..flags import Flag
 from ..memblock.engine import Memblock
@@ -36,7 +36,7 @@ from ..ops import (
     Src,
     Trace,
 )
-from ..profile import arch_for, profile_for
+from ..profile import arch_for, profile_or_oldest
 from ..ranges import subtract
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
@@ -77,6 +77,10 @@ class ValidationReport:
     memory_lines_ok: int = 0
     inferred_ops: int = 0
     ops: int = 0
+    #: allocations whose result depends on state the trace does not show (an excerpt, a cut).
+    allocations_unchecked: int = 0
+    #: why they could not be checked: "before line L" (the state they depend on ends there), one each.
+    unchecked_because: list[str] = field(default_factory=list)
     panic: str | None = None
     #: (base, size) ranges a debugfs table lacks because they were freed after boot.
     after_boot_frees: list[tuple[int, int]] = field(default_factory=list)
@@ -88,6 +92,17 @@ class ValidationReport:
     def ok(self) -> bool:
         """Everything checked was reproduced."""
         return not self.mismatches and self.panic is None
+
+    @property
+    def partial(self) -> str | None:
+        """``partial: N of M allocations checkable; ...`` when some could not be checked, else None."""
+        if not self.ops:
+            return "partial: 0 of 0 allocations checkable; no memblock operations (tables only: nothing to replay)"
+        if not self.allocations_unchecked and not self.unchecked_because:
+            return None
+        total = self.allocations + self.allocations_unchecked
+        why = ", ".join(self.unchecked_because) or "state the trace does not show"
+        return f"partial: {self.allocations} of {total} allocations checkable; the rest depend on {why}"
 
     @property
     def first_mismatch(self) -> Mismatch | None:
@@ -107,6 +122,8 @@ class ValidationReport:
             f"  array doublings matched {self.doublings_ok}/{self.doublings}",
             f"  Memory: totals matched {self.memory_lines_ok}/{self.memory_lines}",
         ]
+        if self.partial:
+            lines.append(f"  {self.partial}")
         if self.panic:
             lines.append(f"  model panicked: {self.panic}")
         if self.first_mismatch:
@@ -124,9 +141,22 @@ class _Checker:
         ctx = trace.context
         self.trace = trace
         self.resync = resync
-        self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64"))
+        self.mb = Memblock(profile_or_oldest(ctx.release or "7.3")[0], arch_for(ctx.arch or "x86_64"))
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
+        self.mb.bottom_up = self.mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
+        for key, value in ctx.facts:
+            # what the reader learned of a generic arch's boot (parsers/console/generic.py)
+            if key == "kernel_end":
+                self.mb.kernel_end = int(value, 16)
+            elif key == "bottom_up_from_kernel_end":
+                self.mb.profile = replace(self.mb.profile, bottom_up_from_kernel_end=value == "1")
+        self.known = _starts_known(trace)
+        #: ever unknown: doublings are counted from the boot's start, so they cannot be matched
+        self.was_unknown = not self.known
+        #: allocations met while the state was unknown, waiting for the line that makes it known again
+        self.waiting = 0
+        self.lost_at: str | None = None if self.known else "the state before the excerpt"
 
     def _shown_nid(self, nid: int | None) -> int | None:
         if nid is None:
@@ -143,14 +173,74 @@ class _Checker:
         ops = self.trace.ops
         for i in range(len(ops) + 1):
             while k < len(obs) and obs[k].at <= i:
-                self._observe(obs[k])
+                group = [obs[k]]
                 k += 1
+                # both debugfs tables of one capture seed together
+                while (isinstance(group[0], DebugfsTable) and k < len(obs) and obs[k].at == group[0].at
+                       and isinstance(obs[k], DebugfsTable)):
+                    group.append(obs[k])
+                    k += 1
+                if not self.known:
+                    self._unknown_observe(group)
+                    continue
+                for o in group:
+                    if isinstance(o, KernelMessage) and o.kind == "cut":
+                        self.known, self.was_unknown = False, True
+                        self.lost_at = f"what was cut at line {o.src.line if o.src else '?'}"
+                    else:
+                        self._observe(o)
             if i == len(ops):
                 break
             if not self._op(i, ops[i]):
                 break
-        self._doublings()
+        if self.waiting:
+            self.report.unchecked_because.append(f"{self.lost_at} (nothing later shows it)")
+        if not self.was_unknown:
+            self._doublings()
         return self.report
+
+    # --- excerpts: what cannot be checked, and where checking starts again
+
+    def _unknown_observe(self, group: list[Observation]) -> None:
+        """State unknown (an excerpt's start, a cut): a dump or both debugfs tables make it known again."""
+        o = group[0]
+        if isinstance(o, KernelMessage):
+            if o.kind == "cut":
+                self.lost_at = self.lost_at or f"what was cut at line {o.src.line if o.src else '?'}"
+            return
+        tables: dict[str, tuple[Region, ...]] = {}
+        if isinstance(o, MemblockDump):
+            tables = {"memory": o.memory, "reserved": o.reserved}
+        else:
+            tables = {d.name: d.regions for d in group if isinstance(d, DebugfsTable)}
+        if set(tables) < {"memory", "reserved"}:
+            return
+        self._reseed(tables["memory"], tables["reserved"])
+        line = o.src.line if o.src else "?"
+        if self.waiting:
+            self.report.unchecked_because.append(f"state before line {line}")
+        self.waiting = 0
+        self.known = True
+        self.lost_at = None
+
+    def _reseed(self, memory: tuple[Region, ...], reserved: tuple[Region, ...]) -> None:
+        """The model takes the tables the kernel printed (same profile, arch and allocator state)."""
+        old = self.mb
+        mb = Memblock(old.profile, old.arch)
+        for attr in ("bottom_up", "current_limit", "can_resize", "kho_scratch_only", "scratch_only_flags",
+                     "movable_node", "mirrored_kernelcore", "system_has_some_mirror", "kho_scratch", "kernel_end"):
+            setattr(mb, attr, getattr(old, attr))
+        res_nid = NUMA_NO_NODE if mb.profile.reserve_nid == "none" else mb.max_numnodes
+        for table, regions, default_nid in ((mb.memory, memory, mb.max_numnodes), (mb.reserved, reserved, res_nid)):
+            rows = [r for r in regions if r.size]
+            # the arrays the kernel had were at least this big: seeding is not an allocation
+            while table.max < len(rows) + 2:
+                table.max *= 2
+            for r in rows:
+                nid = default_nid if r.nid is None or r.nid == NUMA_NO_NODE else r.nid
+                mb.add_range(table, r.base, r.size, nid, max(0, r.flags))
+        self.mb = mb
+        self.report.model = mb
 
     def _doublings(self) -> None:
         """The k-th ``... is doubled to ...`` line against the model's k-th memblock_double_array()."""
@@ -184,15 +274,22 @@ class _Checker:
             return False
         if not isinstance(op, Alloc) or op.expect is None:
             return True
-        self.report.allocations += 1
+        if self.known:
+            self.report.allocations += 1
+        else:
+            # an excerpt's allocation: its result depends on what the log does not show
+            self.report.allocations_unchecked += 1
+            self.waiting += 1
         want = None if op.expect == FAILED else op.expect
         if got == want:
-            self.report.allocations_ok += 1
+            self.report.allocations_ok += self.known
             return True
-        self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
-                       "failure" if want is None else f"{want:#018x}", "failure" if got is None else f"{got:#018x}",
-                       tuple(a for a in (want, got) if a is not None))
-        if self.resync:
+        if self.known:
+            self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
+                           "failure" if want is None else f"{want:#018x}",
+                           "failure" if got is None else f"{got:#018x}",
+                           tuple(a for a in (want, got) if a is not None))
+        if self.resync or not self.known:
             # put the model back in step with the kernel before going on
             if got is not None:
                 self.mb.phys_free(got, op.size)
@@ -209,7 +306,8 @@ class _Checker:
             self._dump(o)
         elif isinstance(o, DebugfsTable):
             self._debugfs(o)
-        elif isinstance(o, KernelMessage) and o.kind == "memory":
+        elif isinstance(o, KernelMessage) and o.kind == "memory" and not self.mb.arch.generic:
+            # a generic arch's zone setup decides its present pages, not memblock.memory alone
             self._memory_line(o)
 
     def _table(self, name: str) -> list[Region]:
@@ -302,14 +400,34 @@ class _Checker:
             return
         self.report.memory_lines += 1
         page = self.mb.page_size
-        pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory
-                    if not r.flags & Flag.MEMBLOCK_NOMAP)
+        # present pages: for_each_mem_pfn_range() walks every memory region, NOMAP included
+        pages = sum(max(0, (r.end // page) - -(-r.base // page)) for r in self.mb.memory)
         got_k = pages * page // 1024
         want_k = o.kib
         if got_k == want_k:
             self.report.memory_lines_ok += 1
         else:
             self._mismatch(o.src, "Memory: total (present pages)", None, f"{want_k}K", f"{got_k}K")
+
+
+def _starts_known(trace: Trace) -> bool:
+    """Whether memblock's state is known where the trace begins.
+
+    A log with its ``Linux version`` banner (or an op script) starts at boot, unless its first
+    dump or debugfs table comes before any logged op (the ops inferred to explain it are no
+    evidence: the table is where the log's knowledge starts).  An excerpt (the reader's
+    ``excerpt`` fact) starts known only when its first logged op registers memory:
+    ``memblock_add()`` of the firmware's banks is where memblock's life begins.
+    """
+    if not trace.ops:
+        return False  # tables alone: they are the state
+    first = next((i for i, op in enumerate(trace.ops) if not op.inferred), None)
+    tables = [o.at for o in trace.observations if isinstance(o, (MemblockDump, DebugfsTable))]
+    if tables and (first is None or min(tables) <= first):
+        return False  # nothing logged before the first table: it is the state the log starts from
+    if not any(k == "excerpt" for k, _ in trace.context.facts):
+        return True
+    return first is not None and trace.ops[first].keyword == "add"
 
 
 def validate(trace: Trace, *, resync: bool = True) -> ValidationReport:

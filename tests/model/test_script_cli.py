@@ -258,11 +258,21 @@ def test_run_binary_file(tmp_path):
     assert f"{path}:2: not valid UTF-8 text" in line
 
 
-@pytest.mark.parametrize(("opt", "value", "what"), [("--kernel", "4.19", "older than every profile"),
-                                                      ("--arch", "sparc", "unknown arch 'sparc'")])
-def test_run_bad_kernel_or_arch(tmp_path, opt, value, what):
-    line = _one_line_error(runner.invoke(app, ["run", _write(tmp_path, SMALL), opt, value]))
-    assert what in line
+@pytest.mark.parametrize(("opt", "value", "what"), [
+    ("--kernel", "4.19", "kernel 4.19 is older than every profile: replayed with 5.4's behaviours"),
+    ("--arch", "sparc", "sparc replays on a generic arch profile: PAGE_SIZE 4096, SMP_CACHE_BYTES 32, bottom-up"),
+    ("--arch", "frob", "frob replays on a generic arch profile: PAGE_SIZE 4096, SMP_CACHE_BYTES 64, top-down")])
+def test_run_old_kernel_or_other_arch_is_one_warning(tmp_path, opt, value, what):
+    """Issue 12: an unknown release or arch is one warning naming the assumption, not a refusal."""
+    r = runner.invoke(app, ["run", _write(tmp_path, SMALL), opt, value])
+    assert r.exit_code == 0
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("kho-replay: warning: ")]
+    assert len(warnings) == 1 and what in warnings[0]
+
+
+def test_run_bad_arch_override_is_an_error(tmp_path):
+    line = _one_line_error(runner.invoke(app, ["run", _write(tmp_path, SMALL), "--arch", "mips,page=huge"]))
+    assert "'huge' is not a size" in line
 
 
 def test_run_hugetlb_on_7_2_is_an_error(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kho_replay.parsers import load
+from kho_replay.parsers import assumptions, load
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 
 from .conftest import TRACES, stamped
@@ -64,17 +64,23 @@ def test_dump_cut_at_end_of_file(tmp_path: Path) -> None:
     assert isinstance(_error(p), TruncatedError)
 
 
-def test_unknown_kernel_version(tmp_path: Path) -> None:
+def test_unknown_kernel_version_is_an_assumption(tmp_path: Path) -> None:
+    """A release older than every era is read as the oldest, and one warning says so (issue 12)."""
     p = tmp_path / "old.log"
     p.write_text(stamped(ADD, version="Linux version 3.10.0-1160.el7.x86_64 (mockbuild@x86-vm) (gcc)"))
-    e = _error(p)
-    assert isinstance(e, UnsupportedError) and e.line == 1
+    t = load(p)
+    assert len([op for op in t.ops if not op.inferred]) == 1
+    note = assumptions(t)
+    assert note is not None and "3.10.0-1160.el7.x86_64 is older than every console era" in note
 
 
-def test_no_version_line(tmp_path: Path) -> None:
+def test_no_version_line_is_read_with_an_assumed_release(tmp_path: Path) -> None:
     p = tmp_path / "noversion.log"
     p.write_text(f"{ADD}\n")
-    assert isinstance(_error(p), UnsupportedError)
+    t = load(p)
+    assert len([op for op in t.ops if not op.inferred]) == 1
+    note = assumptions(t)
+    assert note is not None and note.startswith("no 'Linux version' line: ")
 
 
 def test_two_boots_in_one_log() -> None:
