@@ -744,3 +744,6 @@ def dispatch(args: list[str]) -> list[str]:
 def main() -> None:
     """Console-script entry point: ``kho-replay TRACE ...`` runs the hidden ``compare`` command."""
     app(args=dispatch(sys.argv[1:]), prog_name="kho-replay")
+
+
+from . import cli_fleet as _cli_fleet  # noqa: E402,F401  (registers retarget and fleet)
