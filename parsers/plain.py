@@ -127,6 +127,7 @@ class PlainBoot:
     banner: str | None = None
     release: str | None = None
     cmdline: str = ""
+    cmdline_line: int = 0
     e820: list[E820Entry] = field(default_factory=list)
     #: (base, end, from, to, line): ``e820: update/remove [mem ...] FROM ==> TO`` (to None: removed).
     e820_updates: list[tuple[int, int, str, str | None, int]] = field(default_factory=list)
@@ -150,8 +151,13 @@ class PlainBoot:
     nr_node_ids: int | None = None
     #: (pages per cpu, unit size, line).
     percpu: tuple[int, int, int] | None = None
-    #: name -> (bytes, line) of ``<name> hash table entries: N (order: k, B bytes, ...)``.
-    hashes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: name -> (bytes, line, linear) of ``<name> hash table entries: N (order: k, B bytes, linear|vmalloc)``;
+    #: only a ``linear`` table comes from memblock (``hashdist`` on NUMA uses vmalloc).
+    hashes: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
+    #: (static+reserved+dynamic bytes, unit size, atom size, line) of ``pcpu-alloc: s.. r.. d.. u.. alloc=N*A``.
+    pcpu: tuple[int, int, int, int] | None = None
+    #: cpus of each percpu group (``pcpu-alloc: [0] 0 1 [1] 2 3``).
+    pcpu_groups: list[list[int]] = field(default_factory=list)
     #: page size in bytes -> (pre-allocated pages, line).
     hugetlb: dict[int, tuple[int, int]] = field(default_factory=dict)
     kho: list[Fact] = field(default_factory=list)
@@ -203,7 +209,9 @@ _R = {
     "swiotlb": re.compile(r"^software IO TLB: mapped " + _MEM),
     "setup_percpu": re.compile(r"^setup_percpu: .*nr_cpu_ids:(\d+) nr_node_ids:(\d+)"),
     "percpu": re.compile(r"^percpu: Embedded (\d+) pages/cpu .* u(\d+)"),
-    "hash": re.compile(r"^(.+?) hash table entries: \d+ \(order: -?\d+, (\d+) bytes"),
+    "hash": re.compile(r"^(.+?) hash table entries: \d+ \(order: -?\d+, (\d+) bytes, (\w+)"),
+    "pcpu": re.compile(r"^pcpu-alloc: s(\d+) r(\d+) d(\d+) u(\d+) alloc=\d+\*(\d+)"),
+    "pcpu_groups": re.compile(r"^pcpu-alloc: ((?:\[\d+\](?: \d+| -)+ ?)+)$"),
     "hugetlb": re.compile(r"^HugeTLB: registered ([\d.]+) ([GM])iB page size, pre-allocated (\d+) pages"),
     "kho": re.compile(r"^KHO: "),
     "memory": re.compile(r"^Memory: (\d+)K/(\d+)K available"),
@@ -241,8 +249,8 @@ def parse_plain(text: str, source: str = "<plain>") -> PlainBoot:
             if boot.banner is not None:
                 break  # a second boot (a kexec) starts here: one boot per plain log
             boot.banner, boot.release = t, g[0]
-        elif key == "cmdline":
-            boot.cmdline = boot.cmdline or g[0]
+        elif key == "cmdline" and not boot.cmdline:
+            boot.cmdline, boot.cmdline_line = g[0], lineno
         elif key == "e820":
             boot.e820.append(E820Entry(int(g[0], 16), int(g[1], 16) + 1, g[2], lineno))
         elif key == "e820_update":
@@ -269,7 +277,15 @@ def parse_plain(text: str, source: str = "<plain>") -> PlainBoot:
         elif key == "percpu":
             boot.percpu = (int(g[0]), int(g[1]), lineno)
         elif key == "hash":
-            boot.hashes.setdefault(g[0], (int(g[1]), lineno))
+            boot.hashes.setdefault(g[0], (int(g[1]), lineno, g[2] == "linear"))
+        elif key == "pcpu":
+            boot.pcpu = (int(g[0]) + int(g[1]) + int(g[2]), int(g[3]), int(g[4]), lineno)
+        elif key == "pcpu_groups":
+            for part in re.findall(r"\[(\d+)\]((?: \d+| -)+)", g[0]):
+                gi = int(part[0])
+                while len(boot.pcpu_groups) <= gi:
+                    boot.pcpu_groups.append([])
+                boot.pcpu_groups[gi] += [int(c) for c in part[1].split() if c != "-"]
         elif key == "hugetlb":
             size = int(float(g[0]) * (1 << (30 if g[1] == "G" else 20)))
             boot.hugetlb[size] = (int(g[2]), lineno)

@@ -199,9 +199,17 @@ def retarget(template: Trace, host: PlainBoot, *, iomem: Iomem | None = None, tp
     if GIGANTIC in host.hugetlb:
         n, line = host.hugetlb[GIGANTIC]
         seen("retarget:hugetlb", line, f"HugeTLB: registered 1.00 GiB page size, pre-allocated {n} pages")
+    failed = False
     for f in host.kho:
-        if "scratch" in f.text or "disabling" in f.text:
+        if "disabling kexec handover" in f.text:
+            failed = True
             seen("retarget:kho", f.line, f.text)
+        elif f.text.startswith("KHO: scratch areas:"):
+            seen("retarget:kho_sizes", f.line, f.text)
+    from ..kho.params import parse_kho_cmdline
+
+    if not failed and host.cmdline_line and parse_kho_cmdline(host.cmdline).enable:
+        seen("retarget:kho", host.cmdline_line, "kho=on and no 'KHO: Failed to reserve scratch' line")
     facts = (("retarget_template", ctx.source), ("retarget_host", host.source),
              *(("retarget_assume", a) for a in b.assume))
     hctx = replace(ctx, source=host.source, cmdline=host.cmdline, nodes=nodes, facts=ctx.facts + facts)
@@ -286,11 +294,22 @@ def _walk(b: _Builder) -> None:
         huge_at -= 1  # memblocks_present()'s mem_section array opens sparse_init()
     has_huge_phase = any(isinstance(op, Phase) and op.name == "hugetlb_bootmem_begin" for op in ops)
     in_scratch = False
+    hash_inserts = _hash_inserts(b, ops)
+    pcpu_groups, pcpu_regroup = _pcpu_plan(b, ops)
 
     for i, op in enumerate(ops):
         b.where.setdefault(i, len(b.out))
         fn = _fn(op)
         why = op.inferred or ""
+        for name, size, line in hash_inserts.get(i, ()):
+            b.emit(Alloc("memblock_alloc_try_nid", size, align=64, nid=NUMA_NO_NODE, min_addr=0, max_addr=0,
+                         caller="alloc_large_system_hash"),
+                   b.hsrc(line) + f" {name} hash table (linear here, vmalloc on the template)")
+        if pcpu_regroup:
+            if i == min(pcpu_groups):
+                _pcpu_emit(b, ops[i])
+            if i in pcpu_groups or (anchors[i] is not None and anchors[i].alloc in pcpu_groups):
+                continue
         # ------------------------------------------------------------ gigantic pages
         if (has_huge_phase and isinstance(op, Phase) and op.name == "hugetlb_bootmem_begin") or (
                 not has_huge_phase and i == huge_at):
@@ -328,6 +347,7 @@ def _walk(b: _Builder) -> None:
                     b.placed[i] = b.emit(replace(op, nid=n, expect=nd[0] if nd else None), origin)
                     if nd and b.placed[i] != nd[0]:
                         b.node_data_misses += 1
+                _cma_crash(b, ops, htop)
             continue
         # ------------------------------------------------------------ firmware and early reservations
         if isinstance(op, Reserve | ReserveKern) and why.startswith("reserved before memblock=debug"):
@@ -415,7 +435,9 @@ def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
     if fn == "alloc_large_system_hash":
         name = _hash_name(b, op)
         if name and name in host.hashes:
-            size, line = host.hashes[name]
+            size, line, linear = host.hashes[name]
+            if not linear:
+                return None  # hashdist: the host's table came from vmalloc, not memblock
             new, origin = replace(new, size=size), b.hsrc(line) + f" {name} hash table"
         else:
             b.assume.append(f"hash table {name or '?'}: the template's size")
@@ -458,12 +480,109 @@ def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
     return b.emit(new, origin, keep_reason=op)
 
 
+def _cma_crash(b: _Builder, ops: tuple[Op, ...], htop: int) -> None:
+    """The host's ``cma=`` area and crashkernel when the template booted without them (right after NODE_DATA).
+
+    x86 setup_arch() calls dma_contiguous_reserve() and arch_reserve_crashkernel()
+    after initmem_init(); cma_alloc_mem() first tries bottom-up from 4 GiB when
+    the limit leaves room, and the crashkernel goes below 4 GiB first.
+    """
+    from ..ops import SetBottomUp
+
+    host = b.host
+    has_cma = any((op.inferred or "").startswith("cma_alloc_mem()") and isinstance(op, Alloc) for op in ops)
+    has_crash = any("crashkernel" in _fn(op) for op in ops)
+    cma = [c for c in host.cma if c[1] is not None]
+    if cma and not has_cma:
+        size, base, line = cma[0]
+        origin = b.hsrc(line) + " cma (formula cma_alloc_mem(); the template had no cma= area)"
+        why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
+        if htop >= (1 << 32) + size:
+            b.emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G"), origin)
+            b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=1 << 32,
+                         max_addr=htop, exact=True, expect=base if base >= 1 << 32 else None,
+                         caller="memblock_alloc_range_nid", inferred=why), origin)
+            b.emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down"), origin)
+            if base < 1 << 32:
+                b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=0,
+                             max_addr=htop, exact=True, expect=base, caller="memblock_alloc_range_nid",
+                             inferred=why), origin)
+        else:
+            b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=0,
+                         max_addr=htop, exact=True, expect=base, caller="memblock_alloc_range_nid", inferred=why),
+                   origin)
+    if host.crashkernel is not None and not has_crash:
+        base, end, line = host.crashkernel
+        high = base >= 1 << 32
+        b.emit(Alloc("memblock_phys_alloc_range", end - base, align=16 << 20, min_addr=1 << 32 if high else 0,
+                     max_addr=htop if high else 1 << 32, expect=base, caller="reserve_crashkernel_generic"),
+               b.hsrc(line) + " crashkernel (formula reserve_crashkernel_generic(); not in the template)")
+
+
+def _hash_inserts(b: _Builder, ops: tuple[Op, ...]) -> dict[int, list[tuple[str, int, int]]]:
+    """Hash tables the host allocated from memblock (``linear``) where the template used vmalloc (``hashdist``)."""
+    out: dict[int, list[tuple[str, int, int]]] = {}
+    if b.tplain is None:
+        return out
+    for name, (size, line, linear) in b.host.hashes.items():
+        t = b.tplain.hashes.get(name)
+        if not linear or t is None or t[2]:
+            continue
+        at = next((i for i, op in enumerate(ops) if op.src is not None and (op.src.line or 0) > t[1]), len(ops))
+        out.setdefault(at, []).append((name, size, line))
+    return out
+
+
+def _pcpu_plan(b: _Builder, ops: tuple[Op, ...]) -> tuple[set[int], bool]:
+    """The template's percpu group chunks, and whether the host's groups or unit size differ from them."""
+    tp = b.tplain.pcpu if b.tplain else None
+    hp = b.host.pcpu
+    if tp is None or hp is None:
+        return set(), False
+    atom = tp[2]
+    groups = {i for i, op in enumerate(ops) if isinstance(op, Alloc) and _fn(op) in ("pcpu_fc_alloc",
+              "pcpu_embed_first_chunk") and op.align == atom and op.size % atom == 0}
+    same = (tp[:3] == hp[:3] and [len(g) for g in b.tplain.pcpu_groups] == [len(g) for g in b.host.pcpu_groups])
+    return groups, bool(groups) and not same and bool(b.host.pcpu_groups)
+
+
+def _pcpu_emit(b: _Builder, tmpl: Op) -> None:
+    """pcpu_embed_first_chunk() for the host's groups: one chunk per group, then each unit's unused tail freed.
+
+    A group holds its cpus' units rounded up to whole atoms; a unit keeps its
+    first static+reserved+dynamic bytes, an empty unit is freed whole, and
+    adjacent freed ranges come out as one ``memblock_phys_free`` line.
+    """
+    size_sum, unit, atom, line = b.host.pcpu
+    upa = max(1, atom // unit)
+    origin = b.hsrc(line) + " formula pcpu_embed_first_chunk() for the host's pcpu-alloc groups"
+    bases = []
+    for g, cpus in enumerate(b.host.pcpu_groups):
+        units = -(-max(1, len(cpus)) // upa) * upa
+        nid = b.host.nodes[g] if len(b.host.pcpu_groups) > 1 and g < len(b.host.nodes) else tmpl.nid
+        addr = b.emit(replace(tmpl, size=units * unit, nid=nid, expect=None), origin, keep_reason=tmpl)
+        bases.append((addr, units, len(cpus)))
+    for addr, units, used in bases:
+        if addr is None:
+            continue
+        runs: list[list[int]] = []
+        for u in range(units):
+            start = addr + u * unit + (size_sum if u < used else 0)
+            end = addr + (u + 1) * unit
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = end
+            else:
+                runs.append([start, end])
+        for start, end in runs:
+            b.emit(Free(start, end - start, caller="pcpu_embed_first_chunk"), origin)
+
+
 def _hash_name(b: _Builder, op: Alloc) -> str | None:
     """The template's ``<name> hash table entries`` line that follows *op*'s own line."""
     if b.tplain is None or op.src is None or op.src.line is None:
         return None
     best = None
-    for name, (_, line) in b.tplain.hashes.items():
+    for name, (_, line, _linear) in b.tplain.hashes.items():
         if line > op.src.line and (best is None or line < best[1]):
             best = (name, line)
     return best[0] if best else None

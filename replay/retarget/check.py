@@ -109,16 +109,25 @@ def check(trace: Trace) -> RetargetCheck:
             ok = mb.reserved.is_region_reserved(base, end - base) if hasattr(mb.reserved, "is_region_reserved") \
                 else any(r.base <= base and end <= r.end for r in mb.reserved)
             got = "not in reserved[]"
-        elif o.kind in ("retarget:hugetlb", "retarget:kho"):
+        elif o.kind in ("retarget:hugetlb", "retarget:kho", "retarget:kho_sizes"):
             if outcome is None:
                 outcome = run_cold(trace, "baseline")
             if o.kind == "retarget:hugetlb":
                 want = int(re.search(r"pre-allocated (\d+)", o.text).group(1))
                 ok, got = outcome.gigantic.allocated == want, f"{outcome.gigantic.allocated} pages"
                 blame = _blame(trace, ("hugetlb_bootmem_alloc",))
+            elif o.kind == "retarget:kho_sizes":
+                sc = outcome.scratch
+                m = re.search(r"lowmem: (\d+)MiB global: (\d+)MiB pernode: (\d+)MiB", o.text)
+                want_sizes = tuple(int(x) for x in m.groups()) if m else ()
+                got_sizes = (sc.lowmem >> 20, sc.global_ >> 20, (sc.pernode[0][1] >> 20) if sc.pernode else 0)
+                ok = want_sizes == got_sizes
+                got = "lowmem: {}MiB global: {}MiB pernode: {}MiB".format(*got_sizes)
+                blame = _blame(trace, ("kho_reserve_scratch",))
             else:
-                ok = not outcome.scratch.enabled
-                got = "scratch reserved" if outcome.scratch.enabled else "scratch failed"
+                want_on = not o.text.startswith("KHO: Failed") and "disabling" not in o.text
+                ok = outcome.scratch.enabled == want_on
+                got = "scratch reserved" if outcome.scratch.enabled else f"scratch failed ({outcome.scratch.failed})"
                 blame = _blame(trace, ("kho_reserve_scratch",))
         if ok:
             rep.matched += 1
