@@ -22,7 +22,8 @@ GROUPS = {
                                    "x86_64-debian-7.2.13-8G-crashkernel256M-cma128M-hugepages1G2",
                                    "x86_64-debian-7.2.13-8G-hugepagesz1G-hugepages4",
                                    "x86_64-debian-7.2.13-numa2-8G-hugepages1G-pernode"],
-    "7.3 KHO (x86_64-kho-7.3.4)": ["x86_64-kho-7.3.4-A-8G-nohuge-memfd64M", "x86_64-kho-7.3.4-B-8G-hugepages1G2-defaultscale",
+    "7.3 KHO (x86_64-kho-7.3.4)": ["x86_64-kho-7.3.4-A-8G-nohuge-memfd64M",
+                                   "x86_64-kho-7.3.4-B-8G-hugepages1G2-defaultscale",
                                    "x86_64-kho-7.3.4-D-8G-hugepages1G2-kho_scratch512M",
                                    "x86_64-kho-7.3.4-H-8G-hugepages1G4-defaultscale"],
 }
