@@ -285,7 +285,8 @@ def _walk(b: _Builder) -> None:
     done: set[str] = set()
     hreq = hugepages_request(host.cmdline)
     memmap = {"sparse_index_alloc", "sparse_init_nid"}
-    first_memmap = next((i for i, op in enumerate(ops) if _fn(op) in memmap), None)
+    first_memmap = next((i for i, op in enumerate(ops) if isinstance(op, Alloc) and (
+        _fn(op) in memmap or _fn(op).startswith("vmemmap_"))), None)
     last_memmap = max((i for i, op in enumerate(ops) if _fn(op) in memmap or _fn(op).startswith("vmemmap_")),
                       default=None)
     huge_at = first_memmap
@@ -316,7 +317,7 @@ def _walk(b: _Builder) -> None:
             _hugetlb(b, hreq, ops)
             if has_huge_phase:
                 continue
-        if fn == "alloc_bootmem" or why.startswith("__alloc_bootmem_huge_page") or (
+        if fn.startswith("alloc_bootmem") or why.startswith("__alloc_bootmem_huge_page") or (
                 isinstance(op, Phase) and op.name in ("hugetlb_bootmem_begin", "hugetlb_bootmem_end")):
             continue
         # ------------------------------------------------------------ memory layout
@@ -605,14 +606,14 @@ def _memmap(b: _Builder, ops: tuple[Op, ...], first: int, last: int) -> None:
     root = next((op for _, op in block if _fn(op) == "sparse_index_alloc"), None)
     usemaps = [op for _, op in block if _fn(op) == "sparse_init_nid"]
     big = [op for _, op in block if _fn(op) == "vmemmap_populate_hugepages"]
-    if not usemaps or not big:
+    if not big:
         raise KhoReplayError(f"{b.template.context.source}: template's sparse_init() is not the "
                              "sparse-vmemmap form this retargeting knows")
     first_big = next(k for k, (_, op) in enumerate(block) if _fn(op) == "vmemmap_populate_hugepages")
-    first_use = next(k for k, (_, op) in enumerate(block) if _fn(op) == "sparse_init_nid")
-    pre = [op for _, op in block[first_use + 1:first_big]]
-    tcount = sum(1 for op in big if op.nid == usemaps[0].nid)
-    per_section = usemaps[0].size // max(1, tcount)
+    first_use = next((k for k, (_, op) in enumerate(block) if _fn(op) == "sparse_init_nid"), -1)
+    pre = [op for _, op in block[first_use + 1:first_big] if _fn(op).startswith("vmemmap_")]
+    tcount = sum(1 for op in big if op.nid == (usemaps[0].nid if usemaps else big[0].nid))
+    per_section = usemaps[0].size // max(1, tcount) if usemaps else 0
     secs = _sections(b.mb)
     f = "formula sparse_init()"
     if root is not None:
@@ -625,8 +626,9 @@ def _memmap(b: _Builder, ops: tuple[Op, ...], first: int, last: int) -> None:
     pmd_pages: set[int] = set()
     for nid in sorted({n for _, n in secs}, key=lambda n: next(s for s, m in secs if m == n)):
         mine = [s for s, m in secs if m == nid]
-        b.emit(replace(usemaps[0], nid=nid, size=per_section * len(mine), expect=None),
-               f + f": usemap {per_section} bytes x {len(mine)} sections", keep_reason=usemaps[0])
+        if usemaps:
+            b.emit(replace(usemaps[0], nid=nid, size=per_section * len(mine), expect=None),
+                   f + f": usemap {per_section} bytes x {len(mine)} sections", keep_reason=usemaps[0])
         for s in mine:
             blk = s // SECTIONS_PER_PMD_PAGE
             if not pmd_pages:
@@ -644,7 +646,7 @@ def _hugetlb(b: _Builder, hreq, ops: tuple[Op, ...]) -> None:
     """hugetlb_bootmem_alloc() for the host's ``hugepages=``: the kernel's loop, stopping at the first failure."""
     if hreq is None or not hreq.total:
         return
-    tmpl = next((op for op in ops if isinstance(op, Alloc) and _fn(op) == "alloc_bootmem"), None)
+    tmpl = next((op for op in ops if isinstance(op, Alloc) and _fn(op).startswith("alloc_bootmem")), None)
     mark = next((op for op in ops if isinstance(op, Mark) and (op.inferred or "").startswith("__alloc_bootmem")),
                 None)
     origin = f"formula hugetlb_bootmem_alloc() for the host's hugepages= ({b.host.source})"

@@ -66,6 +66,20 @@ def _template(path: str):
     return t
 
 
+_STRATEGIES: dict[str, object] = {}
+
+
+def _strategy(spec: str):
+    """``NAME[+OPTION]...`` resolved once per process (entry points are scanned on every lookup)."""
+    from ..strategies import get
+
+    s = _STRATEGIES.get(spec)
+    if s is None:
+        name, *opts = spec.split("+")
+        s = _STRATEGIES[spec] = get(name, tuple(opts))
+    return s
+
+
 def host_rows(point: tuple[str, str, tuple[str, ...], bool]) -> list[FleetRow]:
     """Rows of one host: ``(template path, host log, strategies, force)``; a bad log is an ``error`` row."""
     from ..kho.boot import run_cold
@@ -78,9 +92,8 @@ def host_rows(point: tuple[str, str, tuple[str, ...], bool]) -> list[FleetRow]:
         return [FleetRow(hpath, s, False, "", 0, 0, "", 0, 0, 0, 0, str(e)) for s in strategies]
     rows = []
     for s in strategies:
-        name, *opts = s.split("+")
         try:
-            o = run_cold(r.trace, name, options=tuple(opts))
+            o = run_cold(r.trace, _strategy(s))
         except KhoReplayError as e:
             rows.append(FleetRow(hpath, s, False, "", 0, 0, "", 0, 0, 0, len(r.assumptions), str(e)))
             continue
@@ -95,6 +108,8 @@ def fleet(template: str | Path, hosts: Sequence[str | Path], strategies: Sequenc
           jobs: int | None = None, scheduler: str | None = None, force: bool = False,
           progress: Callable[[int], None] | None = None, skip: set[str] = frozenset()) -> list[FleetRow]:
     """Rows for every host not in *skip*, host by host in input order, each host's designs in *strategies* order."""
+    for s in strategies:
+        _strategy(s)  # an unknown design is one error before any host runs
     points = [(str(template), str(h), tuple(strategies), force) for h in hosts if str(h) not in skip]
     out = map_points(host_rows, points, jobs=jobs, scheduler=scheduler, progress=progress)
     return [row for rows in out for row in rows]
