@@ -185,6 +185,7 @@ def validate(
                 raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
                                      "alone?): give the boot's console log, or a directory holding both")
         reports = [run_validate(t) for t in traces]
+        notes, notes_ok = _cli_fleet.retarget_notes(traces)  # a retargeted trace: its host's printed facts too
     except KhoReplayError as e:
         raise _fail(e) from None
     if fmt is Format.json:
@@ -199,8 +200,8 @@ def validate(
             if r.first_mismatch is not None and r.model is not None:
                 text += _context_table(r) + "\n"
             parts.append(text)
-        _emit("".join(parts), output)
-    if not all(r.ok for r in reports):
+        _emit("".join(parts + notes), output)
+    if not all(r.ok for r in reports) or not notes_ok:
         raise typer.Exit(ExitCode.DIVERGED)
 
 
@@ -746,4 +747,4 @@ def main() -> None:
     app(args=dispatch(sys.argv[1:]), prog_name="kho-replay")
 
 
-from . import cli_fleet as _cli_fleet  # noqa: E402,F401  (registers retarget and fleet)
+from . import cli_fleet as _cli_fleet  # noqa: E402  (registers retarget and fleet)

@@ -16,7 +16,20 @@ import typer
 from .cli import ExitCode, _emit, _fail, app, err
 from .errors import KhoReplayError
 
-__all__ = ["fleet_cmd", "retarget_cmd"]
+__all__ = ["fleet_cmd", "retarget_cmd", "retarget_notes"]
+
+
+def retarget_notes(traces: list) -> tuple[list[str], bool]:
+    """For ``validate``: the printed-fact check of every retargeted trace (text lines, all matched)."""
+    from .retarget.check import check
+
+    notes, ok = [], True
+    for t in traces:
+        if any(k == "retarget_template" for k, _ in t.context.facts):
+            rep = check(t)
+            notes.append(rep.summary() + "\n")
+            ok = ok and rep.ok
+    return notes, ok
 
 
 @app.command(name="retarget")

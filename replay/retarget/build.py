@@ -344,7 +344,8 @@ def _walk(b: _Builder) -> None:
                 done.add("node_data")
                 for n in hnodes:
                     nd = host.node_data.get(n)
-                    origin = b.hsrc(nd[2]) + " NODE_DATA" if nd else "template size, address not printed"
+                    origin = (b.hsrc(nd[2]) + " NODE_DATA address, pg_data_t size from the template" if nd
+                              else "template size, address not printed")
                     b.placed[i] = b.emit(replace(op, nid=n, expect=nd[0] if nd else None), origin)
                     if nd and b.placed[i] != nd[0]:
                         b.node_data_misses += 1

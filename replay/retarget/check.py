@@ -85,9 +85,22 @@ def check(trace: Trace) -> RetargetCheck:
 
     v = validate(trace)
     rep = RetargetCheck(v)
+    placed = _placements(trace) if v.mismatches else {}
     for m in v.mismatches:
         i = _find(trace, m.src)
-        blame = f"op {i + 1} {trace.ops[i].keyword} ({_origin(trace.ops[i])})" if i is not None else None
+        blame = None
+        if i is not None:
+            blame = f"op {i + 1} {trace.ops[i].keyword} ({_origin(trace.ops[i])})"
+            op = trace.ops[i]
+            if m.expected.startswith("0x") and hasattr(op, "size"):
+                want = int(m.expected, 16)
+                # an earlier op that took the printed place is the likelier wrong assumption
+                for j in sorted(_live(trace, placed, i), reverse=True):
+                    b, e = placed[j]
+                    if b < want + op.size and want < e:
+                        blame = (f"op {j + 1} {trace.ops[j].keyword} ({_origin(trace.ops[j])}) holds the printed "
+                                 f"place; then {blame}")
+                        break
         rep.mismatches.append((str(m.src) if m.src else "?", m.what, m.expected, m.got, blame))
     mb = v.model
     obs = [o for o in trace.observations if isinstance(o, KernelMessage) and o.kind.startswith("retarget:")]
@@ -134,6 +147,34 @@ def check(trace: Trace) -> RetargetCheck:
         else:
             rep.mismatches.append((where, o.kind.removeprefix("retarget:"), exp, got, blame))
     return rep
+
+
+def _placements(trace: Trace) -> dict[int, tuple[int, int]]:
+    """Op index -> [base, end) of every allocation and fixed reservation, replayed without resync."""
+    from ..memblock.engine import Memblock
+    from ..ops import Alloc, Reserve, ReserveKern
+    from ..profile import arch_for, profile_for
+
+    ctx = trace.context
+    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
+    res = mb.run(trace.ops)
+    out = {r.op_index: (r.addr, r.addr + r.size) for r in res.results if r.addr is not None}
+    for i, op in enumerate(trace.ops):
+        if isinstance(op, Reserve | ReserveKern) and not isinstance(op, Alloc):
+            out[i] = (op.base, op.base + op.size)
+    return out
+
+
+def _live(trace: Trace, placed: dict[int, tuple[int, int]], upto: int) -> list[int]:
+    """Ops before *upto* whose placement no later free (before *upto*) gave back whole."""
+    from ..ops import Free
+
+    live = [j for j in placed if j < upto]
+    for k in range(upto):
+        op = trace.ops[k]
+        if isinstance(op, Free):
+            live = [j for j in live if not (j < k and op.base <= placed[j][0] and placed[j][1] <= op.base + op.size)]
+    return live
 
 
 def _blame(trace: Trace, words: tuple[str, ...]) -> str | None:

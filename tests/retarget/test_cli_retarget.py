@@ -105,3 +105,14 @@ def test_fleet_on_a_dask_local_cluster_gives_the_same_rows(tmp_path: Path) -> No
                                   dashboard_address=None) as cluster:
         got = fleet(trace_dir(KHO72[0]), hosts, ["baseline", "merged"], scheduler=cluster.scheduler_address)
     assert got == serial
+
+
+def test_validate_of_a_retargeted_trace_names_the_failed_assumption(tmp_path: Path) -> None:
+    host = _plain(tmp_path, DEB72[2])
+    out = tmp_path / "host.trace"
+    r = runner.invoke(app, ["retarget", str(trace_dir(KHO72[0])), str(host), "--force", "-o", str(out)])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["validate", str(out)])
+    assert r.exit_code == 1
+    assert "printed facts matched 15/16" in r.stdout
+    assert "expected 0x000000023ffd2f80" in r.stdout and "pg_data_t size from the template" in r.stdout
