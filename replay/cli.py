@@ -122,6 +122,8 @@ def _fail(e: KhoReplayError) -> typer.Exit:
 def _load(path: Path, *, strict: bool = False, boot: int | None = None, vmlinux: Path | None = None) -> Trace:
     from kho_replay.parsers import load
 
+    if not path.exists() and "+" in str(path):  # TEMPLATE+PLAIN: a host retargeted on the fly
+        return _cli_fleet.load_spec(str(path))
     return load(path, strict=strict, boot=boot, vmlinux=vmlinux)
 
 

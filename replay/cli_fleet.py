@@ -16,7 +16,22 @@ import typer
 from .cli import ExitCode, _emit, _fail, app, err
 from .errors import KhoReplayError
 
-__all__ = ["fleet_cmd", "retarget_cmd", "retarget_notes"]
+__all__ = ["fleet_cmd", "load_spec", "retarget_cmd", "retarget_notes"]
+
+
+def load_spec(spec: str):
+    """``TEMPLATE+PLAIN``: the host of PLAIN retargeted from TEMPLATE (PLAIN a directory: its iomem.txt too).
+
+    :raises InputError: when no split of *spec* at a ``+`` names two existing paths.
+    """
+    from .errors import InputError
+    from .retarget import retarget_files
+
+    for k in [i for i, c in enumerate(spec) if c == "+"]:
+        t, p = Path(spec[:k]), Path(spec[k + 1:])
+        if t.exists() and p.exists():
+            return retarget_files(t, p, iomem="auto" if p.is_dir() else None).trace
+    raise InputError(spec, "no such file (nor TEMPLATE+PLAIN with both existing)")
 
 
 def retarget_notes(traces: list) -> tuple[list[str], bool]:
@@ -73,6 +88,8 @@ def fleet_cmd(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Processes (default: every core).")] = None,
     scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Predict hosts of another build too.")] = False,
+    kexec: Annotated[bool, typer.Option("--kexec", help="Also the KHO boot after each cold boot, preserving "
+                                                        "its gigantic pages.")] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="report.csv, .json or .html; a csv/json "
                                                                        "already there is resumed.")] = None,
 ) -> None:
@@ -106,7 +123,7 @@ def fleet_cmd(
             task = bar.add_task("hosts", total=len(todo))
             bar.start()
         try:
-            rows = fleet(template, todo, strategies, jobs=jobs, scheduler=scheduler, force=force,
+            rows = fleet(template, todo, strategies, jobs=jobs, scheduler=scheduler, force=force, kexec=kexec,
                          progress=(lambda n: bar.update(task, completed=n)) if bar else None)
         finally:
             if bar is not None:

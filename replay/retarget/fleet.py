@@ -31,6 +31,8 @@ class FleetRow:
 
     host: str
     strategy: str
+    #: ``cold``, or ``kexec``: the KHO boot after it, preserving the cold boot's gigantic pages.
+    boot: str
     kho: bool
     failed: str
     lowmem_mib: int
@@ -51,6 +53,8 @@ class FleetRow:
             return f"KHO off ({self.failed or 'kho not enabled'})"
         if self.pages_in_scratch:
             return "KHO on, gigantic pages inside scratch"
+        if self.pages_allocated < self.pages_requested:
+            return "KHO on, gigantic pages missing"
         return "KHO on"
 
 
@@ -80,37 +84,48 @@ def _strategy(spec: str):
     return s
 
 
-def host_rows(point: tuple[str, str, tuple[str, ...], bool]) -> list[FleetRow]:
-    """Rows of one host: ``(template path, host log, strategies, force)``; a bad log is an ``error`` row."""
-    from ..kho.boot import run_cold
+def host_rows(point: tuple[str, str, tuple[str, ...], bool, bool]) -> list[FleetRow]:
+    """Rows of one host: ``(template path, host log, strategies, force, kexec)``; a bad log is an ``error`` row."""
+    from ..kho.boot import run_cold, run_kexec
     from . import retarget_files
 
-    tpath, hpath, strategies, force = point
+    tpath, hpath, strategies, force, kexec = point
+    boots = ("cold", "kexec") if kexec else ("cold",)
     try:
         r = retarget_files(_template(tpath), hpath, force=force)
     except KhoReplayError as e:
-        return [FleetRow(hpath, s, False, "", 0, 0, "", 0, 0, 0, 0, str(e)) for s in strategies]
+        return [FleetRow(hpath, s, b, False, "", 0, 0, "", 0, 0, 0, 0, str(e)) for s in strategies for b in boots]
     rows = []
     for s in strategies:
         try:
-            o = run_cold(r.trace, _strategy(s))
+            outs = run_kexec(r.trace, _strategy(s)) if kexec else (run_cold(r.trace, _strategy(s)),)
         except KhoReplayError as e:
-            rows.append(FleetRow(hpath, s, False, "", 0, 0, "", 0, 0, 0, len(r.assumptions), str(e)))
+            rows += [FleetRow(hpath, s, b, False, "", 0, 0, "", 0, 0, 0, len(r.assumptions), str(e)) for b in boots]
             continue
-        sc, g = o.scratch, o.gigantic
-        rows.append(FleetRow(hpath, s, sc.enabled, sc.failed or "", sc.lowmem >> 20, sc.global_ >> 20,
-                             " ".join(f"{n}:{v >> 20}" for n, v in sc.pernode), g.requested, g.allocated,
-                             g.in_scratch, len(r.assumptions)))
+        cold = outs[0].scratch
+        for b, o in zip(boots, outs, strict=True):
+            g = o.gigantic
+            # the KHO boot runs on the cold boot's scratch: its sizes are those
+            rows.append(FleetRow(hpath, s, b, cold.enabled and (b == "cold" or o.kho_boot), cold.failed or "",
+                                 cold.lowmem >> 20, cold.global_ >> 20,
+                                 " ".join(f"{n}:{v >> 20}" for n, v in cold.pernode), g.requested, g.allocated,
+                                 g.in_scratch, len(r.assumptions)))
     return rows
 
 
 def fleet(template: str | Path, hosts: Sequence[str | Path], strategies: Sequence[str] = ("baseline", "merged"), *,
           jobs: int | None = None, scheduler: str | None = None, force: bool = False,
-          progress: Callable[[int], None] | None = None, skip: set[str] = frozenset()) -> list[FleetRow]:
-    """Rows for every host not in *skip*, host by host in input order, each host's designs in *strategies* order."""
+          progress: Callable[[int], None] | None = None, skip: set[str] = frozenset(),
+          kexec: bool = False) -> list[FleetRow]:
+    """Rows for every host not in *skip*, host by host in input order, each host's designs in *strategies* order.
+
+    With *kexec*, each design also gets a ``kexec`` row: the KHO boot after the
+    cold one, preserving its gigantic pages (how many the KHO boot placed,
+    how many inside the inherited scratch).
+    """
     for s in strategies:
         _strategy(s)  # an unknown design is one error before any host runs
-    points = [(str(template), str(h), tuple(strategies), force) for h in hosts if str(h) not in skip]
+    points = [(str(template), str(h), tuple(strategies), force, kexec) for h in hosts if str(h) not in skip]
     out = map_points(host_rows, points, jobs=jobs, scheduler=scheduler, progress=progress)
     return [row for rows in out for row in rows]
 
@@ -120,18 +135,25 @@ def summary(rows: Sequence[FleetRow]) -> list[str]:
     lines = []
     designs = list(dict.fromkeys(r.strategy for r in rows))
     for s in designs:
-        mine = [r for r in rows if r.strategy == s]
+        mine = [r for r in rows if r.strategy == s and r.boot == "cold"]
         on = sum(1 for r in mine if r.kho)
-        inside = sum(1 for r in mine if r.pages_in_scratch)
-        lines.append(f"{s} keeps KHO on {on:,}/{len(mine):,} hosts; gigantic pages inside scratch on {inside:,}")
+        line = f"{s} keeps KHO on {on:,}/{len(mine):,} hosts"
+        ke = [r for r in rows if r.strategy == s and r.boot == "kexec"]
+        if ke:
+            full = sum(1 for r in ke if r.kho and r.pages_allocated == r.pages_requested)
+            inside = sum(1 for r in ke if r.pages_in_scratch)
+            line += (f"; after a KHO kexec all gigantic pages placed on {full:,}, some inside scratch on "
+                     f"{inside:,}")
+        lines.append(line)
     for s in designs:
-        groups: dict[str, list[str]] = {}
-        for r in rows:
-            if r.strategy == s:
-                groups.setdefault(r.outcome, []).append(Path(r.host).name)
-        for k, hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-            shown = ", ".join(hs[:5]) + (f", ... ({len(hs) - 5} more)" if len(hs) > 5 else "")
-            lines.append(f"  {s}: {k}: {len(hs):,} host(s): {shown}")
+        for boot in dict.fromkeys(r.boot for r in rows):
+            groups: dict[str, list[str]] = {}
+            for r in rows:
+                if r.strategy == s and r.boot == boot:
+                    groups.setdefault(r.outcome, []).append(Path(r.host).name)
+            for k, hs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                shown = ", ".join(hs[:5]) + (f", ... ({len(hs) - 5} more)" if len(hs) > 5 else "")
+                lines.append(f"  {s} ({boot}): {k}: {len(hs):,} host(s): {shown}")
     return lines
 
 

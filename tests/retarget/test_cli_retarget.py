@@ -78,7 +78,7 @@ def test_fleet_same_rows_on_one_and_two_processes_and_resumes(tmp_path: Path) ->
     hosts.append(tmp_path / "hosts" / "junk.log")
     one = fleet(trace_dir(KHO72[0]), hosts, ["baseline", "merged"], jobs=1)
     two = fleet(trace_dir(KHO72[0]), hosts, ["baseline", "merged"], jobs=2)
-    assert one == two and len(one) == 18
+    assert one == two and len(one) == 18 and {r.boot for r in one} == {"cold"}
     assert [r.outcome for r in one[-2:]] == ["error", "error"] and "no memory map" in one[-1].error
     assert any(r.kho for r in one) and any(r.strategy == "merged" and r.kho for r in one)
     out = tmp_path / "report.csv"
@@ -116,3 +116,25 @@ def test_validate_of_a_retargeted_trace_names_the_failed_assumption(tmp_path: Pa
     assert r.exit_code == 1
     assert "printed facts matched 15/16" in r.stdout
     assert "expected 0x000000023ffd2f80" in r.stdout and "pg_data_t size from the template" in r.stdout
+
+
+def test_template_plus_plain_is_an_input_form(tmp_path: Path) -> None:
+    host = _plain(tmp_path, KHO72[1])
+    spec = f"{trace_dir(KHO72[0])}+{host}"
+    r = runner.invoke(app, ["kho", spec, "-f", "json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)[0]
+    assert not doc["scratch"]["enabled"] and doc["scratch"]["failed"] == "global"  # B: KHO off, as the kernel said
+    r = runner.invoke(app, ["run", f"{tmp_path}/nothing+{host}"])
+    assert r.exit_code == 2 and "TEMPLATE+PLAIN" in r.stderr
+
+
+def test_fleet_kexec_rows_say_whether_the_pages_fit_after_a_kho_kexec(tmp_path: Path) -> None:
+    text = read_text(_cold_log(trace_dir(KHO72[0])))
+    host = tmp_path / "h.log"
+    host.write_text(synth_host(text, mem_gib=12, pages=2).replace("kho=on", "kho=on kho_scratch=64M,3G,128M"))
+    rows = fleet(trace_dir(KHO72[0]), [host], ["baseline"], jobs=1, kexec=True)
+    assert [r.boot for r in rows] == ["cold", "kexec"]
+    cold, ke = rows
+    assert cold.kho and cold.global_mib == 3072 and ke.kho and ke.pages_requested == 2
+    assert ke.pages_allocated == 2 and ke.pages_in_scratch == 2  # as the real 12 GiB boot C: both fit in scratch
