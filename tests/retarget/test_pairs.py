@@ -76,3 +76,17 @@ def test_every_op_names_its_origin(tmp_path) -> None:
     assert kinds["host"] >= 10 and kinds["formula"] >= 64 and kinds["template"] >= 50
     e820 = [op for op in r.trace.ops if op.keyword == "add"]
     assert e820[-1].base + e820[-1].size == 0x340000000 and "e820 RAM" in e820[-1].inferred
+
+
+def test_retargeted_script_reads_back_op_for_op(tmp_path) -> None:
+    from kho_replay.parsers import load
+    from kho_replay.parsers.retargeted import format_retargeted
+
+    plain = tmp_path / "dmesg.txt"
+    plain.write_text(strip_debug(read_text(_cold_log(trace_dir(DEB72[4])))))
+    r = retarget_files(trace_dir(DEB72[0]), plain, iomem=trace_dir(DEB72[4]) / "iomem.txt")
+    out = tmp_path / "host.trace"
+    out.write_text(format_retargeted(r.trace))
+    back = load(out)
+    assert back.ops == r.trace.ops and back.observations == r.trace.observations
+    assert back.context.nodes == r.trace.context.nodes == ((0, 0x1000, 0x140000000), (1, 0x140000000, 0x240000000))
