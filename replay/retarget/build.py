@@ -38,15 +38,16 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from kho_replay.parsers.plain import Iomem, PlainBoot
 
 from ..errors import KhoReplayError
 from ..flags import Flag
+from ..kho.boot import HugepagesRequest
 from ..memblock.engine import Memblock
 from ..ops import (
-    FAILED,
     NUMA_NO_NODE,
     Add,
     Alloc,
@@ -430,7 +431,8 @@ def _walk(b: _Builder) -> None:
 
 
 def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
-           nid_of) -> int | None:
+           nid_of: Callable[[int | None], int | None]) -> int | None:
+    """Emit the template's allocation *op* with what the host changes: sizes, printed addresses, limits."""
     host = b.host
     origin = b.tsrc(op)
     new = replace(op, expect=None, nid=nid_of(op.nid))
@@ -477,8 +479,6 @@ def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
         if new.min_addr and ttop - (1 << 30) <= new.min_addr < ttop and new.min_addr > (1 << 32):
             new = replace(new, min_addr=htop - (ttop - new.min_addr))
             origin += "; min relative to host top of RAM"
-    if op.expect == FAILED and new.expect is None:
-        new = replace(new, expect=None)
     return b.emit(new, origin, keep_reason=op)
 
 
@@ -643,7 +643,7 @@ def _memmap(b: _Builder, ops: tuple[Op, ...], first: int, last: int) -> None:
                    keep_reason=big[0])
 
 
-def _hugetlb(b: _Builder, hreq, ops: tuple[Op, ...]) -> None:
+def _hugetlb(b: _Builder, hreq: HugepagesRequest | None, ops: tuple[Op, ...]) -> None:
     """hugetlb_bootmem_alloc() for the host's ``hugepages=``: the kernel's loop, stopping at the first failure."""
     if hreq is None or not hreq.total:
         return
