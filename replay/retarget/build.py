@@ -29,6 +29,9 @@ own lines, or from a kernel formula:
 * everything else (percpu, early small allocations) is the template's, and a
   fixed-address op inside an allocation follows that allocation (:mod:`..kho.link`).
 
+This module walks the template and rewrites layout, firmware and kernel-image
+ops; the routines whose calls scale with the machine are in :mod:`.scaled`.
+
 Every op says where it came from in its ``# inferred:`` reason (``retarget:
 template console.log:123``, ``retarget: host dmesg.txt:45``, ``retarget:
 formula ...``), after the template's own reason when it had one.
@@ -37,7 +40,6 @@ formula ...``), after the template's own reason when it had one.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -45,7 +47,6 @@ from kho_replay.parsers.plain import Iomem, PlainBoot
 
 from ..errors import KhoReplayError
 from ..flags import Flag
-from ..kho.boot import HugepagesRequest
 from ..memblock.engine import Memblock
 from ..ops import (
     NUMA_NO_NODE,
@@ -65,13 +66,11 @@ from ..ops import (
     Trace,
 )
 from ..profile import arch_for, profile_for
+from . import scaled
+from .scaled import GIGANTIC, caller_fn, why_text
 
 __all__ = ["BuildMismatch", "Retargeted", "retarget"]
 
-SECTION_SHIFT = 27  # x86_64 and arm64 (4K pages): 128 MiB sections
-SECTIONS_PER_ROOT = 256  # PAGE_SIZE / sizeof(struct mem_section)
-SECTIONS_PER_PMD_PAGE = 512  # one PMD page maps 512 x 2 MiB of vmemmap (64 GiB of RAM)
-GIGANTIC = 1 << 30
 
 
 class BuildMismatch(KhoReplayError):
@@ -88,18 +87,6 @@ class Retargeted:
     template: str
     #: how many ops came from each origin kind (template, host, formula).
     origins: tuple[tuple[str, int], ...] = ()
-
-
-def _fn(op: Op) -> str:
-    """The function an op is attributed to: its caller's symbol, else the one its inferred reason names."""
-    if op.caller:
-        return op.caller.split("+")[0]
-    m = re.match(r"^([A-Za-z_]\w*)\(\)", op.inferred or "")
-    return m.group(1) if m else ""
-
-
-def _why(op: Op, origin: str) -> str:
-    return f"{op.inferred}; retarget: {origin}" if op.inferred else f"retarget: {origin}"
 
 
 @dataclass
@@ -123,7 +110,7 @@ class _Builder:
 
     def emit(self, op: Op, origin: str, *, keep_reason: Op | None = None) -> int | None:
         src = keep_reason if keep_reason is not None else op
-        op = replace(op, inferred=_why(src, origin), src=Src("retarget", len(self.out) + 1))
+        op = replace(op, inferred=why_text(src, origin), src=Src("retarget", len(self.out) + 1))
         self.out.append(op)
         self.mb.op_index = len(self.out) - 1
         return self.mb.apply(op)
@@ -287,21 +274,21 @@ def _walk(b: _Builder) -> None:
     hreq = hugepages_request(host.cmdline)
     memmap = {"sparse_index_alloc", "sparse_init_nid"}
     first_memmap = next((i for i, op in enumerate(ops) if isinstance(op, Alloc) and (
-        _fn(op) in memmap or _fn(op).startswith("vmemmap_"))), None)
-    last_memmap = max((i for i, op in enumerate(ops) if _fn(op) in memmap or _fn(op).startswith("vmemmap_")),
-                      default=None)
+        caller_fn(op) in memmap or caller_fn(op).startswith("vmemmap_"))), None)
+    last_memmap = max((i for i, op in enumerate(ops)
+                       if caller_fn(op) in memmap or caller_fn(op).startswith("vmemmap_")), default=None)
     huge_at = first_memmap
     if huge_at is not None and huge_at > 0 and isinstance(ops[huge_at - 1], Alloc) \
-            and _fn(ops[huge_at - 1]).endswith("alloc_or_panic"):
+            and caller_fn(ops[huge_at - 1]).endswith("alloc_or_panic"):
         huge_at -= 1  # memblocks_present()'s mem_section array opens sparse_init()
     has_huge_phase = any(isinstance(op, Phase) and op.name == "hugetlb_bootmem_begin" for op in ops)
     in_scratch = False
-    hash_inserts = _hash_inserts(b, ops)
-    pcpu_groups, pcpu_regroup = _pcpu_plan(b, ops)
+    hash_inserts = scaled.hash_inserts(b, ops)
+    pcpu_groups, pcpu_regroup = scaled.pcpu_plan(b, ops)
 
     for i, op in enumerate(ops):
         b.where.setdefault(i, len(b.out))
-        fn = _fn(op)
+        fn = caller_fn(op)
         why = op.inferred or ""
         for name, size, line in hash_inserts.get(i, ()):
             b.emit(Alloc("memblock_alloc_try_nid", size, align=64, nid=NUMA_NO_NODE, min_addr=0, max_addr=0,
@@ -309,13 +296,13 @@ def _walk(b: _Builder) -> None:
                    b.hsrc(line) + f" {name} hash table (linear here, vmalloc on the template)")
         if pcpu_regroup:
             if i == min(pcpu_groups):
-                _pcpu_emit(b, ops[i])
+                scaled.pcpu_emit(b, ops[i])
             if i in pcpu_groups or (anchors[i] is not None and anchors[i].alloc in pcpu_groups):
                 continue
         # ------------------------------------------------------------ gigantic pages
         if (has_huge_phase and isinstance(op, Phase) and op.name == "hugetlb_bootmem_begin") or (
                 not has_huge_phase and i == huge_at):
-            _hugetlb(b, hreq, ops)
+            scaled.hugetlb(b, hreq, ops)
             if has_huge_phase:
                 continue
         if fn.startswith("alloc_bootmem") or why.startswith("__alloc_bootmem_huge_page") or (
@@ -350,7 +337,7 @@ def _walk(b: _Builder) -> None:
                     b.placed[i] = b.emit(replace(op, nid=n, expect=nd[0] if nd else None), origin)
                     if nd and b.placed[i] != nd[0]:
                         b.node_data_misses += 1
-                _cma_crash(b, ops, htop)
+                scaled.cma_crash(b, ops, htop)
             continue
         # ------------------------------------------------------------ firmware and early reservations
         if isinstance(op, Reserve | ReserveKern) and why.startswith("reserved before memblock=debug"):
@@ -386,13 +373,13 @@ def _walk(b: _Builder) -> None:
         # ------------------------------------------------------------ memmap
         if first_memmap is not None and first_memmap <= i <= (last_memmap or i):
             if i == first_memmap:
-                _memmap(b, ops, first_memmap, last_memmap or first_memmap)
+                scaled.memmap(b, ops, first_memmap, last_memmap or first_memmap)
             if isinstance(op, Alloc | Reserve | Free | Mark) and (fn in memmap or fn.startswith("vmemmap_")):
                 continue
         # ------------------------------------------------------------ KHO scratch
         if isinstance(op, Phase) and op.name == "kho_reserve_scratch":
             b.emit(op, b.tsrc(op))
-            _scratch(b, ops, i)
+            scaled.scratch(b, ops, i)
             in_scratch = True
             continue
         if in_scratch:
@@ -402,7 +389,7 @@ def _walk(b: _Builder) -> None:
         # ------------------------------------------------------------ allocations
         if isinstance(op, Alloc) and fn == "alloc_low_pages":
             b.low_pages_seen += 1
-            total = sum(1 for o in ops if isinstance(o, Alloc) and _fn(o) == "alloc_low_pages")
+            total = sum(1 for o in ops if isinstance(o, Alloc) and caller_fn(o) == "alloc_low_pages")
             if b.low_pages_seen > total + b.low_pages_delta:
                 continue
             b.placed[i] = _alloc(b, i, op, fn, ttop, htop, nid_of)
@@ -421,7 +408,7 @@ def _walk(b: _Builder) -> None:
             new = replace(new, nid=nid_of(new.nid))
         b.emit(new, origin, keep_reason=op)
         if isinstance(op, Free) and fn == "init_mem_mapping" and b.low_pages_delta > 0 and not any(
-                isinstance(o, Alloc) and _fn(o) == "alloc_low_pages" for o in ops):
+                isinstance(o, Alloc) and caller_fn(o) == "alloc_low_pages" for o in ops):
             # the template mapped its top 512 MiB from the early brk buffer; this host needed page-table pages
             for _ in range(b.low_pages_delta):
                 b.emit(Alloc("memblock_phys_alloc_range", b.mb.page_size, align=b.mb.page_size,
@@ -437,7 +424,7 @@ def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
     origin = b.tsrc(op)
     new = replace(op, expect=None, nid=nid_of(op.nid))
     if fn == "alloc_large_system_hash":
-        name = _hash_name(b, op)
+        name = scaled.hash_name(b, op)
         if name and name in host.hashes:
             size, line, linear = host.hashes[name]
             if not linear:
@@ -480,249 +467,3 @@ def _alloc(b: _Builder, i: int, op: Alloc, fn: str, ttop: int | None, htop: int,
             new = replace(new, min_addr=htop - (ttop - new.min_addr))
             origin += "; min relative to host top of RAM"
     return b.emit(new, origin, keep_reason=op)
-
-
-def _cma_crash(b: _Builder, ops: tuple[Op, ...], htop: int) -> None:
-    """The host's ``cma=`` area and crashkernel when the template booted without them (right after NODE_DATA).
-
-    x86 setup_arch() calls dma_contiguous_reserve() and arch_reserve_crashkernel()
-    after initmem_init(); cma_alloc_mem() first tries bottom-up from 4 GiB when
-    the limit leaves room, and the crashkernel goes below 4 GiB first.
-    """
-    from ..ops import SetBottomUp
-
-    host = b.host
-    has_cma = any((op.inferred or "").startswith("cma_alloc_mem()") and isinstance(op, Alloc) for op in ops)
-    has_crash = any("crashkernel" in _fn(op) for op in ops)
-    cma = [c for c in host.cma if c[1] is not None]
-    if cma and not has_cma:
-        size, base, line = cma[0]
-        origin = b.hsrc(line) + " cma (formula cma_alloc_mem(); the template had no cma= area)"
-        why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
-        if htop >= (1 << 32) + size:
-            b.emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G"), origin)
-            b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=1 << 32,
-                         max_addr=htop, exact=True, expect=base if base >= 1 << 32 else None,
-                         caller="memblock_alloc_range_nid", inferred=why), origin)
-            b.emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down"), origin)
-            if base < 1 << 32:
-                b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=0,
-                             max_addr=htop, exact=True, expect=base, caller="memblock_alloc_range_nid",
-                             inferred=why), origin)
-        else:
-            b.emit(Alloc("memblock_alloc_range_nid", size, align=2 << 20, nid=NUMA_NO_NODE, min_addr=0,
-                         max_addr=htop, exact=True, expect=base, caller="memblock_alloc_range_nid", inferred=why),
-                   origin)
-    if host.crashkernel is not None and not has_crash:
-        base, end, line = host.crashkernel
-        high = base >= 1 << 32
-        b.emit(Alloc("memblock_phys_alloc_range", end - base, align=16 << 20, min_addr=1 << 32 if high else 0,
-                     max_addr=htop if high else 1 << 32, expect=base, caller="reserve_crashkernel_generic"),
-               b.hsrc(line) + " crashkernel (formula reserve_crashkernel_generic(); not in the template)")
-
-
-def _hash_inserts(b: _Builder, ops: tuple[Op, ...]) -> dict[int, list[tuple[str, int, int]]]:
-    """Hash tables the host allocated from memblock (``linear``) where the template used vmalloc (``hashdist``)."""
-    out: dict[int, list[tuple[str, int, int]]] = {}
-    if b.tplain is None:
-        return out
-    for name, (size, line, linear) in b.host.hashes.items():
-        t = b.tplain.hashes.get(name)
-        if not linear or t is None or t[2]:
-            continue
-        at = next((i for i, op in enumerate(ops) if op.src is not None and (op.src.line or 0) > t[1]), len(ops))
-        out.setdefault(at, []).append((name, size, line))
-    return out
-
-
-def _pcpu_plan(b: _Builder, ops: tuple[Op, ...]) -> tuple[set[int], bool]:
-    """The template's percpu group chunks, and whether the host's groups or unit size differ from them."""
-    tp = b.tplain.pcpu if b.tplain else None
-    hp = b.host.pcpu
-    if tp is None or hp is None:
-        return set(), False
-    atom = tp[2]
-    groups = {i for i, op in enumerate(ops) if isinstance(op, Alloc) and _fn(op) in ("pcpu_fc_alloc",
-              "pcpu_embed_first_chunk") and op.align == atom and op.size % atom == 0}
-    same = (tp[:3] == hp[:3] and [len(g) for g in b.tplain.pcpu_groups] == [len(g) for g in b.host.pcpu_groups])
-    return groups, bool(groups) and not same and bool(b.host.pcpu_groups)
-
-
-def _pcpu_emit(b: _Builder, tmpl: Op) -> None:
-    """pcpu_embed_first_chunk() for the host's groups: one chunk per group, then each unit's unused tail freed.
-
-    A group holds its cpus' units rounded up to whole atoms; a unit keeps its
-    first static+reserved+dynamic bytes, an empty unit is freed whole, and
-    adjacent freed ranges come out as one ``memblock_phys_free`` line.
-    """
-    size_sum, unit, atom, line = b.host.pcpu
-    upa = max(1, atom // unit)
-    origin = b.hsrc(line) + " formula pcpu_embed_first_chunk() for the host's pcpu-alloc groups"
-    bases = []
-    for g, cpus in enumerate(b.host.pcpu_groups):
-        units = -(-max(1, len(cpus)) // upa) * upa
-        nid = b.host.nodes[g] if len(b.host.pcpu_groups) > 1 and g < len(b.host.nodes) else tmpl.nid
-        addr = b.emit(replace(tmpl, size=units * unit, nid=nid, expect=None), origin, keep_reason=tmpl)
-        bases.append((addr, units, len(cpus)))
-    for addr, units, used in bases:
-        if addr is None:
-            continue
-        runs: list[list[int]] = []
-        for u in range(units):
-            start = addr + u * unit + (size_sum if u < used else 0)
-            end = addr + (u + 1) * unit
-            if runs and runs[-1][1] == start:
-                runs[-1][1] = end
-            else:
-                runs.append([start, end])
-        for start, end in runs:
-            b.emit(Free(start, end - start, caller="pcpu_embed_first_chunk"), origin)
-
-
-def _hash_name(b: _Builder, op: Alloc) -> str | None:
-    """The template's ``<name> hash table entries`` line that follows *op*'s own line."""
-    if b.tplain is None or op.src is None or op.src.line is None:
-        return None
-    best = None
-    for name, (_, line, _linear) in b.tplain.hashes.items():
-        if line > op.src.line and (best is None or line < best[1]):
-            best = (name, line)
-    return best[0] if best else None
-
-
-def _sections(mb: Memblock) -> list[tuple[int, int]]:
-    """(section number, nid) of every present section, in the order memblocks_present() visits them."""
-    seen: dict[int, int] = {}
-    for r in mb.memory:
-        first = r.base >> SECTION_SHIFT
-        last = (r.end - 1) >> SECTION_SHIFT
-        for s in range(first, last + 1):
-            seen.setdefault(s, r.nid)
-    return sorted(seen.items())
-
-
-def _memmap(b: _Builder, ops: tuple[Op, ...], first: int, last: int) -> None:
-    """sparse_init(): mem_section roots, then per node its usemap and the vmemmap of each section."""
-    block = [(i, ops[i]) for i in range(first, last + 1) if isinstance(ops[i], Alloc)]
-    root = next((op for _, op in block if _fn(op) == "sparse_index_alloc"), None)
-    usemaps = [op for _, op in block if _fn(op) == "sparse_init_nid"]
-    big = [op for _, op in block if _fn(op) == "vmemmap_populate_hugepages"]
-    if not big:
-        raise KhoReplayError(f"{b.template.context.source}: template's sparse_init() is not the "
-                             "sparse-vmemmap form this retargeting knows")
-    first_big = next(k for k, (_, op) in enumerate(block) if _fn(op) == "vmemmap_populate_hugepages")
-    first_use = next((k for k, (_, op) in enumerate(block) if _fn(op) == "sparse_init_nid"), -1)
-    pre = [op for _, op in block[first_use + 1:first_big] if _fn(op).startswith("vmemmap_")]
-    tcount = sum(1 for op in big if op.nid == (usemaps[0].nid if usemaps else big[0].nid))
-    per_section = usemaps[0].size // max(1, tcount) if usemaps else 0
-    secs = _sections(b.mb)
-    f = "formula sparse_init()"
-    if root is not None:
-        roots: set[int] = set()
-        for s, nid in secs:
-            if s // SECTIONS_PER_ROOT not in roots:
-                roots.add(s // SECTIONS_PER_ROOT)
-                b.emit(replace(root, nid=nid, expect=None), f + ": a mem_section root per 256 sections",
-                       keep_reason=root)
-    pmd_pages: set[int] = set()
-    for nid in sorted({n for _, n in secs}, key=lambda n: next(s for s, m in secs if m == n)):
-        mine = [s for s, m in secs if m == nid]
-        if usemaps:
-            b.emit(replace(usemaps[0], nid=nid, size=per_section * len(mine), expect=None),
-                   f + f": usemap {per_section} bytes x {len(mine)} sections", keep_reason=usemaps[0])
-        for s in mine:
-            blk = s // SECTIONS_PER_PMD_PAGE
-            if not pmd_pages:
-                for p in pre:
-                    b.emit(replace(p, nid=nid, expect=None), f + ": vmemmap page tables", keep_reason=p)
-            elif blk not in pmd_pages and pre:
-                b.emit(replace(pre[-1], nid=nid, expect=None), f + ": PMD page for a new 1 GiB of vmemmap",
-                       keep_reason=pre[-1])
-            pmd_pages.add(blk)
-            b.emit(replace(big[0], nid=nid, expect=None), f + f": 2 MiB of memmap for section {s:#x}",
-                   keep_reason=big[0])
-
-
-def _hugetlb(b: _Builder, hreq: HugepagesRequest | None, ops: tuple[Op, ...]) -> None:
-    """hugetlb_bootmem_alloc() for the host's ``hugepages=``: the kernel's loop, stopping at the first failure."""
-    if hreq is None or not hreq.total:
-        return
-    tmpl = next((op for op in ops if isinstance(op, Alloc) and _fn(op).startswith("alloc_bootmem")), None)
-    mark = next((op for op in ops if isinstance(op, Mark) and (op.inferred or "").startswith("__alloc_bootmem")),
-                None)
-    origin = f"formula hugetlb_bootmem_alloc() for the host's hugepages= ({b.host.source})"
-    b.emit(Phase("hugetlb_bootmem_begin", inferred="alloc_bootmem(): first gigantic page request"), origin)
-    nodes = b.host.nodes
-
-    def one(nid: int, exact: bool) -> bool:
-        if tmpl is not None:
-            api = tmpl.api if tmpl.api == "memblock_alloc_hugetlb" else (
-                "memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw")
-            op = replace(tmpl, api=api, nid=nid, expect=None, exact=exact and tmpl.api == "memblock_alloc_hugetlb")
-        else:
-            op = Alloc("memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw", GIGANTIC,
-                       align=GIGANTIC, nid=nid, min_addr=0, max_addr=0, caller="alloc_bootmem")
-        addr = b.emit(op, origin, keep_reason=tmpl or op)
-        if addr is None:
-            return False
-        page = b.mb.page_size
-        m = mark or Mark(Flag.MEMBLOCK_RSRV_NOINIT, 0, 0,
-                         inferred="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail pages")
-        b.emit(replace(m, base=addr + page, size=GIGANTIC - page), origin, keep_reason=m)
-        return True
-
-    if hreq.per_node:
-        for nid, count in hreq.per_node:
-            for _ in range(count):
-                if not one(nid, True):
-                    break
-    else:
-        for k in range(hreq.total):
-            if not one(nodes[k % len(nodes)], False):
-                break
-    b.emit(Phase("hugetlb_bootmem_end", inferred="alloc_bootmem(): end of the gigantic page requests"), origin)
-
-
-def _scratch(b: _Builder, ops: tuple[Op, ...], at: int) -> None:
-    """kho_reserve_scratch() sized on the host's accounting, as the allocations (and frees) it makes."""
-    from ..kho.params import parse_kho_cmdline
-    from ..kho.scratch import reserve_scratch
-
-    params = parse_kho_cmdline(b.host.cmdline)
-    if not params.enable:
-        return
-    tmpl: dict[str, Alloc] = {}
-    for op in ops[at + 1:]:
-        if isinstance(op, Phase):
-            break
-        if isinstance(op, Alloc):
-            key = {"memblock_alloc_try_nid": "memblock_alloc",
-                   "memblock_alloc_range_nid": "memblock_alloc_range_nid"}.get(op.api, op.api)
-            if key == "memblock_phys_alloc_range" and not op.max_addr:
-                key = "memblock_phys_alloc"
-            tmpl.setdefault(key, op)
-    trial = copy.deepcopy(b.mb)
-    res = reserve_scratch(trial, params, b.host.nodes)
-    origin = "formula kho_reserve_scratch() on the host's RSRV_KERN"
-    got: list[tuple[int, int]] = []
-    for api, size, nid, _addr in res.attempts:
-        t = tmpl.get(api)
-        if api == "memblock_alloc":
-            op = t or Alloc("memblock_alloc_try_nid", size, align=b.mb.page_size, nid=NUMA_NO_NODE, min_addr=0,
-                            max_addr=0, caller="kho_memory_init")
-        elif api == "memblock_phys_alloc_range":
-            op = t or Alloc(api, size, align=4 << 20, min_addr=0, max_addr=0xFFFFFFFF, caller="kho_memory_init")
-        elif api == "memblock_phys_alloc":
-            op = t or Alloc("memblock_phys_alloc_range", size, align=4 << 20, min_addr=0, max_addr=0,
-                            caller="kho_memory_init")
-        else:
-            op = t or Alloc(api, size, align=2 << 20, nid=nid, min_addr=0, max_addr=0, exact=True,
-                            caller="memblock_alloc_range_nid",
-                            inferred="kho_reserve_scratch(): per-node scratch via memblock_alloc_range_nid(exact_nid)")
-        op = replace(op, size=size, nid=nid if api == "memblock_alloc_range_nid" else op.nid, expect=None)
-        addr = b.emit(op, origin, keep_reason=op)
-        if addr is None:
-            for base, sz in reversed(got):
-                b.emit(Free(base, sz, caller="kho_memory_init"), origin + ": rollback after a failure")
-            return
-        got.append((addr, size))
