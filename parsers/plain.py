@@ -168,8 +168,33 @@ class PlainBoot:
 
     @property
     def nodes(self) -> tuple[int, ...]:
-        """Node ids with memory, from ``Initmem setup node`` (else node 0)."""
-        return tuple(sorted(self.initmem)) or (0,)
+        """Node ids with memory (see :meth:`node_spans`)."""
+        return tuple(sorted(self.node_spans()))
+
+    def node_spans(self) -> dict[int, tuple[int, int, int]]:
+        """nid -> (first byte, end, line) of each node's memory.
+
+        From ``Initmem setup node``; a log cut before it falls back on
+        ``Early memory node ranges``, then the SRAT (clipped to RAM), then one
+        node over all of RAM (``No NUMA configuration found``).
+        """
+        if self.initmem:
+            return dict(self.initmem)
+        out: dict[int, tuple[int, int, int]] = {}
+        for nid, base, end, line in self.node_ranges:
+            b, e, ln = out.get(nid, (base, end, line))
+            out[nid] = (min(b, base), max(e, end), ln)
+        if out:
+            return out
+        ram = self.ram()
+        if not ram:
+            return {0: (0, 0, 0)}
+        for nid, base, end, line in self.srat:
+            inside = [(max(b, base), min(e, end)) for b, e, _ in ram if b < end and base < e]
+            if inside:
+                b, e, ln = out.get(nid, (inside[0][0], inside[-1][1], line))
+                out[nid] = (min(b, inside[0][0]), max(e, inside[-1][1]), ln)
+        return out or {0: (ram[0][0], ram[-1][1], ram[0][2])}
 
     def ram(self) -> list[tuple[int, int, int]]:
         """E820 RAM after the printed updates, as (base, end, line) sorted: what ``e820__memblock_setup()`` adds."""

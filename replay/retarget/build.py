@@ -169,7 +169,7 @@ def retarget(template: Trace, host: PlainBoot, *, iomem: Iomem | None = None, tp
     arch = ctx.arch or "x86_64"
     mb = Memblock(profile_for(ctx.release or "7.2"), arch_for(arch, nodes_shift=ctx.nodes_shift))
     b = _build(template, host, tplain, iomem, tiomem, mb, assume)
-    nodes = tuple((n, base, end) for n, (base, end, _) in sorted(host.initmem.items()))
+    nodes = tuple((n, base, end) for n, (base, end, _) in sorted(host.node_spans().items()))
     obs: list[Observation] = []
     end = len(b.out)
 
@@ -323,7 +323,7 @@ def _walk(b: _Builder) -> None:
             key = f"set_node:{op.reserved}:{why}"
             if key not in done:
                 done.add(key)
-                for n, (base, end, line) in sorted(host.initmem.items()):
+                for n, (base, end, line) in sorted(host.node_spans().items()):
                     b.emit(SetNode(base, end - base, n, op.reserved, caller=op.caller), b.hsrc(line) + " node span",
                            keep_reason=op)
             continue

@@ -53,3 +53,16 @@ def test_plain_facts_of_a_real_boot() -> None:
 def test_no_memory_map_is_one_error_naming_the_file() -> None:
     with pytest.raises(FormatError, match=r"host\.log:1: no memory map"):
         parse_plain("[    0.0] Linux version 7.2.13\n[    1.0] Memory: 1K/2K available\n", "host.log")
+
+
+def test_node_spans_fall_back_when_the_log_is_cut_before_initmem() -> None:
+    text = read_text(_cold_log(trace_dir(DEB72[4])))
+    full = parse_plain(text)
+    assert {n: v[:2] for n, v in full.node_spans().items()} == {0: (0x1000, 0x140000000),
+                                                                 1: (0x140000000, 0x240000000)}
+    cut = "\n".join(ln for ln in text.splitlines() if "Initmem setup node" not in ln and "  node  " not in ln)
+    srat = parse_plain(cut)
+    assert {n: v[:2] for n, v in srat.node_spans().items()} == {0: (0x1000, 0x140000000),
+                                                                1: (0x140000000, 0x240000000)}
+    one = parse_plain("\n".join(ln for ln in cut.splitlines() if "SRAT: Node" not in ln))
+    assert {n: v[:2] for n, v in one.node_spans().items()} == {0: (0x1000, 0x240000000)}
