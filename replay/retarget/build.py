@@ -261,6 +261,12 @@ def _walk(b: _Builder) -> None:
     trd = b.tplain.ramdisk if b.tplain else None
     hnodes = host.nodes
     tnodes = sorted({n for n, _, _ in t.context.nodes}) or [0]
+    if not host.cmdline:
+        b.assume.append("host printed no command line: no hugepages=, kho= or kho_scratch= assumed")
+    tcpus = b.tplain.nr_cpu_ids if b.tplain else None
+    if host.nr_cpu_ids and tcpus and host.nr_cpu_ids != tcpus:
+        b.assume.append(f"percpu bookkeeping allocations sized for the template's {tcpus} CPUs "
+                        f"(host: {host.nr_cpu_ids})")
     if len(hnodes) != len(tnodes):
         b.assume.append(f"host has {len(hnodes)} node(s), template {len(tnodes)}: per-node percpu groups and "
                         "per-node early allocations other than NODE_DATA/memmap follow the template")
