@@ -77,6 +77,8 @@ def _sniff(text: str) -> str:
                  "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
                  "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase",
                  "alloc"}
+    if text.startswith("# kho-replay retarget"):
+        return "ops"
     meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
     # debugfs tables pasted as text: every line a row or a header naming the table
     if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
@@ -228,6 +230,10 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
             # Op scripts are ours: a byte that is not UTF-8 is damage, not firmware noise.
             line = text[: text.index("\ufffd")].count("\n") + 1
             raise FormatError(str(p), "not valid UTF-8 text", line=line)
+        if text.startswith("# kho-replay retarget"):
+            from .retargeted import parse_retargeted
+
+            return parse_retargeted(text, str(p))
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":

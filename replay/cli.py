@@ -325,6 +325,7 @@ def validate(
             raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
                                  "alone?): give the boot's console log, or a directory holding both")
     reports = [run_validate(t) for t in traces]
+    notes, notes_ok = _cli_fleet.retarget_notes(traces)  # a retargeted trace: its host's printed facts too
     several = len(sources) > 1
     labels = [s.boot if s.boot is not None else (i + 1 if several else None) for i, s in enumerate(sources)]
     if _format(fmt, output, ("json",)) is Format.json:
@@ -336,8 +337,8 @@ def validate(
             if r.first_mismatch is not None:
                 text += _context_table(r, t) + "\n"
             parts.append(text)
-        _emit("".join(parts), output)
-    if not all(r.ok for r in reports):
+        _emit("".join(parts + notes), output)
+    if not all(r.ok for r in reports) or not notes_ok:
         raise typer.Exit(ExitCode.DIVERGED)
 
 
@@ -816,6 +817,8 @@ def fixture_check(
 from .cli_whatif import register as _register_whatif  # noqa: E402  (needs the commands above)
 
 _register_whatif(app)
+
+from . import cli_fleet as _cli_fleet  # noqa: E402  (registers retarget and fleet)
 
 
 def dispatch(args: list[str]) -> list[str]:

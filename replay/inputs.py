@@ -86,7 +86,7 @@ def resolve(path: Path, *, boot: int | None = None, second: Path | None = None, 
     second_src = Source(second) if second is not None else None
     if second is not None and not second.exists():
         raise KhoReplayError(f"{second}: no such file or directory")
-    if str(path).startswith("scenario:"):
+    if str(path).startswith("scenario:") or _template_plus(path):
         return TraceInput(path, Source(path), second_src)
     if not path.exists():
         raise KhoReplayError(f"{path}: no such file or directory")
@@ -117,6 +117,26 @@ def _capture(path: Path, boot: int | None, second: Source | None, pair: bool) ->
     return TraceInput(path, Source(path, boot), second)
 
 
+def _template_plus(path: Path) -> bool:
+    """``TEMPLATE+PLAIN`` (a host retargeted on the fly) rather than a file."""
+    return "+" in str(path) and not path.exists()
+
+
+def load_template_plus(spec: str) -> Trace:
+    """``TEMPLATE+PLAIN``: the host of PLAIN retargeted from TEMPLATE (PLAIN a directory: its iomem.txt too).
+
+    :raises InputError: when no split of *spec* at a ``+`` names two existing paths.
+    """
+    from .errors import InputError
+    from .retarget import retarget_files
+
+    for k in [i for i, c in enumerate(spec) if c == "+"]:
+        t, p = Path(spec[:k]), Path(spec[k + 1:])
+        if t.exists() and p.exists():
+            return retarget_files(t, p, iomem="auto" if p.is_dir() else None).trace
+    raise InputError(spec, "no such file (nor TEMPLATE+PLAIN with both existing)")
+
+
 def boots(path: Path, boot: int | None = None) -> list[Source]:
     """Every boot a capture holds (both kernels of a KHO directory), or just the one *boot* picks."""
     t = resolve(path, boot=boot)
@@ -139,6 +159,8 @@ def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = Non
         from .kho.scenarios import scenario
 
         return scenario(str(src.path))
+    if _template_plus(src.path):
+        return load_template_plus(str(src.path))
     from kho_replay.parsers import assumptions, load
 
     trace = load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
