@@ -10,7 +10,6 @@ comment lines an op-script reader ignores::
     #@ arch: x86_64
     #@ cmdline: console=ttyS0 kho=on hugepages=2 ...
     #@ node: 0 0x1000 0x240000000
-    #@ nodes_shift: 6
     #@ fact: retarget_assume kernel image at the template's 0x61a00000 ...
     #@ observe: memory 173 host.log:466 Memory: 7123976K/8388088K available (...)
 
@@ -22,6 +21,8 @@ from __future__ import annotations
 
 from kho_replay.replay.errors import FormatError
 from kho_replay.replay.ops import Context, KernelMessage, Src, Trace, format_script, parse_script
+
+from .console.grammar import stated_kib
 
 __all__ = ["MAGIC", "format_retargeted", "parse_retargeted"]
 
@@ -37,8 +38,6 @@ def format_retargeted(trace: Trace) -> str:
     if c.arch:
         head.append(f"#@ arch: {c.arch}")
     head.append(f"#@ cmdline: {c.cmdline}")
-    if c.nodes_shift is not None:
-        head.append(f"#@ nodes_shift: {c.nodes_shift}")
     head += [f"#@ node: {n} {b:#x} {e:#x}" for n, b, e in c.nodes]
     head += [f"#@ fact: {k} {v}" for k, v in c.facts]
     for o in trace.observations:
@@ -64,8 +63,6 @@ def parse_retargeted(text: str, path: str) -> Trace:
         try:
             if key in ("release", "arch", "cmdline"):
                 kw[key] = val
-            elif key == "nodes_shift":
-                kw[key] = int(val)
             elif key == "node":
                 n, b, e = val.split()
                 nodes.append((int(n), int(b, 0), int(e, 0)))
@@ -76,7 +73,7 @@ def parse_retargeted(text: str, path: str) -> Trace:
                 kind, at, where, rest = val.split(" ", 3)
                 p, _, ln = where.rpartition(":")
                 src = Src(p, int(ln), text=rest) if ln.isdigit() else None
-                obs.append(KernelMessage(at=int(at), src=src, kind=kind, text=rest))
+                obs.append(KernelMessage(at=int(at), src=src, kind=kind, text=rest, kib=stated_kib(kind, rest)))
         except ValueError as e:
             raise FormatError(path, f"bad '#@ {key}' header line ({e})", line=lineno) from None
     ctx = Context(nodes=tuple(nodes), facts=tuple(facts), **kw)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["ARCH_HINTS", "ERAS", "ERA_CLUES", "Era", "EraClue", "era_for", "infer_release", "range_of",
-           "why_not_understood"]
+           "stated_kib", "why_not_understood"]
 
 # --------------------------------------------------------------------------
 # Constants
@@ -294,3 +294,13 @@ def range_of(m: re.Match[str]) -> tuple[int, int]:
     end = int(m.group("end"), 16)
     # size 0 prints end = base - 1, and arm64 removes [1 << 52, ULLONG_MAX): both wrap
     return base, (end + 1 - base) & PHYS_MASK
+
+
+def stated_kib(kind: str, text: str) -> int | None:
+    """The size a ``Memory: ...K/...K available`` (*kind* ``memory``: the total) or ``Freeing ...K``
+    line states, in KiB, as :class:`~kho_replay.replay.ops.KernelMessage` keeps it; None for other lines."""
+    if kind == "memory" and (m := MEMORY_LINE.match(text)) is not None:
+        return int(m.group("total"))
+    if (m := FREEING_LINE.match(text)) is not None:
+        return int(m.group("kib"))
+    return None

@@ -43,6 +43,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from kho_replay.parsers.console.grammar import stated_kib
 from kho_replay.parsers.plain import Iomem, PlainBoot
 
 from ..errors import KhoReplayError
@@ -167,14 +168,15 @@ def retarget(template: Trace, host: PlainBoot, *, iomem: Iomem | None = None, tp
         assume.append(msg + ": every build constant (op sequence, sizes, kernel image size) assumed the template's")
     ctx = template.context
     arch = ctx.arch or "x86_64"
-    mb = Memblock(profile_for(ctx.release or "7.2"), arch_for(arch, nodes_shift=ctx.nodes_shift))
+    mb = Memblock(profile_for(ctx.release or "7.2"), arch_for(arch))
     b = _build(template, host, tplain, iomem, tiomem, mb, assume)
     nodes = tuple((n, base, end) for n, (base, end, _) in sorted(host.node_spans().items()))
     obs: list[Observation] = []
     end = len(b.out)
 
     def seen(kind: str, line: int, text: str) -> None:
-        obs.append(KernelMessage(at=end, src=Src(host.source, line, text=text), kind=kind, text=text))
+        obs.append(KernelMessage(at=end, src=Src(host.source, line, text=text), kind=kind, text=text,
+                                 kib=stated_kib(kind, text)))
 
     if host.memory is not None:
         seen("memory", host.memory[2], host.memory[3])

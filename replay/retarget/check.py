@@ -156,7 +156,7 @@ def _placements(trace: Trace) -> dict[int, tuple[int, int]]:
     from ..profile import arch_for, profile_for
 
     ctx = trace.context
-    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64", nodes_shift=ctx.nodes_shift))
+    mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64"))
     res = mb.run(trace.ops)
     out = {r.op_index: (r.addr, r.addr + r.size) for r in res.results if r.addr is not None}
     for i, op in enumerate(trace.ops):

@@ -282,7 +282,7 @@ def scratch(b: _Builder, ops: tuple[Op, ...], at: int) -> None:
     res = reserve_scratch(trial, params, b.host.nodes)
     origin = "formula kho_reserve_scratch() on the host's RSRV_KERN"
     got: list[tuple[int, int]] = []
-    for api, size, nid, _addr in res.attempts:
+    for api, size, nid, _addr in ((r.api, r.size, r.nid, r.addr) for r in res.requests):
         t = tmpl.get(api)
         if api == "memblock_alloc":
             op = t or Alloc("memblock_alloc_try_nid", size, align=b.mb.page_size, nid=NUMA_NO_NODE, min_addr=0,

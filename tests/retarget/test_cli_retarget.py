@@ -41,7 +41,7 @@ def test_retarget_writes_a_trace_parse_validate_and_kho_read(tmp_path: Path) -> 
     r = runner.invoke(app, ["validate", str(out)])
     assert r.exit_code == 0 and "Memory: totals matched 1/1" in r.stdout
     r = runner.invoke(app, ["kho", str(out), "-f", "json"])
-    doc = json.loads(r.stdout)[0]
+    doc = json.loads(r.stdout)["outcomes"][0]
     assert doc["scratch"]["enabled"] and doc["gigantic"]["allocated"] == 2
 
 
@@ -123,7 +123,7 @@ def test_template_plus_plain_is_an_input_form(tmp_path: Path) -> None:
     spec = f"{trace_dir(KHO72[0])}+{host}"
     r = runner.invoke(app, ["kho", spec, "-f", "json"])
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.stdout)[0]
+    doc = json.loads(r.stdout)["outcomes"][0]
     assert not doc["scratch"]["enabled"] and doc["scratch"]["failed"] == "global"  # B: KHO off, as the kernel said
     r = runner.invoke(app, ["run", f"{tmp_path}/nothing+{host}"])
     assert r.exit_code == 2 and "TEMPLATE+PLAIN" in r.stderr
