@@ -70,6 +70,7 @@ from kho_replay.replay.ops import (
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import parse_debugfs_lines
+from .capture import live_lines
 from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
@@ -208,9 +209,7 @@ class ConsoleReader(HiddenOps):
     # ------------------------------------------------------------- entry point
 
     def _clean_lines(self) -> None:
-        for i, raw in enumerate(self.raw_lines, 1):
-            ts, text = clean_line(raw)
-            self.lines.append(Line(i, ts, text, raw))
+        self.lines = live_lines(Line(i, *clean_line(raw), raw) for i, raw in enumerate(self.raw_lines, 1))
 
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
@@ -270,8 +269,11 @@ class ConsoleReader(HiddenOps):
             end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
         except IndexError:
             raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}") from None
+        # a glued section marker makes two Lines of one raw line: slice the raw lines by line number
+        raw_begin = self.lines[begin].lineno - 1
+        raw_end = self.lines[end].lineno - 1 if end < len(self.lines) else len(self.raw_lines)
         self.lines = self.lines[begin:end]
-        self.raw_lines = self.raw_lines[begin:end]
+        self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
@@ -453,7 +455,8 @@ class ConsoleReader(HiddenOps):
             where = ln.lineno if ln else (self.lines[-1].lineno if self.lines else d.lineno)
             if ln is None:
                 raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
-            self._skip(self.lines[d.lineno - 1], f"incomplete MEMBLOCK configuration dump (ends at line {where})")
+            head = next(x for x in self.lines if x.lineno == d.lineno)
+            self._skip(head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
             return
         mem = d.regions["memory"]
         res = d.regions["reserved"]
