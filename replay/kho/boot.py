@@ -64,7 +64,7 @@ from ..ops import (
 from ..profile import arch_for, profile_for
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
-from .link import link, resolve
+from .link import Anchor, link, resolve
 from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
 from .params import KhoParams, parse_kho_cmdline
 from .preserve import (
@@ -228,6 +228,27 @@ class Boot:
     busy_reserved: list[tuple[int, int]] = field(default_factory=list)
     #: [entries scanned, entries memmoved] of reservations the driver makes itself.
     cost: list[int] = field(default_factory=lambda: [0, 0])
+    # --- the replay walk (:meth:`run`)
+    trace: Trace | None = None
+    #: kexec_file segments reserved inside scratch at ``kho_populate()``: (base, size, flags).
+    segments: tuple[tuple[int, int, int], ...] = ()
+    requests: list[Request] = field(default_factory=list)
+    #: op index -> address the replay gave that allocation (None: failed).
+    placed: dict[int, int | None] = field(default_factory=dict)
+    #: the hugetlb loop: the plain form stops at its first failure (key None), the node form per node.
+    stopped: set[int | None] = field(default_factory=set)
+    got_per_node: dict[int, int] = field(default_factory=dict)
+    attempts: int = 0
+    last_nid: int = NUMA_NO_NODE
+    scratch_res: ScratchResult | None = None
+    scanned: int = 0
+    memmoves: int = 0
+    panic: str | None = None
+    subs: list[Subsystem] = field(default_factory=list)
+    bp: BootPlan = field(default_factory=lambda: BootPlan(0, 0, 0, 0, 0))
+    hreq: HugepagesRequest | None = None
+    #: op indexes of the gigantic pages' logged requests.
+    gig_ops: set[int] = field(default_factory=set)
 
     # ----------------------------------------------------------- accounting
 
@@ -331,6 +352,164 @@ class Boot:
         api = "memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw"
         return mb.alloc(Alloc(api, size, align=size, nid=nid, caller="alloc_bootmem"))
 
+    # ------------------------------------------------------- the replay walk
+
+    def say(self, text: str) -> None:
+        """A line the boot prints at the current op."""
+        self.messages.append((self.mb.op_index or 0, text))
+
+    def run(self) -> Outcome:
+        """Replay the trace's ops once, running the decision points before the ops they precede."""
+        trace, mb = self.trace, self.mb
+        if trace is None:
+            raise KhoReplayError("internal: Boot.run() without a trace")
+        ops = trace.ops
+        self.subs = classify_ops(trace)
+        self.bp = plan(ops, self.subs)
+        anchors = link(ops)
+        self.hreq = hugepages_request(trace.context.cmdline)
+        self.gig_ops = {i for i, op in enumerate(ops)
+                        if isinstance(op, Alloc) and self.subs[i] is Subsystem.HUGETLB_GIGANTIC}
+        for text in self.params.messages:
+            self.messages.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
+        try:
+            for i, op in enumerate(ops):
+                mb.op_index = i
+                self.decision_points(i)
+                self.replay_op(i, op, anchors)
+            mb.op_index = len(ops)
+            self.decision_points(len(ops))
+        except KernelPanic as e:
+            self.panic = e.message
+            self.say(f"Kernel panic - not syncing: {e.message}")
+        mb.kho_scratch_only = False
+        return _outcome(trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
+                        self.scanned, self.memmoves, self.panic)
+
+    def replay_op(self, i: int, op: Op, anchors: Sequence[Anchor | None]) -> None:
+        """One op of the trace, unless the driver owns it (KHO ops, gigantic pages' tail marks)."""
+        mb, sub = self.mb, self.subs[i]
+        # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
+        if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
+            return
+        if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
+            return  # the NOINIT half of a logged preserved block: resynthesized with the block
+        if isinstance(op, Alloc):
+            before = mb.stats["find_calls"]
+            if i in self.gig_ops:
+                exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
+                self.gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
+            else:
+                only = mb.kho_scratch_only
+                addr = mb.alloc(op)
+                self.placed[i] = addr
+                self.requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
+                                             sub.value, addr, op.caller, False, only))
+            self.scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
+            return
+        anchor = anchors[i]
+        if anchor is not None and anchor.alloc in self.gig_ops and isinstance(op, Mark):
+            return  # the tail NOINIT mark is synthesized with the page
+        op2 = resolve(op, anchor, self.placed)
+        if op2 is None:
+            return
+        if isinstance(op2, Reserve | ReserveKern | Free):
+            scan, move = insert_cost(mb, op2.base)
+            self.scanned += scan
+            self.memmoves += move
+        mb.apply(op2)
+
+    def gigantic(self, i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
+        """One gigantic page request of the hugetlb loop (logged, or *synth*esized by the driver)."""
+        mb = self.mb
+        key = nid if exact else None
+        if key in self.stopped:
+            return
+        only = mb.kho_scratch_only
+        self.attempts += 1
+        self.last_nid = nid
+        addr = self.alloc_gigantic(size, nid, exact, op)
+        if addr is None:
+            self.stopped.add(key)
+        else:
+            r = mb.reserved.search(addr)
+            rnid = r.nid if r is not None and not (self.adopted and addr in self.adopted) else nid
+            self.pages.append((addr, size, rnid))
+            self.got_per_node[nid] = self.got_per_node.get(nid, 0) + 1
+            if r is not None:
+                # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
+                mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
+                               Flag.MEMBLOCK_RSRV_NOINIT)
+        api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
+                                             "memblock_alloc_try_nid_raw")
+        self.requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
+                                     op.caller if op is not None else "alloc_bootmem", synth, only))
+        self.placed[i] = addr
+
+    def finish_hugetlb(self, at: int) -> None:
+        """End of the hugetlb loop: the attempts the recorded boot did not log, the failure messages."""
+        nodes = self.nodes or (0,)
+        hreq = self.hreq
+        if hreq is not None:
+            if hreq.per_node:
+                for n, want in hreq.per_node:
+                    while n not in self.stopped and self.got_per_node.get(n, 0) < want:
+                        self.gigantic(at, GIGANTIC, n, True, None, True)
+                    if self.got_per_node.get(n, 0) < want:
+                        self.say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
+                                 f"Only allocated {self.got_per_node.get(n, 0)} hugepages.")
+            else:
+                while None not in self.stopped and len(self.pages) < hreq.total:
+                    # round robin over nodes with memory, continuing after the last node used
+                    k = nodes.index(self.last_nid) + 1 if self.last_nid in nodes else 0
+                    self.gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
+                if len(self.pages) < hreq.total:
+                    self.say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
+                             f"Only allocated {len(self.pages)} hugepages.")
+        if self.kexec:
+            self.scratch_left.append(("hugetlb", self.scratch_free()))
+            self.after_hugetlb()
+
+    def _find_nodes(self) -> tuple[int, ...]:
+        mb, trace = self.mb, self.trace
+        assert trace is not None
+        return _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
+
+    def decision_points(self, i: int) -> None:
+        """The hooks that run before op *i* (kho-spec §3.1)."""
+        mb, bp, kexec = self.mb, self.bp, self.kexec
+        if kexec and i == bp.populate:
+            populate(mb, self.areas)
+            # kexec_file put the new kernel's segments inside scratch (kho_locate_mem_hole()).
+            for base, size, flags in self.segments:
+                mb.reserve_range(base, size, NUMA_NO_NODE, flags)
+            self.scratch_left.append(("setup_arch", self.scratch_free()))
+        if i == bp.early:
+            self.nodes = self._find_nodes()
+            if kexec:
+                self.early_init()
+        if i == bp.hugetlb_end:
+            self.finish_hugetlb(i)
+        if kexec and i == bp.percpu:
+            self.scratch_left.append(("memmap", self.scratch_free()))
+        if kexec and i == bp.after_percpu and i != bp.kho_init:
+            self.scratch_left.append(("percpu", self.scratch_free()))
+        if i == bp.kho_init:
+            if not self.nodes:
+                self.nodes = self._find_nodes()
+            if kexec:
+                self.scratch_left.append(("kho_memory_init", self.scratch_free()))
+                self.kho_memory_init()
+            else:
+                res = reserve_scratch(mb, self.params, self.nodes, kern_size=self.scratch_kern_size)
+                self.scratch_res = res
+                for text in res.messages:
+                    self.say(text)
+                for api, size, nid, addr in res.attempts:
+                    self.requests.append(Request(i, api, size, nid, Subsystem.KHO_SCRATCH.value, addr,
+                                                 "kho_reserve_scratch", True, False))
+                self.areas = res.areas
+
 
 def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
     if trace.context.nodes:
@@ -358,158 +537,12 @@ def execute(
     """
     ctx = trace.context
     mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
-    ops = trace.ops
-    subs = classify_ops(trace)
-    bp = plan(ops, subs)
-    anchors = link(ops)
     params = parse_kho_cmdline(ctx.cmdline)
     if kho is not None:
         # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.
         params = replace(params, enable=kho)
-    boot = Boot(mb, strategy, kexec, params, (), areas, preserved)
-    hreq = hugepages_request(ctx.cmdline)
-    requests: list[Request] = []
-    placed: dict[int, int | None] = {}
-    gig_ops = {i for i, op in enumerate(ops) if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC}
-    # The hugetlb loop: plain form stops at the first failure, node form per node.
-    stopped: set[int | None] = set()
-    got_per_node: dict[int, int] = {}
-    attempts = 0
-    last_nid = NUMA_NO_NODE
-    scratch_res = None
-    scanned = memmoves = 0
-    panic = None
-    msgs = boot.messages
-
-    def say(text: str) -> None:
-        msgs.append((mb.op_index or 0, text))
-
-    for text in params.messages:
-        msgs.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
-
-    def gigantic(i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
-        nonlocal attempts, last_nid
-        key = nid if exact else None
-        if key in stopped:
-            return
-        only = mb.kho_scratch_only
-        attempts += 1
-        last_nid = nid
-        addr = boot.alloc_gigantic(size, nid, exact, op)
-        if addr is None:
-            stopped.add(key)
-        else:
-            r = mb.reserved.search(addr)
-            rnid = r.nid if r is not None and not (boot.adopted and addr in boot.adopted) else nid
-            boot.pages.append((addr, size, rnid))
-            got_per_node[nid] = got_per_node.get(nid, 0) + 1
-            if r is not None:
-                # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
-                mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
-                               Flag.MEMBLOCK_RSRV_NOINIT)
-        api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
-                                             "memblock_alloc_try_nid_raw")
-        requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
-                                op.caller if op is not None else "alloc_bootmem", synth, only))
-        placed[i] = addr
-
-    def finish_hugetlb(at: int) -> None:
-        nodes = boot.nodes or (0,)
-        if hreq is not None:
-            if hreq.per_node:
-                for n, want in hreq.per_node:
-                    while n not in stopped and got_per_node.get(n, 0) < want:
-                        gigantic(at, GIGANTIC, n, True, None, True)
-                    if got_per_node.get(n, 0) < want:
-                        say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
-                            f"Only allocated {got_per_node.get(n, 0)} hugepages.")
-            else:
-                while None not in stopped and len(boot.pages) < hreq.total:
-                    # round robin over nodes with memory, continuing after the last node used
-                    k = nodes.index(last_nid) + 1 if last_nid in nodes else 0
-                    gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
-                if len(boot.pages) < hreq.total:
-                    say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
-                        f"Only allocated {len(boot.pages)} hugepages.")
-        if kexec:
-            boot.scratch_left.append(("hugetlb", boot.scratch_free()))
-            boot.after_hugetlb()
-
-    def decision_points(i: int) -> None:
-        nonlocal scratch_res
-        if kexec and i == bp.populate:
-            populate(mb, areas)
-            # kexec_file put the new kernel's segments inside scratch (kho_locate_mem_hole()).
-            for base, size, flags in segments:
-                mb.reserve_range(base, size, NUMA_NO_NODE, flags)
-            boot.scratch_left.append(("setup_arch", boot.scratch_free()))
-        if i == bp.early:
-            boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
-            if kexec:
-                boot.early_init()
-        if i == bp.hugetlb_end:
-            finish_hugetlb(i)
-        if kexec and i == bp.percpu:
-            boot.scratch_left.append(("memmap", boot.scratch_free()))
-        if kexec and i == bp.after_percpu and i != bp.kho_init:
-            boot.scratch_left.append(("percpu", boot.scratch_free()))
-        if i == bp.kho_init:
-            if not boot.nodes:
-                boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
-            if kexec:
-                boot.scratch_left.append(("kho_memory_init", boot.scratch_free()))
-                boot.kho_memory_init()
-            else:
-                scratch_res = reserve_scratch(mb, params, boot.nodes, kern_size=boot.scratch_kern_size)
-                for text in scratch_res.messages:
-                    say(text)
-                for api, size, nid, addr in scratch_res.attempts:
-                    requests.append(Request(i, api, size, nid, Subsystem.KHO_SCRATCH.value, addr,
-                                            "kho_reserve_scratch", True, False))
-                boot.areas = scratch_res.areas
-
-    try:
-        for i, op in enumerate(ops):
-            mb.op_index = i
-            decision_points(i)
-            sub = subs[i]
-            # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
-            if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
-                continue
-            if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
-                continue  # the NOINIT half of a logged preserved block: resynthesized with the block
-            if isinstance(op, Alloc):
-                before = mb.stats["find_calls"]
-                if i in gig_ops:
-                    exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
-                    gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
-                else:
-                    only = mb.kho_scratch_only
-                    addr = mb.alloc(op)
-                    placed[i] = addr
-                    requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
-                                            sub.value, addr, op.caller, False, only))
-                scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
-                continue
-            anchor = anchors[i]
-            if anchor is not None and anchor.alloc in gig_ops and isinstance(op, Mark):
-                continue  # the tail NOINIT mark is synthesized with the page
-            op2 = resolve(op, anchor, placed)
-            if op2 is None:
-                continue
-            if isinstance(op2, Reserve | ReserveKern | Free):
-                scan, move = insert_cost(mb, op2.base)
-                scanned += scan
-                memmoves += move
-            mb.apply(op2)
-        mb.op_index = len(ops)
-        decision_points(len(ops))
-    except KernelPanic as e:
-        panic = e.message
-        say(f"Kernel panic - not syncing: {e.message}")
-    mb.kho_scratch_only = False
-    outcome = _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic)
-    return outcome, mb
+    boot = Boot(mb, strategy, kexec, params, (), areas, preserved, trace=trace, segments=segments)
+    return boot.run(), mb
 
 
 def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchResult | None,
