@@ -23,9 +23,9 @@ from rich.console import Console
 
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
+from .kho.model import memblock_for
 from .memblock.engine import Memblock, run_json
 from .ops import Alloc, Trace, format_op, format_script, op_fields
-from .profile import arch_for, profile_for
 
 if TYPE_CHECKING:
     from .report.html import Map
@@ -138,9 +138,7 @@ def run(
     result and the final memory/reserved tables as memblock_dump_all() does."""
     try:
         t = _load(trace, boot=boot)
-        ctx = t.context
-        mb = Memblock(profile_for(kernel or ctx.release or "7.3"),
-                      arch_for(arch or ctx.arch or "x86_64", nodes_shift=None if arch else ctx.nodes_shift))
+        mb = memblock_for(t, kernel=kernel, arch=arch)
         res = mb.run(t.ops)
     except KhoReplayError as e:
         raise _fail(e) from None

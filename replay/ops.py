@@ -61,12 +61,15 @@ __all__ = [
     "EnforceMemoryLimit",
     "Free",
     "KernelMessage",
+    "KhoExtendScratch",
+    "KhoScratchArea",
     "KhoScratchOnly",
     "Mark",
     "MemblockDump",
     "DebugfsTable",
     "MirroredKernelcore",
     "MovableNode",
+    "NodeRanges",
     "Observation",
     "Op",
     "Phase",
@@ -276,6 +279,28 @@ class KhoScratchOnly(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class KhoScratchArea(Op):
+    """One ``kho_scratch[]`` entry a KHO boot inherited (7.3 ``kho_memory_init_early()`` points
+    ``kho_scratch`` at them): ``kho_scratch_overlap()`` and so ``memblock_alloc_hugetlb()`` see it."""
+
+    base: int
+    size: int
+    keyword: ClassVar[str] = "kho_scratch_area"
+
+
+@dataclass(frozen=True, slots=True)
+class KhoExtendScratch(Op):
+    """7.3 ``kho_extend_scratch()``: every 1 GiB block holding no preserved memory (nor a page of the
+    incoming radix tree) is marked KHO_SCRATCH, from 0 to ``memblock_end_of_DRAM()``.
+
+    ``busy`` are the base addresses of the busy 1 GiB blocks; the marks print nothing.
+    """
+
+    busy: tuple[int, ...] = ()
+    keyword: ClassVar[str] = "kho_extend_scratch"
+
+
+@dataclass(frozen=True, slots=True)
 class MovableNode(Op):
     """The ``movable_node`` command-line switch (``movable_node_is_enabled()``)."""
 
@@ -369,7 +394,7 @@ OP_TYPES: dict[str, type[Op]] = {
     for cls in (
         Add, Remove, Reserve, ReserveKern, Free, Mark, Clear, SetNode, SetCurrentLimit,
         SetBottomUp, AllowResize, KhoScratchOnly, MovableNode, MirroredKernelcore,
-        TrimMemory, EnforceMemoryLimit, CapMemoryRange, Phase, Alloc,
+        TrimMemory, EnforceMemoryLimit, CapMemoryRange, Phase, Alloc, KhoScratchArea, KhoExtendScratch,
     )
 }
 
@@ -421,6 +446,14 @@ class Doubled(Observation):
     new_max: int
     base: int
     end: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRanges(Observation):
+    """``Early memory node ranges``: one ``(nid, base, end)`` per memory[] region (exclusive end),
+    as ``free_area_init()`` prints them (whole pages only)."""
+
+    ranges: tuple[tuple[int, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -585,7 +618,7 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         allow({"nid"})
         b, s = need(2)
         return cls(num(b), num(s), num(opts["nid"]) if "nid" in opts else None, **common)
-    if cls in (Remove, Free, CapMemoryRange):
+    if cls in (Remove, Free, CapMemoryRange, KhoScratchArea):
         allow(set())
         b, s = need(2)
         return cls(num(b), num(s), **common)
@@ -608,6 +641,9 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         allow(set())
         (v,) = need(1)
         return cls(_bool(v), **common)
+    if cls is KhoExtendScratch:
+        allow(set())
+        return cls(tuple(num(b) for b in pos), **common)
     if cls is AllowResize:
         allow(set())
         need(0)
@@ -677,8 +713,11 @@ def format_op(op: Op) -> str:
             parts += [h(b), sz(s)]
             if n is not None:
                 parts.append(f"nid={n}")
-        case Remove(base=b, size=s) | Free(base=b, size=s) | CapMemoryRange(base=b, size=s):
+        case (Remove(base=b, size=s) | Free(base=b, size=s) | CapMemoryRange(base=b, size=s)
+              | KhoScratchArea(base=b, size=s)):
             parts += [h(b), sz(s)]
+        case KhoExtendScratch(busy=busy):
+            parts += [h(b) for b in busy]
         case Mark(flag=f, base=b, size=s) | Clear(flag=f, base=b, size=s):
             parts += [format_flags(f), h(b), sz(s)]
         case SetNode(base=b, size=s, nid=n, reserved=r):

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..flags import Flag
+from ..kho.model import memblock_for
 from ..memblock.engine import Memblock
 from ..ops import (
     FAILED,
@@ -37,7 +38,6 @@ from ..ops import (
     Src,
     Trace,
 )
-from ..profile import arch_for, profile_for
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
 
@@ -138,8 +138,7 @@ class _Checker:
         ctx = trace.context
         self.trace = trace
         self.resync = resync
-        self.mb = Memblock(profile_for(ctx.release or "7.3"), arch_for(ctx.arch or "x86_64",
-                                                                       nodes_shift=ctx.nodes_shift))
+        self.mb = memblock_for(trace)
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
 

@@ -61,10 +61,10 @@ from ..ops import (
     ReserveKern,
     Trace,
 )
-from ..profile import arch_for, profile_for
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
 from .link import Anchor, link, resolve
+from .model import kernel_strategy, memblock_for
 from .outcome import Agreement, ArrayMove, Cost, Gigantic, Outcome, Request, Scratch, agreement
 from .params import KhoParams, parse_kho_cmdline
 from .preserve import (
@@ -347,8 +347,9 @@ class Boot:
             if addr is not None and not s.hugetlb_rsrv_kern:
                 mb.setclr_flag(mb.reserved, addr, size, False, Flag.MEMBLOCK_RSRV_KERN)
             return addr
-        if op is not None:
+        if op is not None and (op.api != "memblock_alloc_hugetlb" or mb.profile.has_alloc_hugetlb):
             return mb.alloc(op)
+        # the kernel asked for has no memblock_alloc_hugetlb(): hugetlb_bootmem_alloc() used the raw APIs
         api = "memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw"
         return mb.alloc(Alloc(api, size, align=size, nid=nid, caller="alloc_bootmem"))
 
@@ -536,7 +537,8 @@ def execute(
     (the kexec_file segments).  Returns the outcome and the final model.
     """
     ctx = trace.context
-    mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
+    mb = memblock_for(trace, kernel=kernel, arch=arch)
+    strategy = kernel_strategy(strategy, mb.profile)
     params = parse_kho_cmdline(ctx.cmdline)
     if kho is not None:
         # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.

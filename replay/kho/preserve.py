@@ -21,7 +21,7 @@ from ..ops import NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
 from .params import memparse
 
 __all__ = ["KHO_SCRATCH_EXT_BLKSIZE", "PreservedSet", "busy_blocks", "check_preserve", "extend_scratch",
-           "free_runs", "insert_cost", "parse_preserve", "reserve_preserved"]
+           "free_runs", "insert_cost", "mark_free_runs", "parse_preserve", "reserve_preserved"]
 
 #: 7.3 kho_extend_scratch() digest granularity.
 KHO_SCRATCH_EXT_BLKSIZE = 1 << 30
@@ -194,6 +194,17 @@ def free_runs(mb: Memblock, busy: Sequence[int], blksize: int = KHO_SCRATCH_EXT_
     return runs
 
 
+def mark_free_runs(mb: Memblock, busy: Sequence[int], flag: Flag = Flag.MEMBLOCK_KHO_SCRATCH,
+                   blksize: int = KHO_SCRATCH_EXT_BLKSIZE) -> None:
+    """The marking half of ``kho_extend_scratch()``: *flag* on every run between the *busy* block indexes.
+
+    ``memblock_mark_kho_scratch()`` on each gap and from the last busy block to the end of DRAM; holes
+    in memory[] are left alone.  The ``kho_extend_scratch`` op and the synthesized KHO boot both run it.
+    """
+    for s, e in free_runs(mb, busy, blksize):
+        mb.setclr_flag(mb.memory, s, e - s, True, flag)
+
+
 def extend_scratch(mb: Memblock, preserved: PreservedSet, flag: Flag) -> int:
     """``kho_extend_scratch()``: flag every 1 GiB block free of preserved memory with *flag*.
 
@@ -203,6 +214,5 @@ def extend_scratch(mb: Memblock, preserved: PreservedSet, flag: Flag) -> int:
     "extended bytes").
     """
     before = sum(r.size for r in mb.memory if r.flags & flag)
-    for s, e in free_runs(mb, busy_blocks(preserved)):
-        mb.setclr_flag(mb.memory, s, e - s, True, flag)
+    mark_free_runs(mb, busy_blocks(preserved), flag)
     return sum(r.size for r in mb.memory if r.flags & flag) - before
