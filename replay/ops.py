@@ -84,6 +84,7 @@ __all__ = [
     "Src",
     "Trace",
     "TrimMemory",
+    "ZoneRanges",
     "format_number",
     "format_op",
     "format_script",
@@ -454,6 +455,14 @@ class NodeRanges(Observation):
     as ``free_area_init()`` prints them (whole pages only)."""
 
     ranges: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneRanges(Observation):
+    """``Zone ranges:``: ``(zone, base, end)`` of each populated zone (exclusive end); the lowest starts at
+    the first page of memory[], the highest ends at the end of DRAM."""
+
+    zones: tuple[tuple[str, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,6 +55,7 @@ from kho_replay.replay.ops import (
     KhoScratchOnly,
     Mark,
     MemblockDump,
+    NodeRanges,
     Observation,
     Op,
     Phase,
@@ -66,6 +67,7 @@ from kho_replay.replay.ops import (
     Src,
     Trace,
     TrimMemory,
+    ZoneRanges,
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
@@ -97,6 +99,8 @@ from .grammar import (
     NID_RANGE_LINE,
     NO_NUMA_LINE,
     NODE_DATA_LINE,
+    NODE_RANGE_ITEM,
+    NODE_RANGES_HEAD,
     NUMA_MERGE_LINE,
     PAGE_SIZE,
     PHYS_ALLOC_LINE,
@@ -107,7 +111,9 @@ from .grammar import (
     SRAT_LINE,
     SZ_1M,
     VERSION_LINE,
+    ZONE_ANY_LINE,
     ZONE_LINE,
+    ZONE_RANGES_HEAD,
     Era,
     era_for,
     func_name,
@@ -183,6 +189,16 @@ class ConsoleReader(HiddenOps):
         self.hugetlb_open = False
         self.dma_limit: int | None = None
         self.bottom_up = False
+        # free_area_init()'s listings: which one is being read, and its observation's index in obs
+        self.listing: str | None = None
+        self.listing_obs = -1
+        self.zones: list[tuple[str, int, int]] = []
+        # 7.3 KHO boot: kho_scratch[] areas inherited (seeded from the first dump), preserved memory
+        # (kho_preserved_memory_reserve lines, read ahead), the kho_extend_scratch op's index
+        self.kho_inherited: list[tuple[int, int]] = []
+        self.preserved_ranges: list[tuple[int, int]] = []
+        self.kho_early = False
+        self.extend_at = -1
 
     # ----------------------------------------------------------------- helpers
 
@@ -227,6 +243,7 @@ class ConsoleReader(HiddenOps):
         self._resolve_pending(None)
         if self.lines:
             self._close_hugetlb(self.lines[-1])
+        self._complete_extension()
         if self.memblock_lines == 0:
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
                               line=len(self.lines) or None)
@@ -328,6 +345,11 @@ class ConsoleReader(HiddenOps):
                 if m.group("zone") == "DMA" or self.dma_limit is None:
                     self.dma_limit = end
                 continue
+            m = NID_RANGE_LINE.match(t)
+            if m and func_name(m.group("caller")) == "kho_preserved_memory_reserve":
+                base, size = range_of(m)
+                self.preserved_ranges.append((base, size))
+                continue
             m = INITMEM_LINE.match(t)
             if m:
                 # numa_cleanup_meminfo() clips blocks to memblock memory, as Initmem prints them
@@ -407,6 +429,8 @@ class ConsoleReader(HiddenOps):
                 return
         if self.dump is not None and self._dump_line(ln):
             return
+        if self._listing_line(ln):
+            return
         if DUMP_HEAD.match(t):
             self.memblock_lines += 1
             self._resolve_pending(idx)
@@ -420,6 +444,39 @@ class ConsoleReader(HiddenOps):
                 return
         if MEMBLOCKISH.match(t):
             self._skip(ln, "memblock-looking line not understood")
+
+    # --- free_area_init() listings
+
+    def _listing_line(self, ln: Line) -> bool:
+        """``Zone ranges:`` / ``Early memory node ranges`` and their items become one observation each."""
+        t = ln.text
+        head = "zones" if ZONE_RANGES_HEAD.match(t) else "nodes" if NODE_RANGES_HEAD.match(t) else None
+        if head is not None:
+            self._resolve_pending(None)
+            if head == "nodes":
+                self._before_node_ranges(ln)
+            self.listing = head
+            self.listing_obs = len(self.obs)
+            src = self._src(ln)
+            self.obs.append(ZoneRanges(at=len(self.ops), src=src, zones=()) if head == "zones"
+                            else NodeRanges(at=len(self.ops), src=src, ranges=()))
+            return True
+        if self.listing is None:
+            return False
+        m = (ZONE_ANY_LINE if self.listing == "zones" else NODE_RANGE_ITEM).match(t)
+        if m is None:
+            self.listing = None
+            return False
+        o = self.obs[self.listing_obs]
+        if m.group("base") is None:
+            return True  # an empty zone
+        base, end = int(m.group("base"), 16), int(m.group("end"), 16) + 1
+        if isinstance(o, ZoneRanges):
+            self.zones.append((m.group("zone"), base, end))
+            self.obs[self.listing_obs] = dataclasses.replace(o, zones=(*o.zones, (m.group("zone"), base, end)))
+        elif isinstance(o, NodeRanges):
+            self.obs[self.listing_obs] = dataclasses.replace(o, ranges=(*o.ranges, (int(m.group("nid")), base, end)))
+        return True
 
     # --- dumps
 

@@ -9,7 +9,10 @@ each observation, compares what the kernel printed with the model's state:
   base, size, flags and node (the node only where the kernel prints one);
 * every debugfs table read after boot (flags and node when that generation
   prints them);
-* the physical-pages total of ``Memory: ...K/...K available`` where present.
+* the physical-pages total of ``Memory: ...K/...K available`` where present;
+* ``Early memory node ranges`` (every memory[] region, whole pages, with its
+  node) and ``Zone ranges:`` (the lowest zone starts at the first page of
+  memory[], the highest ends at the end of DRAM).
 
 After a wrong allocation the model is put back in step with the kernel (the
 wrong block is freed and the recorded one reserved) so that later checks
@@ -32,11 +35,13 @@ from ..ops import (
     Doubled,
     KernelMessage,
     MemblockDump,
+    NodeRanges,
     Observation,
     Op,
     Region,
     Src,
     Trace,
+    ZoneRanges,
 )
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
@@ -73,6 +78,10 @@ class ValidationReport:
     doublings_ok: int = 0
     memory_lines: int = 0
     memory_lines_ok: int = 0
+    node_ranges: int = 0
+    node_ranges_ok: int = 0
+    zone_ranges: int = 0
+    zone_ranges_ok: int = 0
     inferred_ops: int = 0
     ops: int = 0
     panic: str | None = None
@@ -105,6 +114,9 @@ class ValidationReport:
             f"  array doublings matched {self.doublings_ok}/{self.doublings}",
             f"  Memory: totals matched {self.memory_lines_ok}/{self.memory_lines}",
         ]
+        if self.node_ranges or self.zone_ranges:
+            lines.append(f"  Early memory node ranges matched {self.node_ranges_ok}/{self.node_ranges}, "
+                         f"Zone ranges {self.zone_ranges_ok}/{self.zone_ranges}")
         if self.panic:
             lines.append(f"  model panicked: {self.panic}")
         if self.first_mismatch:
@@ -223,6 +235,47 @@ class _Checker:
             self._debugfs(o)
         elif isinstance(o, KernelMessage) and o.kind == "memory":
             self._memory_line(o)
+        elif isinstance(o, NodeRanges):
+            self._node_ranges(o)
+        elif isinstance(o, ZoneRanges):
+            self._zone_ranges(o)
+
+    def _pages(self) -> list[tuple[int, int, int]]:
+        """memory[] as free_area_init() lists it: (nid, base, end) of the whole pages of each region."""
+        page = self.mb.page_size
+        out = []
+        for r in self.mb.memory:
+            b, e = -(-r.base // page) * page, r.end // page * page
+            if b < e:
+                out.append((r.nid, b, e))
+        return out
+
+    def _node_ranges(self, o: NodeRanges) -> None:
+        self.report.node_ranges += 1
+        got = self._pages()
+        for idx in range(max(len(got), len(o.ranges))):
+            w = o.ranges[idx] if idx < len(o.ranges) else None
+            g = got[idx] if idx < len(got) else None
+            if (w is not None and g is not None and w[1:] == g[1:]
+                    and (w[0] == g[0] or not self.mb._dump_nid_valid(g[0]))):
+                continue
+            fmt = lambda x: "nothing" if x is None else f"node {x[0]}: [mem {x[1]:#018x}-{x[2] - 1:#018x}]"  # noqa: E731
+            self._mismatch(o.src, f"Early memory node ranges[{idx}]", None, fmt(w), fmt(g))
+            return
+        self.report.node_ranges_ok += 1
+
+    def _zone_ranges(self, o: ZoneRanges) -> None:
+        got = self._pages()
+        if not o.zones or not got:
+            return
+        self.report.zone_ranges += 1
+        want = (o.zones[0][1], max(e for _, _, e in o.zones))
+        have = (got[0][1], got[-1][2])
+        if want == have:
+            self.report.zone_ranges_ok += 1
+        else:
+            self._mismatch(o.src, "Zone ranges (first page, end of DRAM)", None,
+                           f"[mem {want[0]:#018x}-{want[1] - 1:#018x}]", f"[mem {have[0]:#018x}-{have[1] - 1:#018x}]")
 
     def _table(self, name: str) -> list[Region]:
         t = self.mb.memory if name == "memory" else self.mb.reserved
