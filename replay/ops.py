@@ -387,6 +387,9 @@ class Alloc(Op):
     max_addr: int | None = None
     exact: bool = False
     expect: int | str | None = None
+    #: the nid and flags its reservation line printed (``__memblock_reserve: [..] nid=0 flags=a0``), when shown.
+    res_nid: int | None = None
+    res_flags: Flag | None = None
     keyword: ClassVar[str] = "alloc"
 
 
@@ -676,7 +679,7 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
     if api not in ALLOC_APIS:
         raise ValueError(f"unknown allocation API {api!r}")
     accepted = ALLOC_APIS[api]
-    allow({"size", "expect"} | accepted, {"exact"} & accepted)
+    allow({"size", "expect", "res_nid", "res_flags"} | accepted, {"exact"} & accepted)
     if "size" not in opts:
         raise ValueError("alloc needs size=")
     expect: int | str | None = None
@@ -691,6 +694,8 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         max_addr=num(opts["max"]) if "max" in opts else None,
         exact="exact" in bare,
         expect=expect,
+        res_nid=num(opts["res_nid"]) if "res_nid" in opts else None,
+        res_flags=parse_flags(opts["res_flags"]) if "res_flags" in opts else None,
         **common,
     )
 
@@ -755,6 +760,10 @@ def format_op(op: Op) -> str:
                 parts.append("exact")
             if op.expect is not None:
                 parts.append(f"expect={op.expect if op.expect == FAILED else h(op.expect)}")
+            if op.res_nid is not None:
+                parts.append(f"res_nid={op.res_nid}")
+            if op.res_flags is not None:
+                parts.append(f"res_flags={format_flags(op.res_flags)}")
     if op.caller:
         parts.append(f"caller={op.caller}")
     line = " ".join(parts)

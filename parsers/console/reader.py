@@ -607,7 +607,7 @@ class ConsoleReader(HiddenOps):
             if self.pending is not None and self.pending[0].size == size:
                 alloc, _ = self.pending
                 self.pending = None
-                self._emit(dataclasses.replace(alloc, expect=base))
+                self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
                 if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
                         and size > PAGE_SIZE):
                     self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
@@ -615,6 +615,8 @@ class ConsoleReader(HiddenOps):
                                     "pages (7.3: only when the page does not cross zones)")
                 return
             self._resolve_pending(idx)
+            # the silent calls due before this point (x86's limit after init_mem_mapping()) came first
+            self._hidden_before(ln, caller)
             self._orphan_alloc(idx, ln, base, size, nid, caller)
             return
         self._resolve_pending(idx)

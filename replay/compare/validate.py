@@ -212,7 +212,8 @@ class _Checker:
         self.report.allocations += 1
         want = None if op.expect == FAILED else op.expect
         if got == want:
-            self.report.allocations_ok += 1
+            if got is None or self._reservation_ok(op, got):
+                self.report.allocations_ok += 1
             return True
         self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
                        "failure" if want is None else f"{want:#018x}", "failure" if got is None else f"{got:#018x}")
@@ -221,12 +222,43 @@ class _Checker:
             if got is not None:
                 self.mb.phys_free(got, op.size)
             if want is not None:
-                nid = op.nid if op.nid is not None and self.mb.profile.alloc_records_nid else NUMA_NO_NODE
-                if not self.mb.profile.has_rsrv_kern:
-                    self.mb.reserve(want, op.size)
-                else:
-                    self.mb.reserve_range(want, op.size, nid, Flag.MEMBLOCK_RSRV_KERN)
+                self._resync_reserve(op, want)
         return True
+
+    def _reservation_ok(self, op: Alloc, addr: int) -> bool:
+        """The nid and flags the kernel printed on the allocation's reservation, against the model's region."""
+        if op.res_nid is None and op.res_flags is None:
+            return True
+        r = self.mb.reserved.search(addr)
+        got_nid, got_flags = (r.nid, Flag(r.flags)) if r is not None else (None, None)
+        nid_ok = op.res_nid is None or got_nid == op.res_nid
+        flags_ok = op.res_flags is None or got_flags == op.res_flags
+        if nid_ok and flags_ok:
+            return True
+        def fmt(nid: int | None, flags: Flag | None) -> str:
+            return f"nid={nid} flags={int(flags or 0):x}"
+        self._mismatch(op.src, f"{op.api} reservation", op.caller, fmt(op.res_nid, op.res_flags),
+                       fmt(got_nid, got_flags))
+        return False
+
+    def _resync_reserve(self, op: Alloc, addr: int) -> None:
+        """Reserve the kernel's block as the API does: its own flags (RSRV_KERN|RSRV_HUGETLB for
+        memblock_alloc_hugetlb()), and the nid the reservation printed when it did."""
+        mb = self.mb
+        if not mb.profile.has_rsrv_kern:
+            mb.reserve(addr, op.size)
+            return
+        if op.res_flags is not None:
+            flags = op.res_flags
+        elif op.api == "memblock_alloc_hugetlb":
+            flags = Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB
+        else:
+            flags = Flag.MEMBLOCK_RSRV_KERN
+        if op.res_nid is not None:
+            nid = op.res_nid
+        else:
+            nid = op.nid if op.nid is not None and mb.profile.alloc_records_nid else NUMA_NO_NODE
+        mb.reserve_range(addr, op.size, nid, flags)
 
     def _observe(self, o: Observation) -> None:
         if isinstance(o, MemblockDump):

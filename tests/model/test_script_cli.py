@@ -77,6 +77,8 @@ def alloc_ops(draw):
     if "exact" in ok:
         kw["exact"] = draw(st.booleans())
     kw["expect"] = draw(st.one_of(st.none(), st.just(FAILED), u64))
+    kw["res_nid"] = draw(st.one_of(st.none(), st.integers(-1, 1023)))
+    kw["res_flags"] = draw(st.one_of(st.none(), any_flags))
     return Alloc(api, draw(u64), **kw, **_common(draw))
 
 

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from kho_replay.parsers.console import read_console_text
 from kho_replay.replay.compare.validate import validate
-from kho_replay.replay.ops import KhoExtendScratch, KhoScratchArea, NodeRanges, ZoneRanges
+from kho_replay.replay.flags import Flag
+from kho_replay.replay.ops import Alloc, KhoExtendScratch, KhoScratchArea, NodeRanges, ZoneRanges
 
 VERSION = "Linux version 7.3.4-kho73 (root@vm) (gcc (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC"
 G = 1 << 30
@@ -37,10 +40,14 @@ def kernel2(node_ranges: list[tuple[int, int]], preserved: list[int]) -> str:
         "max_addr=0x0000000240000000 init_mem_mapping+0x209/0x390",
         f"__memblock_reserve: {_r(0x235e00000, 0x236000000)} nid=-1 flags=20 memblock_alloc_range_nid+0xcf/0x190",
         f"memblock_phys_free: {_r(0x235e00000, 0x236000000)} init_mem_mapping+0x229/0x390",
+        "No NUMA configuration found",
+        "Faking a node at [mem 0x0000000000000000-0x000000023fffffff]",
+        f"__memblock_reserve: {_r(0x235fddf80, 0x236000000)} nid=0 flags=20 memblock_alloc_range_nid+0xcf/0x190",
+        "NODE_DATA(0) allocated [mem 0x235fddf80-0x235ffffff]",
         "memblock_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0x0000000000000000 "
         "max_addr=0x0000000000000000 kho_memory_init_early+0xf6/0x200",
-        f"__memblock_reserve: {_r(0x235fff000, 0x236000000)} nid=-1 flags=20 memblock_alloc_range_nid+0xcf/0x190",
-        f"memblock_phys_free: {_r(0x235fff000, 0x236000000)} kho_radix_destroy_tree+0x54/0x70",
+        f"__memblock_reserve: {_r(0x235fdc000, 0x235fdd000)} nid=-1 flags=20 memblock_alloc_range_nid+0xcf/0x190",
+        f"memblock_phys_free: {_r(0x235fdc000, 0x235fdd000)} kho_radix_destroy_tree+0x54/0x70",
         "Zone ranges:",
         "  DMA      [mem 0x0000000000100000-0x0000000000ffffff]",
         "  DMA32    [mem 0x0000000001000000-0x00000000ffffffff]",
@@ -76,7 +83,7 @@ def test_kho_scratch_and_extension_are_ops() -> None:
     rep = validate(t)
     assert rep.ok, rep.summary()
     # the gigantic page lands in an extended block (not in kho_scratch[]), where the kernel put it
-    assert rep.allocations_ok == rep.allocations == 3
+    assert rep.allocations_ok == rep.allocations == 4
     assert (rep.node_ranges_ok, rep.zone_ranges_ok) == (1, 1)
 
 
@@ -103,3 +110,26 @@ def test_zone_ranges_end_at_the_end_of_dram() -> None:
     text = kernel2(RANGES, [4 * G + 0x5000, 8 * G + 0x10000]).replace("0x000000023fffffff]\n", "0x000000027fffffff]\n")
     rep = validate(read_console_text(text, "k2.log"))
     assert rep.zone_ranges == 1 and rep.zone_ranges_ok == 0
+
+
+def test_the_reservations_nid_and_flags_are_kept_and_checked() -> None:
+    text = kernel2(RANGES, [4 * G + 0x5000, 8 * G + 0x10000])
+    t = read_console_text(text, "k2.log")
+    (huge,) = [o for o in t.ops if isinstance(o, Alloc) and o.api == "memblock_alloc_hugetlb"]
+    assert (huge.res_nid, huge.res_flags) == (0, Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB)
+    # a kernel that printed plain RSRV_KERN on that page is not what the model does
+    rep = validate(read_console_text(text.replace("nid=0 flags=a0", "nid=0 flags=20"), "k2.log"))
+    assert rep.allocations_ok == rep.allocations - 1
+    assert rep.first_mismatch is not None and "memblock_alloc_hugetlb reservation" in rep.first_mismatch.what
+
+
+def test_resync_reserves_with_the_apis_flags_and_the_printed_nid() -> None:
+    t = read_console_text(kernel2(RANGES, [4 * G + 0x5000, 8 * G + 0x10000]), "k2.log")
+    # without the extension the model cannot place the page; validate then takes the kernel's address
+    rep = validate(dataclasses.replace(t, ops=tuple(o for o in t.ops if not isinstance(o, KhoExtendScratch))))
+    assert rep.allocations_ok == rep.allocations - 1
+    assert rep.model is not None
+    r = rep.model.reserved.search(0x1c0000000)
+    assert r is not None and r.nid == 0
+    huge = Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB
+    assert r.flags & huge == huge
