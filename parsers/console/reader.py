@@ -609,7 +609,7 @@ class ConsoleReader(HiddenOps):
                 self.pending = None
                 self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
                 if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                        and size > PAGE_SIZE):
+                        and size > PAGE_SIZE and not self._crosses_zones(base, size)):
                     self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
                                 why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
                                     "pages (7.3: only when the page does not cross zones)")
@@ -627,6 +627,13 @@ class ConsoleReader(HiddenOps):
             return
         self._emit(Reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         self._hidden_after(ln, func)
+
+    def _crosses_zones(self, base: int, size: int) -> bool:
+        """7.3 alloc_bootmem_huge_page(): a page spanning two zones gets no tail NOINIT mark (it is freed
+        later by hugetlb_free_cross_zone_pages()); 7.3 prints the zones before the hugetlb requests."""
+        if self.profile is None or not self.profile.hugetlb_noinit_same_zone_only:
+            return False
+        return sum(1 for _, b, e in self.zones if b < base + size and base < e) > 1
 
     def _range_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1

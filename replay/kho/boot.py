@@ -60,6 +60,7 @@ from ..ops import (
     Reserve,
     ReserveKern,
     Trace,
+    ZoneRanges,
 )
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
@@ -437,7 +438,7 @@ class Boot:
             rnid = r.nid if r is not None and not (self.adopted and addr in self.adopted) else nid
             self.pages.append((addr, size, rnid))
             self.got_per_node[nid] = self.got_per_node.get(nid, 0) + 1
-            if r is not None:
+            if r is not None and not self._crosses_zones(addr, size):
                 # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
                 mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
                                Flag.MEMBLOCK_RSRV_NOINIT)
@@ -446,6 +447,13 @@ class Boot:
         self.requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC.value, addr,
                                      op.caller if op is not None else "alloc_bootmem", synth, only))
         self.placed[i] = addr
+
+    def _crosses_zones(self, addr: int, size: int) -> bool:
+        """7.3: a gigantic page in more than one zone (the trace's Zone ranges) gets no tail NOINIT mark."""
+        if not self.mb.profile.hugetlb_noinit_same_zone_only or self.trace is None:
+            return False
+        zones = next((o.zones for o in self.trace.observations if isinstance(o, ZoneRanges)), ())
+        return sum(1 for _, b, e in zones if b < addr + size and addr < e) > 1
 
     def finish_hugetlb(self, at: int) -> None:
         """End of the hugetlb loop: the attempts the recorded boot did not log, the failure messages."""

@@ -8,7 +8,7 @@ import dataclasses
 from kho_replay.parsers.console import read_console_text
 from kho_replay.replay.compare.validate import validate
 from kho_replay.replay.flags import Flag
-from kho_replay.replay.ops import Alloc, KhoExtendScratch, KhoScratchArea, NodeRanges, ZoneRanges
+from kho_replay.replay.ops import Alloc, KhoExtendScratch, KhoScratchArea, Mark, NodeRanges, ZoneRanges
 
 VERSION = "Linux version 7.3.4-kho73 (root@vm) (gcc (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC"
 G = 1 << 30
@@ -133,3 +133,21 @@ def test_resync_reserves_with_the_apis_flags_and_the_printed_nid() -> None:
     assert r is not None and r.nid == 0
     huge = Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB
     assert r.flags & huge == huge
+
+
+def test_a_gigantic_page_across_two_zones_gets_no_tail_noinit() -> None:
+    # 7.3 marks the tail NOINIT only for a page inside one zone; 7.2 marks every page
+    one_zone = read_console_text(kernel2(RANGES, [4 * G + 0x5000]), "k2.log")
+    crossing = kernel2(RANGES, [4 * G + 0x5000]).replace(
+        "  Normal   [mem 0x0000000100000000-0x000000023fffffff]",
+        "  Normal   [mem 0x0000000100000000-0x00000001dfffffff]\n"
+        "[    0.100000]   Movable  [mem 0x00000001e0000000-0x000000023fffffff]")
+    two_zones = read_console_text(crossing, "k2.log")
+
+    def tail_marks(t):  # type: ignore[no-untyped-def]
+        return [o for o in t.ops
+                if isinstance(o, Mark) and o.flag == Flag.MEMBLOCK_RSRV_NOINIT and o.base == 0x1c0001000]
+
+    assert len(tail_marks(one_zone)) == 1 and tail_marks(two_zones) == []
+    as72 = read_console_text(crossing.replace("7.3.4-kho73", "7.2.13-kho72"), "k2.log")
+    assert len(tail_marks(as72)) == 1
