@@ -603,17 +603,17 @@ class ConsoleReader(HiddenOps):
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
             return
-        if func in ALLOC_RESERVE_CALLERS:
-            if self.pending is not None and self.pending[0].size == size:
-                alloc, _ = self.pending
-                self.pending = None
-                self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
-                if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                        and size > PAGE_SIZE and not self._crosses_zones(base, size)):
-                    self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
-                                why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
-                                    "pages (7.3: only when the page does not cross zones)")
-                return
+        if self.pending is not None and self._is_result(self.pending[0], base, size, func):
+            alloc, _ = self.pending
+            self.pending = None
+            self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
+            if (self.era and self.era.hugetlb_tail_noinit and func_name(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                    and size > PAGE_SIZE and not self._crosses_zones(base, size)):
+                self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                            why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                                "pages (7.3: only when the page does not cross zones)")
+            return
+        if func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size):
             self._resolve_pending(idx)
             # the silent calls due before this point (x86's limit after init_mem_mapping()) came first
             self._hidden_before(ln, caller)
@@ -627,6 +627,37 @@ class ConsoleReader(HiddenOps):
             return
         self._emit(Reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         self._hidden_after(ln, func)
+
+    @staticmethod
+    def _is_result(alloc: Alloc, base: int, size: int, func: str) -> bool:
+        """Is this reservation the result of the pending allocation?
+
+        memblock_alloc_range_nid() prints nothing between the API line and its reservation, so the
+        first reservation of exactly ``size`` bytes, aligned, inside the window is the result, whatever
+        caller it prints (a build that inlines the reserve prints the allocator's caller, or through a
+        tail call the boot code itself).  The window's lower end is not checked where
+        memblock_alloc_internal() retries from 0; ``max`` 0/1 (ACCESSIBLE/NOLEAKTRACE) is no bound.
+        """
+        if size != alloc.size:
+            return False
+        if func in ALLOC_RESERVE_CALLERS:
+            return True
+        align = alloc.size if alloc.api == "memblock_alloc_hugetlb" else (alloc.align or 1)
+        if base % align:
+            return False
+        hi = alloc.max_addr
+        if hi is not None and hi > 1 and base + size > hi:
+            return False
+        lo = alloc.min_addr
+        return not (alloc.api == "memblock_phys_alloc_range" and lo is not None and base < lo)
+
+    def _node_data_follows(self, idx: int, base: int, size: int) -> bool:
+        """alloc_node_data()'s reservation, whatever caller it prints: the NODE_DATA line that confirms it."""
+        want = f"[mem {base:#x}-{base + size - 1:#x}]"
+        for nxt in self.lines[idx + 1: idx + 12]:
+            if NODE_DATA_LINE.match(nxt.text):
+                return nxt.text.endswith(want)
+        return False
 
     def _crosses_zones(self, base: int, size: int) -> bool:
         """7.3 alloc_bootmem_huge_page(): a page spanning two zones gets no tail NOINIT mark (it is freed
