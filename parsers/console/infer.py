@@ -45,7 +45,9 @@ from .grammar import (
     ARM64_DMA_PHYS_LIMIT,
     CMA_LINE,
     CMA_MIN_ALIGNMENT_BYTES,
+    CMA_MULTI_LINE,
     HUGETLB_BOOTMEM_CALLERS,
+    HUGETLB_CMA_ALIGN,
     ISA_END_ADDRESS,
     KHO_EARLY_CALLERS,
     KHO_INIT_CALLERS,
@@ -130,7 +132,7 @@ class HiddenOps:
         ahead = [x.text for x in self.lines[idx + 1: idx + 12]]
         req_nid = NUMA_NO_NODE if nid is None else nid
         node_data = next((t for t in ahead if NODE_DATA_LINE.match(t)), None)
-        cma = next((t for t in ahead if CMA_LINE.match(t)), None)
+        cma = next((t for t in ahead if CMA_LINE.match(t) or CMA_MULTI_LINE.match(t)), None)
         if node_data:
             nd_nid = int(node_data[len("NODE_DATA("):].split(")", 1)[0])
             self._numa_setup(ln)
@@ -139,7 +141,9 @@ class HiddenOps:
                              expect=base, caller=caller, inferred=why, src=src))
             return
         if cma:
-            self._cma_alloc(ln, base, size, req_nid, caller)
+            # hugetlb_cma (cma_declare_contiguous_multi()) aligns to the gigantic page, cma= to CMA's minimum
+            align = HUGETLB_CMA_ALIGN if CMA_MULTI_LINE.match(cma) else CMA_MIN_ALIGNMENT_BYTES
+            self._cma_alloc(ln, base, size, req_nid, caller, align)
             return
         if self.last_alloc_func in ("kho_reserve_scratch", "kho_memory_init") and req_nid != NUMA_NO_NODE:
             why = "kho_reserve_scratch(): per-node scratch via memblock_alloc_range_nid(exact_nid)"
@@ -152,7 +156,8 @@ class HiddenOps:
                          expect=base, caller=caller, inferred=why, src=src))
         self._skip(ln, "allocation without API line from an unknown caller (request guessed)")
 
-    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str) -> None:
+    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str,
+                   align: int = CMA_MIN_ALIGNMENT_BYTES) -> None:
         """mm/cma.c cma_alloc_mem(): bottom-up from 4G first when the limit allows, then top-down."""
         src = self._src(ln)
         limit = self.mem_end
@@ -162,13 +167,13 @@ class HiddenOps:
         why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
         if limit >= SZ_4G + size:
             self._emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G", src=src))
-            self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+            self._emit(Alloc("memblock_alloc_range_nid", size, align=align, nid=nid,
                              min_addr=SZ_4G, max_addr=limit, exact=True,
                              expect=base if base >= SZ_4G else FAILED, caller=caller, inferred=why, src=src))
             self._emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down", src=src))
             if base >= SZ_4G:
                 return
-        self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+        self._emit(Alloc("memblock_alloc_range_nid", size, align=align, nid=nid,
                          min_addr=0, max_addr=limit, exact=True, expect=base, caller=caller, inferred=why, src=src))
 
     # --- hidden state around logged calls

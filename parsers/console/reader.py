@@ -77,6 +77,7 @@ from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
     CMA_LINE,
+    CMA_MULTI_LINE,
     CMDLINE_LINE,
     DOUBLE_CALLER,
     DOUBLE_FAILED_LINE,
@@ -807,6 +808,7 @@ ConsoleReader._handlers = (
     (KHO_LINE, ConsoleReader._ctx_kho),
     (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
     (CMA_LINE, ConsoleReader._ctx_cma),
+    (CMA_MULTI_LINE, ConsoleReader._ctx_cma),
     (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
 
