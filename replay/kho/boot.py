@@ -53,6 +53,8 @@ from ..ops import (
     NUMA_NO_NODE,
     Alloc,
     Free,
+    KhoExtendScratch,
+    KhoScratchArea,
     KhoScratchOnly,
     Mark,
     Op,
@@ -165,8 +167,12 @@ class BootPlan:
     after_percpu: int = -1
 
 
-def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
-    """Find the decision points in *ops*: phase markers when the trace has them, else from callers."""
+def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> BootPlan:
+    """Find the decision points in *ops*: phase markers when the trace has them, else from callers.
+
+    *order* is the kernel's ``mm_core_init_early()`` order: "7.3" opens it with
+    ``kho_memory_init_early()`` (the extension) before ``free_area_init()`` and hugetlb, "7.2" with hugetlb.
+    """
     n = len(ops)
 
     def phase(*names: str) -> int | None:
@@ -191,6 +197,12 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
     elif huge and huge[0] < early:
         # hugetlb_cma_reserve() opens mm_core_init_early(), before the gigantic pages' phase marker.
         early = huge[0]
+    if order == "7.3":
+        # kho_memory_init_early() runs first; its own ops (inferred or its radix-tree allocations) mark the start
+        kho_early = first(lambda i: isinstance(ops[i], KhoScratchArea | KhoExtendScratch)
+                          or (ops[i].caller or "").split("+", 1)[0] in ("kho_memory_init_early", "kho_radix_add_key"))
+        if kho_early is not None and (early is None or kho_early < early):
+            early = kho_early
     if early is None:
         early = kho_init
     end = phase("hugetlb_bootmem_end")
@@ -367,7 +379,7 @@ class Boot:
             raise KhoReplayError("internal: Boot.run() without a trace")
         ops = trace.ops
         self.subs = classify_ops(trace)
-        self.bp = plan(ops, self.subs)
+        self.bp = plan(ops, self.subs, mb.profile.mm_core_init_early_order)
         anchors = link(ops)
         self.hreq = hugepages_request(trace.context.cmdline)
         self.gig_ops = {i for i, op in enumerate(ops)
@@ -392,7 +404,8 @@ class Boot:
         """One op of the trace, unless the driver owns it (KHO ops, gigantic pages' tail marks)."""
         mb, sub = self.mb, self.subs[i]
         # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
-        if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
+        if (sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED)
+                or isinstance(op, KhoScratchOnly | KhoScratchArea | KhoExtendScratch)):
             return
         if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
             return  # the NOINIT half of a logged preserved block: resynthesized with the block

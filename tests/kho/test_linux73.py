@@ -15,7 +15,7 @@ from kho_replay.replay.kho.boot import run_cold
 from kho_replay.replay.kho.model import kernel_strategy, memblock_for
 from kho_replay.replay.ops import Context, Trace
 from kho_replay.replay.profile import profile_for
-from kho_replay.replay.strategies import get
+from kho_replay.replay.strategies import Strategy, get
 
 from .conftest import BUNDLED
 
@@ -80,3 +80,34 @@ def test_one_model_for_every_command() -> None:
     t = Trace(Context(), ())
     assert memblock_for(t).profile.name == "7.3"
     assert memblock_for(t, kernel="6.1.0").profile.name == "6.1"
+
+
+def test_mm_core_init_early_opens_with_kho_memory_init_early_on_7_3() -> None:
+    from kho_replay.replay.kho.boot import classify_ops, plan
+    from kho_replay.replay.ops import parse_script
+
+    t = Trace(Context(release="7.3.4"), parse_script("""
+add 0x0 8G
+alloc memblock_alloc_try_nid size=4K align=4K caller=kho_memory_init_early+0xf6/0x200
+kho_extend_scratch 0x100000000
+alloc memblock_alloc_hugetlb size=1G nid=0 caller=alloc_bootmem_huge_page+0x13/0x1a0
+"""))
+    subs = classify_ops(t)
+    assert plan(t.ops, subs, "7.3").early == 1  # kho_memory_init_early(), then free_area_init(), then hugetlb
+    assert plan(t.ops, subs, "7.2").early == 3  # 7.2: hugetlb first, free_area_init() after
+
+
+def test_the_kho_boot_driver_owns_the_traces_kho_ops() -> None:
+    # a real kernel-2 log replayed as the KHO boot: the design (here the kernel asked for) decides the
+    # extension, not the trace's own kho_extend_scratch op
+    from kho_replay.replay.kho.boot import check_second_kernel
+
+    name = "x86_64-kho-7.3.4-B-8G-hugepages1G2-defaultscale"
+    first, second = load(_log(name, 1)), load(_log(name, 2))
+    as73 = check_second_kernel(first, second, "baseline")
+    assert as73.real.gigantic.addrs == (0x180000000, 0x140000000) and as73.real.extended_bytes > 0
+    # 7.3 without the extension: the trace's kho_extend_scratch op must not sneak it back in
+    no_ext = Strategy(name="no-extension", hugetlb_in_scratch_sizing=False, gigantic_api="hugetlb")
+    without = check_second_kernel(first, second, no_ext)
+    assert without.real.extended_bytes == 0
+    assert without.real.gigantic.addrs != as73.real.gigantic.addrs
