@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..errors import KhoReplayError
 from ..flags import Flag
 from ..memblock.engine import Memblock, round_down, round_up
-from ..ops import NUMA_NO_NODE, DebugfsTable, Op, Reserve, Trace
+from ..ops import NUMA_NO_NODE, DebugfsTable, KhoExtendScratch, Op, Reserve, Trace
 from .params import memparse
 
 __all__ = ["KHO_SCRATCH_EXT_BLKSIZE", "PreservedSet", "busy_blocks", "check_preserve", "extend_scratch",
@@ -128,7 +128,11 @@ def parse_preserve(
             raise KhoReplayError("--preserve log needs a second-kernel trace")
         blocks = tuple((op.base, op.size) for op in trace.ops
                        if isinstance(op, Reserve) and (op.caller or "").startswith("kho_preserved_memory_reserve"))
-        return PreservedSet(trace.context.source, blocks)
+        # a 7.3 log's kho_extend_scratch op also knows the blocks busy only with the incoming tree's pages
+        covered = set(busy_blocks(PreservedSet("", blocks)))
+        tree = tuple(b for op in trace.ops if isinstance(op, KhoExtendScratch) for b in op.busy
+                     if b // KHO_SCRATCH_EXT_BLKSIZE not in covered)
+        return PreservedSet(trace.context.source, blocks, tree)
     if spec == "debugfs":
         tables = [o for o in (trace.observations if trace is not None else ())
                   if isinstance(o, DebugfsTable) and o.name == "reserved"]

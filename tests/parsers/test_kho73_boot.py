@@ -151,3 +151,13 @@ def test_a_gigantic_page_across_two_zones_gets_no_tail_noinit() -> None:
     assert len(tail_marks(one_zone)) == 1 and tail_marks(two_zones) == []
     as72 = read_console_text(crossing.replace("7.3.4-kho73", "7.2.13-kho72"), "k2.log")
     assert len(tail_marks(as72)) == 1
+
+
+def test_preserve_log_takes_the_tree_pages_blocks_from_the_extension() -> None:
+    from kho_replay.replay.kho.preserve import busy_blocks, parse_preserve
+
+    ranges = [(0x100000, 4 * G), (4 * G, 5 * G), (5 * G, 6 * G), (6 * G, 7 * G), (7 * G, 8 * G),
+              (8 * G, 0x205000000), (0x205000000, 0x236000000), (0x236000000, 0x240000000)]
+    t = read_console_text(kernel2(ranges, [4 * G + 0x5000, 8 * G + 0x10000]), "k2.log")
+    pset = parse_preserve("log", trace=t)
+    assert pset.tree_pages == (6 * G,) and busy_blocks(pset) == [4, 6, 8]
