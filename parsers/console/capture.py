@@ -11,7 +11,11 @@ the very line that set it) is a quote.  A section cut with ``head -c`` leaves
 its marker glued to the text before it (``  free_highatomi===== END =====``).
 
 :func:`live_lines` splits glued markers onto their own line and takes the stamp
-off quoted lines, so every later pass sees them as section text.
+off quoted lines, so every later pass sees them as section text.  Outside any
+section the same boot pasted twice (``journalctl -k`` then ``dmesg``) starts
+again at its banner: :func:`drop_repeats` unstamps a "boot" every stamped line
+of which, stamp and text, was already printed by an earlier one (a real reboot,
+even of the same kernel, never repeats every stamp).
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .grammar import SECTION_BEGIN, SECTION_END
+from .grammar import SECTION_BEGIN, SECTION_END, VERSION_LINE
 from .prefixes import Line
 
-__all__ = ["live_lines"]
+__all__ = ["drop_repeats", "live_lines"]
 
 #: A section marker at the end of a line, maybe glued to text before it.
 _MARKER = re.compile(r"(?P<marker>===== (?:BEGIN .+?|END) =====)\s*$")
@@ -64,3 +68,28 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
                     latest = ln
             out.append(ln)
     return out
+
+
+def drop_repeats(lines: list[Line]) -> tuple[list[Line], list[tuple[int, int, int]]]:
+    """The lines without repeated boots (all their stamped lines seen before, stamp and text), and each
+    repeat dropped as ``(first line, last line, line of the boot it repeats)``."""
+    starts = [i for i, ln in enumerate(lines) if ln.ts is not None and VERSION_LINE.match(ln.text)]
+    if len(starts) < 2:
+        return lines, []
+    seen: dict[tuple[float | None, str], int] = {}
+    for ln in lines[: starts[1]]:
+        if ln.ts is not None:
+            seen.setdefault((ln.ts, ln.text), lines[starts[0]].lineno)
+    keep = list(lines[: starts[1]])
+    dropped = []
+    for k, begin in enumerate(starts[1:], 1):
+        end = starts[k + 1] if k + 1 < len(starts) else len(lines)
+        block = lines[begin:end]
+        stamped = [(ln.ts, ln.text) for ln in block if ln.ts is not None]
+        if all(x in seen for x in stamped):
+            dropped.append((block[0].lineno, block[-1].lineno, seen[stamped[0]]))
+            continue
+        for x in stamped:
+            seen.setdefault(x, block[0].lineno)
+        keep += block
+    return keep, dropped

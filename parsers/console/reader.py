@@ -72,7 +72,7 @@ from kho_replay.replay.ops import (
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import parse_debugfs_lines
-from .capture import live_lines
+from .capture import drop_repeats, live_lines
 from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
@@ -226,7 +226,12 @@ class ConsoleReader(HiddenOps):
     # ------------------------------------------------------------- entry point
 
     def _clean_lines(self) -> None:
-        self.lines = live_lines(Line(i, *clean_line(raw), raw) for i, raw in enumerate(self.raw_lines, 1))
+        lines = live_lines(Line(i, *clean_line(raw), raw) for i, raw in enumerate(self.raw_lines, 1))
+        self.lines, repeats = drop_repeats(lines)
+        for first, last, of in repeats:
+            # counted and listable, never silently dropped
+            self.skipped.append(Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again",
+                                        self.raw_lines[first - 1].rstrip("\r\n")))
 
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.

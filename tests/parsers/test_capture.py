@@ -56,3 +56,19 @@ def test_glued_end_marker_closes_the_section() -> None:
     lines = boot_lines(both, boot=2)
     assert lines[0].endswith(f"{VERSION_72}\n") and len(lines) == len(second.splitlines())
     assert any("0x0000000003000000" in line for line in lines)
+
+
+def test_the_same_boot_pasted_twice_is_one_boot() -> None:
+    # journalctl -k then dmesg of the same boot: every stamped line repeats, stamp and text
+    once = capture([])
+    twice = once + once.split("===== BEGIN")[0]
+    assert count_boots(twice) == 1
+    t = read_console_text(twice, "t.log")
+    assert len([o for o in t.ops if o.inferred is None and "setup_arch" in (o.caller or "")]) == 1
+    assert any("pasted again" in s.reason for s in t.skipped)
+
+
+def test_a_reboot_of_the_same_kernel_is_a_second_boot() -> None:
+    once = capture([]).split("===== BEGIN")[0]
+    rebooted = once.replace("[    0.002000]", "[    0.002113]")  # the same kernel, other timings
+    assert count_boots(once + rebooted) == 2
