@@ -15,11 +15,11 @@ function that made it (``sparse_init_nid``: its first op).
 from __future__ import annotations
 
 from .errors import KhoReplayError
+from .kho.model import memblock_for
 from .memblock.engine import Memblock
 from .ops import Trace
-from .profile import arch_for, profile_or_oldest
 
-__all__ = ["model_before", "model_for", "stop_index"]
+__all__ = ["model_before", "stop_index"]
 
 
 def stop_index(t: Trace, spec: str) -> int:
@@ -44,16 +44,8 @@ def stop_index(t: Trace, spec: str) -> int:
     raise KhoReplayError(f"--stop-at {spec}: no op called from {spec} (give an op index, :LINE or a function)")
 
 
-def model_for(t: Trace, *, kernel: str | None = None, arch: str | None = None) -> Memblock:
-    """A fresh memblock model of the trace's kernel and arch (or the ones named)."""
-    ctx = t.context
-    mb = Memblock(profile_or_oldest(kernel or ctx.release or "7.3")[0], arch_for(arch or ctx.arch or "x86_64"))
-    mb.bottom_up = mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
-    return mb
-
-
 def model_before(t: Trace, at: int) -> Memblock:
     """The model after replaying ops 0 .. *at* - 1 of *t*: the tables as op *at* finds them."""
-    mb = model_for(t)
+    mb = memblock_for(t)
     mb.run(t.ops[:at])
     return mb

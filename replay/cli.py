@@ -27,10 +27,11 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as click_exc
 
-from .breakpoint import model_before, model_for, stop_index
+from .breakpoint import model_before, stop_index
 from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
+from .kho.model import memblock_for
 from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script
 from .output import check_output, write_output
@@ -275,7 +276,7 @@ def run(
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
     t = load_source(ti.first, kernel=kernel, arch=arch)
-    mb = model_for(t, kernel=kernel, arch=arch)
+    mb = memblock_for(t, kernel=kernel, arch=arch)
     stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
     ops = t.ops[:stop]
     res = mb.run(ops)

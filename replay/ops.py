@@ -62,12 +62,15 @@ __all__ = [
     "EnforceMemoryLimit",
     "Free",
     "KernelMessage",
+    "KhoExtendScratch",
+    "KhoScratchArea",
     "KhoScratchOnly",
     "Mark",
     "MemblockDump",
     "DebugfsTable",
     "MirroredKernelcore",
     "MovableNode",
+    "NodeRanges",
     "Observation",
     "Op",
     "Phase",
@@ -82,6 +85,7 @@ __all__ = [
     "Src",
     "Trace",
     "TrimMemory",
+    "ZoneRanges",
     "format_number",
     "format_op",
     "format_script",
@@ -277,6 +281,28 @@ class KhoScratchOnly(Op):
 
 
 @dataclass(frozen=True, slots=True)
+class KhoScratchArea(Op):
+    """One ``kho_scratch[]`` entry a KHO boot inherited (7.3 ``kho_memory_init_early()`` points
+    ``kho_scratch`` at them): ``kho_scratch_overlap()`` and so ``memblock_alloc_hugetlb()`` see it."""
+
+    base: int
+    size: int
+    keyword: ClassVar[str] = "kho_scratch_area"
+
+
+@dataclass(frozen=True, slots=True)
+class KhoExtendScratch(Op):
+    """7.3 ``kho_extend_scratch()``: every 1 GiB block holding no preserved memory (nor a page of the
+    incoming radix tree) is marked KHO_SCRATCH, from 0 to ``memblock_end_of_DRAM()``.
+
+    ``busy`` are the base addresses of the busy 1 GiB blocks; the marks print nothing.
+    """
+
+    busy: tuple[int, ...] = ()
+    keyword: ClassVar[str] = "kho_extend_scratch"
+
+
+@dataclass(frozen=True, slots=True)
 class MovableNode(Op):
     """The ``movable_node`` command-line switch (``movable_node_is_enabled()``)."""
 
@@ -362,6 +388,9 @@ class Alloc(Op):
     max_addr: int | None = None
     exact: bool = False
     expect: int | str | None = None
+    #: the nid and flags its reservation line printed (``__memblock_reserve: [..] nid=0 flags=a0``), when shown.
+    res_nid: int | None = None
+    res_flags: Flag | None = None
     keyword: ClassVar[str] = "alloc"
 
 
@@ -370,7 +399,7 @@ OP_TYPES: dict[str, type[Op]] = {
     for cls in (
         Add, Remove, Reserve, ReserveKern, Free, Mark, Clear, SetNode, SetCurrentLimit,
         SetBottomUp, AllowResize, KhoScratchOnly, MovableNode, MirroredKernelcore,
-        TrimMemory, EnforceMemoryLimit, CapMemoryRange, Phase, Alloc,
+        TrimMemory, EnforceMemoryLimit, CapMemoryRange, Phase, Alloc, KhoScratchArea, KhoExtendScratch,
     )
 }
 
@@ -430,6 +459,22 @@ class Doubling(Observation):
     base: int
     size: int
     alloc_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeRanges(Observation):
+    """``Early memory node ranges``: one ``(nid, base, end)`` per memory[] region (exclusive end),
+    as ``free_area_init()`` prints them (whole pages only)."""
+
+    ranges: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneRanges(Observation):
+    """``Zone ranges:``: ``(zone, base, end)`` of each populated zone (exclusive end); the lowest starts at
+    the first page of memory[], the highest ends at the end of DRAM."""
+
+    zones: tuple[tuple[str, int, int], ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -596,7 +641,7 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         allow({"nid"})
         b, s = need(2)
         return cls(num(b), num(s), num(opts["nid"]) if "nid" in opts else None, **common)
-    if cls in (Remove, Free, CapMemoryRange):
+    if cls in (Remove, Free, CapMemoryRange, KhoScratchArea):
         allow(set())
         b, s = need(2)
         return cls(num(b), num(s), **common)
@@ -619,6 +664,9 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         allow(set())
         (v,) = need(1)
         return cls(_bool(v), **common)
+    if cls is KhoExtendScratch:
+        allow(set())
+        return cls(tuple(num(b) for b in pos), **common)
     if cls is AllowResize:
         allow(set())
         need(0)
@@ -642,7 +690,7 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
     if api not in ALLOC_APIS:
         raise ValueError(f"unknown allocation API {api!r}")
     accepted = ALLOC_APIS[api]
-    allow({"size", "expect"} | accepted, {"exact"} & accepted)
+    allow({"size", "expect", "res_nid", "res_flags"} | accepted, {"exact"} & accepted)
     if "size" not in opts:
         raise ValueError("alloc needs size=")
     expect: int | str | None = None
@@ -657,6 +705,8 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         max_addr=num(opts["max"]) if "max" in opts else None,
         exact="exact" in bare,
         expect=expect,
+        res_nid=num(opts["res_nid"]) if "res_nid" in opts else None,
+        res_flags=parse_flags(opts["res_flags"]) if "res_flags" in opts else None,
         **common,
     )
 
@@ -688,8 +738,11 @@ def format_op(op: Op) -> str:
             parts += [h(b), sz(s)]
             if n is not None:
                 parts.append(f"nid={n}")
-        case Remove(base=b, size=s) | Free(base=b, size=s) | CapMemoryRange(base=b, size=s):
+        case (Remove(base=b, size=s) | Free(base=b, size=s) | CapMemoryRange(base=b, size=s)
+              | KhoScratchArea(base=b, size=s)):
             parts += [h(b), sz(s)]
+        case KhoExtendScratch(busy=busy):
+            parts += [h(b) for b in busy]
         case Mark(flag=f, base=b, size=s) | Clear(flag=f, base=b, size=s):
             parts += [format_flags(f), h(b), sz(s)]
         case SetNode(base=b, size=s, nid=n, reserved=r):
@@ -718,6 +771,10 @@ def format_op(op: Op) -> str:
                 parts.append("exact")
             if op.expect is not None:
                 parts.append(f"expect={op.expect if op.expect == FAILED else h(op.expect)}")
+            if op.res_nid is not None:
+                parts.append(f"res_nid={op.res_nid}")
+            if op.res_flags is not None:
+                parts.append(f"res_flags={format_flags(op.res_flags)}")
     if op.caller:
         parts.append(f"caller={op.caller}")
     line = " ".join(parts)

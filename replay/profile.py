@@ -68,6 +68,22 @@ class Profile:
     debugfs_all_flags: bool
     #: sizeof(struct memblock_region) on 64-bit.
     region_size: int = 24
+    # --- what the kernel's hugetlb and KHO code do with memblock (the trace's kernel *is* a design)
+    #: The gigantic-page API of hugetlb_bootmem_alloc(): "hugetlb" = memblock_alloc_hugetlb() (7.3,
+    #: RSRV_KERN|RSRV_HUGETLB, never in kho_scratch[]); "nid_raw" = memblock_alloc_try_nid_raw() /
+    #: memblock_alloc_exact_nid_raw() (plain RSRV_KERN).
+    gigantic_api: str = "hugetlb"
+    #: kho_reserve_scratch() sizes scratch from RSRV_KERN less RSRV_HUGETLB (7.3 scratch_size_update()).
+    scratch_sizing_subtracts_hugetlb: bool = True
+    #: A KHO boot runs kho_memory_init_early() -> kho_extend_scratch(): every 1 GiB block free of
+    #: preserved memory becomes KHO_SCRATCH (7.3).
+    kho_boot_extends_scratch: bool = True
+    #: The gigantic page's tail is marked NOINIT only when the page stays in one zone (7.3); before,
+    #: unconditionally (from ~6.6).
+    hugetlb_noinit_same_zone_only: bool = True
+    #: mm_core_init_early() order: "7.3" = kho_memory_init_early, free_area_init (zones printed),
+    #: hugetlb, sparse_init; "7.2" = hugetlb first, then free_area_init (sparse_init inside).
+    mm_core_init_early_order: str = "7.3"
 
     @property
     def alloc_flags(self) -> int:
@@ -95,7 +111,17 @@ _BASE = Profile(
     debugfs_all_flags=True,
 )
 
+#: What 7.3 changed in hugetlb and KHO, undone for every earlier era.
+_PRE_73 = dict(
+    gigantic_api="nid_raw",
+    scratch_sizing_subtracts_hugetlb=False,
+    kho_boot_extends_scratch=False,
+    hugetlb_noinit_same_zone_only=False,
+    mm_core_init_early_order="7.2",
+)
+
 _OLD = dict(
+    _PRE_73,
     has_rsrv_kern=False,
     reserve_nid="max",
     alloc_records_nid=False,
@@ -121,7 +147,7 @@ PROFILES: dict[str, Profile] = {
                    numa_valid_node=False, nr_free_pages=None),
     "6.6": replace(_BASE, name="6.6", version=(6, 6), **_OLD, numa_valid_node=False, nr_free_pages=None),
     "6.12": replace(_BASE, name="6.12", version=(6, 12), **_OLD, nr_free_pages="reserved"),
-    "7.2": replace(_BASE, name="7.2", version=(7, 2), has_alloc_hugetlb=False),
+    "7.2": replace(_BASE, name="7.2", version=(7, 2), has_alloc_hugetlb=False, **_PRE_73),
     "7.3": _BASE,
 }
 

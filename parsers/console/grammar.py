@@ -108,7 +108,22 @@ NODE_DATA_LINE = re.compile(
     r"^NODE_DATA\((?P<nid>\d+)\) allocated \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$"
 )
 ZONE_LINE = re.compile(r"^\s+(?P<zone>DMA|DMA32)\s+\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+#: free_area_init()'s listings: ``Zone ranges:`` then one line per zone, ``Early memory node ranges``
+#: then one line per memory[] region.
+ZONE_RANGES_HEAD = re.compile(r"^Zone ranges:$")
+ZONE_ANY_LINE = re.compile(
+    r"^\s+(?P<zone>\w+)\s+(?:\[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]|empty)$"
+)
+NODE_RANGES_HEAD = re.compile(r"^Early memory node ranges$")
+NODE_RANGE_ITEM = re.compile(r"^\s+node\s+(?P<nid>\d+): \[mem (?P<base>0x[0-9a-f]+)-(?P<end>0x[0-9a-f]+)\]$")
+#: Callers of 7.3 kho_memory_init_early() / kho_extend_scratch() and the frees of its busy-block tree.
+KHO_EARLY_CALLERS = frozenset({"kho_memory_init_early", "kho_radix_add_key", "kho_extend_scratch"})
+KHO_RADIX_FREE_CALLERS = frozenset({"__kho_radix_destroy_tree", "kho_radix_destroy_tree"})
 CMA_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB at (?P<base>0x[0-9a-f]+)")
+#: cma_declare_contiguous_multi() (hugetlb_cma's path): no address, the number of ranges.
+CMA_MULTI_LINE = re.compile(r"^cma: Reserved (?P<mib>\d+) MiB in (?P<ranges>\d+) ranges?$")
+#: hugetlb_cma's CMA alignment: the gigantic page (PAGE_SIZE << arch_hugetlb_cma_order(), 1 GiB with 4 KiB pages).
+HUGETLB_CMA_ALIGN = 1 << 30
 # free_initmem() / free_initrd_mem() after boot: sizes only, no ranges.
 FREEING_LINE = re.compile(r"^Freeing (?P<what>initrd memory|unused kernel (?:image \(\w+\) )?memory): (?P<kib>\d+)K$")
 MEMORY_LINE = re.compile(r"^Memory: (?P<avail>\d+)K/(?P<total>\d+)K available \((?P<detail>.*)\)$")

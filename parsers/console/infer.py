@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 from kho_replay.replay.flags import Flag
+from kho_replay.replay.kho.preserve import KHO_SCRATCH_EXT_BLKSIZE, PreservedSet, busy_blocks, mark_free_runs
+from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import (
     FAILED,
     MEMORY_FLAGS,
@@ -23,10 +25,13 @@ from kho_replay.replay.ops import (
     AllowResize,
     Clear,
     Free,
+    KhoExtendScratch,
+    KhoScratchArea,
     KhoScratchOnly,
     Mark,
     MemblockDump,
     MovableNode,
+    NodeRanges,
     Op,
     Phase,
     Reserve,
@@ -42,10 +47,15 @@ from .grammar import (
     ARM64_DMA_PHYS_LIMIT,
     CMA_LINE,
     CMA_MIN_ALIGNMENT_BYTES,
+    CMA_MULTI_LINE,
     HUGETLB_BOOTMEM_CALLERS,
+    HUGETLB_CMA_ALIGN,
     ISA_END_ADDRESS,
+    KHO_EARLY_CALLERS,
     KHO_INIT_CALLERS,
+    KHO_RADIX_FREE_CALLERS,
     NODE_DATA_LINE,
+    PAGE_SIZE,
     SCRATCH_ALIGNMENT_BYTES,
     SZ_1M,
     SZ_4G,
@@ -97,6 +107,7 @@ class HiddenOps:
                     seeds.append(Mark(Flag(bit), r.base, r.size, inferred=why_mem, src=src))
                     if bit == Flag.MEMBLOCK_KHO_SCRATCH:
                         scratch_seen = True
+                        self.kho_inherited.append((r.base, r.size))
         for r in dump.reserved:
             if r.size == 0:
                 continue
@@ -122,7 +133,7 @@ class HiddenOps:
         ahead = [x.text for x in self.lines[idx + 1: idx + 12]]
         req_nid = NUMA_NO_NODE if nid is None else nid
         node_data = next((t for t in ahead if NODE_DATA_LINE.match(t)), None)
-        cma = next((t for t in ahead if CMA_LINE.match(t)), None)
+        cma = next((t for t in ahead if CMA_LINE.match(t) or CMA_MULTI_LINE.match(t)), None)
         if node_data:
             nd_nid = int(node_data[len("NODE_DATA("):].split(")", 1)[0])
             self._numa_setup(ln)
@@ -131,7 +142,9 @@ class HiddenOps:
                              expect=base, caller=caller, inferred=why, src=src))
             return
         if cma:
-            self._cma_alloc(ln, base, size, req_nid, caller)
+            # hugetlb_cma (cma_declare_contiguous_multi()) aligns to the gigantic page, cma= to CMA's minimum
+            align = HUGETLB_CMA_ALIGN if CMA_MULTI_LINE.match(cma) else CMA_MIN_ALIGNMENT_BYTES
+            self._cma_alloc(ln, base, size, req_nid, caller, align)
             return
         if self.last_alloc_func in ("kho_reserve_scratch", "kho_memory_init") and req_nid != NUMA_NO_NODE:
             why = "kho_reserve_scratch(): per-node scratch via memblock_alloc_range_nid(exact_nid)"
@@ -144,7 +157,8 @@ class HiddenOps:
                          expect=base, caller=caller, inferred=why, src=src))
         self._skip(ln, "allocation without API line from an unknown caller (request guessed)")
 
-    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str) -> None:
+    def _cma_alloc(self, ln: Line, base: int, size: int, nid: int, caller: str,
+                   align: int = CMA_MIN_ALIGNMENT_BYTES) -> None:
         """mm/cma.c cma_alloc_mem(): bottom-up from 4G first when the limit allows, then top-down."""
         src = self._src(ln)
         limit = self.mem_end
@@ -154,13 +168,13 @@ class HiddenOps:
         why = "cma_alloc_mem(): direct memblock_alloc_range_nid() (cma: Reserved line)"
         if limit >= SZ_4G + size:
             self._emit(SetBottomUp(True, inferred="cma_alloc_mem(): bottom-up try above 4G", src=src))
-            self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+            self._emit(Alloc("memblock_alloc_range_nid", size, align=align, nid=nid,
                              min_addr=SZ_4G, max_addr=limit, exact=True,
                              expect=base if base >= SZ_4G else FAILED, caller=caller, inferred=why, src=src))
             self._emit(SetBottomUp(False, inferred="cma_alloc_mem(): back to top-down", src=src))
             if base >= SZ_4G:
                 return
-        self._emit(Alloc("memblock_alloc_range_nid", size, align=CMA_MIN_ALIGNMENT_BYTES, nid=nid,
+        self._emit(Alloc("memblock_alloc_range_nid", size, align=align, nid=nid,
                          min_addr=0, max_addr=limit, exact=True, expect=base, caller=caller, inferred=why, src=src))
 
     # --- hidden state around logged calls
@@ -168,6 +182,7 @@ class HiddenOps:
     def _hidden_before(self, ln: Line, caller: str | None) -> None:
         func = caller_function(caller)
         self._phases(ln, func)
+        self._kho_memory_init_early(ln, func)
         if self.arch == "x86_64":
             if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
                 if "movable_node" in self.cmdline.split():
@@ -212,6 +227,69 @@ class HiddenOps:
         elif self.hugetlb_open:
             self._close_hugetlb(ln)
 
+    # --- 7.3 kho_memory_init_early() on a KHO boot
+
+    def _kho_memory_init_early(self, ln: Line, func: str) -> None:
+        """``kho_scratch[]`` set before its first allocation, the extension marks before the tree's frees."""
+        if func in KHO_EARLY_CALLERS and not self.kho_early and self.scratch_only:
+            self.kho_early = True
+            for base, size in self.kho_inherited:
+                self._infer(KhoScratchArea, base, size, ln=ln,
+                            why="kho_memory_init_early(): kho_scratch[] points at the inherited scratch areas")
+        elif func in KHO_RADIX_FREE_CALLERS:
+            self._extend_scratch(ln)
+
+    def _extend_scratch(self, ln: Line) -> None:
+        """kho_extend_scratch() marks the non-busy 1 GiB blocks (silently) before it frees its busy tree."""
+        if not self.kho_early or self.extend_at >= 0:
+            return
+        if self.profile is not None and not self.profile.kho_boot_extends_scratch:
+            return
+        busy = busy_blocks(PreservedSet("log", tuple(self.preserved_ranges)), KHO_SCRATCH_EXT_BLKSIZE)
+        self.extend_at = len(self.ops)
+        self._infer(KhoExtendScratch, tuple(b * KHO_SCRATCH_EXT_BLKSIZE for b in busy), ln=ln,
+                    why="kho_extend_scratch(): 1 GiB blocks with no kho_preserved_memory_reserve memory "
+                        "become KHO_SCRATCH (prints nothing)")
+
+    def _before_node_ranges(self, ln: Line) -> None:
+        """free_area_init() runs after kho_memory_init_early(): the extension happened by now."""
+        self._extend_scratch(ln)
+
+    def _complete_extension(self) -> None:
+        """Busy blocks the preserved reservations do not show (pages of the incoming radix tree, never
+        logged) show as boundaries in ``Early memory node ranges``: add the fewest that explain them."""
+        if self.extend_at < 0:
+            return
+        op = self.ops[self.extend_at]
+        listing = next((o for o in self.obs if isinstance(o, NodeRanges) and o.at > self.extend_at), None)
+        dump = next((o for o in reversed(self.obs) if isinstance(o, MemblockDump) and o.at <= self.extend_at),
+                    None)
+        if listing is None or dump is None or not isinstance(op, KhoExtendScratch):
+            return
+        want = [(b, e) for _, b, e in listing.ranges]
+        busy = {b // KHO_SCRATCH_EXT_BLKSIZE for b in op.busy}
+
+        def misses(blocks: set[int]) -> list[int]:
+            got = _ranges_after_extension(dump, blocks, PAGE_SIZE)
+            return sorted({x for b, e in want for x in (b, e)} ^ {x for b, e in got for x in (b, e)})
+
+        wrong = misses(busy)
+        while wrong:
+            # a boundary at a 1 GiB multiple the model lacks: one of the two blocks around it is busy
+            edge = next((x for x in wrong if x % KHO_SCRATCH_EXT_BLKSIZE == 0), None)
+            if edge is None:
+                return
+            k = edge // KHO_SCRATCH_EXT_BLKSIZE
+            tries = [(len(misses(busy | {c})), c) for c in (k - 1, k) if c >= 0 and c not in busy]
+            if not tries or min(tries)[0] >= len(wrong):
+                return
+            busy.add(min(tries)[1])
+            wrong = misses(busy)
+        why = (op.inferred or "") + "; busy blocks completed by the Early memory node ranges listing"
+        self.ops[self.extend_at] = dataclasses.replace(
+            op, busy=tuple(b * KHO_SCRATCH_EXT_BLKSIZE for b in sorted(busy)),
+            inferred=why if busy != {b // KHO_SCRATCH_EXT_BLKSIZE for b in op.busy} else op.inferred)
+
     def _close_hugetlb(self, ln: Line) -> None:
         if self.hugetlb_open:
             self.hugetlb_open = False
@@ -247,6 +325,22 @@ class HiddenOps:
         for nid, (b, e) in sorted(self.nodes.items()):
             self._infer(SetNode, b, e - b, nid, True, ln=ln,
                         why="numa_clear_kernel_node_hotplug(): memblock_set_node(reserved)")
+
+def _ranges_after_extension(dump: MemblockDump, busy: set[int], page_size: int) -> list[tuple[int, int]]:
+    """memory[] of *dump* after ``kho_extend_scratch()`` with *busy* blocks, as the node-range listing
+    prints it (whole pages), computed by the code the ``kho_extend_scratch`` op runs."""
+    mb = Memblock.for_kernel("7.3")
+    for r in dump.memory:
+        if r.size:
+            mb.add_range(mb.memory, r.base, r.size, r.nid if r.nid != NUMA_NO_NODE else mb.max_numnodes, r.flags)
+    mark_free_runs(mb, sorted(busy), Flag.MEMBLOCK_KHO_SCRATCH)
+    out = []
+    for r in mb.memory:
+        b, e = -(-r.base // page_size) * page_size, r.end // page_size * page_size
+        if b < e:
+            out.append((b, e))
+    return out
+
 
 def _bits(flags: int) -> list[int]:
     return [1 << i for i in range(flags.bit_length()) if flags >> i & 1]

@@ -55,6 +55,7 @@ from kho_replay.replay.ops import (
     KhoScratchOnly,
     Mark,
     MemblockDump,
+    NodeRanges,
     Observation,
     Op,
     Phase,
@@ -66,17 +67,20 @@ from kho_replay.replay.ops import (
     Src,
     Trace,
     TrimMemory,
+    ZoneRanges,
     caller_function,
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
+from .capture import drop_repeats, live_lines
 from .generic import ArchState, generic_arch_state
 from .grammar import (
     ALLOC_NID_LINE,
     ALLOC_RESERVE_CALLERS,
     ARCH_HINTS,
     CMA_LINE,
+    CMA_MULTI_LINE,
     CMDLINE_LINE,
     COMPLETE_END,
     DOUBLE_CALLER,
@@ -101,6 +105,8 @@ from .grammar import (
     NID_RANGE_LINE,
     NO_NUMA_LINE,
     NODE_DATA_LINE,
+    NODE_RANGE_ITEM,
+    NODE_RANGES_HEAD,
     NUMA_MERGE_LINE,
     PAGE_SIZE,
     PHYS_ALLOC_LINE,
@@ -112,7 +118,9 @@ from .grammar import (
     SZ_1M,
     VERSION_LINE,
     WRAPPED_START,
+    ZONE_ANY_LINE,
     ZONE_LINE,
+    ZONE_RANGES_HEAD,
     Era,
     era_for,
     infer_release,
@@ -199,6 +207,16 @@ class ConsoleReader(HiddenOps):
         self.hugetlb_open = False
         self.dma_limit: int | None = None
         self.bottom_up = False
+        # free_area_init()'s listings: which one is being read, and its observation's index in obs
+        self.listing: str | None = None
+        self.listing_obs = -1
+        self.zones: list[tuple[str, int, int]] = []
+        # 7.3 KHO boot: kho_scratch[] areas inherited (seeded from the first dump), preserved memory
+        # (kho_preserved_memory_reserve lines, read ahead), the kho_extend_scratch op's index
+        self.kho_inherited: list[tuple[int, int]] = []
+        self.preserved_ranges: list[tuple[int, int]] = []
+        self.kho_early = False
+        self.extend_at = -1
 
     # ----------------------------------------------------------------- helpers
 
@@ -225,9 +243,15 @@ class ConsoleReader(HiddenOps):
     # ------------------------------------------------------------- entry point
 
     def _clean_lines(self) -> None:
-        # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines)
-        self.lines = excerpt_lines(self.raw_lines, self._understood,
-                                   lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t))
+        # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines);
+        # then what a capture script quoted is told from live output (capture.live_lines)
+        lines = live_lines(excerpt_lines(self.raw_lines, self._understood,
+                                         lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t)))
+        self.lines, repeats = drop_repeats(lines)
+        for first, last, of in repeats:
+            # counted and listable, never silently dropped
+            self.skipped.append(Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again",
+                                        self.raw_lines[first - 1].rstrip("\r\n")))
 
     def read(self) -> Trace:
         """Walk the lines once; return the Trace.
@@ -248,6 +272,7 @@ class ConsoleReader(HiddenOps):
         self._resolve_pending(None)
         if self.lines:
             self._close_hugetlb(self.lines[-1])
+        self._complete_extension()
         if self.memblock_lines == 0:
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
                               line=len(self.lines) or None)
@@ -309,8 +334,11 @@ class ConsoleReader(HiddenOps):
             end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
         except IndexError:
             raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}") from None
+        # a glued section marker makes two Lines of one raw line: slice the raw lines by line number
+        raw_begin = self.lines[begin].lineno - 1
+        raw_end = self.lines[end].lineno - 1 if end < len(self.lines) else len(self.raw_lines)
         self.lines = self.lines[begin:end]
-        self.raw_lines = self.raw_lines[begin:end]
+        self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
@@ -360,6 +388,11 @@ class ConsoleReader(HiddenOps):
                 end = int(m.group("end"), 16) + 1
                 if m.group("zone") == "DMA" or self.dma_limit is None:
                     self.dma_limit = end
+                continue
+            m = NID_RANGE_LINE.match(t)
+            if m and caller_function(m.group("caller")) == "kho_preserved_memory_reserve":
+                base, size = range_of(m)
+                self.preserved_ranges.append((base, size))
                 continue
             m = INITMEM_LINE.match(t)
             if m:
@@ -483,6 +516,8 @@ class ConsoleReader(HiddenOps):
             self._flush_tables()
         if self.dump is not None and self._dump_line(ln):
             return
+        if self._listing_line(ln):
+            return
         if DUMP_HEAD.match(t):
             self.memblock_lines += 1
             self._resolve_pending(idx)
@@ -516,6 +551,39 @@ class ConsoleReader(HiddenOps):
         if self.memblock_lines:
             self._resolve_pending(None, None)
             self._message(ln, "cut", ln.raw.strip())
+
+    # --- free_area_init() listings
+
+    def _listing_line(self, ln: Line) -> bool:
+        """``Zone ranges:`` / ``Early memory node ranges`` and their items become one observation each."""
+        t = ln.text
+        head = "zones" if ZONE_RANGES_HEAD.match(t) else "nodes" if NODE_RANGES_HEAD.match(t) else None
+        if head is not None:
+            self._resolve_pending(None)
+            if head == "nodes":
+                self._before_node_ranges(ln)
+            self.listing = head
+            self.listing_obs = len(self.obs)
+            src = self._src(ln)
+            self.obs.append(ZoneRanges(at=len(self.ops), src=src, zones=()) if head == "zones"
+                            else NodeRanges(at=len(self.ops), src=src, ranges=()))
+            return True
+        if self.listing is None:
+            return False
+        m = (ZONE_ANY_LINE if self.listing == "zones" else NODE_RANGE_ITEM).match(t)
+        if m is None:
+            self.listing = None
+            return False
+        o = self.obs[self.listing_obs]
+        if m.group("base") is None:
+            return True  # an empty zone
+        base, end = int(m.group("base"), 16), int(m.group("end"), 16) + 1
+        if isinstance(o, ZoneRanges):
+            self.zones.append((m.group("zone"), base, end))
+            self.obs[self.listing_obs] = dataclasses.replace(o, zones=(*o.zones, (m.group("zone"), base, end)))
+        elif isinstance(o, NodeRanges):
+            self.obs[self.listing_obs] = dataclasses.replace(o, ranges=(*o.ranges, (int(m.group("nid")), base, end)))
+        return True
 
     # --- dumps
 
@@ -553,7 +621,8 @@ class ConsoleReader(HiddenOps):
             where = ln.lineno if ln else (self.lines[-1].lineno if self.lines else d.lineno)
             if ln is None:
                 raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
-            self._skip(self.lines[d.lineno - 1], f"incomplete MEMBLOCK configuration dump (ends at line {where})")
+            head = next(x for x in self.lines if x.lineno == d.lineno)
+            self._skip(head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
             return
         mem = d.regions["memory"]
         res = d.regions["reserved"]
@@ -643,18 +712,20 @@ class ConsoleReader(HiddenOps):
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
             return
-        if func in ALLOC_RESERVE_CALLERS:
-            if self.pending is not None and self.pending[0].size == size:
-                alloc, _ = self.pending
-                self.pending = None
-                self._emit(dataclasses.replace(alloc, expect=base))
-                if (self.era and self.era.hugetlb_tail_noinit
-                        and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS and size > PAGE_SIZE):
-                    self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
-                                why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
-                                    "pages (7.3: only when the page does not cross zones)")
-                return
+        if self.pending is not None and self._is_result(self.pending[0], base, size, func):
+            alloc, _ = self.pending
+            self.pending = None
+            self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
+            if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                    and size > PAGE_SIZE and not self._crosses_zones(base, size)):
+                self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                            why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                                "pages (7.3: only when the page does not cross zones)")
+            return
+        if func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size):
             self._resolve_pending(idx)
+            # the silent calls due before this point (x86's limit after init_mem_mapping()) came first
+            self._hidden_before(ln, caller)
             self._orphan_alloc(idx, ln, base, size, nid, caller)
             return
         self._resolve_pending(idx)
@@ -665,6 +736,44 @@ class ConsoleReader(HiddenOps):
             return
         self._emit(Reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         self._hidden_after(ln, func)
+
+    @staticmethod
+    def _is_result(alloc: Alloc, base: int, size: int, func: str) -> bool:
+        """Is this reservation the result of the pending allocation?
+
+        memblock_alloc_range_nid() prints nothing between the API line and its reservation, so the
+        first reservation of exactly ``size`` bytes, aligned, inside the window is the result, whatever
+        caller it prints (a build that inlines the reserve prints the allocator's caller, or through a
+        tail call the boot code itself).  The window's lower end is not checked where
+        memblock_alloc_internal() retries from 0; ``max`` 0/1 (ACCESSIBLE/NOLEAKTRACE) is no bound.
+        """
+        if size != alloc.size:
+            return False
+        if func in ALLOC_RESERVE_CALLERS:
+            return True
+        align = alloc.size if alloc.api == "memblock_alloc_hugetlb" else (alloc.align or 1)
+        if base % align:
+            return False
+        hi = alloc.max_addr
+        if hi is not None and hi > 1 and base + size > hi:
+            return False
+        lo = alloc.min_addr
+        return not (alloc.api == "memblock_phys_alloc_range" and lo is not None and base < lo)
+
+    def _node_data_follows(self, idx: int, base: int, size: int) -> bool:
+        """alloc_node_data()'s reservation, whatever caller it prints: the NODE_DATA line that confirms it."""
+        want = f"[mem {base:#x}-{base + size - 1:#x}]"
+        for nxt in self.lines[idx + 1: idx + 12]:
+            if NODE_DATA_LINE.match(nxt.text):
+                return nxt.text.endswith(want)
+        return False
+
+    def _crosses_zones(self, base: int, size: int) -> bool:
+        """7.3 alloc_bootmem_huge_page(): a page spanning two zones gets no tail NOINIT mark (it is freed
+        later by hugetlb_free_cross_zone_pages()); 7.3 prints the zones before the hugetlb requests."""
+        if self.profile is None or not self.profile.hugetlb_noinit_same_zone_only:
+            return False
+        return sum(1 for _, b, e in self.zones if b < base + size and base < e) > 1
 
     def _range_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
@@ -811,6 +920,7 @@ ConsoleReader._handlers = (
     (KHO_LINE, ConsoleReader._ctx_kho),
     (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
     (CMA_LINE, ConsoleReader._ctx_cma),
+    (CMA_MULTI_LINE, ConsoleReader._ctx_cma),
     (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
 

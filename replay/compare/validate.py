@@ -9,7 +9,10 @@ each observation, compares what the kernel printed with the model's state:
   base, size, flags and node (the node only where the kernel prints one);
 * every debugfs table read after boot (flags and node when that generation
   prints them);
-* the physical-pages total of ``Memory: ...K/...K available`` where present.
+* the physical-pages total of ``Memory: ...K/...K available`` where present;
+* ``Early memory node ranges`` (every memory[] region, whole pages, with its
+  node) and ``Zone ranges:`` (the lowest zone starts at the first page of
+  memory[], the highest ends at the end of DRAM).
 
 After a wrong allocation the model is put back in step with the kernel (the
 wrong block is freed and the recorded one reserved) so that later checks
@@ -21,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..flags import Flag
+from ..kho.model import memblock_for
 from ..memblock.engine import Memblock
 from ..ops import (
     FAILED,
@@ -30,13 +34,14 @@ from ..ops import (
     Doubling,
     KernelMessage,
     MemblockDump,
+    NodeRanges,
     Observation,
     Op,
     Region,
     Src,
     Trace,
+    ZoneRanges,
 )
-from ..profile import arch_for, profile_or_oldest
 from ..ranges import subtract
 
 __all__ = ["Mismatch", "ValidationReport", "validate"]
@@ -75,6 +80,10 @@ class ValidationReport:
     doublings_ok: int = 0
     memory_lines: int = 0
     memory_lines_ok: int = 0
+    node_ranges: int = 0
+    node_ranges_ok: int = 0
+    zone_ranges: int = 0
+    zone_ranges_ok: int = 0
     inferred_ops: int = 0
     ops: int = 0
     #: allocations whose result depends on state the trace does not show (an excerpt, a cut).
@@ -124,6 +133,9 @@ class ValidationReport:
         ]
         if self.partial:
             lines.append(f"  {self.partial}")
+        if self.node_ranges or self.zone_ranges:
+            lines.append(f"  Early memory node ranges matched {self.node_ranges_ok}/{self.node_ranges}, "
+                         f"Zone ranges {self.zone_ranges_ok}/{self.zone_ranges}")
         if self.panic:
             lines.append(f"  model panicked: {self.panic}")
         if self.first_mismatch:
@@ -141,7 +153,7 @@ class _Checker:
         ctx = trace.context
         self.trace = trace
         self.resync = resync
-        self.mb = Memblock(profile_or_oldest(ctx.release or "7.3")[0], arch_for(ctx.arch or "x86_64"))
+        self.mb = memblock_for(trace)
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
                                        inferred_ops=sum(1 for o in trace.ops if o.inferred), model=self.mb)
         self.mb.bottom_up = self.mb.arch.bottom_up  # the direction the arch's boot code leaves memblock in
@@ -227,6 +239,7 @@ class _Checker:
         """The model takes the tables the kernel printed (same profile, arch and allocator state)."""
         old = self.mb
         mb = Memblock(old.profile, old.arch)
+        mb.op_handlers.update(old.op_handlers)
         for attr in ("bottom_up", "current_limit", "can_resize", "kho_scratch_only", "scratch_only_flags",
                      "movable_node", "mirrored_kernelcore", "system_has_some_mirror", "kho_scratch", "kernel_end"):
             setattr(mb, attr, getattr(old, attr))
@@ -282,7 +295,8 @@ class _Checker:
             self.waiting += 1
         want = None if op.expect == FAILED else op.expect
         if got == want:
-            self.report.allocations_ok += self.known
+            if self.known and (got is None or self._reservation_ok(op, got)):
+                self.report.allocations_ok += 1
             return True
         if self.known:
             self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
@@ -294,12 +308,43 @@ class _Checker:
             if got is not None:
                 self.mb.phys_free(got, op.size)
             if want is not None:
-                nid = op.nid if op.nid is not None and self.mb.profile.alloc_records_nid else NUMA_NO_NODE
-                if not self.mb.profile.has_rsrv_kern:
-                    self.mb.reserve(want, op.size)
-                else:
-                    self.mb.reserve_range(want, op.size, nid, Flag.MEMBLOCK_RSRV_KERN)
+                self._resync_reserve(op, want)
         return True
+
+    def _reservation_ok(self, op: Alloc, addr: int) -> bool:
+        """The nid and flags the kernel printed on the allocation's reservation, against the model's region."""
+        if op.res_nid is None and op.res_flags is None:
+            return True
+        r = self.mb.reserved.search(addr)
+        got_nid, got_flags = (r.nid, Flag(r.flags)) if r is not None else (None, None)
+        nid_ok = op.res_nid is None or got_nid == op.res_nid
+        flags_ok = op.res_flags is None or got_flags == op.res_flags
+        if nid_ok and flags_ok:
+            return True
+        def fmt(nid: int | None, flags: Flag | None) -> str:
+            return f"nid={nid} flags={int(flags or 0):x}"
+        self._mismatch(op.src, f"{op.api} reservation", op.caller, fmt(op.res_nid, op.res_flags),
+                       fmt(got_nid, got_flags))
+        return False
+
+    def _resync_reserve(self, op: Alloc, addr: int) -> None:
+        """Reserve the kernel's block as the API does: its own flags (RSRV_KERN|RSRV_HUGETLB for
+        memblock_alloc_hugetlb()), and the nid the reservation printed when it did."""
+        mb = self.mb
+        if not mb.profile.has_rsrv_kern:
+            mb.reserve(addr, op.size)
+            return
+        if op.res_flags is not None:
+            flags = op.res_flags
+        elif op.api == "memblock_alloc_hugetlb":
+            flags = Flag.MEMBLOCK_RSRV_KERN | Flag.MEMBLOCK_RSRV_HUGETLB
+        else:
+            flags = Flag.MEMBLOCK_RSRV_KERN
+        if op.res_nid is not None:
+            nid = op.res_nid
+        else:
+            nid = op.nid if op.nid is not None and mb.profile.alloc_records_nid else NUMA_NO_NODE
+        mb.reserve_range(addr, op.size, nid, flags)
 
     def _observe(self, o: Observation) -> None:
         if isinstance(o, MemblockDump):
@@ -309,6 +354,47 @@ class _Checker:
         elif isinstance(o, KernelMessage) and o.kind == "memory" and not self.mb.arch.generic:
             # a generic arch's zone setup decides its present pages, not memblock.memory alone
             self._memory_line(o)
+        elif isinstance(o, NodeRanges):
+            self._node_ranges(o)
+        elif isinstance(o, ZoneRanges):
+            self._zone_ranges(o)
+
+    def _pages(self) -> list[tuple[int, int, int]]:
+        """memory[] as free_area_init() lists it: (nid, base, end) of the whole pages of each region."""
+        page = self.mb.page_size
+        out = []
+        for r in self.mb.memory:
+            b, e = -(-r.base // page) * page, r.end // page * page
+            if b < e:
+                out.append((r.nid, b, e))
+        return out
+
+    def _node_ranges(self, o: NodeRanges) -> None:
+        self.report.node_ranges += 1
+        got = self._pages()
+        for idx in range(max(len(got), len(o.ranges))):
+            w = o.ranges[idx] if idx < len(o.ranges) else None
+            g = got[idx] if idx < len(got) else None
+            if (w is not None and g is not None and w[1:] == g[1:]
+                    and (w[0] == g[0] or not self.mb._dump_nid_valid(g[0]))):
+                continue
+            fmt = lambda x: "nothing" if x is None else f"node {x[0]}: [mem {x[1]:#018x}-{x[2] - 1:#018x}]"  # noqa: E731
+            self._mismatch(o.src, f"Early memory node ranges[{idx}]", None, fmt(w), fmt(g))
+            return
+        self.report.node_ranges_ok += 1
+
+    def _zone_ranges(self, o: ZoneRanges) -> None:
+        got = self._pages()
+        if not o.zones or not got:
+            return
+        self.report.zone_ranges += 1
+        want = (o.zones[0][1], max(e for _, _, e in o.zones))
+        have = (got[0][1], got[-1][2])
+        if want == have:
+            self.report.zone_ranges_ok += 1
+        else:
+            self._mismatch(o.src, "Zone ranges (first page, end of DRAM)", None,
+                           f"[mem {want[0]:#018x}-{want[1] - 1:#018x}]", f"[mem {have[0]:#018x}-{have[1] - 1:#018x}]")
 
     def _table(self, name: str) -> list[Region]:
         t = self.mb.memory if name == "memory" else self.mb.reserved

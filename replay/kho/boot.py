@@ -53,6 +53,8 @@ from ..ops import (
     NUMA_NO_NODE,
     Alloc,
     Free,
+    KhoExtendScratch,
+    KhoScratchArea,
     KhoScratchOnly,
     Mark,
     Op,
@@ -60,11 +62,12 @@ from ..ops import (
     Reserve,
     ReserveKern,
     Trace,
+    ZoneRanges,
 )
-from ..profile import arch_for, profile_for
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
-from .link import link, resolve
+from .link import Anchor, link, resolve
+from .model import kernel_strategy, memblock_for
 from .outcome import Agreement, Cost, Gigantic, Outcome, Request, Scratch, ScratchArea, agreement
 from .params import KhoParams, parse_kho_cmdline
 from .preserve import (
@@ -181,8 +184,12 @@ class BootPlan:
     after_percpu: int = -1
 
 
-def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
-    """Find the decision points in *ops*: phase markers when the trace has them, else from callers."""
+def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> BootPlan:
+    """Find the decision points in *ops*: phase markers when the trace has them, else from callers.
+
+    *order* is the kernel's ``mm_core_init_early()`` order: "7.3" opens it with
+    ``kho_memory_init_early()`` (the extension) before ``free_area_init()`` and hugetlb, "7.2" with hugetlb.
+    """
     n = len(ops)
 
     def phase(*names: str) -> int | None:
@@ -207,6 +214,12 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem]) -> BootPlan:
     elif huge and huge[0] < early:
         # hugetlb_cma_reserve() opens mm_core_init_early(), before the gigantic pages' phase marker.
         early = huge[0]
+    if order == "7.3":
+        # kho_memory_init_early() runs first; its own ops (inferred or its radix-tree allocations) mark the start
+        kho_early = first(lambda i: isinstance(ops[i], KhoScratchArea | KhoExtendScratch)
+                          or (ops[i].caller or "").split("+", 1)[0] in ("kho_memory_init_early", "kho_radix_add_key"))
+        if kho_early is not None and (early is None or kho_early < early):
+            early = kho_early
     if early is None:
         early = kho_init
     end = phase("hugetlb_bootmem_end")
@@ -243,9 +256,27 @@ class Boot:
     messages: list[tuple[int, str]] = field(default_factory=list)
     scratch_left: list[tuple[str, int]] = field(default_factory=list)
     busy_reserved: list[tuple[int, int]] = field(default_factory=list)
-    #: Entries scanned and memmoved by reservations the driver makes itself (cost proxies).
+    # --- the replay walk (:meth:`run`)
+    trace: Trace | None = None
+    #: kexec_file segments reserved inside scratch at ``kho_populate()``: (base, size, flags).
+    segments: tuple[tuple[int, int, int], ...] = ()
+    requests: list[Request] = field(default_factory=list)
+    #: op index -> address the replay gave that allocation (None: failed).
+    placed: dict[int, int | None] = field(default_factory=dict)
+    #: the hugetlb loop: the plain form stops at its first failure (key None), the node form per node.
+    stopped: set[int | None] = field(default_factory=set)
+    got_per_node: dict[int, int] = field(default_factory=dict)
+    last_nid: int = NUMA_NO_NODE
+    scratch_res: ScratchReservation | None = None
+    #: Entries scanned and memmoved by the replay's reservations (cost proxies).
     scanned: int = 0
-    memmoved: int = 0
+    memmoves: int = 0
+    panic: str | None = None
+    subs: list[Subsystem] = field(default_factory=list)
+    bp: BootPlan = field(default_factory=lambda: BootPlan(0, 0, 0, 0, 0))
+    hreq: HugepagesRequest | None = None
+    #: op indexes of the gigantic pages' logged requests.
+    gig_ops: set[int] = field(default_factory=set)
 
     # ----------------------------------------------------------- accounting
 
@@ -329,7 +360,7 @@ class Boot:
         if self.preserved is not None:
             scanned, moved = reserve_preserved(self.mb, self.preserved)
             self.scanned += scanned
-            self.memmoved += moved
+            self.memmoves += moved
 
     def alloc_gigantic(self, size: int, nid: int, exact: bool, op: Alloc | None) -> int | None:
         """One gigantic page through the design's allocator (P knob); None on failure."""
@@ -350,10 +381,176 @@ class Boot:
             if addr is not None and not s.hugetlb_rsrv_kern:
                 mb.setclr_flag(mb.reserved, addr, size, False, Flag.MEMBLOCK_RSRV_KERN)
             return addr
-        if op is not None:
+        if op is not None and (op.api != "memblock_alloc_hugetlb" or mb.profile.has_alloc_hugetlb):
             return mb.alloc(op)
+        # the kernel asked for has no memblock_alloc_hugetlb(): hugetlb_bootmem_alloc() used the raw APIs
         api = "memblock_alloc_exact_nid_raw" if exact else "memblock_alloc_try_nid_raw"
         return mb.alloc(Alloc(api, size, align=size, nid=nid, caller="alloc_bootmem"))
+
+    # ------------------------------------------------------- the replay walk
+
+    def say(self, text: str) -> None:
+        """A line the boot prints at the current op."""
+        self.messages.append((self.mb.op_index or 0, text))
+
+    def run(self) -> Outcome:
+        """Replay the trace's ops once, running the decision points before the ops they precede."""
+        trace, mb = self.trace, self.mb
+        if trace is None:
+            raise KhoReplayError("internal: Boot.run() without a trace")
+        ops = trace.ops
+        self.subs = classify_ops(trace)
+        self.bp = plan(ops, self.subs, mb.profile.mm_core_init_early_order)
+        anchors = link(ops)
+        self.hreq = hugepages_request(trace.context.cmdline)
+        self.gig_ops = {i for i, op in enumerate(ops)
+                        if isinstance(op, Alloc) and self.subs[i] is Subsystem.HUGETLB_GIGANTIC}
+        for text in self.params.messages:
+            self.messages.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
+        try:
+            for i, op in enumerate(ops):
+                mb.op_index = i
+                self.decision_points(i)
+                self.replay_op(i, op, anchors)
+            mb.op_index = len(ops)
+            self.decision_points(len(ops))
+        except KernelPanic as e:
+            self.panic = e.message
+            self.say(f"Kernel panic - not syncing: {e.message}")
+        mb.kho_scratch_only = False
+        return _outcome(trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
+                        self.scanned, self.memmoves, self.panic)
+
+    def replay_op(self, i: int, op: Op, anchors: Sequence[Anchor | None]) -> None:
+        """One op of the trace, unless the driver owns it (KHO ops, gigantic pages' tail marks)."""
+        mb, sub = self.mb, self.subs[i]
+        # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
+        if (sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED)
+                or isinstance(op, KhoScratchOnly | KhoScratchArea | KhoExtendScratch)):
+            return
+        if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
+            return  # the NOINIT half of a logged preserved block: resynthesized with the block
+        if isinstance(op, Alloc):
+            before = mb.stats["find_calls"]
+            if i in self.gig_ops:
+                exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
+                self.gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
+            else:
+                only = mb.kho_scratch_only
+                addr = mb.alloc(op)
+                self.placed[i] = addr
+                self.requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
+                                             sub, addr, op.caller, False, only))
+            self.scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
+            return
+        anchor = anchors[i]
+        if anchor is not None and anchor.alloc in self.gig_ops and isinstance(op, Mark):
+            return  # the tail NOINIT mark is synthesized with the page
+        op2 = resolve(op, anchor, self.placed)
+        if op2 is None:
+            return
+        if isinstance(op2, Reserve | ReserveKern | Free):
+            scan, move = insert_cost(mb, op2.base)
+            self.scanned += scan
+            self.memmoves += move
+        mb.apply(op2)
+
+    def gigantic(self, i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
+        """One gigantic page request of the hugetlb loop (logged, or *synth*esized by the driver)."""
+        mb = self.mb
+        key = nid if exact else None
+        if key in self.stopped:
+            return
+        only = mb.kho_scratch_only
+        self.last_nid = nid
+        addr = self.alloc_gigantic(size, nid, exact, op)
+        if addr is None:
+            self.stopped.add(key)
+        else:
+            r = mb.reserved.search(addr)
+            rnid = r.nid if r is not None and not (self.adopted and addr in self.adopted) else nid
+            self.pages.append((addr, size, rnid))
+            self.got_per_node[nid] = self.got_per_node.get(nid, 0) + 1
+            if r is not None and not self._crosses_zones(addr, size):
+                # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
+                mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
+                               Flag.MEMBLOCK_RSRV_NOINIT)
+        api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
+                                             "memblock_alloc_try_nid_raw")
+        self.requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC, addr,
+                                     op.caller if op is not None else "alloc_bootmem", synth, only))
+        self.placed[i] = addr
+
+    def _crosses_zones(self, addr: int, size: int) -> bool:
+        """7.3: a gigantic page in more than one zone (the trace's Zone ranges) gets no tail NOINIT mark."""
+        if not self.mb.profile.hugetlb_noinit_same_zone_only or self.trace is None:
+            return False
+        zones = next((o.zones for o in self.trace.observations if isinstance(o, ZoneRanges)), ())
+        return sum(1 for _, b, e in zones if b < addr + size and addr < e) > 1
+
+    def finish_hugetlb(self, at: int) -> None:
+        """End of the hugetlb loop: the attempts the recorded boot did not log, the failure messages."""
+        nodes = self.nodes or (0,)
+        hreq = self.hreq
+        if hreq is not None:
+            if hreq.per_node:
+                for n, want in hreq.per_node:
+                    while n not in self.stopped and self.got_per_node.get(n, 0) < want:
+                        self.gigantic(at, GIGANTIC, n, True, None, True)
+                    if self.got_per_node.get(n, 0) < want:
+                        self.say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
+                                 f"Only allocated {self.got_per_node.get(n, 0)} hugepages.")
+            else:
+                while None not in self.stopped and len(self.pages) < hreq.total:
+                    # round robin over nodes with memory, continuing after the last node used
+                    k = nodes.index(self.last_nid) + 1 if self.last_nid in nodes else 0
+                    self.gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
+                if len(self.pages) < hreq.total:
+                    self.say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
+                             f"Only allocated {len(self.pages)} hugepages.")
+        if self.kexec:
+            self.scratch_left.append(("hugetlb", self.scratch_free()))
+            self.after_hugetlb()
+
+    def _find_nodes(self) -> tuple[int, ...]:
+        mb, trace = self.mb, self.trace
+        assert trace is not None
+        return _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
+
+    def decision_points(self, i: int) -> None:
+        """The hooks that run before op *i* (kho-spec §3.1)."""
+        mb, bp, kexec = self.mb, self.bp, self.kexec
+        if kexec and i == bp.populate:
+            populate(mb, self.areas)
+            # kexec_file put the new kernel's segments inside scratch (kho_locate_mem_hole()).
+            for base, size, flags in self.segments:
+                mb.reserve_range(base, size, NUMA_NO_NODE, flags)
+            self.scratch_left.append(("setup_arch", self.scratch_free()))
+        if i == bp.early:
+            self.nodes = self._find_nodes()
+            if kexec:
+                self.early_init()
+        if i == bp.hugetlb_end:
+            self.finish_hugetlb(i)
+        if kexec and i == bp.percpu:
+            self.scratch_left.append(("memmap", self.scratch_free()))
+        if kexec and i == bp.after_percpu and i != bp.kho_init:
+            self.scratch_left.append(("percpu", self.scratch_free()))
+        if i == bp.kho_init:
+            if not self.nodes:
+                self.nodes = self._find_nodes()
+            if kexec:
+                self.scratch_left.append(("kho_memory_init", self.scratch_free()))
+                self.kho_memory_init()
+            else:
+                res = reserve_scratch(mb, self.params, self.nodes, kern_size=self.scratch_kern_size)
+                self.scratch_res = res
+                for text in res.messages:
+                    self.say(text)
+                for q in res.requests:
+                    self.requests.append(Request(i, q.api, q.size, q.nid, Subsystem.KHO_SCRATCH, q.addr,
+                                                 "kho_reserve_scratch", True, False))
+                self.areas = res.scratch.areas
 
 
 def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
@@ -381,157 +578,14 @@ def execute(
     (the kexec_file segments).  Returns the outcome and the final model.
     """
     ctx = trace.context
-    mb = Memblock(profile_for(kernel or ctx.release or "7.2"), arch_for(arch or ctx.arch or "x86_64"))
-    ops = trace.ops
-    subs = classify_ops(trace)
-    bp = plan(ops, subs)
-    anchors = link(ops)
+    mb = memblock_for(trace, kernel=kernel, arch=arch)
+    strategy = kernel_strategy(strategy, mb.profile)
     params = parse_kho_cmdline(ctx.cmdline)
     if kho is not None:
         # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.
         params = replace(params, enable=kho)
-    boot = Boot(mb, strategy, kexec, params, (), areas, preserved)
-    hreq = hugepages_request(ctx.cmdline)
-    requests: list[Request] = []
-    placed: dict[int, int | None] = {}
-    gig_ops = {i for i, op in enumerate(ops) if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC}
-    # The hugetlb loop: plain form stops at the first failure, node form per node.
-    stopped: set[int | None] = set()
-    got_per_node: dict[int, int] = {}
-    last_nid = NUMA_NO_NODE
-    scratch_res = None
-    scanned = memmoves = 0
-    panic = None
-    msgs = boot.messages
-
-    def say(text: str) -> None:
-        msgs.append((mb.op_index or 0, text))
-
-    for text in params.messages:
-        msgs.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
-
-    def gigantic(i: int, size: int, nid: int, exact: bool, op: Alloc | None, synth: bool) -> None:
-        nonlocal last_nid
-        key = nid if exact else None
-        if key in stopped:
-            return
-        only = mb.kho_scratch_only
-        last_nid = nid
-        addr = boot.alloc_gigantic(size, nid, exact, op)
-        if addr is None:
-            stopped.add(key)
-        else:
-            r = mb.reserved.search(addr)
-            rnid = r.nid if r is not None and not (boot.adopted and addr in boot.adopted) else nid
-            boot.pages.append((addr, size, rnid))
-            got_per_node[nid] = got_per_node.get(nid, 0) + 1
-            if r is not None:
-                # hugetlb keeps the head page initialised and marks the tail NOINIT (mm/hugetlb.c).
-                mb.setclr_flag(mb.reserved, addr + mb.page_size, size - mb.page_size, True,
-                               Flag.MEMBLOCK_RSRV_NOINIT)
-        api = op.api if op is not None else ("memblock_alloc_exact_nid_raw" if exact else
-                                             "memblock_alloc_try_nid_raw")
-        requests.append(Request(i, api, size, nid, Subsystem.HUGETLB_GIGANTIC, addr,
-                                op.caller if op is not None else "alloc_bootmem", synth, only))
-        placed[i] = addr
-
-    def finish_hugetlb(at: int) -> None:
-        nodes = boot.nodes or (0,)
-        if hreq is not None:
-            if hreq.per_node:
-                for n, want in hreq.per_node:
-                    while n not in stopped and got_per_node.get(n, 0) < want:
-                        gigantic(at, GIGANTIC, n, True, None, True)
-                    if got_per_node.get(n, 0) < want:
-                        say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
-                            f"Only allocated {got_per_node.get(n, 0)} hugepages.")
-            else:
-                while None not in stopped and len(boot.pages) < hreq.total:
-                    # round robin over nodes with memory, continuing after the last node used
-                    k = nodes.index(last_nid) + 1 if last_nid in nodes else 0
-                    gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
-                if len(boot.pages) < hreq.total:
-                    say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
-                        f"Only allocated {len(boot.pages)} hugepages.")
-        if kexec:
-            boot.scratch_left.append(("hugetlb", boot.scratch_free()))
-            boot.after_hugetlb()
-
-    def decision_points(i: int) -> None:
-        nonlocal scratch_res
-        if kexec and i == bp.populate:
-            populate(mb, areas)
-            # kexec_file put the new kernel's segments inside scratch (kho_locate_mem_hole()).
-            for base, size, flags in segments:
-                mb.reserve_range(base, size, NUMA_NO_NODE, flags)
-            boot.scratch_left.append(("setup_arch", boot.scratch_free()))
-        if i == bp.early:
-            boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
-            if kexec:
-                boot.early_init()
-        if i == bp.hugetlb_end:
-            finish_hugetlb(i)
-        if kexec and i == bp.percpu:
-            boot.scratch_left.append(("memmap", boot.scratch_free()))
-        if kexec and i == bp.after_percpu and i != bp.kho_init:
-            boot.scratch_left.append(("percpu", boot.scratch_free()))
-        if i == bp.kho_init:
-            if not boot.nodes:
-                boot.nodes = _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
-            if kexec:
-                boot.scratch_left.append(("kho_memory_init", boot.scratch_free()))
-                boot.kho_memory_init()
-            else:
-                scratch_res = reserve_scratch(mb, params, boot.nodes, kern_size=boot.scratch_kern_size)
-                for text in scratch_res.messages:
-                    say(text)
-                for q in scratch_res.requests:
-                    requests.append(Request(i, q.api, q.size, q.nid, Subsystem.KHO_SCRATCH, q.addr,
-                                            "kho_reserve_scratch", True, False))
-                boot.areas = scratch_res.scratch.areas
-
-    try:
-        for i, op in enumerate(ops):
-            mb.op_index = i
-            decision_points(i)
-            sub = subs[i]
-            # The driver owns KHO: the trace's own scratch and preserved ops and mode switches are replaced.
-            if sub in (Subsystem.KHO_SCRATCH, Subsystem.KHO_PRESERVED) or isinstance(op, KhoScratchOnly):
-                continue
-            if isinstance(op, Mark) and (op.inferred or "").startswith("kho_preserved_memory_reserve"):
-                continue  # the NOINIT half of a logged preserved block: resynthesized with the block
-            if isinstance(op, Alloc):
-                before = mb.stats["find_calls"]
-                if i in gig_ops:
-                    exact = op.exact or op.api == "memblock_alloc_exact_nid_raw"
-                    gigantic(i, op.size, op.nid if op.nid is not None else NUMA_NO_NODE, exact, op, False)
-                else:
-                    only = mb.kho_scratch_only
-                    addr = mb.alloc(op)
-                    placed[i] = addr
-                    requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
-                                            sub, addr, op.caller, False, only))
-                scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
-                continue
-            anchor = anchors[i]
-            if anchor is not None and anchor.alloc in gig_ops and isinstance(op, Mark):
-                continue  # the tail NOINIT mark is synthesized with the page
-            op2 = resolve(op, anchor, placed)
-            if op2 is None:
-                continue
-            if isinstance(op2, Reserve | ReserveKern | Free):
-                scan, move = insert_cost(mb, op2.base)
-                scanned += scan
-                memmoves += move
-            mb.apply(op2)
-        mb.op_index = len(ops)
-        decision_points(len(ops))
-    except KernelPanic as e:
-        panic = e.message
-        say(f"Kernel panic - not syncing: {e.message}")
-    mb.kho_scratch_only = False
-    outcome = _outcome(trace, strategy, boot, kexec, scratch_res, hreq, requests, scanned, memmoves, panic)
-    return Replayed(outcome, mb)
+    boot = Boot(mb, strategy, kexec, params, (), areas, preserved, trace=trace, segments=segments)
+    return Replayed(boot.run(), mb)
 
 
 def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchReservation | None,
@@ -582,7 +636,7 @@ def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_
         scratch_left=tuple(boot.scratch_left),
         extended_bytes=boot.extended_bytes,
         messages=tuple([text for _, text in lines] + msgs_tail),
-        cost=Cost(scanned + boot.scanned, memmoves + boot.memmoved, boot.digest_keys),
+        cost=Cost(scanned, memmoves, boot.digest_keys),
         requests=tuple(requests),
         panic=panic,
     )

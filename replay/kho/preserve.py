@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from ..errors import KhoReplayError
 from ..flags import Flag
 from ..memblock.engine import Memblock, round_down, round_up
-from ..ops import NUMA_NO_NODE, DebugfsTable, Reserve, Trace
+from ..ops import NUMA_NO_NODE, DebugfsTable, KhoExtendScratch, Reserve, Trace
 from .params import memparse
 
 __all__ = ["KHO_SCRATCH_EXT_BLKSIZE", "PreserveKind", "PreserveSpec", "PreservedSet", "busy_blocks", "check_preserve",
-           "extend_scratch", "free_runs", "insert_cost", "parse_preserve", "reserve_preserved"]
+           "extend_scratch", "free_runs", "insert_cost", "mark_free_runs", "parse_preserve", "reserve_preserved"]
 
 #: 7.3 kho_extend_scratch() digest granularity.
 KHO_SCRATCH_EXT_BLKSIZE = 1 << 30
@@ -171,7 +171,11 @@ def parse_preserve(
             raise KhoReplayError("--preserve log needs a second-kernel trace")
         blocks = tuple((op.base, op.size) for op in trace.ops
                        if isinstance(op, Reserve) and (op.caller or "").startswith("kho_preserved_memory_reserve"))
-        return PreservedSet(trace.context.source, blocks)
+        # a 7.3 log's kho_extend_scratch op also knows the blocks busy only with the incoming tree's pages
+        covered = set(busy_blocks(PreservedSet("", blocks)))
+        tree = tuple(b for op in trace.ops if isinstance(op, KhoExtendScratch) for b in op.busy
+                     if b // KHO_SCRATCH_EXT_BLKSIZE not in covered)
+        return PreservedSet(trace.context.source, blocks, tree)
     tables = [o for o in (trace.observations if trace is not None else ())
               if isinstance(o, DebugfsTable) and o.name == "reserved"]
     if not tables:
@@ -233,6 +237,17 @@ def free_runs(mb: Memblock, busy: Sequence[int], blksize: int = KHO_SCRATCH_EXT_
     return runs
 
 
+def mark_free_runs(mb: Memblock, busy: Sequence[int], flag: Flag = Flag.MEMBLOCK_KHO_SCRATCH,
+                   blksize: int = KHO_SCRATCH_EXT_BLKSIZE) -> None:
+    """The marking half of ``kho_extend_scratch()``: *flag* on every run between the *busy* block indexes.
+
+    ``memblock_mark_kho_scratch()`` on each gap and from the last busy block to the end of DRAM; holes
+    in memory[] are left alone.  The ``kho_extend_scratch`` op and the synthesized KHO boot both run it.
+    """
+    for s, e in free_runs(mb, busy, blksize):
+        mb.setclr_flag(mb.memory, s, e - s, True, flag)
+
+
 def extend_scratch(mb: Memblock, preserved: PreservedSet, flag: Flag) -> int:
     """``kho_extend_scratch()``: flag every 1 GiB block free of preserved memory with *flag*.
 
@@ -242,6 +257,5 @@ def extend_scratch(mb: Memblock, preserved: PreservedSet, flag: Flag) -> int:
     "extended bytes").
     """
     before = sum(r.size for r in mb.memory if r.flags & flag)
-    for s, e in free_runs(mb, busy_blocks(preserved)):
-        mb.setclr_flag(mb.memory, s, e - s, True, flag)
+    mark_free_runs(mb, busy_blocks(preserved), flag)
     return sum(r.size for r in mb.memory if r.flags & flag) - before

@@ -17,7 +17,8 @@ from ..ops import MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NO
 from .outcome import Scratch, ScratchArea
 from .params import KhoParams
 
-__all__ = ["KhoParams", "ScratchArea", "ScratchRequest", "ScratchReservation", "populate", "reserve_scratch"]
+__all__ = ["KhoParams", "ScratchArea", "ScratchRequest", "ScratchReservation", "populate", "reserve_scratch",
+           "set_scratch_area"]
 
 #: SCRATCH_ALIGNMENT_BYTES = PAGE_SIZE * MAX_ORDER_NR_PAGES: 4 MiB on x86_64 and arm64-4K (7.2, 7.3).
 SCRATCH_ALIGNMENT_BYTES = 4 << 20
@@ -147,5 +148,13 @@ def populate(mb: Memblock, areas: Iterable[ScratchArea]) -> None:
     for a in areas:
         mb.add_range(mb.memory, a.base, a.size, mb.max_numnodes, 0)
         mb.setclr_flag(mb.memory, a.base, a.size, True, Flag.MEMBLOCK_KHO_SCRATCH)
-    mb.kho_scratch = [(a.base, a.end) for a in areas]
+    mb.kho_scratch = []
+    for a in areas:
+        set_scratch_area(mb, a.base, a.size)
     mb.kho_scratch_only = True
+
+
+def set_scratch_area(mb: Memblock, base: int, size: int) -> None:
+    """One ``kho_scratch[]`` entry, seen from now on by ``kho_scratch_overlap()`` (the ``kho_scratch_area`` op)."""
+    if (base, base + size) not in mb.kho_scratch:
+        mb.kho_scratch.append((base, base + size))

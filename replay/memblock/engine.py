@@ -26,7 +26,7 @@ panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -167,6 +167,8 @@ class Memblock:
         #: What an allocation's reservation carries when it records the nid (else None).
         self._alloc_flags = profile.alloc_flags if profile.alloc_records_nid else None
         self._warned_max_numnodes = False
+        #: Ops of layers above memblock (KHO's ``kho_scratch_area``...): type -> handler(model, op).
+        self.op_handlers: dict[type[Op], Callable[[Memblock, Op], None]] = {}
 
     @classmethod
     def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:
@@ -716,7 +718,10 @@ class Memblock:
                     # memblock_free_all() ends the scratch-only phase.
                     self.kho_scratch_only = False
             case _:
-                raise ReplayError(f"op {op.keyword!r} is not modelled", op_index=self.op_index)
+                handler = self.op_handlers.get(type(op))
+                if handler is None:
+                    raise ReplayError(f"op {op.keyword!r} is not modelled", op_index=self.op_index)
+                handler(self, op)
         return None
 
     def run(self, ops: Iterable[Op]) -> RunResult:

@@ -112,6 +112,9 @@ class _Builder:
     def emit(self, op: Op, origin: str, *, keep_reason: Op | None = None) -> int | None:
         src = keep_reason if keep_reason is not None else op
         op = replace(op, inferred=why_text(src, origin), src=Src("retarget", len(self.out) + 1))
+        if isinstance(op, Alloc):
+            # the reservation's nid and flags the template printed are the template's, not the host's
+            op = replace(op, res_nid=None, res_flags=None)
         self.out.append(op)
         self.mb.op_index = len(self.out) - 1
         return self.mb.apply(op)

@@ -25,6 +25,8 @@ from kho_replay.replay.ops import (
     Clear,
     EnforceMemoryLimit,
     Free,
+    KhoExtendScratch,
+    KhoScratchArea,
     KhoScratchOnly,
     Mark,
     MirroredKernelcore,
@@ -75,6 +77,8 @@ def alloc_ops(draw):
     if "exact" in ok:
         kw["exact"] = draw(st.booleans())
     kw["expect"] = draw(st.one_of(st.none(), st.just(FAILED), u64))
+    kw["res_nid"] = draw(st.one_of(st.none(), st.integers(-1, 1023)))
+    kw["res_flags"] = draw(st.one_of(st.none(), any_flags))
     return Alloc(api, draw(u64), **kw, **_common(draw))
 
 
@@ -89,8 +93,10 @@ def ops(draw):
         return Reserve(draw(u64), draw(u64), draw(nids), draw(st.one_of(st.none(), any_flags)), **c)
     if cls is ReserveKern:
         return ReserveKern(draw(u64), draw(u64), draw(nids), **c)
-    if cls in (Remove, Free, CapMemoryRange):
+    if cls in (Remove, Free, CapMemoryRange, KhoScratchArea):
         return cls(draw(u64), draw(u64), **c)
+    if cls is KhoExtendScratch:
+        return KhoExtendScratch(tuple(draw(st.lists(u64, max_size=4))), **c)
     if cls in (Mark, Clear):
         return cls(draw(single_flags), draw(u64), draw(u64), **c)
     if cls is SetNode:
@@ -114,6 +120,7 @@ def test_every_op_kind_is_generated():
         "add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
         "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
         "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase", "alloc",
+        "kho_scratch_area", "kho_extend_scratch",
     }
 
 

@@ -41,7 +41,9 @@ def op_and_lines(draw: st.DrawFn) -> tuple[Op, list[str]]:
         if expect != FAILED:
             lines.append(f"__memblock_reserve: {_rng(expect, s)} nid={nid} flags=20 "
                          "memblock_alloc_range_nid+0xe9/0x190")
-        return Alloc(api, s, align=align, nid=nid, min_addr=lo, max_addr=hi, expect=expect, caller=c), lines
+        printed = {} if expect == FAILED else {"res_nid": nid, "res_flags": Flag.MEMBLOCK_RSRV_KERN}
+        return Alloc(api, s, align=align, nid=nid, min_addr=lo, max_addr=hi, expect=expect, caller=c,
+                     **printed), lines
     c = draw(CALLERS)
     if kind == "add":
         return Add(b, s, caller=c), [f"memblock_add: {_rng(b, s)} {c}"]

@@ -47,10 +47,23 @@ def test_bundled_traces_exist() -> None:
     assert len(LOGS) >= 8
 
 
+def _outside_sections(text: str) -> list[str]:
+    """Lines outside the capture script's ===== BEGIN/END ===== sections (which quote dmesg)."""
+    out, inside = [], False
+    for ln in text.splitlines():
+        if "===== BEGIN " in ln:
+            inside = True
+        elif "===== END =====" in ln:
+            inside = False
+        elif not inside:
+            out.append(ln)
+    return out
+
+
 def test_counts_match_the_raw_text(parsed) -> None:
     _p, text, trace = parsed
-    kernel_lines = [ln for ln in text.splitlines() if re.match(r"^\S*\[\s*\d+\.\d+\] ", ln)]
-    reservations = sum("memblock_alloc_range_nid+" in ln for ln in kernel_lines)
+    kernel_lines = [ln for ln in _outside_sections(text) if re.match(r"^\S*\[\s*\d+\.\d+\] ", ln)]
+    reservations = sum("memblock_alloc_range_nid+" in ln or "memblock_alloc_hugetlb+" in ln for ln in kernel_lines)
     api_lines = sum(bool(_API.search(ln)) for ln in kernel_lines)
     dumps = sum(ln.endswith("] MEMBLOCK configuration:") for ln in kernel_lines)
     allocs = [o for o in trace.ops if isinstance(o, Alloc)]

@@ -22,8 +22,7 @@ from kho_replay.replay.retarget.pairs import measure_pair
 
 PAIRS = [(t, h, None) for t, h in itertools.permutations(KHO72, 2)] + [
     (t, h, True) for t, h in itertools.permutations(DEB72, 2)]
-XFAIL73 = pytest.mark.xfail(strict=False, reason="needs 7.3 support")
-PAIRS73 = [pytest.param(t, h, None, marks=XFAIL73) for t, h in itertools.permutations(KHO73, 2)]
+PAIRS73 = [(t, h, None) for t, h in itertools.permutations(KHO73, 2)]
 
 
 def _short(name: str) -> str:
@@ -32,7 +31,7 @@ def _short(name: str) -> str:
 
 @pytest.mark.parametrize(("template", "target", "kho"), PAIRS + PAIRS73,
                          ids=[f"{_short(p[0])}->{_short(p[1])}" for p in PAIRS] +
-                             [f"{_short(p.values[0])}->{_short(p.values[1])}" for p in PAIRS73])
+                             [f"{_short(p[0])}->{_short(p[1])}" for p in PAIRS73])
 def test_pair_exact_with_iomem(template: str, target: str, kho: bool | None, tmp_path) -> None:
     r = measure_pair(trace_dir(template), trace_dir(target), iomem=True, kho=kho, workdir=tmp_path)
     assert r.kho_ok, (r.kho_pred, r.kho_real)
