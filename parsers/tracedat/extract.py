@@ -52,6 +52,7 @@ from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, Un
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     ALLOC_APIS,
+    ALLOCATORS,
     FAILED,
     Add,
     Alloc,
@@ -90,7 +91,7 @@ _ALIASES = {"start": "min_addr", "min": "min_addr", "end": "max_addr", "max": "m
 _MARK_FLAGS = {"hotplug": Flag.MEMBLOCK_HOTPLUG, "mirror": Flag.MEMBLOCK_MIRROR, "nomap": Flag.MEMBLOCK_NOMAP,
                "kho_scratch": Flag.MEMBLOCK_KHO_SCRATCH}
 #: Allocation APIs that return ``void *``: their result is virtual, so not a recorded address.
-_VIRT_APIS = frozenset(a for a in ALLOC_APIS if not a.startswith("memblock_phys_") and a != "memblock_alloc_range_nid")
+_VIRT_APIS = frozenset(name for name, api in ALLOCATORS.items() if not api.phys)
 #: Lines the console parser reads as memblock output (its MEMBLOCKISH), after an optional stamp.
 _MEMBLOCKISH_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |"
                                r"(?:memory|reserved|physmem)[.\[])", re.M)
