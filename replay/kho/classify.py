@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 __all__ = ["CALLER_TABLE", "Subsystem", "caller_function", "classify"]
@@ -92,6 +93,7 @@ def caller_function(caller: str) -> str:
 _INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 
+@functools.lru_cache(maxsize=65536)  # a boot has a few hundred callers, asked once per op and per replay
 def classify(caller: str | None, api: str | None = None, inferred: str | None = None) -> Subsystem:
     """The subsystem of a memblock request from its ``%pS`` caller (and API name).
 
