@@ -37,7 +37,7 @@ def make_log(src: str, lines: int, out: str) -> int:
     end = next(i for i in range(start, len(text)) if "memblock_phys_free" in text[i]) + 1
     # plus the first reservation at a fixed address (firmware tables): it lies in no allocation, so it
     # is checked against every live one; the pcpu tail frees fall inside the newest.
-    window = text[start:end] + [next(ln for ln in text if "memblock_reserve: [" in ln)]
+    window = [*text[start:end], next(ln for ln in text if "memblock_reserve: [" in ln)]
     reps = max(1, (lines - len(text)) // len(window))
     with open(out, "w", encoding="utf-8", errors="surrogateescape") as f:
         f.writelines(text[:start])

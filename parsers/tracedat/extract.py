@@ -300,8 +300,8 @@ class _Extractor:
         outside: list[tuple[int, int, int] | None] = []  # per CPU: first non-memblock function hit, and count
         n_outside = 0
         # Probe events (and anything unusual): one sequence, CPU after CPU, of time, file position, event id
-        # and index: into that id's payloads, kept back to back and decoded in bulk after the walk when the
-        # format is plain integers, else into ``rest`` (records for the handlers).
+        # and index: into that id's payloads, kept back to back (one Struct decodes them) when the format
+        # is plain integers, else into ``rest`` (records for the handlers).
         p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
         p_bounds = [0]
         bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count]
@@ -396,16 +396,18 @@ class _Extractor:
             self.skipped[key] = [first[2], n_outside, ""]
             order[key] = first
         handlers: dict[int, Callable[[Any], None] | None] = {}
-        values = {eid: list(b[0].iter_unpack(b[1])) for eid, b in bulk.items()}
-        bulk.clear()
-        probes = {eid: _Probe(dec.format(eid), self.symbols) for eid in values}  # type: ignore[arg-type]
+        # Each probe's values unpacked when its turn comes: a tuple per event for the whole file would
+        # outgrow the file many times over.
+        unpack = {eid: (b[0].unpack_from, b[1], b[0].size) for eid, b in bulk.items()}
+        probes = {eid: _Probe(dec.format(eid), self.symbols) for eid in unpack}  # type: ignore[arg-type]
         pids = {eid: p.fmt.index.get("common_pid") for eid, p in probes.items()}
         probe = self._probe
         for g in _merged(p_ts, p_bounds, in_order):
             known = len(self.skipped)
             eid = p_eid[g]
             if eid >= 0:
-                v = values[eid][p_idx[g]]
+                fn, payloads, size = unpack[eid]
+                v = fn(payloads, p_idx[g] * size)
                 pid_i = pids[eid]
                 probe(probes[eid], v, 0 if pid_i is None else v[pid_i], p_ts[g], p_pos[g], returns)
             else:
