@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
+
+from measure import child
 
 DEFAULT_LOG = "/work/shared/traces/x86_64-kho-7.2.13-C-12G-hugepages1G2-kho_scratch3G/console-kernel1.log"
 #: The window repeated: from this line to the first free after it (pcpu setup in a 7.2 boot).
@@ -47,14 +47,6 @@ def make_log(src: str, lines: int, out: str) -> int:
     return len(text) + (reps - 1) * len(window)
 
 
-def measured(argv: list[str]) -> tuple[float, float, int, int]:
-    """Wall, CPU, peak RSS (KiB) and exit status of one child."""
-    w0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - w0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, nargs="+", default=[20_000, 60_000, 200_000])
@@ -63,6 +55,7 @@ def main() -> None:
     ap.add_argument("--commands", nargs="+", default=["parse", "validate", "kho -s merged"])
     args = ap.parse_args()
     out = args.dir or tempfile.mkdtemp(prefix="console-scale-")
+    os.makedirs(out, exist_ok=True)
     exe = os.path.join(os.path.dirname(sys.executable), "kho-replay")
     for n in args.lines:
         path = os.path.join(out, f"console-{n}.log")
@@ -70,7 +63,7 @@ def main() -> None:
         size = os.path.getsize(path)
         print(f"{count} lines, {size / 1e6:.1f} MB ({path})")
         for cmd in args.commands:
-            wall, cpu, rss, rc = measured([exe, *cmd.split(), path])
+            wall, cpu, rss, rc = child([exe, *cmd.split(), path])[1:]
             print(f"  {cmd:<16} wall {wall:7.2f} s  cpu {cpu:7.2f} s  {count / cpu:>10,.0f} lines/cpu-s  "
                   f"peak RSS {rss / 1024:6.0f} MB  exit {rc}", flush=True)
 

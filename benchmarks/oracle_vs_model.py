@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from measure import child
+
 from kho_replay.replay.ops import parse_script
 
 # the oracle wrapper lives with the tests, not in the package
@@ -116,19 +118,16 @@ def main() -> None:
 def run_cpu(text: str, kernel: str) -> float:
     """CPU seconds of ``kho-replay run`` on *text* as an op script, in a child (its output to /dev/null)."""
     import os
-    import subprocess
     import tempfile
 
     exe = Path(sys.executable).with_name("kho-replay")
     with tempfile.NamedTemporaryFile("w", suffix=".ops", delete=False) as f:
         f.write(text)
     try:
-        proc = subprocess.Popen([str(exe), "run", "-k", kernel, "--arch", "harness", f.name, "-o", os.devnull],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        got = child([str(exe), "run", "-k", kernel, "--arch", "harness", f.name, "-o", os.devnull])
+        if got.status != 0:
             raise SystemExit(f"kho-replay run failed on {n_ops(text)} ops")
-        return usage.ru_utime + usage.ru_stime
+        return got.cpu
     finally:
         os.unlink(f.name)
 

@@ -25,6 +25,8 @@ import random
 import resource
 import time
 
+from measure import child
+
 from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import Add, Alloc, AllowResize, Free, Op, Reserve, SetCurrentLimit
 
@@ -110,7 +112,6 @@ def bench(n: int, seed: int, repeat: int, end_to_end: bool = False) -> None:
 def run_cpu(ops: list[Op]) -> float:
     """CPU seconds of ``kho-replay run`` on *ops* written as an op script, in a child process."""
     import os
-    import subprocess
     import sys
     import tempfile
 
@@ -120,12 +121,10 @@ def run_cpu(ops: list[Op]) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".ops", delete=False) as f:
         f.write(format_script(ops))
     try:
-        proc = subprocess.Popen([exe, "run", f.name, "-o", os.devnull],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        got = child([exe, "run", f.name, "-o", os.devnull])
+        if got.status != 0:
             raise SystemExit(f"kho-replay run failed on {f.name}")
-        return usage.ru_utime + usage.ru_stime
+        return got.cpu
     finally:
         os.unlink(f.name)
 

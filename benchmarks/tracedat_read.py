@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/tracedat_read.py [--events N] [--dir DIR]
     .venv/bin/python benchmarks/tracedat_read.py --vs-trace-cmd [--events 2000000]
+    .venv/bin/python benchmarks/tracedat_read.py --shapes [--events 500000]
 
 Writes one file per layout (v7 zstd, v7 none, v6) with N printk:console events of
 memblock_dbg-like text over 4 CPUs, then prints wall-clock figures for each phase.
@@ -28,6 +29,12 @@ turns the 500,000 kprobes into ops and looks up 500,000 function hits, and
 keeps the rebuilt console text for the parser.  On a file of 2,000,000
 console events only (251 MB), iter_console took 7.2-7.5 s CPU against
 trace-cmd's 5.0-5.9 s (1.2-1.5x), 28 MB against 109 MB.
+``--shapes`` writes one file per event shape (probe: kprobe/kretprobe and
+fprobe entry/exit pairs on memblock_* with a kprobe on memblock_reserve;
+function: function-tracer hits; console; mixed), uncompressed and zstd, and
+prints read_tracedat()'s extraction walk against ``trace-cmd report`` on
+each, then a table; README.md (Benchmarks) holds the latest figures.
+
 Not a test: the numbers depend on the machine; record them with the commit that changed them.
 """
 
@@ -40,6 +47,8 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable
+
+from measure import child
 
 from kho_replay.parsers.tracedat import iter_console, open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
@@ -200,19 +209,11 @@ print(n, time.perf_counter() - w0, time.process_time() - c0)
 
 def _measured(argv: list[str], *, keep_output: bool = True) -> tuple[str, float, float, int]:
     """Run *argv*; its stdout, wall time, CPU time and peak RSS (KiB), from wait4() on that one child."""
-    import subprocess
-
-    w0 = time.perf_counter()
     # trace-cmd's report goes to /dev/null: read into this process, it would swell every later child's RSS.
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE if keep_output else subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - w0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed with {proc.returncode}")
-    return out, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    got = child(argv, keep_output=keep_output)
+    if got.status != 0:
+        raise SystemExit(f"{argv[0]} failed with {got.status}")
+    return got.out, got.wall, got.cpu, got.rss
 
 
 def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compression: str = "none",
