@@ -431,37 +431,33 @@ class _Extractor:
     def _console_text(self, side: list[Any], meta: dict[str, Any], cat: bytearray, ends: array[int],
                       tss: array[int], offs: array[int], order: Iterable[int], decode: Any) -> None:
         """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
-        parts, chunk = self.parts, []
-        add, add_off, add_ts = chunk.append, self.offs.append, self.tss.append
-        side_i, n_side = 0, len(side)
-        for count, g in enumerate(order):
-            while side_i < n_side and side[side_i][0] <= count:
-                add(side[side_i][1])
-                add_off(-1)
-                add_ts(-1)
-                side_i += 1
-            msg = cat[ends[g - 1] if g else 0:ends[g]].decode("utf-8", "surrogateescape")
-            ts = tss[g]
-            sec, frac = divmod(ts, 1_000_000_000)
-            # stamp(), inlined: this runs once per console event
-            if frac % 1000:
-                add(f"[{sec:5d}.{frac:09d}] {msg}\n")
-            else:
-                add(f"[{sec:5d}.{frac // 1000:06d}] {msg}\n")
-            add_off(offs[g])
-            add_ts(ts)
-            if len(chunk) >= 4096:
-                parts.append("".join(chunk))
-                chunk.clear()
-        for _, text in side[side_i:]:
-            add(text)
-            add_off(-1)
-            add_ts(-1)
+        parts, out_offs, out_tss = self.parts, self.offs, self.tss
+        order = order if isinstance(order, list) else list(order)
+        starts = array("q", [0])
+        starts += ends[:-1]
+        done = 0
+        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
+        for at, text in [*side, (len(order), None)]:
+            stop = max(done, min(at, len(order)))
+            for lo in range(done, stop, 4096):
+                seg = order[lo:min(lo + 4096, stop)]
+                # stamp(), inlined: six decimals, nine when the time is finer than a microsecond
+                parts.append("".join([
+                    (f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000:09d}] " if t % 1000 else
+                     f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}] ")
+                    + cat[starts[g]:ends[g]].decode("utf-8", "surrogateescape") + "\n"
+                    for g in seg for t in (tss[g],)]))
+                out_offs.extend([offs[g] for g in seg])
+                out_tss.extend([tss[g] for g in seg])
+            done = stop
+            if text is not None:
+                parts.append(text)
+                out_offs.append(-1)
+                out_tss.append(-1)
         for text in _debugfs_sections(meta.get("debugfs", {})):
-            add(text)
-            add_off(-1)
-            add_ts(-1)
-        parts.append("".join(chunk))
+            parts.append(text)
+            out_offs.append(-1)
+            out_tss.append(-1)
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
