@@ -764,12 +764,13 @@ class TraceDat:
                     missed = MISSED_UNKNOWN
             out: list[Any] = []
             add = out.append
-            if hdr % 4 or len(page) % 4:
-                raise src.format_error(poff, f"CPU {cpu_id} page is not made of 32-bit words")
+            if hdr % 4:
+                raise src.format_error(poff, f"CPU {cpu_id} page data starts off the 32-bit word grid")
+            whole = page if len(page) % 4 == 0 else page[:len(page) & ~3]  # no record starts in a last partial word
             if native:
-                words: Any = memoryview(page).cast("I")
+                words: Any = memoryview(whole).cast("I")
             else:
-                words = array.array("I", page)
+                words = array.array("I", whole)
                 words.byteswap()
             i, e4 = hdr >> 2, end >> 2  # record headers are 4-byte aligned (§8.2)
             tail = (end - hdr) % 4  # a commit size off the word grid: its last partial word is no record
