@@ -14,6 +14,9 @@ that a shared machine does not skew them; they include parsing the op script
 on each side and, for the kernel, the process start and the JSON output.  The model column is
 skipped when ``kho_replay.replay.memblock.engine.replay_json`` cannot be imported, or
 for sizes above ``--model-max`` (default 100000; pass 1000000 to wait for it).
+The ``run e2e`` column is ``kho-replay run --arch harness`` on the same script
+in a fresh process (read, replay, print: the whole command, start-up included),
+CPU time from wait4(); the issue-15 target is >= 50,000 ops/s at 1e5 and 1e6.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+from measure import child
 
 from kho_replay.replay.ops import parse_script
 
@@ -75,6 +80,7 @@ def main() -> None:
     ap.add_argument("--kernel", default="7.3", choices=["7.2", "7.3"])
     # the model is O(n) per op like the kernel but ~10-100x slower: 1e6 ops take hours
     ap.add_argument("--model-max", type=int, default=100_000, help="skip the model above this many ops")
+    ap.add_argument("--run-max", type=int, default=1_000_000, help="skip 'kho-replay run' above this many ops")
     args = ap.parse_args()
 
     try:
@@ -84,7 +90,8 @@ def main() -> None:
         print("model: kho_replay.replay.memblock.engine.replay_json not importable, timing the kernel only")
 
     kernel_run("", args.kernel)  # build outside the timings
-    print(f"{'ops':>9} {'kernel ops/s':>13} {'model ops/s':>12} {'kernel/model':>12}  reserved  same")
+    print(f"{'ops':>9} {'kernel ops/s':>13} {'model ops/s':>12} {'kernel/model':>12}  reserved  same"
+          f"  {'run e2e ops/s':>13}")
     for n in args.sizes:
         text = stream(n)
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,7 +110,30 @@ def main() -> None:
             line += f" {n / tm:>12,.0f} {tm / tk:>11.1f}x  {len(kres['reserved']):>8}  {same}"
         else:
             line += f" {'-':>12} {'-':>12}  {len(kres['reserved']):>8}"
+        if n <= args.run_max:
+            line += f"  {n / run_cpu(text, args.kernel):>13,.0f}"
         print(line, flush=True)
+
+
+def run_cpu(text: str, kernel: str) -> float:
+    """CPU seconds of ``kho-replay run`` on *text* as an op script, in a child (its output to /dev/null)."""
+    import os
+    import tempfile
+
+    exe = Path(sys.executable).with_name("kho-replay")
+    with tempfile.NamedTemporaryFile("w", suffix=".ops", delete=False) as f:
+        f.write(text)
+    try:
+        got = child([str(exe), "run", "-k", kernel, "--arch", "harness", f.name, "-o", os.devnull])
+        if got.status != 0:
+            raise SystemExit(f"kho-replay run failed on {n_ops(text)} ops")
+        return got.cpu
+    finally:
+        os.unlink(f.name)
+
+
+def n_ops(text: str) -> int:
+    return text.count("\n")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ and frees of earlier blocks (whole or in part), so that the reserved table
 grows to hundreds of thousands of regions and fragments.  Prints ops/s and
 peak memory for each run, then the best and median per size; the target is
 >= 50,000 ops/s at 10^5 and 10^6 ops with memory under 2 GiB.
+
+``--end-to-end`` also writes each stream as an op script and times
+``kho-replay run SCRIPT -o /dev/null`` in a fresh process (read, replay,
+print, start-up included; CPU time from wait4()), beside the model alone.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import argparse
 import random
 import resource
 import time
+
+from measure import child
 
 from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import Add, Alloc, AllowResize, Free, Op, Reserve, SetCurrentLimit
@@ -74,7 +80,7 @@ def make_stream(n: int, seed: int) -> list[Op]:
     return ops
 
 
-def bench(n: int, seed: int, repeat: int) -> None:
+def bench(n: int, seed: int, repeat: int, end_to_end: bool = False) -> None:
     """Replay one stream *repeat* times on fresh models and print the figures.
 
     The best run is the figure to quote (as ``timeit`` does: on a shared
@@ -97,6 +103,30 @@ def bench(n: int, seed: int, repeat: int) -> None:
     cpus.sort()
     print(f"{n:>9} ops  best {n / cpus[0]:,.0f} ops/cpu-s, median {n / cpus[len(cpus) // 2]:,.0f} "
           f"over {repeat} runs (target >= 50,000)", flush=True)
+    if end_to_end:
+        e2e = sorted(run_cpu(ops) for _ in range(repeat))
+        print(f"{n:>9} ops  kho-replay run end to end: best {n / e2e[0]:,.0f} ops/cpu-s ({e2e[0]:.2f} s), "
+              f"median {n / e2e[len(e2e) // 2]:,.0f} (target >= 50,000)", flush=True)
+
+
+def run_cpu(ops: list[Op]) -> float:
+    """CPU seconds of ``kho-replay run`` on *ops* written as an op script, in a child process."""
+    import os
+    import sys
+    import tempfile
+
+    from kho_replay.replay.ops import format_script
+
+    exe = os.path.join(os.path.dirname(sys.executable), "kho-replay")
+    with tempfile.NamedTemporaryFile("w", suffix=".ops", delete=False) as f:
+        f.write(format_script(ops))
+    try:
+        got = child([exe, "run", f.name, "-o", os.devnull])
+        if got.status != 0:
+            raise SystemExit(f"kho-replay run failed on {f.name}")
+        return got.cpu
+    finally:
+        os.unlink(f.name)
 
 
 def main() -> None:
@@ -104,9 +134,10 @@ def main() -> None:
     ap.add_argument("--ops", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3, help="runs per size (best and median are printed)")
+    ap.add_argument("--end-to-end", action="store_true", help="also time 'kho-replay run' on the script")
     args = ap.parse_args()
     for n in args.ops:
-        bench(n, args.seed, args.repeat)
+        bench(n, args.seed, args.repeat, args.end_to_end)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/tracedat_read.py [--events N] [--dir DIR]
     .venv/bin/python benchmarks/tracedat_read.py --vs-trace-cmd [--events 2000000]
+    .venv/bin/python benchmarks/tracedat_read.py --shapes [--events 500000]
 
 Writes one file per layout (v7 zstd, v7 none, v6) with N printk:console events of
 memblock_dbg-like text over 4 CPUs, then prints wall-clock figures for each phase.
@@ -28,6 +29,12 @@ turns the 500,000 kprobes into ops and looks up 500,000 function hits, and
 keeps the rebuilt console text for the parser.  On a file of 2,000,000
 console events only (251 MB), iter_console took 7.2-7.5 s CPU against
 trace-cmd's 5.0-5.9 s (1.2-1.5x), 28 MB against 109 MB.
+``--shapes`` writes one file per event shape (probe: kprobe/kretprobe and
+fprobe entry/exit pairs on memblock_* with a kprobe on memblock_reserve;
+function: function-tracer hits; console; mixed), uncompressed and zstd, and
+prints read_tracedat()'s extraction walk against ``trace-cmd report`` on
+each, then a table; README.md (Benchmarks) holds the latest figures.
+
 Not a test: the numbers depend on the machine; record them with the commit that changed them.
 """
 
@@ -40,6 +47,8 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable
+
+from measure import child
 
 from kho_replay.parsers.tracedat import iter_console, open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
@@ -113,6 +122,74 @@ def make_mixed(n: int, seed: int = 2) -> tuple[list[ConsoleLine], list[RawEvent]
     return lines, events, formats, kallsyms
 
 
+KALLSYMS = (b"ffffffff81000000 T _stext\nffffffff81001000 T setup_arch\nffffffff81002000 T memblock_reserve\n"
+            b"ffffffff81002800 T memblock_alloc_try_nid\nffffffff81003000 T kfree\n"
+            b"ffffffff81004000 T memblock_phys_alloc_range\nffffffff81005000 T kmalloc\n")
+_ALLOC_ARGS = [("size", "x64"), ("align", "x64"), ("min_addr", "x64"), ("max_addr", "x64"), ("nid", "s32")]
+
+
+def make_shape(shape: str, n: int, seed: int = 3) -> tuple[list[ConsoleLine], list[RawEvent], list[tuple[str, str]]]:
+    """*n* events of one shape over 4 CPUs (one task each, so calls pair with returns).
+
+    ``probe``: kprobe/kretprobe pairs on memblock_alloc_try_nid, fprobe entry/exit pairs on
+    memblock_phys_alloc_range and kprobes on memblock_reserve; ``function``: function-tracer
+    hits, one in eight on a memblock_* function; ``console``: printk:console memblock lines;
+    ``mixed``: the four kinds of make_mixed().
+    """
+    if shape == "mixed":
+        lines, events, formats, _ = make_mixed(n)
+        return lines, events, formats
+    if shape == "console":
+        return make_lines(n, seed), [], []
+    rng = random.Random(seed)
+    formats: list[tuple[str, str]] = []
+    events: list[RawEvent] = []
+    ts = 1_000_000_000
+    if shape == "function":
+        formats.append(("ftrace", FUNCTION_FORMAT.format(id=1)))
+        fn = struct.Struct("<HBBiQQ").pack
+        ips = (0xFFFFFFFF81002010, 0xFFFFFFFF81003010, 0xFFFFFFFF81005020, 0xFFFFFFFF81003100,
+               0xFFFFFFFF81005100, 0xFFFFFFFF81003200, 0xFFFFFFFF81005200, 0xFFFFFFFF81003300)
+        for i in range(n):
+            ts += rng.choice((100, 300, 1_000))
+            cpu = i % 4
+            events.append(RawEvent(ts, cpu, fn(1, 0, 0, 100 + cpu, ips[i % 8], 0xFFFFFFFF81001100)))
+        return [], events, formats
+    assert shape == "probe", shape
+    formats += [
+        ("kprobes", probe_format("memblock_alloc_try_nid", 2001, _ALLOC_ARGS)),
+        ("kprobes", probe_format("memblock_alloc_try_nid__return", 2002, [("arg1", "x64")], is_return=True)),
+        ("fprobes", probe_format("memblock_phys_alloc_range__entry", 2003, _ALLOC_ARGS)),
+        ("fprobes", probe_format("memblock_phys_alloc_range__exit", 2004, [("arg1", "x64")], is_return=True)),
+        ("kprobes", probe_format("memblock_reserve", 2005, [("base", "x64"), ("size", "x64")])),
+    ]
+    call = struct.Struct("<HBBiQQQQQi").pack
+    ret = struct.Struct("<HBBiQQQ").pack
+    rsv = struct.Struct("<HBBiQQQ").pack
+    i = 0
+    while len(events) < n:
+        cpu = i % 4
+        pid = 100 + cpu
+        base = 0x100000000 + i * 0x1000
+        kind = i % 5
+        ts += rng.choice((100, 300, 1_000))
+        if kind < 2:
+            events.append(RawEvent(ts, cpu, call(2001, 0, 0, pid, 0xFFFFFFFF81002800, 0x1000, 0x1000, 0,
+                                                 0xFFFFFFFFFFFFFFFF, -1)))
+            events.append(RawEvent(ts + 50, cpu, ret(2002, 0, 0, pid, 0xFFFFFFFF81002800, 0xFFFFFFFF81001100,
+                                                     0xFFFF888000000000 + base)))
+        elif kind < 4:
+            events.append(RawEvent(ts, cpu, call(2003, 0, 0, pid, 0xFFFFFFFF81004000, 0x200000, 0x200000,
+                                                 0, 1 << 40, -1)))
+            events.append(RawEvent(ts + 50, cpu, ret(2004, 0, 0, pid, 0xFFFFFFFF81004000, 0xFFFFFFFF81001100,
+                                                     base)))
+        else:
+            events.append(RawEvent(ts, cpu, rsv(2005, 0, 0, pid, 0xFFFFFFFF81002000, base, 0x1000)))
+        ts += 100
+        i += 1
+    return [], events[:n], formats
+
+
 _CHILD = """
 import resource, sys, time
 from kho_replay.parsers.tracedat import iter_console, open_tracedat
@@ -132,36 +209,31 @@ print(n, time.perf_counter() - w0, time.process_time() - c0)
 
 def _measured(argv: list[str], *, keep_output: bool = True) -> tuple[str, float, float, int]:
     """Run *argv*; its stdout, wall time, CPU time and peak RSS (KiB), from wait4() on that one child."""
-    import subprocess
-
-    w0 = time.perf_counter()
     # trace-cmd's report goes to /dev/null: read into this process, it would swell every later child's RSS.
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE if keep_output else subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - w0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed with {proc.returncode}")
-    return out, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    got = child(argv, keep_output=keep_output)
+    if got.status != 0:
+        raise SystemExit(f"{argv[0]} failed with {got.status}")
+    return got.out, got.wall, got.cpu, got.rss
 
 
-def vs_trace_cmd(n: int, out: str, repeat: int) -> None:
-    """Same run, same file: trace-cmd report against our read + console extraction."""
+def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compression: str = "none",
+                 phases: tuple[str, ...] = ("iter_console", "extract")) -> dict[str, tuple[float, float, int]]:
+    """Same run, same file: trace-cmd report against our read + extraction; returns the best figures."""
     import shutil
     import subprocess
     import sys
 
     tc = shutil.which("trace-cmd")
-    path = os.path.join(out, f"mixed-{n}.dat")
+    name = f"mixed-{n}.dat" if (shape, compression) == ("mixed", "none") else f"{shape}-{compression}-{n}.dat"
+    path = os.path.join(out, name)
     if not os.path.exists(path):
         # Generate in a child: a big parent would lend its peak RSS to every process it starts (exec keeps maxrss).
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--generate", path, "--events", str(n)], check=True)
+        subprocess.run([sys.executable, __file__, "--generate", path, "--events", str(n), "--shape", shape,
+                        "--compression", compression], check=True)
         print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
     size = os.path.getsize(path)
-    print(f"v7 none, {n} events, {size / 1e6:.1f} MB")
+    print(f"{shape}: v7 {compression}, {n} events, {size / 1e6:.1f} MB")
     best: dict[str, tuple[float, float, int]] = {}
 
     def keep(label: str, wall: float, cpu: float, rss: int) -> None:
@@ -172,37 +244,62 @@ def vs_trace_cmd(n: int, out: str, repeat: int) -> None:
         if tc:
             _, wall, cpu, rss = _measured([tc, "report", path], keep_output=False)
             keep("trace-cmd report", wall, cpu, rss)
-        for what in ("iter_console", "extract"):
+        for what in phases:
             # Whole-process figures on both sides: our interpreter's start-up counts, as trace-cmd's does.
-            text, wall, cpu, rss = _measured([sys.executable, "-c", _CHILD, what, path])
-            count = text.split()[0]
+            _, wall, cpu, rss = _measured([sys.executable, "-c", _CHILD, what, path])
             keep(what, wall, cpu, rss)
-            print(f"  ({what}: {count} console lines)")
     for label, (wall, cpu, rss) in best.items():
         print(f"  {label:<18} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss / 1024:6.0f} MB "
               f"({rss * 1024 / size:.0%} of the file)")
     if "trace-cmd report" in best:
         tw, tcpu, _ = best["trace-cmd report"]
-        for what in ("iter_console", "extract"):
+        for what in phases:
             w, c, _ = best[what]
             print(f"  {what} / trace-cmd report: wall {w / tw:.2f}x, cpu {c / tcpu:.2f}x")
+    return best
+
+
+SHAPES = ("probe", "function", "console", "mixed")
+
+
+def shapes_table(n: int, out: str, repeat: int) -> None:
+    """Every shape, uncompressed and zstd: extraction against trace-cmd report, then a summary table."""
+    rows = []
+    for shape in SHAPES:
+        for compression in ("none", "zstd"):
+            best = vs_trace_cmd(n, out, repeat, shape, compression, ("extract",))
+            rows.append((shape, compression, best))
+    print(f"\n{'shape':<9} {'compr':<5} {'trace-cmd report cpu':>21} {'extract cpu':>12} {'ratio':>6} "
+          f"{'extract RSS':>12}")
+    for shape, compression, best in rows:
+        tc = best.get("trace-cmd report", (0.0, 0.0, 0))[1]
+        ex = best["extract"]
+        ratio = f"{ex[1] / tc:5.2f}x" if tc else "   -"
+        print(f"{shape:<9} {compression:<5} {tc:19.2f} s {ex[1]:10.2f} s {ratio:>6} {ex[2] / 1024:9.0f} MB")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--vs-trace-cmd", action="store_true", help="the comparison with trace-cmd report (see above)")
+    ap.add_argument("--shapes", action="store_true",
+                    help="every event shape (probe, function, console, mixed), none and zstd, vs trace-cmd report")
     ap.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)
+    ap.add_argument("--shape", default="mixed", help=argparse.SUPPRESS)
+    ap.add_argument("--compression", default="none", help=argparse.SUPPRESS)
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs per phase")
     ap.add_argument("--dir", default=None, help="where to write the files (default: a temp dir)")
     args = ap.parse_args()
     if args.generate:
-        lines, events, formats, kallsyms = make_mixed(args.events)
-        write_tracedat(args.generate, lines, events=events, formats=formats, kallsyms=kallsyms,
-                       compression="none", comms={1: "swapper/0"})
+        lines, events, formats = make_shape(args.shape, args.events)
+        write_tracedat(args.generate, lines, events=events, formats=formats, kallsyms=KALLSYMS,
+                       compression=args.compression, comms={1: "swapper/0"})
         return
     out = args.dir or tempfile.mkdtemp(prefix="tracedat-bench-")
     os.makedirs(out, exist_ok=True)
+    if args.shapes:
+        shapes_table(args.events, out, args.repeat)
+        return
     if args.vs_trace_cmd:
         vs_trace_cmd(args.events, out, args.repeat)
         return

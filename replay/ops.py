@@ -35,15 +35,18 @@ rather than read.  The grammar of every op is in README.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from .errors import FormatError
 from .flags import Flag, format_flags, parse_flags
 
 __all__ = [
+    "ALLOCATORS",
     "ALLOC_APIS",
+    "ARCH_LOW_LIMIT",
+    "CALLER",
     "caller_function",
     "FAILED",
     "MAX_PHYS_ADDR",
@@ -54,6 +57,7 @@ __all__ = [
     "PHASES",
     "Add",
     "Alloc",
+    "AllocApi",
     "AllowResize",
     "CapMemoryRange",
     "Clear",
@@ -351,23 +355,60 @@ class Phase(Op):
     keyword: ClassVar[str] = "phase"
 
 
-#: Allocation APIs we replay, with the keyword arguments each accepts.
-ALLOC_APIS: dict[str, frozenset[str]] = {
-    "memblock_phys_alloc_range": frozenset({"align", "min", "max"}),
-    "memblock_phys_alloc": frozenset({"align"}),
-    "memblock_phys_alloc_try_nid": frozenset({"align", "nid"}),
-    "memblock_alloc_range_nid": frozenset({"align", "min", "max", "nid", "exact"}),
-    "memblock_alloc_try_nid": frozenset({"align", "min", "max", "nid"}),
-    "memblock_alloc_try_nid_raw": frozenset({"align", "min", "max", "nid"}),
-    "memblock_alloc_exact_nid_raw": frozenset({"align", "min", "max", "nid"}),
-    "memblock_alloc": frozenset({"align"}),
-    "memblock_alloc_raw": frozenset({"align"}),
-    "memblock_alloc_from": frozenset({"align", "min"}),
-    "memblock_alloc_low": frozenset({"align"}),
-    "memblock_alloc_node": frozenset({"align", "nid"}),
-    "memblock_alloc_or_panic": frozenset({"align"}),
-    "memblock_alloc_hugetlb": frozenset({"nid", "exact"}),
+#: An :class:`AllocApi` argument the wrapper takes from its caller (the op), not a constant.
+CALLER = "caller"
+#: ``max_addr`` of ``memblock_alloc_low()``: ``ARCH_LOW_ADDRESS_LIMIT``, which the arch decides.
+ARCH_LOW_LIMIT = "arch_low_limit"
+
+
+class AllocApi(NamedTuple):
+    """One kernel allocation API, the way memblock.h writes it: a thin wrapper over a core call.
+
+    ``core`` names the core function (a method of the model: ``alloc_try_nid``,
+    ``phys_alloc_range``...); ``min_addr``, ``max_addr`` and ``nid`` are what the
+    wrapper passes for them: :data:`CALLER` (the op's value, else the core's
+    default: 0, ``MEMBLOCK_ALLOC_ACCESSIBLE``, ``NUMA_NO_NODE``), a constant, or
+    :data:`ARCH_LOW_LIMIT`.  ``accepts`` lists the op-script keywords of the API.
+    ``phys``: it returns a physical address (``phys_addr_t``), not a pointer.
+    """
+
+    accepts: frozenset[str]
+    core: str
+    min_addr: int | str = CALLER
+    max_addr: int | str = CALLER
+    nid: int | str = CALLER
+    phys: bool = False
+    #: panics on failure (``memblock_alloc_or_panic()``)
+    panics: bool = False
+
+
+def _api(accepts: str, core: str, **fixed: Any) -> AllocApi:
+    return AllocApi(frozenset(accepts.split()), core, **fixed)
+
+
+_ANY = {"min_addr": 0, "max_addr": MEMBLOCK_ALLOC_ACCESSIBLE, "nid": NUMA_NO_NODE}
+
+#: Every allocation API we replay: one row per kernel wrapper.
+ALLOCATORS: dict[str, AllocApi] = {
+    "memblock_phys_alloc_range": _api("align min max", "phys_alloc_range", phys=True),
+    "memblock_phys_alloc": _api("align", "phys_alloc_range", min_addr=0, max_addr=MEMBLOCK_ALLOC_ACCESSIBLE,
+                                phys=True),
+    "memblock_phys_alloc_try_nid": _api("align nid", "phys_alloc_try_nid", phys=True),
+    "memblock_alloc_range_nid": _api("align min max nid exact", "alloc_range_nid", phys=True),
+    "memblock_alloc_try_nid": _api("align min max nid", "alloc_try_nid"),
+    "memblock_alloc_try_nid_raw": _api("align min max nid", "alloc_try_nid"),
+    "memblock_alloc_exact_nid_raw": _api("align min max nid", "alloc_exact_nid_raw"),
+    "memblock_alloc": _api("align", "alloc_try_nid", **_ANY),
+    "memblock_alloc_raw": _api("align", "alloc_try_nid", **_ANY),
+    "memblock_alloc_from": _api("align min", "alloc_try_nid", max_addr=MEMBLOCK_ALLOC_ACCESSIBLE, nid=NUMA_NO_NODE),
+    "memblock_alloc_low": _api("align", "alloc_try_nid", min_addr=0, max_addr=ARCH_LOW_LIMIT, nid=NUMA_NO_NODE),
+    "memblock_alloc_node": _api("align nid", "alloc_try_nid", min_addr=0, max_addr=MEMBLOCK_ALLOC_ACCESSIBLE),
+    "memblock_alloc_or_panic": _api("align", "alloc_try_nid", **_ANY, panics=True),
+    "memblock_alloc_hugetlb": _api("nid exact", "alloc_hugetlb"),
 }
+
+#: Allocation APIs we replay, with the op-script keywords each accepts.
+ALLOC_APIS: dict[str, frozenset[str]] = {name: api.accepts for name, api in ALLOCATORS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,15 +434,6 @@ class Alloc(Op):
     res_flags: Flag | None = None
     keyword: ClassVar[str] = "alloc"
 
-
-OP_TYPES: dict[str, type[Op]] = {
-    cls.keyword: cls
-    for cls in (
-        Add, Remove, Reserve, ReserveKern, Free, Mark, Clear, SetNode, SetCurrentLimit,
-        SetBottomUp, AllowResize, KhoScratchOnly, MovableNode, MirroredKernelcore,
-        TrimMemory, EnforceMemoryLimit, CapMemoryRange, Phase, Alloc, KhoScratchArea, KhoExtendScratch,
-    )
-}
 
 # Which memblock type each markable flag belongs to (mark/clear checks this).
 MEMORY_FLAGS = (
@@ -529,6 +561,7 @@ class Trace:
 # Op script: numbers
 
 _SUFFIX = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SUFFIX_OF = {k: v for name, v in _SUFFIX.items() if name for k in (name, name.lower())}
 _NUMBER = re.compile(r"^(-?)(0[xX][0-9a-fA-F]+|[0-9]+)([KMGTkmgt]?)$")
 
 
@@ -540,6 +573,14 @@ def parse_number(text: str) -> int:
 
     :raises ValueError: when *text* is not such a number.
     """
+    # Decimal and 0x hex, with or without a suffix, are read by int() without the regex
+    # (isalnum: no sign, "_" or space, which int() would take; 0b and 0o are not ours).
+    if text.isalnum() and text.isascii() and text[1:2] not in "bBoO":
+        unit = _SUFFIX_OF.get(text[-1])
+        try:
+            return int(text, 0) if unit is None else int(text[:-1], 0) * unit
+        except ValueError:
+            pass  # "0012", or not a number: the regex decides
     m = _NUMBER.match(text)
     if not m:
         raise ValueError(f"not a number: {text!r}")
@@ -582,6 +623,130 @@ def _split_comment(line: str) -> tuple[str, str | None]:
     return code.strip(), inferred
 
 
+def _one_flag(text: str) -> Flag:
+    flag = parse_flags(text)
+    if flag.bit_count() != 1:
+        raise ValueError(f"takes exactly one flag, got {text!r}")
+    return flag
+
+
+def _phase(text: str) -> str:
+    if text not in PHASES:
+        raise ValueError(f"unknown phase {text!r} (known: {', '.join(sorted(PHASES))})")
+    return text
+
+
+def _api_name(text: str) -> str:
+    if text not in ALLOCATORS:
+        raise ValueError(f"unknown allocation API {text!r}")
+    return text
+
+
+def _expect(text: str) -> int | str:
+    return FAILED if text == FAILED else parse_number(text)
+
+
+def _format_expect(value: int | str) -> str:
+    return FAILED if value == FAILED else hex(value)  # type: ignore[arg-type]
+
+
+#: Value types of the op script: (parse, format).
+_TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
+    "addr": (parse_number, hex),
+    "size": (parse_number, format_number),
+    "int": (parse_number, str),
+    "flag": (_one_flag, format_flags),
+    "flags": (parse_flags, format_flags),
+    "bool": (_bool, lambda v: "1" if v else "0"),
+    "phase": (_phase, str),
+    "api": (_api_name, str),
+    "expect": (_expect, _format_expect),
+}
+
+
+class _Item(NamedTuple):
+    """One element of an op's line: positional, ``key=value`` or a bare word (a bool field)."""
+
+    how: str  # "pos", "opt", "bare" or "rest" (every positional after the others, as a tuple)
+    key: str  # keyword in the script (the field name for positionals)
+    field: str
+    type: str
+
+
+def _syntax(spec: str) -> tuple[_Item, ...]:
+    """``"base:addr size:size nid=:int flags=:flags ?reserved"``: fields in print order; ``*busy:addr``
+    takes every positional left, as a tuple."""
+    items = []
+    for word in spec.split():
+        if word.startswith("?"):
+            items.append(_Item("bare", word[1:], word[1:], "bool"))
+            continue
+        if word.startswith("*"):
+            name, _, kind = word[1:].partition(":")
+            items.append(_Item("rest", name, name, kind))
+            continue
+        name, _, kind = word.partition(":")
+        if "=" in name:
+            key, _, field_name = name.partition("=")
+            items.append(_Item("opt", key, field_name or key, kind))
+        else:
+            items.append(_Item("pos", name, name, kind))
+    return tuple(items)
+
+
+_RANGE = "base:addr size:size"
+#: The op script's grammar: one row per op kind, fields in the order a line gives them.
+#: ``key=field:type`` is an option whose keyword differs from the field name.
+OP_SYNTAX: dict[type[Op], tuple[_Item, ...]] = {
+    Add: _syntax(f"{_RANGE} nid=:int flags=:flags"),
+    Remove: _syntax(_RANGE),
+    Reserve: _syntax(f"{_RANGE} nid=:int flags=:flags"),
+    ReserveKern: _syntax(f"{_RANGE} nid=:int"),
+    Free: _syntax(_RANGE),
+    Mark: _syntax(f"flag:flag {_RANGE}"),
+    Clear: _syntax(f"flag:flag {_RANGE}"),
+    SetNode: _syntax(f"{_RANGE} nid:int ?reserved"),
+    SetCurrentLimit: _syntax("addr:addr"),
+    SetBottomUp: _syntax("on:bool"),
+    AllowResize: (),
+    KhoScratchOnly: _syntax("on:bool"),
+    MovableNode: _syntax("on:bool"),
+    MirroredKernelcore: _syntax("on:bool"),
+    TrimMemory: _syntax("align:size"),
+    EnforceMemoryLimit: _syntax("limit:size"),
+    CapMemoryRange: _syntax(_RANGE),
+    Phase: _syntax("name:phase"),
+    Alloc: _syntax("api:api size=:size align=:size nid=:int min=min_addr:addr max=max_addr:addr ?exact "
+                   "expect=:expect res_nid=:int res_flags=:flags"),
+    KhoScratchArea: _syntax(_RANGE),
+    KhoExtendScratch: _syntax("*busy:addr"),
+}
+
+OP_TYPES: dict[str, type[Op]] = {cls.keyword: cls for cls in OP_SYNTAX}
+#: Words that stand alone (``exact``, ``reserved``), never positionals.
+_BARE = frozenset(i.key for items in OP_SYNTAX.values() for i in items if i.how == "bare")
+#: Per op kind: positional (field, parse) pairs, options by keyword, bare words, field defaults.
+_PARSE = {
+    kw: (
+        tuple((i.field, _TYPES[i.type][0]) for i in OP_SYNTAX[cls] if i.how == "pos"),
+        {i.key: (i.field, _TYPES[i.type][0]) for i in OP_SYNTAX[cls] if i.how == "opt"},
+        frozenset(i.key for i in OP_SYNTAX[cls] if i.how == "bare"),
+        next(((i.field, _TYPES[i.type][0]) for i in OP_SYNTAX[cls] if i.how == "rest"), None),
+    )
+    for kw, cls in OP_TYPES.items()
+}
+#: Per allocation API: the keywords and bare words an ``alloc`` line may give.
+_ALLOC_WORDS = {name: (frozenset({"size", "expect", "res_nid", "res_flags"} | api.accepts),
+                       _PARSE["alloc"][2] & api.accepts)
+                for name, api in ALLOCATORS.items()}
+_DEFAULTS = {cls: {f.name: f.default for f in fields(cls)} for cls in OP_SYNTAX}
+#: Per op kind: (how, key, field, format, default) in print order.
+_FORMAT = {
+    cls: tuple((i.how, i.key, i.field, _TYPES[i.type][1], _DEFAULTS[cls][i.field]) for i in items)
+    for cls, items in OP_SYNTAX.items()
+}
+
+
 def parse_op(line: str, *, src: Src | None = None) -> Op | None:
     """Parse one op-script line; ``None`` for a blank or comment-only line.
 
@@ -590,7 +755,10 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
 
     :raises ValueError: with a message naming what is wrong.
     """
-    code, inferred = _split_comment(line)
+    if "#" in line:
+        code, inferred = _split_comment(line)
+    else:
+        code, inferred = line.strip(), None
     if not code:
         return None
     caller = None
@@ -599,116 +767,66 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
         caller = caller.strip() or None
     words = code.split()
     kw = words[0]
-    cls = OP_TYPES.get(kw)
-    if cls is None:
+    grammar = _PARSE.get(kw)
+    if grammar is None:
         raise ValueError(f"unknown op {kw!r}")
-    pos = [w for w in words[1:] if "=" not in w and w not in ("exact", "reserved")]
+    positional, options, bare_ok, rest = grammar
+    if len(words) == len(positional) + 1 and "=" not in code and _BARE.isdisjoint(words):
+        # Positionals only (reserve, free, ... most lines): no options to sort out.
+        try:
+            args = [parse(text) for (_, parse), text in zip(positional, words[1:], strict=True)]
+        except ValueError as e:
+            raise ValueError(f"{kw} {e}" if str(e).startswith("takes ") else str(e)) from None
+        return OP_TYPES[kw](*args, caller=caller, inferred=inferred, src=src)
+    pos: list[str] = []
     opts: dict[str, str] = {}
     bare: set[str] = set()
     for w in words[1:]:
-        if "=" in w:
-            k, _, v = w.partition("=")
+        k, eq, v = w.partition("=")
+        if eq:
             if k in opts:
                 raise ValueError(f"{k}= given twice")
             opts[k] = v
-        elif w in ("exact", "reserved"):
+        elif w in _BARE:
             bare.add(w)
-    common = {"caller": caller, "inferred": inferred, "src": src}
-
-    def need(n: int) -> list[str]:
-        if len(pos) != n:
-            raise ValueError(f"{kw} takes {n} positional argument(s), got {len(pos)}")
-        return pos
-
-    def allow(keys: set[str], flags_ok: set[str] = frozenset()) -> None:
-        extra = set(opts) - keys
-        if extra:
-            raise ValueError(f"{kw}: unexpected {', '.join(sorted(k + '=' for k in extra))}")
-        if bare - flags_ok:
-            raise ValueError(f"{kw}: unexpected {' '.join(sorted(bare - flags_ok))}")
-
-    num = parse_number
-    if cls in (Add, Reserve):
-        allow({"nid", "flags"})
-        b, s = need(2)
-        nid = num(opts["nid"]) if "nid" in opts else None
-        if cls is Add:
-            flags = parse_flags(opts["flags"]) if "flags" in opts else Flag.MEMBLOCK_NONE
         else:
-            flags = parse_flags(opts["flags"]) if "flags" in opts else None
-        return cls(num(b), num(s), nid, flags, **common)
-    if cls is ReserveKern:
-        allow({"nid"})
-        b, s = need(2)
-        return cls(num(b), num(s), num(opts["nid"]) if "nid" in opts else None, **common)
-    if cls in (Remove, Free, CapMemoryRange, KhoScratchArea):
-        allow(set())
-        b, s = need(2)
-        return cls(num(b), num(s), **common)
-    if cls in (Mark, Clear):
-        allow(set())
-        f, b, s = need(3)
-        flag = parse_flags(f)
-        if flag.bit_count() != 1:
-            raise ValueError(f"{kw} takes exactly one flag, got {f!r}")
-        return cls(flag, num(b), num(s), **common)
-    if cls is SetNode:
-        allow(set(), {"reserved"})
-        b, s, n = need(3)
-        return cls(num(b), num(s), num(n), "reserved" in bare, **common)
-    if cls is SetCurrentLimit:
-        allow(set())
-        (a,) = need(1)
-        return cls(num(a), **common)
-    if cls in (SetBottomUp, KhoScratchOnly, MovableNode, MirroredKernelcore):
-        allow(set())
-        (v,) = need(1)
-        return cls(_bool(v), **common)
-    if cls is KhoExtendScratch:
-        allow(set())
-        return cls(tuple(num(b) for b in pos), **common)
-    if cls is AllowResize:
-        allow(set())
-        need(0)
-        return cls(**common)
-    if cls is TrimMemory:
-        allow(set())
-        (a,) = need(1)
-        return cls(num(a), **common)
-    if cls is EnforceMemoryLimit:
-        allow(set())
-        (a,) = need(1)
-        return cls(num(a), **common)
-    if cls is Phase:
-        allow(set())
-        (name,) = need(1)
-        if name not in PHASES:
-            raise ValueError(f"unknown phase {name!r} (known: {', '.join(sorted(PHASES))})")
-        return cls(name, **common)
-    # Alloc
-    (api,) = need(1)
-    if api not in ALLOC_APIS:
-        raise ValueError(f"unknown allocation API {api!r}")
-    accepted = ALLOC_APIS[api]
-    allow({"size", "expect", "res_nid", "res_flags"} | accepted, {"exact"} & accepted)
-    if "size" not in opts:
-        raise ValueError("alloc needs size=")
-    expect: int | str | None = None
-    if "expect" in opts:
-        expect = FAILED if opts["expect"] == FAILED else num(opts["expect"])
-    return Alloc(
-        api,
-        num(opts["size"]),
-        align=num(opts["align"]) if "align" in opts else None,
-        nid=num(opts["nid"]) if "nid" in opts else None,
-        min_addr=num(opts["min"]) if "min" in opts else None,
-        max_addr=num(opts["max"]) if "max" in opts else None,
-        exact="exact" in bare,
-        expect=expect,
-        res_nid=num(opts["res_nid"]) if "res_nid" in opts else None,
-        res_flags=parse_flags(opts["res_flags"]) if "res_flags" in opts else None,
-        **common,
-    )
+            pos.append(w)
+    if kw == "alloc":
+        # The API decides which keywords the line may give: parse it first.
+        if len(pos) != 1:
+            raise ValueError(f"alloc takes 1 positional argument(s), got {len(pos)}")
+        allowed, bare_ok = _ALLOC_WORDS[_api_name(pos[0])]
+    else:
+        allowed = options.keys()
+    if not opts.keys() <= allowed or not bare <= bare_ok:
+        _unexpected(kw, opts.keys() - allowed, bare - bare_ok)
+    if kw == "alloc":
+        if "size" not in opts:
+            raise ValueError("alloc needs size=")
+    elif rest is not None and len(pos) >= len(positional):
+        extra, pos = pos[len(positional):], pos[:len(positional)]
+    elif len(pos) != len(positional):
+        raise ValueError(f"{kw} takes {len(positional)} positional argument(s), got {len(pos)}")
+    values: dict[str, Any] = {"caller": caller, "inferred": inferred, "src": src}
+    if rest is not None and kw != "alloc":
+        values[rest[0]] = tuple(rest[1](text) for text in extra)
+    for (name, parse), text in zip(positional, pos, strict=True):
+        try:
+            values[name] = parse(text)
+        except ValueError as e:
+            raise ValueError(f"{kw} {e}" if str(e).startswith("takes ") else str(e)) from None
+    for k, text in opts.items():
+        name, parse = options[k]
+        values[name] = parse(text)
+    for k in bare:
+        values[k] = True
+    return OP_TYPES[kw](**values)
+
+
+def _unexpected(kw: str, keys: set[str], words: set[str]) -> None:
+    if keys:
+        raise ValueError(f"{kw}: unexpected {', '.join(sorted(k + '=' for k in keys))}")
+    raise ValueError(f"{kw}: unexpected {' '.join(sorted(words))}")
 
 
 def format_op(op: Op) -> str:
@@ -717,66 +835,18 @@ def format_op(op: Op) -> str:
     >>> format_op(Alloc("memblock_alloc", 4096, align=4096, expect=0x23fffe000))
     'alloc memblock_alloc size=4K align=4K expect=0x23fffe000'
     """
-    kw = op.keyword
-    parts: list[str] = [kw]
-    h = hex
-    sz = format_number
-    match op:
-        case Add(base=b, size=s, nid=n, flags=f):
-            parts += [h(b), sz(s)]
-            if n is not None:
-                parts.append(f"nid={n}")
-            if f:
-                parts.append(f"flags={format_flags(f)}")
-        case Reserve(base=b, size=s, nid=n, flags=f):
-            parts += [h(b), sz(s)]
-            if n is not None:
-                parts.append(f"nid={n}")
-            if f is not None:
-                parts.append(f"flags={format_flags(f)}")
-        case ReserveKern(base=b, size=s, nid=n):
-            parts += [h(b), sz(s)]
-            if n is not None:
-                parts.append(f"nid={n}")
-        case (Remove(base=b, size=s) | Free(base=b, size=s) | CapMemoryRange(base=b, size=s)
-              | KhoScratchArea(base=b, size=s)):
-            parts += [h(b), sz(s)]
-        case KhoExtendScratch(busy=busy):
-            parts += [h(b) for b in busy]
-        case Mark(flag=f, base=b, size=s) | Clear(flag=f, base=b, size=s):
-            parts += [format_flags(f), h(b), sz(s)]
-        case SetNode(base=b, size=s, nid=n, reserved=r):
-            parts += [h(b), sz(s), str(n)] + (["reserved"] if r else [])
-        case SetCurrentLimit(addr=a):
-            parts.append(h(a))
-        case SetBottomUp(on=v) | KhoScratchOnly(on=v) | MovableNode(on=v) | MirroredKernelcore(on=v):
-            parts.append("1" if v else "0")
-        case TrimMemory(align=a):
-            parts.append(sz(a))
-        case EnforceMemoryLimit(limit=a):
-            parts.append(sz(a))
-        case Phase(name=name):
-            parts.append(name)
-        case Alloc():
-            parts += [op.api, f"size={sz(op.size)}"]
-            if op.align is not None:
-                parts.append(f"align={sz(op.align)}")
-            if op.nid is not None:
-                parts.append(f"nid={op.nid}")
-            if op.min_addr is not None:
-                parts.append(f"min={h(op.min_addr)}")
-            if op.max_addr is not None:
-                parts.append(f"max={h(op.max_addr)}")
-            if op.exact:
-                parts.append("exact")
-            if op.expect is not None:
-                parts.append(f"expect={op.expect if op.expect == FAILED else h(op.expect)}")
-            if op.res_nid is not None:
-                parts.append(f"res_nid={op.res_nid}")
-            if op.res_flags is not None:
-                parts.append(f"res_flags={format_flags(op.res_flags)}")
+    parts: list[str] = [op.keyword]
+    add = parts.append
+    for how, key, name, fmt, default in _FORMAT[type(op)]:
+        value = getattr(op, name)
+        if how == "pos":
+            add(fmt(value))
+        elif how == "rest":
+            parts.extend(fmt(v) for v in value)
+        elif value != default:
+            add(key if how == "bare" else f"{key}={fmt(value)}")
     if op.caller:
-        parts.append(f"caller={op.caller}")
+        add(f"caller={op.caller}")
     line = " ".join(parts)
     if op.inferred is not None:
         line += f"  # inferred: {op.inferred}"

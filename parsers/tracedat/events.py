@@ -334,8 +334,20 @@ class EventDecoder:
             return decode_unknown
         return self._build_known(fmt)
 
-    def _build_known(self, fmt: EventFormat) -> Callable[[Record], Event]:
-        # Fast path: every scalar of size 1/2/4/8 (and the data_loc words) in one Struct.
+    def scalar_struct(self, fmt: EventFormat) -> struct.Struct | None:
+        """The Struct that unpacks every field of *fmt* in format order, when all are plain
+        integers of 1, 2, 4 or 8 bytes (kprobe fetch args, function hits); else None.
+
+        Events of such a format can be decoded many at a time (``iter_unpack``).
+        """
+        st, in_struct = self._layout(fmt)
+        n = len(fmt.fields)
+        if in_struct == list(range(n)) and all(f.kind is FieldKind.SCALAR for f in fmt.fields):
+            return st
+        return None
+
+    def _layout(self, fmt: EventFormat) -> tuple[struct.Struct, list[int]]:
+        """One Struct for every scalar of size 1/2/4/8 (and the data_loc words); the fields it holds."""
         codes = []
         cursor = 0
         in_struct: list[int] = []
@@ -353,14 +365,17 @@ class EventDecoder:
             codes.append(code)
             cursor = f.offset + f.size
             in_struct.append(i)
-        st = struct.Struct(self.endian + "".join(codes))
+        return struct.Struct(self.endian + "".join(codes)), in_struct
+
+    def _build_known(self, fmt: EventFormat) -> Callable[[Record], Event]:
+        # Fast path: every scalar of size 1/2/4/8 (and the data_loc words) in one Struct.
+        st, in_struct = self._layout(fmt)
         fixed_len = st.size
         unpack = st.unpack_from
         n = len(fmt.fields)
         pid_i = fmt.index.get("common_pid")
         path = self.td.path
-        simple = (len(in_struct) == n and in_struct == list(range(n))
-                  and all(f.kind is FieldKind.SCALAR for f in fmt.fields))
+        simple = self.scalar_struct(fmt) is not None
         new_event = tuple.__new__
         if simple:
             # Every field came out of the Struct already, in format order.

@@ -37,18 +37,22 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import heapq
+import itertools
 import json
+import operator
 import os
 import re
 import struct
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     ALLOC_APIS,
+    ALLOCATORS,
     FAILED,
     Add,
     Alloc,
@@ -70,7 +74,7 @@ from kho_replay.replay.ops import (
 )
 
 from .events import EventFormat, FieldKind
-from .reader import TraceDat
+from .reader import Record, TraceDat
 from .structs import TraceCmdOption
 from .symbols import Kallsyms
 
@@ -87,7 +91,7 @@ _ALIASES = {"start": "min_addr", "min": "min_addr", "end": "max_addr", "max": "m
 _MARK_FLAGS = {"hotplug": Flag.MEMBLOCK_HOTPLUG, "mirror": Flag.MEMBLOCK_MIRROR, "nomap": Flag.MEMBLOCK_NOMAP,
                "kho_scratch": Flag.MEMBLOCK_KHO_SCRATCH}
 #: Allocation APIs that return ``void *``: their result is virtual, so not a recorded address.
-_VIRT_APIS = frozenset(a for a in ALLOC_APIS if not a.startswith("memblock_phys_") and a != "memblock_alloc_range_nid")
+_VIRT_APIS = frozenset(name for name, api in ALLOCATORS.items() if not api.phys)
 #: Lines the console parser reads as memblock output (its MEMBLOCKISH), after an optional stamp.
 _MEMBLOCKISH_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |"
                                r"(?:memory|reserved|physmem)[.\[])", re.M)
@@ -179,7 +183,7 @@ def _s32(value: int) -> int:
 class _Probe:
     """How to read one probe event: its function, whether it is a return, its fetch args."""
 
-    def __init__(self, fmt: EventFormat, symbols: Callable[[], _Symbols], long_size: int) -> None:
+    def __init__(self, fmt: EventFormat, symbols: Callable[[], _Symbols]) -> None:
         self.fmt = fmt
         names = {f.name for f in fmt.fields}
         self.is_return = "__probe_func" in names
@@ -191,6 +195,20 @@ class _Probe:
         self.arg_items = tuple(self.args.items())
         #: named after a memblock function: no symbol lookup or name check per event
         self.named = _is_memblock(self.function)
+        #: the fetch arg holding a return probe's value
+        self.ret_index = next(iter(self.args.values()), None)
+        self._builders: dict[str, Callable[..., Op] | str | None] = {}
+
+    def builder(self, fn: str) -> Callable[..., Op] | str | None:
+        """How to build the op for a hit on *fn*: a function, the name of a missing fetch arg, or None."""
+        got = self._builders.get(fn, ...)
+        if got is ...:
+            try:
+                got = _op_builder(fn, self.args)
+            except KeyError as e:
+                got = str(e.args[0])
+            self._builders[fn] = got
+        return got
 
     def function_at(self, values: tuple[Any, ...]) -> str:
         if self.named or self.ip_index is None:
@@ -234,7 +252,15 @@ class _Extractor:
         return self._trace(meta)
 
     def walk(self, meta: dict[str, Any]) -> None:
-        """One pass over the records: console text rebuilt, probe ops and function hits collected."""
+        """One pass over the records: console text rebuilt, probe ops and function hits collected.
+
+        Each CPU's pages are walked in turn and its records sorted into three
+        kinds as they are met: console messages go into one byte buffer with
+        int arrays beside it, memblock function hits into a short list, probe
+        records (and anything unusual) are kept for the handlers.  The CPUs are
+        then merged by ``(timestamp, cpu)`` per kind, as ``trace-cmd report``
+        merges them, with one sort instead of a heap step per record.
+        """
         td = self.td
         side = meta.get("text", [])
         dec = td.decoder
@@ -242,73 +268,196 @@ class _Extractor:
         # Probe formats are found by their own fields; a file may hold thousands of formats, parsed lazily.
         probe_ids = {*dec.ids_with(b" __probe_ip;"), *dec.ids_with(b" __probe_func;")}
         returns = {_function_of(f) for f in map(dec.format, probe_ids) if f is not None and "__probe_func" in f.index}
-        handlers: dict[int, Callable[[Any], None] | None] = {}
-        type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
-        loc_of = struct.Struct(">I" if td.big_endian else "<I").unpack_from
+        e = ">" if td.big_endian else "<"
+        type_of = struct.Struct(e + "H").unpack_from
+        loc_of = struct.Struct(e + "I").unpack_from
         cid = console.id if console is not None else None
         msg_field = console.fields[console.index["msg"]] if console is not None and "msg" in console.index else None
         # The usual layout (data_loc msg) is read in place; anything else goes through the general decoder.
         fast = msg_field is not None and msg_field.kind is FieldKind.DATA_LOC and msg_field.size == 4
         m_off = msg_field.offset if msg_field is not None else 0
-        # Text in joined chunks and positions in int arrays: per-line objects would outgrow the file.
-        parts, chunk, offs, tss = self.parts, [], self.offs, self.tss
-        add, add_off, add_ts = chunk.append, offs.append, tss.append
-        side_i, n_side = 0, len(side)
-        count = 0
         decode = dec.decode
-        # Only events that can carry memblock activity are decoded; the others are counted by type.
+        # Only events that can carry memblock activity are looked at; the others are counted by type.
         function = dec.find("ftrace", "function")
         wanted = probe_ids | {f.id for f in (console, function) if f is not None}
-        for rec in td.iter_records(types=wanted, dropped=self.dropped):
-            payload = rec[2]
-            if len(payload) < 2:
-                decode(rec)  # raises: a record too short for its type
-            eid = type_of(payload)[0]
-            if eid == cid:
-                while side_i < n_side and side[side_i][0] <= count:
-                    add(side[side_i][1])
-                    add_off(-1)
-                    add_ts(-1)
-                    side_i += 1
-                if fast:
-                    w = loc_of(payload, m_off)[0]
-                    off, end = w & 0xFFFF, (w & 0xFFFF) + (w >> 16)
-                    nul = payload.find(0, off, end)
-                    msg = payload[off:end if nul < 0 else nul].decode("utf-8", "surrogateescape") \
-                        if end <= len(payload) else ""
-                else:
-                    msg = decode(rec).get("msg", "")
-                ts = rec[0]
-                sec, frac = divmod(ts, 1_000_000_000)
-                # stamp(), inlined: this runs once per console event
-                if frac % 1000:
-                    add(f"[{sec:5d}.{frac:09d}] {msg}\n")
-                else:
-                    add(f"[{sec:5d}.{frac // 1000:06d}] {msg}\n")
-                add_off(rec[4])
-                add_ts(ts)
-                count += 1
-                if len(chunk) >= 4096:
-                    parts.append("".join(chunk))
-                    chunk.clear()
-                continue
-            handler = handlers.get(eid, ...)
-            if handler is ...:
-                handler = handlers[eid] = self._handler(eid, returns)
-            if handler is not None:
-                handler(rec)
-        for _, text in side[side_i:]:
-            add(text)
-            add_off(-1)
-            add_ts(-1)
+        fid, ip_of, parent_of, ip_at, parent_at, need = None, None, None, 0, 0, 0
+        if function is not None and {"ip", "parent_ip"} <= function.index.keys():
+            ip_f, parent_f = function.fields[function.index["ip"]], function.fields[function.index["parent_ip"]]
+            fid = function.id
+            ip_of = struct.Struct(e + ("Q" if ip_f.size == 8 else "I")).unpack_from
+            parent_of = struct.Struct(e + ("Q" if parent_f.size == 8 else "I")).unpack_from
+            ip_at, parent_at = ip_f.offset, parent_f.offset
+            need = max(ip_f.offset + ip_f.size, parent_f.offset + parent_f.size)
+        names: dict[int, str | None] = {}
+        buf = td.buffer("")
+        cpus = sorted(buf.cpus, key=lambda c: c.cpu)
+        compressed = buf.compressed
+        # Console messages of every CPU, back to back in one buffer: per-line objects would outgrow the file.
+        cat = bytearray()
+        c_ends, c_tss, c_offs = array("q"), array("q"), array("q")
+        c_bounds = [0]  # where each CPU's console lines start in the arrays
+        hits: list[list[tuple[int, int, str, int]]] = []  # memblock function hits per CPU
+        outside: list[tuple[int, int, int] | None] = []  # per CPU: first non-memblock function hit, and count
+        n_outside = 0
+        # Probe events (and anything unusual): one sequence, CPU after CPU, of time, file position, event id
+        # and index: into that id's payloads, kept back to back (one Struct decodes them) when the format
+        # is plain integers, else into ``rest`` (records for the handlers).
+        p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
+        p_bounds = [0]
+        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count]
+        for eid in sorted(probe_ids):
+            fmt = dec.format(eid)
+            st = dec.scalar_struct(fmt) if fmt is not None else None
+            if st is not None:
+                bulk[eid] = [st, bytearray(), 0]
+        rest: list[Record] = []
+        dropped = self.dropped
+        in_order = True
+        new_record = tuple.__new__
+        for c in cpus:
+            walk = td.page_walker(buf, c)
+            cpu_id = c.cpu
+            c_hits: list[tuple[int, int, str, int]] = []
+            first_out = None
+            last = -1
+            add_end, add_ts, add_off = c_ends.append, c_tss.append, c_offs.append
+            for poff, page in td.iter_pages(buf, c):
+                _, recs = walk(poff, page)
+                for ts, start, length, p in recs:
+                    pos = poff if compressed else poff + p
+                    if length < 2:
+                        decode(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))  # raises
+                    eid = type_of(page, start)[0]
+                    if eid not in wanted:
+                        dropped[eid] = dropped.get(eid, 0) + 1
+                        continue
+                    if ts < last:
+                        in_order = False
+                    last = ts
+                    if eid == cid:
+                        if fast:
+                            w = loc_of(page, start + m_off)[0]
+                            off = start + (w & 0xFFFF)
+                            end = off + (w >> 16)
+                            if end <= start + length:
+                                nul = page.find(0, off, end)
+                                cat += page[off:end if nul < 0 else nul]
+                        else:
+                            rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
+                            cat += str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape")
+                        add_end(len(cat))
+                        add_ts(ts)
+                        add_off(pos)
+                    elif eid == fid and length >= need:
+                        ip = ip_of(page, start + ip_at)[0]
+                        name = names.get(ip, ...)
+                        if name is ...:
+                            name = self.symbols().name(ip)
+                            name = names[ip] = name if name is not None and _is_memblock(name) else None
+                        if name is None:
+                            n_outside += 1
+                            if first_out is None:
+                                first_out = (ts, pos)
+                        else:
+                            c_hits.append((ts, pos, name, parent_of(page, start + parent_at)[0]))
+                    else:
+                        b = bulk.get(eid)
+                        if b is not None and length >= b[0].size:
+                            b[1] += page[start:start + b[0].size]
+                            p_idx.append(b[2])
+                            b[2] += 1
+                        else:
+                            rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
+                            p_idx.append(len(rest) - 1)
+                            eid = -1
+                        p_ts.append(ts)
+                        p_pos.append(pos)
+                        p_eid.append(eid)
+            c_bounds.append(len(c_tss))
+            hits.append(c_hits)
+            outside.append(first_out)
+            p_bounds.append(len(p_ts))
+        self._console_text(side, meta, cat, c_ends, c_tss, c_offs, _merged(c_tss, c_bounds, in_order), decode)
+        del cat, c_ends
+        # Function hits: ordered as the merged stream would meet them.
+        callers: dict[int, str] = {}
+        for ts, pos, name, parent in _merge_lists(hits, in_order):
+            caller = callers.get(parent)
+            if caller is None:
+                caller = callers[parent] = self.symbols().caller(parent)
+            msg = KernelMessage(at=0, src=Src(self.path, offset=pos, timestamp=ts / 1e9),
+                                kind="function", text=f"{name} <- {caller}")
+            self.probe_obs.append((ts, len(self.probe_obs), msg))
+        firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
+        order: dict[str, tuple[int, int, int]] = {}
+        if firsts:
+            key = "ftrace:function hits outside memblock_* functions"
+            first = min(firsts)
+            self.skipped[key] = [first[2], n_outside, ""]
+            order[key] = first
+        handlers: dict[int, Callable[[Any], None] | None] = {}
+        # Each probe's values unpacked when its turn comes: a tuple per event for the whole file would
+        # outgrow the file many times over.
+        unpack = {eid: (b[0].unpack_from, b[1], b[0].size) for eid, b in bulk.items()}
+        probes = {eid: _Probe(dec.format(eid), self.symbols) for eid in unpack}  # type: ignore[arg-type]
+        pids = {eid: p.fmt.index.get("common_pid") for eid, p in probes.items()}
+        probe = self._probe
+        for g in _merged(p_ts, p_bounds, in_order):
+            known = len(self.skipped)
+            eid = p_eid[g]
+            if eid >= 0:
+                fn, payloads, size = unpack[eid]
+                v = fn(payloads, p_idx[g] * size)
+                pid_i = pids[eid]
+                probe(probes[eid], v, 0 if pid_i is None else v[pid_i], p_ts[g], p_pos[g], returns)
+            else:
+                rec = rest[p_idx[g]]
+                eid = type_of(rec[2])[0]
+                handler = handlers.get(eid, ...)
+                if handler is ...:
+                    handler = handlers[eid] = self._handler(eid, returns)
+                if handler is not None:
+                    handler(rec)
+            if len(self.skipped) != known:  # a new reason: remember where the merged stream met it first
+                ci = bisect.bisect_right(p_bounds, g) - 1
+                order[next(reversed(self.skipped))] = (p_ts[g], ci, p_pos[g])
+        if len(order) > 1:
+            # Reasons listed in the order the merged stream met them, as one pass over it would.
+            self.skipped = dict(sorted(self.skipped.items(), key=lambda kv: order.get(kv[0], (0, 0, 0))))
         for cpu_calls in self.open_calls.values():
             for call in cpu_calls:
                 self._close(call, None)
+
+    def _console_text(self, side: list[Any], meta: dict[str, Any], cat: bytearray, ends: array[int],
+                      tss: array[int], offs: array[int], order: Iterable[int], decode: Any) -> None:
+        """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
+        parts, out_offs, out_tss = self.parts, self.offs, self.tss
+        order = order if isinstance(order, list) else list(order)
+        starts = array("q", [0])
+        starts += ends[:-1]
+        done = 0
+        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
+        for at, text in [*side, (len(order), None)]:
+            stop = max(done, min(at, len(order)))
+            for lo in range(done, stop, 4096):
+                seg = order[lo:min(lo + 4096, stop)]
+                # stamp(), inlined: six decimals, nine when the time is finer than a microsecond
+                parts.append("".join([
+                    (f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000:09d}] " if t % 1000 else
+                     f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}] ")
+                    + cat[starts[g]:ends[g]].decode("utf-8", "surrogateescape") + "\n"
+                    for g in seg for t in (tss[g],)]))
+                out_offs.extend([offs[g] for g in seg])
+                out_tss.extend([tss[g] for g in seg])
+            done = stop
+            if text is not None:
+                parts.append(text)
+                out_offs.append(-1)
+                out_tss.append(-1)
         for text in _debugfs_sections(meta.get("debugfs", {})):
-            add(text)
-            add_off(-1)
-            add_ts(-1)
-        parts.append("".join(chunk))
+            parts.append(text)
+            out_offs.append(-1)
+            out_tss.append(-1)
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
@@ -340,101 +489,83 @@ class _Extractor:
         names = fmt.index
         decode = dec.decode
         if "__probe_ip" in names or "__probe_func" in names:
-            probe = _Probe(fmt, self.symbols, self.td.header_page.long_size)
-            return lambda rec: self._probe(probe, decode(rec), returns)
+            probe = _Probe(fmt, self.symbols)
+
+            def handle(rec: Any) -> None:
+                ev = decode(rec)
+                self._probe(probe, ev.values, ev.pid, ev.ts, ev.offset, returns)
+
+            return handle
         if fmt.system == "ftrace" and fmt.name == "function" and "ip" in names and "parent_ip" in names:
-            return self._function_handler(fmt)
+            # walk() reads every whole function hit in place; what reaches here is cut short.
+            return lambda rec: self._skip("ftrace:function record too short for its format", rec[4])
         key = f"{fmt.system}:{fmt.name} events carry no memblock activity"
         return lambda rec: self._skip(key, rec[4])
 
-    # ------------------------------------------------------------ function tracer
-
-    def _function_handler(self, fmt: EventFormat) -> Callable[[Any], None]:
-        """A handler reading ``ip``/``parent_ip`` in place, naming each ip once (a trace hits few functions)."""
-        ip_f, parent_f = fmt.fields[fmt.index["ip"]], fmt.fields[fmt.index["parent_ip"]]
-        e = ">" if self.td.big_endian else "<"
-        ip_of = struct.Struct(e + ("Q" if ip_f.size == 8 else "I")).unpack_from
-        parent_of = struct.Struct(e + ("Q" if parent_f.size == 8 else "I")).unpack_from
-        ip_at, parent_at, need = ip_f.offset, parent_f.offset, max(ip_f.offset + ip_f.size,
-                                                                  parent_f.offset + parent_f.size)
-        names: dict[int, str | None] = {}
-        outside = "ftrace:function hits outside memblock_* functions"
-
-        def handle(rec: Any) -> None:
-            payload = rec[2]
-            if len(payload) < need:
-                self._skip("ftrace:function record too short for its format", rec[4])
-                return
-            ip = ip_of(payload, ip_at)[0]
-            name = names.get(ip, ...)
-            if name is ...:
-                name = self.symbols().name(ip)
-                name = names[ip] = name if name is not None and _is_memblock(name) else None
-            if name is None:
-                self._skip(outside, rec[4])
-                return
-            parent = self.symbols().caller(parent_of(payload, parent_at)[0])
-            msg = KernelMessage(at=0, src=Src(self.path, offset=rec[4], timestamp=rec[0] / 1e9),
-                                kind="function", text=f"{name} <- {parent}")
-            self.probe_obs.append((rec[0], len(self.probe_obs), msg))
-
-        return handle
-
     # ------------------------------------------------------------------- probes
 
-    def _probe(self, probe: _Probe, ev: Any, returns: set[str]) -> None:
-        fn = probe.function_at(ev.values)
-        if not probe.named and not _is_memblock(fn):
-            self._skip(f"probe {probe.fmt.system}:{probe.fmt.name} is not on a memblock_* function", ev.offset)
-            return
+    def _probe(self, probe: _Probe, values: tuple[Any, ...], pid: int, ts: int, pos: int,
+               returns: set[str]) -> None:
+        """One probe hit (*values* line up with its format's fields), in merged order."""
+        if probe.named:
+            fn = probe.function
+        else:
+            fn = probe.function_at(values)
+            if not _is_memblock(fn):
+                self._skip(f"probe {probe.fmt.system}:{probe.fmt.name} is not on a memblock_* function", pos)
+                return
         # Pair by task, not CPU: a task may migrate between its call and its return.
-        calls = self.open_calls.setdefault(ev.pid, [])
+        calls = self.open_calls.get(pid)
+        if calls is None:
+            calls = self.open_calls[pid] = []
         if probe.is_return:
             for i in range(len(calls) - 1, -1, -1):
                 if calls[i][0] == fn:
-                    ret = next(iter(probe.args.values()), None)
-                    self._close(calls.pop(i), None if ret is None else ev.values[ret])
+                    ret = probe.ret_index
+                    self._close(calls.pop(i), None if ret is None else values[ret])
                     return
-            self._skip(f"return probe of {fn} without its call", ev.offset)
+            self._skip(f"return probe of {fn} without its call", pos)
             return
         if calls and any(c[2] is not None for c in calls):
             # An outer memblock call is still open (we saw its entry, its return will come): this one is part of it.
             outer = next(c[0] for c in reversed(calls) if c[2] is not None)
-            self._skip(f"{fn} called inside {outer}", ev.offset)
+            self._skip(f"{fn} called inside {outer}", pos)
             if fn in returns:
                 calls.append([fn, None, None])
             return
-        values = ev.values
-        args = {name: values[i] for name, i in probe.arg_items}
-        try:
-            op = _op_for(fn, args, Src(self.path, offset=ev.offset, timestamp=ev.ts / 1e9))
-        except KeyError as e:
-            reason = f"probe on {fn} lacks the {e.args[0]}= fetch arg"
+        build = probe.builder(fn)
+        if isinstance(build, str):
+            reason = f"probe on {fn} lacks the {build}= fetch arg"
             if self.strict:
-                raise FormatError(self.path, reason, offset=ev.offset) from None
-            self._skip(reason, ev.offset)
+                raise FormatError(self.path, reason, offset=pos)
+            self._skip(reason, pos)
             return
-        if op is None:
-            self._skip(f"probe on {fn}: not a memblock call we replay", ev.offset)
+        if build is None:
+            self._skip(f"probe on {fn}: not a memblock call we replay", pos)
             return
+        src = Src(self.path, offset=pos, timestamp=ts / 1e9)
         slot = len(self.probe_ops)
-        self.probe_ops.append(op)
-        self.probe_ts.append(ev.ts)
+        self.probe_ts.append(ts)
         if fn in returns:
-            # Remember the open call: its return gives an allocation's result and closes the nesting window.
-            calls.append([fn, slot, op])
+            # Built when its return gives an allocation's result; meanwhile it closes the nesting window.
+            self.probe_ops.append(None)  # type: ignore[arg-type]
+            calls.append([fn, slot, (build, values, src)])
+        else:
+            self.probe_ops.append(build(values, src, None))
 
     def _close(self, call: list[Any], value: int | None) -> None:
-        fn, slot, op = call
-        if slot is None or not isinstance(op, Alloc) or value is None:
+        fn, slot, pending = call
+        if slot is None:
             return
-        if value == 0:
-            expect: int | str | None = FAILED
-        elif fn in _VIRT_APIS:
-            return  # a virtual address: the physical one is not in the trace
+        expect: int | str | None = None
+        if value is None or (fn in _VIRT_APIS and value):
+            pass  # no result, or a virtual address: the physical one is not in the trace
+        elif value == 0:
+            expect = FAILED
         else:
             expect = value
-        self.probe_ops[slot] = dataclasses.replace(op, expect=expect)
+        build, values, src = pending
+        self.probe_ops[slot] = build(values, src, expect)
 
     # ------------------------------------------------------------------- result
 
@@ -477,47 +608,79 @@ class _Extractor:
         return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
 
 
-def _op_for(fn: str, a: dict[str, int], src: Src) -> Op | None:
-    """The op a probe hit on memblock function *fn* with fetch args *a* stands for (KeyError: an arg missing)."""
-    kw: dict[str, Any] = {"src": src}
+def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
+    """How to build the op a probe hit on memblock function *fn* stands for, from the event's values.
+
+    *a* maps the kernel's parameter names to value indices.  The result takes
+    ``(values, src, expect)``; *expect* is the paired return's result (used by
+    allocations only).  None: not a memblock call we replay.  KeyError: a fetch
+    arg the op needs is missing.
+    """
     if fn in ("memblock_add", "memblock_add_node"):
-        nid = _s32(a["nid"]) if fn == "memblock_add_node" else None
-        flags = Flag(a["flags"]) if fn == "memblock_add_node" else Flag.MEMBLOCK_NONE
-        return Add(a["base"], a["size"], nid, flags, **kw)
-    if fn == "memblock_remove":
-        return Remove(a["base"], a["size"], **kw)
-    if fn == "memblock_reserve":
-        return Reserve(a["base"], a["size"], **kw)
+        if fn == "memblock_add_node":
+            n, f, b, s = a["nid"], a["flags"], a["base"], a["size"]
+            return lambda v, src, _: Add(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
+        b, s = a["base"], a["size"]
+        return lambda v, src, _: Add(v[b], v[s], None, Flag.MEMBLOCK_NONE, src=src)
+    simple: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
+                                   "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
+    if fn in simple:
+        cls, b, s = simple[fn], a["base"], a["size"]
+        return lambda v, src, _: cls(v[b], v[s], src=src)  # type: ignore[call-arg]
     if fn == "__memblock_reserve":
-        return Reserve(a["base"], a["size"], _s32(a["nid"]), Flag(a["flags"]), **kw)
-    if fn == "memblock_reserve_kern":
-        return ReserveKern(a["base"], a["size"], **kw)
-    if fn == "memblock_phys_free":
-        return Free(a["base"], a["size"], **kw)
+        b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
+        return lambda v, src, _: Reserve(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
     if fn == "memblock_set_current_limit":
-        return SetCurrentLimit(a["limit"], **kw)
+        lim = a["limit"]
+        return lambda v, src, _: SetCurrentLimit(v[lim], src=src)
     if fn == "memblock_set_bottom_up":
-        return SetBottomUp(bool(a["enable"]), **kw)
+        on = a["enable"]
+        return lambda v, src, _: SetBottomUp(bool(v[on]), src=src)
     if fn == "memblock_allow_resize":
-        return AllowResize(**kw)
-    for verb, cls in (("mark", Mark), ("clear", Clear)):
+        return lambda v, src, _: AllowResize(src=src)
+    for verb, mcls in (("mark", Mark), ("clear", Clear)):
         flag = _MARK_FLAGS.get(fn.removeprefix(f"memblock_{verb}_"))
         if fn.startswith(f"memblock_{verb}_") and flag is not None:
-            return cls(flag, a["base"], a["size"], **kw)
+            b, s = a["base"], a["size"]
+            return lambda v, src, _, mcls=mcls, flag=flag: mcls(flag, v[b], v[s], src=src)
     if fn == "memblock_reserved_mark_noinit":
-        return Mark(Flag.MEMBLOCK_RSRV_NOINIT, a["base"], a["size"], **kw)
+        b, s = a["base"], a["size"]
+        return lambda v, src, _: Mark(Flag.MEMBLOCK_RSRV_NOINIT, v[b], v[s], src=src)
     accepted = ALLOC_APIS.get(fn)
     if accepted is None:
         return None
-    return Alloc(
-        fn, a["size"],
-        align=a["align"] if "align" in accepted else None,
-        nid=_s32(a["nid"]) if "nid" in accepted else None,
-        min_addr=a["min_addr"] if "min" in accepted else None,
-        max_addr=a["max_addr"] if "max" in accepted else None,
-        exact=bool(a.get("exact_nid", 0)) if "exact" in accepted else False,
-        **kw,
-    )
+    size = a["size"]
+    align = a["align"] if "align" in accepted else None
+    nid = a["nid"] if "nid" in accepted else None
+    lo = a["min_addr"] if "min" in accepted else None
+    hi = a["max_addr"] if "max" in accepted else None
+    exact = a.get("exact_nid") if "exact" in accepted else None
+
+    def alloc(v: tuple[Any, ...], src: Src, expect: Any) -> Op:
+        return Alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
+                     None if lo is None else v[lo], None if hi is None else v[hi],
+                     False if exact is None else bool(v[exact]), expect, src=src)
+
+    return alloc
+
+
+def _merged(tss: array[int], bounds: list[int], in_order: bool) -> Iterable[int]:
+    """Indices into *tss* (CPU after CPU, each CPU's slice ``bounds[i]:bounds[i+1]``) in report order.
+
+    When every CPU's times ascend, a stable sort by time is the merge by ``(ts, cpu)``;
+    otherwise the heap merge that trace-cmd's report does, step by step.
+    """
+    if in_order:
+        return sorted(range(len(tss)), key=tss.__getitem__)
+    runs = [zip(tss[a:b], range(a, b), strict=True) for a, b in itertools.pairwise(bounds)]
+    return (g for _, g in heapq.merge(*runs, key=lambda tg: tg[0]))
+
+
+def _merge_lists(per_cpu: list[list[Any]], in_order: bool) -> list[Any]:
+    """Per-CPU lists of tuples starting with the timestamp, merged by ``(ts, cpu)``."""
+    if in_order:
+        return sorted(itertools.chain.from_iterable(per_cpu), key=operator.itemgetter(0))
+    return list(heapq.merge(*per_cpu, key=operator.itemgetter(0)))
 
 
 def _debugfs_sections(tables: dict[str, str]) -> list[str]:

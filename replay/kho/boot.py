@@ -518,7 +518,7 @@ class Boot:
         return _nodes(trace, [r.nid for r in mb.memory if r.nid != mb.max_numnodes])
 
     def decision_points(self, i: int) -> None:
-        """The hooks that run before op *i* (kho-spec §3.1)."""
+        """The hooks that run before op *i*, in ``start_kernel()``'s order."""
         mb, bp, kexec = self.mb, self.bp, self.kexec
         if kexec and i == bp.populate:
             populate(mb, self.areas)

@@ -80,7 +80,7 @@ _COMPILED = tuple((re.compile(p), s) for p, s in CALLER_TABLE)
 _INFERRED_FUNC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\(\)")
 
 
-@functools.lru_cache(maxsize=8192)  # a pure function of three strings, asked once per op of every replay
+@functools.lru_cache(maxsize=65536)  # a boot has a few hundred callers, asked once per op and per replay
 def classify(caller: str | None, api: str | None = None, inferred: str | None = None) -> Subsystem:
     """The subsystem of a memblock request from its ``%pS`` caller (and API name).
 

@@ -33,6 +33,9 @@ from typing import NamedTuple
 from ..errors import KernelPanic, ReplayError
 from ..flags import Flag
 from ..ops import (
+    ALLOCATORS,
+    ARCH_LOW_LIMIT,
+    CALLER,
     MAX_PHYS_ADDR,
     MEMBLOCK_ALLOC_ACCESSIBLE,
     MEMBLOCK_ALLOC_ANYWHERE,
@@ -569,47 +572,41 @@ class Memblock:
             return addr
 
     def alloc(self, op: Alloc) -> int | None:
-        """Run one :class:`~.ops.Alloc` through the kernel API it names, with that API's defaults."""
-        api = op.api
+        """Run one :class:`~.ops.Alloc` through the kernel API it names (:data:`~.ops.ALLOCATORS`):
+        the core call that API's wrapper makes, with the arguments the wrapper passes."""
+        api = ALLOCATORS.get(op.api)
+        if api is None:
+            raise ReplayError(f"unknown allocation API {op.api}", op_index=self.op_index, caller=op.caller)
         size = op.size
         align = op.align if op.align is not None else 0
-        nid = op.nid if op.nid is not None else NUMA_NO_NODE
-        lo = op.min_addr if op.min_addr is not None else 0
-        hi = op.max_addr if op.max_addr is not None else MEMBLOCK_ALLOC_ACCESSIBLE
-        if api == "memblock_phys_alloc_range":
-            return self.phys_alloc_range(size, align, lo, hi)
-        if api == "memblock_phys_alloc":
-            return self.phys_alloc_range(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE)
-        if api == "memblock_phys_alloc_try_nid":
-            return self.phys_alloc_try_nid(size, align, nid)
-        if api == "memblock_alloc_range_nid":
-            return self.alloc_range_nid(size, align, lo, hi, nid, op.exact)
-        if api in ("memblock_alloc_try_nid", "memblock_alloc_try_nid_raw"):
-            return self.alloc_try_nid(size, align, lo, hi, nid)
-        if api == "memblock_alloc_exact_nid_raw":
-            return self.alloc_exact_nid_raw(size, align, lo, hi, nid)
-        if api in ("memblock_alloc", "memblock_alloc_raw"):
-            return self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
-        if api == "memblock_alloc_from":
-            return self.alloc_try_nid(size, align, lo, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
-        if api == "memblock_alloc_low":
-            return self.alloc_try_nid(size, align, 0, self.arch.arch_low_address_limit, NUMA_NO_NODE)
-        if api == "memblock_alloc_node":
-            return self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, nid)
-        if api == "memblock_alloc_or_panic":
-            found = self.alloc_try_nid(size, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE, NUMA_NO_NODE)
-            if found is None:
-                # the macro passes its caller's __func__: the function name of the %pS caller
-                func = caller_function(op.caller) or "memblock_alloc_or_panic"
-                raise KernelPanic(f"{func}: Failed to allocate "
-                                  f"{size:#018x} bytes", op_index=self.op_index, caller=op.caller)
-            return found
-        if api == "memblock_alloc_hugetlb":
+        nid = api.nid if api.nid != CALLER else op.nid if op.nid is not None else NUMA_NO_NODE
+        core = api.core
+        if core == "alloc_hugetlb":
             if not self.profile.has_alloc_hugetlb:
                 raise ReplayError(f"memblock_alloc_hugetlb() does not exist in {self.profile.name}",
                                   op_index=self.op_index, caller=op.caller)
             return self.alloc_hugetlb(size, nid, op.exact)
-        raise ReplayError(f"unknown allocation API {api}", op_index=self.op_index, caller=op.caller)
+        if core == "phys_alloc_try_nid":
+            return self.phys_alloc_try_nid(size, align, nid)
+        lo = api.min_addr if api.min_addr != CALLER else op.min_addr if op.min_addr is not None else 0
+        hi = api.max_addr
+        if hi == CALLER:
+            hi = op.max_addr if op.max_addr is not None else MEMBLOCK_ALLOC_ACCESSIBLE
+        elif hi == ARCH_LOW_LIMIT:
+            hi = self.arch.arch_low_address_limit
+        if core == "phys_alloc_range":
+            return self.phys_alloc_range(size, align, lo, hi)
+        if core == "alloc_range_nid":
+            return self.alloc_range_nid(size, align, lo, hi, nid, op.exact)
+        if core == "alloc_exact_nid_raw":
+            return self.alloc_exact_nid_raw(size, align, lo, hi, nid)
+        found = self.alloc_try_nid(size, align, lo, hi, nid)
+        if found is None and api.panics:
+            # the macro passes its caller's __func__: the function name of the %pS caller
+            func = caller_function(op.caller) or op.api
+            raise KernelPanic(f"{func}: Failed to allocate {size:#018x} bytes", op_index=self.op_index,
+                              caller=op.caller)
+        return found
 
     # -------------------------------------------------------- accounting
 
