@@ -8,6 +8,9 @@ The front door (:mod:`kho_replay.api`)::
     a = kr.replay(t, "baseline", kexec=True)
     b = kr.replay(t, "merged", kexec=True)
     c = kr.compare(a, b)          # c.cold, c.kexec: Diff; c.diverged
+    s = kr.sweep(t, kaslr="all", strategies=("baseline", "merged"))   # what-ifs: SweepResult of Rows
+    h = kr.retarget(template, plain_log)                               # a host without memblock=debug
+    rows = kr.fleet(template, host_logs)                               # FleetRow per host and design
 
 Everything it returns is a frozen dataclass or an enum re-exported here:
 :class:`Trace` (the parsed boot), :class:`Outcome` (one re-executed boot),
@@ -32,7 +35,11 @@ from kho_replay.replay.kho.classify import Subsystem
 from kho_replay.replay.kho.outcome import Gigantic, Outcome, Request, Scratch, ScratchArea
 from kho_replay.replay.kho.preserve import PreserveKind, PreserveSpec
 from kho_replay.replay.ops import Trace
+from kho_replay.replay.retarget import Retargeted
+from kho_replay.replay.retarget import retarget_files as retarget
+from kho_replay.replay.retarget.fleet import FleetRow, fleet
 from kho_replay.replay.strategies.base import BootPoint, Extension, GiganticApi, Option
+from kho_replay.replay.whatif import Row, SweepResult, sweep, whatif
 
 try:
     __version__ = version("kho-replay")
@@ -48,6 +55,7 @@ __all__ = [
     "Design",
     "Diff",
     "Extension",
+    "FleetRow",
     "Flag",
     "Gigantic",
     "GiganticApi",
@@ -59,15 +67,22 @@ __all__ = [
     "PreserveKind",
     "PreserveSpec",
     "Request",
+    "Retargeted",
+    "Row",
     "Run",
     "Scratch",
     "ScratchArea",
     "StrategySpec",
+    "SweepResult",
     "Subsystem",
     "Trace",
     "__version__",
     "compare",
+    "fleet",
     "load",
     "replay",
+    "retarget",
     "strategies",
+    "sweep",
+    "whatif",
 ]

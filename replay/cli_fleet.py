@@ -75,12 +75,14 @@ def fleet_cmd(
     force: Annotated[bool, typer.Option("--force", help="Predict hosts of another build too.")] = False,
     kexec: Annotated[bool, typer.Option("--kexec", help="Also the KHO boot after each cold boot, preserving "
                                                         "its gigantic pages.")] = False,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="report.csv, .json or .html; a csv/json "
-                                                                       "already there is resumed.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="report.csv, .json, .parquet or .html; a csv/json/parquet already there is resumed.")
+    ] = None,
 ) -> None:
     """Predict every host of a fleet from one template: KHO scratch and gigantic pages per design,
     a summary, hosts grouped by outcome.  Exit 0, or 2 on bad input."""
-    from .retarget.fleet import fleet, format_rows, read_rows, summary
+    from .output import write_parquet
+    from .retarget.fleet import ROW_FIELDS, fleet, format_rows, read_rows, summary
 
     files: list[str] = []
     for h in hosts:
@@ -97,7 +99,8 @@ def fleet_cmd(
             files += found
     strategies = strategy or ["baseline", "merged"]
     try:
-        old = read_rows(output) if output is not None and output.suffix in (".csv", ".json") else []
+        resumable = output is not None and output.suffix in (".csv", ".json", ".parquet")
+        old = read_rows(output) if resumable else []
         done = {r.host for r in old}
         todo = [f for f in files if f not in done]
         bar = None
@@ -114,9 +117,10 @@ def fleet_cmd(
             if bar is not None:
                 bar.stop()
         rows = old + rows
-        if output is not None:
-            fmt = output.suffix.lstrip(".")
-            _emit(format_rows(rows, fmt), output)
+        if output is not None and output.suffix == ".parquet":
+            write_parquet(output, {f: [getattr(r, f) for r in rows] for f in ROW_FIELDS})
+        elif output is not None:
+            _emit(format_rows(rows, output.suffix.lstrip(".")), output)
     except KhoReplayError as e:
         raise _fail(e) from None
     if len(done):

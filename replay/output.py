@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import KhoReplayError
 
-__all__ = ["OutputError", "atomic_path", "check_output", "write_output"]
+__all__ = ["OutputError", "atomic_path", "check_output", "read_parquet", "write_output", "write_parquet"]
 
 
 class OutputError(KhoReplayError):
@@ -105,3 +105,36 @@ def write_output(path: Path | None, text: str | Iterable[str], inputs: Sequence[
                     f.write(chunk)
                 except OSError as e:
                     raise OutputError(path, e.strerror or str(e)) from None
+
+
+def _pyarrow(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise OutputError(path, "parquet needs pyarrow (pip install 'kho-replay[parquet]'); "
+                                "use .json or .csv") from None
+    return pa, pq
+
+
+def write_parquet(path: Path, columns: dict[str, list[object]], inputs: Sequence[Path] = ()) -> None:
+    """Write *columns* (name -> values, one per row) as a parquet file, atomically like :func:`write_output`.
+
+    :raises OutputError: when pyarrow is missing, or as :func:`write_output`.
+    """
+    pa, pq = _pyarrow(path)
+    with atomic_path(path, inputs) as tmp:
+        pq.write_table(pa.table(columns), tmp)
+
+
+def read_parquet(path: Path) -> list[dict[str, object]]:
+    """The rows of a parquet file :func:`write_parquet` wrote, one dict each.
+
+    :raises OutputError: when pyarrow is missing or the file is not parquet.
+    """
+    _, pq = _pyarrow(path)
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises its own ArrowInvalid / OSError kinds
+        raise OutputError(path, f"not a parquet file ({e})") from None
+

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import KhoReplayError
 from ..parallel import map_points
 
-__all__ = ["FleetRow", "fleet", "format_rows", "host_rows", "read_rows", "summary"]
+__all__ = ["ROW_FIELDS", "FleetRow", "fleet", "format_rows", "host_rows", "read_rows", "summary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,8 @@ def summary(rows: Sequence[FleetRow]) -> list[str]:
     return lines
 
 
-_FIELDS = [f.name for f in fields(FleetRow)]
+#: The columns of every fleet report, in order.
+ROW_FIELDS = [f.name for f in fields(FleetRow)]
 
 
 def format_rows(rows: Sequence[FleetRow], fmt: str) -> str:
@@ -168,13 +169,13 @@ def format_rows(rows: Sequence[FleetRow], fmt: str) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(_FIELDS)
+        w.writerow(ROW_FIELDS)
         for r in rows:
-            w.writerow([getattr(r, f) for f in _FIELDS])
+            w.writerow([getattr(r, f) for f in ROW_FIELDS])
         return buf.getvalue()
     if fmt == "html":
-        head = "".join(f"<th>{html.escape(f)}</th>" for f in _FIELDS)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(getattr(r, f)))}</td>" for f in _FIELDS) + "</tr>"
+        head = "".join(f"<th>{html.escape(f)}</th>" for f in ROW_FIELDS)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(getattr(r, f)))}</td>" for f in ROW_FIELDS) + "</tr>"
                        for r in rows)
         summ = "".join(f"<li>{html.escape(s)}</li>" for s in summary(rows))
         return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>kho-replay fleet</title></head><body>"
@@ -184,10 +185,14 @@ def format_rows(rows: Sequence[FleetRow], fmt: str) -> str:
 
 
 def read_rows(path: str | Path) -> list[FleetRow]:
-    """Rows of a previous ``fleet -o`` output (csv or json); none when the file does not exist."""
+    """Rows of a previous ``fleet -o`` output (csv, json or parquet); none when the file does not exist."""
     p = Path(path)
     if not p.exists():
         return []
+    if p.suffix == ".parquet":
+        from ..output import read_parquet
+
+        return [_row(d) for d in read_parquet(p)]
     text = p.read_text()
     if not text.strip():
         return []
@@ -197,18 +202,20 @@ def read_rows(path: str | Path) -> list[FleetRow]:
         elif p.suffix == ".csv":
             raw = list(csv.DictReader(io.StringIO(text)))
         else:
-            raise KhoReplayError(f"{p}: cannot resume from a .{p.suffix.lstrip('.')} report (csv or json)")
+            raise KhoReplayError(f"{p}: cannot resume from a .{p.suffix.lstrip('.')} report (csv, json or parquet)")
     except (ValueError, KeyError) as e:
         raise KhoReplayError(f"{p}: not a fleet report ({e})") from None
-    out = []
-    for d in raw:
-        vals = {}
-        for f in fields(FleetRow):
-            v = d.get(f.name, "")
-            if f.type == "bool":
-                v = v if isinstance(v, bool) else v == "True"
-            elif f.type == "int":
-                v = int(v or 0)
-            vals[f.name] = v if v is not None else ""
-        out.append(FleetRow(**vals))
-    return out
+    return [_row(d) for d in raw]
+
+
+def _row(d: dict[str, object]) -> FleetRow:
+    """A FleetRow from a report's record: csv gives strings, json and parquet typed values."""
+    vals: dict[str, object] = {}
+    for f in fields(FleetRow):
+        v = d.get(f.name, "")
+        if f.type == "bool":
+            v = v if isinstance(v, bool) else v == "True"
+        elif f.type == "int":
+            v = int(v or 0)  # type: ignore[call-overload]
+        vals[f.name] = v if v is not None else ""
+    return FleetRow(**vals)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..output import write_output, write_parquet
 from ..report.html import CSS, LEFT, WIDTH, axis_scale, gib_axis
 from .sweep import Row, SweepResult, summary
 
@@ -194,12 +195,7 @@ def write_table(res: SweepResult, output: Path | None) -> str:
     if output is None:
         return sweep_text(res)
     if output.suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        cols = {c.rstrip("_"): [row_json(r)[c.rstrip("_")] for r in res.rows] for c in Row.columns()}
-        pq.write_table(pa.table(cols), output)
+        write_parquet(output, {c.rstrip("_"): [row_json(r)[c.rstrip("_")] for r in res.rows] for c in Row.columns()})
         return ""
-    text = {".json": sweep_json, ".csv": sweep_csv, ".html": sweep_html}[output.suffix](res)
-    output.write_text(text)
+    write_output(output, {".json": sweep_json, ".csv": sweep_csv, ".html": sweep_html}[output.suffix](res))
     return ""

@@ -138,3 +138,17 @@ def test_fleet_kexec_rows_say_whether_the_pages_fit_after_a_kho_kexec(tmp_path: 
     cold, ke = rows
     assert cold.kho and cold.global_mib == 3072 and ke.kho and ke.pages_requested == 2
     assert ke.pages_allocated == 2 and ke.pages_in_scratch == 2  # as the real 12 GiB boot C: both fit in scratch
+
+
+def test_fleet_parquet_report_round_trips_and_resumes(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    hosts = write_fleet(read_text(_cold_log(trace_dir(KHO72[0]))), tmp_path / "hosts", 3, seed=5)
+    out = tmp_path / "report.parquet"
+    args = ["fleet", *map(str, hosts), "-t", str(trace_dir(KHO72[0])), "-j", "1", "-o", str(out)]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rows = read_rows(out)
+    assert rows == fleet(trace_dir(KHO72[0]), hosts, ["baseline", "merged"], jobs=1)
+    r = runner.invoke(app, args)
+    assert "3 host(s) already in" in r.stderr and read_rows(out) == rows
+

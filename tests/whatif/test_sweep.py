@@ -107,14 +107,14 @@ def test_cli_sweep_bad_input_is_one_line_exit_2(args: list[str], match: str) -> 
     assert r.exit_code == 2 and match in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_cli_parquet_needs_pyarrow(tmp_path: Path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        r = _cli("sweep", trace_dir(B72), "--kaslr", "2", "-o", tmp_path / "x.parquet")
-        assert r.exit_code == 2 and "needs pyarrow" in r.stderr
-    else:
-        pytest.skip("pyarrow installed")
+def test_cli_parquet_table_equals_the_json_rows(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    r = _cli("sweep", trace_dir(B72), "--kaslr", "3:1", "--jobs", "1", "-o", tmp_path / "x.parquet")
+    assert r.exit_code == 0, r.output
+    r = _cli("sweep", trace_dir(B72), "--kaslr", "3:1", "--jobs", "1", "-o", tmp_path / "x.json")
+    want = json.loads((tmp_path / "x.json").read_text())["rows"]
+    got = pq.read_table(tmp_path / "x.parquet").to_pylist()
+    assert len(got) == len(want) == 6 and [g["image_at"] for g in got] == [w["image_at"] for w in want]
 
 
 def test_cli_image_at_and_set_on_replaying_commands() -> None:
