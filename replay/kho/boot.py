@@ -92,6 +92,7 @@ __all__ = [
     "KexecOptions",
     "Replayed",
     "SecondKernelCheck",
+    "WalkTables",
     "check_second_kernel",
     "classify_ops",
     "execute",
@@ -105,6 +106,7 @@ __all__ = [
     "replay_pair",
     "run_cold",
     "run_kexec",
+    "walk_tables",
 ]
 
 GIGANTIC = 1 << 30
@@ -244,6 +246,25 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> Bo
     after = next((i for i in range(pcpu[-1] + 1, n) if isinstance(ops[i], Alloc) and subs[i] is not Subsystem.PERCPU),
                  kho_init) if pcpu else -1
     return BootPlan(populate_at, early, end, kho_init, free_all, percpu, after)
+
+
+class WalkTables(NamedTuple):
+    """What :meth:`Boot.walk` reads from the whole trace: subsystems, decision points, anchors, hugepages=."""
+
+    subs: list[Subsystem]
+    bp: BootPlan
+    anchors: tuple[Anchor | None, ...]
+    hreq: HugepagesRequest | None
+    gig_ops: frozenset[int]
+
+
+def walk_tables(trace: Trace, order: str) -> WalkTables:
+    """The :class:`WalkTables` of *trace* (*order*: the kernel's ``mm_core_init_early()`` order, :func:`plan`)."""
+    subs = classify_ops(trace)
+    ops = trace.ops
+    return WalkTables(subs, plan(ops, subs, order), link(ops), hugepages_request(trace.context.cmdline),
+                      frozenset(i for i, op in enumerate(ops)
+                                if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC))
 
 
 @dataclass
@@ -423,18 +444,13 @@ class Boot:
         for text in self.params.messages:
             self.messages.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
 
-    def tables(self) -> None:
-        """What the walk reads from the whole trace: subsystems, decision points, anchors, hugepages=."""
-        trace, mb = self.trace, self.mb
-        if trace is None:
+    def tables(self, tabs: WalkTables | None = None) -> None:
+        """What the walk reads from the whole trace (:func:`walk_tables`, unless given)."""
+        if self.trace is None:
             raise KhoReplayError("internal: Boot.run() without a trace")
-        ops = trace.ops
-        self.subs = classify_ops(trace)
-        self.bp = plan(ops, self.subs, mb.profile.mm_core_init_early_order)
-        self.anchors = link(ops)
-        self.hreq = hugepages_request(trace.context.cmdline)
-        self.gig_ops = {i for i, op in enumerate(ops)
-                        if isinstance(op, Alloc) and self.subs[i] is Subsystem.HUGETLB_GIGANTIC}
+        t = tabs or walk_tables(self.trace, self.mb.profile.mm_core_init_early_order)
+        self.subs, self.bp, self.anchors, self.hreq = list(t.subs), t.bp, t.anchors, t.hreq
+        self.gig_ops = set(t.gig_ops)
 
     def walk(self, stop: int | None = None) -> None:
         """Replay ops from :attr:`at` up to *stop*; without *stop*, all of them and the hooks after the last."""
@@ -471,11 +487,13 @@ class Boot:
         and the plan is made from the whole trace, so the walks part at the first
         op classified differently or the first decision point planned elsewhere.
         """
+        return self._shared_until(trace, k, walk_tables(trace, self.mb.profile.mm_core_init_early_order))
+
+    def _shared_until(self, trace: Trace, k: int, tabs: WalkTables) -> int:
         if self.trace is None or replace(trace.context, cmdline="") != replace(self.trace.context, cmdline=""):
             return 0
-        subs = classify_ops(trace)
-        bp = plan(trace.ops, subs, self.mb.profile.mm_core_init_early_order)
-        k = min(k, first_difference(self.subs, subs))
+        bp = tabs.bp
+        k = min(k, first_difference(self.subs, tabs.subs))
         if self._params_for(trace) != self._params_for(self.trace):
             k = min(k, self.bp.kho_init, bp.kho_init)  # kho_reserve_scratch() reads kho=/kho_scratch=
         if hugepages_request(trace.context.cmdline) != hugepages_request(self.trace.context.cmdline):
@@ -487,6 +505,19 @@ class Boot:
                 k = min(k, *(x for x in (old, new) if x >= 0))
         return k
 
+    def copy(self) -> Boot:
+        """An independent copy of the boot in its current state: the model and every list it grows.
+
+        The trace, the strategy, the inputs and the entries of the lists (frozen) are shared.
+        """
+        b = copy.copy(self)
+        b.mb = self.mb.copy()
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, list | dict | set):
+                setattr(b, f.name, v.copy())
+        return b
+
     def _params_for(self, trace: Trace) -> KhoParams:
         params = parse_kho_cmdline(trace.context.cmdline)
         return params if self.kho is None else replace(params, enable=self.kho)
@@ -496,10 +527,12 @@ class Boot:
 
         None when *trace*'s walk would have differed before :attr:`at` (:meth:`shared_until`).
         """
-        if trace is not None and trace is not self.trace and self.shared_until(trace, self.at) < self.at:
-            return None
-        keep = (self.trace, self.strategy, self.preserved, self.mb.profile, self.mb.arch)
-        b = copy.deepcopy(self, {id(x): x for x in keep})  # the inputs are immutable: shared, not copied
+        tabs = None
+        if trace is not None and trace is not self.trace:
+            tabs = walk_tables(trace, self.mb.profile.mm_core_init_early_order)
+            if self._shared_until(trace, self.at, tabs) < self.at:
+                return None
+        b = self.copy()
         if trace is None or trace is self.trace or self.trace is None:
             return b
         if trace.context.cmdline != self.trace.context.cmdline:
@@ -509,7 +542,7 @@ class Boot:
             b.messages[:n] = [(0, text) for text in params.messages]
             b.params = params
         b.trace = trace
-        b.tables()
+        b.tables(tabs)
         return b
 
     def replay_op(self, i: int, op: Op, anchors: Sequence[Anchor | None]) -> None:
