@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -264,7 +264,7 @@ class _Chunk:
     points: tuple[tuple[int, Point], ...]
 
 
-def prefix_boot(base: Trace, strategy: str, traces: Sequence[Trace]) -> Boot:
+def prefix_boot(base: Trace, strategy: str, traces: Iterable[Trace]) -> Boot:
     """The cold boot of *base* under *strategy*, walked up to the first op where the walk of any of *traces*
     (what-ifs of *base*) would differ from it: the state every one of them shares.
 
@@ -274,12 +274,13 @@ def prefix_boot(base: Trace, strategy: str, traces: Sequence[Trace]) -> Boot:
     """
     from ..kho.boot import first_difference, new_boot
 
-    k = min((first_difference(base.ops, t.ops) for t in traces), default=len(base.ops))
+    k = len(base.ops)
+    seen: dict[str, Trace] = {}
+    for t in traces:  # one at a time: thousands of what-if traces alive at once would slow the collector
+        k = min(k, first_difference(base.ops, t.ops))
+        seen.setdefault(t.context.cmdline, t)
     boot = new_boot(base, _strategy(strategy), kernel=None, arch=None, kexec=False)
     boot.begin()
-    seen: dict[str, Trace] = {}
-    for t in traces:
-        seen.setdefault(t.context.cmdline, t)
     for t in seen.values():
         k = boot.shared_until(t, k)
     boot.walk(k)
@@ -309,7 +310,7 @@ def _shared_prefix_map(trace: Trace, grid: Sequence[Point], *, jobs: int | None,
     chunks: list[_Chunk] = []
     cache: dict[tuple[tuple[str, str], ...], Trace] = {}
     for strategy, members in groups.items():
-        prefix = prefix_boot(trace, strategy, [_point_trace(trace, p, cache) for _, p in members])
+        prefix = prefix_boot(trace, strategy, (_point_trace(trace, p, cache) for _, p in members))
         # a few chunks per worker keep them all busy to the end; each carries the prefix, not replays it
         n = max(1, min(len(members), workers * 8 * len(members) // max(1, len(grid))))
         size = -(-len(members) // n)
