@@ -86,6 +86,7 @@ from .scratch import ScratchReservation, populate, reserve_scratch
 
 __all__ = [
     "Boot",
+    "BootInputs",
     "BootPlan",
     "ColdOptions",
     "HugepagesRequest",
@@ -683,50 +684,43 @@ def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(set(mb_nodes))) or (0,)
 
 
-def execute(
-    trace: Trace,
-    strategy: Strategy,
-    *,
-    kernel: str | None,
-    arch: str | None,
-    kexec: bool,
-    areas: tuple[ScratchArea, ...] = (),
-    preserved: PreservedSet | None = None,
-    segments: tuple[tuple[int, int, int], ...] = (),
-    kho: bool | None = None,
-) -> Replayed:
-    """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot.
+class BootInputs(TypedDict, total=False):
+    """What a boot starts from besides its trace, for :func:`execute` and :func:`new_boot`.
 
     A KHO boot inherits *areas* and starts with *preserved*; *segments* are
     ``(base, size, flags)`` reserved inside scratch at ``kho_populate()``
-    (the kexec_file segments).  Returns the outcome and the final model.
+    (the kexec_file segments); *kho* forces ``kho=`` (None: the command line's).
     """
-    boot = new_boot(trace, strategy, kernel=kernel, arch=arch, kexec=kexec, areas=areas, preserved=preserved,
-                    segments=segments, kho=kho)
+
+    areas: tuple[ScratchArea, ...]
+    preserved: PreservedSet | None
+    segments: tuple[tuple[int, int, int], ...]
+    kho: bool | None
+
+
+def execute(trace: Trace, strategy: Strategy, *, kernel: str | None, arch: str | None, kexec: bool,
+            **kw: Unpack[BootInputs]) -> Replayed:
+    """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot (:class:`BootInputs`).
+
+    Returns the outcome and the final model.
+    """
+    boot = new_boot(trace, strategy, kernel=kernel, arch=arch, kexec=kexec, **kw)
     return Replayed(boot.run(), boot.mb)
 
 
-def new_boot(
-    trace: Trace,
-    strategy: Strategy,
-    *,
-    kernel: str | None,
-    arch: str | None,
-    kexec: bool,
-    areas: tuple[ScratchArea, ...] = (),
-    preserved: PreservedSet | None = None,
-    segments: tuple[tuple[int, int, int], ...] = (),
-    kho: bool | None = None,
-) -> Boot:
+def new_boot(trace: Trace, strategy: Strategy, *, kernel: str | None, arch: str | None, kexec: bool,
+             **kw: Unpack[BootInputs]) -> Boot:
     """The :class:`Boot` that :func:`execute` runs, before its walk (same arguments): for sweeps that run
     a shared prefix once (:meth:`Boot.begin`, :meth:`Boot.walk` to an op) and :meth:`Boot.fork` it per point."""
+    kho = kw.get("kho")
     mb = memblock_for(trace, kernel=kernel, arch=arch)
     strategy = kernel_strategy(strategy, mb.profile)
     params = parse_kho_cmdline(trace.context.cmdline)
     if kho is not None:
         # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.
         params = replace(params, enable=kho)
-    return Boot(mb, strategy, kexec, params, (), areas, preserved, trace=trace, segments=segments, kho=kho)
+    return Boot(mb, strategy, kexec, params, (), kw.get("areas", ()), kw.get("preserved"), trace=trace,
+                segments=kw.get("segments", ()), kho=kho)
 
 
 def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchReservation | None,

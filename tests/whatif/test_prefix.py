@@ -82,12 +82,16 @@ def test_fork_copies_the_state() -> None:
     assert b.finish() == execute(t, get("merged"), kernel=None, arch=None, kexec=False).outcome
 
 
-def test_cold_sweep_same_rows_for_jobs_1_and_2() -> None:
+def test_cold_sweep_same_rows_for_jobs_1_2_and_a_dask_local_cluster() -> None:
     t = log(B72)
     kw = {"strategies": ["baseline", "merged"], "kaslr": 5, "seed": 3, "sets": {"hugepages": ["1", "2", "4"]}}
     one = sweep(t, jobs=1, **kw)
     assert len(one.rows) == 3 * 5 * 2
     assert sweep(t, jobs=2, **kw).rows == one.rows
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert sweep(t, scheduler=cluster.scheduler_address, **kw).rows == one.rows
     for r in one.rows[::7]:
         sets = tuple(tuple(s.split("=", 1)) for s in r.params.split())
         o = execute(_what_if(t, sets, r.image_at), get(r.strategy), kernel=None, arch=None, kexec=False).outcome
