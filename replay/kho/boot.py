@@ -40,8 +40,9 @@ bytes, rounded up to 4 MiB.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple, TypedDict, Unpack
 
 from ..errors import KernelPanic, KhoReplayError
@@ -84,23 +85,29 @@ from .preserve import (
 from .scratch import ScratchReservation, populate, reserve_scratch
 
 __all__ = [
+    "Boot",
+    "BootInputs",
     "BootPlan",
     "ColdOptions",
     "HugepagesRequest",
     "KexecOptions",
     "Replayed",
     "SecondKernelCheck",
+    "WalkTables",
     "check_second_kernel",
     "classify_ops",
     "execute",
+    "first_difference",
     "kexec_segments",
     "hugepages_request",
+    "new_boot",
     "plan",
     "replay_cold",
     "replay_kexec",
     "replay_pair",
     "run_cold",
     "run_kexec",
+    "walk_tables",
 ]
 
 GIGANTIC = 1 << 30
@@ -156,6 +163,14 @@ def hugepages_request(cmdline: str) -> HugepagesRequest | None:
             elif val.isdigit():
                 req = HugepagesRequest(int(val))
     return req
+
+
+def first_difference(a: Sequence[object], b: Sequence[object]) -> int:
+    """The first index where *a* and *b* differ (the shorter one's length when one extends the other)."""
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x is not y and x != y:
+            return i
+    return min(len(a), len(b))
 
 
 def classify_ops(trace: Trace) -> list[Subsystem]:
@@ -234,6 +249,25 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> Bo
     return BootPlan(populate_at, early, end, kho_init, free_all, percpu, after)
 
 
+class WalkTables(NamedTuple):
+    """What :meth:`Boot.walk` reads from the whole trace: subsystems, decision points, anchors, hugepages=."""
+
+    subs: list[Subsystem]
+    bp: BootPlan
+    anchors: tuple[Anchor | None, ...]
+    hreq: HugepagesRequest | None
+    gig_ops: frozenset[int]
+
+
+def walk_tables(trace: Trace, order: str) -> WalkTables:
+    """The :class:`WalkTables` of *trace* (*order*: the kernel's ``mm_core_init_early()`` order, :func:`plan`)."""
+    subs = classify_ops(trace)
+    ops = trace.ops
+    return WalkTables(subs, plan(ops, subs, order), link(ops), hugepages_request(trace.context.cmdline),
+                      frozenset(i for i, op in enumerate(ops)
+                                if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC))
+
+
 @dataclass
 class Boot:
     """The state a strategy's decision points see: the model, the KHO inputs, what hugetlb got."""
@@ -277,6 +311,11 @@ class Boot:
     hreq: HugepagesRequest | None = None
     #: op indexes of the gigantic pages' logged requests.
     gig_ops: set[int] = field(default_factory=set)
+    anchors: tuple[Anchor | None, ...] = ()
+    #: the next op :meth:`walk` replays.
+    at: int = 0
+    #: ``kho=`` forced by the caller (None: the command line's).
+    kho: bool | None = None
 
     # ----------------------------------------------------------- accounting
 
@@ -395,31 +434,117 @@ class Boot:
 
     def run(self) -> Outcome:
         """Replay the trace's ops once, running the decision points before the ops they precede."""
-        trace, mb = self.trace, self.mb
-        if trace is None:
-            raise KhoReplayError("internal: Boot.run() without a trace")
-        ops = trace.ops
-        self.subs = classify_ops(trace)
-        self.bp = plan(ops, self.subs, mb.profile.mm_core_init_early_order)
-        anchors = link(ops)
-        self.hreq = hugepages_request(trace.context.cmdline)
-        self.gig_ops = {i for i, op in enumerate(ops)
-                        if isinstance(op, Alloc) and self.subs[i] is Subsystem.HUGETLB_GIGANTIC}
+        self.begin()
+        self.walk()
+        return self.finish()
+
+    def begin(self) -> None:
+        """Start the walk at op 0: the tables of :meth:`tables` and the lines ``setup_arch()`` prints first."""
+        self.tables()
+        self.at = 0
         for text in self.params.messages:
             self.messages.append((0, text))  # early_param("kho_scratch"): parsed during setup_arch()
+
+    def tables(self, tabs: WalkTables | None = None) -> None:
+        """What the walk reads from the whole trace (:func:`walk_tables`, unless given)."""
+        if self.trace is None:
+            raise KhoReplayError("internal: Boot.run() without a trace")
+        t = tabs or walk_tables(self.trace, self.mb.profile.mm_core_init_early_order)
+        self.subs, self.bp, self.anchors, self.hreq = list(t.subs), t.bp, t.anchors, t.hreq
+        self.gig_ops = set(t.gig_ops)
+
+    def walk(self, stop: int | None = None) -> None:
+        """Replay ops from :attr:`at` up to *stop*; without *stop*, all of them and the hooks after the last."""
+        trace, mb = self.trace, self.mb
+        assert trace is not None
+        ops = trace.ops
+        if self.panic is not None:
+            return
         try:
-            for i, op in enumerate(ops):
+            for i in range(self.at, len(ops) if stop is None else min(stop, len(ops))):
                 mb.op_index = i
                 self.decision_points(i)
-                self.replay_op(i, op, anchors)
-            mb.op_index = len(ops)
-            self.decision_points(len(ops))
+                self.replay_op(i, ops[i], self.anchors)
+                self.at = i + 1
+            if stop is None:
+                mb.op_index = len(ops)
+                self.decision_points(len(ops))
         except KernelPanic as e:
             self.panic = e.message
             self.say(f"Kernel panic - not syncing: {e.message}")
-        mb.kho_scratch_only = False
-        return _outcome(trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
+
+    def finish(self) -> Outcome:
+        """The boot's outcome, once :meth:`walk` has run to the end."""
+        assert self.trace is not None
+        self.mb.kho_scratch_only = False
+        return _outcome(self.trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
                         self.scanned, self.memmoves, self.panic)
+
+    def shared_until(self, trace: Trace, k: int) -> int:
+        """How many of the first *k* ops a walk of *trace* replays exactly as this boot's walk does.
+
+        *trace* must have this boot's trace's ops before *k* and its context but
+        the command line.  The command line decides the subsystems (``hugetlb_cma=``)
+        and the plan is made from the whole trace, so the walks part at the first
+        op classified differently or the first decision point planned elsewhere.
+        """
+        return self._shared_until(trace, k, walk_tables(trace, self.mb.profile.mm_core_init_early_order))
+
+    def _shared_until(self, trace: Trace, k: int, tabs: WalkTables) -> int:
+        if self.trace is None or replace(trace.context, cmdline="") != replace(self.trace.context, cmdline=""):
+            return 0
+        bp = tabs.bp
+        k = min(k, first_difference(self.subs, tabs.subs))
+        if self._params_for(trace) != self._params_for(self.trace):
+            k = min(k, self.bp.kho_init, bp.kho_init)  # kho_reserve_scratch() reads kho=/kho_scratch=
+        if hugepages_request(trace.context.cmdline) != hugepages_request(self.trace.context.cmdline):
+            k = min(k, self.bp.hugetlb_end, bp.hugetlb_end)  # the loop's missing attempts follow hugepages=
+        for f in fields(BootPlan):
+            old, new = getattr(self.bp, f.name), getattr(bp, f.name)
+            if old != new:
+                # the hook must not have run (or have been due) in the shared part: stop before the earlier one
+                k = min(k, *(x for x in (old, new) if x >= 0))
+        return k
+
+    def copy(self) -> Boot:
+        """An independent copy of the boot in its current state: the model and every list it grows.
+
+        The trace, the strategy, the inputs and the entries of the lists (frozen) are shared.
+        """
+        b = copy.copy(self)
+        b.mb = self.mb.copy()
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, list | dict | set):
+                setattr(b, f.name, v.copy())
+        return b
+
+    def _params_for(self, trace: Trace) -> KhoParams:
+        params = parse_kho_cmdline(trace.context.cmdline)
+        return params if self.kho is None else replace(params, enable=self.kho)
+
+    def fork(self, trace: Trace | None = None) -> Boot | None:
+        """A copy of this boot part-way through its walk, to continue it on *trace* (default: the same).
+
+        None when *trace*'s walk would have differed before :attr:`at` (:meth:`shared_until`).
+        """
+        tabs = None
+        if trace is not None and trace is not self.trace:
+            tabs = walk_tables(trace, self.mb.profile.mm_core_init_early_order)
+            if self._shared_until(trace, self.at, tabs) < self.at:
+                return None
+        b = self.copy()
+        if trace is None or trace is self.trace or self.trace is None:
+            return b
+        if trace.context.cmdline != self.trace.context.cmdline:
+            params = self._params_for(trace)
+            # the kho_scratch= lines begin() printed come first: the new command line's replace them
+            n = len(self.params.messages)
+            b.messages[:n] = [(0, text) for text in params.messages]
+            b.params = params
+        b.trace = trace
+        b.tables(tabs)
+        return b
 
     def replay_op(self, i: int, op: Op, anchors: Sequence[Anchor | None]) -> None:
         """One op of the trace, unless the driver owns it (KHO ops, gigantic pages' tail marks)."""
@@ -559,33 +684,43 @@ def _nodes(trace: Trace, mb_nodes: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(set(mb_nodes))) or (0,)
 
 
-def execute(
-    trace: Trace,
-    strategy: Strategy,
-    *,
-    kernel: str | None,
-    arch: str | None,
-    kexec: bool,
-    areas: tuple[ScratchArea, ...] = (),
-    preserved: PreservedSet | None = None,
-    segments: tuple[tuple[int, int, int], ...] = (),
-    kho: bool | None = None,
-) -> Replayed:
-    """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot.
+class BootInputs(TypedDict, total=False):
+    """What a boot starts from besides its trace, for :func:`execute` and :func:`new_boot`.
 
     A KHO boot inherits *areas* and starts with *preserved*; *segments* are
     ``(base, size, flags)`` reserved inside scratch at ``kho_populate()``
-    (the kexec_file segments).  Returns the outcome and the final model.
+    (the kexec_file segments); *kho* forces ``kho=`` (None: the command line's).
     """
-    ctx = trace.context
+
+    areas: tuple[ScratchArea, ...]
+    preserved: PreservedSet | None
+    segments: tuple[tuple[int, int, int], ...]
+    kho: bool | None
+
+
+def execute(trace: Trace, strategy: Strategy, *, kernel: str | None, arch: str | None, kexec: bool,
+            **kw: Unpack[BootInputs]) -> Replayed:
+    """Replay *trace* once under *strategy*: a cold boot, or (*kexec*) a KHO boot (:class:`BootInputs`).
+
+    Returns the outcome and the final model.
+    """
+    boot = new_boot(trace, strategy, kernel=kernel, arch=arch, kexec=kexec, **kw)
+    return Replayed(boot.run(), boot.mb)
+
+
+def new_boot(trace: Trace, strategy: Strategy, *, kernel: str | None, arch: str | None, kexec: bool,
+             **kw: Unpack[BootInputs]) -> Boot:
+    """The :class:`Boot` that :func:`execute` runs, before its walk (same arguments): for sweeps that run
+    a shared prefix once (:meth:`Boot.begin`, :meth:`Boot.walk` to an op) and :meth:`Boot.fork` it per point."""
+    kho = kw.get("kho")
     mb = memblock_for(trace, kernel=kernel, arch=arch)
     strategy = kernel_strategy(strategy, mb.profile)
-    params = parse_kho_cmdline(ctx.cmdline)
+    params = parse_kho_cmdline(trace.context.cmdline)
     if kho is not None:
         # What-if for a kernel without KHO (or booted without kho=on): the trace's own cmdline otherwise.
         params = replace(params, enable=kho)
-    boot = Boot(mb, strategy, kexec, params, (), areas, preserved, trace=trace, segments=segments)
-    return Replayed(boot.run(), mb)
+    return Boot(mb, strategy, kexec, params, (), kw.get("areas", ()), kw.get("preserved"), trace=trace,
+                segments=kw.get("segments", ()), kho=kho)
 
 
 def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_res: ScratchReservation | None,

@@ -25,6 +25,7 @@ panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
 
 from __future__ import annotations
 
+import copy
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,17 @@ class Memblock:
         self._warned_max_numnodes = False
         #: Ops of layers above memblock (KHO's ``kho_scratch_area``...): type -> handler(model, op).
         self.op_handlers: dict[type[Op], Callable[[Memblock, Op], None]] = {}
+
+    def copy(self) -> Memblock:
+        """An independent copy of the model in its current state (profile and arch shared: immutable)."""
+        new = copy.copy(self)
+        new.memory, new.reserved, new.physmem = self.memory.copy(), self.reserved.copy(), self.physmem.copy()
+        new.kho_scratch = self.kho_scratch[:]
+        new.messages = self.messages[:]
+        new.doublings = self.doublings[:]
+        new.stats = dict(self.stats)
+        new.op_handlers = dict(self.op_handlers)
+        return new
 
     @classmethod
     def for_kernel(cls, kernel: str, arch: str = "x86_64") -> Memblock:

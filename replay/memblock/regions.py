@@ -46,6 +46,7 @@ True
 
 from __future__ import annotations
 
+import copy as _copy
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
@@ -218,6 +219,20 @@ class RegionTable:
     # its page capacity; _qmax[c], _pmax[c] and _cmax[c] are their maxima per
     # chunk.  _mins[c] is _B[c][0].  _rows lists every per-chunk list, _maxima
     # pairs each class with its maxima.
+
+    def copy(self) -> RegionTable:
+        """An independent copy of the table, storage and all (a sweep continues one replay many ways)."""
+        new = _copy.copy(self)  # the scalars; every container below gets its own copy
+        new.array = None if self.array is None else ArrayPlace(self.array.base, self.array.alloc_size)
+        new._B, new._E, new._A, new._G = ([c[:] for c in rows] for rows in (self._B, self._E, self._A, self._G))
+        new._Q, new._P, new._C = ([bytearray(c) for c in rows] for rows in (self._Q, self._P, self._C))
+        new._mins = array("Q", self._mins)
+        new._qmax, new._pmax, new._cmax = bytearray(self._qmax), bytearray(self._pmax), bytearray(self._cmax)
+        new._rows = (new._B, new._E, new._A, new._G, new._Q, new._P, new._C)
+        new._maxima = ((new._Q, new._qmax), (new._P, new._pmax), (new._C, new._cmax))
+        new._pref = None if self._pref is None else self._pref[:]
+        new._snap = None  # a cache of the listing: rebuilt on demand
+        return new
 
     def _rebuild(self, entries: list[tuple[int, int, Attr]]) -> None:
         """Replace the storage by *entries* ``(base, end, attr)``, ascending and disjoint."""

@@ -8,6 +8,13 @@ run through :func:`~kho_replay.replay.parallel.map_points` (a process pool, or
 Dask distributed with *scheduler*); rows come back in grid order, so the output
 is the same bytes whatever ran where.
 
+Cold boots share their prefix: the points of one strategy differ only from the
+first op their what-ifs change (the first index where the transformed op lists
+differ: for a KASLR slot the image reservation, for ``hugepages=`` the first
+dropped gigantic request; earlier if a what-if moves a decision point), so the
+ops before it run once, in this process, and each point continues from a copy
+of that state (:meth:`~kho_replay.replay.kho.boot.Boot.fork`).
+
 The KASLR slots depend on ``hugepages=`` (the decompressor keeps 1 GiB blocks
 free for the gigantic pages), so each parameter combination gets its own slot set.
 
@@ -27,19 +34,24 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from ..errors import KhoReplayError
 from ..kho.outcome import Outcome
 from ..ops import Trace
-from ..parallel import map_points
+from ..parallel import default_jobs, map_points
 from ..strategies import Strategy
 from .image import move_image
 from .kaslr import all_slots, sample_slots, trace_slots
 from .params import apply_sets, check_param
 
-__all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "replay", "run_point", "summary", "sweep"]
+if TYPE_CHECKING:
+    from ..kho.boot import Boot
+
+__all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "prefix_boot", "replay",
+           "run_point", "summary", "sweep"]
 
 #: Points a sweep runs without ``yes=True`` (``--yes``).
 GRID_LIMIT = 100_000
@@ -224,12 +236,98 @@ def sweep(
     grid = points(trace, strategies=strategies, kaslr=kaslr, seed=seed, sets=sets, images=images)
     if len(grid) > GRID_LIMIT and not yes:
         raise KhoReplayError(f"{len(grid):,} points is more than {GRID_LIMIT:,}: narrow the grid or pass --yes")
-    func = functools.partial(_run, trace, kexec, preserve, second)
-    tick = (lambda n: progress(n, len(grid))) if progress else None
-    results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
+    if kexec:
+        func = functools.partial(_run, trace, kexec, preserve, second)
+        tick = (lambda n: progress(n, len(grid))) if progress else None
+        results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
+    else:
+        results = _shared_prefix_map(trace, grid, jobs=jobs, scheduler=scheduler, progress=progress)
     swept = tuple(["image_at"] if (kaslr is not None or images is not None) else []) + tuple(sets or {})
     return SweepResult(trace.context.source, tuple(strategies), kexec, swept,
                        tuple(r for rows in results for r in rows))
+
+
+def _point_trace(trace: Trace, p: Point, cache: dict[tuple[tuple[str, str], ...], Trace] | None = None) -> Trace:
+    t = cache.get(p.sets) if cache is not None else None
+    if t is None:
+        t = apply_sets(trace, p.sets)
+        if cache is not None:
+            cache[p.sets] = t
+    # points() only yields slots of this parameter set
+    return t if p.image_at is None else move_image(t, p.image_at, check=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    # Points of one strategy, by grid index, and the cold boot walked to their first point-dependent op.
+    prefix: Boot
+    points: tuple[tuple[int, Point], ...]
+
+
+def prefix_boot(base: Trace, strategy: str, traces: Iterable[Trace]) -> Boot:
+    """The cold boot of *base* under *strategy*, walked up to the first op where the walk of any of *traces*
+    (what-ifs of *base*) would differ from it: the state every one of them shares.
+
+    That is the first index where the op lists differ, or earlier when a what-if's command line
+    classifies an op differently or moves a decision point (:meth:`Boot.shared_until`, checked on the
+    first trace of each command line; :meth:`Boot.fork` checks every one).
+    """
+    from ..kho.boot import first_difference, new_boot
+
+    k = len(base.ops)
+    seen: dict[str, Trace] = {}
+    for t in traces:  # one at a time: thousands of what-if traces alive at once would slow the collector
+        k = min(k, first_difference(base.ops, t.ops))
+        seen.setdefault(t.context.cmdline, t)
+    boot = new_boot(base, _strategy(strategy), kernel=None, arch=None, kexec=False)
+    boot.begin()
+    for t in seen.values():
+        k = boot.shared_until(t, k)
+    boot.walk(k)
+    return boot
+
+
+def _run_chunk(trace: Trace, chunk: _Chunk) -> list[tuple[int, list[Row]]]:
+    out = []
+    cache: dict[tuple[tuple[str, str], ...], Trace] = {}
+    for idx, p in chunk.points:
+        b = chunk.prefix.fork(_point_trace(trace, p, cache))
+        if b is None:  # its decision points are planned elsewhere in the prefix: from scratch
+            out.append((idx, run_point(trace, False, "hugetlb", p)))
+            continue
+        b.walk()
+        out.append((idx, [_row(p, b.finish())]))
+    return out
+
+
+def _shared_prefix_map(trace: Trace, grid: Sequence[Point], *, jobs: int | None, scheduler: str | None,
+                       progress: Callable[[int, int], None] | None) -> list[list[Row]]:
+    """Cold-boot rows of *grid*, in grid order: each (strategy, parameter set)'s prefix runs once, here."""
+    groups: dict[str, list[tuple[int, Point]]] = {}
+    for i, p in enumerate(grid):
+        groups.setdefault(p.strategy, []).append((i, p))
+    workers = 1 if scheduler is None and jobs == 1 else (jobs or default_jobs())
+    chunks: list[_Chunk] = []
+    cache: dict[tuple[tuple[str, str], ...], Trace] = {}
+    for strategy, members in groups.items():
+        prefix = prefix_boot(trace, strategy, (_point_trace(trace, p, cache) for _, p in members))
+        # a few chunks per worker keep them all busy to the end; each carries the prefix, not replays it
+        n = max(1, min(len(members), workers * 8 * len(members) // max(1, len(grid))))
+        size = -(-len(members) // n)
+        chunks += [_Chunk(prefix, tuple(members[j:j + size])) for j in range(0, len(members), size)]
+
+    def tick(n: int) -> None:
+        # map_points reports chunks finished in order; the caller counts points
+        if progress is not None:
+            progress(sum(len(c.points) for c in chunks[:n]), len(grid))
+
+    results = map_points(functools.partial(_run_chunk, trace), chunks, jobs=jobs, scheduler=scheduler,
+                         progress=tick if progress else None, chunksize=1)
+    rows: list[list[Row]] = [[] for _ in grid]
+    for part in results:
+        for idx, r in part:
+            rows[idx] = r
+    return rows
 
 
 def summary(res: SweepResult) -> list[str]:
