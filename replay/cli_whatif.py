@@ -143,6 +143,7 @@ def sweep_cmd(
 ) -> None:
     """Replay TRACE over a grid of what-ifs (KASLR slots x boot parameters) x designs (default: baseline
     and merged); print a summary per design and the full table (or write it with -o)."""
+    from .output import need_pyarrow
     from .whatif.params import parse_set
     from .whatif.report import write_table
     from .whatif.sweep import parse_kaslr, summary, sweep
@@ -151,11 +152,7 @@ def sweep_cmd(
         if output is not None and output.suffix not in (".json", ".csv", ".html", ".parquet"):
             raise KhoReplayError(f"{output}: unknown output format (use .json, .csv, .html or .parquet)")
         if output is not None and output.suffix == ".parquet":
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError:
-                raise KhoReplayError(f"{output}: parquet output needs pyarrow (pip install pyarrow); "
-                                     "use .json or .csv") from None
+            need_pyarrow(output)  # before the sweep runs, not after
         k, seed = parse_kaslr(kaslr) if kaslr is not None else (None, 0)
         if k is not None and image_at:
             raise KhoReplayError("--kaslr and --image-at: give one of them")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .errors import KhoReplayError
 
-__all__ = ["OutputError", "atomic_path", "check_output", "read_parquet", "write_output", "write_parquet"]
+__all__ = ["OutputError", "atomic_path", "check_output", "need_pyarrow", "read_parquet", "write_output",
+           "write_parquet"]
 
 
 class OutputError(KhoReplayError):
@@ -107,7 +108,11 @@ def write_output(path: Path | None, text: str | Iterable[str], inputs: Sequence[
                     raise OutputError(path, e.strerror or str(e)) from None
 
 
-def _pyarrow(path: Path):  # type: ignore[no-untyped-def]
+def need_pyarrow(path: Path):  # type: ignore[no-untyped-def]
+    """pyarrow and pyarrow.parquet, for writing or reading *path*.
+
+    :raises OutputError: naming *path* when pyarrow is not installed.
+    """
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -122,7 +127,7 @@ def write_parquet(path: Path, columns: dict[str, list[object]], inputs: Sequence
 
     :raises OutputError: when pyarrow is missing, or as :func:`write_output`.
     """
-    pa, pq = _pyarrow(path)
+    pa, pq = need_pyarrow(path)
     with atomic_path(path, inputs) as tmp:
         pq.write_table(pa.table(columns), tmp)
 
@@ -132,7 +137,7 @@ def read_parquet(path: Path) -> list[dict[str, object]]:
 
     :raises OutputError: when pyarrow is missing or the file is not parquet.
     """
-    _, pq = _pyarrow(path)
+    _, pq = need_pyarrow(path)
     try:
         return pq.read_table(path).to_pylist()
     except Exception as e:  # pyarrow raises its own ArrowInvalid / OSError kinds
