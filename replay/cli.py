@@ -846,7 +846,20 @@ def run_cli(args: list[str]) -> int:
     except BrokenPipeError:
         _pipe_closed()
         return ExitCode.SAME
+    except SystemExit as e:
+        # typer prints help through its own rich console, which turns a closed pipe (`-h | head`) into exit 1.
+        if e.code == 1 and ({"-h", "--help"} & set(args)) and _stdout_is_devnull():
+            return ExitCode.SAME
+        raise
     return int(code or 0)
+
+
+def _stdout_is_devnull() -> bool:
+    """Whether stdout was pointed at /dev/null, as rich does when the reader of a pipe went away."""
+    try:
+        return os.path.samestat(os.fstat(sys.stdout.fileno()), os.stat(os.devnull))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def main() -> None:

@@ -139,6 +139,18 @@ def test_events_into_a_closed_pipe_is_quiet(dat: Path) -> None:
     assert first.startswith(b"cpus=") and err == ""
 
 
+@pytest.mark.parametrize("args", [["-h"], ["kho", "--help"]])
+def test_help_into_a_closed_pipe_is_quiet(args: list[str]) -> None:
+    # Before: `kho-replay -h | head -1` exited 1 (rich's help printer on a closed pipe).
+    p = subprocess.Popen([sys.executable, "-c", "from kho_replay.replay.cli import main; main()", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "80"})
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 0 and err == ""
+
+
 # ---------------------------------------------------------------- options
 
 @pytest.mark.parametrize("cmd", [["validate", X86], ["parse", OPS], ["run", OPS], ["kho", OPS]])
