@@ -252,7 +252,7 @@ def _pair(ti: TraceInput, kexec: bool, *, kernel: str | None = None,
         if ti.note:
             err.print(f"kho-replay: note: {ti.note}", markup=False)
         return t, None
-    return t, load_source(ti.second, kernel=kernel, arch=arch)
+    return t, load_source(ti.second, kernel=kernel, arch=arch, handed_over=True)
 
 
 # ------------------------------------------------------------------ run, validate, parse, record
@@ -747,7 +747,8 @@ def diff_cmd(
     _options(output=output, inputs=files)
     form = _format(fmt, output, ("json", "html"))
     limit = _threshold(threshold)
-    ta, tb = (load_source(s, kernel=kernel, arch=arch) for s in (ta_in.first, b_src))
+    ta = load_source(ta_in.first, kernel=kernel, arch=arch)
+    tb = load_source(b_src, kernel=kernel, arch=arch, handed_over=b_src is ta_in.second)
     for t, src in ((ta, ta_in.first), (tb, b_src)):
         _check_trace(t, src)
     if (ta.context.arch or "x86_64") != (tb.context.arch or "x86_64"):

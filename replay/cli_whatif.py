@@ -3,25 +3,24 @@
 
 ``--image-at ADDR`` and ``--set PARAM=VALUE`` join every command that replays
 a boot (the default comparison, ``kho``, ``matrix``, ``diff``) without those
-commands knowing: while one runs, each first-kernel trace it loads
-(``kho_replay.parsers.load``; a ``console-kernel2`` log of a kexec is left as
-it was) passes through :func:`~.whatif.whatif` first.  ``sweep`` replays one
+commands knowing: while one runs, each cold boot it loads through
+:func:`~.inputs.load_source` (not the second kernel of a kexec, which booted
+where kexec put it) passes through :func:`~.whatif.whatif` first.  ``sweep`` replays one
 trace over a grid of what-ifs x designs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 
 import typer
 
 from .errors import KhoReplayError
-from .whatif import whatif
+from .inputs import whatifs
 
 if TYPE_CHECKING:
     from . import cli
@@ -54,25 +53,6 @@ def _parse_whatif(image_at: str | None, sets: list[str] | None) -> tuple[int | N
     return addr, tuple(pairs)
 
 
-@contextlib.contextmanager
-def _loads_with(addr: int | None, sets: tuple[tuple[str, str], ...]) -> Iterator[None]:
-    import kho_replay.parsers as parsers
-
-    plain = parsers.load
-
-    def load(path: Any, *args: Any, **kwargs: Any) -> Any:
-        t = plain(path, *args, **kwargs)
-        if "kernel2" in Path(str(path)).name:
-            return t  # the second kernel of a kexec booted where kexec put it
-        return whatif(t, image_at=addr, sets=sets)
-
-    parsers.load = load
-    try:
-        yield
-    finally:
-        parsers.load = plain
-
-
 def _with_whatif(func: Callable[..., Any]) -> Callable[..., Any]:
     """*func* with ``--image-at`` and ``--set``, applied to the traces it loads."""
     hints = get_type_hints(func, include_extras=True)
@@ -93,7 +73,7 @@ def _with_whatif(func: Callable[..., Any]) -> Callable[..., Any]:
         if any(str(p).startswith("scenario:") for p in paths):
             raise cli._fail(KhoReplayError("--image-at/--set: a scenario is synthesized, not a real boot; "
                                            "what-ifs apply to traces"))
-        with _loads_with(addr, pairs):
+        with whatifs(addr, pairs):
             return func(*args, **kwargs)
 
     wrapper.__name__ = func.__name__

@@ -15,15 +15,18 @@ it, and a capture that holds both kernels of a kexec is a pair too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KhoReplayError
 from .ops import Trace
 
-__all__ = ["Source", "TraceInput", "boots", "load_source", "resolve"]
+__all__ = ["Source", "TraceInput", "boots", "load_source", "resolve", "whatifs"]
 
 _COMPRESSED = ("", ".gz", ".xz")
 _KERNEL_LOG = re.compile(r"^console-kernel(?P<n>\d)\.log(?:\.gz|\.xz)?$")
@@ -148,23 +151,45 @@ def boots(path: Path, boot: int | None = None) -> list[Source]:
     return [t.first] if n <= 1 else [Source(t.first.path, b) for b in range(1, n + 1)]
 
 
+#: The what-ifs (``--image-at`` address, ``--set`` pairs) of the command running, for :func:`load_source`.
+_WHATIF: ContextVar[tuple[int | None, tuple[tuple[str, str], ...]] | None] = ContextVar("whatif", default=None)
+
+
+@contextlib.contextmanager
+def whatifs(image_at: int | None, sets: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    """While the block runs, every cold boot :func:`load_source` reads passes through :func:`.whatif.whatif`."""
+    token = _WHATIF.set((image_at, sets) if image_at is not None or sets else None)
+    try:
+        yield
+    finally:
+        _WHATIF.reset(token)
+
+
 def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
-                arch: str | None = None) -> Trace:
+                arch: str | None = None, handed_over: bool = False) -> Trace:
     """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads.
 
     *kernel* and *arch* are the user's ``--kernel``/``--arch``; what the trace made us assume without
-    them is printed as one ``kho-replay: warning:`` line on stderr.
+    them is printed as one ``kho-replay: warning:`` line on stderr.  Inside :func:`whatifs` the boot is
+    replayed as the what-if makes it, unless it is *handed_over* (the second kernel of a kexec, which
+    booted where kexec put it; a ``console-kernel2`` log counts as one).
     """
     if src.scenario:
         from .kho.scenarios import scenario
 
         return scenario(str(src.path))
     if _template_plus(src.path):
-        return load_template_plus(str(src.path))
-    from kho_replay.parsers import assumptions, load
+        trace = load_template_plus(str(src.path))
+    else:
+        from kho_replay.parsers import assumptions, load
 
-    trace = load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
-    note = assumptions(trace)
-    if note:
-        print(f"kho-replay: warning: {src}: {note}", file=sys.stderr)
-    return trace
+        trace = load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+        note = assumptions(trace)
+        if note:
+            print(f"kho-replay: warning: {src}: {note}", file=sys.stderr)
+    what = _WHATIF.get()
+    if what is None or handed_over or "kernel2" in src.path.name:
+        return trace
+    from .whatif import whatif
+
+    return whatif(trace, image_at=what[0], sets=what[1])

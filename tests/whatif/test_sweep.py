@@ -17,7 +17,7 @@ from kho_replay.replay.whatif.kaslr import sample_slots
 from kho_replay.replay.whatif.report import sweep_csv, sweep_json
 from kho_replay.replay.whatif.sweep import GRID_LIMIT, points
 
-from .conftest import A72, B72, log, trace_dir
+from .conftest import A72, B72, B73, log, trace_dir
 
 runner = CliRunner()
 
@@ -133,3 +133,16 @@ def test_cli_image_at_and_set_on_replaying_commands() -> None:
     assert r.exit_code == 2 and "a scenario is synthesized" in r.stderr
     r = _cli("diff", d, trace_dir(B72), "--set", "bogus=1")
     assert r.exit_code == 2 and "unknown parameter" in r.stderr
+
+
+def test_cli_whatif_leaves_the_second_kernel_of_a_combined_capture_alone() -> None:
+    # The second kernel booted where kexec put it, whether its log is console-kernel2.log or boot 2 of one
+    # console.log: both spellings of the same kexec give the same outcome under a what-if.
+    d = trace_dir(B73)
+    one_log = _cli("kho", d / "console.log.gz", "-s", "merged", "--kexec", "--image-at", "0x1ecc00000", "-f", "json")
+    two_logs = _cli("kho", d, "-s", "merged", "--kexec", "--image-at", "0x1ecc00000", "-f", "json")
+    assert one_log.exit_code == two_logs.exit_code == 0, one_log.stderr
+    def outcomes(r):  # type: ignore[no-untyped-def]
+        return [{k: v for k, v in o.items() if k != "source"} for o in json.loads(r.stdout)["outcomes"]]
+
+    assert outcomes(one_log) == outcomes(two_logs)
