@@ -217,3 +217,26 @@ def test_hugetlb_cma_0_changes_nothing() -> None:
     a, b = run_cold(apply_sets(t, [("hugetlb_cma", "0")]), "baseline"), run_cold(t, "baseline")
     assert (a.gigantic, a.scratch, a.rsrv_kern, a.messages, a.hugetlb_cma) == (
         b.gigantic, b.scratch, b.rsrv_kern, b.messages, ())
+
+
+def test_multi_range_fallback_reserves_the_free_ranges_above_4g() -> None:
+    # No 3 GiB run: cma_declare_contiguous_multi() lists the free ranges above 4 GiB ([4G, 6G), [8G, 10G)),
+    # orders them by base and takes 2 GiB + 1 GiB with plain memblock_reserve() (flags 0, no node).
+    from kho_replay.replay.ops import Context, Trace, parse_script
+
+    ops = parse_script("""
+add 0x100000 0xbff00000 nid=0
+add 0x100000000 2G nid=0
+add 0x200000000 2G nid=0
+alloc memblock_alloc size=4K align=4K caller=setup_arch+0x1/0x2
+phase mm_core_init_early
+phase free_all
+""")
+    t = Trace(Context(cmdline="hugetlb_cma=3G hugetlb_cma_only=1 hugepagesz=1G hugepages=3", release="7.2.13",
+                      arch="x86_64"), ops)
+    r = replay_cold(t, "baseline")
+    assert r.outcome.hugetlb_cma == ((0, 0x100000000, 2 * G), (0, 0x200000000, G))
+    assert "cma: Reserved 3072 MiB in 2 ranges" in r.outcome.messages
+    second = r.model.reserved.search(0x200000000)
+    assert second is not None and second.size == 0x1000 and second.flags == 0  # head page of an early-CMA page
+    assert r.outcome.gigantic.addrs == (0x100000000, 0x140000000, 0x200000000)
