@@ -9,7 +9,10 @@ top-down) and the machines' memory maps (iomem.txt, the logs' node ranges).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from parsers.test_cma_forms import boot  # a synthetic 7.3 boot with something reserved at 4 GiB
 
 from kho_replay.parsers.console import read_console_text
 from kho_replay.replay.compare.validate import validate
@@ -18,6 +21,7 @@ from kho_replay.replay.flags import Flag
 from kho_replay.replay.kho.boot import replay_cold, replay_kexec, run_cold
 from kho_replay.replay.kho.classify import Subsystem
 from kho_replay.replay.kho.hugetlb_cma import CmaArea, parse_hugetlb_cma
+from kho_replay.replay.ops import Trace
 from kho_replay.replay.whatif import apply_sets, check_param, sweep
 from kho_replay.replay.whatif.params import parse_set
 
@@ -170,28 +174,8 @@ def test_cma_area_reserve_early_bumps_each_range() -> None:
     assert [a.reserve_early(G) for _ in range(4)] == [4 * G, 8 * G, 9 * G, None]
 
 
-VERSION = "Linux version 7.2.13-kho (root@vm) (gcc (Debian 12.2.0-14+deb12u1) 12.2.0) #1 SMP PREEMPT_DYNAMIC"
-RSV = "memblock_alloc_range_nid+0xcf/0x190"
-
-
-def _logged(cmdline: str, *cma: str) -> str:
-    body = [
-        VERSION,
-        f"Command line: {cmdline}",
-        "BIOS-e820: [mem 0x0000000000100000-0x000000023fffffff]  System RAM",
-        "memblock_add: [0x0000000000100000-0x000000023fffffff] e820__memblock_setup+0x57/0xc0",
-        "memblock_phys_alloc_range: 2097152 bytes align=0x200000 from=0x0000000000100000 "
-        "max_addr=0x0000000240000000 init_mem_mapping+0x209/0x390",
-        "__memblock_reserve: [0x000000023fe00000-0x000000023fffffff] nid=-1 flags=20 " + RSV,
-        "memblock_phys_free: [0x000000023fe00000-0x000000023fffffff] init_mem_mapping+0x229/0x390",
-        "No NUMA configuration found",
-        "Faking a node at [mem 0x0000000000000000-0x000000023fffffff]",
-        "__memblock_reserve: [0x000000023ffd5000-0x000000023fffffff] nid=0 flags=20 " + RSV,
-        "NODE_DATA(0) allocated [mem 0x23ffd5000-0x23fffffff]",
-        "__memblock_reserve: [0x0000000100000000-0x00000001001fffff] nid=-1 flags=0 setup_arch+0x40/0x500",
-        *cma,
-    ]
-    return "".join(f"[    0.{i:06d}] {b}\n" for i, b in enumerate(body))
+def _with_cmdline(t: Trace, cmdline: str) -> Trace:
+    return replace(t, context=replace(t.context, cmdline=cmdline))
 
 
 def test_logged_areas_replay_and_set_reproduces_them() -> None:
@@ -199,13 +183,14 @@ def test_logged_areas_replay_and_set_reproduces_them() -> None:
     # exactly, the driver adds no second area, and --set of the same value on the boot without the area
     # (its sibling) reserves it at the logged address: something sits at 4 GiB, so the next 1 GiB boundary.
     cma = ("hugetlb_cma: reserve 2048 MiB, up to 2048 MiB per node",
-           "__memblock_reserve: [0x0000000140000000-0x00000001bfffffff] nid=0 flags=20 " + RSV,
+           "__memblock_reserve: [0x0000000140000000-0x00000001bfffffff] nid=0 flags=20 "
+           "memblock_alloc_range_nid+0xcf/0x190",
            "cma: Reserved 2048 MiB in 1 range", "hugetlb_cma: reserved 2048 MiB on node 0")
-    t = read_console_text(_logged("console=ttyS0 hugetlb_cma=2G", *cma), "t.log")
+    t = _with_cmdline(read_console_text(boot(*cma), "t.log"), "console=ttyS0 hugetlb_cma=2G")
     assert validate(t).ok
     o = run_cold(t, "baseline")
     assert o.hugetlb_cma == ((0, 0x140000000, 2 * G),)
-    sibling = read_console_text(_logged("console=ttyS0"), "s.log")
+    sibling = _with_cmdline(read_console_text(boot(), "s.log"), "console=ttyS0")
     assert run_cold(apply_sets(sibling, [("hugetlb_cma", "2G")]), "baseline").hugetlb_cma == o.hugetlb_cma
     # --set on the logged boot itself drops the logged area and reserves the new one
     o4 = run_cold(apply_sets(t, [("hugetlb_cma", "1G")]), "baseline")
@@ -222,7 +207,7 @@ def test_hugetlb_cma_0_changes_nothing() -> None:
 def test_multi_range_fallback_reserves_the_free_ranges_above_4g() -> None:
     # No 3 GiB run: cma_declare_contiguous_multi() lists the free ranges above 4 GiB ([4G, 6G), [8G, 10G)),
     # orders them by base and takes 2 GiB + 1 GiB with plain memblock_reserve() (flags 0, no node).
-    from kho_replay.replay.ops import Context, Trace, parse_script
+    from kho_replay.replay.ops import Context, parse_script
 
     ops = parse_script("""
 add 0x100000 0xbff00000 nid=0
