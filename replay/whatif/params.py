@@ -69,6 +69,9 @@ def check_param(key: str, value: str, *, arch: str = "x86_64", release: str | No
         m = re.match(r"(\d+)\.(\d+)", release)
         if m and (int(m.group(1)), int(m.group(2))) < PARAMS[key]:
             since = ".".join(map(str, PARAMS[key]))
+            if key.startswith("hugetlb_cma"):
+                raise KhoReplayError(f"--set {key}=: modelled from {since} (hugetlb_cma_reserve() in "
+                                     f"mm_core_init_early()); kernel {release} runs it from arch setup code")
             raise KhoReplayError(f"--set {key}=: kernel {release} does not know {key}= (since {since})")
     bad = f"--set {key}={value}: "
     if key == "hugepages":
