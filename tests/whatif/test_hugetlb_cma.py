@@ -231,3 +231,16 @@ phase free_all
     second = r.model.reserved.search(0x200000000)
     assert second is not None and second.size == 0x1000 and second.flags == 0  # head page of an early-CMA page
     assert r.outcome.gigantic.addrs == (0x100000000, 0x140000000, 0x200000000)
+
+
+def test_kho_boot_fallback_ignores_scratch_only() -> None:
+    # 4 GiB cannot fit in C's 3 GiB global scratch: both scratch-only cma_alloc_mem() tries fail, and the
+    # multi-range fallback walks for_each_free_mem_range(MEMBLOCK_NONE), which asks for no KHO_SCRATCH:
+    # it takes [4G, 8G) (the free memory run below the global area, aligned down) outside every scratch area.
+    t = apply_sets(log(C72), [("hugetlb_cma", "4G")])
+    _, k = replay_kexec(t, "baseline", preserve="memfd:512M")
+    o = k.outcome
+    cma = [(q.api, q.addr, q.scratch_only) for q in o.requests if q.subsystem is Subsystem.HUGETLB_CMA]
+    assert cma == [("memblock_alloc_range_nid", None, True)] * 2 + [("memblock_reserve", 0x100000000, True)]
+    assert o.hugetlb_cma == ((0, 0x100000000, 4 * G),)
+    assert not any(a.base < 0x200000000 and a.end > 0x100000000 for a in o.scratch.areas)
