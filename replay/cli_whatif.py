@@ -31,7 +31,7 @@ ImageAtOpt = Annotated[str | None, typer.Option(
     "--image-at", help="Replay with the kernel image at this physical address (a KASLR slot of the machine).")]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", help="Boot parameter what-if, PARAM=VALUE (hugepages, hugepagesz, default_hugepagesz, kho, "
-                  "kho_scratch); repeatable.")]
+                  "kho_scratch, hugetlb_cma, hugetlb_cma_only); repeatable.")]
 
 #: commands that replay a boot and take the what-if options.
 REPLAYING = ("compare", "kho", "matrix", "diff")

@@ -13,6 +13,10 @@ boot's decision points (in ``start_kernel()``'s order) the driver asks the
   early reservation of preserved memory, end of scratch-only, per design;
 * each gigantic hugetlb request: the design's allocator, the kernel's
   stop-at-first-failure loop, the tail ``NOINIT`` mark;
+* ``hugetlb_cma_reserve()`` (just before ``hugetlb_bootmem_alloc()``), when
+  ``hugetlb_cma=`` asks for areas the trace did not log (:mod:`.hugetlb_cma`);
+  with areas in place the gigantic pages are skipped, or with
+  ``hugetlb_cma_only=`` carved from the areas;
 * end of the hugetlb allocations: missing attempts (when the recorded boot
   stopped early) and the HugeTLB messages;
 * ``kho_memory_init()``: on a cold boot ``kho_reserve_scratch()`` with the
@@ -67,6 +71,14 @@ from ..ops import (
 )
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
+from .hugetlb_cma import (
+    CmaArea,
+    CmaReservation,
+    HugetlbCma,
+    hugetlb_cma_cmdline,
+    hugetlb_cma_order,
+    hugetlb_cma_reserve,
+)
 from .link import Anchor, link, resolve
 from .model import kernel_strategy, memblock_for
 from .outcome import Agreement, Cost, Gigantic, Outcome, Request, Scratch, ScratchArea, agreement
@@ -197,6 +209,8 @@ class BootPlan:
     #: first percpu request (memmap is done) and first request after percpu; -1 when absent.
     percpu: int = -1
     after_percpu: int = -1
+    #: ``hugetlb_cma_reserve()``: right before ``hugetlb_bootmem_alloc()`` (7.2 mm/mm_init.c:2708, 7.3 :2633).
+    hugetlb_cma: int = -1
 
 
 def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> BootPlan:
@@ -237,6 +251,11 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> Bo
             early = kho_early
     if early is None:
         early = kho_init
+    # hugetlb_cma_reserve() comes first in the hugetlb step: at its own logged areas, else where the gigantic
+    # pages begin; with no hugetlb op, at the start of mm_core_init_early() (7.3's free_area_init() in between
+    # allocates nothing on x86-64/arm64 and kho_memory_init_early()'s ops are the driver's).
+    begin = phase("hugetlb_bootmem_begin")
+    cma_at = min([x for x in (huge[0] if huge else None, begin) if x is not None], default=early)
     end = phase("hugetlb_bootmem_end")
     if end is None:
         end = huge[-1] + 1 if huge else early
@@ -246,7 +265,7 @@ def plan(ops: Sequence[Op], subs: Sequence[Subsystem], order: str = "7.2") -> Bo
     percpu = pcpu[0] if pcpu else -1
     after = next((i for i in range(pcpu[-1] + 1, n) if isinstance(ops[i], Alloc) and subs[i] is not Subsystem.PERCPU),
                  kho_init) if pcpu else -1
-    return BootPlan(populate_at, early, end, kho_init, free_all, percpu, after)
+    return BootPlan(populate_at, early, end, kho_init, free_all, percpu, after, max(cma_at, early))
 
 
 class WalkTables(NamedTuple):
@@ -316,6 +335,14 @@ class Boot:
     at: int = 0
     #: ``kho=`` forced by the caller (None: the command line's).
     kho: bool | None = None
+    #: ``hugetlb_cma=`` / ``hugetlb_cma_only=`` of the command line; the areas once reserved (or logged).
+    cma_req: HugetlbCma | None = None
+    cma_only: bool = False
+    cma: CmaReservation | None = None
+    #: early-CMA gigantic pages (address, size, node of the area): inside an area, not RSRV_HUGETLB.
+    cma_pages: list[tuple[int, int, int]] = field(default_factory=list)
+    #: the trace logged its own hugetlb_cma areas (replayed as they are, not synthesized).
+    cma_logged: bool = False
 
     # ----------------------------------------------------------- accounting
 
@@ -452,6 +479,15 @@ class Boot:
         t = tabs or walk_tables(self.trace, self.mb.profile.mm_core_init_early_order)
         self.subs, self.bp, self.anchors, self.hreq = list(t.subs), t.bp, t.anchors, t.hreq
         self.gig_ops = set(t.gig_ops)
+        self.cma_req, self.cma_only = hugetlb_cma_cmdline(
+            self.trace.context.cmdline, percent=self.mb.profile.version >= (7, 3), max_numnodes=self.mb.max_numnodes)
+        self.cma_logged = any(self._is_cma_area(i) for i in range(len(self.trace.ops)))
+
+    def _is_cma_area(self, i: int) -> bool:
+        """Op *i* is a logged hugetlb_cma area: hugetlb_cma's CMA alignment is the gigantic size (cma='s is 2 MiB)."""
+        op = self.trace.ops[i] if self.trace is not None else None
+        return (self.subs[i] is Subsystem.HUGETLB_CMA and isinstance(op, Alloc)
+                and (op.align or 0) >= GIGANTIC)
 
     def walk(self, stop: int | None = None) -> None:
         """Replay ops from :attr:`at` up to *stop*; without *stop*, all of them and the hooks after the last."""
@@ -499,6 +535,10 @@ class Boot:
             k = min(k, self.bp.kho_init, bp.kho_init)  # kho_reserve_scratch() reads kho=/kho_scratch=
         if hugepages_request(trace.context.cmdline) != hugepages_request(self.trace.context.cmdline):
             k = min(k, self.bp.hugetlb_end, bp.hugetlb_end)  # the loop's missing attempts follow hugepages=
+        cma = self.mb.profile.version >= (7, 3), self.mb.max_numnodes
+        if (hugetlb_cma_cmdline(trace.context.cmdline, percent=cma[0], max_numnodes=cma[1])
+                != hugetlb_cma_cmdline(self.trace.context.cmdline, percent=cma[0], max_numnodes=cma[1])):
+            k = min(k, self.bp.hugetlb_cma, bp.hugetlb_cma)  # hugetlb_cma_reserve() reads hugetlb_cma(_only)=
         for f in fields(BootPlan):
             old, new = getattr(self.bp, f.name), getattr(bp, f.name)
             if old != new:
@@ -513,6 +553,7 @@ class Boot:
         """
         b = copy.copy(self)
         b.mb = self.mb.copy()
+        b.cma = copy.deepcopy(self.cma)  # early-CMA pages move the areas' cursors
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, list | dict | set):
@@ -564,6 +605,10 @@ class Boot:
                 only = mb.kho_scratch_only
                 addr = mb.alloc(op)
                 self.placed[i] = addr
+                if addr is not None and self.cma is not None and self._is_cma_area(i):
+                    nid = op.nid if op.nid is not None else NUMA_NO_NODE
+                    self.cma.areas.append(CmaArea(nid, [(addr, op.size)]))
+                    self.cma.total += op.size
                 self.requests.append(Request(i, op.api, op.size, op.nid if op.nid is not None else NUMA_NO_NODE,
                                              sub, addr, op.caller, False, only))
             self.scanned += (mb.stats["find_calls"] - before) * mb.reserved.cnt
@@ -584,10 +629,13 @@ class Boot:
         """One gigantic page request of the hugetlb loop (logged, or *synth*esized by the driver)."""
         mb = self.mb
         key = nid if exact else None
-        if key in self.stopped:
+        if key in self.stopped or self.cma_skips():
             return
         only = mb.kho_scratch_only
         self.last_nid = nid
+        if self.cma_early():
+            self.early_cma_page(i, size, nid, exact)
+            return
         addr = self.alloc_gigantic(size, nid, exact, op)
         if addr is None:
             self.stopped.add(key)
@@ -606,6 +654,81 @@ class Boot:
                                      op.caller if op is not None else "alloc_bootmem", synth, only))
         self.placed[i] = addr
 
+    # ------------------------------------------------------------ hugetlb_cma
+
+    def cma_skips(self) -> bool:
+        """Boot-time gigantic pages are skipped: a CMA area exists and they are not early-CMA pages
+        (``hugetlb_hstate_alloc_pages()``, 7.2 mm/hugetlb.c:3609, 7.3 :3636)."""
+        return self.cma is not None and self.cma.total > 0 and not self.cma_early()
+
+    def cma_early(self) -> bool:
+        """``hugetlb_early_cma()``: ``hugetlb_cma_only=`` survives ``hugetlb_cma_validate_params()`` only with
+        areas (7.2 mm/hugetlb_cma.c:281-293, 7.3 :399-411; x86/arm64 have no arch bootmem allocator)."""
+        return self.cma_only and self.cma is not None and self.cma.total > 0
+
+    def hugetlb_cma_point(self) -> None:
+        """``hugetlb_cma_reserve()``: the areas the command line asks for, unless the trace logged its own."""
+        if self.cma_req is None:
+            return
+        if self.cma_logged:
+            self.cma = CmaReservation()  # filled as the logged areas replay
+            return
+        trace, mb = self.trace, self.mb
+        assert trace is not None
+        zones = next((o.zones for o in trace.observations if isinstance(o, ZoneRanges)), ())
+        arch = trace.context.arch or mb.arch.name
+        res = hugetlb_cma_reserve(mb, self.cma_req, self.nodes or (0,), order=hugetlb_cma_order(arch, mb.page_size),
+                                  era73=mb.profile.version >= (7, 3), zones=zones)
+        self.cma = res
+        for text in res.messages:
+            self.say(text)
+        at = mb.op_index or 0
+        for op, addr, size in res.requests:
+            api = op.api if op is not None else "memblock_reserve"
+            nid = op.nid if op is not None and op.nid is not None else NUMA_NO_NODE
+            self.requests.append(Request(at, api, size, nid, Subsystem.HUGETLB_CMA, addr, "cma_alloc_mem"
+                                         if op is not None else "cma_declare_contiguous_multi", True,
+                                         mb.kho_scratch_only))
+        if self.cma_skips() and self._gigantic_hstate():
+            self.say("HugeTLB: hugetlb_cma is enabled, skip boot time allocation")
+
+    def _gigantic_hstate(self) -> bool:
+        # a 1 GiB hstate exists once hugepagesz=1G or default_hugepagesz=1G was parsed
+        for word in (self.trace.context.cmdline if self.trace is not None else "").split():
+            key, _, val = word.partition("=")
+            if key in ("hugepagesz", "default_hugepagesz") and val.upper() in ("1G", "1024M"):
+                return True
+        return False
+
+    def early_cma_page(self, i: int, size: int, nid: int, exact: bool) -> None:
+        """A gigantic page from the areas: ``hugetlb_cma_alloc_bootmem()`` (7.2 mm/hugetlb_cma.c:74-105, 7.3
+        :99-120): the node's area, then (not exact) the other bootmem nodes' in order; no memblock allocation."""
+        assert self.cma is not None
+        key = nid if exact else None
+        addr, got = None, nid
+        area = self.cma.area(nid)
+        if area is not None:
+            addr = area.reserve_early(size)
+        if addr is None and not exact:
+            for a in sorted(self.cma.areas, key=lambda a: a.nid):
+                if a.nid == nid or not a.valid:
+                    continue
+                addr = a.reserve_early(size)
+                if addr is not None:
+                    got = a.nid
+                    break
+        if addr is None:
+            self.stopped.add(key)
+        else:
+            self.cma_pages.append((addr, size, got))
+            self.got_per_node[nid] = self.got_per_node.get(nid, 0) + 1
+            # the tail is still marked NOINIT inside the area's reservation (7.2 :3121, 7.3 :3166-3176)
+            self.mb.setclr_flag(self.mb.reserved, addr + self.mb.page_size, size - self.mb.page_size, True,
+                                Flag.MEMBLOCK_RSRV_NOINIT)
+        self.requests.append(Request(i, "cma_reserve_early", size, nid, Subsystem.HUGETLB_GIGANTIC, addr,
+                                     "hugetlb_cma_alloc_bootmem", True, self.mb.kho_scratch_only))
+        self.placed[i] = addr
+
     def _crosses_zones(self, addr: int, size: int) -> bool:
         """7.3: a gigantic page in more than one zone (the trace's Zone ranges) gets no tail NOINIT mark."""
         if not self.mb.profile.hugetlb_noinit_same_zone_only or self.trace is None:
@@ -617,7 +740,7 @@ class Boot:
         """End of the hugetlb loop: the attempts the recorded boot did not log, the failure messages."""
         nodes = self.nodes or (0,)
         hreq = self.hreq
-        if hreq is not None:
+        if hreq is not None and not self.cma_skips():
             if hreq.per_node:
                 for n, want in hreq.per_node:
                     while n not in self.stopped and self.got_per_node.get(n, 0) < want:
@@ -626,13 +749,14 @@ class Boot:
                         self.say(f"HugeTLB: allocating {want} of page size 1.00 GiB failed node{n}.  "
                                  f"Only allocated {self.got_per_node.get(n, 0)} hugepages.")
             else:
-                while None not in self.stopped and len(self.pages) < hreq.total:
+                while None not in self.stopped and len(self.pages) + len(self.cma_pages) < hreq.total:
                     # round robin over nodes with memory, continuing after the last node used
                     k = nodes.index(self.last_nid) + 1 if self.last_nid in nodes else 0
                     self.gigantic(at, GIGANTIC, nodes[k % len(nodes)], False, None, True)
-                if len(self.pages) < hreq.total:
+                got = len(self.pages) + len(self.cma_pages)
+                if got < hreq.total:
                     self.say(f"HugeTLB: allocating {hreq.total} of page size 1.00 GiB failed.  "
-                             f"Only allocated {len(self.pages)} hugepages.")
+                             f"Only allocated {got} hugepages.")
         if self.kexec:
             self.scratch_left.append(("hugetlb", self.scratch_free()))
             self.after_hugetlb()
@@ -655,6 +779,8 @@ class Boot:
             self.nodes = self._find_nodes()
             if kexec:
                 self.early_init()
+        if i == bp.hugetlb_cma:
+            self.hugetlb_cma_point()
         if i == bp.hugetlb_end:
             self.finish_hugetlb(i)
         if kexec and i == bp.percpu:
@@ -738,7 +864,7 @@ def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_
     def overlaps(b: int, e: int, ranges: Sequence[tuple[int, int]]) -> bool:
         return any(s < e and b < t for s, t in ranges)
 
-    pages = boot.pages
+    pages = boot.pages + boot.cma_pages
     per_node: dict[int, int] = {}
     for _, _, n in pages:
         per_node[n] = per_node.get(n, 0) + 1
@@ -774,6 +900,8 @@ def _outcome(trace: Trace, strategy: Strategy, boot: Boot, kexec: bool, scratch_
         cost=Cost(scanned, memmoves, boot.digest_keys),
         requests=tuple(requests),
         panic=panic,
+        hugetlb_cma=tuple((a.nid, b, sz) for a in (boot.cma.areas if boot.cma is not None else ()) if a.valid
+                          for b, sz in a.ranges),
     )
 
 

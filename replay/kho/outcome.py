@@ -138,6 +138,8 @@ class Outcome:
     cost: Cost
     requests: tuple[Request, ...]
     panic: str | None = None
+    #: ``hugetlb_cma=`` areas in place: ``(nid, base, size)`` per range (empty: none).
+    hugetlb_cma: tuple[tuple[int, int, int], ...] = ()
 
     def in_scratch(self, d: Doubling) -> bool:
         """Whether the array of doubling *d* went into the inherited ``kho_scratch[]`` (KHO boots only)."""

@@ -174,6 +174,9 @@ def validate_document(reports: Sequence[ValidationReport], boots: Sequence[int |
 def outcome_object(o: Outcome) -> dict[str, object]:
     """One re-executed boot (the ``kho`` command's and the fixtures' unit)."""
     sc, g = o.scratch, o.gigantic
+    # hugetlb_cma= areas only when the boot has some: every document without them stays as it was
+    cma = {"hugetlb_cma": [{"nid": n, "base": phys_addr(b), "size": s} for n, b, s in o.hugetlb_cma]
+           } if o.hugetlb_cma else {}
     return {
         "source": o.source,
         "strategy": o.strategy,
@@ -218,6 +221,7 @@ def outcome_object(o: Outcome) -> dict[str, object]:
                       "addr": phys_addr_or_none(r.addr), "caller": r.caller, "synthesized": r.synthesized,
                       "scratch_only": r.scratch_only} for r in o.requests],
         "panic": o.panic,
+        **cma,
     }
 
 

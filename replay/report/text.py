@@ -231,6 +231,8 @@ def format_outcome(o: Outcome) -> list[str]:
                  + (", ".join(f"{n}:{c}" for n, c in g.per_node) or "-")
                  + f"; fallbacks {g.fallbacks}; in kho_scratch[] {g.in_scratch}; in extension {g.in_extended}"
                  + (f"; adopted {g.adopted}" if g.adopted else ""))
+    for nid, base, size in o.hugetlb_cma:
+        lines.append(f"  hugetlb_cma: node {nid} [{base:#018x}-{base + size - 1:#018x}] {human(size)}")
     lines.append(f"  RSRV_KERN {human(o.rsrv_kern)}  RSRV_HUGETLB {human(o.rsrv_hugetlb)}  preserved "
                  f"{human(o.preserved_bytes)}  est. free pages {o.estimated_nr_free_pages}  "
                  f"max_threads {o.max_threads}")

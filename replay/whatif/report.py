@@ -79,6 +79,9 @@ def _text_rows(res: SweepResult) -> list[tuple[str, ...]]:
         rows.append((_hex(r.image_at) or "-", r.params or "-", r.strategy, r.boot, sc, _mib(r.lowmem),
                      _mib(r.global_), _mib(r.pernode), f"{r.gigantic_allocated}/{r.gigantic_requested}",
                      str(r.gigantic_in_scratch), _mib(r.rsrv_kern), str(r.max_threads)))
+    if any(r.hugetlb_cma for r in res.rows):
+        # the CMA areas in place, only when some point has one (the column is in every file format)
+        rows = [(*row, "hugetlb_cma" if i == 0 else _mib(res.rows[i - 1].hugetlb_cma)) for i, row in enumerate(rows)]
     return rows
 
 

@@ -87,6 +87,8 @@ class Row:
     estimated_free_pages: int
     max_threads: int
     panic: str | None
+    #: bytes of ``hugetlb_cma=`` areas in place (0: none).
+    hugetlb_cma: int = 0
 
     @classmethod
     def columns(cls) -> tuple[str, ...]:
@@ -110,7 +112,8 @@ def _row(p: Point, o: Outcome) -> Row:
     return Row(p.image_at, " ".join(f"{k}={v}" for k, v in p.sets), p.strategy, o.boot, bool(s.enabled),
                s.failed, s.lowmem, s.global_, sum(size for _, size in s.pernode) if s.pernode else 0,
                o.gigantic.requested, o.gigantic.allocated, o.gigantic.in_scratch, tuple(o.gigantic.addrs),
-               o.rsrv_kern, o.estimated_nr_free_pages, o.max_threads, o.panic)
+               o.rsrv_kern, o.estimated_nr_free_pages, o.max_threads, o.panic,
+               sum(size for _, _, size in o.hugetlb_cma))
 
 
 def run_point(trace: Trace, kexec: bool, preserve: str, p: Point, second: Trace | None = None) -> list[Row]:

@@ -34,7 +34,11 @@ def test_set_cmdline(cmdline: str, key: str, value: str, want: str) -> None:
     ("kho", "maybe", "expected on/off"),
     ("kho_scratch", "64M,512M", "three sizes"),
     ("kho_scratch", "x%", "expected N%"),
-    ("hugetlb_cma", "2G", "not modelled yet"),
+    ("hugetlb_cma", "1536M", "cma area must be a multiple of 1024 MiB"),
+    ("hugetlb_cma", "0:1G,1:512M", "cma area of node 1 must be a multiple of 1024 MiB"),
+    ("hugetlb_cma", "2X", "expected SIZE or nid:SIZE"),
+    ("hugetlb_cma", "25%", r"N% since 7\.3"),
+    ("hugetlb_cma_only", "maybe", "expected on/off"),
 ])
 def test_bad_parameter_is_one_error(key: str, value: str, match: str) -> None:
     with pytest.raises(KhoReplayError, match=match) as e:
