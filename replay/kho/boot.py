@@ -482,15 +482,16 @@ class Boot:
         return _outcome(self.trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
                         self.scanned, self.memmoves, self.panic)
 
-    def shared_until(self, trace: Trace, k: int) -> int:
+    def shared_until(self, trace: Trace, k: int, tabs: WalkTables | None = None) -> int:
         """How many of the first *k* ops a walk of *trace* replays exactly as this boot's walk does.
 
         *trace* must have this boot's trace's ops before *k* and its context but
         the command line.  The command line decides the subsystems (``hugetlb_cma=``)
         and the plan is made from the whole trace, so the walks part at the first
         op classified differently or the first decision point planned elsewhere.
+        *tabs*: *trace*'s walk tables, when the caller has them.
         """
-        return self._shared_until(trace, k, walk_tables(trace, self.mb.profile.mm_core_init_early_order))
+        return self._shared_until(trace, k, tabs or walk_tables(trace, self.mb.profile.mm_core_init_early_order))
 
     def _shared_until(self, trace: Trace, k: int, tabs: WalkTables) -> int:
         if self.trace is None or replace(trace.context, cmdline="") != replace(self.trace.context, cmdline=""):
@@ -904,7 +905,8 @@ def handover(first: Replayed, strategy: Strategy, *, preserve: str | PreserveSpe
         spec = preserve if isinstance(preserve, PreserveSpec) else PreserveSpec.parse(preserve)
         only_hugetlb = spec.kind is PreserveKind.HUGETLB
         gig = [(b, GIGANTIC) for b in cold.gigantic.addrs]
-        free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)]
+        free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)
+                ] if spec.kind is PreserveKind.MEMFD else []  # only memfd folios are scattered over free memory
         pset = parse_preserve(spec, gigantic=gig, free_ranges=free, trace=second, seed=seed)
     if strategy.adopt_preserved_gigantic and not only_hugetlb and cold.gigantic.addrs:
         # Alternative 3 preserves every gigantic page in addition to whatever else is preserved.

@@ -55,7 +55,7 @@ from .kaslr import all_slots, sample_slots, trace_slots
 from .params import apply_sets, check_param
 
 if TYPE_CHECKING:
-    from ..kho.boot import Boot
+    from ..kho.boot import Boot, WalkTables
 
 __all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "prefix_boot", "replay",
            "run_point", "summary", "sweep"]
@@ -293,13 +293,19 @@ def _shared_ops(base: Trace, traces: Iterable[Trace]) -> tuple[int, list[Trace]]
     return k, list(seen.values())
 
 
-def _prefix_boot(base: Trace, strategy: str, k: int, cmdlines: Sequence[Trace]) -> Boot:
-    from ..kho.boot import new_boot
+def _prefix_boot(base: Trace, strategy: str, k: int, cmdlines: Sequence[Trace],
+                 tables: dict[str, WalkTables] | None = None) -> Boot:
+    # tables: walk tables by command line, kept across strategies (they depend on the trace and kernel only)
+    from ..kho.boot import new_boot, walk_tables
 
     boot = new_boot(base, _strategy(strategy), kernel=None, arch=None, kexec=False)
     boot.begin()
+    tables = {} if tables is None else tables
     for t in cmdlines:
-        k = boot.shared_until(t, k)
+        key = t.context.cmdline
+        if key not in tables:
+            tables[key] = walk_tables(t, boot.mb.profile.mm_core_init_early_order)
+        k = boot.shared_until(t, k, tables[key])
     boot.walk(k)
     return boot
 
@@ -348,14 +354,31 @@ def _shared_prefix_map(trace: Trace, grid: Sequence[Point], *, kexec: bool, pres
                        jobs: int | None, scheduler: str | None,
                        progress: Callable[[int, int], None] | None) -> list[list[Row]]:
     """The rows of *grid*, in grid order: each strategy's prefix (cold boot, and KHO boot) runs once, here."""
+    from ..kho.boot import first_difference
+
     groups: dict[str, list[tuple[int, Point]]] = {}
     for i, p in enumerate(grid):
         groups.setdefault(p.strategy, []).append((i, p))
     workers = 1 if scheduler is None and jobs == 1 else (jobs or default_jobs())
     chunks: list[_Chunk] = []
     cache: dict[tuple[tuple[str, str], ...], Trace] = {}
+    # Each what-if's trace is built and compared once, whatever the number of strategies.
+    differ: dict[tuple[tuple[tuple[str, str], ...], int | None], tuple[int, str]] = {}
+    by_cmdline: dict[str, Trace] = {}
+    tables: dict[str, WalkTables] = {}
     for strategy, members in groups.items():
-        prefix = _prefix_boot(trace, strategy, *_shared_ops(trace, (_point_trace(trace, p, cache) for _, p in members)))
+        k = len(trace.ops)
+        cmdlines: dict[str, Trace] = {}
+        for _, p in members:
+            key = (p.sets, p.image_at)
+            if key not in differ:
+                t = _point_trace(trace, p, cache)
+                differ[key] = (first_difference(trace.ops, t.ops), t.context.cmdline)
+                by_cmdline.setdefault(t.context.cmdline, t)
+            d, cmdline = differ[key]
+            k = min(k, d)
+            cmdlines.setdefault(cmdline, by_cmdline[cmdline])
+        prefix = _prefix_boot(trace, strategy, k, list(cmdlines.values()), tables)
         kho = _kho_prefix(trace, strategy, prefix.at) if kexec else None
         # a few chunks per worker keep them all busy to the end; each carries the prefix, not replays it
         n = max(1, min(len(members), workers * 8 * len(members) // max(1, len(grid))))
