@@ -88,7 +88,7 @@ def _dask_map(func: Callable[[T], R], points: Sequence[T], scheduler: str,
     try:
         futures = client.map(func, points, pure=False)
         if progress:
-            for n, _ in enumerate(as_completed(futures), 1):
+            for n, _ in enumerate(as_completed(futures, loop=client.loop), 1):  # the client is not the default
                 progress(n)
         return client.gather(futures)
     finally:

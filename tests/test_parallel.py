@@ -26,7 +26,10 @@ def test_dask_local_cluster_matches_serial() -> None:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         got = map_points(_square_minus, items, scheduler=cluster.scheduler_address)
+        seen: list[int] = []  # the command line always asks for progress (its bar)
+        assert map_points(_square_minus, items, scheduler=cluster.scheduler_address, progress=seen.append) == got
     assert got == map_points(_square_minus, items, jobs=1)
+    assert seen == list(range(1, len(items) + 1))
 
 
 def test_unreachable_scheduler_is_one_error() -> None:

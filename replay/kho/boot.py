@@ -110,9 +110,11 @@ __all__ = [
     "classify_ops",
     "execute",
     "first_difference",
+    "handover",
     "kexec_segments",
     "hugepages_request",
     "new_boot",
+    "plain_kexec",
     "plan",
     "replay_cold",
     "replay_kexec",
@@ -516,15 +518,16 @@ class Boot:
         return _outcome(self.trace, self.strategy, self, self.kexec, self.scratch_res, self.hreq, self.requests,
                         self.scanned, self.memmoves, self.panic)
 
-    def shared_until(self, trace: Trace, k: int) -> int:
+    def shared_until(self, trace: Trace, k: int, tabs: WalkTables | None = None) -> int:
         """How many of the first *k* ops a walk of *trace* replays exactly as this boot's walk does.
 
         *trace* must have this boot's trace's ops before *k* and its context but
         the command line.  The command line decides the subsystems (``hugetlb_cma=``)
         and the plan is made from the whole trace, so the walks part at the first
         op classified differently or the first decision point planned elsewhere.
+        *tabs*: *trace*'s walk tables, when the caller has them.
         """
-        return self._shared_until(trace, k, walk_tables(trace, self.mb.profile.mm_core_init_early_order))
+        return self._shared_until(trace, k, tabs or walk_tables(trace, self.mb.profile.mm_core_init_early_order))
 
     def _shared_until(self, trace: Trace, k: int, tabs: WalkTables) -> int:
         if self.trace is None or replace(trace.context, cmdline="") != replace(self.trace.context, cmdline=""):
@@ -564,28 +567,49 @@ class Boot:
         params = parse_kho_cmdline(trace.context.cmdline)
         return params if self.kho is None else replace(params, enable=self.kho)
 
-    def fork(self, trace: Trace | None = None) -> Boot | None:
+    def fork(self, trace: Trace | None = None, tabs: WalkTables | None = None,
+             **inputs: Unpack[BootInputs]) -> Boot | None:
         """A copy of this boot part-way through its walk, to continue it on *trace* (default: the same).
 
-        None when *trace*'s walk would have differed before :attr:`at` (:meth:`shared_until`).
+        *tabs* are *trace*'s walk tables when the caller has them (another boot of the same trace:
+        :meth:`current_tables`).  *inputs* replace the boot's :class:`BootInputs` (the scratch, preserved set
+        and segments a KHO boot starts from); the prefix of a KHO boot is the same whatever they are, as
+        long as no decision point has read them (:attr:`at` not past :meth:`first_hook`).
+
+        None when *trace*'s walk would have differed before :attr:`at` (:meth:`shared_until`), or when
+        *inputs* come after a decision point.
         """
-        tabs = None
+        if inputs and self.at > self.first_hook():
+            return None
         if trace is not None and trace is not self.trace:
-            tabs = walk_tables(trace, self.mb.profile.mm_core_init_early_order)
+            tabs = tabs or walk_tables(trace, self.mb.profile.mm_core_init_early_order)
             if self._shared_until(trace, self.at, tabs) < self.at:
                 return None
+        else:
+            tabs = None
         b = self.copy()
-        if trace is None or trace is self.trace or self.trace is None:
-            return b
-        if trace.context.cmdline != self.trace.context.cmdline:
-            params = self._params_for(trace)
+        for key, value in inputs.items():
+            setattr(b, key, value)
+        new = self.trace if trace is None or self.trace is None else trace
+        if new is not None and self.trace is not None and (new.context.cmdline != self.trace.context.cmdline
+                                                           or b.kho != self.kho):
+            params = b._params_for(new)
             # the kho_scratch= lines begin() printed come first: the new command line's replace them
             n = len(self.params.messages)
             b.messages[:n] = [(0, text) for text in params.messages]
             b.params = params
-        b.trace = trace
-        b.tables(tabs)
+        if tabs is not None:
+            b.trace = trace
+            b.tables(tabs)
         return b
+
+    def first_hook(self) -> int:
+        """The op index of the first decision point (before it, nothing reads the boot's inputs)."""
+        return min(x for x in (getattr(self.bp, f.name) for f in fields(BootPlan)) if x >= 0)
+
+    def current_tables(self) -> WalkTables:
+        """The walk tables this boot reads (:func:`walk_tables` of its trace), for :meth:`fork`."""
+        return WalkTables(self.subs, self.bp, self.anchors, self.hreq, frozenset(self.gig_ops))
 
     def replay_op(self, i: int, op: Op, anchors: Sequence[Anchor | None]) -> None:
         """One op of the trace, unless the driver owns it (KHO ops, gigantic pages' tail marks)."""
@@ -974,9 +998,33 @@ def replay_kexec(
     """
     s = _strategy(strategy, options)
     first = s if scratch_from is None else _strategy(scratch_from, ())
-    cold, cmb = first_boot = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
+    first_boot = execute(trace, first, kernel=kernel, arch=arch, kexec=False, kho=kho)
+    inputs = handover(first_boot, s, preserve=preserve, seed=seed, second=second)
+    if inputs is None:
+        return first_boot, plain_kexec(first_boot)
+    return first_boot, execute(trace, s, kernel=kernel, arch=arch, kexec=True, kho=kho, **inputs)
+
+
+def plain_kexec(first: Replayed) -> Replayed:
+    """The boot after a cold boot that reserved no scratch: a plain kexec, a cold boot of its own.
+
+    Its outcome is *first*'s, marked ``boot="kexec"``, ``kho_boot=False``.
+    """
+    return Replayed(replace(first.outcome, boot="kexec", kho_boot=False), first.model)
+
+
+def handover(first: Replayed, strategy: Strategy, *, preserve: str | PreserveSpec | PreservedSet = "hugetlb",
+             seed: int = 0, second: Trace | None = None) -> BootInputs | None:
+    """What the KHO boot after the cold boot *first* starts from under *strategy*: its scratch areas, the
+    preserved set *preserve* and the kexec segments *second* shows (:func:`replay_kexec`).
+
+    None when *first* reserved no scratch (the next kexec is a plain one, :func:`plain_kexec`).
+
+    :raises KhoReplayError: for a bad preserve spec.
+    """
+    cold, cmb = first
     if not cold.scratch.enabled:
-        return first_boot, Replayed(replace(cold, boot="kexec", kho_boot=False), cmb)
+        return None
     areas = cold.scratch.areas
     only_hugetlb = False
     if isinstance(preserve, PreservedSet):
@@ -985,9 +1033,10 @@ def replay_kexec(
         spec = preserve if isinstance(preserve, PreserveSpec) else PreserveSpec.parse(preserve)
         only_hugetlb = spec.kind is PreserveKind.HUGETLB
         gig = [(b, GIGANTIC) for b in cold.gigantic.addrs]
-        free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)]
+        free = [(st, en) for st, en, _ in for_each_free_mem_range(cmb.memory, cmb.reserved, lambda m: False)
+                ] if spec.kind is PreserveKind.MEMFD else []  # only memfd folios are scattered over free memory
         pset = parse_preserve(spec, gigantic=gig, free_ranges=free, trace=second, seed=seed)
-    if s.adopt_preserved_gigantic and not only_hugetlb and cold.gigantic.addrs:
+    if strategy.adopt_preserved_gigantic and not only_hugetlb and cold.gigantic.addrs:
         # Alternative 3 preserves every gigantic page in addition to whatever else is preserved.
         extra = tuple((b, GIGANTIC) for b in cold.gigantic.addrs)
         pset = PreservedSet(pset.source + "+hugetlb", tuple(sorted(set(pset.blocks) | set(extra),
@@ -995,8 +1044,7 @@ def replay_kexec(
     if not isinstance(pset, PreservedSet):
         raise KhoReplayError("internal: no preserved set")
     segs = kexec_segments(second, areas) if second is not None else ()
-    return first_boot, execute(trace, s, kernel=kernel, arch=arch, kexec=True, areas=areas, preserved=pset, kho=kho,
-                               segments=segs)
+    return BootInputs(areas=areas, preserved=pset, segments=segs)
 
 
 def run_kexec(trace: Trace, strategy: Strategy | str = "baseline",

@@ -8,12 +8,18 @@ run through :func:`~kho_replay.replay.parallel.map_points` (a process pool, or
 Dask distributed with *scheduler*); rows come back in grid order, so the output
 is the same bytes whatever ran where.
 
-Cold boots share their prefix: the points of one strategy differ only from the
+Boots share their prefix: the points of one strategy differ only from the
 first op their what-ifs change (the first index where the transformed op lists
 differ: for a KASLR slot the image reservation, for ``hugepages=`` the first
 dropped gigantic request; earlier if a what-if moves a decision point), so the
 ops before it run once, in this process, and each point continues from a copy
-of that state (:meth:`~kho_replay.replay.kho.boot.Boot.fork`).
+of that state (:meth:`~kho_replay.replay.kho.boot.Boot.fork`).  With ``kexec``
+the KHO boot replays the same what-if trace, so it parts at the same op or
+sooner: at its first decision point (``kho_populate()``, before the first
+allocation), where the scratch and preserved memory that the point's cold boot
+hands over come in.  No what-if reaches the KHO boot alone: every ``--set``,
+``--image-at`` and KASLR slot rewrites the one trace both kernels replay, and
+the KHO boot starts from what the cold boot left.
 
 The KASLR slots depend on ``hugepages=`` (the decompressor keeps 1 GiB blocks
 free for the gigantic pages), so each parameter combination gets its own slot set.
@@ -40,6 +46,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import KhoReplayError
 from ..kho.outcome import Outcome
+from ..kho.preserve import PreserveSpec
 from ..ops import Trace
 from ..parallel import default_jobs, map_points
 from ..strategies import Strategy
@@ -48,7 +55,7 @@ from .kaslr import all_slots, sample_slots, trace_slots
 from .params import apply_sets, check_param
 
 if TYPE_CHECKING:
-    from ..kho.boot import Boot
+    from ..kho.boot import Boot, WalkTables
 
 __all__ = ["GRID_LIMIT", "Point", "Row", "SweepResult", "points", "prefix_boot", "replay",
            "run_point", "summary", "sweep"]
@@ -137,10 +144,6 @@ def _strategy(spec: str) -> Strategy:
 
     name, *opts = spec.split("+")
     return get(name, tuple(opts))
-
-
-def _run(trace: Trace, kexec: bool, preserve: str, second: Trace | None, p: Point) -> list[Row]:
-    return run_point(trace, kexec, preserve, p, second)
 
 
 def replay(trace: Trace, strategy: str = "merged", *, image_at: int | None = None,
@@ -240,11 +243,9 @@ def sweep(
     if len(grid) > GRID_LIMIT and not yes:
         raise KhoReplayError(f"{len(grid):,} points is more than {GRID_LIMIT:,}: narrow the grid or pass --yes")
     if kexec:
-        func = functools.partial(_run, trace, kexec, preserve, second)
-        tick = (lambda n: progress(n, len(grid))) if progress else None
-        results = map_points(func, grid, jobs=jobs, scheduler=scheduler, progress=tick)
-    else:
-        results = _shared_prefix_map(trace, grid, jobs=jobs, scheduler=scheduler, progress=progress)
+        PreserveSpec.parse(preserve)  # a bad spec is one error here, not one per point
+    results = _shared_prefix_map(trace, grid, kexec=kexec, preserve=preserve, second=second, jobs=jobs,
+                                 scheduler=scheduler, progress=progress)
     swept = tuple(["image_at"] if (kaslr is not None or images is not None) else []) + tuple(sets or {})
     return SweepResult(trace.context.source, tuple(strategies), kexec, swept,
                        tuple(r for rows in results for r in rows))
@@ -262,70 +263,138 @@ def _point_trace(trace: Trace, p: Point, cache: dict[tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True, slots=True)
 class _Chunk:
-    # Points of one strategy, by grid index, and the cold boot walked to their first point-dependent op.
+    # Points of one strategy, by grid index, the cold boot walked to their first point-dependent op and,
+    # for a kexec sweep, the KHO boot walked to its own.
     prefix: Boot
     points: tuple[tuple[int, Point], ...]
+    kho: Boot | None = None
 
 
-def prefix_boot(base: Trace, strategy: str, traces: Iterable[Trace]) -> Boot:
+def prefix_boot(base: Trace, strategy: str, traces: Iterable[Trace], *, kexec: bool = False) -> Boot:
     """The cold boot of *base* under *strategy*, walked up to the first op where the walk of any of *traces*
     (what-ifs of *base*) would differ from it: the state every one of them shares.
 
     That is the first index where the op lists differ, or earlier when a what-if's command line
     classifies an op differently or moves a decision point (:meth:`Boot.shared_until`, checked on the
-    first trace of each command line; :meth:`Boot.fork` checks every one).
+    first trace of each command line; :meth:`Boot.fork` checks every one).  With *kexec*, the KHO boot
+    after it instead, walked no further and not past its first decision point (:meth:`Boot.first_hook`):
+    :meth:`Boot.fork` gives it each point's handover.
     """
-    from ..kho.boot import first_difference, new_boot
+    cold = _prefix_boot(base, strategy, *_shared_ops(base, traces))
+    return _kho_prefix(base, strategy, cold.at) if kexec else cold
+
+
+def _shared_ops(base: Trace, traces: Iterable[Trace]) -> tuple[int, list[Trace]]:
+    # How many ops every trace has as base has them, and one trace per command line.
+    from ..kho.boot import first_difference
 
     k = len(base.ops)
     seen: dict[str, Trace] = {}
     for t in traces:  # one at a time: thousands of what-if traces alive at once would slow the collector
         k = min(k, first_difference(base.ops, t.ops))
         seen.setdefault(t.context.cmdline, t)
+    return k, list(seen.values())
+
+
+def _prefix_boot(base: Trace, strategy: str, k: int, cmdlines: Sequence[Trace],
+                 tables: dict[str, WalkTables] | None = None) -> Boot:
+    # tables: walk tables by command line, kept across strategies (they depend on the trace and kernel only)
+    from ..kho.boot import new_boot, walk_tables
+
     boot = new_boot(base, _strategy(strategy), kernel=None, arch=None, kexec=False)
     boot.begin()
-    for t in seen.values():
-        k = boot.shared_until(t, k)
+    tables = {} if tables is None else tables
+    for t in cmdlines:
+        key = t.context.cmdline
+        if key not in tables:
+            tables[key] = walk_tables(t, boot.mb.profile.mm_core_init_early_order)
+        k = boot.shared_until(t, k, tables[key])
     boot.walk(k)
     return boot
 
 
-def _run_chunk(trace: Trace, chunk: _Chunk) -> list[tuple[int, list[Row]]]:
+def _kho_prefix(base: Trace, strategy: str, shared: int) -> Boot:
+    # The KHO boot walks the same trace with the same tables: the cold prefix's length holds for it too.
+    from ..kho.boot import new_boot
+
+    boot = new_boot(base, _strategy(strategy), kernel=None, arch=None, kexec=True)
+    boot.begin()
+    boot.walk(min(shared, boot.first_hook()))
+    return boot
+
+
+def _run_chunk(trace: Trace, preserve: str, second: Trace | None, chunk: _Chunk) -> list[tuple[int, list[Row]]]:
+    from ..kho.boot import Replayed, handover, plain_kexec
+
     out = []
     cache: dict[tuple[tuple[str, str], ...], Trace] = {}
     for idx, p in chunk.points:
-        b = chunk.prefix.fork(_point_trace(trace, p, cache))
+        t = _point_trace(trace, p, cache)
+        b = chunk.prefix.fork(t)
         if b is None:  # its decision points are planned elsewhere in the prefix: from scratch
-            out.append((idx, run_point(trace, False, "hugetlb", p)))
+            out.append((idx, run_point(trace, chunk.kho is not None, preserve, p, second)))
             continue
         b.walk()
-        out.append((idx, [_row(p, b.finish())]))
+        cold = Replayed(b.finish(), b.mb)
+        if chunk.kho is None:
+            out.append((idx, [_row(p, cold.outcome)]))
+            continue
+        inputs = handover(cold, _strategy(p.strategy), preserve=preserve, second=second)
+        if inputs is None:
+            kx = plain_kexec(cold).outcome
+        else:
+            k = chunk.kho.fork(t, b.current_tables(), **inputs)
+            if k is None:  # as above
+                out.append((idx, run_point(trace, True, preserve, p, second)))
+                continue
+            k.walk()
+            kx = k.finish()
+        out.append((idx, [_row(p, cold.outcome), _row(p, kx)]))
     return out
 
 
-def _shared_prefix_map(trace: Trace, grid: Sequence[Point], *, jobs: int | None, scheduler: str | None,
+def _shared_prefix_map(trace: Trace, grid: Sequence[Point], *, kexec: bool, preserve: str, second: Trace | None,
+                       jobs: int | None, scheduler: str | None,
                        progress: Callable[[int, int], None] | None) -> list[list[Row]]:
-    """Cold-boot rows of *grid*, in grid order: each (strategy, parameter set)'s prefix runs once, here."""
+    """The rows of *grid*, in grid order: each strategy's prefix (cold boot, and KHO boot) runs once, here."""
+    from ..kho.boot import first_difference
+
     groups: dict[str, list[tuple[int, Point]]] = {}
     for i, p in enumerate(grid):
         groups.setdefault(p.strategy, []).append((i, p))
     workers = 1 if scheduler is None and jobs == 1 else (jobs or default_jobs())
     chunks: list[_Chunk] = []
     cache: dict[tuple[tuple[str, str], ...], Trace] = {}
+    # Each what-if's trace is built and compared once, whatever the number of strategies.
+    differ: dict[tuple[tuple[tuple[str, str], ...], int | None], tuple[int, str]] = {}
+    by_cmdline: dict[str, Trace] = {}
+    tables: dict[str, WalkTables] = {}
     for strategy, members in groups.items():
-        prefix = prefix_boot(trace, strategy, (_point_trace(trace, p, cache) for _, p in members))
+        k = len(trace.ops)
+        cmdlines: dict[str, Trace] = {}
+        for _, p in members:
+            key = (p.sets, p.image_at)
+            if key not in differ:
+                t = _point_trace(trace, p, cache)
+                differ[key] = (first_difference(trace.ops, t.ops), t.context.cmdline)
+                by_cmdline.setdefault(t.context.cmdline, t)
+            d, cmdline = differ[key]
+            k = min(k, d)
+            cmdlines.setdefault(cmdline, by_cmdline[cmdline])
+        prefix = _prefix_boot(trace, strategy, k, list(cmdlines.values()), tables)
+        kho = _kho_prefix(trace, strategy, prefix.at) if kexec else None
         # a few chunks per worker keep them all busy to the end; each carries the prefix, not replays it
         n = max(1, min(len(members), workers * 8 * len(members) // max(1, len(grid))))
         size = -(-len(members) // n)
-        chunks += [_Chunk(prefix, tuple(members[j:j + size])) for j in range(0, len(members), size)]
+        chunks += [_Chunk(prefix, tuple(members[j:j + size]), kho) for j in range(0, len(members), size)]
 
     def tick(n: int) -> None:
         # map_points reports chunks finished in order; the caller counts points
         if progress is not None:
             progress(sum(len(c.points) for c in chunks[:n]), len(grid))
 
-    results = map_points(functools.partial(_run_chunk, trace), chunks, jobs=jobs, scheduler=scheduler,
-                         progress=tick if progress else None, chunksize=1)
+    results = map_points(functools.partial(_run_chunk, trace, preserve, second), chunks, jobs=jobs,
+                         scheduler=scheduler, progress=tick if progress else None, chunksize=1)
     rows: list[list[Row]] = [[] for _ in grid]
     for part in results:
         for idx, r in part:

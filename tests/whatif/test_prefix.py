@@ -1,18 +1,28 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""Shared prefixes: a cold boot walked to an op, copied and continued on a what-if, is the what-if's replay."""
+"""Shared prefixes: a cold boot walked to an op, copied and continued on a what-if, is the what-if's replay;
+with --kexec, so is the KHO boot after it, forked from its own prefix with the point's handover."""
 
 from __future__ import annotations
 
 import pytest
 
-from kho_replay.replay.kho.boot import Boot, execute, first_difference, new_boot
+from kho_replay.replay.kho.boot import (
+    Boot,
+    Replayed,
+    execute,
+    first_difference,
+    handover,
+    new_boot,
+    plain_kexec,
+    replay_kexec,
+)
 from kho_replay.replay.ops import Trace
 from kho_replay.replay.strategies import get
 from kho_replay.replay.whatif import move_image, sweep
 from kho_replay.replay.whatif.params import apply_sets
-from kho_replay.replay.whatif.sweep import prefix_boot
+from kho_replay.replay.whatif.sweep import points, prefix_boot, run_point
 
-from .conftest import A72, B72, log
+from .conftest import A72, B72, B73, IMAGE73, log
 
 #: (trace, strategy, --set values, --image-at)
 CASES = [
@@ -98,3 +108,104 @@ def test_cold_sweep_same_rows_for_jobs_1_2_and_a_dask_local_cluster() -> None:
         assert (r.scratch_reserved, r.lowmem, r.global_, r.gigantic_addrs, r.gigantic_requested, r.max_threads) == (
             o.scratch.enabled, o.scratch.lowmem, o.scratch.global_, tuple(o.gigantic.addrs), o.gigantic.requested,
             o.max_threads)
+
+
+#: (trace, strategy, --set values, --image-at, --preserve) for KHO boots
+KEXEC_CASES = [
+    (B72, "merged", (("kho_scratch", "150%"),), None, "hugetlb"),  # only kho_reserve_scratch() differs
+    (B72, "baseline", (("kho_scratch", "1G,1G,1G"),), None, "hugetlb"),  # 7.2 baseline: scratch now fits
+    (B72, "ext-scratch", (("hugepages", "1"),), 0x141000000, "hugetlb"),
+    (B72, "preserve-hugetlb", (("hugepages", "4"),), None, "memfd:64M"),
+    (B73, "merged", (("kho_scratch", "50%"),), None, "log"),  # the real second kernel's preserved set
+    (B73, "baseline", (), IMAGE73[B73] - 0x40000000, "hugetlb"),
+    (A72, "merged", (("kho", "off"),), None, "hugetlb"),  # no scratch: a plain kexec after it
+]
+
+
+def _second(name: str, preserve: str) -> Trace | None:
+    return log(name, kernel=2) if preserve == "log" else None
+
+
+@pytest.mark.parametrize(("name", "strategy", "sets", "image", "preserve"), KEXEC_CASES)
+def test_resumed_kexec_is_the_kexec_from_scratch(name: str, strategy: str, sets: tuple[tuple[str, str], ...],
+                                                 image: int | None, preserve: str) -> None:
+    base = log(name)
+    second = _second(name, preserve)
+    t = _what_if(base, sets, image)
+    s = get(strategy)
+    cold_prefix = prefix_boot(base, strategy, [t])
+    kho_prefix = prefix_boot(base, strategy, [t], kexec=True)
+    assert kho_prefix.kexec and 0 < kho_prefix.at == min(cold_prefix.at, kho_prefix.first_hook())
+    b = cold_prefix.fork(t)
+    assert b is not None
+    b.walk()
+    cold = Replayed(b.finish(), b.mb)
+    inputs = handover(cold, s, preserve=preserve, second=second)
+    # from scratch: the two boots replay_kexec() runs, kept for their tables and messages
+    ref1 = new_boot(t, s, kernel=None, arch=None, kexec=False)
+    ref_cold = Replayed(ref1.run(), ref1.mb)
+    assert cold.outcome == ref_cold.outcome and _tables(b) == _tables(ref1)
+    assert b.messages == ref1.messages and b.requests == ref1.requests
+    ref_inputs = handover(ref_cold, s, preserve=preserve, second=second)
+    assert inputs == ref_inputs
+    public = replay_kexec(t, s, preserve=preserve, second=second)
+    assert public[0].outcome == cold.outcome
+    if inputs is None:
+        assert not cold.outcome.scratch.enabled
+        assert plain_kexec(cold).outcome == public[1].outcome
+        return
+    k = kho_prefix.fork(t, b.current_tables(), **inputs)
+    assert k is not None and k.at == kho_prefix.at and k.areas == inputs["areas"]
+    k.walk()
+    kx = k.finish()
+    ref2 = new_boot(t, s, kernel=None, arch=None, kexec=True, **inputs)
+    assert kx == ref2.run() == public[1].outcome
+    assert kx.kho_boot and kx.scratch.areas == cold.outcome.scratch.areas
+    assert _tables(k) == _tables(ref2)
+    assert k.messages == ref2.messages and k.requests == ref2.requests
+    # the prefix was not handed this point's inputs
+    assert kho_prefix.areas == () and kho_prefix.preserved is None and kho_prefix.trace is base
+
+
+def test_kho_boot_takes_its_inputs_only_before_its_first_decision_point() -> None:
+    t = log(B72)
+    s = get("merged")
+    ref1 = new_boot(t, s, kernel=None, arch=None, kexec=False)
+    inputs = handover(Replayed(ref1.run(), ref1.mb), s)
+    assert inputs is not None
+    p = new_boot(t, s, kernel=None, arch=None, kexec=True)
+    p.begin()
+    hook = p.first_hook()
+    assert hook == p.bp.populate > 0  # kho_populate(), before the first allocation
+    p.walk(hook)
+    assert p.fork(**inputs) is not None
+    p.walk(hook + 1)  # kho_populate() ran with no scratch at all
+    assert p.fork(**inputs) is None
+    assert p.fork() is not None  # the same boot, as it is, can still be copied
+
+
+def test_kexec_sweep_shares_the_prefix_and_gives_the_rows_from_scratch_on_a_pool_and_a_dask_local_cluster() -> None:
+    t = log(B72)
+    kw = {"strategies": ["baseline", "merged", "ext-scratch"], "kexec": True,
+          "sets": {"kho_scratch": ["50%", "150%", "1G,1G,1G"], "hugepages": ["1", "2"]}}
+    grid = points(t, strategies=kw["strategies"], sets=kw["sets"])
+    ref = tuple(r for p in grid for r in run_point(t, True, "hugetlb", p))
+    one = sweep(t, jobs=1, **kw)
+    assert one.rows == ref and len(ref) == 3 * 2 * 3 * 2
+    assert {r.boot for r in ref} == {"cold", "kexec"} and any(r.scratch_reserved for r in ref)
+    assert sweep(t, jobs=2, **kw).rows == ref
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        assert sweep(t, scheduler=cluster.scheduler_address, **kw).rows == ref
+
+
+def test_kexec_kaslr_sweep_with_the_real_second_kernel_is_the_replay_from_scratch() -> None:
+    t = log(B73)
+    second = log(B73, kernel=2)
+    kw = {"strategies": ["baseline", "merged"], "kaslr": 4, "seed": 5, "kexec": True, "preserve": "log",
+          "second": second}
+    grid = points(t, strategies=kw["strategies"], kaslr=4, seed=5)
+    ref = tuple(r for p in grid for r in run_point(t, True, "log", p, second))
+    assert len({p.image_at for p in grid}) == 4 and len(ref) == 4 * 2 * 2
+    assert sweep(t, jobs=2, **kw).rows == ref
