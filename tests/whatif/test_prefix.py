@@ -32,6 +32,8 @@ CASES = [
     (B72, "baseline", (("hugepages", "1"),), 0x141000000),
     (B72, "merged", (("kho_scratch", "50%"),), None),  # same ops, another kho_reserve_scratch()
     (B72, "baseline", (("hugepages", "4"),), None),  # more pages than the trace logged: synthesized
+    (B73, "merged", (("hugetlb_cma", "2G"),), None),  # hugetlb_cma_reserve() replaces the gigantic pages
+    (B73, "baseline", (("hugetlb_cma", "1G"), ("hugetlb_cma_only", "1")), None),  # pages carved from the area
 ]
 
 
@@ -119,6 +121,7 @@ KEXEC_CASES = [
     (B73, "merged", (("kho_scratch", "50%"),), None, "log"),  # the real second kernel's preserved set
     (B73, "baseline", (), IMAGE73[B73] - 0x40000000, "hugetlb"),
     (A72, "merged", (("kho", "off"),), None, "hugetlb"),  # no scratch: a plain kexec after it
+    (B73, "merged", (("hugetlb_cma", "1G"),), None, "hugetlb"),  # a CMA area in both kernels
 ]
 
 
