@@ -44,6 +44,7 @@ import operator
 import os
 import re
 import struct
+import sys
 from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -292,9 +293,7 @@ class _Extractor:
         buf = td.buffer("")
         cpus = sorted(buf.cpus, key=lambda c: c.cpu)
         compressed = buf.compressed
-        # Console messages of every CPU, back to back in one buffer: per-line objects would outgrow the file.
-        cat = bytearray()
-        c_ends, c_tss, c_offs = array("q"), array("q"), array("q")
+        c_tss, c_offs = array("q"), array("q")
         c_bounds = [0]  # where each CPU's console lines start in the arrays
         hits: list[list[tuple[int, int, str, int]]] = []  # memblock function hits per CPU
         outside: list[tuple[int, int, int] | None] = []  # per CPU: first non-memblock function hit, and count
@@ -314,71 +313,131 @@ class _Extractor:
         dropped = self.dropped
         in_order = True
         new_record = tuple.__new__
+        # Console messages as stored (data_loc bytes, NUL included), CPU after CPU; cut at the NUL when written out.
+        c_msgs: list[bytes] = []
+        native = td.big_endian == (sys.byteorder == "big")
+        # The data_loc word of msg read as the record's n-th 32-bit word when it sits on the word grid (it does).
+        m_word = m_off >> 2 if fast and m_off % 4 == 0 else None
+        # Wanted records that are neither console nor whole function hits: probes, kept in ring-buffer order.
+        ordered = wanted - {cid, fid}
+        cpu_id = -1
+        c_hits: list[tuple[int, int, str, int]] = []
+        first_out: tuple[int, int] | None = None
+
+        def one_by_one(poff: int, page: bytes, recs: list[Any]) -> None:
+            """A page the bulk path does not take (a record too short, console not data_loc), record by record."""
+            nonlocal n_outside, first_out
+            for ts, start, length, p in recs:
+                pos = poff if compressed else poff + p
+                if length < 2:
+                    decode(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))  # raises
+                eid = type_of(page, start)[0]
+                if eid not in wanted:
+                    dropped[eid] = dropped.get(eid, 0) + 1
+                    continue
+                if eid == cid:
+                    if fast:
+                        w = loc_of(page, start + m_off)[0]
+                        off = start + (w & 0xFFFF)
+                        end = off + (w >> 16)
+                        c_msgs.append(page[off:end] if end <= start + length else b"")
+                    else:
+                        rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
+                        c_msgs.append(str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape"))
+                    c_tss.append(ts)
+                    c_offs.append(pos)
+                elif eid == fid and length >= need:
+                    ip = ip_of(page, start + ip_at)[0]
+                    name = names.get(ip, ...)
+                    if name is ...:
+                        name = self.symbols().name(ip)
+                        name = names[ip] = name if name is not None and _is_memblock(name) else None
+                    if name is None:
+                        n_outside += 1
+                        if first_out is None:
+                            first_out = (ts, pos)
+                    else:
+                        c_hits.append((ts, pos, name, parent_of(page, start + parent_at)[0]))
+                else:
+                    keep(ts, start, length, pos, eid, page)
+
+        def keep(ts: int, start: int, length: int, pos: int, eid: int, page: bytes) -> None:
+            b = bulk.get(eid)
+            if b is not None and length >= b[0].size:
+                b[1] += page[start:start + b[0].size]
+                p_idx.append(b[2])
+                b[2] += 1
+            else:
+                rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
+                p_idx.append(len(rest) - 1)
+                eid = -1
+            p_ts.append(ts)
+            p_pos.append(pos)
+            p_eid.append(eid)
+
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
-            c_hits: list[tuple[int, int, str, int]] = []
+            c_hits = []
             first_out = None
-            last = -1
-            add_end, add_ts, add_off = c_ends.append, c_tss.append, c_offs.append
+            c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
                 _, recs = walk(poff, page)
-                for ts, start, length, p in recs:
-                    pos = poff if compressed else poff + p
-                    if length < 2:
-                        decode(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))  # raises
-                    eid = type_of(page, start)[0]
-                    if eid not in wanted:
-                        dropped[eid] = dropped.get(eid, 0) + 1
-                        continue
-                    if ts < last:
-                        in_order = False
-                    last = ts
-                    if eid == cid:
-                        if fast:
-                            w = loc_of(page, start + m_off)[0]
-                            off = start + (w & 0xFFFF)
-                            end = off + (w >> 16)
-                            if end <= start + length:
-                                nul = page.find(0, off, end)
-                                cat += page[off:end if nul < 0 else nul]
-                        else:
-                            rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
-                            cat += str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape")
-                        add_end(len(cat))
-                        add_ts(ts)
-                        add_off(pos)
-                    elif eid == fid and length >= need:
-                        ip = ip_of(page, start + ip_at)[0]
-                        name = names.get(ip, ...)
-                        if name is ...:
-                            name = self.symbols().name(ip)
-                            name = names[ip] = name if name is not None and _is_memblock(name) else None
-                        if name is None:
-                            n_outside += 1
-                            if first_out is None:
-                                first_out = (ts, pos)
-                        else:
-                            c_hits.append((ts, pos, name, parent_of(page, start + parent_at)[0]))
-                    else:
-                        b = bulk.get(eid)
-                        if b is not None and length >= b[0].size:
-                            b[1] += page[start:start + b[0].size]
-                            p_idx.append(b[2])
-                            b[2] += 1
-                        else:
-                            rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
-                            p_idx.append(len(rest) - 1)
-                            eid = -1
-                        p_ts.append(ts)
-                        p_pos.append(pos)
-                        p_eid.append(eid)
+                if not recs:
+                    continue
+                # Per page, each event type in bulk: its records picked out by id, their fields read by
+                # list comprehensions over 16- and 32-bit views of the page, not a Python step per field.
+                lmin = min(map(_LENGTH, recs))
+                if lmin < 2:
+                    one_by_one(poff, page, recs)
+                    continue
+                halves, words = _views(page, native)
+                eids = [halves[r[1] >> 1] for r in recs]
+                kinds = set(eids)
+                if (cid in kinds and m_word is None) or (lmin < need and fid in kinds and min(
+                        r[2] for r, e in zip(recs, eids, strict=True) if e == fid) < need):
+                    one_by_one(poff, page, recs)
+                    continue
+                one = len(kinds) == 1
+                for eid in kinds.difference(wanted):
+                    dropped[eid] = dropped.get(eid, 0) + (len(eids) if one else eids.count(eid))
+                if cid in kinds:
+                    sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == cid]
+                    locs = [words[(r[1] >> 2) + m_word] for r in sel]  # type: ignore[operator]
+                    c_msgs += [page[s + (w & 0xFFFF):s + (w & 0xFFFF) + (w >> 16)]
+                               if (w & 0xFFFF) + (w >> 16) <= ln else b""
+                               for (_, s, ln, _), w in zip(sel, locs, strict=True)]
+                    c_tss.extend([r[0] for r in sel])
+                    c_offs.extend([poff] * len(sel) if compressed else [poff + r[3] for r in sel])
+                if fid in kinds:
+                    sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == fid]
+                    ips = [ip_of(page, r[1] + ip_at)[0] for r in sel]  # type: ignore[misc]
+                    for ip in set(ips).difference(names):
+                        name = self.symbols().name(ip)
+                        names[ip] = name if name is not None and _is_memblock(name) else None
+                    nm = list(map(names.__getitem__, ips))
+                    no = nm.count(None)
+                    if no:
+                        n_outside += no
+                        if first_out is None:
+                            r = sel[nm.index(None)]
+                            first_out = (r[0], poff if compressed else poff + r[3])
+                    if no < len(nm):
+                        c_hits += [(r[0], poff if compressed else poff + r[3], n,
+                                    parent_of(page, r[1] + parent_at)[0])  # type: ignore[misc]
+                                   for r, n in zip(sel, nm, strict=True) if n is not None]
+                if not kinds.isdisjoint(ordered):
+                    for (ts, s, ln, p), eid in zip(recs, eids, strict=True):
+                        if eid in ordered:
+                            keep(ts, s, ln, poff if compressed else poff + p, eid, page)
+            in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
+                and _ascending([h[0] for h in c_hits], 0)
             c_bounds.append(len(c_tss))
             hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(len(p_ts))
-        self._console_text(side, meta, cat, c_ends, c_tss, c_offs, _merged(c_tss, c_bounds, in_order), decode)
-        del cat, c_ends
+        self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
+        c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         for ts, pos, name, parent in _merge_lists(hits, in_order):
@@ -428,27 +487,21 @@ class _Extractor:
             for call in cpu_calls:
                 self._close(call, None)
 
-    def _console_text(self, side: list[Any], meta: dict[str, Any], cat: bytearray, ends: array[int],
-                      tss: array[int], offs: array[int], order: Iterable[int], decode: Any) -> None:
+    def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
+                      offs: array[int], order: Iterable[int]) -> None:
         """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
         parts, out_offs, out_tss = self.parts, self.offs, self.tss
         order = order if isinstance(order, list) else list(order)
-        starts = array("q", [0])
-        starts += ends[:-1]
         done = 0
         # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
         for at, text in [*side, (len(order), None)]:
             stop = max(done, min(at, len(order)))
             for lo in range(done, stop, 4096):
                 seg = order[lo:min(lo + 4096, stop)]
-                # stamp(), inlined: six decimals, nine when the time is finer than a microsecond
-                parts.append("".join([
-                    (f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000:09d}] " if t % 1000 else
-                     f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}] ")
-                    + cat[starts[g]:ends[g]].decode("utf-8", "surrogateescape") + "\n"
-                    for g in seg for t in (tss[g],)]))
+                t_seg = [tss[g] for g in seg]
+                parts.append(_stamped(t_seg, [msgs[g] for g in seg]))
                 out_offs.extend([offs[g] for g in seg])
-                out_tss.extend([tss[g] for g in seg])
+                out_tss.extend(t_seg)
             done = stop
             if text is not None:
                 parts.append(text)
@@ -662,6 +715,46 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
                      False if exact is None else bool(v[exact]), expect, src=src)
 
     return alloc
+
+
+_LENGTH = operator.itemgetter(2)
+#: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
+_LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+
+
+def _views(page: bytes, native: bool) -> tuple[Any, Any]:
+    """The page as 16- and 32-bit words in the file's byte order (memoryviews, or swapped arrays)."""
+    if native:
+        view = memoryview(page)
+        return view[:len(page) & ~1].cast("H"), view[:len(page) & ~3].cast("I")
+    halves, words = array("H", page[:len(page) & ~1]), array("I", page[:len(page) & ~3])
+    halves.byteswap()
+    words.byteswap()
+    return halves, words
+
+
+def _ascending(a: Any, start: int) -> bool:
+    """Whether ``a[start:]`` never goes down (a CPU's records in time order)."""
+    return all(map(operator.le, itertools.islice(a, start, None), itertools.islice(a, start + 1, None)))
+
+
+def _stamped(tss: list[int], msgs: list[bytes]) -> str:
+    """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
+    fracs = [t % 1_000_000_000 for t in tss]
+    fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
+    values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
+                                               [f if f % 1000 else f // 1000 for f in fracs], msgs, strict=True))
+    text = fmt % tuple(values)
+    n = len(msgs)
+    # Each message holds one NUL, its last byte, and no newline: drop the NULs in one pass; else one by one.
+    if text.count(b"\0\n") == n and text.count(b"\0") == n and text.count(b"\n") == n:
+        text = text.replace(b"\0\n", b"\n")
+    else:
+        values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
+                                                   [f if f % 1000 else f // 1000 for f in fracs],
+                                                   [m.split(b"\0", 1)[0] for m in msgs], strict=True))
+        text = fmt % tuple(values)
+    return text.decode("utf-8", "surrogateescape")
 
 
 def _merged(tss: array[int], bounds: list[int], in_order: bool) -> Iterable[int]:
