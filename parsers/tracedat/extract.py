@@ -46,7 +46,7 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
@@ -75,7 +75,7 @@ from kho_replay.replay.ops import (
 )
 
 from .events import EventFormat, FieldKind
-from .reader import Record, TraceDat
+from .reader import COMMIT_MASK, Record, TraceDat
 from .structs import TraceCmdOption
 from .symbols import Kallsyms
 
@@ -313,7 +313,8 @@ class _Extractor:
         dropped = self.dropped
         in_order = True
         new_record = tuple.__new__
-        # Console messages as stored (data_loc bytes, NUL included), CPU after CPU; cut at the NUL when written out.
+        # Console messages as stored (data_loc bytes, trailing NULs stripped), CPU after CPU; cut at a NUL inside
+        # when written out.
         c_msgs: list[bytes] = []
         native = td.big_endian == (sys.byteorder == "big")
         # The data_loc word of msg read as the record's n-th 32-bit word when it sits on the word grid (it does).
@@ -340,7 +341,7 @@ class _Extractor:
                         w = loc_of(page, start + m_off)[0]
                         off = start + (w & 0xFFFF)
                         end = off + (w >> 16)
-                        c_msgs.append(page[off:end] if end <= start + length else b"")
+                        c_msgs.append(page[off:end].rstrip(b"\0") if end <= start + length else b"")
                     else:
                         rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
                         c_msgs.append(str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape"))
@@ -375,6 +376,113 @@ class _Extractor:
             p_pos.append(pos)
             p_eid.append(eid)
 
+        hp = td.header_page
+        hdr = hp.data_offset
+        u64 = struct.Struct(e + "Q").unpack_from
+        ulong = struct.Struct(e + ("Q" if hp.long_size == 8 else "I")).unpack_from
+        # The one-pass walk below reads little-endian pages through memoryviews on a little-endian host, with
+        # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
+        one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
+
+        def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
+            """Walk one page and sort its records in the same pass (the usual record kinds only).
+
+            Returns False, having kept nothing, at the first thing it does not handle (an absolute time
+            stamp, a record overrunning the page, a short record): the general walk then reads the page
+            and names any error.
+            """
+            nonlocal first_out, n_outside
+            n = len(page)
+            words = memoryview(page)[:n & ~3].cast("I")
+            halves = memoryview(page)[:n & ~1].cast("H")
+            ts = u64(page, 0)[0]
+            end = hdr + (ulong(page, 8)[0] & COMMIT_MASK)
+            if end > n or end % 4:
+                return False
+            e4 = end >> 2
+            i = hdr >> 2
+            marks = len(c_msgs), len(c_tss), len(c_hits)
+            msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
+            others: list[tuple[int, int, int, int, int]] = []
+            skip: list[int] = []
+            out, first = 0, None
+            ok = True
+            while i < e4:
+                w = words[i]
+                tl = w & 31
+                if tl and tl < 29:
+                    ts += w >> 5
+                    s = i + 1
+                    nxt = s + tl
+                    ln = tl << 2
+                elif tl == 30 and i + 2 <= e4:  # time extend
+                    ts += (words[i + 1] << 27) + (w >> 5)
+                    i += 2
+                    continue
+                elif tl == 0 and i + 2 <= e4:  # a record too long for type_len: its length in the next word
+                    ln = words[i + 1] - 4
+                    s = i + 2
+                    nxt = s + ((ln + 3) >> 2)
+                    ts += w >> 5
+                    if ln < 2:
+                        ok = False
+                        break
+                elif tl == 29 and not w >> 5:
+                    break  # null padding: the rest of the page is unused
+                elif tl == 29 and i + 2 <= e4 and not words[i + 1] % 4:  # a discarded record keeps its delta
+                    ts += w >> 5
+                    i += 1 + (words[i + 1] >> 2)
+                    if i > e4:
+                        ok = False
+                        break
+                    continue
+                else:
+                    ok = False
+                    break
+                if nxt > e4:
+                    ok = False
+                    break
+                eid = halves[s << 1]
+                if eid == cid and m_word is not None:
+                    lw = words[s + m_word]
+                    o = (s << 2) + (lw & 0xFFFF)
+                    msg(page[o:o + (lw >> 16)].rstrip(b"\0") if (lw & 0xFFFF) + (lw >> 16) <= ln else b"")
+                    at_ts(ts)
+                    at_off(poff if compressed else poff + 4 * i)
+                elif eid == fid and ln >= need:
+                    ip = ip_of(page, (s << 2) + ip_at)[0]  # type: ignore[misc]
+                    name = names.get(ip, ...)
+                    if name is ...:
+                        name = self.symbols().name(ip)
+                        name = names[ip] = name if name is not None and _is_memblock(name) else None
+                    if name is None:
+                        out += 1
+                        if first is None:
+                            first = (ts, poff if compressed else poff + 4 * i)
+                    else:
+                        hit((ts, poff if compressed else poff + 4 * i, name,
+                             parent_of(page, (s << 2) + parent_at)[0]))  # type: ignore[misc]
+                elif eid in ordered:
+                    others.append((ts, s << 2, ln, 4 * i, eid))
+                elif eid in (cid, fid):
+                    ok = False  # a console record not in data_loc form, a function record cut short
+                    break
+                else:
+                    skip.append(eid)
+                i = nxt
+            if not ok:
+                del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
+                return False
+            if out:
+                n_outside += out
+                if first_out is None:
+                    first_out = first
+            for eid in set(skip):
+                dropped[eid] = dropped.get(eid, 0) + skip.count(eid)
+            for ts, s4, ln, p, eid in others:
+                keep(ts, s4, ln, poff if compressed else poff + p, eid, page)
+            return True
+
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
@@ -382,6 +490,8 @@ class _Extractor:
             first_out = None
             c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
+                if one_pass and in_place(poff, page, c_hits):
+                    continue
                 _, recs = walk(poff, page)
                 if not recs:
                     continue
@@ -404,7 +514,7 @@ class _Extractor:
                 if cid in kinds:
                     sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == cid]
                     locs = [words[(r[1] >> 2) + m_word] for r in sel]  # type: ignore[operator]
-                    c_msgs += [page[s + (w & 0xFFFF):s + (w & 0xFFFF) + (w >> 16)]
+                    c_msgs += [page[s + (w & 0xFFFF):s + (w & 0xFFFF) + (w >> 16)].rstrip(b"\0")
                                if (w & 0xFFFF) + (w >> 16) <= ln else b""
                                for (_, s, ln, _), w in zip(sel, locs, strict=True)]
                     c_tss.extend([r[0] for r in sel])
@@ -498,9 +608,10 @@ class _Extractor:
             stop = max(done, min(at, len(order)))
             for lo in range(done, stop, 4096):
                 seg = order[lo:min(lo + 4096, stop)]
-                t_seg = [tss[g] for g in seg]
-                parts.append(_stamped(t_seg, [msgs[g] for g in seg]))
-                out_offs.extend([offs[g] for g in seg])
+                pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
+                t_seg = pick(tss)
+                parts.append(_stamped(t_seg, pick(msgs)))
+                out_offs.extend(pick(offs))
                 out_tss.extend(t_seg)
             done = stop
             if text is not None:
@@ -738,18 +849,15 @@ def _ascending(a: Any, start: int) -> bool:
     return all(map(operator.le, itertools.islice(a, start, None), itertools.islice(a, start + 1, None)))
 
 
-def _stamped(tss: list[int], msgs: list[bytes]) -> str:
+def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
     """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
     fracs = [t % 1_000_000_000 for t in tss]
     fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
     values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
                                                [f if f % 1000 else f // 1000 for f in fracs], msgs, strict=True))
     text = fmt % tuple(values)
-    n = len(msgs)
-    # Each message holds one NUL, its last byte, and no newline: drop the NULs in one pass; else one by one.
-    if text.count(b"\0\n") == n and text.count(b"\0") == n and text.count(b"\n") == n:
-        text = text.replace(b"\0\n", b"\n")
-    else:
+    # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
+    if b"\0" in text:
         values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
                                                    [f if f % 1000 else f // 1000 for f in fracs],
                                                    [m.split(b"\0", 1)[0] for m in msgs], strict=True))
