@@ -303,12 +303,12 @@ class _Extractor:
         # is plain integers, else into ``rest`` (records for the handlers).
         p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
         p_bounds = [0]
-        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count]
+        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count, size]
         for eid in sorted(probe_ids):
             fmt = dec.format(eid)
             st = dec.scalar_struct(fmt) if fmt is not None else None
             if st is not None:
-                bulk[eid] = [st, bytearray(), 0]
+                bulk[eid] = [st, bytearray(), 0, st.size]
         rest: list[Record] = []
         dropped = self.dropped
         in_order = True
@@ -383,6 +383,8 @@ class _Extractor:
         # The one-pass walk below reads little-endian pages through memoryviews on a little-endian host, with
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
+
+        add_idx, add_ts, add_pos, add_eid = p_idx.append, p_ts.append, p_pos.append, p_eid.append
 
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
@@ -479,8 +481,18 @@ class _Extractor:
                     first_out = first
             for eid in set(skip):
                 dropped[eid] = dropped.get(eid, 0) + skip.count(eid)
-            for ts, s4, ln, p, eid in others:
-                keep(ts, s4, ln, poff if compressed else poff + p, eid, page)
+            for ts, s4, ln, p, eid in others:  # keep(), inlined
+                b = bulk.get(eid)
+                if b is not None and ln >= b[3]:
+                    b[1] += page[s4:s4 + b[3]]
+                    add_idx(b[2])
+                    b[2] += 1
+                else:
+                    keep(ts, s4, ln, poff if compressed else poff + p, eid, page)
+                    continue
+                add_ts(ts)
+                add_pos(poff if compressed else poff + p)
+                add_eid(eid)
             return True
 
         for c in cpus:
@@ -554,7 +566,7 @@ class _Extractor:
             caller = callers.get(parent)
             if caller is None:
                 caller = callers[parent] = self.symbols().caller(parent)
-            msg = KernelMessage(at=0, src=Src(self.path, offset=pos, timestamp=ts / 1e9),
+            msg = KernelMessage(at=0, src=_new_src(path=self.path, offset=pos, timestamp=ts / 1e9),
                                 kind="function", text=f"{name} <- {caller}")
             self.probe_obs.append((ts, len(self.probe_obs), msg))
         firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
@@ -571,9 +583,47 @@ class _Extractor:
         probes = {eid: _Probe(dec.format(eid), self.symbols) for eid in unpack}  # type: ignore[arg-type]
         pids = {eid: p.fmt.index.get("common_pid") for eid, p in probes.items()}
         probe = self._probe
+        # The usual hit, in one step: a probe named after its function, whose task has no call open (or,
+        # for a return, whose last open call is this function's); anything else goes through _probe().
+        plans: dict[int, tuple[Any, ...]] = {}
+        for eid, p in probes.items():
+            build = p.builder(p.function) if p.named else None
+            if p.named and pids[eid] is not None and (p.is_return or callable(build)):
+                plans[eid] = (*unpack[eid], pids[eid], p.is_return, p.function, build, p.function in returns,
+                              p.ret_index, p.function in _VIRT_APIS)
+        ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
+        open_calls, path, new_src = self.open_calls, self.path, _new_src
         for g in _merged(p_ts, p_bounds, in_order):
-            known = len(self.skipped)
             eid = p_eid[g]
+            plan = plans.get(eid)
+            if plan is not None:
+                unpack_from, payloads, size, pid_i, is_return, fn, build, paired, ret_i, virt = plan
+                v = unpack_from(payloads, p_idx[g] * size)
+                calls = open_calls.get(v[pid_i])
+                if is_return:
+                    if calls and calls[-1][0] == fn:
+                        _, slot, pending = calls.pop()
+                        if slot is not None:  # as _close(): no result, a virtual address, a failure, an address
+                            value = None if ret_i is None else v[ret_i]
+                            b, values, src = pending
+                            ops[slot] = b(values, src, None if value is None or (virt and value) else
+                                          value if value else FAILED)
+                        continue
+                elif not calls:
+                    ts = p_ts[g]
+                    src = new_src(path=path, offset=p_pos[g], timestamp=ts / 1e9)
+                    ts_add(ts)
+                    if paired:
+                        # Built when its return gives an allocation's result; meanwhile it closes the nesting window.
+                        if calls is None:
+                            open_calls[v[pid_i]] = [[fn, len(ops), (build, v, src)]]
+                        else:
+                            calls.append([fn, len(ops), (build, v, src)])
+                        ops_add(None)
+                    else:
+                        ops_add(build(v, src, None))
+                    continue
+            known = len(self.skipped)
             if eid >= 0:
                 fn, payloads, size = unpack[eid]
                 v = fn(payloads, p_idx[g] * size)
@@ -772,6 +822,32 @@ class _Extractor:
         return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
 
 
+def _fast_new(cls: type) -> Callable[..., Any]:
+    """A constructor for the frozen, slotted dataclass *cls*: the same keywords and defaults as its own.
+
+    It sets the slots the way the dataclass's ``__init__`` does (these classes have no
+    ``__post_init__``), without its per-field ``object.__setattr__`` lookups: the same object, made
+    about twice as fast, for the hundreds of thousands of ops a probe trace holds.
+    """
+    fields = dataclasses.fields(cls)
+    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in {f.name for f in fields}}
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        env[f"_s{i}"] = slots[f.name].__set__
+        if f.default is not dataclasses.MISSING:
+            env[f"_d{i}"] = f.default
+        params.append(f.name if f.default is dataclasses.MISSING else f"{f.name}=_d{i}")
+        body.append(f"    _s{i}(o, {f.name})\n")
+    exec(f"def make(*, {', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
+    return env["make"]  # type: ignore[no-any-return]
+
+
+_new_src = _fast_new(Src)
+_new_alloc = _fast_new(Alloc)
+_new_simple = {cls: _fast_new(cls) for cls in (Remove, Reserve, ReserveKern, Free)}
+
+
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
     """How to build the op a probe hit on memblock function *fn* stands for, from the event's values.
 
@@ -789,8 +865,8 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     simple: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
                                    "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
     if fn in simple:
-        cls, b, s = simple[fn], a["base"], a["size"]
-        return lambda v, src, _: cls(v[b], v[s], src=src)  # type: ignore[call-arg]
+        new, b, s = _new_simple[simple[fn]], a["base"], a["size"]
+        return lambda v, src, _: new(base=v[b], size=v[s], src=src)
     if fn == "__memblock_reserve":
         b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
         return lambda v, src, _: Reserve(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
@@ -821,9 +897,10 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     exact = a.get("exact_nid") if "exact" in accepted else None
 
     def alloc(v: tuple[Any, ...], src: Src, expect: Any) -> Op:
-        return Alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
-                     None if lo is None else v[lo], None if hi is None else v[hi],
-                     False if exact is None else bool(v[exact]), expect, src=src)
+        return _new_alloc(api=fn, size=v[size], align=None if align is None else v[align],
+                          nid=None if nid is None else _s32(v[nid]), min_addr=None if lo is None else v[lo],
+                          max_addr=None if hi is None else v[hi], exact=False if exact is None else bool(v[exact]),
+                          expect=expect, src=src)
 
     return alloc
 
