@@ -403,9 +403,9 @@ class _Extractor:
                 return False
             e4 = end >> 2
             i = hdr >> 2
-            marks = len(c_msgs), len(c_tss), len(c_hits)
+            marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
+            b_marks = [(b, len(b[1]), b[2]) for b in bulk.values()]
             msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
-            others: list[tuple[int, int, int, int, int]] = []
             skip: list[int] = []
             out, first = 0, None
             ok = True
@@ -465,7 +465,17 @@ class _Extractor:
                         hit((ts, poff if compressed else poff + 4 * i, name,
                              parent_of(page, (s << 2) + parent_at)[0]))  # type: ignore[misc]
                 elif eid in ordered:
-                    others.append((ts, s << 2, ln, 4 * i, eid))
+                    b = bulk.get(eid)
+                    if b is not None and ln >= b[3]:  # keep(), inlined
+                        o = s << 2
+                        b[1] += page[o:o + b[3]]
+                        add_idx(b[2])
+                        b[2] += 1
+                        add_ts(ts)
+                        add_pos(poff if compressed else poff + 4 * i)
+                        add_eid(eid)
+                    else:
+                        keep(ts, s << 2, ln, poff if compressed else poff + 4 * i, eid, page)
                 elif eid in (cid, fid):
                     ok = False  # a console record not in data_loc form, a function record cut short
                     break
@@ -474,6 +484,10 @@ class _Extractor:
                 i = nxt
             if not ok:
                 del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
+                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], p_idx[marks[3]:], rest[marks[4]:]
+                for b, size, count in b_marks:
+                    del b[1][size:]
+                    b[2] = count
                 return False
             if out:
                 n_outside += out
@@ -481,18 +495,6 @@ class _Extractor:
                     first_out = first
             for eid in set(skip):
                 dropped[eid] = dropped.get(eid, 0) + skip.count(eid)
-            for ts, s4, ln, p, eid in others:  # keep(), inlined
-                b = bulk.get(eid)
-                if b is not None and ln >= b[3]:
-                    b[1] += page[s4:s4 + b[3]]
-                    add_idx(b[2])
-                    b[2] += 1
-                else:
-                    keep(ts, s4, ln, poff if compressed else poff + p, eid, page)
-                    continue
-                add_ts(ts)
-                add_pos(poff if compressed else poff + p)
-                add_eid(eid)
             return True
 
         for c in cpus:
@@ -661,6 +663,8 @@ class _Extractor:
                 pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
                 t_seg = pick(tss)
                 parts.append(_stamped(t_seg, pick(msgs)))
+                # Each message let go once written: the text grows as they go, not on top of them all.
+                any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
                 out_offs.extend(pick(offs))
                 out_tss.extend(t_seg)
             done = stop
