@@ -406,6 +406,9 @@ class _Extractor:
             marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
             b_marks = [(b, len(b[1]), b[2]) for b in bulk.values()]
             msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
+            # Locals for the loop: the console id only when its msg is read in place, the record's position.
+            con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
+            step = 0 if compressed else 4
             skip: list[int] = []
             out, first = 0, None
             ok = True
@@ -445,13 +448,13 @@ class _Extractor:
                     ok = False
                     break
                 eid = halves[s << 1]
-                if eid == cid and m_word is not None:
-                    lw = words[s + m_word]
+                if eid == con:
+                    lw = words[s + mw]  # type: ignore[operator]
                     o = (s << 2) + (lw & 0xFFFF)
                     msg(page[o:o + (lw >> 16)].rstrip(b"\0") if (lw & 0xFFFF) + (lw >> 16) <= ln else b"")
                     at_ts(ts)
-                    at_off(poff if compressed else poff + 4 * i)
-                elif eid == fid and ln >= need:
+                    at_off(poff + step * i)
+                elif eid == fn_id and ln >= need:
                     ip = ip_of(page, (s << 2) + ip_at)[0]  # type: ignore[misc]
                     name = names.get(ip, ...)
                     if name is ...:
@@ -460,11 +463,11 @@ class _Extractor:
                     if name is None:
                         out += 1
                         if first is None:
-                            first = (ts, poff if compressed else poff + 4 * i)
+                            first = (ts, poff + step * i)
                     else:
-                        hit((ts, poff if compressed else poff + 4 * i, name,
+                        hit((ts, poff + step * i, name,
                              parent_of(page, (s << 2) + parent_at)[0]))  # type: ignore[misc]
-                elif eid in ordered:
+                elif eid in probes_:
                     b = bulk.get(eid)
                     if b is not None and ln >= b[3]:  # keep(), inlined
                         o = s << 2
@@ -472,10 +475,10 @@ class _Extractor:
                         add_idx(b[2])
                         b[2] += 1
                         add_ts(ts)
-                        add_pos(poff if compressed else poff + 4 * i)
+                        add_pos(poff + step * i)
                         add_eid(eid)
                     else:
-                        keep(ts, s << 2, ln, poff if compressed else poff + 4 * i, eid, page)
+                        keep(ts, s << 2, ln, poff + step * i, eid, page)
                 elif eid in (cid, fid):
                     ok = False  # a console record not in data_loc form, a function record cut short
                     break
