@@ -202,7 +202,7 @@ with open_tracedat(path) as td:
     else:  # the extraction walk of read_tracedat(): console text rebuilt, probes and functions collected
         ex = _Extractor(td, path, False, None)
         ex.walk(ex._meta())
-        n = len(ex.offs)
+        n = len(ex.lines) + len(ex.probe_ops) + len(ex.probe_obs)
 print(n, time.perf_counter() - w0, time.process_time() - c0)
 """
 

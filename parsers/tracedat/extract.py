@@ -228,8 +228,10 @@ class _Extractor:
         self.strict = strict
         self.vmlinux = vmlinux
         self._symbols: _Symbols | None = None
-        # console text rebuilt, in joined chunks; per line, the record offset and timestamp (-1: not an event)
+        # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
+        # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
         self.parts: list[str] = []
+        self.lines: list[int] = []
         self.offs = array("q")
         self.tss = array("q")
         self.probe_ops: list[Op] = []
@@ -655,7 +657,8 @@ class _Extractor:
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
                       offs: array[int], order: Iterable[int]) -> None:
         """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
-        parts, out_offs, out_tss = self.parts, self.offs, self.tss
+        parts, lines = self.parts, self.lines
+        self.offs, self.tss = offs, tss
         order = order if isinstance(order, list) else list(order)
         done = 0
         # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
@@ -664,21 +667,17 @@ class _Extractor:
             for lo in range(done, stop, 4096):
                 seg = order[lo:min(lo + 4096, stop)]
                 pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
-                t_seg = pick(tss)
-                parts.append(_stamped(t_seg, pick(msgs)))
+                parts.append(_stamped(pick(tss), pick(msgs)))
                 # Each message let go once written: the text grows as they go, not on top of them all.
                 any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
-                out_offs.extend(pick(offs))
-                out_tss.extend(t_seg)
+                lines += seg
             done = stop
             if text is not None:
                 parts.append(text)
-                out_offs.append(-1)
-                out_tss.append(-1)
+                lines.append(-1)
         for text in _debugfs_sections(meta.get("debugfs", {})):
             parts.append(text)
-            out_offs.append(-1)
-            out_tss.append(-1)
+            lines.append(-1)
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
@@ -808,7 +807,7 @@ class _Extractor:
                 text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
                 first = 2
             t = read_console_text(text, self.path, strict=self.strict)
-            t = _relocate(t, self.path, self.offs, self.tss, first)
+            t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
         elif self.probe_ops or self.probe_obs:
             t = Trace(_context(td, self.path, meta), ())
         else:
@@ -978,21 +977,23 @@ def _debugfs_sections(tables: dict[str, str]) -> list[str]:
     return out
 
 
-def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], first: int) -> Trace:
-    """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``offs[0]``)."""
-    n = len(offs)
+def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: list[int], first: int) -> Trace:
+    """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``lines[0]``,
+    each line's record ``offs[g]``, ``tss[g]`` with ``g = lines[line - first]``, -1 for no record)."""
+    n = len(lines)
 
     def src(s: Src | None) -> Src | None:
         if s is None or s.line is None:
             return s
         i = s.line - first
-        if not 0 <= i < n or offs[i] < 0:
+        if not 0 <= i < n or lines[i] < 0:
             return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
-        return Src(path, offset=offs[i], timestamp=tss[i] / 1e9, text=s.text)
+        g = lines[i]
+        return Src(path, offset=offs[g], timestamp=tss[g] / 1e9, text=s.text)
 
     def position(p: str) -> str:
         i = int(p) - first if p.isdigit() else -1
-        return f"@0x{offs[i]:08x}" if 0 <= i < n and offs[i] >= 0 else p
+        return f"@0x{offs[lines[i]]:08x}" if 0 <= i < n and lines[i] >= 0 else p
 
     # The console parser's ops are ours alone, just made: set their frozen src in place (replace() is slow).
     for item in (*t.ops, *t.observations):
