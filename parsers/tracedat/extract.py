@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gc
 import heapq
 import itertools
 import json
@@ -255,6 +256,18 @@ class _Extractor:
         return self._trace(meta)
 
     def walk(self, meta: dict[str, Any]) -> None:
+        """One pass over the records: console text rebuilt, probe ops and function hits collected (see _walk)."""
+        # The walk makes hundreds of thousands of objects that all live on (ops, messages) and form no
+        # cycles: the cyclic collector would only traverse them again and again as they pile up.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._walk(meta)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _walk(self, meta: dict[str, Any]) -> None:
         """One pass over the records: console text rebuilt, probe ops and function hits collected.
 
         Each CPU's pages are walked in turn and its records sorted into three
