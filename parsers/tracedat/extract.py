@@ -586,7 +586,7 @@ class _Extractor:
             caller = callers.get(parent)
             if caller is None:
                 caller = callers[parent] = self.symbols().caller(parent)
-            msg = KernelMessage(at=0, src=_new_src(path=self.path, offset=pos, timestamp=ts / 1e9),
+            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9),
                                 kind="function", text=f"{name} <- {caller}")
             self.probe_obs.append((ts, len(self.probe_obs), msg))
         firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
@@ -631,7 +631,7 @@ class _Extractor:
                         continue
                 elif not calls:
                     ts = p_ts[g]
-                    src = new_src(path=path, offset=p_pos[g], timestamp=ts / 1e9)
+                    src = new_src(path, p_pos[g], ts / 1e9)
                     ts_add(ts)
                     if paired:
                         # Built when its return gives an allocation's result; meanwhile it closes the nesting window.
@@ -841,30 +841,35 @@ class _Extractor:
         return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
 
 
-def _fast_new(cls: type) -> Callable[..., Any]:
-    """A constructor for the frozen, slotted dataclass *cls*: the same keywords and defaults as its own.
+def _fast_new(cls: type, *params: str) -> Callable[..., Any]:
+    """A constructor for the frozen, slotted dataclass *cls* taking the fields *params* positionally.
 
-    It sets the slots the way the dataclass's ``__init__`` does (these classes have no
-    ``__post_init__``), without its per-field ``object.__setattr__`` lookups: the same object, made
-    about twice as fast, for the hundreds of thousands of ops a probe trace holds.
+    The other fields take their defaults.  It sets the slots the way the dataclass's ``__init__``
+    does (these classes have no ``__post_init__``), without its per-field ``object.__setattr__``
+    lookups and keyword handling: the same object, made about twice as fast, for the hundreds of
+    thousands of ops a probe trace holds.  A field renamed in ops.py fails here, at import.
     """
-    fields = dataclasses.fields(cls)
-    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in {f.name for f in fields}}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in fields}
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    params, body = [], []
-    for i, f in enumerate(fields):
-        env[f"_s{i}"] = slots[f.name].__set__
-        if f.default is not dataclasses.MISSING:
+    body = []
+    for i, (name, f) in enumerate(fields.items()):
+        env[f"_s{i}"] = slots[name].__set__
+        if name not in params:
+            if f.default is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{name} has no default: pass it")
             env[f"_d{i}"] = f.default
-        params.append(f.name if f.default is dataclasses.MISSING else f"{f.name}=_d{i}")
-        body.append(f"    _s{i}(o, {f.name})\n")
-    exec(f"def make(*, {', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
+        body.append(f"    _s{i}(o, {name if name in params else f'_d{i}'})\n")
+    gone = set(params).difference(fields)
+    if gone:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
+    exec(f"def make({', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
     return env["make"]  # type: ignore[no-any-return]
 
 
-_new_src = _fast_new(Src)
-_new_alloc = _fast_new(Alloc)
-_new_simple = {cls: _fast_new(cls) for cls in (Remove, Reserve, ReserveKern, Free)}
+_new_src = _fast_new(Src, "path", "offset", "timestamp")
+_new_alloc = _fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+_new_simple = {cls: _fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
 
 
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
@@ -885,7 +890,7 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
                                    "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
     if fn in simple:
         new, b, s = _new_simple[simple[fn]], a["base"], a["size"]
-        return lambda v, src, _: new(base=v[b], size=v[s], src=src)
+        return lambda v, src, _: new(v[b], v[s], src)
     if fn == "__memblock_reserve":
         b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
         return lambda v, src, _: Reserve(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
@@ -916,10 +921,9 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     exact = a.get("exact_nid") if "exact" in accepted else None
 
     def alloc(v: tuple[Any, ...], src: Src, expect: Any) -> Op:
-        return _new_alloc(api=fn, size=v[size], align=None if align is None else v[align],
-                          nid=None if nid is None else _s32(v[nid]), min_addr=None if lo is None else v[lo],
-                          max_addr=None if hi is None else v[hi], exact=False if exact is None else bool(v[exact]),
-                          expect=expect, src=src)
+        return _new_alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
+                          None if lo is None else v[lo], None if hi is None else v[hi],
+                          False if exact is None else bool(v[exact]), expect, src)
 
     return alloc
 
