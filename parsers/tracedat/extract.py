@@ -340,6 +340,12 @@ class _Extractor:
         c_hits: list[tuple[int, int, str, int]] = []
         first_out: tuple[int, int] | None = None
 
+        def memblock_name(ip: int) -> str | None:
+            """The memblock function holding *ip*, None for any other; remembered in ``names``."""
+            name = self.symbols().name(ip)
+            name = names[ip] = name if name is not None and _is_memblock(name) else None
+            return name
+
         def one_by_one(poff: int, page: bytes, recs: list[Any]) -> None:
             """A page the bulk path does not take (a record too short, console not data_loc), record by record."""
             nonlocal n_outside, first_out
@@ -366,8 +372,7 @@ class _Extractor:
                     ip = ip_of(page, start + ip_at)[0]
                     name = names.get(ip, ...)
                     if name is ...:
-                        name = self.symbols().name(ip)
-                        name = names[ip] = name if name is not None and _is_memblock(name) else None
+                        name = memblock_name(ip)
                     if name is None:
                         n_outside += 1
                         if first_out is None:
@@ -473,8 +478,7 @@ class _Extractor:
                     ip = ip_of(page, (s << 2) + ip_at)[0]  # type: ignore[misc]
                     name = names.get(ip, ...)
                     if name is ...:
-                        name = self.symbols().name(ip)
-                        name = names[ip] = name if name is not None and _is_memblock(name) else None
+                        name = memblock_name(ip)
                     if name is None:
                         out += 1
                         if first is None:
@@ -555,8 +559,7 @@ class _Extractor:
                     sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == fid]
                     ips = [ip_of(page, r[1] + ip_at)[0] for r in sel]  # type: ignore[misc]
                     for ip in set(ips).difference(names):
-                        name = self.symbols().name(ip)
-                        names[ip] = name if name is not None and _is_memblock(name) else None
+                        memblock_name(ip)
                     nm = list(map(names.__getitem__, ips))
                     no = nm.count(None)
                     if no:
