@@ -197,13 +197,20 @@ from kho_replay.parsers.tracedat.extract import _Extractor
 what, path = sys.argv[1], sys.argv[2]
 w0, c0 = time.perf_counter(), time.process_time()
 with open_tracedat(path) as td:
-    if what == "iter_console":
+    if what == "imports":  # the interpreter and the extraction's imports alone: the floor of every figure
+        n = 0
+    elif what == "data":  # bytes of ring-buffer pages, uncompressed: the trace data a compressed file holds
+        buf = td.buffer("")
+        n = sum(len(page) for c in buf.cpus for _, page in td.iter_pages(buf, c))
+    elif what == "iter_console":
         n = sum(1 for _ in iter_console(td))
     else:  # the extraction walk of read_tracedat(): console text rebuilt, probes and functions collected
         ex = _Extractor(td, path, False, None)
         ex.walk(ex._meta())
-        n = len(ex.offs)
-print(n, time.perf_counter() - w0, time.process_time() - c0)
+        n = len(ex.lines) + len(ex.probe_ops) + len(ex.probe_obs)
+# VmHWM is this process's own peak: wait4()'s maxrss cannot go below the parent's RSS (kept across exec).
+hwm = next((int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")), 0)
+print(n, time.perf_counter() - w0, time.process_time() - c0, hwm)
 """
 
 
@@ -233,8 +240,9 @@ def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compressio
                         "--compression", compression], check=True)
         print(f"wrote {path} in {time.perf_counter() - t0:.1f} s")
     size = os.path.getsize(path)
-    print(f"{shape}: v7 {compression}, {n} events, {size / 1e6:.1f} MB")
-    best: dict[str, tuple[float, float, int]] = {}
+    data = int(_measured([sys.executable, "-c", _CHILD, "data", path])[0].split()[0])
+    print(f"{shape}: v7 {compression}, {n} events, {size / 1e6:.1f} MB ({data / 1e6:.1f} MB of ring-buffer pages)")
+    best: dict[str, tuple[float, float, int]] = {"file": (size, data, 0)}
 
     def keep(label: str, wall: float, cpu: float, rss: int) -> None:
         old = best.get(label, (float("inf"), float("inf"), 0))
@@ -249,6 +257,8 @@ def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compressio
             _, wall, cpu, rss = _measured([sys.executable, "-c", _CHILD, what, path])
             keep(what, wall, cpu, rss)
     for label, (wall, cpu, rss) in best.items():
+        if label == "file":
+            continue
         print(f"  {label:<18} wall {wall:6.2f} s  cpu {cpu:6.2f} s  peak RSS {rss / 1024:6.0f} MB "
               f"({rss * 1024 / size:.0%} of the file)")
     if "trace-cmd report" in best:
@@ -262,20 +272,43 @@ def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compressio
 SHAPES = ("probe", "function", "console", "mixed")
 
 
+def _compile_sources() -> None:
+    """Byte-compile our packages, as installing them does: the figures then leave out compiling our own
+    source on every run (``PYTHONDONTWRITEBYTECODE`` keeps the interpreter from caching it)."""
+    import compileall
+    import importlib
+
+    for name in ("kho_replay", "kho_replay.parsers", "kho_replay.replay"):
+        compileall.compile_dir(os.path.dirname(importlib.import_module(name).__file__ or ""), quiet=1)
+
+
 def shapes_table(n: int, out: str, repeat: int) -> None:
     """Every shape, uncompressed and zstd: extraction against trace-cmd report, then a summary table."""
+    import sys
+
+    _compile_sources()
+
     rows = []
     for shape in SHAPES:
         for compression in ("none", "zstd"):
             best = vs_trace_cmd(n, out, repeat, shape, compression, ("extract",))
             rows.append((shape, compression, best))
-    print(f"\n{'shape':<9} {'compr':<5} {'trace-cmd report cpu':>21} {'extract cpu':>12} {'ratio':>6} "
-          f"{'extract RSS':>12}")
+    any_file = os.path.join(out, f"function-none-{n}.dat")
+    floor = min((_measured([sys.executable, "-c", _CHILD, "imports", any_file]) for _ in range(repeat)),
+                key=lambda m: m[2])
+    floor_hwm = int(floor[0].split()[3])
+    print(f"\n{'shape':<9} {'compr':<5} {'file':>8} {'pages':>8} {'trace-cmd cpu':>14} {'extract cpu':>12} "
+          f"{'ratio':>6} {'trace-cmd RSS':>14} {'extract RSS':>12}")
     for shape, compression, best in rows:
-        tc = best.get("trace-cmd report", (0.0, 0.0, 0))[1]
+        size, data, _ = best["file"]
+        tc, tc_rss = best.get("trace-cmd report", (0.0, 0.0, 0))[1:]
         ex = best["extract"]
         ratio = f"{ex[1] / tc:5.2f}x" if tc else "   -"
-        print(f"{shape:<9} {compression:<5} {tc:19.2f} s {ex[1]:10.2f} s {ratio:>6} {ex[2] / 1024:9.0f} MB")
+        print(f"{shape:<9} {compression:<5} {size / 1e6:5.1f} MB {data / 1e6:5.1f} MB {tc:12.2f} s {ex[1]:10.2f} s "
+              f"{ratio:>6} {tc_rss / 1024:11.0f} MB {ex[2] / 1024:9.0f} MB")
+    print(f"interpreter start and the extraction's imports alone: cpu {floor[2]:.2f} s, peak RSS "
+          f"{floor_hwm / 1024:.0f} MB (VmHWM); no child's peak RSS reads below this process's, "
+          f"{floor[3] / 1024:.0f} MB")
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import gc
 import heapq
 import itertools
 import json
@@ -44,8 +45,9 @@ import operator
 import os
 import re
 import struct
+import sys
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
@@ -74,7 +76,7 @@ from kho_replay.replay.ops import (
 )
 
 from .events import EventFormat, FieldKind
-from .reader import Record, TraceDat
+from .reader import COMMIT_MASK, Record, TraceDat
 from .structs import TraceCmdOption
 from .symbols import Kallsyms
 
@@ -227,8 +229,10 @@ class _Extractor:
         self.strict = strict
         self.vmlinux = vmlinux
         self._symbols: _Symbols | None = None
-        # console text rebuilt, in joined chunks; per line, the record offset and timestamp (-1: not an event)
+        # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
+        # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
         self.parts: list[str] = []
+        self.lines: list[int] = []
         self.offs = array("q")
         self.tss = array("q")
         self.probe_ops: list[Op] = []
@@ -252,6 +256,18 @@ class _Extractor:
         return self._trace(meta)
 
     def walk(self, meta: dict[str, Any]) -> None:
+        """One pass over the records: console text rebuilt, probe ops and function hits collected (see _walk)."""
+        # The walk makes hundreds of thousands of objects that all live on (ops, messages) and form no
+        # cycles: the cyclic collector would only traverse them again and again as they pile up.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._walk(meta)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _walk(self, meta: dict[str, Any]) -> None:
         """One pass over the records: console text rebuilt, probe ops and function hits collected.
 
         Each CPU's pages are walked in turn and its records sorted into three
@@ -292,9 +308,7 @@ class _Extractor:
         buf = td.buffer("")
         cpus = sorted(buf.cpus, key=lambda c: c.cpu)
         compressed = buf.compressed
-        # Console messages of every CPU, back to back in one buffer: per-line objects would outgrow the file.
-        cat = bytearray()
-        c_ends, c_tss, c_offs = array("q"), array("q"), array("q")
+        c_tss, c_offs = array("q"), array("q")
         c_bounds = [0]  # where each CPU's console lines start in the arrays
         hits: list[list[tuple[int, int, str, int]]] = []  # memblock function hits per CPU
         outside: list[tuple[int, int, int] | None] = []  # per CPU: first non-memblock function hit, and count
@@ -304,88 +318,278 @@ class _Extractor:
         # is plain integers, else into ``rest`` (records for the handlers).
         p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
         p_bounds = [0]
-        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count]
+        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count, size]
         for eid in sorted(probe_ids):
             fmt = dec.format(eid)
             st = dec.scalar_struct(fmt) if fmt is not None else None
             if st is not None:
-                bulk[eid] = [st, bytearray(), 0]
+                bulk[eid] = [st, bytearray(), 0, st.size]
         rest: list[Record] = []
         dropped = self.dropped
         in_order = True
         new_record = tuple.__new__
+        # Console messages as stored (data_loc bytes, trailing NULs stripped), CPU after CPU; cut at a NUL inside
+        # when written out.
+        c_msgs: list[bytes] = []
+        native = td.big_endian == (sys.byteorder == "big")
+        # The data_loc word of msg read as the record's n-th 32-bit word when it sits on the word grid (it does).
+        m_word = m_off >> 2 if fast and m_off % 4 == 0 else None
+        # Wanted records that are neither console nor whole function hits: probes, kept in ring-buffer order.
+        ordered = wanted - {cid, fid}
+        cpu_id = -1
+        c_hits: list[tuple[int, int, str, int]] = []
+        first_out: tuple[int, int] | None = None
+
+        def memblock_name(ip: int) -> str | None:
+            """The memblock function holding *ip*, None for any other; remembered in ``names``."""
+            name = self.symbols().name(ip)
+            name = names[ip] = name if name is not None and _is_memblock(name) else None
+            return name
+
+        def one_by_one(poff: int, page: bytes, recs: list[Any]) -> None:
+            """A page the bulk path does not take (a record too short, console not data_loc), record by record."""
+            nonlocal n_outside, first_out
+            for ts, start, length, p in recs:
+                pos = poff if compressed else poff + p
+                if length < 2:
+                    decode(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))  # raises
+                eid = type_of(page, start)[0]
+                if eid not in wanted:
+                    dropped[eid] = dropped.get(eid, 0) + 1
+                    continue
+                if eid == cid:
+                    if fast:
+                        w = loc_of(page, start + m_off)[0]
+                        off = start + (w & 0xFFFF)
+                        end = off + (w >> 16)
+                        c_msgs.append(page[off:end].rstrip(b"\0") if end <= start + length else b"")
+                    else:
+                        rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
+                        c_msgs.append(str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape"))
+                    c_tss.append(ts)
+                    c_offs.append(pos)
+                elif eid == fid and length >= need:
+                    ip = ip_of(page, start + ip_at)[0]
+                    name = names.get(ip, ...)
+                    if name is ...:
+                        name = memblock_name(ip)
+                    if name is None:
+                        n_outside += 1
+                        if first_out is None:
+                            first_out = (ts, pos)
+                    else:
+                        c_hits.append((ts, pos, name, parent_of(page, start + parent_at)[0]))
+                else:
+                    keep(ts, start, length, pos, eid, page)
+
+        def keep(ts: int, start: int, length: int, pos: int, eid: int, page: bytes) -> None:
+            b = bulk.get(eid)
+            if b is not None and length >= b[0].size:
+                b[1] += page[start:start + b[0].size]
+                p_idx.append(b[2])
+                b[2] += 1
+            else:
+                rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
+                p_idx.append(len(rest) - 1)
+                eid = -1
+            p_ts.append(ts)
+            p_pos.append(pos)
+            p_eid.append(eid)
+
+        hp = td.header_page
+        hdr = hp.data_offset
+        u64 = struct.Struct(e + "Q").unpack_from
+        ulong = struct.Struct(e + ("Q" if hp.long_size == 8 else "I")).unpack_from
+        # The one-pass walk below reads little-endian pages through memoryviews on a little-endian host, with
+        # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
+        one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
+
+        add_idx, add_ts, add_pos, add_eid = p_idx.append, p_ts.append, p_pos.append, p_eid.append
+
+        def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
+            """Walk one page and sort its records in the same pass (the usual record kinds only).
+
+            Returns False, having kept nothing, at the first thing it does not handle (an absolute time
+            stamp, a record overrunning the page, a short record): the general walk then reads the page
+            and names any error.
+            """
+            nonlocal first_out, n_outside
+            n = len(page)
+            words = memoryview(page)[:n & ~3].cast("I")
+            halves = memoryview(page)[:n & ~1].cast("H")
+            ts = u64(page, 0)[0]
+            end = hdr + (ulong(page, 8)[0] & COMMIT_MASK)
+            if end > n or end % 4:
+                return False
+            e4 = end >> 2
+            i = hdr >> 2
+            marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
+            b_marks = [(b, len(b[1]), b[2]) for b in bulk.values()]
+            msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
+            # Locals for the loop: the console id only when its msg is read in place, the record's position.
+            con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
+            step = 0 if compressed else 4
+            skip: list[int] = []
+            out, first = 0, None
+            ok = True
+            while i < e4:
+                w = words[i]
+                tl = w & 31
+                if tl and tl < 29:
+                    ts += w >> 5
+                    s = i + 1
+                    nxt = s + tl
+                    ln = tl << 2
+                elif tl == 30 and i + 2 <= e4:  # time extend
+                    ts += (words[i + 1] << 27) + (w >> 5)
+                    i += 2
+                    continue
+                elif tl == 0 and i + 2 <= e4:  # a record too long for type_len: its length in the next word
+                    ln = words[i + 1] - 4
+                    s = i + 2
+                    nxt = s + ((ln + 3) >> 2)
+                    ts += w >> 5
+                    if ln < 2:
+                        ok = False
+                        break
+                elif tl == 29 and not w >> 5:
+                    break  # null padding: the rest of the page is unused
+                elif tl == 29 and i + 2 <= e4 and not words[i + 1] % 4:  # a discarded record keeps its delta
+                    ts += w >> 5
+                    i += 1 + (words[i + 1] >> 2)
+                    if i > e4:
+                        ok = False
+                        break
+                    continue
+                else:
+                    ok = False
+                    break
+                if nxt > e4:
+                    ok = False
+                    break
+                eid = halves[s << 1]
+                if eid == con:
+                    lw = words[s + mw]  # type: ignore[operator]
+                    o = (s << 2) + (lw & 0xFFFF)
+                    msg(page[o:o + (lw >> 16)].rstrip(b"\0") if (lw & 0xFFFF) + (lw >> 16) <= ln else b"")
+                    at_ts(ts)
+                    at_off(poff + step * i)
+                elif eid == fn_id and ln >= need:
+                    ip = ip_of(page, (s << 2) + ip_at)[0]  # type: ignore[misc]
+                    name = names.get(ip, ...)
+                    if name is ...:
+                        name = memblock_name(ip)
+                    if name is None:
+                        out += 1
+                        if first is None:
+                            first = (ts, poff + step * i)
+                    else:
+                        hit((ts, poff + step * i, name,
+                             parent_of(page, (s << 2) + parent_at)[0]))  # type: ignore[misc]
+                elif eid in probes_:
+                    b = bulk.get(eid)
+                    if b is not None and ln >= b[3]:  # keep(), inlined
+                        o = s << 2
+                        b[1] += page[o:o + b[3]]
+                        add_idx(b[2])
+                        b[2] += 1
+                        add_ts(ts)
+                        add_pos(poff + step * i)
+                        add_eid(eid)
+                    else:
+                        keep(ts, s << 2, ln, poff + step * i, eid, page)
+                elif eid in (cid, fid):
+                    ok = False  # a console record not in data_loc form, a function record cut short
+                    break
+                else:
+                    skip.append(eid)
+                i = nxt
+            if not ok:
+                del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
+                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], p_idx[marks[3]:], rest[marks[4]:]
+                for b, size, count in b_marks:
+                    del b[1][size:]
+                    b[2] = count
+                return False
+            if out:
+                n_outside += out
+                if first_out is None:
+                    first_out = first
+            for eid in set(skip):
+                dropped[eid] = dropped.get(eid, 0) + skip.count(eid)
+            return True
+
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
-            c_hits: list[tuple[int, int, str, int]] = []
+            c_hits = []
             first_out = None
-            last = -1
-            add_end, add_ts, add_off = c_ends.append, c_tss.append, c_offs.append
+            c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
+                if one_pass and in_place(poff, page, c_hits):
+                    continue
                 _, recs = walk(poff, page)
-                for ts, start, length, p in recs:
-                    pos = poff if compressed else poff + p
-                    if length < 2:
-                        decode(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))  # raises
-                    eid = type_of(page, start)[0]
-                    if eid not in wanted:
-                        dropped[eid] = dropped.get(eid, 0) + 1
-                        continue
-                    if ts < last:
-                        in_order = False
-                    last = ts
-                    if eid == cid:
-                        if fast:
-                            w = loc_of(page, start + m_off)[0]
-                            off = start + (w & 0xFFFF)
-                            end = off + (w >> 16)
-                            if end <= start + length:
-                                nul = page.find(0, off, end)
-                                cat += page[off:end if nul < 0 else nul]
-                        else:
-                            rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
-                            cat += str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape")
-                        add_end(len(cat))
-                        add_ts(ts)
-                        add_off(pos)
-                    elif eid == fid and length >= need:
-                        ip = ip_of(page, start + ip_at)[0]
-                        name = names.get(ip, ...)
-                        if name is ...:
-                            name = self.symbols().name(ip)
-                            name = names[ip] = name if name is not None and _is_memblock(name) else None
-                        if name is None:
-                            n_outside += 1
-                            if first_out is None:
-                                first_out = (ts, pos)
-                        else:
-                            c_hits.append((ts, pos, name, parent_of(page, start + parent_at)[0]))
-                    else:
-                        b = bulk.get(eid)
-                        if b is not None and length >= b[0].size:
-                            b[1] += page[start:start + b[0].size]
-                            p_idx.append(b[2])
-                            b[2] += 1
-                        else:
-                            rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
-                            p_idx.append(len(rest) - 1)
-                            eid = -1
-                        p_ts.append(ts)
-                        p_pos.append(pos)
-                        p_eid.append(eid)
+                if not recs:
+                    continue
+                # Per page, each event type in bulk: its records picked out by id, their fields read by
+                # list comprehensions over 16- and 32-bit views of the page, not a Python step per field.
+                lmin = min(map(_LENGTH, recs))
+                if lmin < 2:
+                    one_by_one(poff, page, recs)
+                    continue
+                halves, words = _views(page, native)
+                eids = [halves[r[1] >> 1] for r in recs]
+                kinds = set(eids)
+                if (cid in kinds and m_word is None) or (lmin < need and fid in kinds and min(
+                        r[2] for r, e in zip(recs, eids, strict=True) if e == fid) < need):
+                    one_by_one(poff, page, recs)
+                    continue
+                one = len(kinds) == 1
+                for eid in kinds.difference(wanted):
+                    dropped[eid] = dropped.get(eid, 0) + (len(eids) if one else eids.count(eid))
+                if cid in kinds:
+                    sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == cid]
+                    locs = [words[(r[1] >> 2) + m_word] for r in sel]  # type: ignore[operator]
+                    c_msgs += [page[s + (w & 0xFFFF):s + (w & 0xFFFF) + (w >> 16)].rstrip(b"\0")
+                               if (w & 0xFFFF) + (w >> 16) <= ln else b""
+                               for (_, s, ln, _), w in zip(sel, locs, strict=True)]
+                    c_tss.extend([r[0] for r in sel])
+                    c_offs.extend([poff] * len(sel) if compressed else [poff + r[3] for r in sel])
+                if fid in kinds:
+                    sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == fid]
+                    ips = [ip_of(page, r[1] + ip_at)[0] for r in sel]  # type: ignore[misc]
+                    for ip in set(ips).difference(names):
+                        memblock_name(ip)
+                    nm = list(map(names.__getitem__, ips))
+                    no = nm.count(None)
+                    if no:
+                        n_outside += no
+                        if first_out is None:
+                            r = sel[nm.index(None)]
+                            first_out = (r[0], poff if compressed else poff + r[3])
+                    if no < len(nm):
+                        c_hits += [(r[0], poff if compressed else poff + r[3], n,
+                                    parent_of(page, r[1] + parent_at)[0])  # type: ignore[misc]
+                                   for r, n in zip(sel, nm, strict=True) if n is not None]
+                if not kinds.isdisjoint(ordered):
+                    for (ts, s, ln, p), eid in zip(recs, eids, strict=True):
+                        if eid in ordered:
+                            keep(ts, s, ln, poff if compressed else poff + p, eid, page)
+            in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
+                and _ascending([h[0] for h in c_hits], 0)
             c_bounds.append(len(c_tss))
             hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(len(p_ts))
-        self._console_text(side, meta, cat, c_ends, c_tss, c_offs, _merged(c_tss, c_bounds, in_order), decode)
-        del cat, c_ends
+        self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
+        c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         for ts, pos, name, parent in _merge_lists(hits, in_order):
             caller = callers.get(parent)
             if caller is None:
                 caller = callers[parent] = self.symbols().caller(parent)
-            msg = KernelMessage(at=0, src=Src(self.path, offset=pos, timestamp=ts / 1e9),
+            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9),
                                 kind="function", text=f"{name} <- {caller}")
             self.probe_obs.append((ts, len(self.probe_obs), msg))
         firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
@@ -402,9 +606,47 @@ class _Extractor:
         probes = {eid: _Probe(dec.format(eid), self.symbols) for eid in unpack}  # type: ignore[arg-type]
         pids = {eid: p.fmt.index.get("common_pid") for eid, p in probes.items()}
         probe = self._probe
+        # The usual hit, in one step: a probe named after its function, whose task has no call open (or,
+        # for a return, whose last open call is this function's); anything else goes through _probe().
+        plans: dict[int, tuple[Any, ...]] = {}
+        for eid, p in probes.items():
+            build = p.builder(p.function) if p.named else None
+            if p.named and pids[eid] is not None and (p.is_return or callable(build)):
+                plans[eid] = (*unpack[eid], pids[eid], p.is_return, p.function, build, p.function in returns,
+                              p.ret_index, p.function in _VIRT_APIS)
+        ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
+        open_calls, path, new_src = self.open_calls, self.path, _new_src
         for g in _merged(p_ts, p_bounds, in_order):
-            known = len(self.skipped)
             eid = p_eid[g]
+            plan = plans.get(eid)
+            if plan is not None:
+                unpack_from, payloads, size, pid_i, is_return, fn, build, paired, ret_i, virt = plan
+                v = unpack_from(payloads, p_idx[g] * size)
+                calls = open_calls.get(v[pid_i])
+                if is_return:
+                    if calls and calls[-1][0] == fn:
+                        _, slot, pending = calls.pop()
+                        if slot is not None:  # as _close(): no result, a virtual address, a failure, an address
+                            value = None if ret_i is None else v[ret_i]
+                            b, values, src = pending
+                            ops[slot] = b(values, src, None if value is None or (virt and value) else
+                                          value if value else FAILED)
+                        continue
+                elif not calls:
+                    ts = p_ts[g]
+                    src = new_src(path, p_pos[g], ts / 1e9)
+                    ts_add(ts)
+                    if paired:
+                        # Built when its return gives an allocation's result; meanwhile it closes the nesting window.
+                        if calls is None:
+                            open_calls[v[pid_i]] = [[fn, len(ops), (build, v, src)]]
+                        else:
+                            calls.append([fn, len(ops), (build, v, src)])
+                        ops_add(None)
+                    else:
+                        ops_add(build(v, src, None))
+                    continue
+            known = len(self.skipped)
             if eid >= 0:
                 fn, payloads, size = unpack[eid]
                 v = fn(payloads, p_idx[g] * size)
@@ -428,36 +670,30 @@ class _Extractor:
             for call in cpu_calls:
                 self._close(call, None)
 
-    def _console_text(self, side: list[Any], meta: dict[str, Any], cat: bytearray, ends: array[int],
-                      tss: array[int], offs: array[int], order: Iterable[int], decode: Any) -> None:
+    def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
+                      offs: array[int], order: Iterable[int]) -> None:
         """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
-        parts, out_offs, out_tss = self.parts, self.offs, self.tss
+        parts, lines = self.parts, self.lines
+        self.offs, self.tss = offs, tss
         order = order if isinstance(order, list) else list(order)
-        starts = array("q", [0])
-        starts += ends[:-1]
         done = 0
         # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
         for at, text in [*side, (len(order), None)]:
             stop = max(done, min(at, len(order)))
             for lo in range(done, stop, 4096):
                 seg = order[lo:min(lo + 4096, stop)]
-                # stamp(), inlined: six decimals, nine when the time is finer than a microsecond
-                parts.append("".join([
-                    (f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000:09d}] " if t % 1000 else
-                     f"[{t // 1_000_000_000:5d}.{t % 1_000_000_000 // 1000:06d}] ")
-                    + cat[starts[g]:ends[g]].decode("utf-8", "surrogateescape") + "\n"
-                    for g in seg for t in (tss[g],)]))
-                out_offs.extend([offs[g] for g in seg])
-                out_tss.extend([tss[g] for g in seg])
+                pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
+                parts.append(_stamped(pick(tss), pick(msgs)))
+                # Each message let go once written: the text grows as they go, not on top of them all.
+                any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
+                lines += seg
             done = stop
             if text is not None:
                 parts.append(text)
-                out_offs.append(-1)
-                out_tss.append(-1)
+                lines.append(-1)
         for text in _debugfs_sections(meta.get("debugfs", {})):
             parts.append(text)
-            out_offs.append(-1)
-            out_tss.append(-1)
+            lines.append(-1)
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
@@ -587,7 +823,7 @@ class _Extractor:
                 text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
                 first = 2
             t = read_console_text(text, self.path, strict=self.strict)
-            t = _relocate(t, self.path, self.offs, self.tss, first)
+            t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
         elif self.probe_ops or self.probe_obs:
             t = Trace(_context(td, self.path, meta), ())
         else:
@@ -608,6 +844,37 @@ class _Extractor:
         return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
 
 
+def _fast_new(cls: type, *params: str) -> Callable[..., Any]:
+    """A constructor for the frozen, slotted dataclass *cls* taking the fields *params* positionally.
+
+    The other fields take their defaults.  It sets the slots the way the dataclass's ``__init__``
+    does (these classes have no ``__post_init__``), without its per-field ``object.__setattr__``
+    lookups and keyword handling: the same object, made about twice as fast, for the hundreds of
+    thousands of ops a probe trace holds.  A field renamed in ops.py fails here, at import.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in fields}
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    body = []
+    for i, (name, f) in enumerate(fields.items()):
+        env[f"_s{i}"] = slots[name].__set__
+        if name not in params:
+            if f.default is dataclasses.MISSING:
+                raise TypeError(f"{cls.__name__}.{name} has no default: pass it")
+            env[f"_d{i}"] = f.default
+        body.append(f"    _s{i}(o, {name if name in params else f'_d{i}'})\n")
+    gone = set(params).difference(fields)
+    if gone:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
+    exec(f"def make({', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
+    return env["make"]  # type: ignore[no-any-return]
+
+
+_new_src = _fast_new(Src, "path", "offset", "timestamp")
+_new_alloc = _fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+_new_simple = {cls: _fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+
+
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
     """How to build the op a probe hit on memblock function *fn* stands for, from the event's values.
 
@@ -625,8 +892,8 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     simple: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
                                    "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
     if fn in simple:
-        cls, b, s = simple[fn], a["base"], a["size"]
-        return lambda v, src, _: cls(v[b], v[s], src=src)  # type: ignore[call-arg]
+        new, b, s = _new_simple[simple[fn]], a["base"], a["size"]
+        return lambda v, src, _: new(v[b], v[s], src)
     if fn == "__memblock_reserve":
         b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
         return lambda v, src, _: Reserve(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
@@ -657,11 +924,48 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     exact = a.get("exact_nid") if "exact" in accepted else None
 
     def alloc(v: tuple[Any, ...], src: Src, expect: Any) -> Op:
-        return Alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
-                     None if lo is None else v[lo], None if hi is None else v[hi],
-                     False if exact is None else bool(v[exact]), expect, src=src)
+        return _new_alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
+                          None if lo is None else v[lo], None if hi is None else v[hi],
+                          False if exact is None else bool(v[exact]), expect, src)
 
     return alloc
+
+
+_LENGTH = operator.itemgetter(2)
+#: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
+_LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+
+
+def _views(page: bytes, native: bool) -> tuple[Any, Any]:
+    """The page as 16- and 32-bit words in the file's byte order (memoryviews, or swapped arrays)."""
+    if native:
+        view = memoryview(page)
+        return view[:len(page) & ~1].cast("H"), view[:len(page) & ~3].cast("I")
+    halves, words = array("H", page[:len(page) & ~1]), array("I", page[:len(page) & ~3])
+    halves.byteswap()
+    words.byteswap()
+    return halves, words
+
+
+def _ascending(a: Any, start: int) -> bool:
+    """Whether ``a[start:]`` never goes down (a CPU's records in time order)."""
+    return all(map(operator.le, itertools.islice(a, start, None), itertools.islice(a, start + 1, None)))
+
+
+def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
+    """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
+    fracs = [t % 1_000_000_000 for t in tss]
+    fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
+    values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
+                                               [f if f % 1000 else f // 1000 for f in fracs], msgs, strict=True))
+    text = fmt % tuple(values)
+    # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
+    if b"\0" in text:
+        values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
+                                                   [f if f % 1000 else f // 1000 for f in fracs],
+                                                   [m.split(b"\0", 1)[0] for m in msgs], strict=True))
+        text = fmt % tuple(values)
+    return text.decode("utf-8", "surrogateescape")
 
 
 def _merged(tss: array[int], bounds: list[int], in_order: bool) -> Iterable[int]:
@@ -693,21 +997,23 @@ def _debugfs_sections(tables: dict[str, str]) -> list[str]:
     return out
 
 
-def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], first: int) -> Trace:
-    """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``offs[0]``)."""
-    n = len(offs)
+def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: list[int], first: int) -> Trace:
+    """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``lines[0]``,
+    each line's record ``offs[g]``, ``tss[g]`` with ``g = lines[line - first]``, -1 for no record)."""
+    n = len(lines)
 
     def src(s: Src | None) -> Src | None:
         if s is None or s.line is None:
             return s
         i = s.line - first
-        if not 0 <= i < n or offs[i] < 0:
+        if not 0 <= i < n or lines[i] < 0:
             return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
-        return Src(path, offset=offs[i], timestamp=tss[i] / 1e9, text=s.text)
+        g = lines[i]
+        return Src(path, offset=offs[g], timestamp=tss[g] / 1e9, text=s.text)
 
     def position(p: str) -> str:
         i = int(p) - first if p.isdigit() else -1
-        return f"@0x{offs[i]:08x}" if 0 <= i < n and offs[i] >= 0 else p
+        return f"@0x{offs[lines[i]]:08x}" if 0 <= i < n and lines[i] >= 0 else p
 
     # The console parser's ops are ours alone, just made: set their frozen src in place (replace() is slow).
     for item in (*t.ops, *t.observations):

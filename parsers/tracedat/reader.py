@@ -153,6 +153,7 @@ class _Source:
         self.path = path
         self.data = data
         self.size = len(data)
+        self._zstd: zstandard.ZstdDecompressor | None = None
 
     def format_error(self, offset: int | None, message: str) -> FormatError:
         return FormatError(self.path, message, offset=offset)
@@ -204,7 +205,9 @@ class _Source:
             if algo == "zstd":
                 # trace-cmd writes frames without a content size (3.1.6 trace-compress-zstd.c); streaming never
                 # allocates more than the frame really holds, whatever rsize claims.
-                out = zstandard.ZstdDecompressor().decompressobj().decompress(blob)
+                if self._zstd is None:
+                    self._zstd = zstandard.ZstdDecompressor()  # one context for every chunk of the file
+                out = self._zstd.decompressobj().decompress(blob)
             elif algo == "zlib":
                 out = zlib.decompressobj().decompress(blob, rsize)
             else:
