@@ -291,36 +291,41 @@ def run(
     """Execute a trace or op script on the memblock model and print each allocation's
     result and the memory/reserved tables as memblock_dump_all() does, at the end
     or (--stop-at) before any op."""
-    from .breakpoint import stop_index
+    from .gcpause import gc_paused
     from .kho.model import memblock_for
-    from .report.json import dumps, run_document
 
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
-    t = load_source(ti.first, kernel=kernel, arch=arch)
-    mb = memblock_for(t, kernel=kernel, arch=arch)
-    stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
-    ops = t.ops[:stop]
-    res = mb.run(ops)
-    if _format(fmt, output, ("json",)) is Format.json:
-        doc = run_document(mb, res)
+    with gc_paused():  # millions of acyclic objects: the collector would only walk them again and again
+        t = load_source(ti.first, kernel=kernel, arch=arch)
+        mb = memblock_for(t, kernel=kernel, arch=arch)
         if stop_at is not None:
-            doc["stopped_at"] = stop
-        _emit(dumps(doc), output, ti.files())
-        return
-    lines = []
-    allocs = [op for op in ops if isinstance(op, Alloc)]
-    for op, r in zip(allocs, res.results, strict=False):
-        got = "failed" if r.addr is None else f"{r.addr:#018x}"
-        lines.append(f"{format_op(op)}  -> {got}")
-    lines += [m.text for m in res.messages if m.level != "dbg"]
-    if res.panic is not None:
-        lines.append(f"Kernel panic - not syncing: {res.panic}")
-    if stop < len(t.ops):
-        nxt = t.ops[stop]
-        lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
-    lines += mb.dump_all()
-    _emit("\n".join(lines) + "\n", output, ti.files())
+            from .breakpoint import stop_index
+
+            stop = stop_index(t, stop_at)
+        else:
+            stop = len(t.ops)
+        ops = t.ops if stop == len(t.ops) else t.ops[:stop]
+        res = mb.run(ops)
+        if _format(fmt, output, ("json",)) is Format.json:
+            from .report.json import dumps, run_document
+
+            doc = run_document(mb, res)
+            if stop_at is not None:
+                doc["stopped_at"] = stop
+            _emit(dumps(doc), output, ti.files())
+            return
+        # Each result names its op: a panic ends the list early.
+        lines = [f"{format_op(ops[r.op_index])}  -> {'failed' if r.addr is None else f'{r.addr:#018x}'}"
+                 for r in res.results]
+        lines += [m.text for m in res.messages if m.level != "dbg"]
+        if res.panic is not None:
+            lines.append(f"Kernel panic - not syncing: {res.panic}")
+        if stop < len(t.ops):
+            nxt = t.ops[stop]
+            lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
+        lines += mb.dump_all()
+        _emit("\n".join(lines) + "\n", output, ti.files())
 
 
 @app.command()

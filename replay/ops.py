@@ -593,10 +593,11 @@ def format_number(value: int, *, suffix: bool = True) -> str:
     if value < 0:
         return str(value)
     if suffix and value:
-        for name in ("T", "G", "M", "K"):
-            unit = _SUFFIX[name]
-            if value % unit == 0:
-                return f"{value // unit}{name}"
+        # The largest of T, G, M, K that divides value: read from its trailing zero bits.
+        zeros = (value & -value).bit_length() - 1
+        if zeros >= 10:
+            shift = 40 if zeros >= 40 else 30 if zeros >= 30 else 20 if zeros >= 20 else 10
+            return f"{value >> shift}{'KMGT'[shift // 10 - 1]}"
     return hex(value)
 
 
@@ -875,7 +876,7 @@ def format_op(op: Op) -> str:
             add(fmt(value))
         elif how == "rest":
             parts.extend(fmt(v) for v in value)
-        elif value != default:
+        elif value is not default and value != default:  # most options are left at None: no __ne__
             add(key if how == "bare" else f"{key}={fmt(value)}")
     if op.caller:
         add(f"caller={op.caller}")
