@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
 import typer
 
 from .errors import KhoReplayError
+from .whatif import whatif
 
 if TYPE_CHECKING:
     from . import cli
@@ -56,8 +57,6 @@ def _parse_whatif(image_at: str | None, sets: list[str] | None) -> tuple[int | N
 @contextlib.contextmanager
 def _loads_with(addr: int | None, sets: tuple[tuple[str, str], ...]) -> Iterator[None]:
     import kho_replay.parsers as parsers
-
-    from .whatif import whatif
 
     plain = parsers.load
 
