@@ -24,10 +24,29 @@ designs, the checks and the reports).
 (True, <Kind.now_fails: 'now fails'>)
 """
 
-from __future__ import annotations
-
 import importlib
 from typing import TYPE_CHECKING, Any
+
+# Every name is imported on first use (PEP 562): ``kho-replay run`` imports this package
+# first, and must not pay for the whole front door (what-ifs, retarget, reports) to replay a script.
+_FROM: dict[str, tuple[str, str]] = {
+    **{n: ("kho_replay.api", n) for n in ("Boot", "Comparison", "Design", "Run", "StrategySpec", "compare", "load",
+                                          "replay", "strategies")},
+    **{n: ("kho_replay.replay.compare.diff", n) for n in ("Change", "Diff", "Metric")},
+    "ChangeKind": ("kho_replay.replay.compare.diff", "Kind"),
+    "InputError": ("kho_replay.replay.errors", "InputError"),
+    "KhoReplayError": ("kho_replay.replay.errors", "KhoReplayError"),
+    "Flag": ("kho_replay.replay.flags", "Flag"),
+    "Subsystem": ("kho_replay.replay.kho.classify", "Subsystem"),
+    **{n: ("kho_replay.replay.kho.outcome", n) for n in ("Gigantic", "Outcome", "Request", "Scratch", "ScratchArea")},
+    **{n: ("kho_replay.replay.kho.preserve", n) for n in ("PreserveKind", "PreserveSpec")},
+    "Trace": ("kho_replay.replay.ops", "Trace"),
+    "Retargeted": ("kho_replay.replay.retarget", "Retargeted"),
+    "retarget": ("kho_replay.replay.retarget", "retarget_files"),
+    **{n: ("kho_replay.replay.retarget.fleet", n) for n in ("FleetRow", "fleet")},
+    **{n: ("kho_replay.replay.strategies.base", n) for n in ("BootPoint", "Extension", "GiganticApi", "Option")},
+    **{n: ("kho_replay.replay.whatif", n) for n in ("Row", "SweepResult", "sweep", "whatif")},
+}
 
 if TYPE_CHECKING:
     from kho_replay.api import Boot, Comparison, Design, Run, StrategySpec, compare, load, replay, strategies
@@ -45,53 +64,12 @@ if TYPE_CHECKING:
     from kho_replay.replay.strategies.base import BootPoint, Extension, GiganticApi, Option
     from kho_replay.replay.whatif import Row, SweepResult, sweep, whatif
 
-#: Where each public name lives: imported on first use, so that reading one input (a trace.dat,
-#: a console log) does not pay for the model, the designs and the reports (PEP 562).
-_LAZY: dict[str, tuple[str, str]] = {
-    "Boot": ("kho_replay.api", "Boot"),
-    "Comparison": ("kho_replay.api", "Comparison"),
-    "Design": ("kho_replay.api", "Design"),
-    "Run": ("kho_replay.api", "Run"),
-    "StrategySpec": ("kho_replay.api", "StrategySpec"),
-    "compare": ("kho_replay.api", "compare"),
-    "load": ("kho_replay.api", "load"),
-    "replay": ("kho_replay.api", "replay"),
-    "strategies": ("kho_replay.api", "strategies"),
-    "Change": ("kho_replay.replay.compare.diff", "Change"),
-    "Diff": ("kho_replay.replay.compare.diff", "Diff"),
-    "Metric": ("kho_replay.replay.compare.diff", "Metric"),
-    "ChangeKind": ("kho_replay.replay.compare.diff", "Kind"),
-    "InputError": ("kho_replay.replay.errors", "InputError"),
-    "KhoReplayError": ("kho_replay.replay.errors", "KhoReplayError"),
-    "Flag": ("kho_replay.replay.flags", "Flag"),
-    "Subsystem": ("kho_replay.replay.kho.classify", "Subsystem"),
-    "Gigantic": ("kho_replay.replay.kho.outcome", "Gigantic"),
-    "Outcome": ("kho_replay.replay.kho.outcome", "Outcome"),
-    "Request": ("kho_replay.replay.kho.outcome", "Request"),
-    "Scratch": ("kho_replay.replay.kho.outcome", "Scratch"),
-    "ScratchArea": ("kho_replay.replay.kho.outcome", "ScratchArea"),
-    "PreserveKind": ("kho_replay.replay.kho.preserve", "PreserveKind"),
-    "PreserveSpec": ("kho_replay.replay.kho.preserve", "PreserveSpec"),
-    "Trace": ("kho_replay.replay.ops", "Trace"),
-    "Retargeted": ("kho_replay.replay.retarget", "Retargeted"),
-    "retarget": ("kho_replay.replay.retarget", "retarget_files"),
-    "FleetRow": ("kho_replay.replay.retarget.fleet", "FleetRow"),
-    "fleet": ("kho_replay.replay.retarget.fleet", "fleet"),
-    "BootPoint": ("kho_replay.replay.strategies.base", "BootPoint"),
-    "Extension": ("kho_replay.replay.strategies.base", "Extension"),
-    "GiganticApi": ("kho_replay.replay.strategies.base", "GiganticApi"),
-    "Option": ("kho_replay.replay.strategies.base", "Option"),
-    "Row": ("kho_replay.replay.whatif", "Row"),
-    "SweepResult": ("kho_replay.replay.whatif", "SweepResult"),
-    "sweep": ("kho_replay.replay.whatif", "sweep"),
-    "whatif": ("kho_replay.replay.whatif", "whatif"),
-}
+    __version__: str
 
 
-# The subpackage kho_replay.replay shares its name with the function: load it now and drop the attribute
-# its import set, so that ``kho_replay.replay`` is the function (through __getattr__), as it always was.
+# Loading the subpackage kho_replay.replay binds its name here; the front door's replay() is meant.
 importlib.import_module("kho_replay.replay")
-globals().pop("replay", None)
+del globals()["replay"]
 
 
 def __getattr__(name: str) -> Any:
@@ -102,17 +80,17 @@ def __getattr__(name: str) -> Any:
             value = version("kho-replay")
         except PackageNotFoundError:  # running from a source tree without install
             value = "0.0.0"
+    elif name in _FROM:
+        module, attr = _FROM[name]
+        value = getattr(importlib.import_module(module), attr)
     else:
-        where = _LAZY.get(name)
-        if where is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(where[0]), where[1])
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

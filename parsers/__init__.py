@@ -69,8 +69,6 @@ def read_text(path: str | Path) -> str:
 
 def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
-    from .console.grammar import MEMBLOCKISH
-    from .console.prefixes import clean_line, unquote
     from .debugfs import DEBUGFS_LINE, TABLE_HEADER
 
     ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
@@ -79,7 +77,7 @@ def _sniff(text: str) -> str:
                  "alloc"}
     if text.startswith("# kho-replay retarget"):
         return "ops"
-    meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
+    meaningful = [ln for ln in _head(text, 200).splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
     # debugfs tables pasted as text: every line a row or a header naming the table
     if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
             DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in text.splitlines()
@@ -87,9 +85,23 @@ def _sniff(text: str) -> str:
         return "debugfs"
     if meaningful and meaningful[0].split()[0] in ops_words:
         return "ops"
+    from .console.grammar import MEMBLOCKISH
+    from .console.prefixes import clean_line, unquote
+
     if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(unquote(ln))[1]) for ln in text.splitlines()):
         return "console"
     return "unknown"
+
+
+def _head(text: str, n: int) -> str:
+    """The start of *text* holding at least its first *n* lines (a script of a million lines is not split
+    to read its first few)."""
+    pos = -1
+    for _ in range(n):
+        pos = text.find("\n", pos + 1)
+        if pos < 0:
+            return text
+    return text[:pos + 1]
 
 
 def _console_of(d: Path) -> Path | None:
@@ -208,9 +220,6 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     :param vmlinux: for a trace.dat, an ELF whose symbols name traced addresses.
     :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
     """
-    from .console import read_console_text
-    from .debugfs import read_debugfs
-
     p = Path(path)
     if p.is_dir():
         return _load_dir(p, strict=strict, boot=boot, kernel=kernel, arch=arch)
@@ -224,6 +233,8 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     text = read_text(p)
     kind = _sniff(text)
     if kind == "debugfs":
+        from .debugfs import read_debugfs
+
         return read_debugfs(p, strict=strict)
     if kind == "ops":
         if "\ufffd" in text:
@@ -237,6 +248,8 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
         ops = parse_script(text, str(p))
         return Trace(Context(source=str(p)), ops)
     if kind == "console":
+        from .console import read_console_text
+
         return read_console_text(text, str(p), strict=strict, boot=boot, kernel=kernel, arch=arch)
     first = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()), None)
     if first is None:

@@ -24,20 +24,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from typer._click import exceptions as click_exc
 
-from .breakpoint import model_before, stop_index
-from .compare.validate import ValidationReport
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
-from .kho.model import memblock_for
-from .memblock.regions import Region
 from .ops import Alloc, Trace, format_op, format_script
 from .output import check_output, write_output
-from .report.json import diff_document, dumps, kho_document, parse_document, run_document, validate_document
 
+# Imported where a command needs them: `kho-replay run` on an op script starts in a fraction of the
+# time when it does not load the comparison, report and what-if machinery (or rich) first.
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .compare.validate import ValidationReport
+    from .memblock.regions import Region
     from .report.html import Map
     from .report.text import Report
 
@@ -78,7 +78,25 @@ app = typer.Typer(
     context_settings=HELP,
 )
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class _Stderr:
+    """rich's Console on stderr, made when first used (importing rich costs a short command a tenth of
+    a second); reads as the Console itself, and ``.console`` is the Console."""
+
+    _console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if _Stderr._console is None:
+            from rich.console import Console
+
+            _Stderr._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return _Stderr._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+err = _Stderr()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -273,32 +291,41 @@ def run(
     """Execute a trace or op script on the memblock model and print each allocation's
     result and the memory/reserved tables as memblock_dump_all() does, at the end
     or (--stop-at) before any op."""
+    from .gcpause import gc_paused
+    from .kho.model import memblock_for
+
     ti = resolve(trace, boot=boot)
     _options(output=output, inputs=ti.files())
-    t = load_source(ti.first, kernel=kernel, arch=arch)
-    mb = memblock_for(t, kernel=kernel, arch=arch)
-    stop = stop_index(t, stop_at) if stop_at is not None else len(t.ops)
-    ops = t.ops[:stop]
-    res = mb.run(ops)
-    if _format(fmt, output, ("json",)) is Format.json:
-        doc = run_document(mb, res)
+    with gc_paused():  # millions of acyclic objects: the collector would only walk them again and again
+        t = load_source(ti.first, kernel=kernel, arch=arch)
+        mb = memblock_for(t, kernel=kernel, arch=arch)
         if stop_at is not None:
-            doc["stopped_at"] = stop
-        _emit(dumps(doc), output, ti.files())
-        return
-    lines = []
-    allocs = [op for op in ops if isinstance(op, Alloc)]
-    for op, r in zip(allocs, res.results, strict=False):
-        got = "failed" if r.addr is None else f"{r.addr:#018x}"
-        lines.append(f"{format_op(op)}  -> {got}")
-    lines += [m.text for m in res.messages if m.level != "dbg"]
-    if res.panic is not None:
-        lines.append(f"Kernel panic - not syncing: {res.panic}")
-    if stop < len(t.ops):
-        nxt = t.ops[stop]
-        lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
-    lines += mb.dump_all()
-    _emit("\n".join(lines) + "\n", output, ti.files())
+            from .breakpoint import stop_index
+
+            stop = stop_index(t, stop_at)
+        else:
+            stop = len(t.ops)
+        ops = t.ops if stop == len(t.ops) else t.ops[:stop]
+        res = mb.run(ops)
+        if _format(fmt, output, ("json",)) is Format.json:
+            from .report.json import dumps, run_document
+
+            doc = run_document(mb, res)
+            if stop_at is not None:
+                doc["stopped_at"] = stop
+            _emit(dumps(doc), output, ti.files())
+            return
+        # Each result names its op: a panic ends the list early.
+        lines = [f"{format_op(ops[r.op_index])}  -> {'failed' if r.addr is None else f'{r.addr:#018x}'}"
+                 for r in res.results]
+        lines += [m.text for m in res.messages if m.level != "dbg"]
+        if res.panic is not None:
+            lines.append(f"Kernel panic - not syncing: {res.panic}")
+        if stop < len(t.ops):
+            nxt = t.ops[stop]
+            lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
+        lines += mb.dump_all()
+        _emit("\n".join(lines) + "\n", output, ti.files())
 
 
 @app.command()
@@ -317,6 +344,7 @@ def validate(
     A capture holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
     from .compare.validate import validate as run_validate
+    from .report.json import dumps, validate_document
 
     sources = boots(trace, boot)
     _options(output=output, inputs=[s.path for s in sources])
@@ -345,6 +373,8 @@ def validate(
 
 def _context_table(report: ValidationReport, t: Trace) -> str:
     """The model's reserved regions around the first mismatch, as they stood just before its op."""
+    from .breakpoint import model_before
+
     m = report.first_mismatch
     if m is None:
         return ""
@@ -386,6 +416,8 @@ def parse(
     """Print the operation stream a trace parses to, as an op script (or JSON);
     --skipped lists every memblock-looking line that was not understood;
     --events prints a trace.dat's events as trace-cmd report does."""
+    from .report.json import dumps, parse_document
+
     if nsec and not events:
         raise KhoReplayError("-t only means something with --events")
     ti = resolve(trace, boot=boot)
@@ -523,6 +555,7 @@ def kho(
     """Re-execute a boot under each design: KHO scratch, gigantic pages, accounting, messages.
     With --kexec, also the KHO boot that inherits the cold boot's scratch and a preserved set."""
     from .kho.boot import run_cold, run_kexec
+    from .report.json import dumps, kho_document
     from .report.text import format_outcome
 
     ti = resolve(trace, boot=boot, second=second, pair=True)
@@ -615,11 +648,12 @@ def _progress(quiet: bool):  # type: ignore[no-untyped-def]
 
     if quiet or not err.is_terminal:
         return nullcontext(None)
-    return Progress(console=err, transient=True)
+    return Progress(console=err.console, transient=True)
 
 
 def _report(rep: Report, fmt: Format, output: Path | None, quiet: bool, maps: dict[str, Map] | None = None,
             inputs: Iterable[Path] = ()) -> None:
+    from .report.json import diff_document, dumps
     from .report.text import report_text
 
     if quiet and output is None:

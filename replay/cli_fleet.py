@@ -107,7 +107,7 @@ def fleet_cmd(
         if sys.stderr.isatty():
             from rich.progress import Progress
 
-            bar = Progress(console=err, transient=True)
+            bar = Progress(console=err.console, transient=True)
             task = bar.add_task("hosts", total=len(todo))
             bar.start()
         try:

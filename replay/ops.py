@@ -593,10 +593,11 @@ def format_number(value: int, *, suffix: bool = True) -> str:
     if value < 0:
         return str(value)
     if suffix and value:
-        for name in ("T", "G", "M", "K"):
-            unit = _SUFFIX[name]
-            if value % unit == 0:
-                return f"{value // unit}{name}"
+        # The largest of T, G, M, K that divides value: read from its trailing zero bits.
+        zeros = (value & -value).bit_length() - 1
+        if zeros >= 10:
+            shift = 40 if zeros >= 40 else 30 if zeros >= 30 else 20 if zeros >= 20 else 10
+            return f"{value >> shift}{'KMGT'[shift // 10 - 1]}"
     return hex(value)
 
 
@@ -747,6 +748,34 @@ _FORMAT = {
 }
 
 
+#: Per allocation API: the fields an ``alloc`` line's ``key=value`` words set, and how each is read.
+_ALLOC_KEYS = {
+    name: {i.key: (i.field, _TYPES[i.type][0]) for i in OP_SYNTAX[Alloc] if i.how == "opt" and i.key in words}
+    for name, (words, _) in _ALLOC_WORDS.items()
+}
+
+
+def _alloc_fast(words: list[str], caller: str | None, inferred: str | None, src: Src | None) -> Alloc | None:
+    """An ``alloc API key=value...`` line, as most are: None for anything else (a bare word, a key
+    given twice or not the API's, a value that does not parse), which the general way reads or words."""
+    keys = _ALLOC_KEYS.get(words[1]) if len(words) > 2 else None
+    if keys is None:
+        return None
+    values: dict[str, Any] = {}
+    try:
+        for w in words[2:]:
+            k, eq, v = w.partition("=")
+            spec = keys.get(k)
+            if spec is None or not eq or spec[0] in values:
+                return None
+            values[spec[0]] = spec[1](v)
+    except (ValueError, KeyError):
+        return None
+    if "size" not in values:
+        return None
+    return Alloc(words[1], **values, caller=caller, inferred=inferred, src=src)
+
+
 def parse_op(line: str, *, src: Src | None = None) -> Op | None:
     """Parse one op-script line; ``None`` for a blank or comment-only line.
 
@@ -771,13 +800,17 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
     if grammar is None:
         raise ValueError(f"unknown op {kw!r}")
     positional, options, bare_ok, rest = grammar
-    if len(words) == len(positional) + 1 and "=" not in code and _BARE.isdisjoint(words):
-        # Positionals only (reserve, free, ... most lines): no options to sort out.
+    if len(words) == len(positional) + 1 and "=" not in code and _BARE.isdisjoint(words) and kw != "alloc":
+        # Positionals only (reserve, free, ... most lines): no options to sort out (alloc needs size=).
         try:
             args = [parse(text) for (_, parse), text in zip(positional, words[1:], strict=True)]
         except ValueError as e:
             raise ValueError(f"{kw} {e}" if str(e).startswith("takes ") else str(e)) from None
         return OP_TYPES[kw](*args, caller=caller, inferred=inferred, src=src)
+    if kw == "alloc":
+        op = _alloc_fast(words, caller, inferred, src)
+        if op is not None:
+            return op
     pos: list[str] = []
     opts: dict[str, str] = {}
     bare: set[str] = set()
@@ -843,7 +876,7 @@ def format_op(op: Op) -> str:
             add(fmt(value))
         elif how == "rest":
             parts.extend(fmt(v) for v in value)
-        elif value != default:
+        elif value is not default and value != default:  # most options are left at None: no __ne__
             add(key if how == "bare" else f"{key}={fmt(value)}")
     if op.caller:
         add(f"caller={op.caller}")
@@ -871,7 +904,10 @@ def iter_script(lines: Iterable[str], path: str = "<ops>") -> Iterator[Op]:
 
 def parse_script(text: str, path: str = "<ops>") -> tuple[Op, ...]:
     """Parse a whole op script into a tuple of ops."""
-    return tuple(iter_script(text.splitlines(), path))
+    from .gcpause import gc_paused
+
+    with gc_paused():
+        return tuple(iter_script(text.splitlines(), path))
 
 
 def format_script(ops: Iterable[Op]) -> str:

@@ -27,15 +27,17 @@ True
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from ..flags import Flag
 from ..memblock.engine import Memblock
 from ..ops import KhoExtendScratch, KhoScratchArea, Op, Trace
 from ..profile import Profile, arch_for, profile_or_oldest
-from ..strategies import Strategy
-from ..strategies.base import EXCLUDE_HUGETLB
-from .preserve import KHO_SCRATCH_EXT_BLKSIZE, mark_free_runs
-from .scratch import set_scratch_area
+
+# The KHO code and the designs load with the first KHO op or design: `kho-replay run` of a plain
+# script needs neither.
+if TYPE_CHECKING:
+    from ..strategies import Strategy
 
 __all__ = ["DEFAULT_KERNEL", "kernel_strategy", "memblock_for"]
 
@@ -44,11 +46,15 @@ DEFAULT_KERNEL = "7.3"
 
 
 def _scratch_area(mb: Memblock, op: Op) -> None:
+    from .scratch import set_scratch_area
+
     assert isinstance(op, KhoScratchArea)
     set_scratch_area(mb, op.base, op.size)
 
 
 def _extend_scratch(mb: Memblock, op: Op) -> None:
+    from .preserve import KHO_SCRATCH_EXT_BLKSIZE, mark_free_runs
+
     assert isinstance(op, KhoExtendScratch)
     mark_free_runs(mb, [b // KHO_SCRATCH_EXT_BLKSIZE for b in op.busy], Flag.MEMBLOCK_KHO_SCRATCH)
 
@@ -75,6 +81,8 @@ def kernel_strategy(strategy: Strategy, profile: Profile) -> Strategy:
 
     Other designs set their own knobs and are returned unchanged.
     """
+    from ..strategies.base import EXCLUDE_HUGETLB
+
     if strategy.name != "baseline":
         return strategy
     sizing = not profile.scratch_sizing_subtracts_hugetlb and EXCLUDE_HUGETLB[0] not in strategy.options

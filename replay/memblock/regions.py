@@ -47,7 +47,6 @@ True
 from __future__ import annotations
 
 import copy as _copy
-from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,7 +74,7 @@ _SPAN = 1024
 
 #: _AT_LEAST[t] translates a class byte to 1 when it is >= t, else to 0, so
 #: that ``rfind(1)``/``find(1)`` locate the next gap that may fit, in C.
-_AT_LEAST = [bytes(v >= t for v in range(256)) for t in range(256)]
+_AT_LEAST = [bytes(t) + b"\x01" * (256 - t) for t in range(256)]
 
 #: ``(flags, nid)`` of a region: one object, so a merge test is one comparison.
 Attr = tuple[int, int]
@@ -226,7 +225,7 @@ class RegionTable:
         new.array = None if self.array is None else ArrayPlace(self.array.base, self.array.alloc_size)
         new._B, new._E, new._A, new._G = ([c[:] for c in rows] for rows in (self._B, self._E, self._A, self._G))
         new._Q, new._P, new._C = ([bytearray(c) for c in rows] for rows in (self._Q, self._P, self._C))
-        new._mins = array("Q", self._mins)
+        new._mins = self._mins[:]
         new._qmax, new._pmax, new._cmax = bytearray(self._qmax), bytearray(self._pmax), bytearray(self._cmax)
         new._rows = (new._B, new._E, new._A, new._G, new._Q, new._P, new._C)
         new._maxima = ((new._Q, new._qmax), (new._P, new._pmax), (new._C, new._cmax))
@@ -243,7 +242,7 @@ class RegionTable:
         self._Q: list[bytearray] = []
         self._P: list[bytearray] = []
         self._C: list[bytearray] = []
-        self._mins = array("Q")
+        self._mins: list[int] = []
         self._qmax = bytearray()
         self._pmax = bytearray()
         self._cmax = bytearray()
@@ -281,18 +280,64 @@ class RegionTable:
 
     def _gset(self, c: int, j: int, v: int) -> None:
         """Set the gap below region (c, j) to *v* (its base is already final)."""
+        # _classes() and _setcls() written out: this runs for most reservations and frees.
         self._G[c][j] = v
         b = self._B[c][j]
-        qv, pv, cv = _classes(b - v, b)
+        gs = b - v
+        k = v.bit_length()
+        if k < 4:
+            qv = v
+        else:
+            qv = ((k - 3) << 3) | ((v >> (k - 4)) & 7)
+            if qv > 255:
+                qv = 255
+        if v:
+            a = 1 << (k - 1)
+            pv = k if ((gs + a - 1) & -a) + a <= b else k - 1
+        else:
+            pv = 0
+        ru = (gs + 0xFFF) & ~0xFFF
+        if ru < b:
+            n = b - ru
+            k = n.bit_length()
+            if k < 4:
+                cv = n
+            else:
+                cv = ((k - 3) << 3) | ((n >> (k - 4)) & 7)
+                if cv > 255:
+                    cv = 255
+        else:
+            cv = 0
         row = self._Q[c]
-        if row[j] != qv:
-            self._setcls(row, self._qmax, c, j, qv)
+        old = row[j]
+        if old != qv:
+            row[j] = qv
+            mx = self._qmax
+            m = mx[c]
+            if qv > m:
+                mx[c] = qv
+            elif old == m and m not in row:
+                mx[c] = max(row)
         row = self._P[c]
-        if row[j] != pv:
-            self._setcls(row, self._pmax, c, j, pv)
+        old = row[j]
+        if old != pv:
+            row[j] = pv
+            mx = self._pmax
+            m = mx[c]
+            if pv > m:
+                mx[c] = pv
+            elif old == m and m not in row:
+                mx[c] = max(row)
         row = self._C[c]
-        if row[j] != cv:
-            self._setcls(row, self._cmax, c, j, cv)
+        old = row[j]
+        if old != cv:
+            row[j] = cv
+            mx = self._cmax
+            m = mx[c]
+            if cv > m:
+                mx[c] = cv
+            elif old == m and m not in row:
+                mx[c] = max(row)
 
     @staticmethod
     def _setcls(row: bytearray, mx: bytearray, c: int, j: int, new: int) -> None:

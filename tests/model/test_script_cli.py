@@ -39,6 +39,7 @@ from kho_replay.replay.ops import (
     SetCurrentLimit,
     SetNode,
     TrimMemory,
+    format_op,
     format_script,
     parse_script,
 )
@@ -131,6 +132,52 @@ def test_script_round_trip(stream):
     assert parse_script(text) == tuple(stream)
     # and formatting is a fixed point
     assert format_script(parse_script(text)) == text
+
+
+def _read_both_ways(line: str) -> tuple[object, object]:
+    """parse_op() on *line* with its fast path and without: the op, or the error's text."""
+    from kho_replay.replay import ops as ops_module
+
+    def read() -> object:
+        try:
+            op = ops_module.parse_op(line)
+        except (ValueError, KeyError) as e:
+            return f"{type(e).__name__}: {e}"
+        return op if op is None else (op, op.caller, op.inferred)
+
+    fast = read()
+    saved = ops_module._alloc_fast
+    ops_module._alloc_fast = lambda *args: None
+    try:
+        return fast, read()
+    finally:
+        ops_module._alloc_fast = saved
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(alloc_ops(), ops()), st.randoms(use_true_random=False),
+       st.sampled_from(["as is", "shuffle", "twice", "garbage", "bare", "drop", "spaces"]))
+def test_fast_path_reads_every_line_as_the_general_way(op, rng, how):
+    words = format_op(op).split("  # ")[0].split()
+    head = 2 if words[0] == "alloc" else 1
+    rest = words[head:]
+    if how == "shuffle":
+        rng.shuffle(rest)
+    elif how == "twice" and rest:
+        rest.insert(rng.randrange(len(rest) + 1), rng.choice(rest))
+    elif how == "garbage" and rest:
+        rest[rng.randrange(len(rest))] = rng.choice(["", "=", "x=1", "size=", "0x", "12Q", "exact", "reserved",
+                                                     "nid=zz", "flags=bogus", "-1", "fail", "rsrv_kern"])
+    elif how == "bare":
+        rest.insert(rng.randrange(len(rest) + 1), rng.choice(["exact", "reserved"]))
+    elif how == "drop" and rest:
+        del rest[rng.randrange(len(rest))]
+    sep = rng.choice([" ", "  ", "\t"]) if how == "spaces" else " "
+    line = sep.join(words[:head] + rest)
+    if op.caller:
+        line += f" caller={op.caller}"
+    fast, general = _read_both_ways(line)
+    assert fast == general, line
 
 
 def test_parsed_real_trace_round_trips():
@@ -241,6 +288,8 @@ def _one_line_error(r):
         ("reserve 0xZZ 4K\n", ":1:", "not a number: '0xZZ'"),
         ("\n\nmark nomap|mirror 0 4K\n", ":3:", "mark takes exactly one flag"),
         ("alloc memblock_alloc align=4K\n", ":1:", "alloc needs size="),
+        ("add 0 1G\nalloc memblock_alloc\n", ":2:", "alloc needs size="),
+        ("alloc memblock_alloc size=4K size=8K\n", ":1:", "size= given twice"),
         ("alloc memblock_alloc size=4K nid=0\n", ":1:", "unexpected nid="),
         ("alloc memblock_frob size=4K\n", ":1:", "unknown allocation API 'memblock_frob'"),
         ("add 0 4K flags=sparkly\n", ":1:", "unknown memblock flag 'sparkly'"),
