@@ -54,10 +54,11 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
     in_section = False
     latest: Line | None = None  # the live line with the latest stamp
     for whole in lines:
-        for ln in _split_glued(whole):
-            if SECTION_BEGIN.match(ln.text):
+        # a marker, glued or not, holds "=====": the test is cheap, the regex is not
+        for ln in _split_glued(whole) if "=====" in whole.text else (whole,):
+            if ln.text[:5] == "=====" and SECTION_BEGIN.match(ln.text):
                 in_section = True
-            elif SECTION_END.match(ln.text):
+            elif ln.text[:5] == "=====" and SECTION_END.match(ln.text):
                 in_section = False
             elif ln.ts is not None:
                 if in_section and latest is not None and latest.ts is not None and (
@@ -73,7 +74,8 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
 def drop_repeats(lines: list[Line]) -> tuple[list[Line], list[tuple[int, int, int]]]:
     """The lines without repeated boots (all their stamped lines seen before, stamp and text), and each
     repeat dropped as ``(first line, last line, line of the boot it repeats)``."""
-    starts = [i for i, ln in enumerate(lines) if ln.ts is not None and VERSION_LINE.match(ln.text)]
+    starts = [i for i, ln in enumerate(lines)
+              if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text)]
     if len(starts) < 2:
         return lines, []
     seen: dict[tuple[float | None, str], int] = {}

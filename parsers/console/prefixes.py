@@ -33,6 +33,8 @@ _DMESG_X = re.compile(r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news)\s*:\s*[a
 _DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
 _STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
 _CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
+#: The common case, ``[    0.000000] text``: every other prefix would start differently (fast path).
+_PLAIN_STAMP = re.compile(r"\[ *([0-9]+\.[0-9]+)\] ")
 
 # Mail layers: quote marks of any depth, commentary, the marks people leave where they cut a log.
 _QUOTE = re.compile(r"^[ \t]*>(?:[ \t]?>)*[ \t]?")
@@ -67,6 +69,9 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     >>> clean_line("<6>[    1.5][    T0] Memory: 1K/2K available (x)")
     (1.5, 'Memory: 1K/2K available (x)')
     """
+    plain = _plain_stamped(raw)
+    if plain is not None:
+        return plain
     text = _ESCAPE.sub("", raw.replace("\r", ""))
     text = _CONTROL.sub("", text)
     text = _SYSLOG_PRI.sub("", text)
@@ -95,6 +100,20 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     return ts, text.rstrip("\n")
 
 
+def _plain_stamped(raw: str) -> tuple[float, str] | None:
+    """``[    0.000000] text`` with printable text: nothing else to take off (no escape, CR, caller id,
+    quote mark or cut mark); None for any other line."""
+    m = _PLAIN_STAMP.match(raw)
+    if m is None:
+        return None
+    text = raw[m.end():]
+    if text[-1:] == "\n":
+        text = text[:-1]
+    if text.isprintable() and text[:1] != "[" and text[:2] != " [":
+        return float(m.group(1)), text
+    return None
+
+
 _MARK_START = frozenset("[.#-<>%8\u2026")
 
 
@@ -118,6 +137,10 @@ def excerpt_lines(
     """
     lines: list[Line] = []
     for i, raw in enumerate(raw_lines, 1):
+        plain = _plain_stamped(raw) if raw[:1] == "[" else None
+        if plain is not None:
+            lines.append(Line(i, plain[0], plain[1], raw))
+            continue
         body = unquote(raw) if ">" in raw[:8] else raw
         stripped = body.strip()
         # cut marks and commentary start with one of these (the test is cheap; the regex is not)
@@ -130,9 +153,12 @@ def excerpt_lines(
         ts, text = clean_line(body)
         lines.append(Line(i, ts, text, raw))
     _blank_cuts(lines)
+    last = len(lines) - 1
     for k, ln in enumerate(lines):
         if ln.note or not ln.text:
             continue
+        if k < last and ln.ts is not None and lines[k + 1].ts is not None and ln.text[:1] != "L":
+            continue  # a stamped line before a stamped one: no piece to join (the banner's test is below)
         if ln.ts is not None and ln.text.startswith("Linux version "):
             _join_banner(lines, k)
         elif wrapped(ln.text) and not understood(ln.text):

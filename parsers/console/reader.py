@@ -111,6 +111,7 @@ from .grammar import (
     PAGE_SIZE,
     PHYS_ALLOC_LINE,
     RANGE_LINE,
+    RELEVANT,
     RESIZE_PANIC_LINE,
     SECTION_BEGIN,
     SECTION_END,
@@ -175,6 +176,13 @@ class ConsoleReader(HiddenOps):
         self.raw_lines = lines
         self.boot = boot
         self.lines: list[Line] = []
+        #: each kept line's index among all the boot's lines (look-aheads count every line)
+        self.pos: list[int] = []
+        #: the boot's last line and how many lines it has, kept or not
+        self.last: Line | None = None
+        self.line_count = 0
+        #: the boot's first lines (the arch hints are searched there)
+        self.head: list[Line] = []
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
@@ -262,20 +270,21 @@ class ConsoleReader(HiddenOps):
         """
         self._clean_lines()
         self._select_boot()
+        self._keep_relevant()
         self._prescan()
         for idx, ln in enumerate(self.lines):
             self._line(idx, ln)
         if self.loose_tables:
             self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
-        self._finish_dump(None if self.banner or not self.lines else self.lines[-1])
+        self._finish_dump(None if self.banner else self.last)
         self._resolve_pending(None)
-        if self.lines:
-            self._close_hugetlb(self.lines[-1])
+        if self.last is not None:
+            self._close_hugetlb(self.last)
         self._complete_extension()
         if self.memblock_lines == 0:
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
-                              line=len(self.lines) or None)
+                              line=self.line_count or None)
         self._check_cut_last_line()
         self._arch_state()
         return self._trace()
@@ -301,6 +310,9 @@ class ConsoleReader(HiddenOps):
         starts = []
         in_section = False
         for i, ln in enumerate(self.lines):
+            head = ln.text[:5]
+            if head not in ("=====", "Linux"):
+                continue  # neither a marker nor a banner (the common case, two regexes saved)
             if SECTION_BEGIN.match(ln.text):
                 in_section = True
             elif in_section and SECTION_END.match(ln.text):
@@ -340,6 +352,48 @@ class ConsoleReader(HiddenOps):
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
+    def _keep_relevant(self) -> None:
+        """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
+
+        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines with a
+        note, and the line after each relevant one (it may end a dump, a listing or pasted tables).
+        """
+        lines = self.lines
+        self.line_count = len(lines)
+        self.last = lines[-1] if lines else None
+        self.head = lines[:5000]
+        kept: list[Line] = []
+        pos: list[int] = []
+        relevant = RELEVANT.match
+        in_section = False
+        follow = False
+        for i, ln in enumerate(lines):
+            t = ln.text
+            if in_section or ln.note or relevant(t) or "memblock" in t or ".." in t:
+                if t[:5] == "=====":
+                    if SECTION_BEGIN.match(t):
+                        in_section = True
+                    elif in_section and SECTION_END.match(t):
+                        in_section = False
+                kept.append(ln)
+                pos.append(i)
+                follow = True
+            elif follow:
+                follow = False
+                kept.append(ln)
+                pos.append(i)
+        self.lines, self.pos = kept, pos
+
+    def _ahead(self, idx: int, n: int = 11) -> list[Line]:
+        """The kept lines among the *n* lines after kept line *idx* (the others match no pattern)."""
+        end = self.pos[idx] + n
+        out = []
+        for j in range(idx + 1, min(idx + 1 + n, len(self.lines))):
+            if self.pos[j] > end:
+                break
+            out.append(self.lines[j])
+        return out
+
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
         boots = 0
@@ -350,7 +404,9 @@ class ConsoleReader(HiddenOps):
         merged: dict[int, tuple[int, int]] = {}
         for ln in self.lines:
             t = ln.text
-            if SECTION_BEGIN.match(t):
+            if (t[:8] == "memblock" or t[:10] == "__memblock") and "kho_preserved_memory_reserve" not in t:
+                continue  # most lines: nothing below reads a memblock call but KHO's preserved ranges
+            if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
                 continue
             if in_section:
@@ -453,7 +509,7 @@ class ConsoleReader(HiddenOps):
             return
         if self.arch is None:
             # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
-            texts = [ln.text for ln in self.lines[:5000]]
+            texts = [ln.text for ln in self.head]
             self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
         if self.arch is None and self.phys_addr_bits == 32:
             self.arch = "generic,phys=32"
@@ -468,9 +524,9 @@ class ConsoleReader(HiddenOps):
         if not self.raw_lines:
             return
         last = self.raw_lines[-1]
-        if last.endswith("\n"):
+        if last.endswith("\n") or self.last is None:
             return
-        ln = self.lines[-1]
+        ln = self.last
         if MEMBLOCKISH.match(ln.text) and not self._understood(ln.text):
             raise TruncatedError(self.path, "the file ends in the middle of a memblock line", line=ln.lineno)
 
@@ -485,7 +541,7 @@ class ConsoleReader(HiddenOps):
     def _line(self, idx: int, ln: Line) -> None:
         t = ln.text
         # userspace sections printed by the fixtures' init (debugfs copies, /proc files)
-        m = SECTION_BEGIN.match(t)
+        m = SECTION_BEGIN.match(t) if t[:5] == "=====" else None
         if m:
             self.section = m.group("name")
             self.section_lines = []
@@ -507,7 +563,7 @@ class ConsoleReader(HiddenOps):
             elif ln.note == "comment" and MEMBLOCKISH.match(clean_line(unquote(ln.raw).lstrip().lstrip("#"))[1]):
                 self._skip(ln, "commentary (a '#' line): memblock text not read as the kernel's")
             return  # blank, commentary, or a wrapped piece joined to the line before
-        if ln.ts is None and self.dump is None and DEBUGFS_LINE.match(t):
+        if ln.ts is None and self.dump is None and ".." in t and DEBUGFS_LINE.match(t):
             # /sys/kernel/debug/memblock tables pasted into the log
             self.memblock_lines += 1
             self.loose_tables.append((ln.lineno, t))
@@ -516,9 +572,9 @@ class ConsoleReader(HiddenOps):
             self._flush_tables()
         if self.dump is not None and self._dump_line(ln):
             return
-        if self._listing_line(ln):
+        if (self.listing is not None or t[:1] in "ZE") and self._listing_line(ln):
             return
-        if DUMP_HEAD.match(t):
+        if t[:1] == "M" and DUMP_HEAD.match(t):
             self.memblock_lines += 1
             self._resolve_pending(idx)
             self._before_dump(ln)
@@ -618,7 +674,7 @@ class ConsoleReader(HiddenOps):
             return
         self.dump = None
         if not d.complete():
-            where = ln.lineno if ln else (self.lines[-1].lineno if self.lines else d.lineno)
+            where = ln.lineno if ln else (self.last.lineno if self.last else d.lineno)
             if ln is None:
                 raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
             head = next(x for x in self.lines if x.lineno == d.lineno)
@@ -763,7 +819,7 @@ class ConsoleReader(HiddenOps):
     def _node_data_follows(self, idx: int, base: int, size: int) -> bool:
         """alloc_node_data()'s reservation, whatever caller it prints: the NODE_DATA line that confirms it."""
         want = f"[mem {base:#x}-{base + size - 1:#x}]"
-        for nxt in self.lines[idx + 1: idx + 12]:
+        for nxt in self._ahead(idx):
             if NODE_DATA_LINE.match(nxt.text):
                 return nxt.text.endswith(want)
         return False
