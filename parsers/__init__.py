@@ -79,7 +79,10 @@ def _sniff(text: str) -> str:
                  "alloc"}
     if text.startswith("# kho-replay retarget"):
         return "ops"
-    meaningful = [ln for ln in text.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
+    # the first 200 lines: split a head cut at a line end, not the whole text (a capture may be huge)
+    cut = text.find("\n", 1 << 20) + 1
+    head = text[:cut] if cut else text
+    meaningful = [ln for ln in head.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
     # debugfs tables pasted as text: every line a row or a header naming the table
     if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
             DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in text.splitlines()
@@ -134,6 +137,8 @@ def boot_count(path: str | Path) -> int:
     if _is_tracedat(p):
         return 1
     text = read_text(p)
+    if text.count("Linux version ") < 2:
+        return 1  # every boot starts at a banner: one at most, one boot (no need to read the lines)
     return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
 
 

@@ -176,6 +176,8 @@ class ConsoleReader(HiddenOps):
         self.raw_lines = lines
         self.boot = boot
         self.lines: list[Line] = []
+        #: the lines were cleaned already (:func:`count_boots` of the same text did it)
+        self.cleaned = False
         #: each kept line's index among all the boot's lines (look-aheads count every line)
         self.pos: list[int] = []
         #: the boot's last line and how many lines it has, kept or not
@@ -225,11 +227,17 @@ class ConsoleReader(HiddenOps):
         self.preserved_ranges: list[tuple[int, int]] = []
         self.kho_early = False
         self.extend_at = -1
+        self._src_of: Line | None = None
+        self._src_last = Src(path)
 
     # ----------------------------------------------------------------- helpers
 
     def _src(self, ln: Line) -> Src:
-        return Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
+        # the ops of one line share their (immutable) Src: one is made per line, not per op
+        if ln is not self._src_of:
+            self._src_of = ln
+            self._src_last = Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
+        return self._src_last
 
     def _skip(self, ln: Line, reason: str) -> None:
         if self.strict:
@@ -254,7 +262,8 @@ class ConsoleReader(HiddenOps):
         # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines);
         # then what a capture script quoted is told from live output (capture.live_lines)
         lines = live_lines(excerpt_lines(self.raw_lines, self._understood,
-                                         lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t)))
+                                         lambda t: ("mem" in t or "reserved" in t) and bool(WRAPPED_START.match(t))
+                                         and not COMPLETE_END.search(t)))
         self.lines, repeats = drop_repeats(lines)
         for first, last, of in repeats:
             # counted and listable, never silently dropped
@@ -268,7 +277,8 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        self._clean_lines()
+        if not self.cleaned:
+            self._clean_lines()
         self._select_boot()
         self._keep_relevant()
         self._prescan()
@@ -731,7 +741,7 @@ class ConsoleReader(HiddenOps):
             return
         alloc, _ln = self.pending
         self.pending = None
-        self._emit(dataclasses.replace(alloc, expect=result))
+        self._emit(_with_result(alloc, result))
 
     def _api_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
@@ -771,7 +781,7 @@ class ConsoleReader(HiddenOps):
         if self.pending is not None and self._is_result(self.pending[0], base, size, func):
             alloc, _ = self.pending
             self.pending = None
-            self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
+            self._emit(_with_result(alloc, base, nid, flags))
             if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
                     and size > PAGE_SIZE and not self._crosses_zones(base, size)):
                 self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
@@ -982,6 +992,22 @@ ConsoleReader._handlers = (
 
 
 
+_ALLOC_FIELDS = tuple(f.name for f in dataclasses.fields(Alloc))
+
+
+def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = None,
+                 res_flags: Flag | None = None) -> Alloc:
+    """*alloc* with the result its log recorded: ``dataclasses.replace()`` without its per-call
+    introspection (one per allocation line of a log of millions)."""
+    new = object.__new__(Alloc)
+    for name in _ALLOC_FIELDS:
+        object.__setattr__(new, name, getattr(alloc, name))
+    object.__setattr__(new, "expect", expect)
+    object.__setattr__(new, "res_nid", res_nid)
+    object.__setattr__(new, "res_flags", res_flags)
+    return new
+
+
 def _phys_addr_bits(lines: Sequence[Line]) -> int:
     """32 when the kernel prints physical addresses with 8 hex digits (``%pa`` of a 32-bit phys_addr_t)."""
     for ln in lines:
@@ -1001,14 +1027,35 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param kernel: the release to read it as (``--kernel``); default: the banner's, else the line formats'.
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
-    lines = text.splitlines(keepends=True)
-    return ConsoleReader(path, lines, strict=strict, boot=boot, kernel=kernel, arch=arch).read()
+    reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    _clean(reader, text, keep=False)
+    return reader.read()
+
+
+#: The lines count_boots() cleaned last, for the read that follows it (validate and kho count a
+#: capture's boots, then read it): ((path, length, hash of the text), raw lines, lines, skipped).
+_last_cleaned: tuple[tuple[str, int, int], list[str], list[Line], list[Skipped]] | None = None
+
+
+def _clean(reader: ConsoleReader, text: str, *, keep: bool) -> None:
+    """Split and clean *text* for *reader*, or take what the last count_boots() of it cleaned;
+    *keep*: leave the result for the next read."""
+    global _last_cleaned
+    key = (reader.path, len(text), hash(text))
+    if _last_cleaned is not None and _last_cleaned[0] == key:
+        _, reader.raw_lines, reader.lines, skipped = _last_cleaned
+        reader.skipped = list(skipped)
+    else:
+        reader.raw_lines = text.splitlines(keepends=True)
+        reader._clean_lines()
+    reader.cleaned = True
+    _last_cleaned = (key, reader.raw_lines, reader.lines, list(reader.skipped)) if keep else None
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
     """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
-    reader = ConsoleReader(path, text.splitlines(keepends=True))
-    reader._clean_lines()
+    reader = ConsoleReader(path, [])
+    _clean(reader, text, keep=True)
     return len(reader._boot_starts())
 
 
