@@ -15,10 +15,10 @@ when the joined text is a line the grammar understands).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["Line", "clean_line", "excerpt_lines", "unquote"]
+__all__ = ["BlankCuts", "Line", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -151,7 +151,7 @@ def unquote(raw: str) -> str:
 
 
 def excerpt_lines(
-    raw_lines: Sequence[str],
+    raw_lines: Iterable[str],
     understood: Callable[[str], bool],
     wrapped: Callable[[str], bool],
 ) -> list[Line]:
@@ -162,69 +162,121 @@ def excerpt_lines(
     Lines consumed by a join, commentary and cut marks keep their place (text "") so that
     line numbers and indices stay those of the file.
     """
-    lines: list[Line] = []
-    for i, raw in enumerate(raw_lines, 1):
-        # the two common lines, a plain stamp or plain userspace text, without the general rules
-        if raw[:1] == "[":
-            plain = _plain_stamped(raw)
-            if plain is not None:
-                lines.append(Line(i, plain[0], plain[1], raw))
-                continue
-        else:
-            body = _plain_unstamped(raw)
-            if body is not None:
-                lines.append(Line(i, None, body, raw))
-                continue
-        body = unquote(raw) if ">" in raw[:8] else raw
-        stripped = body.strip()
-        # cut marks and commentary start with one of these (the test is cheap; the regex is not)
-        if stripped[:1] in _MARK_START and _CUT.match(stripped):
-            lines.append(Line(i, None, "", raw, "cut"))
-            continue
-        if stripped.startswith("#"):
-            lines.append(Line(i, None, "", raw, "comment"))
-            continue
-        ts, text = clean_line(body)
-        lines.append(Line(i, ts, text, raw))
-    _blank_cuts(lines)
-    last = len(lines) - 1
-    for k, ln in enumerate(lines):
-        if ln.note or not ln.text:
-            continue
-        if k < last and ln.ts is not None and lines[k + 1].ts is not None and ln.text[:1] != "L":
-            continue  # a stamped line before a stamped one: no piece to join (the banner's test is below)
-        if ln.ts is not None and ln.text.startswith("Linux version "):
-            _join_banner(lines, k)
-        elif wrapped(ln.text) and not understood(ln.text):
-            _join(lines, k, understood)
+    blanks = BlankCuts()
+    lines = list(iter_excerpt_lines(raw_lines, understood, wrapped, blanks))
+    for k in blanks.cuts():
+        lines[k] = blanks.cut(lines[k])
     return lines
 
 
-def _blank_cuts(lines: list[Line]) -> None:
+def iter_excerpt_lines(
+    raw_lines: Iterable[str],
+    understood: Callable[[str], bool],
+    wrapped: Callable[[str], bool],
+    blanks: BlankCuts,
+) -> Iterator[Line]:
+    """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
+    millions of lines; which blank lines are cut marks is known at the end only: *blanks* says."""
+    window: list[Line] = []
+    for i, raw in enumerate(raw_lines, 1):
+        ln = _excerpt_line(i, raw)
+        blanks.see(ln)
+        window.append(ln)
+        if len(window) == 4:
+            yield _join_first(window, understood, wrapped)
+    while window:
+        yield _join_first(window, understood, wrapped)
+
+
+def _excerpt_line(i: int, raw: str) -> Line:
+    # the two common lines, a plain stamp or plain userspace text, without the general rules
+    if raw[:1] == "[":
+        plain = _plain_stamped(raw)
+        if plain is not None:
+            return Line(i, plain[0], plain[1], raw)
+    else:
+        body = _plain_unstamped(raw)
+        if body is not None:
+            return Line(i, None, body, raw)
+    body = unquote(raw) if ">" in raw[:8] else raw
+    stripped = body.strip()
+    # cut marks and commentary start with one of these (the test is cheap; the regex is not)
+    if stripped[:1] in _MARK_START and _CUT.match(stripped):
+        return Line(i, None, "", raw, "cut")
+    if stripped.startswith("#"):
+        return Line(i, None, "", raw, "comment")
+    ts, text = clean_line(body)
+    return Line(i, ts, text, raw)
+
+
+def _join_first(window: list[Line], understood: Callable[[str], bool], wrapped: Callable[[str], bool]) -> Line:
+    """Join the pieces after ``window[0]`` to it, if it is a broken line; take it out of *window*."""
+    ln = window[0]
+    if ln.note or not ln.text:
+        pass
+    elif len(window) > 1 and ln.ts is not None and window[1].ts is not None and ln.text[:1] != "L":
+        pass  # a stamped line before a stamped one: no piece to join (the banner's test is below)
+    elif ln.ts is not None and ln.text.startswith("Linux version "):
+        _join_banner(window, 0)
+    elif wrapped(ln.text) and not understood(ln.text):
+        _join(window, 0, understood)
+    return window.pop(0)
+
+
+class BlankCuts:
     """In a stamped log, a rare blank line is where someone cut it: printk stamps every line it prints.
 
-    (A mail that double-spaces every line has blanks everywhere; those mean nothing.)
+    (A mail that double-spaces every line has blanks everywhere; those mean nothing.)  Fed every
+    line in order (:meth:`see`); :meth:`cuts` gives the indices of the blank lines that are cuts.
     """
-    stamped = sum(1 for ln in lines if ln.ts is not None)
-    blanks = [k for k, ln in enumerate(lines) if not ln.note and not ln.raw.strip()]
-    if stamped < 10 or not blanks or len(blanks) * 20 > stamped:
-        return
-    for k in blanks:
-        # only between stamped lines: a blank line at either end or inside unstamped text is layout
-        if 0 < k < len(lines) - 1 and lines[k - 1].ts is not None and lines[k + 1].ts is not None:
-            lines[k] = Line(lines[k].lineno, None, "", lines[k].raw, "cut")
+
+    def __init__(self) -> None:
+        self.stamped = 0
+        self.blanks = 0
+        #: blank lines between two stamped lines (only those can be cuts: at either end or inside
+        #: unstamped text a blank line is layout)
+        self.between: list[int] = []
+        self._k = -1
+        self._prev_stamped = False
+        self._waiting = -1
+
+    def see(self, ln: Line) -> None:
+        self._k += 1
+        stamped = ln.ts is not None
+        if self._waiting >= 0:
+            if stamped:
+                self.between.append(self._waiting)
+            self._waiting = -1
+        if stamped:
+            self.stamped += 1
+        elif not ln.note and (not ln.text or ln.text.isspace()) and not ln.raw.strip():
+            self.blanks += 1
+            if self._prev_stamped:
+                self._waiting = self._k
+        self._prev_stamped = stamped
+
+    @staticmethod
+    def cut(ln: Line) -> Line:
+        """The blank line *ln* as a cut mark."""
+        return Line(ln.lineno, None, "", ln.raw, "cut")
+
+    def cuts(self) -> list[int]:
+        if self.stamped < 10 or not self.blanks or self.blanks * 20 > self.stamped:
+            return []
+        return self.between
 
 
 def _join_banner(lines: list[Line], k: int) -> None:
     """A stamped ``Linux version`` banner broken by a mail: its stampless continuation lines."""
     first = lines[k]
     text, raw = first.text, first.raw.rstrip("\r\n")
-    for nxt in lines[k + 1: k + 3]:
+    for j in range(k + 1, min(k + 3, len(lines))):
+        nxt = lines[j]
         if nxt.note or nxt.ts is not None or not nxt.text.strip() or nxt.text.startswith("====="):
             break
         text += " " + nxt.text.strip()
         raw += " " + nxt.raw.strip()
-        lines[nxt.lineno - 1] = Line(nxt.lineno, None, "", nxt.raw, "joined")
+        lines[j] = Line(nxt.lineno, None, "", nxt.raw, "joined")
     lines[k] = Line(first.lineno, first.ts, text, raw + "\n")
 
 
@@ -245,8 +297,8 @@ def _join(lines: list[Line], k: int, understood: Callable[[str], bool]) -> None:
                 first = lines[k]
                 raw = first.raw.rstrip("\r\n") + "".join(" " + p.raw.strip() for p in pieces) + "\n"
                 lines[k] = Line(first.lineno, first.ts, text, raw)
-                for p in pieces:
-                    lines[p.lineno - 1] = Line(p.lineno, None, "", p.raw, "joined")
+                for j, p in enumerate(pieces, k + 1):
+                    lines[j] = Line(p.lineno, None, "", p.raw, "joined")
                 return
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +73,7 @@ from kho_replay.replay.ops import (
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
-from .capture import drop_repeats, live_lines
+from .capture import drop_repeats, iter_live_lines, live_lines
 from .generic import ArchState, generic_arch_state
 from .grammar import (
     ALLOC_NID_LINE,
@@ -129,7 +129,7 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import Line, clean_line, excerpt_lines, unquote
+from .prefixes import BlankCuts, Line, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -174,6 +174,8 @@ class ConsoleReader(HiddenOps):
         self.assumed: list[str] = []
         self.strict = strict
         self.raw_lines = lines
+        #: the capture's text, read as it is split (see :func:`read_console_text`)
+        self.text: str | None = None
         self.boot = boot
         self.lines: list[Line] = []
         #: the lines were cleaned already (:func:`count_boots` of the same text did it)
@@ -261,9 +263,7 @@ class ConsoleReader(HiddenOps):
     def _clean_lines(self) -> None:
         # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines);
         # then what a capture script quoted is told from live output (capture.live_lines)
-        lines = live_lines(excerpt_lines(self.raw_lines, self._understood,
-                                         lambda t: ("mem" in t or "reserved" in t) and bool(WRAPPED_START.match(t))
-                                         and not COMPLETE_END.search(t)))
+        lines = live_lines(excerpt_lines(self.raw_lines, self._understood, _wrapped))
         self.lines, repeats = drop_repeats(lines)
         for first, last, of in repeats:
             # counted and listable, never silently dropped
@@ -277,10 +277,13 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        if not self.cleaned:
-            self._clean_lines()
-        self._select_boot()
-        self._keep_relevant()
+        if self.text is not None:
+            self._stream_relevant(self.text)
+        else:
+            if not self.cleaned:
+                self._clean_lines()
+            self._select_boot()
+            self._keep_relevant(self.lines)
         self._prescan()
         for idx, ln in enumerate(self.lines):
             self._line(idx, ln)
@@ -362,24 +365,50 @@ class ConsoleReader(HiddenOps):
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
-    def _keep_relevant(self) -> None:
+    def _stream_relevant(self, text: str) -> None:
+        """The lines of a one-boot capture cleaned and filtered as they are split off *text*: only the
+        lines the walk reads are ever held (a capture of millions of lines is mostly other output)."""
+        blanks = BlankCuts()
+        last_raw: list[str] = []
+
+        def raw_lines() -> Iterator[str]:
+            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time
+            start, size = 0, len(text)
+            while start < size:
+                end = text.find("\n", start + (1 << 20))
+                end = size if end < 0 else end + 1
+                chunk = text[start:end].splitlines(keepends=True)
+                last_raw[:] = chunk[-1:]
+                yield from chunk
+                start = end
+
+        self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
+        cuts = {k + 1 for k in blanks.cuts()}  # line numbers
+        if cuts:
+            self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
+        self.raw_lines = last_raw  # what the end-of-file check reads
+        self.cleaned = True
+
+    def _keep_relevant(self, lines: Iterable[Line]) -> None:
         """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
 
-        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines with a
-        note, and the line after each relevant one (it may end a dump, a listing or pasted tables).
+        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines,
+        and the line after each relevant one (it may end a dump, a listing or pasted tables).
         """
-        lines = self.lines
-        self.line_count = len(lines)
-        self.last = lines[-1] if lines else None
-        self.head = lines[:5000]
+        self.head = []
+        self.last = None
         kept: list[Line] = []
         pos: list[int] = []
         relevant = RELEVANT.match
         in_section = False
         follow = False
+        i = -1
         for i, ln in enumerate(lines):
+            if i < 5000:
+                self.head.append(ln)
             t = ln.text
-            if in_section or ln.note or relevant(t) or "memblock" in t or ".." in t:
+            if (in_section or ln.note or relevant(t) or "memblock" in t or ".." in t
+                    or not t or t.isspace()):
                 if t[:5] == "=====":
                     if SECTION_BEGIN.match(t):
                         in_section = True
@@ -393,6 +422,8 @@ class ConsoleReader(HiddenOps):
                 kept.append(ln)
                 pos.append(i)
         self.lines, self.pos = kept, pos
+        self.line_count = i + 1
+        self.last = ln if i >= 0 else None
 
     def _ahead(self, idx: int, n: int = 11) -> list[Line]:
         """The kept lines among the *n* lines after kept line *idx* (the others match no pattern)."""
@@ -992,6 +1023,11 @@ ConsoleReader._handlers = (
 
 
 
+def _wrapped(text: str) -> bool:
+    """Does *text* look like the start of a memblock line a mail hard-wrapped?"""
+    return ("mem" in text or "reserved" in text) and bool(WRAPPED_START.match(text)) and not COMPLETE_END.search(text)
+
+
 _ALLOC_FIELDS = tuple(f.name for f in dataclasses.fields(Alloc))
 
 
@@ -1028,7 +1064,13 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
     reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
-    _clean(reader, text, keep=False)
+    if (boot in (None, 1, -1) and text.count("Linux version ") < 2
+            and (_last_cleaned is None or _last_cleaned[0][0] != path)):
+        # one boot at most (every boot starts at a banner): nothing to choose or drop as a repeat,
+        # so the lines need not all be held at once
+        reader.text = text
+    else:
+        _clean(reader, text, keep=False)
     return reader.read()
 
 
