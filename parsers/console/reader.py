@@ -178,8 +178,10 @@ class ConsoleReader(HiddenOps):
         self.text: str | None = None
         self.boot = boot
         self.lines: list[Line] = []
-        #: the lines were cleaned already (:func:`count_boots` of the same text did it)
+        #: the lines were cleaned already, and only those the walk reads kept (:func:`count_boots` of
+        #: the same text may have done it)
         self.cleaned = False
+        self.kept = False
         #: each kept line's index among all the boot's lines (look-aheads count every line)
         self.pos: list[int] = []
         #: the boot's last line and how many lines it has, kept or not
@@ -277,9 +279,14 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        if self.text is not None:
+        if self.text is not None and not self.kept:
             self._stream_relevant(self.text)
-        else:
+        if self.text is not None and not self._one_boot():
+            # several boots, or one pasted again: choosing and dropping need every line
+            self.raw_lines = self.text.splitlines(keepends=True)
+            self.text = None
+            self.cleaned = self.kept = False
+        if not self.kept:
             if not self.cleaned:
                 self._clean_lines()
             self._select_boot()
@@ -387,7 +394,12 @@ class ConsoleReader(HiddenOps):
         if cuts:
             self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
         self.raw_lines = last_raw  # what the end-of-file check reads
-        self.cleaned = True
+
+    def _one_boot(self) -> bool:
+        """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
+        banners = sum(1 for ln in self.lines if ln.ts is not None and ln.text[:14] == "Linux version "
+                      and VERSION_LINE.match(ln.text))
+        return banners < 2 and len(self._boot_starts()) < 2
 
     def _keep_relevant(self, lines: Iterable[Line]) -> None:
         """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
@@ -422,6 +434,7 @@ class ConsoleReader(HiddenOps):
                 kept.append(ln)
                 pos.append(i)
         self.lines, self.pos = kept, pos
+        self.kept = self.cleaned = True
         self.line_count = i + 1
         self.last = ln if i >= 0 else None
 
@@ -1064,41 +1077,49 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
     reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
-    if (boot in (None, 1, -1) and text.count("Linux version ") < 2
-            and (_last_cleaned is None or _last_cleaned[0][0] != path)):
-        # one boot at most (every boot starts at a banner): nothing to choose or drop as a repeat,
-        # so the lines need not all be held at once
-        reader.text = text
-    else:
-        _clean(reader, text, keep=False)
+    streams = boot in (None, 1, -1)
+    if not _adopt(reader, text, streams):
+        if streams:
+            # read as it is split; a capture that turns out to hold several boots is read again whole
+            reader.text = text
+        else:
+            reader.raw_lines = text.splitlines(keepends=True)
     return reader.read()
 
 
-#: The lines count_boots() cleaned last, for the read that follows it (validate and kho count a
-#: capture's boots, then read it): ((path, length, hash of the text), raw lines, lines, skipped).
-_last_cleaned: tuple[tuple[str, int, int], list[str], list[Line], list[Skipped]] | None = None
+#: What count_boots() read last, for the read that follows it (validate and kho count a capture's
+#: boots, then read it): ((path, length, hash of the text), the reader that counted).
+_last_counted: tuple[tuple[str, int, int], ConsoleReader] | None = None
 
 
-def _clean(reader: ConsoleReader, text: str, *, keep: bool) -> None:
-    """Split and clean *text* for *reader*, or take what the last count_boots() of it cleaned;
-    *keep*: leave the result for the next read."""
-    global _last_cleaned
-    key = (reader.path, len(text), hash(text))
-    if _last_cleaned is not None and _last_cleaned[0] == key:
-        _, reader.raw_lines, reader.lines, skipped = _last_cleaned
-        reader.skipped = list(skipped)
-    else:
-        reader.raw_lines = text.splitlines(keepends=True)
-        reader._clean_lines()
-    reader.cleaned = True
-    _last_cleaned = (key, reader.raw_lines, reader.lines, list(reader.skipped)) if keep else None
+def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
+    """Give *reader* the lines count_boots() of *text* prepared, if it did (once)."""
+    global _last_counted
+    last, _last_counted = _last_counted, None
+    if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
+        return False
+    done = last[1]
+    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
+        setattr(reader, name, getattr(done, name))
+    reader.text = done.text
+    return True
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
     """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
+    global _last_counted
     reader = ConsoleReader(path, [])
-    _clean(reader, text, keep=True)
-    return len(reader._boot_starts())
+    reader.text = text
+    reader._stream_relevant(text)
+    if reader._one_boot():
+        n = len(reader._boot_starts())
+    else:
+        # boots to tell apart, or one pasted again (drop_repeats() reads every line)
+        reader = ConsoleReader(path, text.splitlines(keepends=True))
+        reader._clean_lines()
+        n = len(reader._boot_starts())
+    _last_counted = ((path, len(text), hash(text)), reader)
+    return n
 
 
 def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> list[str]:
