@@ -34,7 +34,8 @@ _DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d
 _STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
 _CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
 #: The common case, ``[    0.000000] text``: every other prefix would start differently (fast path).
-_PLAIN_STAMP = re.compile(r"\[ *([0-9]+\.[0-9]+)\] ")
+#: (no caller id after it, one line of text)
+_PLAIN_STAMP = re.compile(r"\[ *([0-9]+\.[0-9]+)\] (?!\[| \[)([^\n]*)\n?\Z")
 
 # Mail layers: quote marks of any depth, commentary, the marks people leave where they cut a log.
 _QUOTE = re.compile(r"^[ \t]*>(?:[ \t]?>)*[ \t]?")
@@ -116,12 +117,8 @@ def _plain_stamped(raw: str) -> tuple[float, str] | None:
     m = _PLAIN_STAMP.match(raw)
     if m is None:
         return None
-    text = raw[m.end():]
-    if text[-1:] == "\n":
-        text = text[:-1]
-    if text.isprintable() and text[:1] != "[" and text[:2] != " [":
-        return float(m.group(1)), text
-    return None
+    ts, text = m.groups()
+    return (float(ts), text) if text.isprintable() else None
 
 
 #: What the first characters of a line with a prefix clean_line() takes off (syslog, journal, dmesg -x,
@@ -177,15 +174,30 @@ def iter_excerpt_lines(
 ) -> Iterator[Line]:
     """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
     millions of lines; which blank lines are cut marks is known at the end only: *blanks* says."""
+    # a line that may start a broken line waits (in window) for the three after it
     window: list[Line] = []
+    see = blanks.see
     for i, raw in enumerate(raw_lines, 1):
         ln = _excerpt_line(i, raw)
-        blanks.see(ln)
+        see(ln)
+        if not window and not _may_join(ln, wrapped):
+            yield ln  # the common case
+            continue
         window.append(ln)
-        if len(window) == 4:
+        while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
             yield _join_first(window, understood, wrapped)
     while window:
         yield _join_first(window, understood, wrapped)
+
+
+def _may_join(ln: Line, wrapped: Callable[[str], bool]) -> bool:
+    """Can pieces after *ln* join it (a banner, or what looks like the start of a broken memblock line)?"""
+    t = ln.text
+    return bool(t) and not ln.note and ((ln.ts is not None and t[:14] == "Linux version ") or wrapped(t))
+
+
+#: Line's own constructor without the Python-level __new__ of a named tuple (one per line of a capture)
+_new = tuple.__new__
 
 
 def _excerpt_line(i: int, raw: str) -> Line:
@@ -193,11 +205,11 @@ def _excerpt_line(i: int, raw: str) -> Line:
     if raw[:1] == "[":
         plain = _plain_stamped(raw)
         if plain is not None:
-            return Line(i, plain[0], plain[1], raw)
+            return _new(Line, (i, plain[0], plain[1], raw, ""))
     else:
         body = _plain_unstamped(raw)
         if body is not None:
-            return Line(i, None, body, raw)
+            return _new(Line, (i, None, body, raw, ""))
     body = unquote(raw) if ">" in raw[:8] else raw
     stripped = body.strip()
     # cut marks and commentary start with one of these (the test is cheap; the regex is not)

@@ -404,8 +404,9 @@ class ConsoleReader(HiddenOps):
     def _keep_relevant(self, lines: Iterable[Line]) -> None:
         """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
 
-        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines,
-        and the line after each relevant one (it may end a dump, a listing or pasted tables).
+        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines
+        after a stamped one (cut marks, maybe), and the line after each of those (it may end a dump, a
+        listing or pasted tables).
         """
         self.head = []
         self.last = None
@@ -414,13 +415,14 @@ class ConsoleReader(HiddenOps):
         relevant = RELEVANT.match
         in_section = False
         follow = False
+        stamped = False  # the line before was
         i = -1
         for i, ln in enumerate(lines):
             if i < 5000:
                 self.head.append(ln)
             t = ln.text
-            if (in_section or ln.note or relevant(t) or "memblock" in t or ".." in t
-                    or not t or t.isspace()):
+            if (in_section or ln.note or relevant(t) or "memblock" in t or "..0x" in t
+                    or (stamped and (not t or t.isspace()))):
                 if t[:5] == "=====":
                     if SECTION_BEGIN.match(t):
                         in_section = True
@@ -433,6 +435,7 @@ class ConsoleReader(HiddenOps):
                 follow = False
                 kept.append(ln)
                 pos.append(i)
+            stamped = ln.ts is not None
         self.lines, self.pos = kept, pos
         self.kept = self.cleaned = True
         self.line_count = i + 1
