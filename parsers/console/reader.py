@@ -38,7 +38,9 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
 from kho_replay.replay.flags import Flag
@@ -611,7 +613,7 @@ class ConsoleReader(HiddenOps):
             # printk lines interleaved with a section body are still kernel lines
             if ln.ts is None or SECTION_END.match(t):
                 return
-        if not t.strip():
+        if not t or t.isspace():
             hint = table_hint(ln.raw) if ln.note and self.dump is None else None
             if hint is not None:
                 self.loose_tables.append((ln.lineno, hint))  # "# cat .../memblock/reserved" names the next table
@@ -637,6 +639,13 @@ class ConsoleReader(HiddenOps):
             self._before_dump(ln)
             self.dump = _Dump(ln.lineno, ln.ts)
             return
+        # a memblock call's line: straight to the one regex its function name can match
+        fast = self._by_function.get(t[:t.find(":")]) if t[:1] in "_m" else None
+        if fast is not None:
+            m = fast[0].match(t)
+            if m:
+                fast[1](self, idx, ln, m)
+                return
         for regex, handler in self._handlers:
             m = regex.match(t)
             if m:
@@ -819,8 +828,8 @@ class ConsoleReader(HiddenOps):
         base, size = range_of(m)
         caller = m.group("caller")
         func = caller_function(caller)
-        nid = int(m.group("nid")) if "nid" in m.groupdict() and m.group("nid") is not None else None
-        flags = Flag(int(m.group("flags"), 16)) if nid is not None else None
+        nid = int(m.group("nid")) if "nid" in m.re.groupindex and m.group("nid") is not None else None
+        flags = _flag(m.group("flags")) if nid is not None else None
         if func == DOUBLE_CALLER:
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
@@ -930,8 +939,8 @@ class ConsoleReader(HiddenOps):
             "memblock_free": era.free_fn, "memblock_phys_free": era.free_fn,
             "memblock_free_late": era.free_late_fn, "__memblock_free_late": era.free_late_fn,
         }
+        self.era_noted.add(fn)  # checked once per name: a line the era prints is the common case
         if fn in expected and expected[fn] != fn:
-            self.era_noted.add(fn)
             self.facts.append(("era_mismatch", f"{self.path}:{ln.lineno}: {fn} is not printed by {era.name} "
                                                f"kernels (expected {expected[fn]})"))
 
@@ -1001,6 +1010,7 @@ class ConsoleReader(HiddenOps):
         self._message(ln, "resize_panic")
 
     _handlers: tuple[tuple[re.Pattern[str], Callable[..., None]], ...] = ()
+    _by_function: ClassVar[dict[str, tuple[re.Pattern[str], Callable[..., None]]]] = {}
 
     # --------------------------------------------------------------- result
 
@@ -1036,12 +1046,35 @@ ConsoleReader._handlers = (
     (CMA_MULTI_LINE, ConsoleReader._ctx_cma),
     (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
+# each of these names starts the lines of one handler only (no earlier regex of _handlers reads them)
+ConsoleReader._by_function = {
+    **dict.fromkeys(("__memblock_reserve", "memblock_add_node"), ConsoleReader._handlers[0]),
+    **dict.fromkeys(("memblock_add", "memblock_remove", "memblock_reserve", "memblock_free", "memblock_phys_free",
+                     "__memblock_free_late", "memblock_free_late", "memblock_physmem_add", "__memblock_free_early",
+                     "memblock_free_early"), ConsoleReader._handlers[1]),
+    **dict.fromkeys(("memblock_alloc_try_nid", "memblock_alloc_try_nid_raw", "memblock_alloc_exact_nid_raw",
+                     "memblock_alloc_try_nid_nopanic", "memblock_virt_alloc_try_nid",
+                     "memblock_virt_alloc_try_nid_raw", "memblock_virt_alloc_try_nid_nopanic"),
+                    ConsoleReader._handlers[2]),
+    "memblock_phys_alloc_range": ConsoleReader._handlers[3],
+    "memblock_alloc_hugetlb": ConsoleReader._handlers[4],
+}
 
 
 
 def _wrapped(text: str) -> bool:
     """Does *text* look like the start of a memblock line a mail hard-wrapped?"""
-    return ("mem" in text or "reserved" in text) and bool(WRAPPED_START.match(text)) and not COMPLETE_END.search(text)
+    if not ("mem" in text or "reserved" in text) or not WRAPPED_START.match(text):
+        return False
+    # most lines end with their caller's "+0x../0x..": try there before searching the whole line
+    at = text.rfind("+0x")
+    return not (at >= 0 and COMPLETE_END.match(text, at)) and not COMPLETE_END.search(text)
+
+
+@lru_cache(maxsize=256)
+def _flag(hex_flags: str) -> Flag:
+    """A printed ``flags=`` value (a few distinct ones, on every reservation line)."""
+    return Flag(int(hex_flags, 16))
 
 
 _ALLOC_FIELDS = tuple(f.name for f in dataclasses.fields(Alloc))
