@@ -4,6 +4,7 @@
 
     .venv/bin/python benchmarks/console_scale.py [--lines 20000 200000 2000000] [--shape memblock noisy]
                                                  [--log PATH] [--commands parse validate "kho -s merged"]
+                                                 [--exe NAME=PATH ...]
 
 Two shapes of capture of about N lines are made from a real boot:
 
@@ -20,6 +21,8 @@ Two shapes of capture of about N lines are made from a real boot:
 
 Each command runs in a fresh process; wall and CPU time and peak RSS are
 printed with the rate in lines per CPU second, beside the load average.
+``--exe before=/path/to/old/kho-replay after=.venv/bin/kho-replay`` runs each
+command with each executable back to back (before/after figures side by side).
 The targets (issue 15): linear growth; parse and validate at >= 200,000
 lines/s on 2,000,000 lines of either shape; the default command on it in
 under a minute; memory bounded.  Not a test: the numbers depend on the machine.
@@ -143,10 +146,12 @@ def main() -> None:
     ap.add_argument("--log", default=DEFAULT_LOG, help="the real boot to grow")
     ap.add_argument("--dir", default=None)
     ap.add_argument("--commands", nargs="+", default=["parse", "validate", "kho -s merged"])
+    ap.add_argument("--exe", nargs="+", default=[f"this={os.path.join(os.path.dirname(sys.executable), 'kho-replay')}"],
+                    help="NAME=PATH of each kho-replay to time (default: this venv's)")
     args = ap.parse_args()
     out = args.dir or tempfile.mkdtemp(prefix="console-scale-")
     os.makedirs(out, exist_ok=True)
-    exe = os.path.join(os.path.dirname(sys.executable), "kho-replay")
+    exes = [tuple(e.split("=", 1)) for e in args.exe]
     for shape in args.shape:
         for n in args.lines:
             path = os.path.join(out, f"console-{shape}-{n}.log")
@@ -154,10 +159,12 @@ def main() -> None:
             size = os.path.getsize(path)
             print(f"{shape}: {count} lines, {size / 1e6:.1f} MB ({path})", flush=True)
             for cmd in args.commands:
-                load = os.getloadavg()[0]
-                wall, cpu, rss, rc = child([exe, *cmd.split(), path])[1:]
-                print(f"  {cmd:<16} wall {wall:7.2f} s  cpu {cpu:7.2f} s  {count / cpu:>10,.0f} lines/cpu-s  "
-                      f"peak RSS {rss / 1024:6.0f} MB  exit {rc}  (load {load:.1f})", flush=True)
+                for name, exe in exes:
+                    load = os.getloadavg()[0]
+                    wall, cpu, rss, rc = child([exe, *cmd.split(), path])[1:]
+                    print(f"  {cmd:<14} {name:<7} wall {wall:7.2f} s  cpu {cpu:7.2f} s  "
+                          f"{count / cpu:>9,.0f} lines/cpu-s  peak RSS {rss / 1024:6.0f} MB  exit {rc}  "
+                          f"(load {load:.1f})", flush=True)
 
 
 if __name__ == "__main__":
