@@ -1137,7 +1137,7 @@ def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
     done = last[1]
     for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
         setattr(reader, name, getattr(done, name))
-    reader.text = done.text
+    reader.text = text if done.text is not None else None  # the caller's copy: the counted one goes
     return True
 
 
