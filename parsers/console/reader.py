@@ -1137,7 +1137,7 @@ def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
     done = last[1]
     for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
         setattr(reader, name, getattr(done, name))
-    reader.text = text if done.text is not None else None  # the caller's copy: the counted one goes
+    reader.text = text if done.kept else None  # streamed: the read may still need the text
     return True
 
 
@@ -1149,6 +1149,7 @@ def count_boots(text: str, path: str = "<console>") -> int:
     reader._stream_relevant(text)
     if reader._one_boot():
         n = len(reader._boot_starts())
+        reader.text = None  # the read that follows has its own copy: hold only the kept lines
     else:
         # boots to tell apart, or one pasted again (drop_repeats() reads every line)
         reader = ConsoleReader(path, text.splitlines(keepends=True))

@@ -94,3 +94,13 @@ def test_mail_excerpt_streamed_as_listed() -> None:
     _same(streamed, ConsoleReader("m.log", text.splitlines(keepends=True)).read())
     assert any(o.base == 0x10000000 for o in streamed.ops if hasattr(o, "base")), "the wrapped line was not joined"
     assert any(getattr(o, "kind", "") == "cut" for o in streamed.observations), "the blank line is not a cut"
+
+
+def test_read_after_count_boots_takes_what_the_count_read() -> None:
+    """validate and kho count a capture's boots, then read it: the read reuses the count's lines."""
+    text = read_text(LOGS[0])
+    alone = read_console_text(text, "c.log")
+    assert count_boots(text, "c.log") == 1
+    assert reader_mod._last_counted is not None
+    _same(read_console_text(text, "c.log"), alone)
+    assert reader_mod._last_counted is None  # taken once, not held
