@@ -33,7 +33,7 @@ from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
 from .kho.model import memblock_for
 from .memblock.regions import Region
-from .ops import Alloc, Trace, format_op, format_script
+from .ops import Alloc, Trace, format_op
 from .output import check_output, write_output
 from .report.json import diff_document, dumps, kho_document, parse_document, run_document, validate_document
 
@@ -404,7 +404,7 @@ def parse(
     if _format(fmt, output, ("json",)) is Format.json:
         _emit(dumps(parse_document(t)), output, ti.files())
         return
-    _emit(format_script(t.ops), output, ti.files())
+    _emit((format_op(op) + "\n" for op in t.ops), output, ti.files())  # a line at a time: millions of ops
 
 
 def _events_report(trace: Path, output: Path | None, *, nsec: bool) -> None:

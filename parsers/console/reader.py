@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -145,6 +146,7 @@ class _Dump:
 
     lineno: int
     ts: float | None
+    head: Line
     sizes: tuple[int, int] | None = None
     cnt: dict[str, int] = field(default_factory=dict)
     regions: dict[str, list[Region]] = field(default_factory=dict)
@@ -185,7 +187,7 @@ class ConsoleReader(HiddenOps):
         self.cleaned = False
         self.kept = False
         #: each kept line's index among all the boot's lines (look-aheads count every line)
-        self.pos: list[int] = []
+        self.pos: Sequence[int] = []
         #: the boot's last line and how many lines it has, kept or not
         self.last: Line | None = None
         self.line_count = 0
@@ -294,8 +296,12 @@ class ConsoleReader(HiddenOps):
             self._select_boot()
             self._keep_relevant(self.lines)
         self._prescan()
-        for idx, ln in enumerate(self.lines):
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        for idx in range(len(lines)):
+            ln = lines[idx]
+            assert ln is not None
             self._line(idx, ln)
+            lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
         if self.loose_tables:
             self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
@@ -413,7 +419,7 @@ class ConsoleReader(HiddenOps):
         self.head = []
         self.last = None
         kept: list[Line] = []
-        pos: list[int] = []
+        pos = array("q")  # 8 bytes a line, not an int object
         relevant = RELEVANT.match
         in_section = False
         follow = False
@@ -637,7 +643,7 @@ class ConsoleReader(HiddenOps):
             self.memblock_lines += 1
             self._resolve_pending(idx)
             self._before_dump(ln)
-            self.dump = _Dump(ln.lineno, ln.ts)
+            self.dump = _Dump(ln.lineno, ln.ts, ln)
             return
         # a memblock call's line: straight to the one regex its function name can match
         fast = self._by_function.get(t[:t.find(":")]) if t[:1] in "_m" else None
@@ -743,8 +749,7 @@ class ConsoleReader(HiddenOps):
             where = ln.lineno if ln else (self.last.lineno if self.last else d.lineno)
             if ln is None:
                 raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
-            head = next(x for x in self.lines if x.lineno == d.lineno)
-            self._skip(head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
+            self._skip(d.head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
             return
         mem = d.regions["memory"]
         res = d.regions["reserved"]
