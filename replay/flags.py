@@ -11,6 +11,7 @@ kernel prints; :func:`kernel_value` maps it back for output.
 from __future__ import annotations
 
 import enum
+from functools import lru_cache
 
 __all__ = [
     "DEBUGFS_NAMES",
@@ -90,6 +91,7 @@ def flag_names(flags: int) -> list[Flag]:
     return [f for f in Flag if f.value and flags & f.value]
 
 
+@lru_cache(maxsize=1024)  # few distinct values, spelled once per op
 def format_flags(flags: int) -> str:
     """Op-script spelling: ``rsrv_kern|rsrv_noinit`` (lowest bit first), ``none`` for 0."""
     names = [f.name.removeprefix("MEMBLOCK_").lower() for f in flag_names(flags)]

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 from .errors import FormatError
@@ -924,6 +925,7 @@ _CALLER_FUNC = re.compile(r"^([A-Za-z0-9_.$]+?)(?:\.(?:isra|constprop|part|cold)
                           r"(?:\s+\[\w+\])?$")
 
 
+@lru_cache(maxsize=1 << 16)  # a boot prints a few hundred distinct callers, each on many lines
 def caller_function(caller: str | None) -> str:
     """The function of an op's ``%pS`` caller, without offset, GCC clone suffixes and module ('' for none).
 

@@ -21,12 +21,12 @@ even of the same kernel, never repeats every stamp).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .grammar import SECTION_BEGIN, SECTION_END, VERSION_LINE
 from .prefixes import Line
 
-__all__ = ["drop_repeats", "live_lines"]
+__all__ = ["drop_repeats", "iter_live_lines", "live_lines"]
 
 #: A section marker at the end of a line, maybe glued to text before it.
 _MARKER = re.compile(r"(?P<marker>===== (?:BEGIN .+?|END) =====)\s*$")
@@ -50,14 +50,19 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
     [(1, 5.0, 'live'), (2, None, '===== BEGIN dmesg ====='), (3, None, 'Linux version 7.3.4 (x)'),
      (4, 6.0, 'late live'), (5, None, '  free_high'), (5, None, '===== END =====')]
     """
-    out: list[Line] = []
+    return list(iter_live_lines(lines))
+
+
+def iter_live_lines(lines: Iterable[Line]) -> Iterator[Line]:
+    """:func:`live_lines` one line at a time."""
     in_section = False
     latest: Line | None = None  # the live line with the latest stamp
     for whole in lines:
-        for ln in _split_glued(whole):
-            if SECTION_BEGIN.match(ln.text):
+        # a marker, glued or not, holds "=====": the test is cheap, the regex is not
+        for ln in _split_glued(whole) if "=====" in whole.text else (whole,):
+            if ln.text[:5] == "=====" and SECTION_BEGIN.match(ln.text):
                 in_section = True
-            elif SECTION_END.match(ln.text):
+            elif ln.text[:5] == "=====" and SECTION_END.match(ln.text):
                 in_section = False
             elif ln.ts is not None:
                 if in_section and latest is not None and latest.ts is not None and (
@@ -66,14 +71,14 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
                 else:
                     # outside sections time going back is a new boot (a reboot), still live
                     latest = ln
-            out.append(ln)
-    return out
+            yield ln
 
 
 def drop_repeats(lines: list[Line]) -> tuple[list[Line], list[tuple[int, int, int]]]:
     """The lines without repeated boots (all their stamped lines seen before, stamp and text), and each
     repeat dropped as ``(first line, last line, line of the boot it repeats)``."""
-    starts = [i for i, ln in enumerate(lines) if ln.ts is not None and VERSION_LINE.match(ln.text)]
+    starts = [i for i, ln in enumerate(lines)
+              if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text)]
     if len(starts) < 2:
         return lines, []
     seen: dict[tuple[float | None, str], int] = {}

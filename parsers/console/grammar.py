@@ -89,6 +89,17 @@ DUMP_REGION = re.compile(
 #: A line that claims to be memblock output: anything not understood is Skipped.
 MEMBLOCKISH = re.compile(r"^\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |(?:memory|reserved|physmem)[.\[])")
 
+#: How every line a pass after cleaning reads begins (memblock lines, dumps, listings, context lines,
+#: section markers): the rest of a capture (other kernel messages, userspace) is dropped before the walk
+#: with this one test, ``"memblock" in text`` (``... memblock: cannot resize ...``) and ``".." in text``
+#: (debugfs rows).
+RELEVANT = re.compile(
+    r"\s*(?:__)?(?:memblock|MEMBLOCK|memory|reserved|physmem)|\s+(?:\w+\s+(?:\[mem |empty)|node\s)"
+    r"|Linux version |(?:Kernel )?[Cc]ommand line: |BIOS-e820|e820|user: |NODE_DATA\(|Memory: |KHO: |HugeTLB: "
+    r"|cma: Reserved |Freeing |Could not allocate |Zone ranges:|Early memory node ranges|====="
+    r"|ACPI: SRAT: |NUMA: |Faking a node|No NUMA|Initmem setup"
+)
+
 #: The start of a memblock line a mail may have hard-wrapped (joined back when the result parses).
 WRAPPED_START = re.compile(r"^\s*(?:(?:__)?memblock_\w+:|(?:memory|reserved|physmem)(?:\[|\.cnt| size))")
 #: How a complete memblock line ends (a caller, a dump row's flags, a count): no need to try a join.

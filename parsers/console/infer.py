@@ -130,7 +130,7 @@ class HiddenOps:
     def _orphan_alloc(self, idx: int, ln: Line, base: int, size: int, nid: int | None, caller: str) -> None:
         """A reservation from memblock_alloc_range_nid() with no API line: rebuild the request."""
         src = self._src(ln)
-        ahead = [x.text for x in self.lines[idx + 1: idx + 12]]
+        ahead = [x.text for x in self._ahead(idx)]
         req_nid = NUMA_NO_NODE if nid is None else nid
         node_data = next((t for t in ahead if NODE_DATA_LINE.match(t)), None)
         cma = next((t for t in ahead if CMA_LINE.match(t) or CMA_MULTI_LINE.match(t)), None)

@@ -15,10 +15,10 @@ when the joined text is a line the grammar understands).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
-__all__ = ["Line", "clean_line", "excerpt_lines", "unquote"]
+__all__ = ["BlankCuts", "Line", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -33,6 +33,9 @@ _DMESG_X = re.compile(r"^(?:kern|user|mail|daemon|auth|syslog|lpr|news)\s*:\s*[a
 _DMESG_T = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
 _STAMP = re.compile(r"\[\s*(?P<ts>\d+\.\d+)\]")
 _CALLER_ID = re.compile(r"^\s?\[\s*[TC]\d+\]")
+#: The common case, ``[    0.000000] text``: every other prefix would start differently (fast path).
+#: (no caller id after it, one line of text)
+_PLAIN_STAMP = re.compile(r"\[ *([0-9]+\.[0-9]+)\] (?!\[| \[)([^\n]*)\n?\Z")
 
 # Mail layers: quote marks of any depth, commentary, the marks people leave where they cut a log.
 _QUOTE = re.compile(r"^[ \t]*>(?:[ \t]?>)*[ \t]?")
@@ -46,9 +49,11 @@ _CUT = re.compile(
 # Line cleaning
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One printk line: where it was, its timestamp and text without prefixes."""
+class Line(NamedTuple):
+    """One printk line: where it was, its timestamp and text without prefixes.
+
+    A named tuple, not a frozen dataclass: one is made per line of a capture of millions, and a tuple
+    is built several times faster."""
 
     lineno: int
     ts: float | None
@@ -67,12 +72,23 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     >>> clean_line("<6>[    1.5][    T0] Memory: 1K/2K available (x)")
     (1.5, 'Memory: 1K/2K available (x)')
     """
-    text = _ESCAPE.sub("", raw.replace("\r", ""))
-    text = _CONTROL.sub("", text)
-    text = _SYSLOG_PRI.sub("", text)
-    text = _JOURNAL.sub("", text)
-    text = _DMESG_X.sub("", text)
-    text = _SYSLOG_PRI.sub("", text)
+    plain = _plain_stamped(raw)
+    if plain is not None:
+        return plain
+    # each substitution only where its prefix can be (the tests are cheap, the regexes are not)
+    text = raw.replace("\r", "")
+    if "\x1b" in text:
+        text = _ESCAPE.sub("", text)
+    if not text.isprintable():
+        text = _CONTROL.sub("", text)
+    if text[:1] == "<":
+        text = _SYSLOG_PRI.sub("", text)
+    if "kernel: " in text:
+        text = _JOURNAL.sub("", text)
+    if text[:3] in _DMESG_X_START:
+        text = _DMESG_X.sub("", text)
+    if text[:1] == "<":
+        text = _SYSLOG_PRI.sub("", text)
     ts = None
     m = _DMESG_T.match(text)
     if m:
@@ -95,6 +111,33 @@ def clean_line(raw: str) -> tuple[float | None, str]:
     return ts, text.rstrip("\n")
 
 
+def _plain_stamped(raw: str) -> tuple[float, str] | None:
+    """``[    0.000000] text`` with printable text: nothing else to take off (no escape, CR, caller id,
+    quote mark or cut mark); None for any other line."""
+    m = _PLAIN_STAMP.match(raw)
+    if m is None:
+        return None
+    ts, text = m.groups()
+    return (float(ts), text) if text.isprintable() else None
+
+
+#: What the first characters of a line with a prefix clean_line() takes off (syslog, journal, dmesg -x,
+#: stamps, caller ids) can be; a line starting otherwise, without "] " or "kernel: ", has none.
+_PREFIX_START = frozenset("<[")
+_DMESG_X_START = frozenset(("ker", "use", "mai", "dae", "aut", "sys", "lpr", "new"))
+
+
+def _plain_unstamped(raw: str) -> str | None:
+    """The text of a printable line no prefix, quote mark, cut mark or commentary starts (userspace
+    output on a console, mostly): the line itself; None for any other line."""
+    body = raw[:-1] if raw[-1:] == "\n" else raw
+    if (not body.isprintable() or body[:1] in _PREFIX_START or body[1:2] == "[" or "] " in body
+            or "kernel: " in body or body[:3] in _DMESG_X_START or ">" in body[:8]):
+        return None
+    first = body.lstrip()[:1]
+    return None if first in _MARK_START or first == "#" else body
+
+
 _MARK_START = frozenset("[.#-<>%8\u2026")
 
 
@@ -105,7 +148,7 @@ def unquote(raw: str) -> str:
 
 
 def excerpt_lines(
-    raw_lines: Sequence[str],
+    raw_lines: Iterable[str],
     understood: Callable[[str], bool],
     wrapped: Callable[[str], bool],
 ) -> list[Line]:
@@ -116,55 +159,136 @@ def excerpt_lines(
     Lines consumed by a join, commentary and cut marks keep their place (text "") so that
     line numbers and indices stay those of the file.
     """
-    lines: list[Line] = []
-    for i, raw in enumerate(raw_lines, 1):
-        body = unquote(raw) if ">" in raw[:8] else raw
-        stripped = body.strip()
-        # cut marks and commentary start with one of these (the test is cheap; the regex is not)
-        if stripped[:1] in _MARK_START and _CUT.match(stripped):
-            lines.append(Line(i, None, "", raw, "cut"))
-            continue
-        if stripped.startswith("#"):
-            lines.append(Line(i, None, "", raw, "comment"))
-            continue
-        ts, text = clean_line(body)
-        lines.append(Line(i, ts, text, raw))
-    _blank_cuts(lines)
-    for k, ln in enumerate(lines):
-        if ln.note or not ln.text:
-            continue
-        if ln.ts is not None and ln.text.startswith("Linux version "):
-            _join_banner(lines, k)
-        elif wrapped(ln.text) and not understood(ln.text):
-            _join(lines, k, understood)
+    blanks = BlankCuts()
+    lines = list(iter_excerpt_lines(raw_lines, understood, wrapped, blanks))
+    for k in blanks.cuts():
+        lines[k] = blanks.cut(lines[k])
     return lines
 
 
-def _blank_cuts(lines: list[Line]) -> None:
+def iter_excerpt_lines(
+    raw_lines: Iterable[str],
+    understood: Callable[[str], bool],
+    wrapped: Callable[[str], bool],
+    blanks: BlankCuts,
+) -> Iterator[Line]:
+    """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
+    millions of lines; which blank lines are cut marks is known at the end only: *blanks* says."""
+    # a line that may start a broken line waits (in window) for the three after it
+    window: list[Line] = []
+    see = blanks.see
+    for i, raw in enumerate(raw_lines, 1):
+        ln = _excerpt_line(i, raw)
+        see(ln)
+        if not window and not _may_join(ln, wrapped):
+            yield ln  # the common case
+            continue
+        window.append(ln)
+        while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
+            yield _join_first(window, understood, wrapped)
+    while window:
+        yield _join_first(window, understood, wrapped)
+
+
+def _may_join(ln: Line, wrapped: Callable[[str], bool]) -> bool:
+    """Can pieces after *ln* join it (a banner, or what looks like the start of a broken memblock line)?"""
+    t = ln.text
+    return bool(t) and not ln.note and ((ln.ts is not None and t[:14] == "Linux version ") or wrapped(t))
+
+
+#: Line's own constructor without the Python-level __new__ of a named tuple (one per line of a capture)
+_new = tuple.__new__
+
+
+def _excerpt_line(i: int, raw: str) -> Line:
+    # the two common lines, a plain stamp or plain userspace text, without the general rules
+    if raw[:1] == "[":
+        plain = _plain_stamped(raw)
+        if plain is not None:
+            return _new(Line, (i, plain[0], plain[1], raw, ""))
+    else:
+        body = _plain_unstamped(raw)
+        if body is not None:
+            return _new(Line, (i, None, body, raw, ""))
+    body = unquote(raw) if ">" in raw[:8] else raw
+    stripped = body.strip()
+    # cut marks and commentary start with one of these (the test is cheap; the regex is not)
+    if stripped[:1] in _MARK_START and _CUT.match(stripped):
+        return Line(i, None, "", raw, "cut")
+    if stripped.startswith("#"):
+        return Line(i, None, "", raw, "comment")
+    ts, text = clean_line(body)
+    return Line(i, ts, text, raw)
+
+
+def _join_first(window: list[Line], understood: Callable[[str], bool], wrapped: Callable[[str], bool]) -> Line:
+    """Join the pieces after ``window[0]`` to it, if it is a broken line; take it out of *window*."""
+    ln = window[0]
+    if ln.note or not ln.text:
+        pass
+    elif len(window) > 1 and ln.ts is not None and window[1].ts is not None and ln.text[:1] != "L":
+        pass  # a stamped line before a stamped one: no piece to join (the banner's test is below)
+    elif ln.ts is not None and ln.text.startswith("Linux version "):
+        _join_banner(window, 0)
+    elif wrapped(ln.text) and not understood(ln.text):
+        _join(window, 0, understood)
+    return window.pop(0)
+
+
+class BlankCuts:
     """In a stamped log, a rare blank line is where someone cut it: printk stamps every line it prints.
 
-    (A mail that double-spaces every line has blanks everywhere; those mean nothing.)
+    (A mail that double-spaces every line has blanks everywhere; those mean nothing.)  Fed every
+    line in order (:meth:`see`); :meth:`cuts` gives the indices of the blank lines that are cuts.
     """
-    stamped = sum(1 for ln in lines if ln.ts is not None)
-    blanks = [k for k, ln in enumerate(lines) if not ln.note and not ln.raw.strip()]
-    if stamped < 10 or not blanks or len(blanks) * 20 > stamped:
-        return
-    for k in blanks:
-        # only between stamped lines: a blank line at either end or inside unstamped text is layout
-        if 0 < k < len(lines) - 1 and lines[k - 1].ts is not None and lines[k + 1].ts is not None:
-            lines[k] = Line(lines[k].lineno, None, "", lines[k].raw, "cut")
+
+    def __init__(self) -> None:
+        self.stamped = 0
+        self.blanks = 0
+        #: blank lines between two stamped lines (only those can be cuts: at either end or inside
+        #: unstamped text a blank line is layout)
+        self.between: list[int] = []
+        self._k = -1
+        self._prev_stamped = False
+        self._waiting = -1
+
+    def see(self, ln: Line) -> None:
+        self._k += 1
+        stamped = ln.ts is not None
+        if self._waiting >= 0:
+            if stamped:
+                self.between.append(self._waiting)
+            self._waiting = -1
+        if stamped:
+            self.stamped += 1
+        elif not ln.note and (not ln.text or ln.text.isspace()) and not ln.raw.strip():
+            self.blanks += 1
+            if self._prev_stamped:
+                self._waiting = self._k
+        self._prev_stamped = stamped
+
+    @staticmethod
+    def cut(ln: Line) -> Line:
+        """The blank line *ln* as a cut mark."""
+        return Line(ln.lineno, None, "", ln.raw, "cut")
+
+    def cuts(self) -> list[int]:
+        if self.stamped < 10 or not self.blanks or self.blanks * 20 > self.stamped:
+            return []
+        return self.between
 
 
 def _join_banner(lines: list[Line], k: int) -> None:
     """A stamped ``Linux version`` banner broken by a mail: its stampless continuation lines."""
     first = lines[k]
     text, raw = first.text, first.raw.rstrip("\r\n")
-    for nxt in lines[k + 1: k + 3]:
+    for j in range(k + 1, min(k + 3, len(lines))):
+        nxt = lines[j]
         if nxt.note or nxt.ts is not None or not nxt.text.strip() or nxt.text.startswith("====="):
             break
         text += " " + nxt.text.strip()
         raw += " " + nxt.raw.strip()
-        lines[nxt.lineno - 1] = Line(nxt.lineno, None, "", nxt.raw, "joined")
+        lines[j] = Line(nxt.lineno, None, "", nxt.raw, "joined")
     lines[k] = Line(first.lineno, first.ts, text, raw + "\n")
 
 
@@ -185,8 +309,8 @@ def _join(lines: list[Line], k: int, understood: Callable[[str], bool]) -> None:
                 first = lines[k]
                 raw = first.raw.rstrip("\r\n") + "".join(" " + p.raw.strip() for p in pieces) + "\n"
                 lines[k] = Line(first.lineno, first.ts, text, raw)
-                for p in pieces:
-                    lines[p.lineno - 1] = Line(p.lineno, None, "", p.raw, "joined")
+                for j, p in enumerate(pieces, k + 1):
+                    lines[j] = Line(p.lineno, None, "", p.raw, "joined")
                 return
 
 

@@ -36,9 +36,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
 from kho_replay.replay.flags import Flag
@@ -73,7 +76,7 @@ from kho_replay.replay.ops import (
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
 from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
-from .capture import drop_repeats, live_lines
+from .capture import drop_repeats, iter_live_lines, live_lines
 from .generic import ArchState, generic_arch_state
 from .grammar import (
     ALLOC_NID_LINE,
@@ -111,6 +114,7 @@ from .grammar import (
     PAGE_SIZE,
     PHYS_ALLOC_LINE,
     RANGE_LINE,
+    RELEVANT,
     RESIZE_PANIC_LINE,
     SECTION_BEGIN,
     SECTION_END,
@@ -128,7 +132,7 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import Line, clean_line, excerpt_lines, unquote
+from .prefixes import BlankCuts, Line, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -142,6 +146,7 @@ class _Dump:
 
     lineno: int
     ts: float | None
+    head: Line
     sizes: tuple[int, int] | None = None
     cnt: dict[str, int] = field(default_factory=dict)
     regions: dict[str, list[Region]] = field(default_factory=dict)
@@ -173,8 +178,21 @@ class ConsoleReader(HiddenOps):
         self.assumed: list[str] = []
         self.strict = strict
         self.raw_lines = lines
+        #: the capture's text, read as it is split (see :func:`read_console_text`)
+        self.text: str | None = None
         self.boot = boot
         self.lines: list[Line] = []
+        #: the lines were cleaned already, and only those the walk reads kept (:func:`count_boots` of
+        #: the same text may have done it)
+        self.cleaned = False
+        self.kept = False
+        #: each kept line's index among all the boot's lines (look-aheads count every line)
+        self.pos: Sequence[int] = []
+        #: the boot's last line and how many lines it has, kept or not
+        self.last: Line | None = None
+        self.line_count = 0
+        #: the boot's first lines (the arch hints are searched there)
+        self.head: list[Line] = []
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
@@ -217,11 +235,17 @@ class ConsoleReader(HiddenOps):
         self.preserved_ranges: list[tuple[int, int]] = []
         self.kho_early = False
         self.extend_at = -1
+        self._src_of: Line | None = None
+        self._src_last = Src(path)
 
     # ----------------------------------------------------------------- helpers
 
     def _src(self, ln: Line) -> Src:
-        return Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
+        # the ops of one line share their (immutable) Src: one is made per line, not per op
+        if ln is not self._src_of:
+            self._src_of = ln
+            self._src_last = Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
+        return self._src_last
 
     def _skip(self, ln: Line, reason: str) -> None:
         if self.strict:
@@ -245,8 +269,7 @@ class ConsoleReader(HiddenOps):
     def _clean_lines(self) -> None:
         # mail quotes, commentary, cut marks and hard wraps come off here (prefixes.excerpt_lines);
         # then what a capture script quoted is told from live output (capture.live_lines)
-        lines = live_lines(excerpt_lines(self.raw_lines, self._understood,
-                                         lambda t: bool(WRAPPED_START.match(t)) and not COMPLETE_END.search(t)))
+        lines = live_lines(excerpt_lines(self.raw_lines, self._understood, _wrapped))
         self.lines, repeats = drop_repeats(lines)
         for first, last, of in repeats:
             # counted and listable, never silently dropped
@@ -260,22 +283,36 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        self._clean_lines()
-        self._select_boot()
+        if self.text is not None and not self.kept:
+            self._stream_relevant(self.text)
+        if self.text is not None and not self._one_boot():
+            # several boots, or one pasted again: choosing and dropping need every line
+            self.raw_lines = self.text.splitlines(keepends=True)
+            self.text = None
+            self.cleaned = self.kept = False
+        if not self.kept:
+            if not self.cleaned:
+                self._clean_lines()
+            self._select_boot()
+            self._keep_relevant(self.lines)
         self._prescan()
-        for idx, ln in enumerate(self.lines):
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        for idx in range(len(lines)):
+            ln = lines[idx]
+            assert ln is not None
             self._line(idx, ln)
+            lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
         if self.loose_tables:
             self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
-        self._finish_dump(None if self.banner or not self.lines else self.lines[-1])
+        self._finish_dump(None if self.banner else self.last)
         self._resolve_pending(None)
-        if self.lines:
-            self._close_hugetlb(self.lines[-1])
+        if self.last is not None:
+            self._close_hugetlb(self.last)
         self._complete_extension()
         if self.memblock_lines == 0:
             raise FormatError(self.path, "no memblock debug lines (was the kernel booted with memblock=debug?)",
-                              line=len(self.lines) or None)
+                              line=self.line_count or None)
         self._check_cut_last_line()
         self._arch_state()
         return self._trace()
@@ -301,6 +338,9 @@ class ConsoleReader(HiddenOps):
         starts = []
         in_section = False
         for i, ln in enumerate(self.lines):
+            head = ln.text[:5]
+            if head not in ("=====", "Linux"):
+                continue  # neither a marker nor a banner (the common case, two regexes saved)
             if SECTION_BEGIN.match(ln.text):
                 in_section = True
             elif in_section and SECTION_END.match(ln.text):
@@ -340,6 +380,85 @@ class ConsoleReader(HiddenOps):
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
+    def _stream_relevant(self, text: str) -> None:
+        """The lines of a one-boot capture cleaned and filtered as they are split off *text*: only the
+        lines the walk reads are ever held (a capture of millions of lines is mostly other output)."""
+        blanks = BlankCuts()
+        last_raw: list[str] = []
+
+        def raw_lines() -> Iterator[str]:
+            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time
+            start, size = 0, len(text)
+            while start < size:
+                end = text.find("\n", start + (1 << 20))
+                end = size if end < 0 else end + 1
+                chunk = text[start:end].splitlines(keepends=True)
+                last_raw[:] = chunk[-1:]
+                yield from chunk
+                start = end
+
+        self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
+        cuts = {k + 1 for k in blanks.cuts()}  # line numbers
+        if cuts:
+            self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
+        self.raw_lines = last_raw  # what the end-of-file check reads
+
+    def _one_boot(self) -> bool:
+        """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
+        banners = sum(1 for ln in self.lines if ln.ts is not None and ln.text[:14] == "Linux version "
+                      and VERSION_LINE.match(ln.text))
+        return banners < 2 and len(self._boot_starts()) < 2
+
+    def _keep_relevant(self, lines: Iterable[Line]) -> None:
+        """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
+
+        Kept: lines :data:`RELEVANT` says a handler may read, every line of a section, blank lines
+        after a stamped one (cut marks, maybe), and the line after each of those (it may end a dump, a
+        listing or pasted tables).
+        """
+        self.head = []
+        self.last = None
+        kept: list[Line] = []
+        pos = array("q")  # 8 bytes a line, not an int object
+        relevant = RELEVANT.match
+        in_section = False
+        follow = False
+        stamped = False  # the line before was
+        i = -1
+        for i, ln in enumerate(lines):
+            if i < 5000:
+                self.head.append(ln)
+            t = ln.text
+            if (in_section or ln.note or relevant(t) or "memblock" in t or "..0x" in t
+                    or (stamped and (not t or t.isspace()))):
+                if t[:5] == "=====":
+                    if SECTION_BEGIN.match(t):
+                        in_section = True
+                    elif in_section and SECTION_END.match(t):
+                        in_section = False
+                kept.append(ln)
+                pos.append(i)
+                follow = True
+            elif follow:
+                follow = False
+                kept.append(ln)
+                pos.append(i)
+            stamped = ln.ts is not None
+        self.lines, self.pos = kept, pos
+        self.kept = self.cleaned = True
+        self.line_count = i + 1
+        self.last = ln if i >= 0 else None
+
+    def _ahead(self, idx: int, n: int = 11) -> list[Line]:
+        """The kept lines among the *n* lines after kept line *idx* (the others match no pattern)."""
+        end = self.pos[idx] + n
+        out = []
+        for j in range(idx + 1, min(idx + 1 + n, len(self.lines))):
+            if self.pos[j] > end:
+                break
+            out.append(self.lines[j])
+        return out
+
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
         boots = 0
@@ -350,7 +469,9 @@ class ConsoleReader(HiddenOps):
         merged: dict[int, tuple[int, int]] = {}
         for ln in self.lines:
             t = ln.text
-            if SECTION_BEGIN.match(t):
+            if (t[:8] == "memblock" or t[:10] == "__memblock") and "kho_preserved_memory_reserve" not in t:
+                continue  # most lines: nothing below reads a memblock call but KHO's preserved ranges
+            if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
                 continue
             if in_section:
@@ -453,7 +574,7 @@ class ConsoleReader(HiddenOps):
             return
         if self.arch is None:
             # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
-            texts = [ln.text for ln in self.lines[:5000]]
+            texts = [ln.text for ln in self.head]
             self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
         if self.arch is None and self.phys_addr_bits == 32:
             self.arch = "generic,phys=32"
@@ -468,9 +589,9 @@ class ConsoleReader(HiddenOps):
         if not self.raw_lines:
             return
         last = self.raw_lines[-1]
-        if last.endswith("\n"):
+        if last.endswith("\n") or self.last is None:
             return
-        ln = self.lines[-1]
+        ln = self.last
         if MEMBLOCKISH.match(ln.text) and not self._understood(ln.text):
             raise TruncatedError(self.path, "the file ends in the middle of a memblock line", line=ln.lineno)
 
@@ -485,7 +606,7 @@ class ConsoleReader(HiddenOps):
     def _line(self, idx: int, ln: Line) -> None:
         t = ln.text
         # userspace sections printed by the fixtures' init (debugfs copies, /proc files)
-        m = SECTION_BEGIN.match(t)
+        m = SECTION_BEGIN.match(t) if t[:5] == "=====" else None
         if m:
             self.section = m.group("name")
             self.section_lines = []
@@ -498,7 +619,7 @@ class ConsoleReader(HiddenOps):
             # printk lines interleaved with a section body are still kernel lines
             if ln.ts is None or SECTION_END.match(t):
                 return
-        if not t.strip():
+        if not t or t.isspace():
             hint = table_hint(ln.raw) if ln.note and self.dump is None else None
             if hint is not None:
                 self.loose_tables.append((ln.lineno, hint))  # "# cat .../memblock/reserved" names the next table
@@ -507,7 +628,7 @@ class ConsoleReader(HiddenOps):
             elif ln.note == "comment" and MEMBLOCKISH.match(clean_line(unquote(ln.raw).lstrip().lstrip("#"))[1]):
                 self._skip(ln, "commentary (a '#' line): memblock text not read as the kernel's")
             return  # blank, commentary, or a wrapped piece joined to the line before
-        if ln.ts is None and self.dump is None and DEBUGFS_LINE.match(t):
+        if ln.ts is None and self.dump is None and ".." in t and DEBUGFS_LINE.match(t):
             # /sys/kernel/debug/memblock tables pasted into the log
             self.memblock_lines += 1
             self.loose_tables.append((ln.lineno, t))
@@ -516,14 +637,21 @@ class ConsoleReader(HiddenOps):
             self._flush_tables()
         if self.dump is not None and self._dump_line(ln):
             return
-        if self._listing_line(ln):
+        if (self.listing is not None or t[:1] in "ZE") and self._listing_line(ln):
             return
-        if DUMP_HEAD.match(t):
+        if t[:1] == "M" and DUMP_HEAD.match(t):
             self.memblock_lines += 1
             self._resolve_pending(idx)
             self._before_dump(ln)
-            self.dump = _Dump(ln.lineno, ln.ts)
+            self.dump = _Dump(ln.lineno, ln.ts, ln)
             return
+        # a memblock call's line: straight to the one regex its function name can match
+        fast = self._by_function.get(t[:t.find(":")]) if t[:1] in "_m" else None
+        if fast is not None:
+            m = fast[0].match(t)
+            if m:
+                fast[1](self, idx, ln, m)
+                return
         for regex, handler in self._handlers:
             m = regex.match(t)
             if m:
@@ -618,11 +746,10 @@ class ConsoleReader(HiddenOps):
             return
         self.dump = None
         if not d.complete():
-            where = ln.lineno if ln else (self.lines[-1].lineno if self.lines else d.lineno)
+            where = ln.lineno if ln else (self.last.lineno if self.last else d.lineno)
             if ln is None:
                 raise TruncatedError(self.path, "the file ends inside a MEMBLOCK configuration dump", line=where)
-            head = next(x for x in self.lines if x.lineno == d.lineno)
-            self._skip(head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
+            self._skip(d.head, f"incomplete MEMBLOCK configuration dump (ends at line {where})")
             return
         mem = d.regions["memory"]
         res = d.regions["reserved"]
@@ -675,7 +802,7 @@ class ConsoleReader(HiddenOps):
             return
         alloc, _ln = self.pending
         self.pending = None
-        self._emit(dataclasses.replace(alloc, expect=result))
+        self._emit(_with_result(alloc, result))
 
     def _api_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
@@ -706,8 +833,8 @@ class ConsoleReader(HiddenOps):
         base, size = range_of(m)
         caller = m.group("caller")
         func = caller_function(caller)
-        nid = int(m.group("nid")) if "nid" in m.groupdict() and m.group("nid") is not None else None
-        flags = Flag(int(m.group("flags"), 16)) if nid is not None else None
+        nid = int(m.group("nid")) if "nid" in m.re.groupindex and m.group("nid") is not None else None
+        flags = _flag(m.group("flags")) if nid is not None else None
         if func == DOUBLE_CALLER:
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
@@ -715,7 +842,7 @@ class ConsoleReader(HiddenOps):
         if self.pending is not None and self._is_result(self.pending[0], base, size, func):
             alloc, _ = self.pending
             self.pending = None
-            self._emit(dataclasses.replace(alloc, expect=base, res_nid=nid, res_flags=flags))
+            self._emit(_with_result(alloc, base, nid, flags))
             if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
                     and size > PAGE_SIZE and not self._crosses_zones(base, size)):
                 self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
@@ -763,7 +890,7 @@ class ConsoleReader(HiddenOps):
     def _node_data_follows(self, idx: int, base: int, size: int) -> bool:
         """alloc_node_data()'s reservation, whatever caller it prints: the NODE_DATA line that confirms it."""
         want = f"[mem {base:#x}-{base + size - 1:#x}]"
-        for nxt in self.lines[idx + 1: idx + 12]:
+        for nxt in self._ahead(idx):
             if NODE_DATA_LINE.match(nxt.text):
                 return nxt.text.endswith(want)
         return False
@@ -817,8 +944,8 @@ class ConsoleReader(HiddenOps):
             "memblock_free": era.free_fn, "memblock_phys_free": era.free_fn,
             "memblock_free_late": era.free_late_fn, "__memblock_free_late": era.free_late_fn,
         }
+        self.era_noted.add(fn)  # checked once per name: a line the era prints is the common case
         if fn in expected and expected[fn] != fn:
-            self.era_noted.add(fn)
             self.facts.append(("era_mismatch", f"{self.path}:{ln.lineno}: {fn} is not printed by {era.name} "
                                                f"kernels (expected {expected[fn]})"))
 
@@ -888,6 +1015,7 @@ class ConsoleReader(HiddenOps):
         self._message(ln, "resize_panic")
 
     _handlers: tuple[tuple[re.Pattern[str], Callable[..., None]], ...] = ()
+    _by_function: ClassVar[dict[str, tuple[re.Pattern[str], Callable[..., None]]]] = {}
 
     # --------------------------------------------------------------- result
 
@@ -923,7 +1051,51 @@ ConsoleReader._handlers = (
     (CMA_MULTI_LINE, ConsoleReader._ctx_cma),
     (FREEING_LINE, ConsoleReader._ctx_freeing),
 )
+# each of these names starts the lines of one handler only (no earlier regex of _handlers reads them)
+ConsoleReader._by_function = {
+    **dict.fromkeys(("__memblock_reserve", "memblock_add_node"), ConsoleReader._handlers[0]),
+    **dict.fromkeys(("memblock_add", "memblock_remove", "memblock_reserve", "memblock_free", "memblock_phys_free",
+                     "__memblock_free_late", "memblock_free_late", "memblock_physmem_add", "__memblock_free_early",
+                     "memblock_free_early"), ConsoleReader._handlers[1]),
+    **dict.fromkeys(("memblock_alloc_try_nid", "memblock_alloc_try_nid_raw", "memblock_alloc_exact_nid_raw",
+                     "memblock_alloc_try_nid_nopanic", "memblock_virt_alloc_try_nid",
+                     "memblock_virt_alloc_try_nid_raw", "memblock_virt_alloc_try_nid_nopanic"),
+                    ConsoleReader._handlers[2]),
+    "memblock_phys_alloc_range": ConsoleReader._handlers[3],
+    "memblock_alloc_hugetlb": ConsoleReader._handlers[4],
+}
 
+
+
+def _wrapped(text: str) -> bool:
+    """Does *text* look like the start of a memblock line a mail hard-wrapped?"""
+    if not ("mem" in text or "reserved" in text) or not WRAPPED_START.match(text):
+        return False
+    # most lines end with their caller's "+0x../0x..": try there before searching the whole line
+    at = text.rfind("+0x")
+    return not (at >= 0 and COMPLETE_END.match(text, at)) and not COMPLETE_END.search(text)
+
+
+@lru_cache(maxsize=256)
+def _flag(hex_flags: str) -> Flag:
+    """A printed ``flags=`` value (a few distinct ones, on every reservation line)."""
+    return Flag(int(hex_flags, 16))
+
+
+_ALLOC_FIELDS = tuple(f.name for f in dataclasses.fields(Alloc))
+
+
+def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = None,
+                 res_flags: Flag | None = None) -> Alloc:
+    """*alloc* with the result its log recorded: ``dataclasses.replace()`` without its per-call
+    introspection (one per allocation line of a log of millions)."""
+    new = object.__new__(Alloc)
+    for name in _ALLOC_FIELDS:
+        object.__setattr__(new, name, getattr(alloc, name))
+    object.__setattr__(new, "expect", expect)
+    object.__setattr__(new, "res_nid", res_nid)
+    object.__setattr__(new, "res_flags", res_flags)
+    return new
 
 
 def _phys_addr_bits(lines: Sequence[Line]) -> int:
@@ -945,15 +1117,51 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param kernel: the release to read it as (``--kernel``); default: the banner's, else the line formats'.
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
-    lines = text.splitlines(keepends=True)
-    return ConsoleReader(path, lines, strict=strict, boot=boot, kernel=kernel, arch=arch).read()
+    reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    streams = boot in (None, 1, -1)
+    if not _adopt(reader, text, streams):
+        if streams:
+            # read as it is split; a capture that turns out to hold several boots is read again whole
+            reader.text = text
+        else:
+            reader.raw_lines = text.splitlines(keepends=True)
+    return reader.read()
+
+
+#: What count_boots() read last, for the read that follows it (validate and kho count a capture's
+#: boots, then read it): ((path, length, hash of the text), the reader that counted).
+_last_counted: tuple[tuple[str, int, int], ConsoleReader] | None = None
+
+
+def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
+    """Give *reader* the lines count_boots() of *text* prepared, if it did (once)."""
+    global _last_counted
+    last, _last_counted = _last_counted, None
+    if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
+        return False
+    done = last[1]
+    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
+        setattr(reader, name, getattr(done, name))
+    reader.text = text if done.kept else None  # streamed: the read may still need the text
+    return True
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
     """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
-    reader = ConsoleReader(path, text.splitlines(keepends=True))
-    reader._clean_lines()
-    return len(reader._boot_starts())
+    global _last_counted
+    reader = ConsoleReader(path, [])
+    reader.text = text
+    reader._stream_relevant(text)
+    if reader._one_boot():
+        n = len(reader._boot_starts())
+        reader.text = None  # the read that follows has its own copy: hold only the kept lines
+    else:
+        # boots to tell apart, or one pasted again (drop_repeats() reads every line)
+        reader = ConsoleReader(path, text.splitlines(keepends=True))
+        reader._clean_lines()
+        n = len(reader._boot_starts())
+    _last_counted = ((path, len(text), hash(text)), reader)
+    return n
 
 
 def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> list[str]:
