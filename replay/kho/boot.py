@@ -52,6 +52,7 @@ from typing import NamedTuple, TypedDict, Unpack
 from ..errors import KernelPanic, KhoReplayError
 from ..flags import Flag
 from ..memblock.engine import Memblock
+from ..memblock.regions import attribute_copy
 from ..memblock.search import for_each_free_mem_range
 from ..ops import (
     MEMBLOCK_ALLOC_ACCESSIBLE,
@@ -554,7 +555,7 @@ class Boot:
 
         The trace, the strategy, the inputs and the entries of the lists (frozen) are shared.
         """
-        b = copy.copy(self)
+        b = attribute_copy(self)  # not copy.copy(): see attribute_copy()
         b.mb = self.mb.copy()
         b.cma = copy.deepcopy(self.cma)  # early-CMA pages move the areas' cursors
         for f in fields(self):

@@ -25,7 +25,6 @@ panics we raise :class:`~.errors.KernelPanic`; WARNs, ``pr_err`` and
 
 from __future__ import annotations
 
-import copy
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -69,7 +68,7 @@ from ..ops import (
     caller_function,
 )
 from ..profile import Arch, Profile, arch_for, profile_for
-from .regions import MASK, ArrayPlace, RegionTable
+from .regions import MASK, ArrayPlace, RegionTable, attribute_copy
 from .search import find_range_literal
 
 __all__ = [
@@ -177,7 +176,7 @@ class Memblock:
 
     def copy(self) -> Memblock:
         """An independent copy of the model in its current state (profile and arch shared: immutable)."""
-        new = copy.copy(self)
+        new = attribute_copy(self)
         new.memory, new.reserved, new.physmem = self.memory.copy(), self.reserved.copy(), self.physmem.copy()
         new.kho_scratch = self.kho_scratch[:]
         new.messages = self.messages[:]
