@@ -619,6 +619,20 @@ def parse_number(text: str) -> int:
     return -value if m.group(1) else value
 
 
+_REPEATED: dict[str, int] = {}
+
+
+def _repeated_number(text: str) -> int:
+    """:func:`parse_number` for sizes, aligns and nids, which a script repeats: each text read once
+    (the first 2^14 distinct ones)."""
+    value = _REPEATED.get(text)
+    if value is None:
+        value = parse_number(text)
+        if len(_REPEATED) < 1 << 14:
+            _REPEATED[text] = value
+    return value
+
+
 def format_number(value: int, *, suffix: bool = True) -> str:
     """Hex, or a K/M/G/T multiple when exact (``2M``), for sizes in scripts."""
     if value < 0:
@@ -685,8 +699,8 @@ def _format_expect(value: int | str) -> str:
 #: Value types of the op script: (parse, format).
 _TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
     "addr": (parse_number, hex),
-    "size": (parse_number, format_number),
-    "int": (parse_number, str),
+    "size": (_repeated_number, format_number),
+    "int": (_repeated_number, str),
     "flag": (_one_flag, format_flags),
     "flags": (parse_flags, format_flags),
     "bool": (_bool, lambda v: "1" if v else "0"),
