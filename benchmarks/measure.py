@@ -32,3 +32,13 @@ def child(argv: list[str], *, keep_output: bool = False) -> Child:
     _, status, usage = os.wait4(proc.pid, 0)
     return Child(out, time.perf_counter() - w0, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
                  os.waitstatus_to_exitcode(status))
+
+
+def compile_sources() -> None:
+    """Byte-compile our packages, as installing them does: the figures then leave out compiling our own
+    source on every run (``PYTHONDONTWRITEBYTECODE`` keeps the interpreter from caching it)."""
+    import compileall
+    import importlib
+
+    for name in ("kho_replay", "kho_replay.parsers", "kho_replay.replay"):
+        compileall.compile_dir(os.path.dirname(importlib.import_module(name).__file__ or ""), quiet=1)

@@ -15,7 +15,8 @@ peak memory for each run, then the best and median per size; the target is
 
 ``--end-to-end`` also writes each stream as an op script and times
 ``kho-replay run SCRIPT -o /dev/null`` in a fresh process (read, replay,
-print, start-up included; CPU time from wait4()), beside the model alone.
+print, start-up included, our packages byte-compiled first as an install leaves
+them; CPU time from wait4()), beside the model alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import random
 import resource
 import time
 
-from measure import child
+from measure import child, compile_sources
 
 from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import Add, Alloc, AllowResize, Free, Op, Reserve, SetCurrentLimit
@@ -118,6 +119,7 @@ def run_cpu(ops: list[Op]) -> float:
     from kho_replay.replay.ops import format_script
 
     exe = os.path.join(os.path.dirname(sys.executable), "kho-replay")
+    compile_sources()  # as an install leaves them: a run does not compile our source
     with tempfile.NamedTemporaryFile("w", suffix=".ops", delete=False) as f:
         f.write(format_script(ops))
     try:

@@ -48,7 +48,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from measure import child
+from measure import child, compile_sources
 
 from kho_replay.parsers.tracedat import iter_console, open_tracedat
 from kho_replay.parsers.tracedat.render import render_report
@@ -272,21 +272,11 @@ def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compressio
 SHAPES = ("probe", "function", "console", "mixed")
 
 
-def _compile_sources() -> None:
-    """Byte-compile our packages, as installing them does: the figures then leave out compiling our own
-    source on every run (``PYTHONDONTWRITEBYTECODE`` keeps the interpreter from caching it)."""
-    import compileall
-    import importlib
-
-    for name in ("kho_replay", "kho_replay.parsers", "kho_replay.replay"):
-        compileall.compile_dir(os.path.dirname(importlib.import_module(name).__file__ or ""), quiet=1)
-
-
 def shapes_table(n: int, out: str, repeat: int) -> None:
     """Every shape, uncompressed and zstd: extraction against trace-cmd report, then a summary table."""
     import sys
 
-    _compile_sources()
+    compile_sources()
 
     rows = []
     for shape in SHAPES:

@@ -867,8 +867,48 @@ def dispatch(args: list[str]) -> list[str]:
     return list(args)
 
 
+def _plain_coercion() -> None:
+    """Coerce ``str`` and plain ``Path`` parameters without pydantic.
+
+    typer coerces every parameter, given or not, through a pydantic ``TypeAdapter`` built on
+    first use: importing pydantic and building them is ~0.15 CPU-s, the start-up of a short
+    ``run``.  An option not given (None) needs no coercion; a ``str`` is itself; a ``Path``
+    goes through typer's own path checks.  Any other type still gets its adapter, when given.
+    """
+    from dataclasses import dataclass
+
+    from typer import _coercion, _param_types
+    from typer import core as typer_core
+
+    build = typer_core.build_runtime_param
+    if getattr(build, "plain", False):
+        return
+
+    @dataclass(frozen=True)
+    class Deferred(_coercion.RuntimeParam):
+        descriptor: Any
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            info, kind = self.parameter_info, self.annotation
+            if type(value) is str and value and info.parser is None and not param.multiple and param.nargs == 1:
+                if kind is str:
+                    return value
+                if kind is Path and info.path_type is None:
+                    return _param_types.coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+            return build(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    def plain(descriptor: Any) -> Any:
+        if descriptor.file_annotation is not None:
+            return build(descriptor)
+        return Deferred(descriptor.parameter_info, descriptor.annotation, descriptor)
+
+    plain.plain = True  # type: ignore[attr-defined]
+    typer_core.build_runtime_param = plain
+
+
 def run_cli(args: list[str]) -> int:
     """Run kho-replay with *args* (no program name); returns the exit code.  A bad option is one line, exit 2."""
+    _plain_coercion()
     try:
         code = app(args=dispatch(args), prog_name="kho-replay", standalone_mode=False)
     except click_exc.ClickException as e:

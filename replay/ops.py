@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
@@ -93,6 +93,7 @@ __all__ = [
     "ZoneRanges",
     "format_number",
     "format_op",
+    "fast_new",
     "format_script",
     "parse_number",
     "parse_op",
@@ -151,6 +152,35 @@ class Src:
         if self.offset is not None:
             return f"{self.path}@0x{self.offset:08x}"
         return self.path
+
+
+def fast_new(cls: type, *params: str) -> Callable[..., Any]:
+    """A constructor for the frozen, slotted dataclass *cls* taking the fields *params* positionally.
+
+    The other fields are keyword-only, with their defaults (required when they have none).  It sets
+    the slots the way the dataclass's ``__init__`` does (these classes have no ``__post_init__``),
+    without its per-field ``object.__setattr__`` lookups: the same object, made about twice as fast, for readers that
+    build hundreds of thousands of ops.  A field renamed here fails at the caller's import.
+    """
+    names = {f.name: f for f in fields(cls)}
+    gone = set(params).difference(names)
+    if gone:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
+    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in names}
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    body, kwonly = [], []
+    for i, (name, f) in enumerate(names.items()):
+        env[f"_s{i}"] = slots[name].__set__
+        if name not in params:
+            if f.default is MISSING:
+                kwonly.append(name)  # required, by keyword
+            else:
+                env[f"_d{i}"] = f.default
+                kwonly.append(f"{name}=_d{i}")
+        body.append(f"    _s{i}(o, {name})\n")
+    args = ", ".join([*params, *(["*", *kwonly] if kwonly else [])])
+    exec(f"def make({args}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
+    return env["make"]  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------
@@ -589,6 +619,20 @@ def parse_number(text: str) -> int:
     return -value if m.group(1) else value
 
 
+_REPEATED: dict[str, int] = {}
+
+
+def _repeated_number(text: str) -> int:
+    """:func:`parse_number` for sizes, aligns and nids, which a script repeats: each text read once
+    (the first 2^14 distinct ones)."""
+    value = _REPEATED.get(text)
+    if value is None:
+        value = parse_number(text)
+        if len(_REPEATED) < 1 << 14:
+            _REPEATED[text] = value
+    return value
+
+
 def format_number(value: int, *, suffix: bool = True) -> str:
     """Hex, or a K/M/G/T multiple when exact (``2M``), for sizes in scripts."""
     if value < 0:
@@ -655,8 +699,8 @@ def _format_expect(value: int | str) -> str:
 #: Value types of the op script: (parse, format).
 _TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
     "addr": (parse_number, hex),
-    "size": (parse_number, format_number),
-    "int": (parse_number, str),
+    "size": (_repeated_number, format_number),
+    "int": (_repeated_number, str),
     "flag": (_one_flag, format_flags),
     "flags": (parse_flags, format_flags),
     "bool": (_bool, lambda v: "1" if v else "0"),
@@ -749,6 +793,12 @@ _FORMAT = {
 }
 
 
+#: Per op kind: a constructor taking its positionals, then caller, inferred and src (see fast_new).
+_NEW = {cls.keyword: fast_new(cls, *(i.field for i in items if i.how == "pos"), "caller", "inferred", "src")
+        for cls, items in OP_SYNTAX.items()}
+#: Where an op-script line is (path, line).
+_new_line_src = fast_new(Src, "path", "line")
+
 #: Per allocation API: the fields an ``alloc`` line's ``key=value`` words set, and how each is read.
 _ALLOC_KEYS = {
     name: {i.key: (i.field, _TYPES[i.type][0]) for i in OP_SYNTAX[Alloc] if i.how == "opt" and i.key in words}
@@ -774,7 +824,7 @@ def _alloc_fast(words: list[str], caller: str | None, inferred: str | None, src:
         return None
     if "size" not in values:
         return None
-    return Alloc(words[1], **values, caller=caller, inferred=inferred, src=src)
+    return _NEW["alloc"](words[1], caller, inferred, src, **values)
 
 
 def parse_op(line: str, *, src: Src | None = None) -> Op | None:
@@ -807,7 +857,7 @@ def parse_op(line: str, *, src: Src | None = None) -> Op | None:
             args = [parse(text) for (_, parse), text in zip(positional, words[1:], strict=True)]
         except ValueError as e:
             raise ValueError(f"{kw} {e}" if str(e).startswith("takes ") else str(e)) from None
-        return OP_TYPES[kw](*args, caller=caller, inferred=inferred, src=src)
+        return _NEW[kw](*args, caller, inferred, src)
     if kw == "alloc":
         op = _alloc_fast(words, caller, inferred, src)
         if op is not None:
@@ -863,28 +913,45 @@ def _unexpected(kw: str, keys: set[str], words: set[str]) -> None:
     raise ValueError(f"{kw}: unexpected {' '.join(sorted(words))}")
 
 
+def _formatter(cls: type[Op]) -> Callable[[Op], str]:
+    """:data:`_FORMAT`'s row for *cls* as one function, the fields read in line (a run prints 10^5 ops)."""
+    env: dict[str, Any] = {}
+    body = [f"def fmt(op):\n    parts = [{cls.keyword!r}]\n    add = parts.append\n"]
+    for i, (how, key, name, fmt, default) in enumerate(_FORMAT[cls]):
+        env[f"_f{i}"], env[f"_d{i}"] = fmt, default
+        if how == "pos":
+            body.append(f"    add(_f{i}(op.{name}))\n")
+        elif how == "rest":
+            body.append(f"    parts.extend([_f{i}(v) for v in op.{name}])\n")
+        else:  # most options are left at None: no __ne__
+            text = repr(key) if how == "bare" else f"{key + '='!r} + _f{i}(v)"
+            body.append(f"    v = op.{name}\n    if v is not _d{i} and v != _d{i}:\n        add({text})\n")
+    body.append("    if op.caller:\n        add('caller=' + op.caller)\n    line = ' '.join(parts)\n"
+                "    if op.inferred is not None:\n        line += '  # inferred: ' + op.inferred\n    return line\n")
+    exec("".join(body), env)
+    return env["fmt"]  # type: ignore[no-any-return]
+
+
+_FORMATTERS = {cls: _formatter(cls) for cls in OP_SYNTAX}
+
+
 def format_op(op: Op) -> str:
     """The op-script line for *op* (the inverse of :func:`parse_op`).
 
     >>> format_op(Alloc("memblock_alloc", 4096, align=4096, expect=0x23fffe000))
     'alloc memblock_alloc size=4K align=4K expect=0x23fffe000'
     """
-    parts: list[str] = [op.keyword]
-    add = parts.append
-    for how, key, name, fmt, default in _FORMAT[type(op)]:
-        value = getattr(op, name)
-        if how == "pos":
-            add(fmt(value))
-        elif how == "rest":
-            parts.extend(fmt(v) for v in value)
-        elif value is not default and value != default:  # most options are left at None: no __ne__
-            add(key if how == "bare" else f"{key}={fmt(value)}")
-    if op.caller:
-        add(f"caller={op.caller}")
-    line = " ".join(parts)
-    if op.inferred is not None:
-        line += f"  # inferred: {op.inferred}"
-    return line
+    return _FORMATTERS[type(op)](op)
+
+
+def _parse_line(line: str, path: str, lineno: int) -> Op | None:
+    """:func:`parse_op` on line *lineno* of *path*, its error as a :class:`FormatError` naming both."""
+    try:
+        return parse_op(line, src=_new_line_src(path, lineno))
+    except (ValueError, KeyError) as e:
+        # str(KeyError) is the repr of the key: drop its quotes, never a ValueError's
+        msg = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
+        raise FormatError(path, msg, line=lineno) from None
 
 
 def iter_script(lines: Iterable[str], path: str = "<ops>") -> Iterator[Op]:
@@ -893,14 +960,57 @@ def iter_script(lines: Iterable[str], path: str = "<ops>") -> Iterator[Op]:
     :raises FormatError: on the first line that does not parse.
     """
     for lineno, line in enumerate(lines, 1):
-        try:
-            op = parse_op(line, src=Src(path, lineno))
-        except (ValueError, KeyError) as e:
-            # str(KeyError) is the repr of the key: drop its quotes, never a ValueError's
-            msg = str(e).strip("'\"") if isinstance(e, KeyError) else str(e)
-            raise FormatError(path, msg, line=lineno) from None
+        op = _parse_line(line, path, lineno)
         if op is not None:
             yield op
+
+
+#: Op kinds whose line is often positionals only: (words on the line, constructor, parse per positional).
+_HOT = {kw: (len(pos) + 1, _NEW[kw], tuple(parse for _, parse in pos))
+        for kw, (pos, _, _, rest) in _PARSE.items() if rest is None and kw != "alloc"}
+
+
+def _read_script(lines: Iterable[str], path: str) -> list[Op]:
+    """:func:`iter_script` as a list, the common lines read inline.
+
+    A line without a comment that is positionals only (``reserve 0x1000 4K``) or a plain
+    ``alloc API key=value...`` is built here; any other line, and any that fails here, goes
+    through :func:`parse_op`, which reads it or says what is wrong.  ~40% of the per-line cost.
+    """
+    ops: list[Op] = []
+    add, hot, alloc_fast, new_src = ops.append, _HOT, _alloc_fast, _new_line_src
+    for lineno, line in enumerate(lines, 1):
+        if "#" not in line:
+            code, caller = line, None
+            if "caller=" in line:
+                code, _, caller = line.partition("caller=")
+                caller = caller.strip() or None
+            words = code.split()
+            if words:
+                spec = hot.get(words[0])
+                try:
+                    if spec is not None:
+                        if len(words) == spec[0] and "=" not in code:
+                            new, parse = spec[1], spec[2]
+                            if len(parse) == 2:
+                                add(new(parse[0](words[1]), parse[1](words[2]), caller, None, new_src(path, lineno)))
+                            else:
+                                add(new(*[p(w) for p, w in zip(parse, words[1:], strict=True)], caller, None,
+                                        new_src(path, lineno)))
+                            continue
+                    elif words[0] == "alloc":
+                        op = alloc_fast(words, caller, None, new_src(path, lineno))
+                        if op is not None:
+                            add(op)
+                            continue
+                except (ValueError, KeyError):
+                    pass  # parse_op says what is wrong
+            elif caller is None:
+                continue
+        op = _parse_line(line, path, lineno)
+        if op is not None:
+            add(op)
+    return ops
 
 
 def parse_script(text: str, path: str = "<ops>") -> tuple[Op, ...]:
@@ -908,7 +1018,7 @@ def parse_script(text: str, path: str = "<ops>") -> tuple[Op, ...]:
     from .gcpause import gc_paused
 
     with gc_paused():
-        return tuple(iter_script(text.splitlines(), path))
+        return tuple(_read_script(text.splitlines(), path))
 
 
 def format_script(ops: Iterable[Op]) -> str:

@@ -453,3 +453,15 @@ def test_no_command_leaves_a_partial_or_clobbered_file(capsys: pytest.CaptureFix
         assert changed == {target}  # only the output, whole (no temporary beside it)
     assert not [p for p in d.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
     assert os.access(d, os.W_OK)
+
+
+def test_run_of_an_op_script_starts_without_pydantic(tmp_path: Path) -> None:
+    # typer builds a pydantic adapter per parameter on first use: ~0.15 CPU-s of a short run's start-up.
+    # A str or Path option, or one not given, needs none (the options' meaning is checked above).
+    out = tmp_path / "r.txt"
+    code = ("import sys\nfrom kho_replay.replay.cli import run_cli\n"
+            f"assert run_cli(['run', {str(OPS)!r}, '-o', {str(out)!r}, '--kernel', '7.3']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic'))\n")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "[]", got.stdout + got.stderr
+    assert "MEMBLOCK configuration:" in out.read_text()

@@ -73,6 +73,7 @@ from kho_replay.replay.ops import (
     Skipped,
     Src,
     Trace,
+    fast_new,
 )
 
 from .events import EventFormat, FieldKind
@@ -844,35 +845,9 @@ class _Extractor:
         return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
 
 
-def _fast_new(cls: type, *params: str) -> Callable[..., Any]:
-    """A constructor for the frozen, slotted dataclass *cls* taking the fields *params* positionally.
-
-    The other fields take their defaults.  It sets the slots the way the dataclass's ``__init__``
-    does (these classes have no ``__post_init__``), without its per-field ``object.__setattr__``
-    lookups and keyword handling: the same object, made about twice as fast, for the hundreds of
-    thousands of ops a probe trace holds.  A field renamed in ops.py fails here, at import.
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in fields}
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    body = []
-    for i, (name, f) in enumerate(fields.items()):
-        env[f"_s{i}"] = slots[name].__set__
-        if name not in params:
-            if f.default is dataclasses.MISSING:
-                raise TypeError(f"{cls.__name__}.{name} has no default: pass it")
-            env[f"_d{i}"] = f.default
-        body.append(f"    _s{i}(o, {name if name in params else f'_d{i}'})\n")
-    gone = set(params).difference(fields)
-    if gone:
-        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
-    exec(f"def make({', '.join(params)}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
-    return env["make"]  # type: ignore[no-any-return]
-
-
-_new_src = _fast_new(Src, "path", "offset", "timestamp")
-_new_alloc = _fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
-_new_simple = {cls: _fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+_new_src = fast_new(Src, "path", "offset", "timestamp")
+_new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+_new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
 
 
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:

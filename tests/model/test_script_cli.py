@@ -154,10 +154,8 @@ def _read_both_ways(line: str) -> tuple[object, object]:
         ops_module._alloc_fast = saved
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.one_of(alloc_ops(), ops()), st.randoms(use_true_random=False),
-       st.sampled_from(["as is", "shuffle", "twice", "garbage", "bare", "drop", "spaces"]))
-def test_fast_path_reads_every_line_as_the_general_way(op, rng, how):
+def _mutated_line(op, rng, how: str) -> str:
+    """*op*'s line, its words shuffled, repeated, replaced by garbage, ... as *how* says."""
     words = format_op(op).split("  # ")[0].split()
     head = 2 if words[0] == "alloc" else 1
     rest = words[head:]
@@ -176,8 +174,38 @@ def test_fast_path_reads_every_line_as_the_general_way(op, rng, how):
     line = sep.join(words[:head] + rest)
     if op.caller:
         line += f" caller={op.caller}"
+    return line
+
+
+HOW = st.sampled_from(["as is", "shuffle", "twice", "garbage", "bare", "drop", "spaces"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(alloc_ops(), ops()), st.randoms(use_true_random=False), HOW)
+def test_fast_path_reads_every_line_as_the_general_way(op, rng, how):
+    line = _mutated_line(op, rng, how)
     fast, general = _read_both_ways(line)
     assert fast == general, line
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(alloc_ops(), ops()), HOW), max_size=6), st.randoms(use_true_random=False))
+def test_script_reader_reads_every_line_as_parse_op(lines, rng):
+    """parse_script()'s inline reading of common lines gives what iter_script() (parse_op per line) gives:
+    the same ops from the same lines, or the same error on the same line."""
+    from kho_replay.replay.errors import FormatError
+    from kho_replay.replay.ops import iter_script
+
+    text = "\n".join(_mutated_line(op, rng, how) for op, how in lines) + "\n\n  # end\n"
+
+    def read(parse):
+        try:
+            got = parse()
+        except FormatError as e:
+            return str(e)
+        return [(op, op.caller, op.inferred, op.src) for op in got]
+
+    assert read(lambda: parse_script(text, "s.ops")) == read(lambda: tuple(iter_script(text.splitlines(), "s.ops")))
 
 
 def test_parsed_real_trace_round_trips():
