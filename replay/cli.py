@@ -877,30 +877,42 @@ def _plain_coercion() -> None:
     """
     from dataclasses import dataclass
 
-    from typer import _coercion, _param_types
-    from typer import core as typer_core
+    # typer's internals (0.29): another typer without them keeps its own coercion, only slower to start.
+    try:
+        from typer import _coercion, _param_types
+        from typer import core as typer_core
 
-    build = typer_core.build_runtime_param
+        build = typer_core.build_runtime_param
+        _coercion.RuntimeParam._coerce_value  # noqa: B018
+        _param_types.coerce_cli_path  # noqa: B018
+    except (ImportError, AttributeError):
+        return
     if getattr(build, "plain", False):
         return
 
-    @dataclass(frozen=True)
-    class Deferred(_coercion.RuntimeParam):
-        descriptor: Any
+    try:
+        @dataclass(frozen=True)
+        class Deferred(_coercion.RuntimeParam):
+            descriptor: Any
 
-        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            info, kind = self.parameter_info, self.annotation
-            if type(value) is str and value and info.parser is None and not param.multiple and param.nargs == 1:
-                if kind is str:
-                    return value
-                if kind is Path and info.path_type is None:
-                    return _param_types.coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
-            return build(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+            def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+                info, kind = self.parameter_info, self.annotation
+                if type(value) is str and value and info.parser is None and not param.multiple and param.nargs == 1:
+                    if kind is str:
+                        return value
+                    if kind is Path and info.path_type is None:
+                        return _param_types.coerce_cli_path(Path(value), info, path_type=Path, param=param, ctx=ctx)
+                return build(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
+    except TypeError:  # a RuntimeParam of another shape
+        return
 
     def plain(descriptor: Any) -> Any:
-        if descriptor.file_annotation is not None:
-            return build(descriptor)
-        return Deferred(descriptor.parameter_info, descriptor.annotation, descriptor)
+        try:
+            if descriptor.file_annotation is None:
+                return Deferred(descriptor.parameter_info, descriptor.annotation, descriptor)
+        except (AttributeError, TypeError):  # a descriptor or RuntimeParam of another shape: typer's own way
+            pass
+        return build(descriptor)
 
     plain.plain = True  # type: ignore[attr-defined]
     typer_core.build_runtime_param = plain
