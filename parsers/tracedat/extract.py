@@ -958,14 +958,17 @@ def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
     """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
     fracs = [t % 1_000_000_000 for t in tss]
     fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
-    values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
-                                               [f if f % 1000 else f // 1000 for f in fracs], msgs, strict=True))
+    if len(msgs) != len(fracs):
+        raise ValueError("one message per timestamp")
+    # Seconds, fraction, message interleaved by slice assignment: no tuple per line.
+    values: list[Any] = [None] * (3 * len(fracs))
+    values[0::3] = [t // 1_000_000_000 for t in tss]
+    values[1::3] = [f if f % 1000 else f // 1000 for f in fracs]
+    values[2::3] = msgs
     text = fmt % tuple(values)
     # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
     if b"\0" in text:
-        values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
-                                                   [f if f % 1000 else f // 1000 for f in fracs],
-                                                   [m.split(b"\0", 1)[0] for m in msgs], strict=True))
+        values[2::3] = [m.split(b"\0", 1)[0] for m in msgs]
         text = fmt % tuple(values)
     return text.decode("utf-8", "surrogateescape")
 
