@@ -233,7 +233,7 @@ class _Extractor:
         # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
         # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
         self.parts: list[str] = []
-        self.lines: list[int] = []
+        self.lines = array("q")  # an int array, not a list: no int object per line kept for the parse
         self.offs = array("q")
         self.tss = array("q")
         self.probe_ops: list[Op] = []
@@ -676,19 +676,21 @@ class _Extractor:
         """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
         parts, lines = self.parts, self.lines
         self.offs, self.tss = offs, tss
-        order = order if isinstance(order, list) else list(order)
+        # Read as it is merged: the order is never a list of the whole file's indices.
+        order = iter(order)
         done = 0
         # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
-        for at, text in [*side, (len(order), None)]:
-            stop = max(done, min(at, len(order)))
-            for lo in range(done, stop, 4096):
-                seg = order[lo:min(lo + 4096, stop)]
+        for at, text in [*side, (len(msgs), None)]:
+            while done < at:
+                seg = list(itertools.islice(order, min(4096, at - done)))
+                if not seg:
+                    break
                 pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
                 parts.append(_stamped(pick(tss), pick(msgs)))
                 # Each message let go once written: the text grows as they go, not on top of them all.
                 any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
-                lines += seg
-            done = stop
+                lines.extend(seg)
+                done += len(seg)
             if text is not None:
                 parts.append(text)
                 lines.append(-1)
@@ -931,14 +933,17 @@ def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
     """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
     fracs = [t % 1_000_000_000 for t in tss]
     fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
-    values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
-                                               [f if f % 1000 else f // 1000 for f in fracs], msgs, strict=True))
+    if len(msgs) != len(fracs):
+        raise ValueError("one message per timestamp")
+    # Seconds, fraction, message interleaved by slice assignment: no tuple per line.
+    values: list[Any] = [None] * (3 * len(fracs))
+    values[0::3] = [t // 1_000_000_000 for t in tss]
+    values[1::3] = [f if f % 1000 else f // 1000 for f in fracs]
+    values[2::3] = msgs
     text = fmt % tuple(values)
     # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
     if b"\0" in text:
-        values = itertools.chain.from_iterable(zip([t // 1_000_000_000 for t in tss],
-                                                   [f if f % 1000 else f // 1000 for f in fracs],
-                                                   [m.split(b"\0", 1)[0] for m in msgs], strict=True))
+        values[2::3] = [m.split(b"\0", 1)[0] for m in msgs]
         text = fmt % tuple(values)
     return text.decode("utf-8", "surrogateescape")
 
@@ -950,9 +955,27 @@ def _merged(tss: array[int], bounds: list[int], in_order: bool) -> Iterable[int]
     otherwise the heap merge that trace-cmd's report does, step by step.
     """
     if in_order:
-        return sorted(range(len(tss)), key=tss.__getitem__)
+        return itertools.chain.from_iterable(_merged_chunks(tss, bounds))
     runs = [zip(tss[a:b], range(a, b), strict=True) for a, b in itertools.pairwise(bounds)]
     return (g for _, g in heapq.merge(*runs, key=lambda tg: tg[0]))
+
+
+def _merged_chunks(tss: array[int], bounds: list[int], step: int = 65536) -> Iterable[list[int]]:
+    """The stable sort by time of ascending per-CPU runs, a window at a time: each window takes every
+    record up to a time no run passes within *step* records, so the sort keys (an int object per
+    record) never exist for the whole file at once."""
+    at, ends = bounds[:-1], bounds[1:]
+    while True:
+        live = [c for c, a in enumerate(at) if a < ends[c]]
+        if not live:
+            return
+        cut = min(tss[min(at[c] + step, ends[c]) - 1] for c in live)
+        picks = []
+        for c in live:
+            hi = bisect.bisect_right(tss, cut, at[c], ends[c])
+            picks.append(range(at[c], hi))
+            at[c] = hi
+        yield sorted(itertools.chain.from_iterable(picks), key=tss.__getitem__)
 
 
 def _merge_lists(per_cpu: list[list[Any]], in_order: bool) -> list[Any]:
@@ -972,7 +995,7 @@ def _debugfs_sections(tables: dict[str, str]) -> list[str]:
     return out
 
 
-def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: list[int], first: int) -> Trace:
+def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: array[int], first: int) -> Trace:
     """Turn the rebuilt text's line numbers into record offsets and timestamps (line *first* is ``lines[0]``,
     each line's record ``offs[g]``, ``tss[g]`` with ``g = lines[line - first]``, -1 for no record)."""
     n = len(lines)
