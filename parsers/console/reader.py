@@ -1101,12 +1101,14 @@ ConsoleReader._by_function = {
 #: wherever they are (_UNPLAIN) are looked for in the run afterwards: str.find() is faster.
 _PLAIN_RUN = re.compile(
     r"(?:\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern + r") *[!-~][ -~]*\n"
-    r"|(?![^>\n]{0,7}>)(?! *[#<>])(?! *[.8%-][-%<>8 .cCuUtThHeErRsSnNiIpP]*\n)"
+    r"|(?!\[ *[0-9])(?![^>\n]{0,7}>)(?! *[#<>])(?! *[.8%-][-%<>8 .cCuUtThHeErRsSnNiIpP]*\n)"
     r"(?! *\[ *(?:\.\.|(?i:snip|cut)|[TC][0-9]))(?!\[[A-Z][a-z]{2} )(?!ker|use|mai|dae|aut|sys|lpr|new)"
     r"(?!" + RELEVANT.pattern + r")(?= *[!-~])(?:[ -Z\\-~]++|\[(?! *[0-9]))++\n\n?)+"
 )
 #: kept (_keep_relevant) or read as a marker, a journal prefix (clean_line) wherever they are
 _UNPLAIN = ("memblock", "..0x", "=====", "kernel: ")
+#: memblock lines (no run starts there): passed at once
+_UNREAD = re.compile(r"(?:(?:\[ *[0-9]+\.[0-9]+\] )?(?:__)?memblock[^\n]*\n)+")
 #: below this many lines a run is not worth passing on whole
 _MIN_RUN = 4
 
@@ -1115,6 +1117,7 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
     """*chunk* (whole lines, the first numbered *lineno*) as runs of plain lines no pass reads
     (:class:`PlainRun`) and the lines between them (``str.splitlines()``'s)."""
     plain = _PLAIN_RUN.match
+    unread = _UNREAD.match
     find = chunk.find
     pos = other = 0  # other: where the text not yet given starts
     size = len(chunk)
@@ -1137,7 +1140,11 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
             yield run
             pos = other = end
             continue
-        # not a run here: on to the next line
+        # not a run here: past memblock lines at once (every line of a memblock log), else on to the next
+        u = unread(chunk, end)
+        if u:
+            pos = u.end()
+            continue
         nl = find("\n", end)
         pos = size if nl < 0 else nl + 1
     if other < size:
