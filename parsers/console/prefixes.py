@@ -259,7 +259,8 @@ _STAMPED_LINE = re.compile(r"\n\[ *[0-9]")
 
 class PlainRun:
     """Whole lines ``text[start:end]``, the first numbered *lineno*, each a plain line no pass reads:
-    stamped (``[    1.0] text``) or not, printable ASCII, no prefix, mark or memblock text, blank only
+    stamped (``[    1.0] text``) or not, printable ASCII (a CR before the newline taken off as
+    clean_line() does), no prefix, mark or memblock text, blank (a bare newline) only
     after an unstamped line (see reader._plain_runs).  The line stages pass it on whole and count its
     lines; one whose state needs them one by one reads :meth:`lines`."""
 
@@ -267,7 +268,7 @@ class PlainRun:
 
     def __init__(self, text: str, start: int, end: int, lineno: int) -> None:
         self.text, self.start, self.end, self.lineno = text, start, end, lineno
-        #: each line ends with a newline, the only line break among printable ASCII
+        #: each line ends with a newline (CR only before it), the only line break among printable ASCII
         self.count = text.count("\n", start, end)
 
     def lines(self) -> list[Line]:

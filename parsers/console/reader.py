@@ -1094,16 +1094,16 @@ ConsoleReader._by_function = {
 
 
 
-#: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII, not blank, nothing
+#: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII (CRLF or LF), not blank, nothing
 #: :data:`RELEVANT` reads, and left as it is by every rule of prefixes._excerpt_line(): a plain
 #: ``[ 1.0] text`` line, or one no quote or cut mark, commentary, prefix or stamp starts or holds (an
 #: unstamped line holds no '[' before a digit), maybe followed by a blank line.  The texts kept
 #: wherever they are (_UNPLAIN) are looked for in the run afterwards: str.find() is faster.
 _PLAIN_RUN = re.compile(
-    r"(?:\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern + r") *[!-~][ -~]*\n"
+    r"(?:\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern + r") *[!-~][ -~]*\r?\n"
     r"|(?!\[ *[0-9])(?![^>\n]{0,7}>)(?! *[#<>])(?! *[.8%-][-%<>8 .cCuUtThHeErRsSnNiIpP]*\n)"
     r"(?! *\[ *(?:\.\.|(?i:snip|cut)|[TC][0-9]))(?!\[[A-Z][a-z]{2} )(?!ker|use|mai|dae|aut|sys|lpr|new)"
-    r"(?!" + RELEVANT.pattern + r")(?= *[!-~])(?:[ -Z\\-~]++|\[(?! *[0-9]))++\n\n?)+"
+    r"(?!" + RELEVANT.pattern + r")(?= *[!-~])(?:[ -Z\\-~]++|\[(?! *[0-9]))++\r?\n\n?)+"
 )
 #: kept (_keep_relevant) or read as a marker, a journal prefix (clean_line) wherever they are
 _UNPLAIN = ("memblock", "..0x", "=====", "kernel: ")

@@ -119,6 +119,7 @@ NEAR_PLAIN = [
     "caf\u00e9 non-ascii", "[    1.600000] a line naming memblock", "x ..0x y", "plain ] with bracket",
     "[    1.700000] usb 1-1: plain stamped", "[    1.800000] EXT4-fs (vda1): re-mounted", "plain words",
     "lone\rCR", "form\x0cfeed", "         Starting x.service", "kernel: nope", "[ 2 ] not a stamp",
+    "[    1.900000] usb 1-1: serial CRLF\r", "plain CRLF words\r", "\r", "[  OK  ] CRLF\r", "CR\r\r",
 ]
 
 
@@ -155,7 +156,7 @@ def test_plain_run_lines_are_plain() -> None:
         assert [ln.raw for ln in got] == split[run.lineno - 1: run.lineno - 1 + run.count]
         for ln in got:
             assert ln == _excerpt_line(ln.lineno, ln.raw) and ln.note == ""
-            assert ln.text == ln.raw.rstrip("\n") or ln.ts is not None
+            assert ln.text == ln.raw.rstrip("\r\n") or ln.ts is not None
             assert not RELEVANT.match(ln.text) and not any(s in ln.text for s in ("memblock", "..0x", "====="))
         assert run.stamped() == sum(ln.ts is not None for ln in got)
         assert run.last_line() == got[-1]
