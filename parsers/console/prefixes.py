@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["BlankCuts", "Line", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
+__all__ = ["BlankCuts", "Line", "PlainRun", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -167,18 +167,35 @@ def excerpt_lines(
 
 
 def iter_excerpt_lines(
-    raw_lines: Iterable[str],
+    raw_lines: Iterable[str | PlainRun],
     understood: Callable[[str], bool],
     wrapped: Callable[[str], bool],
     blanks: BlankCuts,
-) -> Iterator[Line]:
+) -> Iterator[Line | PlainRun]:
     """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
-    millions of lines; which blank lines are cut marks is known at the end only: *blanks* says."""
+    millions of lines; which blank lines are cut marks is known at the end only: *blanks* says.
+    A :class:`PlainRun` among *raw_lines* is passed on whole (its lines can join nothing)."""
     # a line that may start a broken line waits (in window) for the three after it
     window: list[Line] = []
     see = blanks.see
-    for i, raw in enumerate(raw_lines, 1):
-        ln = _excerpt_line(i, raw)
+    i = 0
+    for raw in raw_lines:
+        if raw.__class__ is PlainRun:
+            run: PlainRun | None = raw  # type: ignore[assignment]
+            # pieces for a waiting line are read one by one (three at most: none of them waits)
+            while window and run is not None:
+                ln, run = run.pop_first()
+                see(ln)
+                window.append(ln)
+                while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
+                    yield _join_first(window, understood, wrapped)
+            if run is not None:
+                blanks.see_run(run)
+                yield run
+            i = raw.lineno + raw.count - 1  # type: ignore[union-attr]
+            continue
+        i += 1
+        ln = _excerpt_line(i, raw)  # type: ignore[arg-type]
         see(ln)
         if not window and not _may_join(ln, wrapped):
             yield ln  # the common case
@@ -235,6 +252,74 @@ def _join_first(window: list[Line], understood: Callable[[str], bool], wrapped: 
     return window.pop(0)
 
 
+#: How a stamped line of a PlainRun starts (its other lines hold no '[' before a digit)
+_STAMPED = re.compile(r"\[ *[0-9]")
+_STAMPED_LINE = re.compile(r"\n\[ *[0-9]")
+
+
+class PlainRun:
+    """Whole lines ``text[start:end]``, the first numbered *lineno*, each a plain line no pass reads:
+    stamped (``[    1.0] text``) or not, printable ASCII (a CR before the newline taken off as
+    clean_line() does), no prefix, mark or memblock text, blank (a bare newline) only
+    after an unstamped line (see reader._plain_runs).  The line stages pass it on whole and count its
+    lines; one whose state needs them one by one reads :meth:`lines`."""
+
+    __slots__ = ("count", "end", "lineno", "start", "text")
+
+    def __init__(self, text: str, start: int, end: int, lineno: int) -> None:
+        self.text, self.start, self.end, self.lineno = text, start, end, lineno
+        #: each line ends with a newline (CR only before it), the only line break among printable ASCII
+        self.count = text.count("\n", start, end)
+
+    def lines(self) -> list[Line]:
+        """Its lines, as :func:`iter_excerpt_lines` makes them."""
+        raws = self.text[self.start:self.end].splitlines(keepends=True)
+        return [_excerpt_line(i, raw) for i, raw in enumerate(raws, self.lineno)]
+
+    def pop_first(self) -> tuple[Line, PlainRun | None]:
+        """Its first line, and the run of the others (None: there were none)."""
+        nl = self.text.index("\n", self.start) + 1
+        first = _excerpt_line(self.lineno, self.text[self.start:nl])
+        return first, (PlainRun(self.text, nl, self.end, self.lineno + 1) if nl < self.end else None)
+
+    def stamped(self) -> int:
+        """How many of its lines are stamped (those start with '[ 1', no other holds it)."""
+        return len(_STAMPED_LINE.findall(self.text, self.start, self.end)) + self.first_stamped
+
+    def _last_start(self) -> int:
+        p = self.text.rfind("\n", self.start, self.end - 1)
+        return self.start if p < 0 else p + 1
+
+    @property
+    def first_stamped(self) -> bool:
+        return _STAMPED.match(self.text, self.start) is not None
+
+    @property
+    def last_stamped(self) -> bool:
+        return _STAMPED.match(self.text, self._last_start()) is not None
+
+    def last_line(self) -> Line:
+        return _excerpt_line(self.lineno + self.count - 1, self.text[self._last_start():self.end])
+
+    def last_stamped_line(self) -> Line | None:
+        """Its last stamped line, None if it has none."""
+        text, hi = self.text, self.end
+        while True:
+            p = text.rfind("\n[", self.start, hi)
+            if p < 0:
+                if not self.first_stamped:
+                    return None
+                p = self.start
+                break
+            if _STAMPED.match(text, p + 1):
+                p += 1
+                break
+            hi = p + 1
+        nl = text.index("\n", p) + 1
+        after = self.text.count("\n", nl, self.end)  # lines after it
+        return _excerpt_line(self.lineno + self.count - 1 - after, self.text[p:nl])
+
+
 class BlankCuts:
     """In a stamped log, a rare blank line is where someone cut it: printk stamps every line it prints.
 
@@ -266,6 +351,17 @@ class BlankCuts:
             if self._prev_stamped:
                 self._waiting = self._k
         self._prev_stamped = stamped
+
+    def see_run(self, run: PlainRun) -> None:
+        """:meth:`see` of each line of *run* (no blank line in it follows a stamped one)."""
+        self._k += run.count
+        if self._waiting >= 0:
+            if run.first_stamped:
+                self.between.append(self._waiting)
+            self._waiting = -1
+        self.stamped += run.stamped()
+        self.blanks += run.text.count("\n\n", run.start, run.end) + (run.text[run.start] == "\n")
+        self._prev_stamped = run.last_stamped
 
     @staticmethod
     def cut(ln: Line) -> Line:

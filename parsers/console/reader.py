@@ -132,7 +132,7 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import BlankCuts, Line, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .prefixes import BlankCuts, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -386,15 +386,23 @@ class ConsoleReader(HiddenOps):
         blanks = BlankCuts()
         last_raw: list[str] = []
 
-        def raw_lines() -> Iterator[str]:
-            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time
+        def raw_lines() -> Iterator[str | PlainRun]:
+            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time;
+            # runs of plain lines no pass reads go on whole (most of a long capture)
             start, size = 0, len(text)
+            lineno = 1
             while start < size:
                 end = text.find("\n", start + (1 << 20))
                 end = size if end < 0 else end + 1
-                chunk = text[start:end].splitlines(keepends=True)
-                last_raw[:] = chunk[-1:]
-                yield from chunk
+                chunk = text[start:end]
+                for item in _plain_runs(chunk, lineno):
+                    if item.__class__ is PlainRun:
+                        lineno += item.count  # type: ignore[union-attr]
+                        yield item
+                    else:
+                        lineno += len(item)
+                        yield from item  # type: ignore[misc]
+                last_raw[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
                 start = end
 
         self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
@@ -425,29 +433,48 @@ class ConsoleReader(HiddenOps):
         follow = False
         stamped = False  # the line before was
         i = -1
-        for i, ln in enumerate(lines):
-            if i < 5000:
-                self.head.append(ln)
-            t = ln.text
-            if (in_section or ln.note or relevant(t) or "memblock" in t or "..0x" in t
-                    or (stamped and (not t or t.isspace()))):
-                if t[:5] == "=====":
-                    if SECTION_BEGIN.match(t):
-                        in_section = True
-                    elif in_section and SECTION_END.match(t):
-                        in_section = False
-                kept.append(ln)
-                pos.append(i)
-                follow = True
-            elif follow:
-                follow = False
-                kept.append(ln)
-                pos.append(i)
-            stamped = ln.ts is not None
+        ln: Line | PlainRun | None = None
+        for item in lines:
+            while item is not None:
+                if item.__class__ is not PlainRun:
+                    group: Iterable[Line] = (item,)  # type: ignore[assignment]
+                    item = None
+                elif in_section or i < 4999:
+                    group, item = item.lines(), None  # type: ignore[union-attr]
+                elif follow or (stamped and item.text[item.start] == "\n"):  # type: ignore[union-attr]
+                    # its first line is kept (after a kept one): that line alone, then the others
+                    first, item = item.pop_first()  # type: ignore[union-attr]
+                    group = (first,)
+                else:
+                    # none of its lines is kept: not relevant, none after a kept or a stamped line blank
+                    i += item.count  # type: ignore[union-attr]
+                    stamped = item.last_stamped  # type: ignore[union-attr]
+                    ln, item = item, None
+                    continue
+                for ln in group:
+                    i += 1
+                    if i < 5000:
+                        self.head.append(ln)
+                    t = ln.text
+                    if (in_section or ln.note or relevant(t) or "memblock" in t or "..0x" in t
+                            or (stamped and (not t or t.isspace()))):
+                        if t[:5] == "=====":
+                            if SECTION_BEGIN.match(t):
+                                in_section = True
+                            elif in_section and SECTION_END.match(t):
+                                in_section = False
+                        kept.append(ln)
+                        pos.append(i)
+                        follow = True
+                    elif follow:
+                        follow = False
+                        kept.append(ln)
+                        pos.append(i)
+                    stamped = ln.ts is not None
         self.lines, self.pos = kept, pos
         self.kept = self.cleaned = True
         self.line_count = i + 1
-        self.last = ln if i >= 0 else None
+        self.last = (ln.last_line() if isinstance(ln, PlainRun) else ln) if i >= 0 else None
 
     def _ahead(self, idx: int, n: int = 11) -> list[Line]:
         """The kept lines among the *n* lines after kept line *idx* (the others match no pattern)."""
@@ -1065,6 +1092,63 @@ ConsoleReader._by_function = {
     "memblock_alloc_hugetlb": ConsoleReader._handlers[4],
 }
 
+
+
+#: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII (CRLF or LF), not blank, nothing
+#: :data:`RELEVANT` reads, and left as it is by every rule of prefixes._excerpt_line(): a plain
+#: ``[ 1.0] text`` line, or one no quote or cut mark, commentary, prefix or stamp starts or holds (an
+#: unstamped line holds no '[' before a digit), maybe followed by a blank line.  The texts kept
+#: wherever they are (_UNPLAIN) are looked for in the run afterwards: str.find() is faster.
+_PLAIN_RUN = re.compile(
+    r"(?:\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern + r") *[!-~][ -~]*\r?\n"
+    r"|(?!\[ *[0-9])(?![^>\n]{0,7}>)(?! *[#<>])(?! *[.8%-][-%<>8 .cCuUtThHeErRsSnNiIpP]*\n)"
+    r"(?! *\[ *(?:\.\.|(?i:snip|cut)|[TC][0-9]))(?!\[[A-Z][a-z]{2} )(?!ker|use|mai|dae|aut|sys|lpr|new)"
+    r"(?!" + RELEVANT.pattern + r")(?= *[!-~])(?:[ -Z\\-~]++|\[(?! *[0-9]))++\r?\n\n?)+"
+)
+#: kept (_keep_relevant) or read as a marker, a journal prefix (clean_line) wherever they are
+_UNPLAIN = ("memblock", "..0x", "=====", "kernel: ")
+#: memblock lines (no run starts there): passed at once
+_UNREAD = re.compile(r"(?:(?:\[ *[0-9]+\.[0-9]+\] )?(?:__)?memblock[^\n]*\n)+")
+#: below this many lines a run is not worth passing on whole
+_MIN_RUN = 4
+
+
+def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
+    """*chunk* (whole lines, the first numbered *lineno*) as runs of plain lines no pass reads
+    (:class:`PlainRun`) and the lines between them (``str.splitlines()``'s)."""
+    plain = _PLAIN_RUN.match
+    unread = _UNREAD.match
+    find = chunk.find
+    pos = other = 0  # other: where the text not yet given starts
+    size = len(chunk)
+    while pos < size:
+        m = plain(chunk, pos)
+        end = m.end() if m else pos
+        if m:
+            bad = min((at for at in (find(s, pos, end) for s in _UNPLAIN) if at >= 0), default=-1)
+            if bad >= 0:
+                # the run ends before the line that holds it; matched again after that line
+                end = chunk.rfind("\n", pos, bad) + 1 or pos
+        if end > pos and chunk.count("\n", pos, end) >= _MIN_RUN:
+            if other < pos:
+                # split here: the other lines may hold line breaks besides newlines
+                lines = chunk[other:pos].splitlines(keepends=True)
+                lineno += len(lines)
+                yield lines
+            run = PlainRun(chunk, pos, end, lineno)
+            lineno += run.count
+            yield run
+            pos = other = end
+            continue
+        # not a run here: past memblock lines at once (every line of a memblock log), else on to the next
+        u = unread(chunk, end)
+        if u:
+            pos = u.end()
+            continue
+        nl = find("\n", end)
+        pos = size if nl < 0 else nl + 1
+    if other < size:
+        yield chunk[other:].splitlines(keepends=True)
 
 
 def _wrapped(text: str) -> bool:

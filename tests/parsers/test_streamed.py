@@ -104,3 +104,61 @@ def test_read_after_count_boots_takes_what_the_count_read() -> None:
     assert reader_mod._last_counted is not None
     _same(read_console_text(text, "c.log"), alone)
     assert reader_mod._last_counted is None  # taken once, not held
+
+
+#: Lines that are, or nearly are, plain lines no pass reads (runs of them are passed on whole): quote
+#: and cut marks, commentary, prefixes, glued and inner stamps, blank and non-ASCII text.
+NEAR_PLAIN = [
+    "[  OK  ] Started foo.service - Foo.", "-rw-r----- 1 root adm 1234 Dec  7 03:44 syslog",
+    "----- cut here -----", "[...]", "[ snipped ]", "[cut]", "...", "8<------", "%< --", "....", ". not dots",
+    "# commentary", "> quoted [    0.1] usb 1-1: x", "  >> deeper", "a>b early mark",
+    "Dec  7 03:44:01 kho kernel: [    1.0] usb 1-1: journal", "<6>[    1.0] syslog pri",
+    "kern  :info  : [    1.0] dmesg -x", "[Mon Dec  7 03:44:01 2026] dmesg -T", "[    T1] caller id", " [C0] id",
+    "junk[    1.5] usb: glued stamp", "text with [ 1.5] inside", "[    1.500000] [    T1] caller after stamp",
+    "[    1.500000]  [x] bracket", "[    1.500000] ", "   ", "", "user: root", "kho login: root", "tab\there",
+    "caf\u00e9 non-ascii", "[    1.600000] a line naming memblock", "x ..0x y", "plain ] with bracket",
+    "[    1.700000] usb 1-1: plain stamped", "[    1.800000] EXT4-fs (vda1): re-mounted", "plain words",
+    "lone\rCR", "form\x0cfeed", "         Starting x.service", "kernel: nope", "[ 2 ] not a stamp",
+    "[    1.900000] usb 1-1: serial CRLF\r", "plain CRLF words\r", "\r", "[  OK  ] CRLF\r", "CR\r\r",
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plain_runs_anywhere_change_nothing(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of (nearly) plain lines long enough to be passed on whole, between any two lines of a
+    real boot: streamed, the result is the one of reading every line."""
+    rng = random.Random(seed)
+    lines = read_text(LOGS[seed % len(LOGS)]).splitlines(keepends=True)
+    out = []
+    for k, ln in enumerate(lines):
+        out.append(ln)
+        if rng.random() < 0.05:
+            for _ in range(rng.randint(1, 40)):
+                pick = NEAR_PLAIN[rng.randrange(len(NEAR_PLAIN))] if rng.random() < 0.3 else NOISE[0]
+                out.append(pick.format(t=k / 1000) + "\n" if "{t" in pick else pick + "\n")
+    text = "".join(out)
+    _same(_streamed(text, "p.log"), _read_all_kept(text, "p.log", monkeypatch))
+
+
+def test_plain_run_lines_are_plain() -> None:
+    """Every line a run holds is read as no pass reads it: no note, no prefix taken off, not relevant."""
+    from kho_replay.parsers.console.grammar import RELEVANT
+    from kho_replay.parsers.console.prefixes import PlainRun, _excerpt_line
+
+    rng = random.Random(1)
+    text = "".join((rng.choice(NEAR_PLAIN) if rng.random() < 0.2 else NOISE[0].format(t=k / 1000)) + "\n"
+                   for k in range(20000))
+    runs = [r for r in reader_mod._plain_runs(text, 1) if isinstance(r, PlainRun)]
+    assert sum(r.count for r in runs) > 1000, "no run found: the test tests nothing"
+    split = text.splitlines(keepends=True)
+    for run in runs:
+        got = run.lines()
+        assert [ln.raw for ln in got] == split[run.lineno - 1: run.lineno - 1 + run.count]
+        for ln in got:
+            assert ln == _excerpt_line(ln.lineno, ln.raw) and ln.note == ""
+            assert ln.text == ln.raw.rstrip("\r\n") or ln.ts is not None
+            assert not RELEVANT.match(ln.text) and not any(s in ln.text for s in ("memblock", "..0x", "====="))
+        assert run.stamped() == sum(ln.ts is not None for ln in got)
+        assert run.last_line() == got[-1]
+        stamped = [ln for ln in got if ln.ts is not None]
+        assert run.last_stamped_line() == (stamped[-1] if stamped else None)
