@@ -143,6 +143,10 @@ class HugepagesRequest:
     per_node: tuple[tuple[int, int], ...] = ()
 
 
+#: How a command line spells the gigantic size in hugepagesz=/default_hugepagesz= (upper-cased).
+_GIGANTIC_SPELLINGS = ("1G", "1024M")
+
+
 def hugepages_request(cmdline: str) -> HugepagesRequest | None:
     """Read ``hugepagesz=``/``default_hugepagesz=``/``hugepages=`` for 1 GiB pages.
 
@@ -166,7 +170,7 @@ def hugepages_request(cmdline: str) -> HugepagesRequest | None:
             cur = val.upper()
         elif key == "hugepages":
             size = cur or default
-            if size not in ("1G", "1024M"):
+            if size not in _GIGANTIC_SPELLINGS:
                 continue
             if ":" in val:
                 pairs = []
@@ -721,7 +725,7 @@ class Boot:
         # a 1 GiB hstate exists once hugepagesz=1G or default_hugepagesz=1G was parsed
         for word in (self.trace.context.cmdline if self.trace is not None else "").split():
             key, _, val = word.partition("=")
-            if key in ("hugepagesz", "default_hugepagesz") and val.upper() in ("1G", "1024M"):
+            if key in ("hugepagesz", "default_hugepagesz") and val.upper() in _GIGANTIC_SPELLINGS:
                 return True
         return False
 
