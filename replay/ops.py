@@ -696,10 +696,13 @@ def _format_expect(value: int | str) -> str:
     return FAILED if value == FAILED else hex(value)  # type: ignore[arg-type]
 
 
+#: format_number() of sizes and aligns, which a run prints again and again: each value formatted once.
+_format_size = lru_cache(maxsize=1 << 14)(format_number)
+
 #: Value types of the op script: (parse, format).
 _TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
     "addr": (parse_number, hex),
-    "size": (_repeated_number, format_number),
+    "size": (_repeated_number, _format_size),
     "int": (_repeated_number, str),
     "flag": (_one_flag, format_flags),
     "flags": (parse_flags, format_flags),
@@ -923,9 +926,13 @@ def _formatter(cls: type[Op]) -> Callable[[Op], str]:
             body.append(f"    add(_f{i}(op.{name}))\n")
         elif how == "rest":
             body.append(f"    parts.extend([_f{i}(v) for v in op.{name}])\n")
-        else:  # most options are left at None: no __ne__
+        elif default is MISSING:  # a required option (alloc's size=): always printed
+            body.append(f"    add({key + '='!r} + _f{i}(op.{name}))\n")
+        else:
             text = repr(key) if how == "bare" else f"{key + '='!r} + _f{i}(v)"
-            body.append(f"    v = op.{name}\n    if v is not _d{i} and v != _d{i}:\n        add({text})\n")
+            # Most options are left at None, which no value given equals: no __ne__ then.
+            test = "v is not None" if default is None else f"v is not _d{i} and v != _d{i}"
+            body.append(f"    v = op.{name}\n    if {test}:\n        add({text})\n")
     body.append("    if op.caller:\n        add('caller=' + op.caller)\n    line = ' '.join(parts)\n"
                 "    if op.inferred is not None:\n        line += '  # inferred: ' + op.inferred\n    return line\n")
     exec("".join(body), env)

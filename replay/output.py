@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .errors import KhoReplayError
 
-__all__ = ["OutputError", "atomic_path", "check_output", "need_pyarrow", "read_parquet", "write_output",
+__all__ = ["OutputError", "atomic_path", "check_output", "joined_lines", "need_pyarrow", "read_parquet", "write_output",
            "write_parquet"]
 
 
@@ -138,6 +138,17 @@ def write_output(path: Path | None, text: str | Iterable[str], inputs: Sequence[
                     f.write(chunk)
                 except OSError as e:
                     raise OutputError(path, e.strerror or str(e)) from None
+
+
+def joined_lines(lines: Sequence[str], batch: int = 1 << 14) -> Iterator[str]:
+    """*lines* as text, newline-terminated, *batch* lines to a chunk: for :func:`write_output`, which
+    writes each chunk as it comes, so a report of 10^6 lines is never one string (nor copied whole).
+
+    >>> list(joined_lines(["a", "b", "c"], batch=2))
+    ['a\\nb\\n', 'c\\n']
+    """
+    for i in range(0, len(lines), batch):
+        yield "\n".join(lines[i:i + batch]) + "\n"
 
 
 def need_pyarrow(path: Path):  # type: ignore[no-untyped-def]

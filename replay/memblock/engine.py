@@ -77,6 +77,7 @@ __all__ = [
     "Message",
     "RunResult",
     "format_region_line",
+    "format_region_lines",
     "replay_json",
 ]
 
@@ -723,8 +724,7 @@ class Memblock:
         for t in (self.memory, self.reserved):
             lines.append(f" {t.name}.cnt  = {t.cnt:#x}")
             regions = t.regions() or ([Region(0, 0, 0, self.max_numnodes)] if t.cnt else [])
-            for idx, r in enumerate(regions):
-                lines.append(format_region_line(t.name, idx, r, self._dump_nid_valid(r.nid)))
+            lines += format_region_lines(t.name, regions, self._dump_nid_valid)
         return lines
 
     def _dump_nid_valid(self, nid: int) -> bool:
@@ -827,6 +827,25 @@ def format_region_line(name: str, idx: int, r: Region, show_nid: bool) -> str:
     # One %-format parses its specs in C; an f-string calls format() per field (a dump can be 10^5 lines).
     return " %s[%#x]\t[%#018x-%#018x], %#018x bytes%s flags: %#x" % (  # noqa: UP031
         name, idx, base, (base + size - 1) & MASK, size, f" on node {nid}" if show_nid else "", flags)
+
+
+def format_region_lines(name: str, regions: Iterable[Region], show_nid: Callable[[int], bool]) -> list[str]:
+    """:func:`format_region_line` for each of *regions*, numbered from 0; *show_nid* says for a nid
+    whether the kernel prints it.  A dump can be 10^5 lines: one format for them all, one answer per nid.
+
+    >>> format_region_lines("reserved", [Region(0x1000, 0x2000, 0x20, 0)], lambda nid: True)
+    [' reserved[0x0]\\t[0x0000000000001000-0x0000000000002fff], 0x0000000000002000 bytes on node 0 flags: 0x20']
+    """
+    fmt = f" {name.replace('%', '%%')}[%#x]\t[%#018x-%#018x], %#018x bytes%s flags: %#x"
+    on_node: dict[int, str] = {}
+    lines = []
+    add = lines.append
+    for idx, (base, size, flags, nid) in enumerate(regions):
+        node = on_node.get(nid)
+        if node is None:
+            node = on_node[nid] = f" on node {nid}" if show_nid(nid) else ""
+        add(fmt % (idx, base, (base + size - 1) & MASK, size, node, flags))
+    return lines
 
 
 def replay_json(ops: Sequence[Op], kernel: str = "7.3", arch: str = "harness") -> dict[str, object]:
