@@ -461,9 +461,11 @@ class Memblock:
         self.stats["find_calls"] += 1
         if end in (MEMBLOCK_ALLOC_ACCESSIBLE, MEMBLOCK_ALLOC_NOLEAKTRACE):
             end = self.current_limit
-        # avoid allocating the first page
-        start = max(start, self.page_size)
-        end = max(start, end)
+        # avoid allocating the first page (max() written out: this runs for every allocation)
+        if start < self.page_size:
+            start = self.page_size
+        if end < start:
+            end = start
         if self.bottom_up:
             if self.profile.bottom_up_from_kernel_end and self.kernel_end is not None:
                 # Before v5.11: bottom-up only above the kernel image, else top-down.
@@ -697,12 +699,14 @@ class Memblock:
         """Execute *ops* in order.  A modelled kernel panic ends the run and is reported."""
         result = RunResult(messages=self.messages)
         results = result.results
-        apply = self.apply
+        apply, table = self.apply, _APPLY
         with gc_paused():
             for i, op in enumerate(ops):
                 self.op_index = i
                 try:
-                    addr = apply(op)
+                    # apply()'s table lookup made here: one call less for each of millions of ops.
+                    do = table.get(type(op))
+                    addr = apply(op) if do is None else do(self, op)
                 except KernelPanic as e:
                     result.panic = e.message
                     self._msg("emerg", f"Kernel panic - not syncing: {e.message}")

@@ -412,20 +412,32 @@ class RegionTable:
 
     def _drop(self, c: int, j: int) -> bool:
         """Remove the entry at (c, j) alone (no gap fix-up); True if chunk c went away."""
-        gone = [rows[c].pop(j) for rows in self._rows]
+        # Each row by name, not a loop over _rows: this runs for most frees and merges.
+        bc = self._B[c]
+        del bc[j]
+        del self._E[c][j]
+        del self._A[c][j]
+        del self._G[c][j]
+        q, p, cap = self._Q[c], self._P[c], self._C[c]
+        qv, pv, cv = q[j], p[j], cap[j]
+        del q[j]
+        del p[j]
+        del cap[j]
         self._n -= 1
         self._pref = None
-        bc = self._B[c]
         if not bc:
             for rows in (*self._rows, self._mins, self._qmax, self._pmax, self._cmax):
                 del rows[c]
             return True
         if not j:
             self._mins[c] = bc[0]
-        # gone[4:] are the entry's class bytes, in the order of _maxima.
-        for v, (rows, mx) in zip(gone[4:], self._maxima, strict=True):
-            if v == mx[c] and v not in rows[c]:
-                mx[c] = max(rows[c])
+        # A chunk maximum that went with the entry is looked for again.
+        if qv == self._qmax[c] and qv not in q:
+            self._qmax[c] = max(q)
+        if pv == self._pmax[c] and pv not in p:
+            self._pmax[c] = max(p)
+        if cv == self._cmax[c] and cv not in cap:
+            self._cmax[c] = max(cap)
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -874,10 +886,11 @@ class RegionTable:
     def remove_range(self, base: int, size: int, *, double: DoubleFn | None) -> bool:
         """``memblock_remove_range()``: isolate, then drop the regions inside."""
         self._snap = None
-        size = cap_size(base, size)
+        if size > PHYS_ADDR_MAX - base:  # cap_size(), written out: this runs for every free
+            size = PHYS_ADDR_MAX - base
         if size and self._n:
-            # isolate_range()'s room check comes first: it may double the array.
-            while self.cnt + 2 > self.max:
+            # isolate_range()'s room check comes first: it may double the array (cnt: _n, not empty).
+            while self._n + 2 > self.max:
                 if double is None or not double(self, base, size):
                     return False
             if self._remove_in_region(base, base + size):
