@@ -698,8 +698,10 @@ class Memblock:
     def run(self, ops: Iterable[Op]) -> RunResult:
         """Execute *ops* in order.  A modelled kernel panic ends the run and is reported."""
         result = RunResult(messages=self.messages)
-        results = result.results
+        add_result = result.results.append
         apply, table = self.apply, _APPLY
+        # AllocResult's fields as one tuple, without the namedtuple's Python-level __new__ (10^5s of them).
+        new_result = tuple.__new__
         with gc_paused():
             for i, op in enumerate(ops):
                 self.op_index = i
@@ -712,8 +714,8 @@ class Memblock:
                     self._msg("emerg", f"Kernel panic - not syncing: {e.message}")
                     break
                 if isinstance(op, Alloc):
-                    results.append(AllocResult(i, op.api, op.size, addr, op.nid if op.nid is not None
-                                               else NUMA_NO_NODE, op.caller))
+                    add_result(new_result(AllocResult, (i, op.api, op.size, addr, op.nid if op.nid is not None
+                                                        else NUMA_NO_NODE, op.caller)))
         self.op_index = None
         return result
 

@@ -800,7 +800,9 @@ class RegionTable:
             else:
                 pc = pj = -1
         else:
-            pc, pj = self._floor(base) or (-1, -1)
+            # _floor(base), written out: this runs for every reservation.
+            pc = bisect_right(self._mins, base) - 1
+            pj = bisect_right(B[pc], base) - 1 if pc >= 0 else -1
         if pc < 0:
             prev_end = 0
             nc, nj = 0, 0
@@ -907,11 +909,12 @@ class RegionTable:
     def _remove_in_region(self, base: int, end: int) -> bool:
         """remove_range() when ``[base, end)`` lies inside one region: the kernel's
         split(s) and removal, done in place.  Returns False for every other case."""
-        p = self._floor(base)
-        if p is None:
+        # _floor(base), written out: this runs for every free.
+        c = bisect_right(self._mins, base) - 1
+        if c < 0:
             return False
-        c, j = p
         bc, E = self._B[c], self._E
+        j = bisect_right(bc, base) - 1
         rb, re = bc[j], E[c][j]
         if re < end:
             return False
