@@ -544,9 +544,12 @@ class RegionTable:
         return self._n
 
     def __iter__(self) -> Iterator[Region]:
+        # Each Region made as the tuple it is, without the namedtuple's Python-level __new__: a dump or a
+        # snapshot lists every region, 10^5 of them.
+        new = tuple.__new__
         for bc, ec, ac in zip(self._B, self._E, self._A, strict=True):
             for b, e, (f, nid) in zip(bc, ec, ac, strict=True):
-                yield Region(b, e - b, f, nid)
+                yield new(Region, (b, e - b, f, nid))
 
     def _prefix(self) -> list[int]:
         if self._pref is None:
