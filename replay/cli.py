@@ -29,7 +29,7 @@ from typer._click import exceptions as click_exc
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
 from .ops import Alloc, Trace, format_op
-from .output import check_output, write_output
+from .output import check_output, joined_lines, write_output
 
 # Imported where a command needs them: `kho-replay run` on an op script starts in a fraction of the
 # time when it does not load the comparison, report and what-if machinery (or rich) first.
@@ -325,7 +325,7 @@ def run(
             nxt = t.ops[stop]
             lines.append(f"stopped before op {stop}" + (f" ({nxt.src})" if nxt.src else "") + f": {format_op(nxt)}")
         lines += mb.dump_all()
-        _emit("\n".join(lines) + "\n", output, ti.files())
+        _emit(joined_lines(lines), output, ti.files())
 
 
 @app.command()

@@ -696,10 +696,13 @@ def _format_expect(value: int | str) -> str:
     return FAILED if value == FAILED else hex(value)  # type: ignore[arg-type]
 
 
+#: format_number() of sizes and aligns, which a run prints again and again: each value formatted once.
+_format_size = lru_cache(maxsize=1 << 14)(format_number)
+
 #: Value types of the op script: (parse, format).
 _TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
     "addr": (parse_number, hex),
-    "size": (_repeated_number, format_number),
+    "size": (_repeated_number, _format_size),
     "int": (_repeated_number, str),
     "flag": (_one_flag, format_flags),
     "flags": (parse_flags, format_flags),
@@ -923,9 +926,13 @@ def _formatter(cls: type[Op]) -> Callable[[Op], str]:
             body.append(f"    add(_f{i}(op.{name}))\n")
         elif how == "rest":
             body.append(f"    parts.extend([_f{i}(v) for v in op.{name}])\n")
-        else:  # most options are left at None: no __ne__
+        elif default is MISSING:  # a required option (alloc's size=): always printed
+            body.append(f"    add({key + '='!r} + _f{i}(op.{name}))\n")
+        else:
             text = repr(key) if how == "bare" else f"{key + '='!r} + _f{i}(v)"
-            body.append(f"    v = op.{name}\n    if v is not _d{i} and v != _d{i}:\n        add({text})\n")
+            # Most options are left at None, which no value given equals: no __ne__ then.
+            test = "v is not None" if default is None else f"v is not _d{i} and v != _d{i}"
+            body.append(f"    v = op.{name}\n    if {test}:\n        add({text})\n")
     body.append("    if op.caller:\n        add('caller=' + op.caller)\n    line = ' '.join(parts)\n"
                 "    if op.inferred is not None:\n        line += '  # inferred: ' + op.inferred\n    return line\n")
     exec("".join(body), env)
@@ -968,6 +975,11 @@ def iter_script(lines: Iterable[str], path: str = "<ops>") -> Iterator[Op]:
 #: Op kinds whose line is often positionals only: (words on the line, constructor, parse per positional).
 _HOT = {kw: (len(pos) + 1, _NEW[kw], tuple(parse for _, parse in pos))
         for kw, (pos, _, _, rest) in _PARSE.items() if rest is None and kw != "alloc"}
+#: An Alloc's own fields (all but caller, inferred and src), and a constructor taking them in that order.
+_ALLOC_FIELDS = tuple(f.name for f in fields(Alloc) if f.name not in ("caller", "inferred", "src"))
+_new_alloc = fast_new(Alloc, *_ALLOC_FIELDS, "caller", "inferred", "src")
+#: How many distinct alloc lines one read remembers (a few MiB at most).
+_ALLOC_SEEN_MAX = 1 << 15
 
 
 def _read_script(lines: Iterable[str], path: str) -> list[Op]:
@@ -976,15 +988,22 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
     A line without a comment that is positionals only (``reserve 0x1000 4K``) or a plain
     ``alloc API key=value...`` is built here; any other line, and any that fails here, goes
     through :func:`parse_op`, which reads it or says what is wrong.  ~40% of the per-line cost.
+    Alloc lines repeat (the same API, size, align and node): each distinct text is read once.
     """
     ops: list[Op] = []
-    add, hot, alloc_fast, new_src = ops.append, _HOT, _alloc_fast, _new_line_src
+    add, hot, alloc_fast, new_src, new_alloc = ops.append, _HOT, _alloc_fast, _new_line_src, _new_alloc
+    # An alloc line's text (without its caller) -> its fields, in _ALLOC_FIELDS order.
+    alloc_seen: dict[str, tuple[Any, ...]] = {}
     for lineno, line in enumerate(lines, 1):
         if "#" not in line:
             code, caller = line, None
             if "caller=" in line:
                 code, _, caller = line.partition("caller=")
                 caller = caller.strip() or None
+            seen = alloc_seen.get(code)
+            if seen is not None:
+                add(new_alloc(*seen, caller, None, new_src(path, lineno)))
+                continue
             words = code.split()
             if words:
                 spec = hot.get(words[0])
@@ -1002,6 +1021,8 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
                         op = alloc_fast(words, caller, None, new_src(path, lineno))
                         if op is not None:
                             add(op)
+                            if len(alloc_seen) < _ALLOC_SEEN_MAX:
+                                alloc_seen[code] = tuple([getattr(op, f) for f in _ALLOC_FIELDS])
                             continue
                 except (ValueError, KeyError):
                     pass  # parse_op says what is wrong

@@ -5,8 +5,11 @@ Reports are written whole or not at all: the text goes to a temporary file
 beside the target, which replaces the target only once everything is
 written (``rename(2)`` is atomic within a directory), so a failure half way
 (a truncated input, a full disk, Ctrl-C) leaves the old file, or none, and
-never a partial one.  A target that is one of the command's own inputs is
-refused before any work is lost.  Every OS error becomes one
+never a partial one.  A target that exists and is not a regular file (a
+device such as ``/dev/null``, a FIFO, a socket, a symbolic link such as
+``/dev/stdout``) is opened and written in place instead: renaming over it
+would put a regular file where the device node or link was.  A target that
+is one of the command's own inputs is refused before any work is lost.  Every OS error becomes one
 :class:`OutputError` line naming the output, never the input.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from .errors import KhoReplayError
 
-__all__ = ["OutputError", "atomic_path", "check_output", "need_pyarrow", "read_parquet", "write_output",
+__all__ = ["OutputError", "atomic_path", "check_output", "joined_lines", "need_pyarrow", "read_parquet", "write_output",
            "write_parquet"]
 
 
@@ -40,6 +44,19 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
+def _in_place(path: Path) -> bool:
+    """Whether *path* is written in place: it exists and is not a regular file (lstat: a link counts).
+
+    A device node, FIFO or socket must be opened, not replaced; a symbolic link is written through
+    (``/dev/stdout`` leads to whatever fd 1 is, a regular file too), so the link itself survives.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
 def check_output(path: Path, inputs: Sequence[Path] = ()) -> None:
     """Refuse an output that cannot be written or would overwrite an input, before any work is done.
 
@@ -53,6 +70,12 @@ def check_output(path: Path, inputs: Sequence[Path] = ()) -> None:
     for i in inputs:
         if _same(path, i):
             raise OutputError(path, f"is an input of this command ({i}): refusing to overwrite it")
+    if _in_place(path):
+        # Written in place: no temporary file beside it, so only the target itself must be writable
+        # (a dangling link is created through, as a shell's `>` would).
+        if path.exists() and not os.access(path, os.W_OK):
+            raise OutputError(path, "permission denied")
+        return
     if not os.access(parent, os.W_OK):
         raise OutputError(path, f"cannot write in {str(parent)!r}: permission denied")
 
@@ -61,9 +84,18 @@ def check_output(path: Path, inputs: Sequence[Path] = ()) -> None:
 def atomic_path(path: Path, inputs: Sequence[Path] = ()) -> Iterator[Path]:
     """A temporary path beside *path* to write; it becomes *path* when the block ends without an error.
 
+    Where *path* exists and is not a regular file (:func:`_in_place`) the path given is *path* itself,
+    written directly: a device, FIFO or link is never replaced, and is left as it is on an error.
+
     :raises OutputError: see :func:`check_output`; or when the OS refuses the write.
     """
     check_output(path, inputs)
+    if _in_place(path):
+        try:
+            yield path
+        except OSError as e:
+            raise OutputError(path, e.strerror or str(e)) from None
+        return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
@@ -106,6 +138,17 @@ def write_output(path: Path | None, text: str | Iterable[str], inputs: Sequence[
                     f.write(chunk)
                 except OSError as e:
                     raise OutputError(path, e.strerror or str(e)) from None
+
+
+def joined_lines(lines: Sequence[str], batch: int = 1 << 14) -> Iterator[str]:
+    """*lines* as text, newline-terminated, *batch* lines to a chunk: for :func:`write_output`, which
+    writes each chunk as it comes, so a report of 10^6 lines is never one string (nor copied whole).
+
+    >>> list(joined_lines(["a", "b", "c"], batch=2))
+    ['a\\nb\\n', 'c\\n']
+    """
+    for i in range(0, len(lines), batch):
+        yield "\n".join(lines[i:i + batch]) + "\n"
 
 
 def need_pyarrow(path: Path):  # type: ignore[no-untyped-def]

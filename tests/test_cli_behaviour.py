@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -149,6 +152,97 @@ def test_help_into_a_closed_pipe_is_quiet(args: list[str]) -> None:
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 0 and err == ""
+
+
+# ---------------------------------------------------------------- outputs that are not regular files
+
+# Commands whose -o goes through each writer: text (write_output) and trace.dat (record's atomic_path).
+IN_PLACE = {"run": ["run", OPS], "parse-json": ["parse", OPS, "-f", "json"], "record": ["record", X86 / "console.log"]}
+
+
+def regular_output(capsys: pytest.CaptureFixture[str], tmp_path: Path, cmd: str) -> bytes:
+    out = tmp_path / "regular.out"
+    assert cli(capsys, *IN_PLACE[cmd], "-o", out)[0] == 0
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("cmd", sorted(IN_PLACE))
+def test_a_fifo_output_is_written_into_the_fifo(capsys: pytest.CaptureFixture[str], tmp_path: Path, cmd: str) -> None:
+    # Before: the FIFO was renamed over by a regular file; its reader never saw a byte.
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    # A reader from the start, so the command's open() does not wait; a thread drains it, so no write blocks.
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    got: list[bytes] = []
+    finished = threading.Event()
+
+    def drain() -> None:
+        while True:
+            if select.select([rfd], [], [], 0.05)[0]:
+                chunk = os.read(rfd, 1 << 16)
+                if not chunk:
+                    return  # the writer came and closed: end of file
+                got.append(chunk)
+            elif finished.is_set():
+                return  # the command ended without ever opening the FIFO
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        code, _, err = cli(capsys, *IN_PLACE[cmd], "-o", fifo)
+    finally:
+        finished.set()
+        reader.join(timeout=60)
+        os.close(rfd)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert b"".join(got) == regular_output(capsys, tmp_path, cmd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.fifo", "regular.out"]  # no temporary left
+
+
+@pytest.fixture
+def null_device(tmp_path: Path) -> Path:
+    """A character device like /dev/null (1, 3) in *tmp_path*: the real one must not be put at risk."""
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.close(os.open(dev, os.O_WRONLY))
+    except OSError as e:  # not root, or a nodev mount
+        pytest.skip(f"cannot make and open a character device here: {e}")
+    return dev
+
+
+@pytest.mark.parametrize("cmd", sorted(IN_PLACE))
+def test_a_device_output_stays_a_device(capsys: pytest.CaptureFixture[str], tmp_path: Path, null_device: Path,
+                                        cmd: str) -> None:
+    # Before: `-o /dev/null` replaced the device node with a regular file holding the report.
+    code, _, err = cli(capsys, *IN_PLACE[cmd], "-o", null_device)
+    assert code == 0, err
+    st_ = os.lstat(null_device)
+    assert stat.S_ISCHR(st_.st_mode) and st_.st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_a_device_output_survives_a_failed_command(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   null_device: Path, dat: Path) -> None:
+    cut = tmp_path / "cut.dat"
+    cut.write_bytes(dat.read_bytes()[: dat.stat().st_size * 3 // 4])
+    code, _, err = cli(capsys, "parse", cut, "--events", "-o", null_device)
+    assert code == 2 and one_error_line(err).startswith(f"kho-replay: error: {cut}")
+    assert stat.S_ISCHR(os.lstat(null_device).st_mode)
+
+
+@pytest.mark.parametrize("cmd", sorted(IN_PLACE))
+def test_a_symlink_output_is_written_through(capsys: pytest.CaptureFixture[str], tmp_path: Path, cmd: str) -> None:
+    # /dev/stdout is a link to /proc/self/fd/1: replacing it, even when fd 1 is a regular file, breaks the system.
+    target = tmp_path / "target.out"
+    target.write_text("old\n")
+    link = tmp_path / "link.out"
+    link.symlink_to(target)
+    code, _, err = cli(capsys, *IN_PLACE[cmd], "-o", link)
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_bytes() == regular_output(capsys, tmp_path, cmd)
 
 
 # ---------------------------------------------------------------- options

@@ -412,20 +412,32 @@ class RegionTable:
 
     def _drop(self, c: int, j: int) -> bool:
         """Remove the entry at (c, j) alone (no gap fix-up); True if chunk c went away."""
-        gone = [rows[c].pop(j) for rows in self._rows]
+        # Each row by name, not a loop over _rows: this runs for most frees and merges.
+        bc = self._B[c]
+        del bc[j]
+        del self._E[c][j]
+        del self._A[c][j]
+        del self._G[c][j]
+        q, p, cap = self._Q[c], self._P[c], self._C[c]
+        qv, pv, cv = q[j], p[j], cap[j]
+        del q[j]
+        del p[j]
+        del cap[j]
         self._n -= 1
         self._pref = None
-        bc = self._B[c]
         if not bc:
             for rows in (*self._rows, self._mins, self._qmax, self._pmax, self._cmax):
                 del rows[c]
             return True
         if not j:
             self._mins[c] = bc[0]
-        # gone[4:] are the entry's class bytes, in the order of _maxima.
-        for v, (rows, mx) in zip(gone[4:], self._maxima, strict=True):
-            if v == mx[c] and v not in rows[c]:
-                mx[c] = max(rows[c])
+        # A chunk maximum that went with the entry is looked for again.
+        if qv == self._qmax[c] and qv not in q:
+            self._qmax[c] = max(q)
+        if pv == self._pmax[c] and pv not in p:
+            self._pmax[c] = max(p)
+        if cv == self._cmax[c] and cv not in cap:
+            self._cmax[c] = max(cap)
         if len(bc) < _SMALL:
             self._small = bc[0]
         return False
@@ -532,9 +544,12 @@ class RegionTable:
         return self._n
 
     def __iter__(self) -> Iterator[Region]:
+        # Each Region made as the tuple it is, without the namedtuple's Python-level __new__: a dump or a
+        # snapshot lists every region, 10^5 of them.
+        new = tuple.__new__
         for bc, ec, ac in zip(self._B, self._E, self._A, strict=True):
             for b, e, (f, nid) in zip(bc, ec, ac, strict=True):
-                yield Region(b, e - b, f, nid)
+                yield new(Region, (b, e - b, f, nid))
 
     def _prefix(self) -> list[int]:
         if self._pref is None:
@@ -788,7 +803,9 @@ class RegionTable:
             else:
                 pc = pj = -1
         else:
-            pc, pj = self._floor(base) or (-1, -1)
+            # _floor(base), written out: this runs for every reservation.
+            pc = bisect_right(self._mins, base) - 1
+            pj = bisect_right(B[pc], base) - 1 if pc >= 0 else -1
         if pc < 0:
             prev_end = 0
             nc, nj = 0, 0
@@ -874,10 +891,11 @@ class RegionTable:
     def remove_range(self, base: int, size: int, *, double: DoubleFn | None) -> bool:
         """``memblock_remove_range()``: isolate, then drop the regions inside."""
         self._snap = None
-        size = cap_size(base, size)
+        if size > PHYS_ADDR_MAX - base:  # cap_size(), written out: this runs for every free
+            size = PHYS_ADDR_MAX - base
         if size and self._n:
-            # isolate_range()'s room check comes first: it may double the array.
-            while self.cnt + 2 > self.max:
+            # isolate_range()'s room check comes first: it may double the array (cnt: _n, not empty).
+            while self._n + 2 > self.max:
                 if double is None or not double(self, base, size):
                     return False
             if self._remove_in_region(base, base + size):
@@ -894,11 +912,12 @@ class RegionTable:
     def _remove_in_region(self, base: int, end: int) -> bool:
         """remove_range() when ``[base, end)`` lies inside one region: the kernel's
         split(s) and removal, done in place.  Returns False for every other case."""
-        p = self._floor(base)
-        if p is None:
+        # _floor(base), written out: this runs for every free.
+        c = bisect_right(self._mins, base) - 1
+        if c < 0:
             return False
-        c, j = p
         bc, E = self._B[c], self._E
+        j = bisect_right(bc, base) - 1
         rb, re = bc[j], E[c][j]
         if re < end:
             return False

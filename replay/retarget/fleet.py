@@ -187,7 +187,8 @@ def format_rows(rows: Sequence[FleetRow], fmt: str) -> str:
 def read_rows(path: str | Path) -> list[FleetRow]:
     """Rows of a previous ``fleet -o`` output (csv, json or parquet); none when the file does not exist."""
     p = Path(path)
-    if not p.exists():
+    # A FIFO or device (-o /dev/null, a pipe) holds no previous report: reading a FIFO would wait for a writer.
+    if not p.is_file():
         return []
     if p.suffix == ".parquet":
         from ..output import read_parquet

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +99,35 @@ def test_fleet_same_rows_on_one_and_two_processes_and_resumes(tmp_path: Path) ->
         r = runner.invoke(app, ["fleet", *map(str, hosts[:2]), "-t", str(trace_dir(KHO72[0])), "-j", "1",
                                 "-o", str(o)])
         assert r.exit_code == 0 and "keeps KHO on" in o.read_text()
+
+
+def test_fleet_does_not_resume_from_a_fifo(tmp_path: Path) -> None:
+    # `fleet -o report.csv` where report.csv is a FIFO (written in place): what a writer feeds it is no
+    # previous report.  Before: read_rows() waited for a writer, then read its bytes as one.
+    fifo = tmp_path / "report.csv"
+    os.mkfifo(fifo)
+    stop = threading.Event()
+
+    def feed() -> None:
+        while not stop.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+                time.sleep(0.02)
+                continue
+            os.write(fd, b"not,a\nfleet,report\n")
+            os.close(fd)
+            return
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        assert read_rows(fifo) == []
+    finally:
+        stop.set()
+        feeder.join(timeout=10)
 
 
 def test_fleet_on_a_dask_local_cluster_gives_the_same_rows(tmp_path: Path) -> None:
