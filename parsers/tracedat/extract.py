@@ -587,13 +587,21 @@ class _Extractor:
         c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
-        for ts, pos, name, parent in _merge_lists(hits, in_order):
-            caller = callers.get(parent)
-            if caller is None:
-                caller = callers[parent] = self.symbols().caller(parent)
-            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9),
-                                kind="function", text=f"{name} <- {caller}")
+        # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
+        texts: dict[tuple[str, int], str] = {}
+        merged_hits = _merge_lists(hits, in_order)
+        hits.clear()
+        for i, (ts, pos, name, parent) in enumerate(merged_hits):
+            merged_hits[i] = None  # each hit's tuple let go as its message is made: not both held at the end
+            text = texts.get((name, parent))
+            if text is None:
+                caller = callers.get(parent)
+                if caller is None:
+                    caller = callers[parent] = self.symbols().caller(parent)
+                text = texts[name, parent] = f"{name} <- {caller}"
+            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9), kind="function", text=text)
             self.probe_obs.append((ts, len(self.probe_obs), msg))
+        del merged_hits
         firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
         order: dict[str, tuple[int, int, int]] = {}
         if firsts:
