@@ -72,6 +72,7 @@ from ..ops import (
 )
 from ..strategies import Strategy, get
 from .classify import Subsystem, classify
+from .hugepages import HugepagesRequest, hugepages_request, hugetlb_params
 from .hugetlb_cma import (
     CmaArea,
     CmaReservation,
@@ -133,55 +134,6 @@ class Replayed(NamedTuple):
 
     outcome: Outcome
     model: Memblock
-
-
-@dataclass(frozen=True, slots=True)
-class HugepagesRequest:
-    """The 1 GiB hstate's ``hugepages=`` request: a total, or ``((nid, count), ...)``."""
-
-    total: int
-    per_node: tuple[tuple[int, int], ...] = ()
-
-
-#: How a command line spells the gigantic size in hugepagesz=/default_hugepagesz= (upper-cased).
-_GIGANTIC_SPELLINGS = ("1G", "1024M")
-
-
-def hugepages_request(cmdline: str) -> HugepagesRequest | None:
-    """Read ``hugepagesz=``/``default_hugepagesz=``/``hugepages=`` for 1 GiB pages.
-
-    As Documentation/admin-guide/kernel-parameters.txt describes them: ``hugepages=`` applies to
-    the last ``hugepagesz=`` before it, else to the default size; ``N:C,...`` gives counts per node.
-
-    >>> hugepages_request("hugepagesz=1G hugepages=2")
-    HugepagesRequest(total=2, per_node=())
-    >>> hugepages_request("hugepagesz=1G hugepages=0:1,1:3").per_node
-    ((0, 1), (1, 3))
-    >>> hugepages_request("hugepages=8") is None
-    True
-    """
-    default, cur, req = "2M", None, None
-    for word in cmdline.split():
-        key, _, val = word.partition("=")
-        if key == "default_hugepagesz":
-            default = val.upper()
-            cur = default
-        elif key == "hugepagesz":
-            cur = val.upper()
-        elif key == "hugepages":
-            size = cur or default
-            if size not in _GIGANTIC_SPELLINGS:
-                continue
-            if ":" in val:
-                pairs = []
-                for part in val.split(","):
-                    n, _, c = part.partition(":")
-                    if n.isdigit() and c.isdigit():
-                        pairs.append((int(n), int(c)))
-                req = HugepagesRequest(sum(c for _, c in pairs), tuple(pairs))
-            elif val.isdigit():
-                req = HugepagesRequest(int(val))
-    return req
 
 
 def first_difference(a: Sequence[object], b: Sequence[object]) -> int:
@@ -289,7 +241,8 @@ def walk_tables(trace: Trace, order: str) -> WalkTables:
     """The :class:`WalkTables` of *trace* (*order*: the kernel's ``mm_core_init_early()`` order, :func:`plan`)."""
     subs = classify_ops(trace)
     ops = trace.ops
-    return WalkTables(subs, plan(ops, subs, order), link(ops), hugepages_request(trace.context.cmdline),
+    return WalkTables(subs, plan(ops, subs, order), link(ops),
+                      hugepages_request(trace.context.cmdline, trace.context.arch or "x86_64"),
                       frozenset(i for i, op in enumerate(ops)
                                 if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC))
 
@@ -541,7 +494,8 @@ class Boot:
         k = min(k, first_difference(self.subs, tabs.subs))
         if self._params_for(trace) != self._params_for(self.trace):
             k = min(k, self.bp.kho_init, bp.kho_init)  # kho_reserve_scratch() reads kho=/kho_scratch=
-        if hugepages_request(trace.context.cmdline) != hugepages_request(self.trace.context.cmdline):
+        if (hugepages_request(trace.context.cmdline, trace.context.arch or "x86_64")
+                != hugepages_request(self.trace.context.cmdline, self.trace.context.arch or "x86_64")):
             k = min(k, self.bp.hugetlb_end, bp.hugetlb_end)  # the loop's missing attempts follow hugepages=
         cma = self.mb.profile.version >= (7, 3), self.mb.max_numnodes
         if (hugetlb_cma_cmdline(trace.context.cmdline, percent=cma[0], max_numnodes=cma[1])
@@ -722,12 +676,11 @@ class Boot:
             self.say("HugeTLB: hugetlb_cma is enabled, skip boot time allocation")
 
     def _gigantic_hstate(self) -> bool:
-        # a 1 GiB hstate exists once hugepagesz=1G or default_hugepagesz=1G was parsed
-        for word in (self.trace.context.cmdline if self.trace is not None else "").split():
-            key, _, val = word.partition("=")
-            if key in ("hugepagesz", "default_hugepagesz") and val.upper() in _GIGANTIC_SPELLINGS:
-                return True
-        return False
+        # a 1 GiB hstate exists once a hugepagesz= or default_hugepagesz= of that size was accepted
+        if self.trace is None:
+            return False
+        return hugetlb_params(self.trace.context.cmdline, self.trace.context.arch or self.mb.arch.name
+                              ).hstate(GIGANTIC) is not None
 
     def early_cma_page(self, i: int, size: int, nid: int, exact: bool) -> None:
         """A gigantic page from the areas: ``hugetlb_cma_alloc_bootmem()`` (7.2 mm/hugetlb_cma.c:74-105, 7.3

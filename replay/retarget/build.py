@@ -239,7 +239,7 @@ def _build(template: Trace, host: PlainBoot, tplain: PlainBoot | None, iomem: Io
 
 def _walk(b: _Builder) -> None:
     """One rule per kind of template op, in boot order (see the module docstring)."""
-    from ..kho.boot import hugepages_request
+    from ..kho.hugepages import hugepages_request
     from ..kho.link import link, resolve
 
     t, host = b.template, b.host
@@ -282,7 +282,7 @@ def _walk(b: _Builder) -> None:
         return n if n in hnodes else hnodes[n % len(hnodes)]
 
     done: set[str] = set()
-    hreq = hugepages_request(host.cmdline)
+    hreq = hugepages_request(host.cmdline, t.context.arch or "x86_64")
     memmap = {"sparse_index_alloc", "sparse_init_nid"}
     first_memmap = next((i for i, op in enumerate(ops) if isinstance(op, Alloc) and (
         caller_fn(op) in memmap or caller_fn(op).startswith("vmemmap_"))), None)

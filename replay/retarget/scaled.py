@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import KhoReplayError
 from ..flags import Flag
-from ..kho.boot import HugepagesRequest
+from ..kho.hugepages import HugepagesRequest
 from ..memblock.engine import Memblock
 from ..ops import NUMA_NO_NODE, Alloc, Free, Mark, Op, Phase
 

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import KhoReplayError
+from ..kho.hugepages import memparse_prefix
 from ..kho.params import memparse
 from ..ops import Add, Alloc, Reserve, ReserveKern, Trace
 
@@ -121,10 +122,7 @@ def _cmdline_limits(cmdline: str) -> tuple[int, list[tuple[int, int]], int, bool
         elif "hugepages" in key:
             # parse_gb_huge_pages(): hugepagesz= of exactly PUD_SIZE arms the count; any other size disarms it.
             if key == "hugepagesz":
-                try:
-                    gbpage_sz = memparse(val) == PUD_SIZE
-                except KhoReplayError:
-                    gbpage_sz = False
+                gbpage_sz = memparse_prefix(val) == PUD_SIZE  # memparse() reads the leading size only
             elif key == "hugepages" and gbpage_sz:
                 # boot_kstrtoul(): a per-node list fails to parse and leaves the count as it was.
                 with contextlib.suppress(ValueError):

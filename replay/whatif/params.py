@@ -191,8 +191,9 @@ def apply_sets(trace: Trace, sets: Sequence[tuple[str, str]]) -> Trace:
     """
     if not sets:
         return trace
-    from ..kho.boot import classify_ops, hugepages_request
+    from ..kho.boot import classify_ops
     from ..kho.classify import Subsystem
+    from ..kho.hugepages import hugepages_request
     from ..kho.link import link
 
     ctx = trace.context
@@ -201,7 +202,7 @@ def apply_sets(trace: Trace, sets: Sequence[tuple[str, str]]) -> Trace:
         check_param(key, value, arch=ctx.arch or "x86_64", release=ctx.release)
         cmdline = set_cmdline(cmdline, key, value)
     new = replace(trace, context=replace(ctx, cmdline=cmdline))
-    req = hugepages_request(cmdline)
+    req = hugepages_request(cmdline, ctx.arch or "x86_64")
     subs = classify_ops(trace)
     gig = [i for i, op in enumerate(trace.ops) if isinstance(op, Alloc) and subs[i] is Subsystem.HUGETLB_GIGANTIC]
     keep: set[int] = set()
