@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import gc
 import heapq
 import itertools
@@ -586,13 +587,21 @@ class _Extractor:
         c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
-        for ts, pos, name, parent in _merge_lists(hits, in_order):
-            caller = callers.get(parent)
-            if caller is None:
-                caller = callers[parent] = self.symbols().caller(parent)
-            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9),
-                                kind="function", text=f"{name} <- {caller}")
+        # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
+        texts: dict[tuple[str, int], str] = {}
+        merged_hits = _merge_lists(hits, in_order)
+        hits.clear()
+        for i, (ts, pos, name, parent) in enumerate(merged_hits):
+            merged_hits[i] = None  # each hit's tuple let go as its message is made: not both held at the end
+            text = texts.get((name, parent))
+            if text is None:
+                caller = callers.get(parent)
+                if caller is None:
+                    caller = callers[parent] = self.symbols().caller(parent)
+                text = texts[name, parent] = f"{name} <- {caller}"
+            msg = KernelMessage(at=0, src=_new_src(self.path, pos, ts / 1e9), kind="function", text=text)
             self.probe_obs.append((ts, len(self.probe_obs), msg))
+        del merged_hits
         firsts = [(o[0], ci, o[1]) for ci, o in enumerate(outside) if o is not None]
         order: dict[str, tuple[int, int, int]] = {}
         if firsts:
@@ -1026,24 +1035,61 @@ def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
     """Interleave probe ops and function observations with the console's by timestamp (console first on ties)."""
     if not probe_ops and not probe_obs:
         return list(t.ops), list(t.observations)
-
-    def ts_of(s: Src | None, default: float) -> float:
-        return s.timestamp if s is not None and s.timestamp is not None else default
-
-    keyed: list[tuple[float, int, int, Any]] = []
+    # One float per op in arrays, and each op's place found from them: no key tuple per op (issue 15: memory).
+    n_c = len(t.ops)
+    ctimes = array("d")
     last = 0.0
-    for i, op in enumerate(t.ops):
-        last = ts_of(op.src, last)
-        keyed.append((last, 0, i, op))
-    keyed += [(ts / 1e9, 1, order, op) for order, (ts, op) in enumerate(zip(probe_ts, probe_ops, strict=True))]
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    ops = [k[3] for k in keyed]
-    new_index = {k[2]: n for n, k in enumerate(keyed) if k[1] == 0}
-    new_index[len(t.ops)] = len(ops)
-    obs: list[Any] = [dataclasses.replace(o, at=new_index.get(o.at, len(ops))) for o in t.observations]
-    op_times = [k[0] for k in keyed]
+    for op in t.ops:
+        s = op.src
+        if s is not None and s.timestamp is not None:
+            last = s.timestamp
+        ctimes.append(last)
+    ptimes = array("d", [ts / 1e9 for ts in probe_ts])
+    n = n_c + len(ptimes)
+    new_index: Sequence[int]
+    # One run after the other (a probe-only file): already in order if each run is.
+    if (not n_c or not ptimes or ctimes[-1] <= ptimes[0]) and _ascending(ctimes + ptimes, 0):
+        ops: list[Any] = [*t.ops, *probe_ops]
+        op_times = ctimes + ptimes
+        new_index = range(n_c)
+    elif _ascending(ctimes, 0) and _ascending(ptimes, 0):
+        # Two ascending runs (the usual file): a console op goes after the probe ops strictly earlier, a probe
+        # op after the console ops not later (console first on ties), as a sort by (time, kind, index) puts them.
+        cpos = array("q", map(operator.add, range(n_c), map(functools.partial(bisect.bisect_left, ptimes), ctimes)))
+        ppos = array("q", map(operator.add, range(len(ptimes)),
+                              map(functools.partial(bisect.bisect_right, ctimes), ptimes)))
+        ops = [None] * n
+        op_times = array("d", bytes(8 * n))
+        for pos, items, times in ((cpos, t.ops, ctimes), (ppos, probe_ops, ptimes)):
+            any(map(ops.__setitem__, pos, items))
+            any(map(op_times.__setitem__, pos, times))
+        del ppos
+        new_index = cpos
+    else:
+        # A run out of order: a stable sort of indices by time alone, console ops first, is the sort by
+        # (time, kind, index).
+        times = ctimes + ptimes
+        order = sorted(range(n), key=times.__getitem__)
+        every = [*t.ops, *probe_ops]
+        ops = list(map(every.__getitem__, order))
+        del every
+        op_times = array("d", map(times.__getitem__, order))
+        index = array("q", bytes(8 * n_c))
+        for at, g in enumerate(order):
+            if g < n_c:
+                index[g] = at
+        new_index = index
+    # The observations were made for this read alone (the console parser's, relocated, and ours): set in place.
+    setat = object.__setattr__
+    obs: list[Any] = list(t.observations)
+    # All new indices read before any is set: an observation listed twice must not be moved twice.
+    # Each console op's new index; an observation after the last op (or anywhere else) goes to the end.
+    ats = [new_index[o.at] if 0 <= o.at < n_c else n for o in obs]
+    for o, at in zip(obs, ats, strict=True):
+        setat(o, "at", at)
     for ts, _, msg in probe_obs:
-        obs.append(dataclasses.replace(msg, at=bisect.bisect_right(op_times, ts / 1e9)))
+        setat(msg, "at", bisect.bisect_right(op_times, ts / 1e9))
+        obs.append(msg)
     obs.sort(key=lambda o: o.at)
     return ops, obs
 
