@@ -1126,7 +1126,7 @@ ConsoleReader._handlers = tuple((regex, handler) for regex, handler, _ in _HANDL
 # a line is tried against the handlers its first character allows only, in the same order (most kept
 # lines are memblock calls or other messages right after one: no point trying a dozen context regexes)
 ConsoleReader._handlers_from = {
-    c: tuple((regex, handler) for regex, handler, starts in _HANDLERS if starts is None or c in starts)
+    c: tuple((regex, handler) for regex, handler, starts in _HANDLERS if starts is None or (c and c in starts))
     for c in {*"".join(starts or "" for _, _, starts in _HANDLERS), ""}
 }
 # each of these names starts the lines of one handler only (no earlier regex of _handlers reads them)
