@@ -240,6 +240,8 @@ class ConsoleReader(HiddenOps):
         self.kho_early = False
         self.extend_at = -1
         self._src_of: Line | None = None
+        #: _boot_scan() of these lines (the list itself, then what it found)
+        self._scanned: tuple[list[Line], tuple[list[int], int]] | None = None
         #: indices of the NODE_DATA lines after the first reservation that looked for one
         self._node_data_at: list[int] | None = None
         self._src_last = Src(path)
@@ -303,10 +305,23 @@ class ConsoleReader(HiddenOps):
             self._keep_relevant(self.lines)
         self._prescan()
         lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        walk = self._line
+        by_function = self._by_function
         for idx in range(len(lines)):
             ln = lines[idx]
-            assert ln is not None
-            self._line(idx, ln)
+            t = ln[2]  # type: ignore[index]  # .text
+            if (t[:1] in "_m" and ln[1] is not None and self.dump is None  # type: ignore[index]  # .ts
+                    and self.listing is None and not self.loose_tables):
+                # a stamped memblock call's line with no dump, listing or table open (most lines of a log):
+                # none of _line()'s tests reads it, straight to the one regex its function name can match
+                fast = by_function.get(t[:t.find(":")])
+                if fast is not None:
+                    m = fast[0].match(t)
+                    if m:
+                        fast[1](self, idx, ln, m)
+                        lines[idx] = None
+                        continue
+            walk(idx, ln)  # type: ignore[arg-type]
             lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
         if self.loose_tables:
             self._flush_tables()
@@ -341,12 +356,22 @@ class ConsoleReader(HiddenOps):
 
     def _boot_starts(self) -> list[int]:
         """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
+        return self._boot_scan()[0]
+
+    def _boot_scan(self) -> tuple[list[int], int]:
+        """:meth:`_boot_starts` and how many stamped banners the lines hold, from one pass over them, made
+        once for the same lines (counting the boots, choosing one and reading ask each, of every line)."""
+        done = self._scanned
+        if done is not None and done[0] is self.lines:
+            return done[1]
         starts = []
+        banners = 0
         in_section = False
-        for i, ln in enumerate(self.lines):
-            head = ln.text[:5]
-            if head not in ("=====", "Linux"):
-                continue  # neither a marker nor a banner (the common case, two regexes saved)
+        # neither a marker nor a banner (most lines): left out at once, two regexes saved
+        for i in [i for i, ln in enumerate(self.lines) if ln.text[:5] in ("=====", "Linux")]:
+            ln = self.lines[i]
+            if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text):
+                banners += 1
             if SECTION_BEGIN.match(ln.text):
                 in_section = True
             elif in_section and SECTION_END.match(ln.text):
@@ -357,7 +382,8 @@ class ConsoleReader(HiddenOps):
                 while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
                     j -= 1
                 starts.append(j)
-        return starts
+        self._scanned = (self.lines, (starts, banners))
+        return starts, banners
 
     def _select_boot(self) -> None:
         """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
@@ -422,9 +448,8 @@ class ConsoleReader(HiddenOps):
 
     def _one_boot(self) -> bool:
         """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
-        banners = sum(1 for ln in self.lines if ln.ts is not None and ln.text[:14] == "Linux version "
-                      and VERSION_LINE.match(ln.text))
-        return banners < 2 and len(self._boot_starts()) < 2
+        starts, banners = self._boot_scan()
+        return banners < 2 and len(starts) < 2
 
     def _keep_relevant(self, lines: Iterable[Line]) -> None:
         """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
@@ -653,16 +678,6 @@ class ConsoleReader(HiddenOps):
 
     def _line(self, idx: int, ln: Line) -> None:
         t = ln.text
-        if (t[:1] in "_m" and ln.ts is not None and self.dump is None and self.listing is None
-                and not self.loose_tables):
-            # a stamped memblock call's line with no dump, listing or table open (most lines of a log): none
-            # of the tests below reads it, straight to the one regex its function name can match
-            fast = self._by_function.get(t[:t.find(":")])
-            if fast is not None:
-                m = fast[0].match(t)
-                if m:
-                    fast[1](self, idx, ln, m)
-                    return
         # userspace sections printed by the fixtures' init (debugfs copies, /proc files)
         m = SECTION_BEGIN.match(t) if t[:5] == "=====" else None
         if m:
@@ -868,9 +883,10 @@ class ConsoleReader(HiddenOps):
 
     def _api_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        self._resolve_pending(idx)
-        self._hidden_before(ln, m.group("caller"))
+        if self.pending is not None:
+            self._resolve_pending(idx)
         fn, size_s, caller = m.group("fn", "size", "caller")
+        self._hidden_before(ln, caller)
         size = int(size_s)
         if fn == "memblock_phys_alloc_range":
             align, lo, hi = m.group("align", "min", "max")
@@ -892,8 +908,13 @@ class ConsoleReader(HiddenOps):
         base = int(base_s, 16)
         size = (int(end_s, 16) + 1 - base) & PHYS_MASK  # range_of(), written out: a line of every few
         func = caller_function(caller)
-        nid = int(m.group("nid")) if "nid" in m.re.groupindex and m.group("nid") is not None else None
-        flags = _flag(m.group("flags")) if nid is not None else None
+        # only NID_RANGE_LINE has (and always fills) nid and flags; RANGE_LINE's memblock_reserve comes here too
+        if m.re is NID_RANGE_LINE:
+            nid_s, flags_s = m.group("nid", "flags")
+            nid: int | None = int(nid_s)
+            flags = _flag(flags_s)
+        else:
+            nid = flags = None
         if func == DOUBLE_CALLER:
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
@@ -914,10 +935,13 @@ class ConsoleReader(HiddenOps):
             self._hidden_before(ln, caller)
             self._orphan_alloc(idx, ln, base, size, nid, caller)
             return
-        self._resolve_pending(idx)
+        if self.pending is not None:
+            self._resolve_pending(idx)
         self._hidden_before(ln, caller)
-        self._era_check(ln, m.group("fn"))
-        if m.group("fn") == "memblock_add_node":
+        fn = m.group("fn")
+        if fn not in self.era_noted:
+            self._era_check(ln, fn)
+        if fn == "memblock_add_node":
             self._emit(Add(base, size, nid, flags or Flag.MEMBLOCK_NONE, caller=caller, src=self._src(ln)))
             return
         # a Reserve is no Add: _emit()'s test is not needed
@@ -982,9 +1006,11 @@ class ConsoleReader(HiddenOps):
         if func == DOUBLE_CALLER:
             self._message(ln, "double_array_free", f"{base:#x} {size:#x}")
             return
-        self._resolve_pending(idx)
+        if self.pending is not None:
+            self._resolve_pending(idx)
         self._hidden_before(ln, caller)
-        self._era_check(ln, fn)
+        if fn not in self.era_noted:
+            self._era_check(ln, fn)
         src = self._src(ln)
         if fn == "memblock_add":
             self._emit(Add(base, size, caller=caller, src=src))
@@ -1167,23 +1193,17 @@ _MIN_RUN = 4
 #: A run of memblock call lines as :class:`CallRun` holds them: stamped, printable ASCII, ending with
 #: the caller's offset (a line ending otherwise, with a CR, or unstamped is left to the line stages)
 _CALL_RUN = re.compile(r"(?:\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n)+")
-#: one line of it: (stamp, text, the line)
-_CALL_LINE = re.compile(r"(\[ *([0-9]+\.[0-9]+)\] ((?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+)\n)")
 _new_line = tuple.__new__
 
 
 def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
     """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun:
-    the Lines prefixes._excerpt_line() makes of them, made by one regex pass (a dense log is millions)."""
-    stamps: dict[str, float] = {}  # a boot's early lines share a few stamps: each read once
-    lines = []
-    add = lines.append
-    for i, (raw, ts, text) in enumerate(_CALL_LINE.findall(chunk, start, end), lineno):
-        t = stamps.get(ts)
-        if t is None:
-            t = stamps[ts] = float(ts)
-        add(_new_line(Line, (i, t, text, raw, "")))
-    return CallRun(lines)
+    the Lines prefixes._excerpt_line() makes of them, cut by str methods (a dense log has millions): the
+    regex matched each, so the first ``"] "`` ends its stamp (float() takes the spaces before it), a
+    newline alone ends it."""
+    return CallRun([_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+                    for i, raw in enumerate(chunk[start:end].splitlines(keepends=True), lineno)
+                    for k in (raw.index("] "),)])
 
 
 def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | CallRun]:
@@ -1319,7 +1339,7 @@ def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
     if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
         return False
     done = last[1]
-    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
+    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped", "_scanned"):
         setattr(reader, name, getattr(done, name))
     reader.text = text if done.kept else None  # streamed: the read may still need the text
     return True
