@@ -46,7 +46,6 @@ from typing import ClassVar
 
 from kho_replay.replay.errors import FormatError, KhoReplayError, TruncatedError, UnsupportedError
 from kho_replay.replay.flags import Flag
-from kho_replay.replay.gcpause import gc_paused
 from kho_replay.replay.ops import (
     FAILED,
     NUMA_NO_NODE,
@@ -1322,9 +1321,7 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
             reader.text = text
         else:
             reader.raw_lines = text.splitlines(keepends=True)
-    # a Line, a Src and an op per line, no cycle among them: the collector would walk them again and again
-    with gc_paused():
-        return reader.read()
+    return reader.read()
 
 
 #: What count_boots() read last, for the read that follows it (validate and kho count a capture's
@@ -1350,8 +1347,7 @@ def count_boots(text: str, path: str = "<console>") -> int:
     global _last_counted
     reader = ConsoleReader(path, [])
     reader.text = text
-    with gc_paused():  # a Line per kept line, no cycle among them (see read_console_text)
-        reader._stream_relevant(text)
+    reader._stream_relevant(text)
     if reader._one_boot():
         n = len(reader._boot_starts())
         reader.text = None  # the read that follows has its own copy: hold only the kept lines
