@@ -539,10 +539,10 @@ class ConsoleReader(HiddenOps):
         firmware: dict[int, tuple[int, int]] = {}
         initmem: dict[int, tuple[int, int]] = {}
         merged: dict[int, tuple[int, int]] = {}
-        for ln in self.lines:
+        # most lines: nothing below reads a memblock call but KHO's preserved ranges (left out at once)
+        for ln in [ln for ln in self.lines if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
+                                                    and "kho_preserved_memory_reserve" not in ln.text)]:
             t = ln.text
-            if (t[:8] == "memblock" or t[:10] == "__memblock") and "kho_preserved_memory_reserve" not in t:
-                continue  # most lines: nothing below reads a memblock call but KHO's preserved ranges
             if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
                 continue

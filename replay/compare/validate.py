@@ -348,6 +348,9 @@ class _Checker:
         if op.res_nid is None and op.res_flags is None:
             return True
         r = self.mb.reserved.search(addr)
+        if (r is not None and (op.res_nid is None or r.nid == op.res_nid)
+                and (op.res_flags is None or r.flags == op.res_flags)):
+            return True  # the common case, without making a Flag of the region's
         got_nid, got_flags = (r.nid, Flag(r.flags)) if r is not None else (None, None)
         nid_ok = op.res_nid is None or got_nid == op.res_nid
         flags_ok = op.res_flags is None or got_flags == op.res_flags

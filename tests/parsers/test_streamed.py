@@ -162,39 +162,3 @@ def test_plain_run_lines_are_plain() -> None:
         assert run.last_line() == got[-1]
         stamped = [ln for ln in got if ln.ts is not None]
         assert run.last_stamped_line() == (stamped[-1] if stamped else None)
-
-
-@pytest.mark.parametrize("log", LOGS[:4], ids=lambda p: p.parent.name)
-def test_call_run_lines_are_excerpt_lines(log: Path) -> None:
-    """A run of memblock call lines is made into the Lines the line-by-line rules make, each complete
-    (nothing joins it), read by the walk and no section marker."""
-    from kho_replay.parsers.console.grammar import RELEVANT
-    from kho_replay.parsers.console.prefixes import CallRun, _excerpt_line, _may_join
-
-    text = read_text(log)
-    split = text.splitlines(keepends=True)
-    runs = [r for r in reader_mod._plain_runs(text, 1) if isinstance(r, CallRun)]
-    assert sum(len(r.lines) for r in runs) > 100, "no run found: the test tests nothing"
-    for run in runs:
-        for ln in run.lines:
-            assert ln.raw == split[ln.lineno - 1]
-            assert ln == _excerpt_line(ln.lineno, ln.raw) and ln.ts is not None
-            assert not _may_join(ln, reader_mod._wrapped)
-            assert RELEVANT.match(ln.text) and "=====" not in ln.text
-
-
-def test_call_runs_quoted_in_a_section_stream_as_listed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stamped memblock lines a script quoted (``dmesg | grep``, older stamps) inside a section, and a
-    wrapped line waiting for its piece before a run: streamed as every line read."""
-    lines = read_text(LOGS[0]).splitlines(keepends=True)
-    calls = [ln for ln in lines if re.match(r"\[ *[0-9.]+\] memblock_\w+: \[", ln)][:40]
-    assert len(calls) >= 20
-    at = next(i for i, ln in enumerate(lines) if ln.startswith("=====")) if any(
-        ln.startswith("=====") for ln in lines) else len(lines)
-    quoted = ["===== BEGIN dmesg-memblock =====\n", *calls, "===== END =====\n"]
-    wrapped = [calls[0].rsplit(" ", 1)[0] + "\n", calls[0].rsplit(" ", 1)[1]]
-    text = "".join([*lines[:at], *quoted, *lines[at:]])
-    _same(_streamed(text, "q.log"), _read_all_kept(text, "q.log", monkeypatch))
-    half = len(lines) // 2
-    text = "".join([*lines[:half], *wrapped, *calls[1:], *lines[half:]])
-    _same(_streamed(text, "w.log"), _read_all_kept(text, "w.log", monkeypatch))
