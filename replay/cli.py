@@ -344,16 +344,19 @@ def validate(
     A capture holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
     from .compare.validate import validate as run_validate
+    from .gcpause import gc_paused
     from .report.json import dumps, validate_document
 
     sources = boots(trace, boot)
     _options(output=output, inputs=[s.path for s in sources])
-    traces = [load_source(s, strict=strict, kernel=kernel, arch=arch) for s in sources]
-    for t in traces:
-        if not t.ops and not t.observations:
-            raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
-                                 "alone?): give the boot's console log, or a directory holding both")
-    reports = [run_validate(t) for t in traces]
+    # an op and its records per line, no cycle among them: the collector would walk them again and again
+    with gc_paused():
+        traces = [load_source(s, strict=strict, kernel=kernel, arch=arch) for s in sources]
+        for t in traces:
+            if not t.ops and not t.observations:
+                raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
+                                     "alone?): give the boot's console log, or a directory holding both")
+        reports = [run_validate(t) for t in traces]
     notes, notes_ok = _cli_fleet.retarget_notes(traces)  # a retargeted trace: its host's printed facts too
     several = len(sources) > 1
     labels = [s.boot if s.boot is not None else (i + 1 if several else None) for i, s in enumerate(sources)]
@@ -427,7 +430,11 @@ def parse(
             raise KhoReplayError("--events prints trace-cmd report text: --format json does not apply")
         _events_report(ti.first.path, output, nsec=nsec)
         return
-    t = load_source(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    from .gcpause import gc_paused
+
+    # an op and its records per line, no cycle among them: the collector would walk them again and again
+    with gc_paused():
+        t = load_source(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
     if skipped:
         lines = [f"{s.path}:{s.position}: {s.reason}: {s.raw}" for s in t.skipped]
         lines.append(f"{len(t.skipped)} line(s) skipped")

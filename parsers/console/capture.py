@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from .grammar import SECTION_BEGIN, SECTION_END, VERSION_LINE
-from .prefixes import Line, PlainRun
+from .prefixes import CallRun, Line, PlainRun
 
 __all__ = ["drop_repeats", "iter_live_lines", "live_lines"]
 
@@ -53,18 +53,26 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
     return list(iter_live_lines(lines))
 
 
-def iter_live_lines(lines: Iterable[Line | PlainRun]) -> Iterator[Line | PlainRun]:
-    """:func:`live_lines` one line at a time (a :class:`PlainRun` passed on whole outside sections)."""
+def iter_live_lines(lines: Iterable[Line | PlainRun | CallRun]) -> Iterator[Line | PlainRun | CallRun]:
+    """:func:`live_lines` one line at a time (a :class:`PlainRun` or :class:`CallRun` passed on whole
+    outside sections)."""
     in_section = False
     latest: Line | None = None  # the live line with the latest stamp
     for whole in lines:
-        if whole.__class__ is PlainRun:
+        if whole.__class__ is CallRun:
+            if not in_section:
+                # no marker in it, every line stamped: outside sections each is live, the last the latest
+                latest = whole.lines[-1]  # type: ignore[union-attr]
+                yield whole
+                continue
+            group: Iterable[Line] = whole.lines  # type: ignore[union-attr]
+        elif whole.__class__ is PlainRun:
             if not in_section:
                 # no marker in it, and outside sections every stamped line is live
                 latest = whole.last_stamped_line() or latest  # type: ignore[union-attr]
                 yield whole
                 continue
-            group: Iterable[Line] = whole.lines()  # type: ignore[union-attr]
+            group = whole.lines()  # type: ignore[union-attr]
         else:
             # a marker, glued or not, holds "=====": the test is cheap, the regex is not
             group = _split_glued(whole) if "=====" in whole.text else (whole,)  # type: ignore[union-attr]

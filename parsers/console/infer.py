@@ -12,6 +12,7 @@ carries its reason.
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.kho.preserve import KHO_SCRATCH_EXT_BLKSIZE, PreservedSet, busy_blocks, mark_free_runs
@@ -181,6 +182,8 @@ class HiddenOps:
 
     def _hidden_before(self, ln: Line, caller: str | None) -> None:
         func = caller_function(caller)
+        if not (_may_hide(func) or self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending):
+            return  # nothing below acts on this caller, and no silent call is due (most lines of a log)
         self._phases(ln, func)
         self._kho_memory_init_early(ln, func)
         if self.arch == "x86_64":
@@ -325,6 +328,18 @@ class HiddenOps:
         for nid, (b, e) in sorted(self.nodes.items()):
             self._infer(SetNode, b, e - b, nid, True, ln=ln,
                         why="numa_clear_kernel_node_hotplug(): memblock_set_node(reserved)")
+
+#: The callers _hidden_before() acts on whatever the state (the others only end a pending state)
+_HIDING_CALLERS = (KHO_INIT_CALLERS | HUGETLB_BOOTMEM_CALLERS | KHO_EARLY_CALLERS | KHO_RADIX_FREE_CALLERS
+                   | {"e820__memblock_setup", "init_mem_mapping", "alloc_low_pages", "alloc_bootmem_cpumask_var",
+                      "early_pgtable_alloc"})
+
+
+@lru_cache(maxsize=1 << 12)  # a boot prints a few hundred distinct callers, each on many lines
+def _may_hide(func: str) -> bool:
+    """Can a call from *func* come with silent calls of its own (see HiddenOps._hidden_before)?"""
+    return func in _HIDING_CALLERS or "numa" in func
+
 
 def _ranges_after_extension(dump: MemblockDump, busy: set[int], page_size: int) -> list[tuple[int, int]]:
     """memory[] of *dump* after ``kho_extend_scratch()`` with *busy* blocks, as the node-range listing

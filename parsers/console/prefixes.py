@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["BlankCuts", "Line", "PlainRun", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
+__all__ = ["BlankCuts", "CallRun", "Line", "PlainRun", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
@@ -167,19 +167,34 @@ def excerpt_lines(
 
 
 def iter_excerpt_lines(
-    raw_lines: Iterable[str | PlainRun],
+    raw_lines: Iterable[str | PlainRun | CallRun],
     understood: Callable[[str], bool],
     wrapped: Callable[[str], bool],
     blanks: BlankCuts,
-) -> Iterator[Line | PlainRun]:
+) -> Iterator[Line | PlainRun | CallRun]:
     """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
     millions of lines; which blank lines are cut marks is known at the end only: *blanks* says.
-    A :class:`PlainRun` among *raw_lines* is passed on whole (its lines can join nothing)."""
+    A :class:`PlainRun` or :class:`CallRun` among *raw_lines* is passed on whole (their lines can
+    join nothing), but to a line waiting for pieces."""
     # a line that may start a broken line waits (in window) for the three after it
     window: list[Line] = []
     see = blanks.see
     i = 0
     for raw in raw_lines:
+        if raw.__class__ is CallRun:
+            lines = raw.lines  # type: ignore[union-attr]
+            if window:
+                # a waiting line may take pieces: its lines one by one (none of them waits itself)
+                for ln in lines:
+                    see(ln)
+                    window.append(ln)
+                    while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
+                        yield _join_first(window, understood, wrapped)
+            else:
+                blanks.see_calls(len(lines))
+                yield raw
+            i = lines[-1].lineno
+            continue
         if raw.__class__ is PlainRun:
             run: PlainRun | None = raw  # type: ignore[assignment]
             # pieces for a waiting line are read one by one (three at most: none of them waits)
@@ -320,6 +335,20 @@ class PlainRun:
         return _excerpt_line(self.lineno + self.count - 1 - after, self.text[p:nl])
 
 
+class CallRun:
+    """Consecutive memblock call lines already made into their :class:`Line` s, exactly as
+    :func:`_excerpt_line` makes them (one regex split the run, see reader._plain_runs): each
+    ``[    1.0] (__)memblock_fn: ... caller+0x1/0x2`` in printable ASCII, so stamped, complete
+    (the caller's offset ends it: no piece joins it, it waits for none), read by the walk (RELEVANT
+    matches it) and holding no section marker.  A dense memblock=debug log is mostly such runs: the
+    line stages pass the run on whole; one whose state needs its lines one by one reads :attr:`lines`."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: list[Line]) -> None:
+        self.lines = lines
+
+
 class BlankCuts:
     """In a stamped log, a rare blank line is where someone cut it: printk stamps every line it prints.
 
@@ -362,6 +391,15 @@ class BlankCuts:
         self.stamped += run.stamped()
         self.blanks += run.text.count("\n\n", run.start, run.end) + (run.text[run.start] == "\n")
         self._prev_stamped = run.last_stamped
+
+    def see_calls(self, count: int) -> None:
+        """:meth:`see` of *count* stamped lines (a :class:`CallRun`)."""
+        self._k += count
+        if self._waiting >= 0:
+            self.between.append(self._waiting)
+            self._waiting = -1
+        self.stamped += count
+        self._prev_stamped = True
 
     @staticmethod
     def cut(ln: Line) -> Line:

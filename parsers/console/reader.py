@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from array import array
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -72,6 +73,7 @@ from kho_replay.replay.ops import (
     TrimMemory,
     ZoneRanges,
     caller_function,
+    fast_new,
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
@@ -113,6 +115,7 @@ from .grammar import (
     NUMA_MERGE_LINE,
     PAGE_SIZE,
     PHYS_ALLOC_LINE,
+    PHYS_MASK,
     RANGE_LINE,
     RELEVANT,
     RESIZE_PANIC_LINE,
@@ -132,7 +135,7 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import HiddenOps
-from .prefixes import BlankCuts, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
 
@@ -236,6 +239,10 @@ class ConsoleReader(HiddenOps):
         self.kho_early = False
         self.extend_at = -1
         self._src_of: Line | None = None
+        #: _boot_scan() of these lines (the list itself, then what it found)
+        self._scanned: tuple[list[Line], tuple[list[int], int]] | None = None
+        #: indices of the NODE_DATA lines after the first reservation that looked for one
+        self._node_data_at: list[int] | None = None
         self._src_last = Src(path)
 
     # ----------------------------------------------------------------- helpers
@@ -244,7 +251,7 @@ class ConsoleReader(HiddenOps):
         # the ops of one line share their (immutable) Src: one is made per line, not per op
         if ln is not self._src_of:
             self._src_of = ln
-            self._src_last = Src(self.path, ln.lineno, timestamp=ln.ts, text=ln.raw.strip())
+            self._src_last = _new_src(self.path, ln.lineno, ln.ts, ln.raw.strip())
         return self._src_last
 
     def _skip(self, ln: Line, reason: str) -> None:
@@ -297,10 +304,23 @@ class ConsoleReader(HiddenOps):
             self._keep_relevant(self.lines)
         self._prescan()
         lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        walk = self._line
+        by_function = self._by_function
         for idx in range(len(lines)):
             ln = lines[idx]
-            assert ln is not None
-            self._line(idx, ln)
+            t = ln[2]  # type: ignore[index]  # .text
+            if (t[:1] in "_m" and ln[1] is not None and self.dump is None  # type: ignore[index]  # .ts
+                    and self.listing is None and not self.loose_tables):
+                # a stamped memblock call's line with no dump, listing or table open (most lines of a log):
+                # none of _line()'s tests reads it, straight to the one regex its function name can match
+                fast = by_function.get(t[:t.find(":")])
+                if fast is not None:
+                    m = fast[0].match(t)
+                    if m:
+                        fast[1](self, idx, ln, m)
+                        lines[idx] = None
+                        continue
+            walk(idx, ln)  # type: ignore[arg-type]
             lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
         if self.loose_tables:
             self._flush_tables()
@@ -335,12 +355,22 @@ class ConsoleReader(HiddenOps):
 
     def _boot_starts(self) -> list[int]:
         """Indices where each boot's lines begin (its ``Linux version`` line and the stamped lines just before)."""
+        return self._boot_scan()[0]
+
+    def _boot_scan(self) -> tuple[list[int], int]:
+        """:meth:`_boot_starts` and how many stamped banners the lines hold, from one pass over them, made
+        once for the same lines (counting the boots, choosing one and reading ask each, of every line)."""
+        done = self._scanned
+        if done is not None and done[0] is self.lines:
+            return done[1]
         starts = []
+        banners = 0
         in_section = False
-        for i, ln in enumerate(self.lines):
-            head = ln.text[:5]
-            if head not in ("=====", "Linux"):
-                continue  # neither a marker nor a banner (the common case, two regexes saved)
+        # neither a marker nor a banner (most lines): left out at once, two regexes saved
+        for i in [i for i, ln in enumerate(self.lines) if ln.text[:5] in ("=====", "Linux")]:
+            ln = self.lines[i]
+            if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text):
+                banners += 1
             if SECTION_BEGIN.match(ln.text):
                 in_section = True
             elif in_section and SECTION_END.match(ln.text):
@@ -351,7 +381,8 @@ class ConsoleReader(HiddenOps):
                 while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
                     j -= 1
                 starts.append(j)
-        return starts
+        self._scanned = (self.lines, (starts, banners))
+        return starts, banners
 
     def _select_boot(self) -> None:
         """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
@@ -386,7 +417,7 @@ class ConsoleReader(HiddenOps):
         blanks = BlankCuts()
         last_raw: list[str] = []
 
-        def raw_lines() -> Iterator[str | PlainRun]:
+        def raw_lines() -> Iterator[str | PlainRun | CallRun]:
             # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time;
             # runs of plain lines no pass reads go on whole (most of a long capture)
             start, size = 0, len(text)
@@ -398,6 +429,9 @@ class ConsoleReader(HiddenOps):
                 for item in _plain_runs(chunk, lineno):
                     if item.__class__ is PlainRun:
                         lineno += item.count  # type: ignore[union-attr]
+                        yield item
+                    elif item.__class__ is CallRun:
+                        lineno += len(item.lines)  # type: ignore[union-attr]
                         yield item
                     else:
                         lineno += len(item)
@@ -413,9 +447,8 @@ class ConsoleReader(HiddenOps):
 
     def _one_boot(self) -> bool:
         """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
-        banners = sum(1 for ln in self.lines if ln.ts is not None and ln.text[:14] == "Linux version "
-                      and VERSION_LINE.match(ln.text))
-        return banners < 2 and len(self._boot_starts()) < 2
+        starts, banners = self._boot_scan()
+        return banners < 2 and len(starts) < 2
 
     def _keep_relevant(self, lines: Iterable[Line]) -> None:
         """Drop the lines no pass reads (other kernel messages, userspace): one regex test each.
@@ -435,6 +468,18 @@ class ConsoleReader(HiddenOps):
         i = -1
         ln: Line | PlainRun | None = None
         for item in lines:
+            if item.__class__ is CallRun:
+                # every line relevant, stamped, no section marker: all kept, each after a kept one
+                group = item.lines  # type: ignore[union-attr]
+                n = len(group)
+                if i < 4999:
+                    self.head += group[:4999 - i]
+                kept += group
+                pos.extend(range(i + 1, i + 1 + n))
+                i += n
+                follow = stamped = True
+                ln = group[-1]
+                continue
             while item is not None:
                 if item.__class__ is not PlainRun:
                     group: Iterable[Line] = (item,)  # type: ignore[assignment]
@@ -494,10 +539,10 @@ class ConsoleReader(HiddenOps):
         firmware: dict[int, tuple[int, int]] = {}
         initmem: dict[int, tuple[int, int]] = {}
         merged: dict[int, tuple[int, int]] = {}
-        for ln in self.lines:
+        # most lines: nothing below reads a memblock call but KHO's preserved ranges (left out at once)
+        for ln in [ln for ln in self.lines if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
+                                                    and "kho_preserved_memory_reserve" not in ln.text)]:
             t = ln.text
-            if (t[:8] == "memblock" or t[:10] == "__memblock") and "kho_preserved_memory_reserve" not in t:
-                continue  # most lines: nothing below reads a memblock call but KHO's preserved ranges
             if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
                 continue
@@ -679,7 +724,11 @@ class ConsoleReader(HiddenOps):
             if m:
                 fast[1](self, idx, ln, m)
                 return
-        for regex, handler in self._handlers:
+        start = t[:1]
+        handlers = self._handlers_from.get(start)
+        if handlers is None:
+            handlers = self._handlers_from[" " if start.isspace() else ""]
+        for regex, handler in handlers:
             m = regex.match(t)
             if m:
                 handler(self, idx, ln, m)
@@ -833,35 +882,38 @@ class ConsoleReader(HiddenOps):
 
     def _api_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        self._resolve_pending(idx)
-        self._hidden_before(ln, m.group("caller"))
-        fn = m.group("fn")
-        size = int(m.group("size"))
-        caller = m.group("caller")
+        if self.pending is not None:
+            self._resolve_pending(idx)
+        fn, size_s, caller = m.group("fn", "size", "caller")
+        self._hidden_before(ln, caller)
+        size = int(size_s)
         if fn == "memblock_phys_alloc_range":
-            alloc = Alloc(fn, size, align=int(m.group("align"), 16), min_addr=int(m.group("min"), 16),
-                          max_addr=int(m.group("max"), 16), caller=caller, src=self._src(ln))
+            align, lo, hi = m.group("align", "min", "max")
+            alloc = _new_alloc(caller, None, self._src(ln), fn, size, int(align, 16), None, int(lo, 16),
+                               int(hi, 16), False, None, None, None)
         elif fn == "memblock_alloc_hugetlb":
             alloc = Alloc(fn, size, nid=int(m.group("nid")), exact=m.group("exact") != "0",
                           caller=caller, src=self._src(ln))
         else:
-            api = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",
-                   "memblock_virt_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
-                   "memblock_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
-                   "memblock_virt_alloc_try_nid_raw": "memblock_alloc_try_nid_raw"}.get(fn, fn)
-            alloc = Alloc(api, size, align=int(m.group("align"), 16), nid=int(m.group("nid")),
-                          min_addr=int(m.group("min"), 16), max_addr=int(m.group("max"), 16),
-                          caller=caller, src=self._src(ln))
+            align, nid, lo, hi = m.group("align", "nid", "min", "max")
+            alloc = _new_alloc(caller, None, self._src(ln), _API_RENAMED.get(fn, fn), size, int(align, 16),
+                               int(nid), int(lo, 16), int(hi, 16), False, None, None, None)
         self.pending = (alloc, ln)
         self.last_alloc_func = caller_function(caller)
 
     def _reserve_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        base, size = range_of(m)
-        caller = m.group("caller")
+        base_s, end_s, caller = m.group("base", "end", "caller")
+        base = int(base_s, 16)
+        size = (int(end_s, 16) + 1 - base) & PHYS_MASK  # range_of(), written out: a line of every few
         func = caller_function(caller)
-        nid = int(m.group("nid")) if "nid" in m.re.groupindex and m.group("nid") is not None else None
-        flags = _flag(m.group("flags")) if nid is not None else None
+        # only NID_RANGE_LINE has (and always fills) nid and flags; RANGE_LINE's memblock_reserve comes here too
+        if m.re is NID_RANGE_LINE:
+            nid_s, flags_s = m.group("nid", "flags")
+            nid: int | None = int(nid_s)
+            flags = _flag(flags_s)
+        else:
+            nid = flags = None
         if func == DOUBLE_CALLER:
             # the engine doubles by itself: keep the line checkable, not replayed
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
@@ -882,13 +934,17 @@ class ConsoleReader(HiddenOps):
             self._hidden_before(ln, caller)
             self._orphan_alloc(idx, ln, base, size, nid, caller)
             return
-        self._resolve_pending(idx)
+        if self.pending is not None:
+            self._resolve_pending(idx)
         self._hidden_before(ln, caller)
-        self._era_check(ln, m.group("fn"))
-        if m.group("fn") == "memblock_add_node":
+        fn = m.group("fn")
+        if fn not in self.era_noted:
+            self._era_check(ln, fn)
+        if fn == "memblock_add_node":
             self._emit(Add(base, size, nid, flags or Flag.MEMBLOCK_NONE, caller=caller, src=self._src(ln)))
             return
-        self._emit(Reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
+        # a Reserve is no Add: _emit()'s test is not needed
+        self.ops.append(_new_reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         self._hidden_after(ln, func)
 
     @staticmethod
@@ -916,6 +972,14 @@ class ConsoleReader(HiddenOps):
 
     def _node_data_follows(self, idx: int, base: int, size: int) -> bool:
         """alloc_node_data()'s reservation, whatever caller it prints: the NODE_DATA line that confirms it."""
+        at = self._node_data_at
+        if at is None:
+            # where NODE_DATA lines are, found once (the lines ahead are all still there)
+            at = self._node_data_at = [j for j in range(idx + 1, len(self.lines))
+                                       if self.lines[j].text[:10] == "NODE_DATA("]  # type: ignore[union-attr]
+        k = bisect_right(at, idx)
+        if k == len(at) or at[k] > idx + 11 or self.pos[at[k]] > self.pos[idx] + 11:
+            return False  # none among the lines _ahead() reads (most reservations)
         want = f"[mem {base:#x}-{base + size - 1:#x}]"
         for nxt in self._ahead(idx):
             if NODE_DATA_LINE.match(nxt.text):
@@ -931,26 +995,28 @@ class ConsoleReader(HiddenOps):
 
     def _range_line(self, idx: int, ln: Line, m: re.Match[str]) -> None:
         self.memblock_lines += 1
-        fn = m.group("fn")
-        base, size = range_of(m)
-        caller = m.group("caller")
-        func = caller_function(caller)
+        fn, base_s, end_s, caller = m.group("fn", "base", "end", "caller")
         if fn == "memblock_reserve":
             self._reserve_line(idx, ln, m)
             return
+        base = int(base_s, 16)
+        size = (int(end_s, 16) + 1 - base) & PHYS_MASK  # range_of(), written out: a line of every few
+        func = caller_function(caller)
         if func == DOUBLE_CALLER:
             self._message(ln, "double_array_free", f"{base:#x} {size:#x}")
             return
-        self._resolve_pending(idx)
+        if self.pending is not None:
+            self._resolve_pending(idx)
         self._hidden_before(ln, caller)
-        self._era_check(ln, fn)
+        if fn not in self.era_noted:
+            self._era_check(ln, fn)
         src = self._src(ln)
         if fn == "memblock_add":
             self._emit(Add(base, size, caller=caller, src=src))
         elif fn == "memblock_remove":
             self._emit(Remove(base, size, caller=caller, src=src))
         elif fn in ("memblock_free", "memblock_phys_free", "__memblock_free_early", "memblock_free_early"):
-            self._emit(Free(base, size, caller=caller, src=src))
+            self.ops.append(_new_free(base, size, caller=caller, src=src))  # no Add: _emit()'s test not needed
         elif fn in ("memblock_free_late", "__memblock_free_late"):
             # pages go to the buddy allocator; memblock.reserved is left alone
             self._message(ln, "free_late", f"{base:#x} {size:#x} {caller}")
@@ -1042,6 +1108,8 @@ class ConsoleReader(HiddenOps):
         self._message(ln, "resize_panic")
 
     _handlers: tuple[tuple[re.Pattern[str], Callable[..., None]], ...] = ()
+    #: _handlers that can match a text starting with this character (" ": whitespace, "": any other)
+    _handlers_from: ClassVar[dict[str, tuple[tuple[re.Pattern[str], Callable[..., None]], ...]]] = {}
     _by_function: ClassVar[dict[str, tuple[re.Pattern[str], Callable[..., None]]]] = {}
 
     # --------------------------------------------------------------- result
@@ -1057,27 +1125,35 @@ class ConsoleReader(HiddenOps):
         return Trace(ctx, tuple(self.ops), tuple(self.obs), tuple(self.skipped))
 
 
-ConsoleReader._handlers = (
-    (NID_RANGE_LINE, ConsoleReader._reserve_line),
-    (RANGE_LINE, ConsoleReader._range_line),
-    (ALLOC_NID_LINE, ConsoleReader._api_line),
-    (PHYS_ALLOC_LINE, ConsoleReader._api_line),
-    (HUGETLB_ALLOC_LINE, ConsoleReader._api_line),
-    (DOUBLED_LINE, ConsoleReader._doubled_line),
-    (DOUBLE_FAILED_LINE, ConsoleReader._double_failed),
-    (RESIZE_PANIC_LINE, ConsoleReader._ctx_panic),
-    (MIRROR_FAIL_LINE, ConsoleReader._ctx_mirror),
-    (VERSION_LINE, ConsoleReader._ctx_version),
-    (CMDLINE_LINE, ConsoleReader._ctx_cmdline),
-    (E820_LINE, ConsoleReader._ctx_e820),
-    (NODE_DATA_LINE, ConsoleReader._ctx_node_data),
-    (MEMORY_LINE, ConsoleReader._ctx_memory),
-    (KHO_LINE, ConsoleReader._ctx_kho),
-    (HUGETLB_LINE, ConsoleReader._ctx_hugetlb),
-    (CMA_LINE, ConsoleReader._ctx_cma),
-    (CMA_MULTI_LINE, ConsoleReader._ctx_cma),
-    (FREEING_LINE, ConsoleReader._ctx_freeing),
+#: (regex, handler, the characters a text it matches can start with: " " whitespace, None any)
+_HANDLERS: tuple[tuple[re.Pattern[str], Callable[..., None], str | None], ...] = (
+    (NID_RANGE_LINE, ConsoleReader._reserve_line, "_m"),
+    (RANGE_LINE, ConsoleReader._range_line, "_m "),
+    (ALLOC_NID_LINE, ConsoleReader._api_line, "m"),
+    (PHYS_ALLOC_LINE, ConsoleReader._api_line, "m"),
+    (HUGETLB_ALLOC_LINE, ConsoleReader._api_line, "m"),
+    (DOUBLED_LINE, ConsoleReader._doubled_line, "m"),
+    (DOUBLE_FAILED_LINE, ConsoleReader._double_failed, "m"),
+    (RESIZE_PANIC_LINE, ConsoleReader._ctx_panic, None),
+    (MIRROR_FAIL_LINE, ConsoleReader._ctx_mirror, "C"),
+    (VERSION_LINE, ConsoleReader._ctx_version, "L"),
+    (CMDLINE_LINE, ConsoleReader._ctx_cmdline, "KCc"),
+    (E820_LINE, ConsoleReader._ctx_e820, "Beu"),
+    (NODE_DATA_LINE, ConsoleReader._ctx_node_data, "N"),
+    (MEMORY_LINE, ConsoleReader._ctx_memory, "M"),
+    (KHO_LINE, ConsoleReader._ctx_kho, "K"),
+    (HUGETLB_LINE, ConsoleReader._ctx_hugetlb, "H"),
+    (CMA_LINE, ConsoleReader._ctx_cma, "c"),
+    (CMA_MULTI_LINE, ConsoleReader._ctx_cma, "c"),
+    (FREEING_LINE, ConsoleReader._ctx_freeing, "F"),
 )
+ConsoleReader._handlers = tuple((regex, handler) for regex, handler, _ in _HANDLERS)
+# a line is tried against the handlers its first character allows only, in the same order (most kept
+# lines are memblock calls or other messages right after one: no point trying a dozen context regexes)
+ConsoleReader._handlers_from = {
+    c: tuple((regex, handler) for regex, handler, starts in _HANDLERS if starts is None or (c and c in starts))
+    for c in {*"".join(starts or "" for _, _, starts in _HANDLERS), ""}
+}
 # each of these names starts the lines of one handler only (no earlier regex of _handlers reads them)
 ConsoleReader._by_function = {
     **dict.fromkeys(("__memblock_reserve", "memblock_add_node"), ConsoleReader._handlers[0]),
@@ -1113,11 +1189,29 @@ _UNREAD = re.compile(r"(?:(?:\[ *[0-9]+\.[0-9]+\] )?(?:__)?memblock[^\n]*\n)+")
 _MIN_RUN = 4
 
 
-def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
+#: A run of memblock call lines as :class:`CallRun` holds them: stamped, printable ASCII, ending with
+#: the caller's offset (a line ending otherwise, with a CR, or unstamped is left to the line stages)
+_CALL_RUN = re.compile(r"(?:\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n)+")
+_new_line = tuple.__new__
+
+
+def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
+    """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun:
+    the Lines prefixes._excerpt_line() makes of them, cut by str methods (a dense log has millions): the
+    regex matched each, so the first ``"] "`` ends its stamp (float() takes the spaces before it), a
+    newline alone ends it."""
+    return CallRun([_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+                    for i, raw in enumerate(chunk[start:end].splitlines(keepends=True), lineno)
+                    for k in (raw.index("] "),)])
+
+
+def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | CallRun]:
     """*chunk* (whole lines, the first numbered *lineno*) as runs of plain lines no pass reads
-    (:class:`PlainRun`) and the lines between them (``str.splitlines()``'s)."""
+    (:class:`PlainRun`), runs of memblock call lines (:class:`CallRun`) and the lines between them
+    (``str.splitlines()``'s)."""
     plain = _PLAIN_RUN.match
     unread = _UNREAD.match
+    calls = _CALL_RUN.match
     find = chunk.find
     pos = other = 0  # other: where the text not yet given starts
     size = len(chunk)
@@ -1140,7 +1234,19 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
             yield run
             pos = other = end
             continue
-        # not a run here: past memblock lines at once (every line of a memblock log), else on to the next
+        # not a run here: memblock call lines made into Lines at once (every line of a memblock log)
+        c = calls(chunk, end)
+        if c:
+            if other < end:
+                lines = chunk[other:end].splitlines(keepends=True)
+                lineno += len(lines)
+                yield lines
+            run = _call_run(chunk, end, c.end(), lineno)
+            lineno += len(run.lines)
+            yield run
+            pos = other = c.end()
+            continue
+        # else past other memblock lines at once, or on to the next line
         u = unread(chunk, end)
         if u:
             pos = u.end()
@@ -1166,20 +1272,26 @@ def _flag(hex_flags: str) -> Flag:
     return Flag(int(hex_flags, 16))
 
 
-_ALLOC_FIELDS = tuple(f.name for f in dataclasses.fields(Alloc))
+#: The ops and Src a log of millions of lines makes one or more per line, built by ops.fast_new()'s
+#: constructors: the objects the dataclasses' __init__ makes (they validate nothing: the grammar's
+#: regexes already gave each field its type), twice as fast.  Alloc takes every field, in order.
+_new_src = fast_new(Src, "path", "line", "timestamp", "text")
+_new_reserve = fast_new(Reserve, "base", "size", "nid", "flags")
+_new_free = fast_new(Free, "base", "size")
+_new_alloc = fast_new(Alloc, *(f.name for f in dataclasses.fields(Alloc)))
+#: the old names of the allocation APIs, as the model knows them
+_API_RENAMED = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",
+                "memblock_virt_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
+                "memblock_alloc_try_nid_nopanic": "memblock_alloc_try_nid",
+                "memblock_virt_alloc_try_nid_raw": "memblock_alloc_try_nid_raw"}
 
 
 def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = None,
                  res_flags: Flag | None = None) -> Alloc:
     """*alloc* with the result its log recorded: ``dataclasses.replace()`` without its per-call
     introspection (one per allocation line of a log of millions)."""
-    new = object.__new__(Alloc)
-    for name in _ALLOC_FIELDS:
-        object.__setattr__(new, name, getattr(alloc, name))
-    object.__setattr__(new, "expect", expect)
-    object.__setattr__(new, "res_nid", res_nid)
-    object.__setattr__(new, "res_flags", res_flags)
-    return new
+    return _new_alloc(alloc.caller, alloc.inferred, alloc.src, alloc.api, alloc.size, alloc.align, alloc.nid,
+                      alloc.min_addr, alloc.max_addr, alloc.exact, expect, res_nid, res_flags)
 
 
 def _phys_addr_bits(lines: Sequence[Line]) -> int:
@@ -1224,7 +1336,7 @@ def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
     if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
         return False
     done = last[1]
-    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
+    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped", "_scanned"):
         setattr(reader, name, getattr(done, name))
     reader.text = text if done.kept else None  # streamed: the read may still need the text
     return True

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..errors import KernelPanic
 from ..flags import Flag
+from ..gcpause import gc_paused
 from ..kho.model import memblock_for
 from ..memblock.engine import Memblock
 from ..ops import (
@@ -180,10 +182,17 @@ class _Checker:
         self.report.mismatches.append(Mismatch(src, what, caller, expected, got, addrs))
 
     def run(self) -> ValidationReport:
+        with gc_paused():  # an op's worth of region objects per op, no cycle among them
+            self._run()
+        return self.report
+
+    def _run(self) -> None:
         obs = sorted(self.trace.observations, key=lambda o: o.at)
         k = 0
         ops = self.trace.ops
-        for i in range(len(ops) + 1):
+        n = len(ops)
+        i = 0
+        while True:
             while k < len(obs) and obs[k].at <= i:
                 group = [obs[k]]
                 k += 1
@@ -201,15 +210,40 @@ class _Checker:
                         self.lost_at = f"what was cut at line {o.src.line if o.src else '?'}"
                     else:
                         self._observe(o)
-            if i == len(ops):
+            if i == n:
                 break
-            if not self._op(i, ops[i]):
+            stop = min(n, obs[k].at) if k < len(obs) else n  # > i: the observations up to i are done
+            if not self._ops(i, stop):
                 break
+            i = stop
         if self.waiting:
             self.report.unchecked_because.append(f"{self.lost_at} (nothing later shows it)")
         if not self.was_unknown:
             self._doublings()
-        return self.report
+
+    def _ops(self, i: int, stop: int) -> bool:
+        """:meth:`_op` of ``ops[i:stop]`` (no observation among them); False where one stops the run.
+
+        The ops that record no result (all but allocations) are applied here, without _op()'s call
+        and checks: most ops of a log."""
+        ops = self.trace.ops
+        mb = self.mb
+        apply = mb.apply
+        for j in range(i, stop):
+            op = ops[j]
+            if isinstance(op, Alloc):
+                if not self._op(j, op):
+                    return False
+                mb = self.mb  # the model as _op() left it
+                apply = mb.apply
+                continue
+            mb.op_index = j
+            try:
+                apply(op)
+            except KernelPanic as e:
+                self.report.panic = f"{op.src}: {e.message}"
+                return False
+        return True
 
     # --- excerpts: what cannot be checked, and where checking starts again
 
@@ -277,8 +311,6 @@ class _Checker:
                            f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})", (d.base,))
 
     def _op(self, i: int, op: Op) -> bool:
-        from ..errors import KernelPanic
-
         self.mb.op_index = i
         try:
             got = self.mb.apply(op)
@@ -316,6 +348,9 @@ class _Checker:
         if op.res_nid is None and op.res_flags is None:
             return True
         r = self.mb.reserved.search(addr)
+        if (r is not None and (op.res_nid is None or r.nid == op.res_nid)
+                and (op.res_flags is None or r.flags == op.res_flags)):
+            return True  # the common case, without making a Flag of the region's
         got_nid, got_flags = (r.nid, Flag(r.flags)) if r is not None else (None, None)
         nid_ok = op.res_nid is None or got_nid == op.res_nid
         flags_ok = op.res_flags is None or got_flags == op.res_flags
