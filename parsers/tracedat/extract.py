@@ -36,6 +36,7 @@ Reserve(caller='setup_arch+0x1c2/0xd80', inferred=None, base=16785408, size=4096
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import gc
 import heapq
@@ -74,6 +75,7 @@ from kho_replay.replay.ops import (
     Src,
     Trace,
     fast_new,
+    fast_new_many,
 )
 
 from .events import EventFormat, FieldKind
@@ -617,7 +619,10 @@ class _Extractor:
                               p.ret_index, p.function in _VIRT_APIS)
         ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
         open_calls, path, new_src = self.open_calls, self.path, _new_src
-        for g in _merged(p_ts, p_bounds, in_order):
+        # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
+        in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos, p_eid,
+                                                                           p_bounds)
+        for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
             if plan is not None:
@@ -670,6 +675,122 @@ class _Extractor:
         for cpu_calls in self.open_calls.values():
             for call in cpu_calls:
                 self._close(call, None)
+
+    def _probes_in_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                        p_ts: array[int], p_pos: array[int], p_eid: array[int], p_bounds: list[int]) -> bool:
+        """Every probe record at once, when the merged one-by-one walk would take its usual step for each.
+
+        That holds when every record has a plan, each paired function has one call and one return
+        event, on each CPU every paired call is followed at once by its return from the same task (the
+        last one may stay open), and a task that makes paired calls is seen on one CPU only: then each
+        task's records come in the same order merged or not, no call is open when another comes, and
+        pairing is by position.  The ops are then built a window at a time from columns of values
+        (C-level loops), and put in merged order by one stable sort of the calls by time.  Returns
+        False, having changed nothing, when any condition fails (the caller walks one by one).
+        """
+        present = set(p_eid)
+        if not present.issubset(plans):
+            return False
+        # One code per event id: 1 an unpaired call, 2j+2 / 2j+3 the call / return of paired function j.
+        calls_of: dict[str, list[int]] = {}
+        rets_of: dict[str, list[int]] = {}
+        code: dict[int, int] = {}
+        for eid in sorted(present):
+            plan = plans[eid]
+            if plan[4]:
+                rets_of.setdefault(plan[5], []).append(eid)
+            elif plan[7]:
+                calls_of.setdefault(plan[5], []).append(eid)
+            else:
+                code[eid] = 1
+        fns = sorted(calls_of.keys() | rets_of.keys())
+        if 2 * len(fns) + 3 > 256 or any(len(calls_of.get(f, ())) > 1 or len(rets_of.get(f, ())) > 1 for f in fns):
+            return False
+        pairs: list[tuple[int, int | None]] = []  # (call eid, its return's eid)
+        for j, f in enumerate(fns):
+            ret = rets_of.get(f, [None])[0]
+            for eid in calls_of.get(f, ()):
+                code[eid] = 2 * j + 2
+                pairs.append((eid, ret))
+            if ret is not None:
+                code[ret] = 2 * j + 3
+        one = [re.escape(bytes([1]))] if 1 in code.values() else []
+        two = [re.escape(bytes([code[c], code[r]])) for c, r in pairs if r is not None]
+        last = [re.escape(bytes([code[c]])) for c, _ in pairs]
+        usual = re.compile(b"(?:" + b"|".join(one + two or [b"(?!)"]) + b")*+(?:" + b"|".join(last or [b"(?!)"]) +
+                           b")?", re.S)
+        # Each record's task, a column per event id (CPU after CPU, as the payloads are kept).
+        tasks: dict[int, list[tuple[int]]] = {}
+        for eid in present:
+            st, payloads = bulk[eid][0], bulk[eid][1]
+            f = self.td.decoder.format(eid).fields[plans[eid][3]]  # type: ignore[union-attr]
+            if f.size not in (1, 2, 4, 8):
+                return False
+            letter = {1: "b", 2: "h", 4: "i", 8: "q"}[f.size]
+            one_field = struct.Struct(f"{st.format[0]}{f.offset}x{letter if f.signed else letter.upper()}"
+                                      f"{st.size - f.offset - f.size}x")
+            tasks[eid] = list(one_field.iter_unpack(payloads))
+        spans: list[dict[int, tuple[int, int]]] = []  # per CPU: event id -> [lo, hi) of its records
+        seen: dict[int, int] = dict.fromkeys(present, 0)
+        on_cpus: dict[tuple[int], set[int]] = {}
+        pairing: list[tuple[int]] = []  # tasks of paired calls
+        for ci, (a, b) in enumerate(itertools.pairwise(p_bounds)):
+            seg = p_eid[a:b]
+            if usual.fullmatch(bytes(map(code.__getitem__, seg))) is None:
+                return False
+            span = {}
+            for eid in present:
+                lo = seen[eid]
+                seen[eid] = hi = lo + seg.count(eid)
+                span[eid] = (lo, hi)
+                for t in set(tasks[eid][lo:hi]):
+                    on_cpus.setdefault(t, set()).add(ci)
+            for c, r in pairs:
+                clo, chi = span[c]
+                pairing += tasks[c][clo:chi]
+                if r is not None:
+                    rlo, rhi = span[r]
+                    if tasks[c][clo:clo + rhi - rlo] != tasks[r][rlo:rhi]:
+                        return False  # a return of another task right after a call
+            spans.append(span)
+        if any(len(on_cpus[t]) > 1 for t in set(pairing)):
+            return False
+        # Checked: build.  Ops land at their record's place, then the calls are taken in merged order.
+        path, n = self.path, len(p_eid)
+        op_at: list[Op | None] = [None] * n
+        window = 65536  # value tuples of one window at a time: the whole file's would outgrow it
+        for c, r in [(eid, None) for eid, k in code.items() if k == 1] + pairs:
+            at = list(itertools.compress(range(n), map(operator.eq, p_eid, itertools.repeat(c))))
+            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][3]
+            _, _, _, _, _, fn, build, _, _, _ = plans[c]
+            many = _op_columns(fn, probes[c].args)
+            if r is not None:
+                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][3]
+                ret_i, virt = plans[r][8], plans[r][9]
+            for span in spans:
+                clo, chi = span[c]
+                for lo in range(clo, chi, window):
+                    hi = min(lo + window, chi)
+                    values = list(st.iter_unpack(payloads[lo * size:hi * size]))
+                    expects: Iterable[Any] = itertools.repeat(None)
+                    if r is not None and ret_i is not None:
+                        rlo, rhi = span[r]
+                        first = rlo + lo - clo
+                        got = map(operator.itemgetter(ret_i),
+                                  rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
+                        # As _close(): a virtual address is no physical result; 0 is a failure.
+                        expects = itertools.chain([None if v else FAILED for v in got] if virt else
+                                                  [v or FAILED for v in got], itertools.repeat(None))
+                    where = at[lo:hi]
+                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
+                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
+                    ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
+                    collections.deque(map(op_at.__setitem__, where, ops), 0)
+        is_call = {c for c, k in code.items() if k % 2 == 0 or k == 1}
+        order = sorted(itertools.compress(range(n), map(is_call.__contains__, p_eid)), key=p_ts.__getitem__)
+        self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
+        self.probe_ts.extend(map(p_ts.__getitem__, order))
+        return True
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
                       offs: array[int], order: Iterable[int]) -> None:
@@ -850,6 +971,12 @@ class _Extractor:
 _new_src = fast_new(Src, "path", "offset", "timestamp")
 _new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+_many_src = fast_new_many(Src, "path", "offset", "timestamp")
+_many_alloc = fast_new_many(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+_many_simple = {cls: fast_new_many(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+#: Probed functions whose op is just (base, size).
+_SIMPLE: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
+                                "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
 
 
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
@@ -866,10 +993,8 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
             return lambda v, src, _: Add(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
         b, s = a["base"], a["size"]
         return lambda v, src, _: Add(v[b], v[s], None, Flag.MEMBLOCK_NONE, src=src)
-    simple: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
-                                   "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
-    if fn in simple:
-        new, b, s = _new_simple[simple[fn]], a["base"], a["size"]
+    if fn in _SIMPLE:
+        new, b, s = _new_simple[_SIMPLE[fn]], a["base"], a["size"]
         return lambda v, src, _: new(v[b], v[s], src)
     if fn == "__memblock_reserve":
         b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
@@ -904,6 +1029,50 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
         return _new_alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
                           None if lo is None else v[lo], None if hi is None else v[hi],
                           False if exact is None else bool(v[exact]), expect, src)
+
+    return alloc
+
+
+def _s32_column(col: Sequence[int]) -> Sequence[int]:
+    """_s32() of every value; the column itself when all are already in the ``int`` range (the usual)."""
+    if not col or (min(col) >= -0x80000000 and max(col) <= 0x7FFFFFFF):
+        return col
+    return list(map(_s32, col))
+
+
+def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], list[Src], Iterable[Any]],
+                                                      list[Op]] | None:
+    """As :func:`_op_builder`, for many hits on *fn* at once: ``build(values, srcs, expects)`` makes one op
+    per values tuple, each field a column (see fast_new_many()).  None: no column form, build one by one.
+    The fetch args must all be there (the caller has a one-by-one builder for *fn*).
+    """
+    if fn in _SIMPLE:
+        new, b, s = _many_simple[_SIMPLE[fn]], a["base"], a["size"]
+
+        def simple(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
+            cols = list(zip(*values, strict=True))
+            return new(len(values), cols[b], cols[s], srcs) if values else []
+
+        return simple
+    accepted = ALLOC_APIS.get(fn)
+    if accepted is None or fn in ("memblock_add", "memblock_add_node", "__memblock_reserve"):
+        return None
+    size = a["size"]
+    align = a["align"] if "align" in accepted else None
+    nid = a["nid"] if "nid" in accepted else None
+    lo = a["min_addr"] if "min" in accepted else None
+    hi = a["max_addr"] if "max" in accepted else None
+    exact = a.get("exact_nid") if "exact" in accepted else None
+
+    def alloc(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
+        if not values:
+            return []
+        cols = list(zip(*values, strict=True))
+        none = itertools.repeat(None)
+        return _many_alloc(len(values), itertools.repeat(fn), cols[size], none if align is None else cols[align],
+                           none if nid is None else _s32_column(cols[nid]), none if lo is None else cols[lo],
+                           none if hi is None else cols[hi],
+                           itertools.repeat(False) if exact is None else map(bool, cols[exact]), expects, srcs)
 
     return alloc
 
