@@ -96,6 +96,7 @@ __all__ = [
     "fast_new",
     "fast_new_many",
     "format_script",
+    "format_script_chunks",
     "parse_number",
     "parse_op",
     "parse_script",
@@ -1065,7 +1066,21 @@ def parse_script(text: str, path: str = "<ops>") -> tuple[Op, ...]:
 
 def format_script(ops: Iterable[Op]) -> str:
     """Render *ops* as an op script, one line each, newline-terminated."""
-    return "".join(format_op(op) + "\n" for op in ops)
+    return "".join(format_script_chunks(ops))
+
+
+def format_script_chunks(ops: Iterable[Op], lines: int = 4096) -> Iterator[str]:
+    """:func:`format_script` a chunk of *lines* ops at a time, for writers of millions of ops (one write a chunk).
+
+    >>> list(format_script_chunks([Reserve(0x1000, 4096), AllowResize()], lines=1))
+    ['reserve 0x1000 4K\\n', 'allow_resize\\n']
+    """
+    from itertools import islice
+
+    fmts = _FORMATTERS
+    it = iter(ops)
+    while chunk := list(islice(it, lines)):
+        yield "\n".join([fmts[type(op)](op) for op in chunk]) + "\n"
 
 
 def op_fields(op: Op) -> dict[str, object]:

@@ -1050,8 +1050,7 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
         new, b, s = _many_simple[_SIMPLE[fn]], a["base"], a["size"]
 
         def simple(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
-            cols = list(zip(*values, strict=True))
-            return new(len(values), cols[b], cols[s], srcs) if values else []
+            return new(len(values), map(operator.itemgetter(b), values), map(operator.itemgetter(s), values), srcs)
 
         return simple
     accepted = ALLOC_APIS.get(fn)
@@ -1065,14 +1064,13 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
     exact = a.get("exact_nid") if "exact" in accepted else None
 
     def alloc(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
-        if not values:
-            return []
-        cols = list(zip(*values, strict=True))
-        none = itertools.repeat(None)
-        return _many_alloc(len(values), itertools.repeat(fn), cols[size], none if align is None else cols[align],
-                           none if nid is None else _s32_column(cols[nid]), none if lo is None else cols[lo],
-                           none if hi is None else cols[hi],
-                           itertools.repeat(False) if exact is None else map(bool, cols[exact]), expects, srcs)
+        # A column per field by itemgetter: cheaper than transposing every tuple with zip(*values).
+        def col(i: int | None) -> Iterable[Any]:
+            return itertools.repeat(None) if i is None else map(operator.itemgetter(i), values)
+
+        nids = col(nid) if nid is None else _s32_column(list(col(nid)))
+        return _many_alloc(len(values), itertools.repeat(fn), col(size), col(align), nids, col(lo), col(hi),
+                           itertools.repeat(False) if exact is None else map(bool, col(exact)), expects, srcs)
 
     return alloc
 
@@ -1195,6 +1193,17 @@ def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
     """Interleave probe ops and function observations with the console's by timestamp (console first on ties)."""
     if not probe_ops and not probe_obs:
         return list(t.ops), list(t.observations)
+    if not t.ops and not t.observations:
+        # Probes and function hits alone, their times ascending (the usual): the sort below would keep
+        # their order; each hit's ``at`` is where its time falls among the ops'.
+        times = list(map(operator.truediv, probe_ts, itertools.repeat(1e9)))
+        hit_times = [ts / 1e9 for ts, _, _ in probe_obs]
+        if _ascending(times, 0) and _ascending(hit_times, 0):
+            msgs = [msg for _, _, msg in probe_obs]
+            # Our messages alone, just made in the walk: set their frozen ``at`` in place (replace() is slow).
+            collections.deque(map(object.__setattr__, msgs, itertools.repeat("at"),
+                                  map(bisect.bisect_right, itertools.repeat(times), hit_times)), 0)
+            return list(probe_ops), msgs
 
     def ts_of(s: Src | None, default: float) -> float:
         return s.timestamp if s is not None and s.timestamp is not None else default
