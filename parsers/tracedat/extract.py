@@ -319,14 +319,14 @@ class _Extractor:
         # Probe events (and anything unusual): one sequence, CPU after CPU, of time, file position, event id
         # and index: into that id's payloads, kept back to back (one Struct decodes them) when the format
         # is plain integers, else into ``rest`` (records for the handlers).
-        p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
+        p_ts, p_pos, p_eid = array("q"), array("q"), array("q")
         p_bounds = [0]
         bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count, size]
         for eid in sorted(probe_ids):
             fmt = dec.format(eid)
             st = dec.scalar_struct(fmt) if fmt is not None else None
             if st is not None:
-                bulk[eid] = [st, bytearray(), 0, st.size]
+                bulk[eid] = [st, bytearray(), 0, st.size]  # the count is unused
         rest: list[Record] = []
         dropped = self.dropped
         in_order = True
@@ -389,11 +389,8 @@ class _Extractor:
             b = bulk.get(eid)
             if b is not None and length >= b[0].size:
                 b[1] += page[start:start + b[0].size]
-                p_idx.append(b[2])
-                b[2] += 1
             else:
                 rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
-                p_idx.append(len(rest) - 1)
                 eid = -1
             p_ts.append(ts)
             p_pos.append(pos)
@@ -407,7 +404,7 @@ class _Extractor:
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
-        add_idx, add_ts, add_pos, add_eid = p_idx.append, p_ts.append, p_pos.append, p_eid.append
+        add_ts, add_pos, add_eid = p_ts.append, p_pos.append, p_eid.append
 
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
@@ -427,7 +424,7 @@ class _Extractor:
             e4 = end >> 2
             i = hdr >> 2
             marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
-            b_marks = [(b, len(b[1]), b[2]) for b in bulk.values()]
+            b_marks = [(b, len(b[1])) for b in bulk.values()]
             msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
             # Locals for the loop: the console id only when its msg is read in place, the record's position.
             con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
@@ -494,8 +491,6 @@ class _Extractor:
                     if b is not None and ln >= b[3]:  # keep(), inlined
                         o = s << 2
                         b[1] += page[o:o + b[3]]
-                        add_idx(b[2])
-                        b[2] += 1
                         add_ts(ts)
                         add_pos(poff + step * i)
                         add_eid(eid)
@@ -509,10 +504,9 @@ class _Extractor:
                 i = nxt
             if not ok:
                 del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
-                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], p_idx[marks[3]:], rest[marks[4]:]
-                for b, size, count in b_marks:
+                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], rest[marks[4]:]
+                for b, size in b_marks:
                     del b[1][size:]
-                    b[2] = count
                 return False
             if out:
                 n_outside += out
@@ -575,8 +569,17 @@ class _Extractor:
                                     parent_of(page, r[1] + parent_at)[0])  # type: ignore[misc]
                                    for r, n in zip(sel, nm, strict=True) if n is not None]
                 if not kinds.isdisjoint(ordered):
-                    for (ts, s, ln, p), eid in zip(recs, eids, strict=True):
-                        if eid in ordered:
+                    sel = [(r, e) for r, e in zip(recs, eids, strict=True) if e in ordered]
+                    if all(e in bulk and r[2] >= bulk[e][3] for r, e in sel):
+                        # keep() for the lot: each id's payloads in one join, the record columns in one extend
+                        for eid in kinds.intersection(ordered):
+                            size = bulk[eid][3]
+                            bulk[eid][1] += b"".join([page[r[1]:r[1] + size] for r, e in sel if e == eid])
+                        p_ts.extend([r[0] for r, _ in sel])
+                        p_pos.extend([poff] * len(sel) if compressed else [poff + r[3] for r, _ in sel])
+                        p_eid.extend([e for _, e in sel])
+                    else:
+                        for (ts, s, ln, p), eid in sel:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and _ascending([h[0] for h in c_hits], 0)
@@ -622,6 +625,13 @@ class _Extractor:
         # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
         in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos, p_eid,
                                                                            p_bounds)
+        p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
+        if not in_bulk:
+            counts: dict[int, int] = {}
+            for eid in p_eid:
+                n = counts.get(eid, 0)
+                p_idx.append(n)
+                counts[eid] = n + 1
         for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
