@@ -701,10 +701,10 @@ class _Extractor:
         present = set(p_eid)
         if not present.issubset(plans):
             return False
-        # One code per event id: 1 an unpaired call, 2j+2 / 2j+3 the call / return of paired function j.
+        # One code byte per event id: unpaired calls first, then the call and the return of each paired function.
         calls_of: dict[str, list[int]] = {}
         rets_of: dict[str, list[int]] = {}
-        code: dict[int, int] = {}
+        unpaired: list[int] = []
         for eid in sorted(present):
             plan = plans[eid]
             if plan[4]:
@@ -712,19 +712,21 @@ class _Extractor:
             elif plan[7]:
                 calls_of.setdefault(plan[5], []).append(eid)
             else:
-                code[eid] = 1
+                unpaired.append(eid)
         fns = sorted(calls_of.keys() | rets_of.keys())
-        if 2 * len(fns) + 3 > 256 or any(len(calls_of.get(f, ())) > 1 or len(rets_of.get(f, ())) > 1 for f in fns):
+        if len(unpaired) + 2 * len(fns) > 255 or any(len(calls_of.get(f, ())) > 1 or len(rets_of.get(f, ())) > 1
+                                                    for f in fns):
             return False
+        code = {eid: k for k, eid in enumerate(unpaired, 1)}
         pairs: list[tuple[int, int | None]] = []  # (call eid, its return's eid)
         for j, f in enumerate(fns):
             ret = rets_of.get(f, [None])[0]
             for eid in calls_of.get(f, ()):
-                code[eid] = 2 * j + 2
+                code[eid] = len(unpaired) + 2 * j + 1
                 pairs.append((eid, ret))
             if ret is not None:
-                code[ret] = 2 * j + 3
-        one = [re.escape(bytes([1]))] if 1 in code.values() else []
+                code[ret] = len(unpaired) + 2 * j + 2
+        one = [re.escape(bytes([code[eid]])) for eid in unpaired]
         two = [re.escape(bytes([code[c], code[r]])) for c, r in pairs if r is not None]
         last = [re.escape(bytes([code[c]])) for c, _ in pairs]
         usual = re.compile(b"(?:" + b"|".join(one + two or [b"(?!)"]) + b")*+(?:" + b"|".join(last or [b"(?!)"]) +
@@ -744,14 +746,20 @@ class _Extractor:
         seen: dict[int, int] = dict.fromkeys(present, 0)
         on_cpus: dict[tuple[int], set[int]] = {}
         pairing: list[tuple[int]] = []  # tasks of paired calls
+        codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
+
+        def only(ks: Iterable[int]) -> bytes:
+            """*codes* as 1 where the code is one of *ks*, else 0 (a selector for itertools.compress)."""
+            picked = set(ks)
+            return codes.translate(bytes(int(k in picked) for k in range(256)))
+
         for ci, (a, b) in enumerate(itertools.pairwise(p_bounds)):
-            seg = p_eid[a:b]
-            if usual.fullmatch(bytes(map(code.__getitem__, seg))) is None:
+            if usual.fullmatch(codes, a, b) is None:
                 return False
             span = {}
             for eid in present:
                 lo = seen[eid]
-                seen[eid] = hi = lo + seg.count(eid)
+                seen[eid] = hi = lo + codes.count(code[eid], a, b)
                 span[eid] = (lo, hi)
                 for t in set(tasks[eid][lo:hi]):
                     on_cpus.setdefault(t, set()).add(ci)
@@ -769,8 +777,8 @@ class _Extractor:
         path, n = self.path, len(p_eid)
         op_at: list[Op | None] = [None] * n
         window = 65536  # value tuples of one window at a time: the whole file's would outgrow it
-        for c, r in [(eid, None) for eid, k in code.items() if k == 1] + pairs:
-            at = list(itertools.compress(range(n), map(operator.eq, p_eid, itertools.repeat(c))))
+        for c, r in [(eid, None) for eid in unpaired] + pairs:
+            at = list(itertools.compress(range(n), only([code[c]])))
             st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][3]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
@@ -796,8 +804,8 @@ class _Extractor:
                                      map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
-        is_call = {c for c, k in code.items() if k % 2 == 0 or k == 1}
-        order = sorted(itertools.compress(range(n), map(is_call.__contains__, p_eid)), key=p_ts.__getitem__)
+        calls = only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])
+        order = sorted(itertools.compress(range(n), calls), key=p_ts.__getitem__)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
         self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
