@@ -28,7 +28,7 @@ from typer._click import exceptions as click_exc
 
 from .errors import InputError, KhoReplayError, UnsupportedError
 from .inputs import Source, TraceInput, boots, load_source, resolve
-from .ops import Alloc, Trace, format_op
+from .ops import Alloc, Trace, format_op, format_script_chunks
 from .output import check_output, joined_lines, write_output
 
 # Imported where a command needs them: `kho-replay run` on an op script starts in a fraction of the
@@ -443,7 +443,7 @@ def parse(
     if _format(fmt, output, ("json",)) is Format.json:
         _emit(dumps(parse_document(t)), output, ti.files())
         return
-    _emit((format_op(op) + "\n" for op in t.ops), output, ti.files())  # a line at a time: millions of ops
+    _emit(format_script_chunks(t.ops), output, ti.files())  # a chunk of lines at a time: millions of ops
 
 
 def _events_report(trace: Path, output: Path | None, *, nsec: bool) -> None:

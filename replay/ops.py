@@ -94,7 +94,9 @@ __all__ = [
     "format_number",
     "format_op",
     "fast_new",
+    "fast_new_many",
     "format_script",
+    "format_script_chunks",
     "parse_number",
     "parse_op",
     "parse_script",
@@ -181,6 +183,47 @@ def fast_new(cls: type, *params: str) -> Callable[..., Any]:
     args = ", ".join([*params, *(["*", *kwonly] if kwonly else [])])
     exec(f"def make({args}):\n    o = _new(_cls)\n{''.join(body)}    return o\n", env)
     return env["make"]  # type: ignore[no-any-return]
+
+
+def fast_new_many(cls: type, *params: str) -> Callable[..., list[Any]]:
+    """A constructor of *n* objects of the frozen, slotted dataclass *cls* at once, from columns.
+
+    ``make(n, col1, col2, ...)`` takes one iterable per field of *params*, each yielding at least *n*
+    values; the other fields take their defaults.  The objects are those :func:`fast_new` makes, but
+    each slot is filled for all of them by one C-level loop (``map`` over the slot's setter), with no
+    Python call per object: about half the time again, for readers that build ops by the column.
+
+    >>> make = fast_new_many(Src, "path", "offset")
+    >>> [str(s) for s in make(2, ["a.dat", "b.dat"], [1, 2])]
+    ['a.dat@0x00000001', 'b.dat@0x00000002']
+    """
+    from collections import deque
+    from itertools import repeat
+
+    names = {f.name: f for f in fields(cls)}
+    gone = set(params).difference(names)
+    if gone:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
+    missing = [n for n, f in names.items() if n not in params and f.default is MISSING]
+    if missing:
+        raise TypeError(f"{cls.__name__}: {', '.join(missing)} has no default: pass it as a column")
+    slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in names}
+    setters = [slots[n].__set__ for n in params]
+    defaults = [(slots[n].__set__, f.default) for n, f in names.items() if n not in params]
+    new = object.__new__
+
+    def make(n: int, *columns: Iterable[Any]) -> list[Any]:
+        if len(columns) != len(setters):
+            raise TypeError(f"{cls.__name__}: {len(setters)} columns expected, {len(columns)} given")
+        objs = list(map(new, repeat(cls, n)))
+        for put, col in zip(setters, columns, strict=True):
+            if len(list(map(put, objs, col))) != n:  # a short column would leave slots unset
+                raise ValueError(f"{cls.__name__}: a column holds fewer than {n} values")
+        for put, value in defaults:
+            deque(map(put, objs, repeat(value)), 0)
+        return objs
+
+    return make
 
 
 # --------------------------------------------------------------------------
@@ -1044,7 +1087,21 @@ def parse_script(text: str, path: str = "<ops>") -> tuple[Op, ...]:
 
 def format_script(ops: Iterable[Op]) -> str:
     """Render *ops* as an op script, one line each, newline-terminated."""
-    return "".join(format_op(op) + "\n" for op in ops)
+    return "".join(format_script_chunks(ops))
+
+
+def format_script_chunks(ops: Iterable[Op], lines: int = 4096) -> Iterator[str]:
+    """:func:`format_script` a chunk of *lines* ops at a time, for writers of millions of ops (one write a chunk).
+
+    >>> list(format_script_chunks([Reserve(0x1000, 4096), AllowResize()], lines=1))
+    ['reserve 0x1000 4K\\n', 'allow_resize\\n']
+    """
+    from itertools import islice
+
+    fmts = _FORMATTERS
+    it = iter(ops)
+    while chunk := list(islice(it, lines)):
+        yield "\n".join([fmts[type(op)](op) for op in chunk]) + "\n"
 
 
 def op_fields(op: Op) -> dict[str, object]:

@@ -36,6 +36,7 @@ Reserve(caller='setup_arch+0x1c2/0xd80', inferred=None, base=16785408, size=4096
 from __future__ import annotations
 
 import bisect
+import collections
 import dataclasses
 import functools
 import gc
@@ -75,6 +76,7 @@ from kho_replay.replay.ops import (
     Src,
     Trace,
     fast_new,
+    fast_new_many,
 )
 
 from .events import EventFormat, FieldKind
@@ -318,14 +320,14 @@ class _Extractor:
         # Probe events (and anything unusual): one sequence, CPU after CPU, of time, file position, event id
         # and index: into that id's payloads, kept back to back (one Struct decodes them) when the format
         # is plain integers, else into ``rest`` (records for the handlers).
-        p_ts, p_pos, p_eid, p_idx = array("q"), array("q"), array("q"), array("q")
+        p_ts, p_pos, p_eid = array("q"), array("q"), array("q")
         p_bounds = [0]
         bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count, size]
         for eid in sorted(probe_ids):
             fmt = dec.format(eid)
             st = dec.scalar_struct(fmt) if fmt is not None else None
             if st is not None:
-                bulk[eid] = [st, bytearray(), 0, st.size]
+                bulk[eid] = [st, bytearray(), 0, st.size]  # the count is unused
         rest: list[Record] = []
         dropped = self.dropped
         in_order = True
@@ -388,11 +390,8 @@ class _Extractor:
             b = bulk.get(eid)
             if b is not None and length >= b[0].size:
                 b[1] += page[start:start + b[0].size]
-                p_idx.append(b[2])
-                b[2] += 1
             else:
                 rest.append(new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos)))
-                p_idx.append(len(rest) - 1)
                 eid = -1
             p_ts.append(ts)
             p_pos.append(pos)
@@ -406,7 +405,7 @@ class _Extractor:
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
-        add_idx, add_ts, add_pos, add_eid = p_idx.append, p_ts.append, p_pos.append, p_eid.append
+        add_ts, add_pos, add_eid = p_ts.append, p_pos.append, p_eid.append
 
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
@@ -426,7 +425,7 @@ class _Extractor:
             e4 = end >> 2
             i = hdr >> 2
             marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
-            b_marks = [(b, len(b[1]), b[2]) for b in bulk.values()]
+            b_marks = [(b, len(b[1])) for b in bulk.values()]
             msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
             # Locals for the loop: the console id only when its msg is read in place, the record's position.
             con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
@@ -493,8 +492,6 @@ class _Extractor:
                     if b is not None and ln >= b[3]:  # keep(), inlined
                         o = s << 2
                         b[1] += page[o:o + b[3]]
-                        add_idx(b[2])
-                        b[2] += 1
                         add_ts(ts)
                         add_pos(poff + step * i)
                         add_eid(eid)
@@ -508,10 +505,9 @@ class _Extractor:
                 i = nxt
             if not ok:
                 del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
-                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], p_idx[marks[3]:], rest[marks[4]:]
-                for b, size, count in b_marks:
+                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], rest[marks[4]:]
+                for b, size in b_marks:
                     del b[1][size:]
-                    b[2] = count
                 return False
             if out:
                 n_outside += out
@@ -574,8 +570,17 @@ class _Extractor:
                                     parent_of(page, r[1] + parent_at)[0])  # type: ignore[misc]
                                    for r, n in zip(sel, nm, strict=True) if n is not None]
                 if not kinds.isdisjoint(ordered):
-                    for (ts, s, ln, p), eid in zip(recs, eids, strict=True):
-                        if eid in ordered:
+                    sel = [(r, e) for r, e in zip(recs, eids, strict=True) if e in ordered]
+                    if all(e in bulk and r[2] >= bulk[e][3] for r, e in sel):
+                        # keep() for the lot: each id's payloads in one join, the record columns in one extend
+                        for eid in kinds.intersection(ordered):
+                            size = bulk[eid][3]
+                            bulk[eid][1] += b"".join([page[r[1]:r[1] + size] for r, e in sel if e == eid])
+                        p_ts.extend([r[0] for r, _ in sel])
+                        p_pos.extend([poff] * len(sel) if compressed else [poff + r[3] for r, _ in sel])
+                        p_eid.extend([e for _, e in sel])
+                    else:
+                        for (ts, s, ln, p), eid in sel:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and _ascending([h[0] for h in c_hits], 0)
@@ -626,7 +631,17 @@ class _Extractor:
                               p.ret_index, p.function in _VIRT_APIS)
         ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
         open_calls, path, new_src = self.open_calls, self.path, _new_src
-        for g in _merged(p_ts, p_bounds, in_order):
+        # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
+        in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos, p_eid,
+                                                                           p_bounds)
+        p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
+        if not in_bulk:
+            counts: dict[int, int] = {}
+            for eid in p_eid:
+                n = counts.get(eid, 0)
+                p_idx.append(n)
+                counts[eid] = n + 1
+        for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
             if plan is not None:
@@ -679,6 +694,135 @@ class _Extractor:
         for cpu_calls in self.open_calls.values():
             for call in cpu_calls:
                 self._close(call, None)
+
+    def _probes_in_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                        p_ts: array[int], p_pos: array[int], p_eid: array[int], p_bounds: list[int]) -> bool:
+        """Every probe record at once, when the merged one-by-one walk would take its usual step for each.
+
+        That holds when every record has a plan, each paired function has one call and one return
+        event, on each CPU every paired call is followed at once by its return from the same task (the
+        last one may stay open), and a task that makes paired calls is seen on one CPU only: then each
+        task's records come in the same order merged or not, no call is open when another comes, and
+        pairing is by position.  The ops are then built a window at a time from columns of values
+        (C-level loops), and put in merged order by one stable sort of the calls by time.  Returns
+        False, having changed nothing, when any condition fails (the caller walks one by one).
+        """
+        present = set(p_eid)
+        if not present.issubset(plans):
+            return False
+        # One code byte per event id: unpaired calls first, then the call and the return of each paired function.
+        calls_of: dict[str, list[int]] = {}
+        rets_of: dict[str, list[int]] = {}
+        unpaired: list[int] = []
+        for eid in sorted(present):
+            plan = plans[eid]
+            if plan[4]:
+                rets_of.setdefault(plan[5], []).append(eid)
+            elif plan[7]:
+                calls_of.setdefault(plan[5], []).append(eid)
+            else:
+                unpaired.append(eid)
+        fns = sorted(calls_of.keys() | rets_of.keys())
+        if len(unpaired) + 2 * len(fns) > 255 or any(len(calls_of.get(f, ())) > 1 or len(rets_of.get(f, ())) > 1
+                                                    for f in fns):
+            return False
+        code = {eid: k for k, eid in enumerate(unpaired, 1)}
+        pairs: list[tuple[int, int | None]] = []  # (call eid, its return's eid)
+        for j, f in enumerate(fns):
+            ret = rets_of.get(f, [None])[0]
+            for eid in calls_of.get(f, ()):
+                code[eid] = len(unpaired) + 2 * j + 1
+                pairs.append((eid, ret))
+            if ret is not None:
+                code[ret] = len(unpaired) + 2 * j + 2
+        one = [re.escape(bytes([code[eid]])) for eid in unpaired]
+        two = [re.escape(bytes([code[c], code[r]])) for c, r in pairs if r is not None]
+        last = [re.escape(bytes([code[c]])) for c, _ in pairs]
+        usual = re.compile(b"(?:" + b"|".join(one + two or [b"(?!)"]) + b")*+(?:" + b"|".join(last or [b"(?!)"]) +
+                           b")?", re.S)
+        # Each record's task, a column per event id (CPU after CPU, as the payloads are kept).
+        tasks: dict[int, list[int]] = {}
+        native = "<" if sys.byteorder == "little" else ">"
+        for eid in present:
+            st, payloads = bulk[eid][0], bulk[eid][1]
+            f = self.td.decoder.format(eid).fields[plans[eid][3]]  # type: ignore[union-attr]
+            if f.size not in (1, 2, 4, 8):
+                return False
+            letter = {1: "b", 2: "h", 4: "i", 8: "q"}[f.size]
+            letter = letter if f.signed else letter.upper()
+            if f.size == 4 and f.offset % 4 == 0 and st.size % 4 == 0 and st.format[0] == native:
+                # The field every size/4-th word of the payloads: a strided view, no tuple per record.
+                tasks[eid] = memoryview(payloads).cast(letter)[f.offset // 4::st.size // 4].tolist()
+                continue
+            one_field = struct.Struct(f"{st.format[0]}{f.offset}x{letter}{st.size - f.offset - f.size}x")
+            tasks[eid] = list(map(operator.itemgetter(0), one_field.iter_unpack(payloads)))
+        spans: list[dict[int, tuple[int, int]]] = []  # per CPU: event id -> [lo, hi) of its records
+        seen: dict[int, int] = dict.fromkeys(present, 0)
+        on_cpus: dict[int, set[int]] = {}
+        pairing: list[int] = []  # tasks of paired calls
+        codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
+
+        def only(ks: Iterable[int]) -> bytes:
+            """*codes* as 1 where the code is one of *ks*, else 0 (a selector for itertools.compress)."""
+            picked = set(ks)
+            return codes.translate(bytes(int(k in picked) for k in range(256)))
+
+        for ci, (a, b) in enumerate(itertools.pairwise(p_bounds)):
+            if usual.fullmatch(codes, a, b) is None:
+                return False
+            span = {}
+            for eid in present:
+                lo = seen[eid]
+                seen[eid] = hi = lo + codes.count(code[eid], a, b)
+                span[eid] = (lo, hi)
+                for t in set(tasks[eid][lo:hi]):
+                    on_cpus.setdefault(t, set()).add(ci)
+            for c, r in pairs:
+                clo, chi = span[c]
+                pairing += tasks[c][clo:chi]
+                if r is not None:
+                    rlo, rhi = span[r]
+                    if tasks[c][clo:clo + rhi - rlo] != tasks[r][rlo:rhi]:
+                        return False  # a return of another task right after a call
+            spans.append(span)
+        if any(len(on_cpus[t]) > 1 for t in set(pairing)):
+            return False
+        # Checked: build.  Ops land at their record's place, then the calls are taken in merged order.
+        path, n = self.path, len(p_eid)
+        op_at: list[Op | None] = [None] * n
+        window = 65536  # value tuples of one window at a time: the whole file's would outgrow it
+        for c, r in [(eid, None) for eid in unpaired] + pairs:
+            at = list(itertools.compress(range(n), only([code[c]])))
+            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][3]
+            _, _, _, _, _, fn, build, _, _, _ = plans[c]
+            many = _op_columns(fn, probes[c].args)
+            if r is not None:
+                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][3]
+                ret_i, virt = plans[r][8], plans[r][9]
+            for span in spans:
+                clo, chi = span[c]
+                for lo in range(clo, chi, window):
+                    hi = min(lo + window, chi)
+                    values = list(st.iter_unpack(payloads[lo * size:hi * size]))
+                    expects: Iterable[Any] = itertools.repeat(None)
+                    if r is not None and ret_i is not None:
+                        rlo, rhi = span[r]
+                        first = rlo + lo - clo
+                        got = map(operator.itemgetter(ret_i),
+                                  rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
+                        # As _close(): a virtual address is no physical result; 0 is a failure.
+                        expects = itertools.chain([None if v else FAILED for v in got] if virt else
+                                                  [v or FAILED for v in got], itertools.repeat(None))
+                    where = at[lo:hi]
+                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
+                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
+                    ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
+                    collections.deque(map(op_at.__setitem__, where, ops), 0)
+        calls = only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])
+        order = sorted(itertools.compress(range(n), calls), key=p_ts.__getitem__)
+        self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
+        self.probe_ts.extend(map(p_ts.__getitem__, order))
+        return True
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
                       offs: array[int], order: Iterable[int]) -> None:
@@ -859,6 +1003,12 @@ class _Extractor:
 _new_src = fast_new(Src, "path", "offset", "timestamp")
 _new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+_many_src = fast_new_many(Src, "path", "offset", "timestamp")
+_many_alloc = fast_new_many(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+_many_simple = {cls: fast_new_many(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
+#: Probed functions whose op is just (base, size).
+_SIMPLE: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
+                                "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
 
 
 def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, Any], Op] | None:
@@ -875,10 +1025,8 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
             return lambda v, src, _: Add(v[b], v[s], _s32(v[n]), Flag(v[f]), src=src)
         b, s = a["base"], a["size"]
         return lambda v, src, _: Add(v[b], v[s], None, Flag.MEMBLOCK_NONE, src=src)
-    simple: dict[str, type[Op]] = {"memblock_remove": Remove, "memblock_reserve": Reserve,
-                                   "memblock_reserve_kern": ReserveKern, "memblock_phys_free": Free}
-    if fn in simple:
-        new, b, s = _new_simple[simple[fn]], a["base"], a["size"]
+    if fn in _SIMPLE:
+        new, b, s = _new_simple[_SIMPLE[fn]], a["base"], a["size"]
         return lambda v, src, _: new(v[b], v[s], src)
     if fn == "__memblock_reserve":
         b, s, n, f = a["base"], a["size"], a["nid"], a["flags"]
@@ -913,6 +1061,48 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
         return _new_alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
                           None if lo is None else v[lo], None if hi is None else v[hi],
                           False if exact is None else bool(v[exact]), expect, src)
+
+    return alloc
+
+
+def _s32_column(col: Sequence[int]) -> Sequence[int]:
+    """_s32() of every value; the column itself when all are already in the ``int`` range (the usual)."""
+    if not col or (min(col) >= -0x80000000 and max(col) <= 0x7FFFFFFF):
+        return col
+    return list(map(_s32, col))
+
+
+def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], list[Src], Iterable[Any]],
+                                                      list[Op]] | None:
+    """As :func:`_op_builder`, for many hits on *fn* at once: ``build(values, srcs, expects)`` makes one op
+    per values tuple, each field a column (see fast_new_many()).  None: no column form, build one by one.
+    The fetch args must all be there (the caller has a one-by-one builder for *fn*).
+    """
+    if fn in _SIMPLE:
+        new, b, s = _many_simple[_SIMPLE[fn]], a["base"], a["size"]
+
+        def simple(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
+            return new(len(values), map(operator.itemgetter(b), values), map(operator.itemgetter(s), values), srcs)
+
+        return simple
+    accepted = ALLOC_APIS.get(fn)
+    if accepted is None or fn in ("memblock_add", "memblock_add_node", "__memblock_reserve"):
+        return None
+    size = a["size"]
+    align = a["align"] if "align" in accepted else None
+    nid = a["nid"] if "nid" in accepted else None
+    lo = a["min_addr"] if "min" in accepted else None
+    hi = a["max_addr"] if "max" in accepted else None
+    exact = a.get("exact_nid") if "exact" in accepted else None
+
+    def alloc(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
+        # A column per field by itemgetter: cheaper than transposing every tuple with zip(*values).
+        def col(i: int | None) -> Iterable[Any]:
+            return itertools.repeat(None) if i is None else map(operator.itemgetter(i), values)
+
+        nids = col(nid) if nid is None else _s32_column(list(col(nid)))
+        return _many_alloc(len(values), itertools.repeat(fn), col(size), col(align), nids, col(lo), col(hi),
+                           itertools.repeat(False) if exact is None else map(bool, col(exact)), expects, srcs)
 
     return alloc
 

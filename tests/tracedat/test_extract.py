@@ -249,3 +249,58 @@ def test_windowed_merge_is_the_stable_sort_by_time(runs: list[list[int]], step: 
         bounds.append(bounds[-1] + len(run))
     got = [g for chunk in _merged_chunks(tss, bounds, step) for g in chunk]
     assert got == sorted(range(len(tss)), key=tss.__getitem__)
+
+
+_CALLS = {"memblock_alloc_try_nid": (64, 64, (1 << 64) - 1, 0, 0),
+          "memblock_phys_alloc_range": (0x1000, 0x1000, 0, 1 << 32),
+          "memblock_reserve": (0x1000000, 0x2000), "memblock_phys_free": (0x1100000, 0x1000)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.sampled_from(sorted(_CALLS)),
+                          st.sampled_from(["pair", "pair", "pair", "call", "return"]), st.integers(0, 1)),
+                min_size=1, max_size=40))
+def test_probes_in_bulk_are_the_one_by_one_answer(tmp_path_factory: pytest.TempPathFactory,
+                                                  hits: list[tuple[int, int, str, str, int]]) -> None:
+    # Calls and returns on a few CPUs and tasks, some left open or unmatched: whenever the bulk path
+    # takes a file, its ops must be the one-by-one walk's, to the last field and timestamp.
+    from kho_replay.parsers.tracedat import extract
+
+    events, t = [], 1_000_000_000
+    for cpu, pid, fn, how, failed in hits:
+        t += 100
+        ret = fn + "__return"
+        if how != "return" or ret not in RETURNS:
+            events.append(_event(t, fn, *_CALLS[fn], pid=pid, cpu=cpu))
+        if how != "call" and ret in RETURNS:
+            events.append(_event(t + 10, ret, 0 if failed else 0x7FFF0000 + t, pid=pid, cpu=cpu))
+    path = _write(tmp_path_factory.mktemp("bulk") / "p.dat", events)
+
+    def answer() -> str:
+        try:
+            t = read_tracedat(path)
+        except FormatError as e:
+            return str(e)
+        return repr((t.ops, [op.src for op in t.ops], t.skipped))
+
+    bulk = answer()
+    one_by_one = extract._Extractor._probes_in_bulk
+    try:
+        extract._Extractor._probes_in_bulk = lambda *a: False  # type: ignore[method-assign]
+        assert answer() == bulk
+    finally:
+        extract._Extractor._probes_in_bulk = one_by_one  # type: ignore[method-assign]
+
+
+def test_op_columns_build_what_op_builder_builds() -> None:
+    from kho_replay.parsers.tracedat.extract import _op_builder, _op_columns
+    from kho_replay.replay.ops import ALLOC_APIS, Src
+
+    a = {"base": 0, "size": 1, "align": 2, "nid": 3, "min_addr": 4, "max_addr": 5, "exact_nid": 6}
+    values = [(0x1000, 0x2000, 64, (1 << 64) - 1, 0, 1 << 40, 1), (0x3000, 0x10, 8, 1, 5, 6, 0)]
+    srcs = [Src("x.dat", offset=1, timestamp=0.5), Src("x.dat", offset=2, timestamp=0.75)]
+    for fn in ["memblock_remove", "memblock_reserve", "memblock_reserve_kern", "memblock_phys_free", *ALLOC_APIS]:
+        many = _op_columns(fn, a)
+        one = _op_builder(fn, a)
+        assert many is not None and callable(one), fn
+        assert repr(many(values, srcs, [0x5000, FAILED])) == repr(list(map(one, values, srcs, [0x5000, FAILED])))
