@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +75,7 @@ from kho_replay.replay.ops import (
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
+from .. import TextFile
 from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
 from .capture import drop_repeats, iter_live_lines, live_lines
 from .generic import ArchState, generic_arch_state
@@ -134,7 +135,8 @@ from .grammar import (
 from .infer import HiddenOps
 from .prefixes import BlankCuts, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 
-__all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
+__all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
+           "read_console_text"]
 
 # --------------------------------------------------------------------------
 # The reader
@@ -178,8 +180,9 @@ class ConsoleReader(HiddenOps):
         self.assumed: list[str] = []
         self.strict = strict
         self.raw_lines = lines
-        #: the capture's text, read as it is split (see :func:`read_console_text`)
-        self.text: str | None = None
+        #: the capture's text, read as it is split (see :func:`read_console_text`): each call gives
+        #: it afresh, a piece at a time
+        self.source: Callable[[], Iterable[str]] | None = None
         self.boot = boot
         self.lines: list[Line] = []
         #: the lines were cleaned already, and only those the walk reads kept (:func:`count_boots` of
@@ -283,12 +286,12 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        if self.text is not None and not self.kept:
-            self._stream_relevant(self.text)
-        if self.text is not None and not self._one_boot():
+        if self.source is not None and not self.kept:
+            self._stream_relevant(self.source())
+        if self.source is not None and not self._one_boot():
             # several boots, or one pasted again: choosing and dropping need every line
-            self.raw_lines = self.text.splitlines(keepends=True)
-            self.text = None
+            self.raw_lines = "".join(self.source()).splitlines(keepends=True)
+            self.source = None
             self.cleaned = self.kept = False
         if not self.kept:
             if not self.cleaned:
@@ -380,21 +383,18 @@ class ConsoleReader(HiddenOps):
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
-    def _stream_relevant(self, text: str) -> None:
-        """The lines of a one-boot capture cleaned and filtered as they are split off *text*: only the
-        lines the walk reads are ever held (a capture of millions of lines is mostly other output)."""
+    def _stream_relevant(self, pieces: Iterable[str]) -> None:
+        """The lines of a one-boot capture cleaned and filtered as they are split off the text (*pieces*
+        of it, in order): only the lines the walk reads are ever held (a capture of millions of lines is
+        mostly other output)."""
         blanks = BlankCuts()
         last_raw: list[str] = []
 
         def raw_lines() -> Iterator[str | PlainRun]:
             # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time;
             # runs of plain lines no pass reads go on whole (most of a long capture)
-            start, size = 0, len(text)
             lineno = 1
-            while start < size:
-                end = text.find("\n", start + (1 << 20))
-                end = size if end < 0 else end + 1
-                chunk = text[start:end]
+            for chunk in newline_chunks(pieces):
                 for item in _plain_runs(chunk, lineno):
                     if item.__class__ is PlainRun:
                         lineno += item.count  # type: ignore[union-attr]
@@ -403,7 +403,6 @@ class ConsoleReader(HiddenOps):
                         lineno += len(item)
                         yield from item  # type: ignore[misc]
                 last_raw[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
-                start = end
 
         self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
@@ -1202,49 +1201,94 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
     reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
-    streams = boot in (None, 1, -1)
-    if not _adopt(reader, text, streams):
+    return _read(reader, lambda: (text,), _text_key(path, text))
+
+
+def read_console_file(f: TextFile, *, strict: bool = False, boot: int | None = None, kernel: str | None = None,
+                      arch: str | None = None) -> Trace:
+    """:func:`read_console_text` of a file's text, read a piece at a time (never all held at once)."""
+    reader = ConsoleReader(str(f.path), [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    return _read(reader, f.pieces, f.identity())
+
+
+def _read(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> Trace:
+    streams = reader.boot in (None, 1, -1)
+    if not _adopt(reader, source, key, streams):
         if streams:
             # read as it is split; a capture that turns out to hold several boots is read again whole
-            reader.text = text
+            reader.source = source
         else:
-            reader.raw_lines = text.splitlines(keepends=True)
+            reader.raw_lines = "".join(source()).splitlines(keepends=True)
     return reader.read()
 
 
+def _text_key(path: str, text: str) -> Hashable:
+    return (path, len(text), hash(text))
+
+
+#: The text is split into lines a chunk of about this many characters at a time.
+_CHUNK = 1 << 20
+
+
+def newline_chunks(pieces: Iterable[str]) -> Iterator[str]:
+    """The text of *pieces* cut after the first newline :data:`_CHUNK` or more into each chunk (the last:
+    the rest)."""
+    buf = ""
+    size = _CHUNK
+    for piece in pieces:
+        buf = buf + piece if buf else piece
+        start = 0
+        while True:
+            end = buf.find("\n", start + size)
+            if end < 0:
+                break
+            yield buf[start:end + 1]
+            start = end + 1
+        if start:
+            buf = buf[start:]
+    if buf:
+        yield buf
+
+
 #: What count_boots() read last, for the read that follows it (validate and kho count a capture's
-#: boots, then read it): ((path, length, hash of the text), the reader that counted).
-_last_counted: tuple[tuple[str, int, int], ConsoleReader] | None = None
+#: boots, then read it): (what tells the text, the reader that counted).
+_last_counted: tuple[Hashable, ConsoleReader] | None = None
 
 
-def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
-    """Give *reader* the lines count_boots() of *text* prepared, if it did (once)."""
+def _adopt(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable, streams: bool) -> bool:
+    """Give *reader* the lines count_boots() of the same text (*key*) prepared, if it did (once)."""
     global _last_counted
     last, _last_counted = _last_counted, None
-    if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
+    if last is None or last[0] != key or (last[1].kept and not streams):
         return False
     done = last[1]
     for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped"):
         setattr(reader, name, getattr(done, name))
-    reader.text = text if done.kept else None  # streamed: the read may still need the text
+    reader.source = source if done.kept else None  # streamed: the read may still need the text
     return True
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
     """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
+    return _count(ConsoleReader(path, []), lambda: (text,), _text_key(path, text))
+
+
+def count_boots_file(f: TextFile) -> int:
+    """:func:`count_boots` of a file's text, read a piece at a time."""
+    return _count(ConsoleReader(str(f.path), []), f.pieces, f.identity())
+
+
+def _count(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> int:
     global _last_counted
-    reader = ConsoleReader(path, [])
-    reader.text = text
-    reader._stream_relevant(text)
+    reader._stream_relevant(source())
     if reader._one_boot():
         n = len(reader._boot_starts())
-        reader.text = None  # the read that follows has its own copy: hold only the kept lines
     else:
         # boots to tell apart, or one pasted again (drop_repeats() reads every line)
-        reader = ConsoleReader(path, text.splitlines(keepends=True))
+        reader = ConsoleReader(reader.path, "".join(source()).splitlines(keepends=True))
         reader._clean_lines()
         n = len(reader._boot_starts())
-    _last_counted = ((path, len(text), hash(text)), reader)
+    _last_counted = (key, reader)
     return n
 
 
