@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from array import array
+from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -134,6 +135,7 @@ from .grammar import (
 )
 from .infer import HiddenOps
 from .prefixes import BlankCuts, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .split import Boots, crop, scan
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
            "read_console_text"]
@@ -183,6 +185,9 @@ class ConsoleReader(HiddenOps):
         #: the capture's text, read as it is split (see :func:`read_console_text`): each call gives
         #: it afresh, a piece at a time
         self.source: Callable[[], Iterable[str]] | None = None
+        #: where the source's boots are, when it holds several (see :mod:`.split`)
+        self.boots: Boots | None = None
+        self.source_key: Hashable = None
         self.boot = boot
         self.lines: list[Line] = []
         #: the lines were cleaned already, and only those the walk reads kept (:func:`count_boots` of
@@ -286,13 +291,11 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        if self.source is not None and not self.kept:
+        if self.source is not None and not self.kept and self.boots is None:
             self._stream_relevant(self.source())
-        if self.source is not None and not self._one_boot():
-            # several boots, or one pasted again: choosing and dropping need every line
-            self.raw_lines = "".join(self.source()).splitlines(keepends=True)
-            self.source = None
-            self.cleaned = self.kept = False
+        if self.source is not None and (self.boots is not None or not self._one_boot()):
+            # several boots, or one pasted again: the capture is read again for the chosen boot's lines
+            self._stream_boot()
         if not self.kept:
             if not self.cleaned:
                 self._clean_lines()
@@ -390,25 +393,43 @@ class ConsoleReader(HiddenOps):
         blanks = BlankCuts()
         last_raw: list[str] = []
 
-        def raw_lines() -> Iterator[str | PlainRun]:
-            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time;
-            # runs of plain lines no pass reads go on whole (most of a long capture)
-            lineno = 1
-            for chunk in newline_chunks(pieces):
-                for item in _plain_runs(chunk, lineno):
-                    if item.__class__ is PlainRun:
-                        lineno += item.count  # type: ignore[union-attr]
-                        yield item
-                    else:
-                        lineno += len(item)
-                        yield from item  # type: ignore[misc]
-                last_raw[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
-
-        self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
+        self._keep_relevant(iter_live_lines(iter_excerpt_lines(_raw_items(pieces, last_raw), self._understood,
+                                                               _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
         if cuts:
             self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
         self.raw_lines = last_raw  # what the end-of-file check reads
+
+    def _stream_boot(self) -> None:
+        """The chosen boot's lines of a capture holding several (or one pasted again), as :meth:`_clean_lines`
+        and :meth:`_select_boot` choose them from every line, read from the source again: the other
+        boots' lines are never held."""
+        assert self.source is not None
+        boots = self.boots = self.boots or _scan(self.source, self.source_key)
+        starts = boots.starts
+        lo, hi = 0, None
+        if self.boot is None:
+            if len(starts) > 1:
+                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with --boot N "
+                                       f"(1-{len(starts)}, -1 the last)", line=starts[1])
+        elif starts:
+            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
+            if not 0 <= k < len(starts):
+                raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}")
+            lo, hi = boots.span(k)
+        elif self.boot not in (1, -1):
+            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        self.skipped = [Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again", raw)
+                        for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)]
+        tail: list[str] = []
+        items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
+                                                   BlankCuts()))
+        self._keep_relevant(crop(items, lo, hi, boots.drops))
+        if boots.cuts:
+            self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
+        # what the end-of-file check reads: a boot another follows ends with a newline
+        self.raw_lines = tail if hi is None else ["\n"]
+        self.source = None
 
     def _one_boot(self) -> bool:
         """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
@@ -1150,6 +1171,52 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun]:
         yield chunk[other:].splitlines(keepends=True)
 
 
+def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, str]] | None = None,
+               ) -> Iterator[str | PlainRun]:
+    """The lines of the text of *pieces* (those of ``text.splitlines()``), one at a time, runs of plain lines
+    no pass reads on whole (most of a long capture).  *tail* gets the last raw line read; *recent* the
+    last lines given one by one, with their numbers."""
+    lineno = 1
+    for chunk in newline_chunks(pieces):
+        for item in _plain_runs(chunk, lineno):
+            if item.__class__ is PlainRun:
+                lineno += item.count  # type: ignore[union-attr]
+                yield item
+            elif recent is None:
+                lineno += len(item)
+                yield from item  # type: ignore[misc]
+            else:
+                for raw in item:  # type: ignore[union-attr]
+                    recent.append((lineno, raw))
+                    lineno += 1
+                    yield raw
+        tail[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
+
+
+#: The last capture :func:`_scan` read: (what tells its text, where its boots are).  Reading each boot of
+#: it (validate reads them all) scans it once.
+_last_scan: tuple[Hashable, Boots] | None = None
+
+
+def _scan(source: Callable[[], Iterable[str]], key: Hashable) -> Boots:
+    """Where the boots of the text *source* gives are (:func:`.split.scan`), and its blank lines that are cuts."""
+    global _last_scan
+    if _last_scan is not None and key is not None and _last_scan[0] == key:
+        return _last_scan[1]
+    blanks = BlankCuts()
+    recent: deque[tuple[int, str]] = deque(maxlen=16)
+
+    def raw_of(lineno: int) -> str:
+        return next(raw for n, raw in recent if n == lineno).rstrip("\r\n")
+
+    items = iter_live_lines(iter_excerpt_lines(_raw_items(source(), [], recent), ConsoleReader._understood,
+                                               _wrapped, blanks))
+    boots = scan(items, raw_of)
+    boots.cuts = {k + 1 for k in blanks.cuts()}
+    _last_scan = (key, boots)
+    return boots
+
+
 def _wrapped(text: str) -> bool:
     """Does *text* look like the start of a memblock line a mail hard-wrapped?"""
     if not ("mem" in text or "reserved" in text) or not WRAPPED_START.match(text):
@@ -1214,11 +1281,11 @@ def read_console_file(f: TextFile, *, strict: bool = False, boot: int | None = N
 def _read(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> Trace:
     streams = reader.boot in (None, 1, -1)
     if not _adopt(reader, source, key, streams):
-        if streams:
-            # read as it is split; a capture that turns out to hold several boots is read again whole
-            reader.source = source
-        else:
-            reader.raw_lines = "".join(source()).splitlines(keepends=True)
+        # read as it is split; a capture of several boots (known from its count, or by asking for the
+        # second) is read again for the one chosen
+        reader.source, reader.source_key = source, key
+        if not streams or (_last_scan is not None and _last_scan[0] == key):
+            reader.boots = _scan(source, key)
     return reader.read()
 
 
@@ -1281,15 +1348,12 @@ def count_boots_file(f: TextFile) -> int:
 def _count(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> int:
     global _last_counted
     reader._stream_relevant(source())
-    if reader._one_boot():
-        n = len(reader._boot_starts())
-    else:
-        # boots to tell apart, or one pasted again (drop_repeats() reads every line)
-        reader = ConsoleReader(reader.path, "".join(source()).splitlines(keepends=True))
-        reader._clean_lines()
-        n = len(reader._boot_starts())
+    if not reader._one_boot():
+        # boots to tell apart, or one pasted again: where they are (each read then reads its own lines)
+        _last_counted = None
+        return len(_scan(source, key).starts)
     _last_counted = (key, reader)
-    return n
+    return len(reader._boot_starts())
 
 
 def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> list[str]:
