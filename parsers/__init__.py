@@ -9,14 +9,18 @@ reads ``.gz``/``.xz`` transparently.  Every problem with the input is one
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import gzip
 import lzma
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from kho_replay.replay.ops import Context, DebugfsTable, Trace, parse_script
 
-__all__ = ["assumptions", "boot_count", "load", "read_bytes", "read_text"]
+__all__ = ["TextFile", "assumptions", "boot_count", "load", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -49,6 +53,101 @@ def read_bytes(path: str | Path) -> bytes:
     return data
 
 
+#: How much a streamed read takes at a time (bytes, decompressed); a file this long or shorter is read whole.
+_PIECE = 1 << 20
+
+
+class TextFile:
+    """A text file (maybe compressed) read a piece at a time: what :func:`read_text` gives, never all held.
+
+    The first piece (:attr:`head`) is read and checked at once as :func:`read_text` checks the whole
+    text; :attr:`whole` says whether it is the whole text.  :meth:`pieces` gives the text piece by piece
+    (a stream open again each time); a compressed file's errors are :func:`read_bytes`'s, raised when
+    its end is reached.
+
+    :raises InputError: as :func:`read_text` does.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        it = self.pieces()
+        self.head = next(it, "")
+        self.whole = next(it, None) is None
+        it.close()
+
+    def identity(self) -> tuple[str, int, int, int]:
+        """What tells this file from another or a changed one: path, size, mtime, inode."""
+        st = self.path.stat()
+        return (str(self.path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def text(self) -> str:
+        """The whole text (:func:`read_text`'s)."""
+        return self.head if self.whole else "".join(self.pieces())
+
+    def pieces(self) -> Iterator[str]:
+        """The decoded text a piece at a time (whole characters; the first checked as read_text() checks)."""
+        p = self.path
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        first = True
+        for data in _byte_pieces(p):
+            if first:
+                first = False
+                if not data:
+                    raise FormatError(str(p), "empty file")
+                if data.startswith(_TRACEDAT):
+                    raise UnsupportedError(str(p), "a trace.dat is binary: read it with load() or read_tracedat()")
+                head = data[:65536]
+                if b"\x00" in head:
+                    offset = head.index(b"\x00")
+                    line = head[:offset].count(b"\n") + 1
+                    raise FormatError(str(p), "binary data, not a text log", line=line)
+            text = decoder.decode(data)
+            if text:
+                yield text
+        if first:
+            raise FormatError(str(p), "empty file")
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+
+def _byte_pieces(p: Path) -> Iterator[bytes]:
+    """The file's bytes (decompressed) a piece of :data:`_PIECE` at a time; errors as :func:`read_bytes`'s."""
+    try:
+        raw = p.open("rb")
+    except FileNotFoundError:
+        raise InputError(str(p), "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(p), "is a directory") from None
+    except OSError as e:
+        raise InputError(str(p), e.strerror or str(e)) from None
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(raw)
+        magic = raw.read(len(_XZ))
+        raw.seek(0)
+        f: BinaryIO = raw
+        if magic.startswith(_GZIP):
+            f = stack.enter_context(gzip.GzipFile(fileobj=raw))  # type: ignore[arg-type]
+        elif magic.startswith(_XZ):
+            f = stack.enter_context(lzma.LZMAFile(raw))  # type: ignore[arg-type]
+        try:
+            while True:
+                data = f.read(_PIECE)
+                yield data
+                if len(data) < _PIECE:
+                    return
+        except EOFError as e:
+            # lzma.decompress() (read_bytes()) says "data" where LZMAFile says "file"
+            why = str(e).replace("Compressed file", "Compressed data") if f is not raw and magic.startswith(_XZ) else e
+            raise TruncatedError(str(p), f"compressed data ends early or is corrupt ({why})") from None
+        except lzma.LZMAError as e:
+            raise TruncatedError(str(p), f"compressed data ends early or is corrupt ({e})") from None
+        except gzip.BadGzipFile as e:
+            raise FormatError(str(p), f"bad gzip data ({e})") from None
+        except OSError as e:
+            raise InputError(str(p), e.strerror or str(e)) from None
+
+
 def read_text(path: str | Path) -> str:
     """The file as text (UTF-8, undecodable bytes replaced); refuses binary data.
 
@@ -67,14 +166,17 @@ def read_text(path: str | Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+#: The first word of an op script's first meaningful line.
+_OPS_WORDS = frozenset({
+    "add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node", "set_current_limit",
+    "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node", "mirrored_kernelcore", "trim_memory",
+    "enforce_memory_limit", "cap_memory_range", "phase", "alloc"})
+
+
 def _sniff(text: str) -> str:
     """'console', 'debugfs' or 'ops' from the first meaningful lines."""
     from .debugfs import DEBUGFS_LINE, TABLE_HEADER
 
-    ops_words = {"add", "remove", "reserve", "reserve_kern", "free", "mark", "clear", "set_node",
-                 "set_current_limit", "set_bottom_up", "allow_resize", "kho_scratch_only", "movable_node",
-                 "mirrored_kernelcore", "trim_memory", "enforce_memory_limit", "cap_memory_range", "phase",
-                 "alloc"}
     if text.startswith("# kho-replay retarget"):
         return "ops"
     meaningful = [ln for ln in _head(text, 200).splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
@@ -83,14 +185,42 @@ def _sniff(text: str) -> str:
             DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in text.splitlines()
             if ln.strip() and not ln.lstrip().startswith("#")):
         return "debugfs"
-    if meaningful and meaningful[0].split()[0] in ops_words:
+    if meaningful and meaningful[0].split()[0] in _OPS_WORDS:
         return "ops"
+    if "Linux version" in text or _memblockish(text.splitlines()):
+        return "console"
+    return "unknown"
+
+
+def _sniff_head(head: str) -> str | None:
+    """'console' when :func:`_sniff` of any text starting with *head* says so, else None (the whole text
+    decides): a long capture is known from its start, and read as a stream.
+
+    >>> _sniff_head("[    0.000000] Linux version 7.2.13 (x)\\n" * 300), _sniff_head("add 0x0 1M\\n" * 300)
+    ('console', None)
+    """
+    from .debugfs import DEBUGFS_LINE, TABLE_HEADER
+
+    start = _head(head, 200)
+    if head.startswith("# kho-replay retarget") or len(start) == len(head):
+        return None  # an op script, or not 200 whole lines to sniff
+    lines = head[:head.rfind("\n") + 1].splitlines()  # the head's whole lines: the text's first lines
+    meaningful = [ln for ln in start.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
+    if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
+            DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in lines
+            if ln.strip() and not ln.lstrip().startswith("#")):
+        return None  # every line so far a debugfs row: the rest decides
+    if meaningful and meaningful[0].split()[0] in _OPS_WORDS:
+        return None
+    return "console" if "Linux version" in head or _memblockish(lines) else None
+
+
+def _memblockish(lines: list[str]) -> bool:
+    """Does any of *lines* look like a memblock call's debug line (prefixes taken off)?"""
     from .console.grammar import MEMBLOCKISH
     from .console.prefixes import clean_line, unquote
 
-    if "Linux version" in text or any(MEMBLOCKISH.match(clean_line(unquote(ln))[1]) for ln in text.splitlines()):
-        return "console"
-    return "unknown"
+    return any(MEMBLOCKISH.match(clean_line(unquote(ln))[1]) for ln in lines)
 
 
 def _head(text: str, n: int) -> str:
@@ -115,13 +245,17 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
     """A directory: its console capture with the debugfs tables read after that boot, or the tables alone."""
     from dataclasses import replace
 
-    from .console import read_console_text
+    from .console import read_console_file, read_console_text
     from .debugfs import read_debugfs
 
     log = _console_of(d)
     if log is None:
         return read_debugfs(d, strict=strict)
-    trace = read_console_text(read_text(log), str(log), strict=strict, boot=boot, kernel=kernel, arch=arch)
+    f = TextFile(log)
+    if f.whole:
+        trace = read_console_text(f.head, str(log), strict=strict, boot=boot, kernel=kernel, arch=arch)
+    else:
+        trace = read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch)
     if any(isinstance(o, DebugfsTable) for o in trace.observations):
         return trace  # the capture printed its own tables after boot
     try:
@@ -135,7 +269,8 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
 
 def boot_count(path: str | Path) -> int:
     """How many boots *path* holds: several for a console capture across a kexec, else 1."""
-    from .console import count_boots
+    from .console import count_boots, count_boots_file
+    from .console.reader import newline_chunks
 
     p = Path(path)
     if p.is_dir():
@@ -145,7 +280,13 @@ def boot_count(path: str | Path) -> int:
         p = log
     if _is_tracedat(p):
         return 1
-    text = read_text(p)
+    f = TextFile(p)
+    if not f.whole and _sniff_head(f.head) == "console":
+        # every boot starts at a banner (no chunk ends inside one: they end at newlines)
+        if sum(chunk.count("Linux version ") for chunk in newline_chunks(f.pieces())) < 2:
+            return 1
+        return max(1, count_boots_file(f))
+    text = f.text()
     if text.count("Linux version ") < 2:
         return 1  # every boot starts at a banner: one at most, one boot (no need to read the lines)
     return max(1, count_boots(text, str(p))) if _sniff(text) == "console" else 1
@@ -232,7 +373,12 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
         if boot not in (None, 1, -1):
             raise UnsupportedError(str(p), f"boot {boot} asked, a trace.dat holds one boot")
         return read_tracedat(p, strict=strict, vmlinux=vmlinux)
-    text = read_text(p)
+    f = TextFile(p)
+    if not f.whole and _sniff_head(f.head) == "console":
+        from .console import read_console_file
+
+        return read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch)
+    text = f.text()
     kind = _sniff(text)
     if kind == "debugfs":
         from .debugfs import read_debugfs

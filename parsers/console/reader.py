@@ -38,7 +38,8 @@ import dataclasses
 import re
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +78,7 @@ from kho_replay.replay.ops import (
 )
 from kho_replay.replay.profile import Profile, arch_for, profile_for
 
+from .. import TextFile
 from ..debugfs import DEBUGFS_LINE, parse_debugfs_lines, split_tables, table_hint
 from .capture import drop_repeats, iter_live_lines, live_lines
 from .generic import ArchState, generic_arch_state
@@ -136,8 +138,10 @@ from .grammar import (
 )
 from .infer import HiddenOps
 from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .split import Boots, crop, scan
 
-__all__ = ["ConsoleReader", "boot_lines", "count_boots", "read_console", "read_console_text"]
+__all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
+           "read_console_text"]
 
 # --------------------------------------------------------------------------
 # The reader
@@ -181,8 +185,12 @@ class ConsoleReader(HiddenOps):
         self.assumed: list[str] = []
         self.strict = strict
         self.raw_lines = lines
-        #: the capture's text, read as it is split (see :func:`read_console_text`)
-        self.text: str | None = None
+        #: the capture's text, read as it is split (see :func:`read_console_text`): each call gives
+        #: it afresh, a piece at a time
+        self.source: Callable[[], Iterable[str]] | None = None
+        #: where the source's boots are, when it holds several (see :mod:`.split`)
+        self.boots: Boots | None = None
+        self.source_key: Hashable = None
         self.boot = boot
         self.lines: list[Line] = []
         #: the lines were cleaned already, and only those the walk reads kept (:func:`count_boots` of
@@ -290,13 +298,11 @@ class ConsoleReader(HiddenOps):
         :raises TruncatedError: when the file ends inside a line or a dump.
         :raises UnsupportedError: for a kernel older than every era.
         """
-        if self.text is not None and not self.kept:
-            self._stream_relevant(self.text)
-        if self.text is not None and not self._one_boot():
-            # several boots, or one pasted again: choosing and dropping need every line
-            self.raw_lines = self.text.splitlines(keepends=True)
-            self.text = None
-            self.cleaned = self.kept = False
+        if self.source is not None and not self.kept and self.boots is None:
+            self._stream_relevant(self.source())
+        if self.source is not None and (self.boots is not None or not self._one_boot()):
+            # several boots, or one pasted again: the capture is read again for the chosen boot's lines
+            self._stream_boot()
         if not self.kept:
             if not self.cleaned:
                 self._clean_lines()
@@ -411,39 +417,50 @@ class ConsoleReader(HiddenOps):
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
 
-    def _stream_relevant(self, text: str) -> None:
-        """The lines of a one-boot capture cleaned and filtered as they are split off *text*: only the
-        lines the walk reads are ever held (a capture of millions of lines is mostly other output)."""
+    def _stream_relevant(self, pieces: Iterable[str]) -> None:
+        """The lines of a one-boot capture cleaned and filtered as they are split off the text (*pieces*
+        of it, in order): only the lines the walk reads are ever held (a capture of millions of lines is
+        mostly other output)."""
         blanks = BlankCuts()
         last_raw: list[str] = []
 
-        def raw_lines() -> Iterator[str | PlainRun | CallRun]:
-            # splitlines() of slices cut after a newline: the lines of text.splitlines(), one at a time;
-            # runs of plain lines no pass reads go on whole (most of a long capture)
-            start, size = 0, len(text)
-            lineno = 1
-            while start < size:
-                end = text.find("\n", start + (1 << 20))
-                end = size if end < 0 else end + 1
-                chunk = text[start:end]
-                for item in _plain_runs(chunk, lineno):
-                    if item.__class__ is PlainRun:
-                        lineno += item.count  # type: ignore[union-attr]
-                        yield item
-                    elif item.__class__ is CallRun:
-                        lineno += len(item.lines)  # type: ignore[union-attr]
-                        yield item
-                    else:
-                        lineno += len(item)
-                        yield from item  # type: ignore[misc]
-                last_raw[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
-                start = end
-
-        self._keep_relevant(iter_live_lines(iter_excerpt_lines(raw_lines(), self._understood, _wrapped, blanks)))
+        self._keep_relevant(iter_live_lines(iter_excerpt_lines(_raw_items(pieces, last_raw), self._understood,
+                                                               _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
         if cuts:
             self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
         self.raw_lines = last_raw  # what the end-of-file check reads
+
+    def _stream_boot(self) -> None:
+        """The chosen boot's lines of a capture holding several (or one pasted again), as :meth:`_clean_lines`
+        and :meth:`_select_boot` choose them from every line, read from the source again: the other
+        boots' lines are never held."""
+        assert self.source is not None
+        boots = self.boots = self.boots or _scan(self.source, self.source_key)
+        starts = boots.starts
+        lo, hi = 0, None
+        if self.boot is None:
+            if len(starts) > 1:
+                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with --boot N "
+                                       f"(1-{len(starts)}, -1 the last)", line=starts[1])
+        elif starts:
+            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
+            if not 0 <= k < len(starts):
+                raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}")
+            lo, hi = boots.span(k)
+        elif self.boot not in (1, -1):
+            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        self.skipped = [Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again", raw)
+                        for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)]
+        tail: list[str] = []
+        items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
+                                                   BlankCuts()))
+        self._keep_relevant(crop(items, lo, hi, boots.drops))
+        if boots.cuts:
+            self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
+        # what the end-of-file check reads: a boot another follows ends with a newline
+        self.raw_lines = tail if hi is None else ["\n"]
+        self.source = None
 
     def _one_boot(self) -> bool:
         """The kept lines hold at most one boot and no stamped banner twice: nothing to choose or drop."""
@@ -1257,6 +1274,58 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
         yield chunk[other:].splitlines(keepends=True)
 
 
+def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, str]] | None = None,
+               ) -> Iterator[str | PlainRun | CallRun]:
+    """The lines of the text of *pieces* (those of ``text.splitlines()``), one at a time, runs of plain lines
+    no pass reads on whole (most of a long capture).  *tail* gets the last raw line read; *recent* the
+    last lines given one by one, with their numbers."""
+    lineno = 1
+    for chunk in newline_chunks(pieces):
+        for item in _plain_runs(chunk, lineno):
+            if item.__class__ is PlainRun:
+                lineno += item.count  # type: ignore[union-attr]
+                yield item
+            elif item.__class__ is CallRun:
+                lines = item.lines  # type: ignore[union-attr]
+                if recent is not None:
+                    recent.extend((ln.lineno, ln.raw) for ln in lines[-16:])  # recent holds 16
+                lineno += len(lines)
+                yield item
+            elif recent is None:
+                lineno += len(item)
+                yield from item  # type: ignore[misc]
+            else:
+                for raw in item:  # type: ignore[union-attr]
+                    recent.append((lineno, raw))
+                    lineno += 1
+                    yield raw
+        tail[:] = chunk[chunk.rfind("\n", 0, len(chunk) - 1) + 1:].splitlines(keepends=True)[-1:]
+
+
+#: The last capture :func:`_scan` read: (what tells its text, where its boots are).  Reading each boot of
+#: it (validate reads them all) scans it once.
+_last_scan: tuple[Hashable, Boots] | None = None
+
+
+def _scan(source: Callable[[], Iterable[str]], key: Hashable) -> Boots:
+    """Where the boots of the text *source* gives are (:func:`.split.scan`), and its blank lines that are cuts."""
+    global _last_scan
+    if _last_scan is not None and key is not None and _last_scan[0] == key:
+        return _last_scan[1]
+    blanks = BlankCuts()
+    recent: deque[tuple[int, str]] = deque(maxlen=16)
+
+    def raw_of(lineno: int) -> str:
+        return next(raw for n, raw in recent if n == lineno).rstrip("\r\n")
+
+    items = iter_live_lines(iter_excerpt_lines(_raw_items(source(), [], recent), ConsoleReader._understood,
+                                               _wrapped, blanks))
+    boots = scan(items, raw_of)
+    boots.cuts = {k + 1 for k in blanks.cuts()}
+    _last_scan = (key, boots)
+    return boots
+
+
 def _wrapped(text: str) -> bool:
     """Does *text* look like the start of a memblock line a mail hard-wrapped?"""
     if not ("mem" in text or "reserved" in text) or not WRAPPED_START.match(text):
@@ -1314,50 +1383,92 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
     """
     reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
-    streams = boot in (None, 1, -1)
-    if not _adopt(reader, text, streams):
-        if streams:
-            # read as it is split; a capture that turns out to hold several boots is read again whole
-            reader.text = text
-        else:
-            reader.raw_lines = text.splitlines(keepends=True)
+    return _read(reader, lambda: (text,), _text_key(path, text))
+
+
+def read_console_file(f: TextFile, *, strict: bool = False, boot: int | None = None, kernel: str | None = None,
+                      arch: str | None = None) -> Trace:
+    """:func:`read_console_text` of a file's text, read a piece at a time (never all held at once)."""
+    reader = ConsoleReader(str(f.path), [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    return _read(reader, f.pieces, f.identity())
+
+
+def _read(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> Trace:
+    streams = reader.boot in (None, 1, -1)
+    if not _adopt(reader, source, key, streams):
+        # read as it is split; a capture of several boots (known from its count, or by asking for the
+        # second) is read again for the one chosen
+        reader.source, reader.source_key = source, key
+        if not streams or (_last_scan is not None and _last_scan[0] == key):
+            reader.boots = _scan(source, key)
     return reader.read()
 
 
+def _text_key(path: str, text: str) -> Hashable:
+    return (path, len(text), hash(text))
+
+
+#: The text is split into lines a chunk of about this many characters at a time.
+_CHUNK = 1 << 20
+
+
+def newline_chunks(pieces: Iterable[str]) -> Iterator[str]:
+    """The text of *pieces* cut after the first newline :data:`_CHUNK` or more into each chunk (the last:
+    the rest)."""
+    buf = ""
+    size = _CHUNK
+    for piece in pieces:
+        buf = buf + piece if buf else piece
+        start = 0
+        while True:
+            end = buf.find("\n", start + size)
+            if end < 0:
+                break
+            yield buf[start:end + 1]
+            start = end + 1
+        if start:
+            buf = buf[start:]
+    if buf:
+        yield buf
+
+
 #: What count_boots() read last, for the read that follows it (validate and kho count a capture's
-#: boots, then read it): ((path, length, hash of the text), the reader that counted).
-_last_counted: tuple[tuple[str, int, int], ConsoleReader] | None = None
+#: boots, then read it): (what tells the text, the reader that counted).
+_last_counted: tuple[Hashable, ConsoleReader] | None = None
 
 
-def _adopt(reader: ConsoleReader, text: str, streams: bool) -> bool:
-    """Give *reader* the lines count_boots() of *text* prepared, if it did (once)."""
+def _adopt(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable, streams: bool) -> bool:
+    """Give *reader* the lines count_boots() of the same text (*key*) prepared, if it did (once)."""
     global _last_counted
     last, _last_counted = _last_counted, None
-    if last is None or last[0] != (reader.path, len(text), hash(text)) or (last[1].kept and not streams):
+    if last is None or last[0] != key or (last[1].kept and not streams):
         return False
     done = last[1]
     for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped", "_scanned"):
         setattr(reader, name, getattr(done, name))
-    reader.text = text if done.kept else None  # streamed: the read may still need the text
+    reader.source = source if done.kept else None  # streamed: the read may still need the text
     return True
 
 
 def count_boots(text: str, path: str = "<console>") -> int:
     """How many boots a console capture holds (one per ``Linux version`` line outside dumps)."""
+    return _count(ConsoleReader(path, []), lambda: (text,), _text_key(path, text))
+
+
+def count_boots_file(f: TextFile) -> int:
+    """:func:`count_boots` of a file's text, read a piece at a time."""
+    return _count(ConsoleReader(str(f.path), []), f.pieces, f.identity())
+
+
+def _count(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> int:
     global _last_counted
-    reader = ConsoleReader(path, [])
-    reader.text = text
-    reader._stream_relevant(text)
-    if reader._one_boot():
-        n = len(reader._boot_starts())
-        reader.text = None  # the read that follows has its own copy: hold only the kept lines
-    else:
-        # boots to tell apart, or one pasted again (drop_repeats() reads every line)
-        reader = ConsoleReader(path, text.splitlines(keepends=True))
-        reader._clean_lines()
-        n = len(reader._boot_starts())
-    _last_counted = ((path, len(text), hash(text)), reader)
-    return n
+    reader._stream_relevant(source())
+    if not reader._one_boot():
+        # boots to tell apart, or one pasted again: where they are (each read then reads its own lines)
+        _last_counted = None
+        return len(_scan(source, key).starts)
+    _last_counted = (key, reader)
+    return len(reader._boot_starts())
 
 
 def boot_lines(text: str, path: str = "<console>", boot: int | None = None) -> list[str]:

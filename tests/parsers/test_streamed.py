@@ -39,7 +39,7 @@ NOISE = [
 def _streamed(text: str, path: str) -> Trace:
     """Read as it is split (what read_console_text() does with a capture of one banner)."""
     reader = ConsoleReader(path, [])
-    reader.text = text
+    reader.source = lambda: (text,)
     return reader.read()
 
 

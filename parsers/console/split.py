@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A capture holding several boots (a serial console across reboots and kexecs), read one boot at a time.
+
+One pass over the capture's cleaned lines (:func:`scan`) finds, as line numbers, where each boot
+starts and which boots are the same boot pasted again (what ``ConsoleReader._boot_starts()`` and
+:func:`.capture.drop_repeats` find in the list of every line); reading a boot then streams the capture
+again and keeps only that boot's lines (:func:`crop`).  Only line numbers and, for the repeat check,
+one hash per stamped line are held, never the lines of the other boots.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .grammar import SECTION_BEGIN, SECTION_END, VERSION_LINE
+from .prefixes import CallRun, Line, PlainRun
+
+__all__ = ["Boots", "crop", "scan"]
+
+
+@dataclass
+class Boots:
+    """Where a capture's boots are: what :func:`scan` found."""
+
+    #: each boot's first line number (its ``Linux version`` line, or the stamped lines just before)
+    starts: list[int] = field(default_factory=list)
+    #: each boot pasted again: (first line, last line, line of the boot it repeats), and its first raw line
+    drops: list[tuple[int, int, int]] = field(default_factory=list)
+    drop_raws: list[str] = field(default_factory=list)
+    #: the blank lines that are cut marks (see :class:`.prefixes.BlankCuts`)
+    cuts: set[int] = field(default_factory=set)
+
+    def span(self, k: int) -> tuple[int, int | None]:
+        """Line numbers ``[lo, hi)`` of the *k*-th boot (0-based; hi None: to the end)."""
+        lo = self.starts[k] if k else 0
+        return lo, self.starts[k + 1] if k + 1 < len(self.starts) else None
+
+
+def _banner(ln: Line) -> bool:
+    return ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text) is not None
+
+
+class _Starts:
+    """``ConsoleReader._boot_starts()`` one line at a time, with a state to put back (a dropped boot's lines
+    are not among the lines it reads)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.in_section = False
+        #: the first line of the run of lines stamped 0.0 that ends at the line before (None: no run)
+        self.zero_from: int | None = None
+
+    def state(self) -> tuple[bool, int | None, int]:
+        return self.in_section, self.zero_from, len(self.starts)
+
+    def restore(self, state: tuple[bool, int | None, int]) -> None:
+        self.in_section, self.zero_from, n = state
+        del self.starts[n:]
+
+    def see(self, ln: Line) -> None:
+        t = ln.text
+        if t[:5] in ("=====", "Linux"):
+            if SECTION_BEGIN.match(t):
+                self.in_section = True
+            elif self.in_section and SECTION_END.match(t):
+                self.in_section = False
+            elif VERSION_LINE.match(t) and not (self.in_section and ln.ts is None):
+                # arm64 prints "Booting Linux on physical CPU" before the version line
+                zero = self.zero_from if ln.ts == 0.0 and self.zero_from is not None else ln.lineno
+                self.starts.append(zero)
+        if ln.ts == 0.0:
+            if self.zero_from is None:
+                self.zero_from = ln.lineno
+        else:
+            self.zero_from = None
+
+    def see_run(self, run: PlainRun) -> None:
+        # no marker, no banner in a run: only its last lines stamped 0.0 matter
+        if run.last_line().ts == 0.0:
+            for ln in run.lines():
+                self.see(ln)
+        else:
+            self.zero_from = None
+
+
+def scan(items: Iterable[Line | PlainRun | CallRun], raw_of: Callable[[int], str]) -> Boots:
+    """Where the boots of the cleaned lines *items* (``capture.iter_live_lines()``'s) start, and which of
+    them repeat an earlier one, every stamped line of it (stamp and text) printed already.  *raw_of*
+    gives the raw text of a banner's line as the banner is read."""
+    out = Boots()
+    starts = _Starts()
+    # each boot kept: its first line and the sorted hashes of its stamped lines (8 bytes a line)
+    kept: list[tuple[int, array[int]]] = []
+    block = array("q")  # hashes of the stamped lines of the boot being read
+    first = last = -1  # its banner's line number (-1: before the second banner) and its last line's
+    first_raw = ""
+    banner_line = -1  # the first banner's line: the first boot's (with the lines before it)
+    saved = starts.state()
+
+    def owner(h: int) -> int:
+        for line, hashes in kept:
+            i = bisect_left(hashes, h)
+            if i < len(hashes) and hashes[i] == h:
+                return line
+        return -1
+
+    def close() -> None:
+        if first >= 0 and all(owner(h) >= 0 for h in block):
+            out.drops.append((first, last, owner(block[0])))
+            out.drop_raws.append(first_raw)
+            starts.restore(saved)
+        else:
+            kept.append((first if first >= 0 else banner_line, array("q", sorted(block))))
+
+    for item in items:
+        if item.__class__ is PlainRun:
+            run: PlainRun = item  # type: ignore[assignment]
+            block.extend(hash((ln.ts, ln.text)) for ln in run.lines() if ln.ts is not None)
+            last = run.lineno + run.count - 1
+            starts.see_run(run)
+            continue
+        if item.__class__ is CallRun:
+            # memblock call lines: no banner, no marker among them, but early ones are stamped 0.0
+            for ln in item.lines:  # type: ignore[union-attr]
+                block.append(hash((ln.ts, ln.text)))
+                starts.see(ln)
+            last = ln.lineno
+            continue
+        ln: Line = item  # type: ignore[assignment]
+        if _banner(ln):
+            if banner_line < 0:
+                banner_line = ln.lineno
+            else:
+                close()
+                block = array("q")
+                first = ln.lineno
+                first_raw = raw_of(first)
+                saved = starts.state()
+        if ln.ts is not None:
+            block.append(hash((ln.ts, ln.text)))
+        last = ln.lineno
+        starts.see(ln)
+    if first >= 0:
+        close()
+    out.starts = starts.starts
+    return out
+
+
+def crop(items: Iterable[Line | PlainRun | CallRun], lo: int, hi: int | None,
+         drops: list[tuple[int, int, int]]) -> Iterator[Line | PlainRun | CallRun]:
+    """The lines of *items* numbered in ``[lo, hi)`` and in none of *drops* (hi None: to the end)."""
+    end = hi if hi is not None else 1 << 62
+    spans = sorted((a, b) for a, b, _ in drops if b >= lo and a < end)
+
+    def dropped(n: int) -> bool:
+        return any(a <= n <= b for a, b in spans)
+
+    for item in items:
+        if item.__class__ is PlainRun:
+            run: PlainRun = item  # type: ignore[assignment]
+            top = run.lineno + run.count - 1
+            if top < lo:
+                continue
+            if run.lineno >= end:
+                return
+            if run.lineno >= lo and top < end and not any(a <= top and run.lineno <= b for a, b in spans):
+                yield run
+                continue
+            for ln in run.lines():
+                if lo <= ln.lineno < end and not dropped(ln.lineno):
+                    yield ln
+            continue
+        if item.__class__ is CallRun:
+            lines: list[Line] = item.lines  # type: ignore[union-attr]
+            a, b = lines[0].lineno, lines[-1].lineno
+            if b < lo:
+                continue
+            if a >= end:
+                return
+            if a >= lo and b < end and not any(x <= b and a <= y for x, y in spans):
+                yield item
+            else:
+                yield from (ln for ln in lines if lo <= ln.lineno < end and not dropped(ln.lineno))
+            continue
+        n = item.lineno  # type: ignore[union-attr]
+        if n >= end:
+            return
+        if n >= lo and not (spans and dropped(n)):
+            yield item

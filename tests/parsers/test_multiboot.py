@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""A capture holding several boots is read one boot at a time (parsers/console/split.py): each boot's Trace
+is the one of choosing it from the list of every line, the capture's boot count that list's."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from kho_replay.parsers import read_text
+from kho_replay.parsers.console import reader as reader_mod
+from kho_replay.parsers.console.reader import ConsoleReader, count_boots, read_console_text
+from kho_replay.replay.errors import KhoReplayError
+from kho_replay.replay.ops import Trace
+
+ROOT = Path(__file__).parents[2] / "traces"
+LOGS = sorted(ROOT.glob("*/console*.log*"))
+
+
+def _listed(text: str, boot: int | None) -> Trace | str:
+    """The boot as the reader chooses it from every line (raw lines given: no stream)."""
+    try:
+        return ConsoleReader("c.log", text.splitlines(keepends=True), boot=boot).read()
+    except KhoReplayError as e:
+        return str(e)
+
+
+def _streamed(text: str, boot: int | None) -> Trace | str:
+    reader_mod._last_scan = None
+    try:
+        return read_console_text(text, "c.log", boot=boot)
+    except KhoReplayError as e:
+        return str(e)
+
+
+def _listed_count(text: str) -> int:
+    reader = ConsoleReader("c.log", text.splitlines(keepends=True))
+    reader._clean_lines()
+    return len(reader._boot_starts())
+
+
+def _captures() -> list[tuple[str, str]]:
+    rng = random.Random(7)
+    texts = {p: read_text(p) for p in LOGS}
+    out = []
+    for k in range(8):
+        picks = rng.sample(LOGS, rng.randint(2, 4))
+        parts = [texts[p] for p in picks]
+        if k % 3 == 0:
+            parts.insert(rng.randrange(len(parts) + 1), parts[0])  # a boot pasted again
+        if k % 4 == 1:
+            # a reboot's noise between: firmware escapes, a blank line, a plain run of lines no pass reads
+            parts = [p + "\x1b[2J\x1b[H\nSeaBIOS (version 1.16.2)\n\n" + "reboot: Restarting system\n" * 6
+                     for p in parts]
+        if k % 4 == 2:
+            # plain lines stamped 0.0 before a banner (arm64's "Booting Linux" lines): that boot starts there
+            parts = ["".join(f"[    0.000000] usb 1-{j}: plain early line\n" for j in range(6)) + p for p in parts]
+        if k % 4 == 3:
+            # the same kernel rebooted: its lines again, other stamps
+            parts.append(parts[-1].replace("[    0.0", "[    0.9"))
+        out.append(("+".join(p.parent.name[:20] for p in picks), "".join(parts)))
+    return out
+
+
+CAPTURES = _captures()
+
+
+@pytest.mark.parametrize(("name", "text"), CAPTURES, ids=[c[0] for c in CAPTURES])
+@pytest.mark.parametrize("chunk", [1 << 20, 1 << 12])
+def test_each_boot_streamed_as_chosen_from_every_line(name: str, text: str, chunk: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader_mod, "_CHUNK", chunk)  # small: runs of plain lines cut at every boundary
+    n = _listed_count(text)
+    reader_mod._last_scan = None
+    assert count_boots(text, "c.log") == n
+    for boot in [None, *range(1, n + 2), -1, -n]:
+        assert _streamed(text, boot) == _listed(text, boot), (name, boot)
