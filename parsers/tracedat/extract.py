@@ -779,18 +779,14 @@ class _Extractor:
         if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
         del tasks, on_cpus, pairing
-        # Checked.  The calls in merged order: each CPU's ascend, so the windowed stable sort of _merged() (no
-        # key per call for the whole file at once), done before the ops exist, which then land at their
+        # Checked.  The calls in merged order: each CPU's ascend, so one stable sort by time (CPU after CPU);
+        # done before the ops exist (its key per call never adds to their peak), which then land at their
         # record's place.
         n = len(p_eid)
-        is_call = only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])
-        calls = array("q", itertools.compress(range(n), is_call))
+        calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
         call_ts = array("q", map(p_ts.__getitem__, calls))
-        bounds = [0]
-        for a, b in itertools.pairwise(p_bounds):
-            bounds.append(bounds[-1] + is_call.count(1, a, b))
-        order = array("q", map(calls.__getitem__, _merged(call_ts, bounds, True)))  # record positions
-        del is_call, calls, call_ts
+        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
+        del calls, call_ts
         path = self.path
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
