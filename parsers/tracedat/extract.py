@@ -743,7 +743,7 @@ class _Extractor:
         # Each record's task, a column per event id (CPU after CPU, as the payloads are kept).
         tasks: dict[int, list[int]] = {}
         native = "<" if sys.byteorder == "little" else ">"
-        for eid in present:
+        for eid in present if pairs else ():  # unpaired calls alone: no call is ever open, any task goes
             st, payloads = bulk[eid][0], bulk[eid][1]
             f = self.td.decoder.format(eid).fields[plans[eid][3]]  # type: ignore[union-attr]
             if f.size not in (1, 2, 4, 8):
@@ -759,7 +759,7 @@ class _Extractor:
         spans: list[dict[int, tuple[int, int]]] = []  # per CPU: event id -> [lo, hi) of its records
         seen: dict[int, int] = dict.fromkeys(present, 0)
         on_cpus: dict[int, set[int]] = {}
-        pairing: list[int] = []  # tasks of paired calls
+        pairing: set[int] = set()  # tasks of paired calls
         codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
 
         def only(ks: Iterable[int]) -> bytes:
@@ -775,24 +775,32 @@ class _Extractor:
                 lo = seen[eid]
                 seen[eid] = hi = lo + codes.count(code[eid], a, b)
                 span[eid] = (lo, hi)
-                for t in set(tasks[eid][lo:hi]):
+                for t in set(tasks[eid][lo:hi]) if pairs else ():
                     on_cpus.setdefault(t, set()).add(ci)
             for c, r in pairs:
                 clo, chi = span[c]
-                pairing += tasks[c][clo:chi]
+                pairing.update(tasks[c][clo:chi])
                 if r is not None:
                     rlo, rhi = span[r]
                     if tasks[c][clo:clo + rhi - rlo] != tasks[r][rlo:rhi]:
                         return False  # a return of another task right after a call
             spans.append(span)
-        if any(len(on_cpus[t]) > 1 for t in set(pairing)):
+        if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
-        # Checked: build.  Ops land at their record's place, then the calls are taken in merged order.
-        path, n = self.path, len(p_eid)
+        del tasks, on_cpus, pairing
+        # Checked.  The calls in merged order: each CPU's ascend, so one stable sort by time (CPU after CPU);
+        # done before the ops exist (its key per call never adds to their peak), which then land at their
+        # record's place.
+        n = len(p_eid)
+        calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
+        call_ts = array("q", map(p_ts.__getitem__, calls))
+        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
+        del calls, call_ts
+        path = self.path
         op_at: list[Op | None] = [None] * n
-        window = 65536  # value tuples of one window at a time: the whole file's would outgrow it
+        window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = list(itertools.compress(range(n), only([code[c]])))
+            at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
             st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][3]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
@@ -818,8 +826,6 @@ class _Extractor:
                                      map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
-        calls = only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])
-        order = sorted(itertools.compress(range(n), calls), key=p_ts.__getitem__)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
         self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
