@@ -300,6 +300,7 @@ class HiddenOps:
                              "requests", src=self._src(ln)))
 
     def _hidden_after(self, ln: Line, func: str) -> None:
+        # AFTER_CALLERS are the funcs tested here: the reader calls this for those alone
         if func == "kho_preserved_memory_reserve" and isinstance(self.ops[-1], Reserve):
             last = self.ops[-1]
             self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, last.base, last.size, ln=ln,
@@ -329,6 +330,8 @@ class HiddenOps:
             self._infer(SetNode, b, e - b, nid, True, ln=ln,
                         why="numa_clear_kernel_node_hotplug(): memblock_set_node(reserved)")
 
+#: The callers _hidden_after() acts on (the others: nothing to do after their line)
+AFTER_CALLERS = frozenset({"kho_preserved_memory_reserve", "reserve_real_mode"})
 #: The callers _hidden_before() acts on whatever the state (the others only end a pending state)
 _HIDING_CALLERS = (KHO_INIT_CALLERS | HUGETLB_BOOTMEM_CALLERS | KHO_EARLY_CALLERS | KHO_RADIX_FREE_CALLERS
                    | {"e820__memblock_setup", "init_mem_mapping", "alloc_low_pages", "alloc_bootmem_cpumask_var",

@@ -136,7 +136,7 @@ from .grammar import (
     range_of,
     why_not_understood,
 )
-from .infer import HiddenOps
+from .infer import AFTER_CALLERS, HiddenOps
 from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 from .split import Boots, crop, scan
 
@@ -962,7 +962,8 @@ class ConsoleReader(HiddenOps):
             return
         # a Reserve is no Add: _emit()'s test is not needed
         self.ops.append(_new_reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
-        self._hidden_after(ln, func)
+        if func in AFTER_CALLERS:
+            self._hidden_after(ln, func)
 
     @staticmethod
     def _is_result(alloc: Alloc, base: int, size: int, func: str) -> bool:
@@ -1039,7 +1040,8 @@ class ConsoleReader(HiddenOps):
             self._message(ln, "free_late", f"{base:#x} {size:#x} {caller}")
         else:  # memblock_physmem_add: physmem is not modelled
             self._message(ln, "physmem_add", f"{base:#x} {size:#x} {caller}")
-        self._hidden_after(ln, func)
+        if func in AFTER_CALLERS:
+            self._hidden_after(ln, func)
 
     def _era_check(self, ln: Line, fn: str) -> None:
         """A reserve/free line this release's era does not print: read it anyway, say so once.
