@@ -662,6 +662,17 @@ def parse_number(text: str) -> int:
     return -value if m.group(1) else value
 
 
+def _parse_addr(text: str) -> int:
+    """:func:`parse_number` for addresses, which scripts give in ``0x`` hex: those read by one int()
+    (no K/M/G/T suffix is a hex digit, so a suffixed or odd one fails there and goes the whole way)."""
+    if text[:2] == "0x" and text.isalnum() and text.isascii():
+        try:
+            return int(text, 16)
+        except ValueError:
+            pass
+    return parse_number(text)
+
+
 _REPEATED: dict[str, int] = {}
 
 
@@ -744,7 +755,7 @@ _format_size = lru_cache(maxsize=1 << 14)(format_number)
 
 #: Value types of the op script: (parse, format).
 _TYPES: dict[str, tuple[Callable[[str], Any], Callable[[Any], str]]] = {
-    "addr": (parse_number, hex),
+    "addr": (_parse_addr, hex),
     "size": (_repeated_number, _format_size),
     "int": (_repeated_number, str),
     "flag": (_one_flag, format_flags),

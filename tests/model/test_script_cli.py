@@ -380,3 +380,22 @@ def test_run_arch_names_and_smp_cache_bytes(tmp_path, arch, smp):
     r = runner.invoke(app, ["run", path, "--arch", arch, "--format", "json"])
     assert r.exit_code == 0, r.stderr
     assert [a["addr"] for a in json.loads(r.stdout)["allocations"]] == [f"{0x200000 - smp:#018x}"]
+
+
+_NUMBERISH = st.text(alphabet="0123456789abcdefABCDEFxXkKmMgGtT_-+ bo\u0663", max_size=14)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(_NUMBERISH, _NUMBERISH.map(lambda t: "0x" + t),
+                 st.integers(0, (1 << 64) - 1).map(hex)))
+def test_address_reader_reads_as_parse_number(text):
+    """The op script's address fast path (``0x`` hex by one int()) takes and refuses what parse_number() does."""
+    from kho_replay.replay.ops import _parse_addr, parse_number
+
+    def read(parse):
+        try:
+            return parse(text)
+        except ValueError as e:
+            return str(e)
+
+    assert read(_parse_addr) == read(parse_number)
