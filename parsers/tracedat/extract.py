@@ -985,6 +985,7 @@ class _Extractor:
                 text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
                 first = 2
             t = read_console_text(text, self.path, strict=self.strict)
+            del text  # read: not held while the ops are relocated and merged
             t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
         elif self.probe_ops or self.probe_obs:
             t = Trace(_context(td, self.path, meta), ())
@@ -1219,7 +1220,7 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
         return f"@0x{offs[lines[i]]:08x}" if 0 <= i < n and lines[i] >= 0 else p
 
     # The console parser's ops are ours alone, just made: set their frozen src in place (replace() is slow).
-    for item in (*t.ops, *t.observations):
+    for item in itertools.chain(t.ops, t.observations):  # no tuple of every op and observation
         object.__setattr__(item, "src", src(item.src))
     ops, obs = t.ops, t.observations
     skipped = tuple(dataclasses.replace(s, position=position(s.position)) for s in t.skipped)
