@@ -1232,6 +1232,17 @@ def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
     """Interleave probe ops and function observations with the console's by timestamp (console first on ties)."""
     if not probe_ops and not probe_obs:
         return list(t.ops), list(t.observations)
+    if not t.ops and not t.observations:
+        # Probes and function hits alone, their times ascending (the usual): the order stays; each hit's
+        # ``at`` is where its time falls among the ops'.
+        times = array("d", map(operator.truediv, probe_ts, itertools.repeat(1e9)))
+        hit_times = array("d", [ts / 1e9 for ts, _, _ in probe_obs])
+        if _ascending(times, 0) and _ascending(hit_times, 0):
+            msgs = [msg for _, _, msg in probe_obs]
+            # Our messages alone, just made in the walk: set their frozen ``at`` in place (replace() is slow).
+            collections.deque(map(object.__setattr__, msgs, itertools.repeat("at"),
+                                  map(bisect.bisect_right, itertools.repeat(times), hit_times)), 0)
+            return list(probe_ops), msgs
     # One float per op in arrays, and each op's place found from them: no key tuple per op (issue 15: memory).
     n_c = len(t.ops)
     ctimes = array("d")
