@@ -18,6 +18,12 @@ Two shapes of capture of about N lines are made from a real boot:
   then N lines of everything else a console shows (kernel messages with growing
   stamps, systemd and shell output, terminal escapes), before the capture
   script's sections.
+* ``multiboot``: a serial console left running across reboots.  The boot (with
+  its capture script's sections) 40 times, each with its stamps moved (a reboot
+  of the same kernel, not the boot pasted again), the rest of the N lines as the
+  noisy shape's output between them, each followed by a reboot's lines (the
+  kernel's last message, firmware escapes).  It needs ``--boot N`` but for
+  ``validate`` (every boot): ``--commands "parse --boot 40" validate "kho -s merged --boot 20"``.
 
 Each command runs in a fresh process; wall and CPU time and peak RSS are
 printed with the rate in lines per CPU second, beside the load average.
@@ -126,7 +132,37 @@ def _noisy_log(text: list[str], lines: int) -> Iterator[str]:
     yield from text[at:]
 
 
-SHAPES = {"memblock": _memblock_log, "noisy": _noisy_log}
+#: What a serial console shows between two boots: the kernel going down, the firmware coming up.
+_REBOOT = (
+    "[{t:12.6f}] reboot: Restarting system\n",
+    "\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HSeaBIOS (version 1.16.2-debian-1.16.2-1)\r\n",
+    "iPXE (https://ipxe.org) 00:03.0 CA00 PCI2.10 PnP PMM+BEFD0F30+BEF30F30 CA00\r\n",
+    "Booting from ROM..\r\n",
+)
+#: How many boots the multiboot shape holds.
+BOOTS = 40
+
+
+def _multiboot_log(text: list[str], lines: int) -> Iterator[str]:
+    """The boot :data:`BOOTS` times, each rebooted with its stamps moved (a reboot, not the boot pasted
+    again), the console's other output and a reboot between them."""
+    noise = iter(_noisy_log([], max(0, lines - BOOTS * (len(text) + len(_REBOOT)))))
+    per_gap = max(0, lines - BOOTS * (len(text) + len(_REBOOT))) // BOOTS
+    for k in range(BOOTS):
+        shift = k * 1e-6
+        t = 0.0
+        for ln in text:
+            m = _STAMP.match(ln)
+            if m and float(m[1]) > 0:
+                t = float(m[1]) + shift
+                ln = f"[{t:12.6f}]" + ln[m.end():]
+            yield ln
+        yield from itertools.islice(noise, per_gap)
+        yield _REBOOT[0].format(t=t + 1)
+        yield from _REBOOT[1:]
+
+
+SHAPES = {"memblock": _memblock_log, "noisy": _noisy_log, "multiboot": _multiboot_log}
 
 
 def make_log(src: str, lines: int, out: str, shape: str = "memblock") -> int:

@@ -416,6 +416,8 @@ class ConsoleReader(HiddenOps):
         raw_end = self.lines[end].lineno - 1 if end < len(self.lines) else len(self.raw_lines)
         self.lines = self.lines[begin:end]
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
+        # a boot pasted again is listed with the boot whose lines hold it, not with every boot
+        self.skipped = [s for s in self.skipped if raw_begin < _first_line(s) <= raw_end]
 
     def _stream_relevant(self, pieces: Iterable[str]) -> None:
         """The lines of a one-boot capture cleaned and filtered as they are split off the text (*pieces*
@@ -450,8 +452,10 @@ class ConsoleReader(HiddenOps):
             lo, hi = boots.span(k)
         elif self.boot not in (1, -1):
             raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        # a boot pasted again is listed with the boot whose lines hold it, not with every boot
         self.skipped = [Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again", raw)
-                        for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)]
+                        for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)
+                        if lo <= first and (hi is None or first < hi)]
         tail: list[str] = []
         items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
                                                    BlankCuts()))
@@ -1274,6 +1278,11 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
         pos = size if nl < 0 else nl + 1
     if other < size:
         yield chunk[other:].splitlines(keepends=True)
+
+
+def _first_line(s: Skipped) -> int:
+    """The first line number of a Skipped record's position (``12`` or ``12-40``)."""
+    return int(s.position.partition("-")[0])
 
 
 def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, str]] | None = None,

@@ -10,6 +10,7 @@ one hash per stamped line are held, never the lines of the other boots.
 
 from __future__ import annotations
 
+import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,11 @@ class Boots:
         """Line numbers ``[lo, hi)`` of the *k*-th boot (0-based; hi None: to the end)."""
         lo = self.starts[k] if k else 0
         return lo, self.starts[k + 1] if k + 1 < len(self.starts) else None
+
+
+#: A stamped line of a :class:`PlainRun` (a plain ``[ 1.0] text`` line): its stamp and text, as
+#: ``prefixes._excerpt_line()`` reads them (a CR before the newline taken off), without making the Line.
+_RUN_STAMPED = re.compile(r"^\[ *([0-9]+\.[0-9]+)\] ([^\r\n]*)\r?$", re.M)
 
 
 def _banner(ln: Line) -> bool:
@@ -118,7 +124,7 @@ def scan(items: Iterable[Line | PlainRun | CallRun], raw_of: Callable[[int], str
     for item in items:
         if item.__class__ is PlainRun:
             run: PlainRun = item  # type: ignore[assignment]
-            block.extend(hash((ln.ts, ln.text)) for ln in run.lines() if ln.ts is not None)
+            block.extend(hash((float(m[1]), m[2])) for m in _RUN_STAMPED.finditer(run.text, run.start, run.end))
             last = run.lineno + run.count - 1
             starts.see_run(run)
             continue

@@ -77,3 +77,17 @@ def test_each_boot_streamed_as_chosen_from_every_line(name: str, text: str, chun
     assert count_boots(text, "c.log") == n
     for boot in [None, *range(1, n + 2), -1, -n]:
         assert _streamed(text, boot) == _listed(text, boot), (name, boot)
+
+
+def test_a_boot_pasted_again_is_listed_with_its_boot_only() -> None:
+    """A kexec capture (kernel 1, kernel 2) with kernel 2 pasted again after it: the repeat is skipped once,
+    listed with boot 2.  Main listed it with every boot: twice for a pair (the double-listing bug)."""
+    d = ROOT / "x86_64-kho-7.2.13-C-12G-hugepages1G2-kho_scratch3G"
+    k1, k2 = (read_text(next(d.glob(f"console-kernel{k}.log*"))) for k in (1, 2))
+    text = k1 + k2 + k2
+    again = len((k1 + k2).splitlines()) + 1
+    for read in (_streamed, _listed):
+        boots = [read(text, b) for b in (1, 2)]
+        assert all(isinstance(t, Trace) for t in boots)
+        listed = [[s.position for s in t.skipped if "pasted again" in s.reason] for t in boots]  # type: ignore[union-attr]
+        assert listed == [[], [f"{again}-{len((k1 + k2 + k2).splitlines())}"]], read.__name__

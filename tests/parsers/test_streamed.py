@@ -162,3 +162,18 @@ def test_plain_run_lines_are_plain() -> None:
         assert run.last_line() == got[-1]
         stamped = [ln for ln in got if ln.ts is not None]
         assert run.last_stamped_line() == (stamped[-1] if stamped else None)
+
+
+def test_plain_run_stamps_read_as_its_lines() -> None:
+    """split.scan() reads the stamp and text of a run's stamped lines with one regex: those of its Lines."""
+    from kho_replay.parsers.console.prefixes import PlainRun
+    from kho_replay.parsers.console.split import _RUN_STAMPED
+
+    rng = random.Random(2)
+    text = "".join((rng.choice(NEAR_PLAIN) if rng.random() < 0.3 else NOISE[0].format(t=k / 1000)) + "\n"
+                   for k in range(20000))
+    runs = [r for r in reader_mod._plain_runs(text, 1) if isinstance(r, PlainRun)]
+    assert runs
+    for run in runs:
+        assert ([(ln.ts, ln.text) for ln in run.lines() if ln.ts is not None]
+                == [(float(m[1]), m[2]) for m in _RUN_STAMPED.finditer(run.text, run.start, run.end)])
