@@ -92,15 +92,7 @@ class TextFile:
         for data in _byte_pieces(p):
             if first:
                 first = False
-                if not data:
-                    raise FormatError(str(p), "empty file")
-                if data.startswith(_TRACEDAT):
-                    raise UnsupportedError(str(p), "a trace.dat is binary: read it with load() or read_tracedat()")
-                head = data[:65536]
-                if b"\x00" in head:
-                    offset = head.index(b"\x00")
-                    line = head[:offset].count(b"\n") + 1
-                    raise FormatError(str(p), "binary data, not a text log", line=line)
+                _check_text(p, data)
             text = decoder.decode(data)
             if text:
                 yield text
@@ -154,6 +146,12 @@ def read_text(path: str | Path) -> str:
     :raises FormatError: for an empty file or one holding binary data.
     """
     data = read_bytes(path)
+    _check_text(path, data)
+    return data.decode("utf-8", errors="replace")
+
+
+def _check_text(path: str | Path, data: bytes) -> None:
+    """Refuse *data*, the start of *path*, when it is empty, a trace.dat or binary (a NUL in its first 64 KiB)."""
     if not data:
         raise FormatError(str(path), "empty file")
     if data.startswith(_TRACEDAT):
@@ -163,7 +161,6 @@ def read_text(path: str | Path) -> str:
         offset = head.index(b"\x00")
         line = head[:offset].count(b"\n") + 1
         raise FormatError(str(path), "binary data, not a text log", line=line)
-    return data.decode("utf-8", errors="replace")
 
 
 #: The first word of an op script's first meaningful line.

@@ -1057,12 +1057,7 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
     accepted = ALLOC_APIS.get(fn)
     if accepted is None:
         return None
-    size = a["size"]
-    align = a["align"] if "align" in accepted else None
-    nid = a["nid"] if "nid" in accepted else None
-    lo = a["min_addr"] if "min" in accepted else None
-    hi = a["max_addr"] if "max" in accepted else None
-    exact = a.get("exact_nid") if "exact" in accepted else None
+    size, align, nid, lo, hi, exact = _alloc_fetch(a, accepted)
 
     def alloc(v: tuple[Any, ...], src: Src, expect: Any) -> Op:
         return _new_alloc(fn, v[size], None if align is None else v[align], None if nid is None else _s32(v[nid]),
@@ -1070,6 +1065,15 @@ def _op_builder(fn: str, a: dict[str, int]) -> Callable[[tuple[Any, ...], Src, A
                           False if exact is None else bool(v[exact]), expect, src)
 
     return alloc
+
+
+def _alloc_fetch(a: dict[str, int], accepted: Any) -> tuple[int, int | None, int | None, int | None, int | None,
+                                                           int | None]:
+    """Where an alloc hit's size, align, nid, min_addr, max_addr and exact_nid are in its fetch args
+    (None: the function has no such argument, see ALLOC_APIS)."""
+    return (a["size"], a["align"] if "align" in accepted else None, a["nid"] if "nid" in accepted else None,
+            a["min_addr"] if "min" in accepted else None, a["max_addr"] if "max" in accepted else None,
+            a.get("exact_nid") if "exact" in accepted else None)
 
 
 def _s32_column(col: Sequence[int]) -> Sequence[int]:
@@ -1095,12 +1099,7 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
     accepted = ALLOC_APIS.get(fn)
     if accepted is None or fn in ("memblock_add", "memblock_add_node", "__memblock_reserve"):
         return None
-    size = a["size"]
-    align = a["align"] if "align" in accepted else None
-    nid = a["nid"] if "nid" in accepted else None
-    lo = a["min_addr"] if "min" in accepted else None
-    hi = a["max_addr"] if "max" in accepted else None
-    exact = a.get("exact_nid") if "exact" in accepted else None
+    size, align, nid, lo, hi, exact = _alloc_fetch(a, accepted)
 
     def alloc(values: list[tuple[Any, ...]], srcs: list[Src], expects: Iterable[Any]) -> list[Op]:
         # A column per field by itemgetter: cheaper than transposing every tuple with zip(*values).
