@@ -27,6 +27,15 @@ _XZ = b"\xfd7zXZ\x00"
 _TRACEDAT = b"\x17\x08\x44tracing"
 
 
+def _input_error(p: Path, e: OSError) -> InputError:
+    """The one-line error for *p* that the OS refused to open or read."""
+    if isinstance(e, FileNotFoundError):
+        return InputError(str(p), "no such file")
+    if isinstance(e, IsADirectoryError):
+        return InputError(str(p), "is a directory")
+    return InputError(str(p), e.strerror or str(e))
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The file's bytes, gunzipped or unxz'ed when it is compressed.
 
@@ -35,12 +44,8 @@ def read_bytes(path: str | Path) -> bytes:
     p = Path(path)
     try:
         data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(str(p), "no such file") from None
-    except IsADirectoryError:
-        raise InputError(str(p), "is a directory") from None
     except OSError as e:
-        raise InputError(str(p), e.strerror or str(e)) from None
+        raise _input_error(p, e) from None
     try:
         if data.startswith(_GZIP):
             return gzip.decompress(data)
@@ -107,12 +112,8 @@ def _byte_pieces(p: Path) -> Iterator[bytes]:
     """The file's bytes (decompressed) a piece of :data:`_PIECE` at a time; errors as :func:`read_bytes`'s."""
     try:
         raw = p.open("rb")
-    except FileNotFoundError:
-        raise InputError(str(p), "no such file") from None
-    except IsADirectoryError:
-        raise InputError(str(p), "is a directory") from None
     except OSError as e:
-        raise InputError(str(p), e.strerror or str(e)) from None
+        raise _input_error(p, e) from None
     with contextlib.ExitStack() as stack:
         stack.enter_context(raw)
         magic = raw.read(len(_XZ))
@@ -196,20 +197,12 @@ def _sniff_head(head: str) -> str | None:
     >>> _sniff_head("[    0.000000] Linux version 7.2.13 (x)\\n" * 300), _sniff_head("add 0x0 1M\\n" * 300)
     ('console', None)
     """
-    from .debugfs import DEBUGFS_LINE, TABLE_HEADER
-
-    start = _head(head, 200)
-    if head.startswith("# kho-replay retarget") or len(start) == len(head):
-        return None  # an op script, or not 200 whole lines to sniff
-    lines = head[:head.rfind("\n") + 1].splitlines()  # the head's whole lines: the text's first lines
-    meaningful = [ln for ln in start.splitlines()[:200] if ln.strip() and not ln.lstrip().startswith("#")]
-    if any(DEBUGFS_LINE.match(ln) for ln in meaningful[:50]) and all(
-            DEBUGFS_LINE.match(ln) or TABLE_HEADER.match(ln) for ln in lines
-            if ln.strip() and not ln.lstrip().startswith("#")):
-        return None  # every line so far a debugfs row: the rest decides
-    if meaningful and meaningful[0].split()[0] in _OPS_WORDS:
-        return None
-    return "console" if "Linux version" in head or _memblockish(lines) else None
+    if len(_head(head, 200)) == len(head):
+        return None  # not 200 whole lines to sniff
+    # _sniff() of the head's whole lines: the rest of the text can only add lines after them; a banner
+    # cut in two at the head's end is still a banner
+    kind = _sniff(head[:head.rfind("\n") + 1])
+    return "console" if kind == "console" or (kind == "unknown" and "Linux version" in head) else None
 
 
 def _memblockish(lines: list[str]) -> bool:
