@@ -322,12 +322,12 @@ class _Extractor:
         # is plain integers, else into ``rest`` (records for the handlers).
         p_ts, p_pos, p_eid = array("q"), array("q"), array("q")
         p_bounds = [0]
-        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, count, size]
+        bulk: dict[int, list[Any]] = {}  # event id -> [Struct, payloads, size]
         for eid in sorted(probe_ids):
             fmt = dec.format(eid)
             st = dec.scalar_struct(fmt) if fmt is not None else None
             if st is not None:
-                bulk[eid] = [st, bytearray(), 0, st.size]  # the count is unused
+                bulk[eid] = [st, bytearray(), st.size]
         rest: list[Record] = []
         dropped = self.dropped
         in_order = True
@@ -489,9 +489,9 @@ class _Extractor:
                              parent_of(page, (s << 2) + parent_at)[0]))  # type: ignore[misc]
                 elif eid in probes_:
                     b = bulk.get(eid)
-                    if b is not None and ln >= b[3]:  # keep(), inlined
+                    if b is not None and ln >= b[2]:  # keep(), inlined
                         o = s << 2
-                        b[1] += page[o:o + b[3]]
+                        b[1] += page[o:o + b[2]]
                         add_ts(ts)
                         add_pos(poff + step * i)
                         add_eid(eid)
@@ -571,10 +571,10 @@ class _Extractor:
                                    for r, n in zip(sel, nm, strict=True) if n is not None]
                 if not kinds.isdisjoint(ordered):
                     sel = [(r, e) for r, e in zip(recs, eids, strict=True) if e in ordered]
-                    if all(e in bulk and r[2] >= bulk[e][3] for r, e in sel):
+                    if all(e in bulk and r[2] >= bulk[e][2] for r, e in sel):
                         # keep() for the lot: each id's payloads in one join, the record columns in one extend
                         for eid in kinds.intersection(ordered):
-                            size = bulk[eid][3]
+                            size = bulk[eid][2]
                             bulk[eid][1] += b"".join([page[r[1]:r[1] + size] for r, e in sel if e == eid])
                         p_ts.extend([r[0] for r, _ in sel])
                         p_pos.extend([poff] * len(sel) if compressed else [poff + r[3] for r, _ in sel])
@@ -801,11 +801,11 @@ class _Extractor:
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
             at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
-            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][3]
+            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
             if r is not None:
-                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][3]
+                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][2]
                 ret_i, virt = plans[r][8], plans[r][9]
             for span in spans:
                 clo, chi = span[c]
