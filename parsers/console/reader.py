@@ -393,24 +393,11 @@ class ConsoleReader(HiddenOps):
     def _select_boot(self) -> None:
         """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
         starts = self._boot_starts()
-        if self.boot is None:
-            if len(starts) > 1:
-                second = self.lines[starts[1]]
-                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with --boot N "
-                                       f"(1-{len(starts)}, -1 the last)", line=second.lineno)
+        k = self._boot_index(len(starts), self.lines[starts[1]].lineno if len(starts) > 1 else 0)
+        if k is None:
             return
-        if not starts:
-            if self.boot in (1, -1):
-                return  # an excerpt without a banner is one boot
-            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
-        try:
-            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
-            if k < 0:
-                raise IndexError(k)
-            begin = starts[k] if k else 0
-            end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
-        except IndexError:
-            raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}") from None
+        begin = starts[k] if k else 0
+        end = starts[k + 1] if k + 1 < len(starts) else len(self.lines)
         # a glued section marker makes two Lines of one raw line: slice the raw lines by line number
         raw_begin = self.lines[begin].lineno - 1
         raw_end = self.lines[end].lineno - 1 if end < len(self.lines) else len(self.raw_lines)
@@ -418,6 +405,26 @@ class ConsoleReader(HiddenOps):
         self.raw_lines = self.raw_lines[raw_begin:raw_end]
         # a boot pasted again is listed with the boot whose lines hold it, not with every boot
         self.skipped = [s for s in self.skipped if raw_begin < _first_line(s) <= raw_end]
+
+    def _boot_index(self, starts: int, second: int) -> int | None:
+        """The boot ``--boot`` chooses among *starts* (0-based), or None for every line (one boot, or an
+        excerpt without a banner); *second* is the line number of the second boot's start, for the error.
+
+        :raises UnsupportedError: for several boots and none chosen, or a boot the log does not hold.
+        """
+        if self.boot is None:
+            if starts > 1:
+                raise UnsupportedError(self.path, f"{starts} boots in this log: choose one with --boot N "
+                                       f"(1-{starts}, -1 the last)", line=second)
+            return None
+        if not starts:
+            if self.boot in (1, -1):
+                return None  # an excerpt without a banner is one boot
+            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        k = self.boot - 1 if self.boot > 0 else starts + self.boot
+        if not 0 <= k < starts:
+            raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {starts}")
+        return k
 
     def _stream_relevant(self, pieces: Iterable[str]) -> None:
         """The lines of a one-boot capture cleaned and filtered as they are split off the text (*pieces*
@@ -440,18 +447,8 @@ class ConsoleReader(HiddenOps):
         assert self.source is not None
         boots = self.boots = self.boots or _scan(self.source, self.source_key)
         starts = boots.starts
-        lo, hi = 0, None
-        if self.boot is None:
-            if len(starts) > 1:
-                raise UnsupportedError(self.path, f"{len(starts)} boots in this log: choose one with --boot N "
-                                       f"(1-{len(starts)}, -1 the last)", line=starts[1])
-        elif starts:
-            k = self.boot - 1 if self.boot > 0 else len(starts) + self.boot
-            if not 0 <= k < len(starts):
-                raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {len(starts)}")
-            lo, hi = boots.span(k)
-        elif self.boot not in (1, -1):
-            raise UnsupportedError(self.path, "no 'Linux version' line: no boot to choose from")
+        k = self._boot_index(len(starts), starts[1] if len(starts) > 1 else 0)
+        lo, hi = (0, None) if k is None else boots.span(k)
         # a boot pasted again is listed with the boot whose lines hold it, not with every boot
         self.skipped = [Skipped(self.path, f"{first}-{last}", f"the boot at line {of} pasted again", raw)
                         for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)
