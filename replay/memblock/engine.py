@@ -827,12 +827,16 @@ _APPLY: dict[type[Op], Callable[[Memblock, Any], int | None]] = {
 }
 
 
+#: A memblock_dump() line; one %-format parses its specs in C, where an f-string calls format() per
+#: field (a dump can be 10^5 lines).
+_REGION_LINE = " %s[%#x]\t[%#018x-%#018x], %#018x bytes%s flags: %#x"
+
+
 def format_region_line(name: str, idx: int, r: Region, show_nid: bool) -> str:
     """One ``memblock_dump()`` line: `` reserved[0x3]\\t[0x...-0x...], 0x... bytes on node 0 flags: 0x20``."""
     base, size, flags, nid = r
-    # One %-format parses its specs in C; an f-string calls format() per field (a dump can be 10^5 lines).
-    return " %s[%#x]\t[%#018x-%#018x], %#018x bytes%s flags: %#x" % (  # noqa: UP031
-        name, idx, base, (base + size - 1) & MASK, size, f" on node {nid}" if show_nid else "", flags)
+    return _REGION_LINE % (name, idx, base, (base + size - 1) & MASK, size, f" on node {nid}" if show_nid else "",
+                           flags)
 
 
 def format_region_lines(name: str, regions: Iterable[Region], show_nid: Callable[[int], bool]) -> list[str]:
@@ -842,7 +846,7 @@ def format_region_lines(name: str, regions: Iterable[Region], show_nid: Callable
     >>> format_region_lines("reserved", [Region(0x1000, 0x2000, 0x20, 0)], lambda nid: True)
     [' reserved[0x0]\\t[0x0000000000001000-0x0000000000002fff], 0x0000000000002000 bytes on node 0 flags: 0x20']
     """
-    fmt = f" {name.replace('%', '%%')}[%#x]\t[%#018x-%#018x], %#018x bytes%s flags: %#x"
+    fmt = _REGION_LINE
     on_node: dict[int, str] = {}
     lines = []
     add = lines.append
@@ -850,7 +854,7 @@ def format_region_lines(name: str, regions: Iterable[Region], show_nid: Callable
         node = on_node.get(nid)
         if node is None:
             node = on_node[nid] = f" on node {nid}" if show_nid(nid) else ""
-        add(fmt % (idx, base, (base + size - 1) & MASK, size, node, flags))
+        add(fmt % (name, idx, base, (base + size - 1) & MASK, size, node, flags))
     return lines
 
 
