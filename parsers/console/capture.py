@@ -53,11 +53,11 @@ def live_lines(lines: Iterable[Line]) -> list[Line]:
     return list(iter_live_lines(lines))
 
 
-def iter_live_lines(lines: Iterable[Line | PlainRun | CallRun]) -> Iterator[Line | PlainRun | CallRun]:
+def iter_live_lines(lines: Iterable[Line | PlainRun | CallRun], in_section: bool = False,
+                    latest: Line | None = None) -> Iterator[Line | PlainRun | CallRun]:
     """:func:`live_lines` one line at a time (a :class:`PlainRun` or :class:`CallRun` passed on whole
-    outside sections)."""
-    in_section = False
-    latest: Line | None = None  # the live line with the latest stamp
+    outside sections).  *in_section* and *latest*: the state the lines before *lines* left (see below)."""
+    # latest: the live line with the latest stamp
     for whole in lines:
         if whole.__class__ is CallRun:
             if not in_section:

@@ -171,15 +171,16 @@ def iter_excerpt_lines(
     understood: Callable[[str], bool],
     wrapped: Callable[[str], bool],
     blanks: BlankCuts,
+    lineno: int = 1,
 ) -> Iterator[Line | PlainRun | CallRun]:
     """:func:`excerpt_lines` one line at a time (a join looks three lines ahead), for captures of
     millions of lines; which blank lines are cut marks is known at the end only: *blanks* says.
     A :class:`PlainRun` or :class:`CallRun` among *raw_lines* is passed on whole (their lines can
-    join nothing), but to a line waiting for pieces."""
+    join nothing), but to a line waiting for pieces.  The first raw line is numbered *lineno*."""
     # a line that may start a broken line waits (in window) for the three after it
     window: list[Line] = []
     see = blanks.see
-    i = 0
+    i = lineno - 1
     for raw in raw_lines:
         if raw.__class__ is CallRun:
             lines = raw.lines  # type: ignore[union-attr]

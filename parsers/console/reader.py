@@ -35,6 +35,7 @@ Lines that look like memblock output but are not understood become
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from array import array
 from bisect import bisect_right
@@ -454,8 +455,16 @@ class ConsoleReader(HiddenOps):
                         for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)
                         if lo <= first and (hi is None or first < hi)]
         tail: list[str] = []
-        items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
-                                                   BlankCuts()))
+        if lo > 1 and k is not None and k < len(boots.resume):
+            # read from the boot's first line on, in the state the lines before it left the passes in
+            # (no line before a boot's stamped first line waits to take it as a piece: pieces are unstamped)
+            in_section, latest = boots.resume[k]
+            items = iter_live_lines(iter_excerpt_lines(
+                _raw_items(_from_line(self.source(), boots.marks, lo), tail, lineno=lo), self._understood,
+                _wrapped, BlankCuts(), lineno=lo), in_section, latest)
+        else:
+            items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
+                                                       BlankCuts()))
         self._keep_relevant(crop(items, lo, hi, boots.drops))
         if boots.cuts:
             self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
@@ -1283,12 +1292,16 @@ def _first_line(s: Skipped) -> int:
 
 
 def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, str]] | None = None,
-               ) -> Iterator[str | PlainRun | CallRun]:
+               marks: list[tuple[int, int]] | None = None, lineno: int = 1) -> Iterator[str | PlainRun | CallRun]:
     """The lines of the text of *pieces* (those of ``text.splitlines()``), one at a time, runs of plain lines
     no pass reads on whole (most of a long capture).  *tail* gets the last raw line read; *recent* the
-    last lines given one by one, with their numbers."""
-    lineno = 1
+    last lines given one by one, with their numbers; *marks* the character offset and line number where
+    each chunk starts.  The first line is numbered *lineno*."""
+    offset = 0
     for chunk in newline_chunks(pieces):
+        if marks is not None:
+            marks.append((offset, lineno))
+            offset += len(chunk)
         for item in _plain_runs(chunk, lineno):
             if item.__class__ is PlainRun:
                 lineno += item.count  # type: ignore[union-attr]
@@ -1326,10 +1339,12 @@ def _scan(source: Callable[[], Iterable[str]], key: Hashable) -> Boots:
     def raw_of(lineno: int) -> str:
         return next(raw for n, raw in recent if n == lineno).rstrip("\r\n")
 
-    items = iter_live_lines(iter_excerpt_lines(_raw_items(source(), [], recent), ConsoleReader._understood,
+    marks: list[tuple[int, int]] = []
+    items = iter_live_lines(iter_excerpt_lines(_raw_items(source(), [], recent, marks), ConsoleReader._understood,
                                                _wrapped, blanks))
     boots = scan(items, raw_of)
     boots.cuts = {k + 1 for k in blanks.cuts()}
+    boots.marks = marks
     _last_scan = (key, boots)
     return boots
 
@@ -1410,6 +1425,29 @@ def _read(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hasha
         if not streams or (_last_scan is not None and _last_scan[0] == key):
             reader.boots = _scan(source, key)
     return reader.read()
+
+
+def _from_line(pieces: Iterable[str], marks: list[tuple[int, int]], lineno: int) -> Iterator[str]:
+    """The text of *pieces* from the start of line *lineno* on; *marks*: where :func:`_raw_items` found the
+    chunks of this text to start (character offset, line number)."""
+    offset, first = marks[bisect_right(marks, lineno, key=lambda m: m[1]) - 1]
+    skip = offset
+    rest = iter(pieces)
+    for piece in rest:
+        if skip < len(piece):
+            break
+        skip -= len(piece)
+    else:
+        return
+    # newline_chunks() cuts the chunk scan numbered from *first* again, from the same offset
+    chunks = newline_chunks(itertools.chain((piece[skip:],), rest))
+    for chunk in chunks:
+        lines = chunk.splitlines(keepends=True)
+        if first + len(lines) > lineno:
+            yield "".join(lines[lineno - first:])
+            yield from chunks
+            return
+        first += len(lines)
 
 
 def _text_key(path: str, text: str) -> Hashable:

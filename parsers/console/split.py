@@ -3,8 +3,9 @@
 
 One pass over the capture's cleaned lines (:func:`scan`) finds, as line numbers, where each boot
 starts and which boots are the same boot pasted again (what ``ConsoleReader._boot_starts()`` and
-:func:`.capture.drop_repeats` find in the list of every line); reading a boot then streams the capture
-again and keeps only that boot's lines (:func:`crop`).  Only line numbers and, for the repeat check,
+:func:`.capture.drop_repeats` find in the list of every line), and the state the line passes were in at
+each start; reading a boot then streams the capture again from that boot's first line, in that state,
+and keeps only that boot's lines (:func:`crop`).  Only line numbers and, for the repeat check,
 one hash per stamped line are held, never the lines of the other boots.
 """
 
@@ -33,6 +34,11 @@ class Boots:
     drop_raws: list[str] = field(default_factory=list)
     #: the blank lines that are cut marks (see :class:`.prefixes.BlankCuts`)
     cuts: set[int] = field(default_factory=set)
+    #: per start, the state ``capture.iter_live_lines()`` was in before that line: (in a section, the
+    #: latest live line); a read of that boot starts there instead of at the capture's first line
+    resume: list[tuple[bool, Line | None]] = field(default_factory=list)
+    #: (character offset, line number) where each chunk of the text starts, to find a start's offset
+    marks: list[tuple[int, int]] = field(default_factory=list)
 
     def span(self, k: int) -> tuple[int, int | None]:
         """Line numbers ``[lo, hi)`` of the *k*-th boot (0-based; hi None: to the end)."""
@@ -49,39 +55,59 @@ def _banner(ln: Line) -> bool:
     return ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text) is not None
 
 
+_State = tuple[bool, int | None, tuple[bool, Line | None] | None, int]
+
+
 class _Starts:
     """``ConsoleReader._boot_starts()`` one line at a time, with a state to put back (a dropped boot's lines
-    are not among the lines it reads)."""
+    are not among the lines it reads); and, for each start, ``iter_live_lines()``'s state before it (which
+    no drop puts back: that pass reads every line)."""
 
     def __init__(self) -> None:
         self.starts: list[int] = []
+        self.resume: list[tuple[bool, Line | None]] = []
         self.in_section = False
-        #: the first line of the run of lines stamped 0.0 that ends at the line before (None: no run)
+        #: the first line of the run of lines stamped 0.0 that ends at the line before (None: no run),
+        #: and the live state before it
         self.zero_from: int | None = None
+        self.zero_live: tuple[bool, Line | None] | None = None
+        #: iter_live_lines()'s own: in a section, and the latest live stamped line
+        self.live_section = False
+        self.latest: Line | None = None
 
-    def state(self) -> tuple[bool, int | None, int]:
-        return self.in_section, self.zero_from, len(self.starts)
+    def state(self) -> _State:
+        return self.in_section, self.zero_from, self.zero_live, len(self.starts)
 
-    def restore(self, state: tuple[bool, int | None, int]) -> None:
-        self.in_section, self.zero_from, n = state
+    def restore(self, state: _State) -> None:
+        self.in_section, self.zero_from, self.zero_live, n = state
         del self.starts[n:]
+        del self.resume[n:]
 
     def see(self, ln: Line) -> None:
         t = ln.text
+        live = (self.live_section, self.latest)
         if t[:5] in ("=====", "Linux"):
             if SECTION_BEGIN.match(t):
-                self.in_section = True
-            elif self.in_section and SECTION_END.match(t):
-                self.in_section = False
+                self.in_section = self.live_section = True
+                live = None  # a marker is no live line (below)
+            elif SECTION_END.match(t):
+                self.in_section = self.live_section = False
+                live = None
             elif VERSION_LINE.match(t) and not (self.in_section and ln.ts is None):
                 # arm64 prints "Booting Linux on physical CPU" before the version line
-                zero = self.zero_from if ln.ts == 0.0 and self.zero_from is not None else ln.lineno
-                self.starts.append(zero)
+                if ln.ts == 0.0 and self.zero_from is not None:
+                    self.starts.append(self.zero_from)
+                    self.resume.append(self.zero_live)  # type: ignore[arg-type]
+                else:
+                    self.starts.append(ln.lineno)
+                    self.resume.append(live)
         if ln.ts == 0.0:
             if self.zero_from is None:
-                self.zero_from = ln.lineno
+                self.zero_from, self.zero_live = ln.lineno, live
         else:
             self.zero_from = None
+        if live is not None and ln.ts is not None:
+            self.latest = ln  # what iter_live_lines() yields stamped was live, and became its latest
 
     def see_run(self, run: PlainRun) -> None:
         # no marker, no banner in a run: only its last lines stamped 0.0 matter
@@ -90,6 +116,7 @@ class _Starts:
                 self.see(ln)
         else:
             self.zero_from = None
+            self.latest = run.last_stamped_line() or self.latest
 
 
 def scan(items: Iterable[Line | PlainRun | CallRun], raw_of: Callable[[int], str]) -> Boots:
@@ -151,7 +178,7 @@ def scan(items: Iterable[Line | PlainRun | CallRun], raw_of: Callable[[int], str
         starts.see(ln)
     if first >= 0:
         close()
-    out.starts = starts.starts
+    out.starts, out.resume = starts.starts, starts.resume
     return out
 
 

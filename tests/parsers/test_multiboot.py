@@ -60,6 +60,10 @@ def _captures() -> list[tuple[str, str]]:
         if k % 4 == 3:
             # the same kernel rebooted: its lines again, other stamps
             parts.append(parts[-1].replace("[    0.0", "[    0.9"))
+        if k % 3 == 1:
+            # a capture script's section quoting a boot (its banner starts a boot there, in the section), and
+            # line breaks besides newlines before the next one (a boot read alone starts at its line number)
+            parts[0] = "===== BEGIN dmesg =====\n" + parts[0] + "===== END =====\nform\x0cfeed\rcarriage\n"
         out.append(("+".join(p.parent.name[:20] for p in picks), "".join(parts)))
     return out
 
@@ -91,3 +95,23 @@ def test_a_boot_pasted_again_is_listed_with_its_boot_only() -> None:
         assert all(isinstance(t, Trace) for t in boots)
         listed = [[s.position for s in t.skipped if "pasted again" in s.reason] for t in boots]  # type: ignore[union-attr]
         assert listed == [[], [f"{again}-{len((k1 + k2 + k2).splitlines())}"]], read.__name__
+
+
+def test_a_boot_is_read_from_its_first_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading the last boot of a capture splits no line of the boots before it again (the scan found where
+    it starts, and the state the passes were in there)."""
+    _, text = CAPTURES[1]
+    seen: list[int] = []
+    real = reader_mod._raw_items
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for item in real(*args, **kwargs):
+            seen.append(item.lineno if hasattr(item, "lineno") else -1)
+            yield item
+
+    reader_mod._last_scan = None
+    first_start = reader_mod._scan(lambda: (text,), reader_mod._text_key("c.log", text)).starts[-1]
+    monkeypatch.setattr(reader_mod, "_raw_items", spy)
+    got = read_console_text(text, "c.log", boot=-1)  # the scan above is the one it reads by
+    assert seen and first_start <= min(x for x in seen if x > 0) < first_start + 50
+    assert got == _listed(text, -1)
