@@ -136,7 +136,7 @@ from .grammar import (
     range_of,
     why_not_understood,
 )
-from .infer import AFTER_CALLERS, HiddenOps
+from .infer import AFTER_CALLERS, HiddenOps, _may_hide
 from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 from .split import Boots, crop, scan
 
@@ -204,6 +204,9 @@ class ConsoleReader(HiddenOps):
         self.line_count = 0
         #: the boot's first lines (the arch hints are searched there)
         self.head: list[Line] = []
+        #: where the kept lines of each CallRun start (index in lines) -> how many they are: the walk reads
+        #: such a run's fields with one regex (_call_block), the scans before it pass over its lines
+        self.blocks: dict[int, int] = {}
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
@@ -252,6 +255,8 @@ class ConsoleReader(HiddenOps):
         #: indices of the NODE_DATA lines after the first reservation that looked for one
         self._node_data_at: list[int] | None = None
         self._src_last = Src(path)
+        #: caller text -> its function, for the callers a call run's walk reads on its own (see _plain_function)
+        self._plain_callers: dict[str, str | None] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -312,11 +317,18 @@ class ConsoleReader(HiddenOps):
         lines: list[Line | None] = self.lines  # type: ignore[assignment]
         walk = self._line
         by_function = self._by_function
-        for idx in range(len(lines)):
+        blocks = self.blocks
+        idx = 0
+        count = len(lines)
+        while idx < count:
             ln = lines[idx]
             t = ln[2]  # type: ignore[index]  # .text
             if (t[:1] in "_m" and ln[1] is not None and self.dump is None  # type: ignore[index]  # .ts
                     and self.listing is None and not self.loose_tables):
+                if idx in blocks:
+                    # a run of call lines (a dense log is mostly such runs): their fields by one regex
+                    idx = self._call_block(idx, blocks[idx])
+                    continue
                 # a stamped memblock call's line with no dump, listing or table open (most lines of a log):
                 # none of _line()'s tests reads it, straight to the one regex its function name can match
                 fast = by_function.get(t[:t.find(":")])
@@ -325,9 +337,11 @@ class ConsoleReader(HiddenOps):
                     if m:
                         fast[1](self, idx, ln, m)
                         lines[idx] = None
+                        idx += 1
                         continue
             walk(idx, ln)  # type: ignore[arg-type]
             lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
+            idx += 1
         if self.loose_tables:
             self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
@@ -478,6 +492,7 @@ class ConsoleReader(HiddenOps):
         self.head = []
         self.last = None
         kept: list[Line] = []
+        blocks: dict[int, int] = {}
         pos = array("q")  # 8 bytes a line, not an int object
         relevant = RELEVANT.match
         in_section = False
@@ -492,6 +507,7 @@ class ConsoleReader(HiddenOps):
                 n = len(group)
                 if i < 4999:
                     self.head += group[:4999 - i]
+                blocks[len(kept)] = n
                 kept += group
                 pos.extend(range(i + 1, i + 1 + n))
                 i += n
@@ -534,7 +550,7 @@ class ConsoleReader(HiddenOps):
                         kept.append(ln)
                         pos.append(i)
                     stamped = ln.ts is not None
-        self.lines, self.pos = kept, pos
+        self.lines, self.pos, self.blocks = kept, pos, blocks
         self.kept = self.cleaned = True
         self.line_count = i + 1
         self.last = (ln.last_line() if isinstance(ln, PlainRun) else ln) if i >= 0 else None
@@ -754,6 +770,126 @@ class ConsoleReader(HiddenOps):
         if MEMBLOCKISH.match(t):
             self._skip(ln, why_not_understood(t))
 
+    def _one(self, idx: int, ln: Line) -> None:
+        """One line of a call run the block walk leaves to the rules (read()'s loop for one line)."""
+        t = ln.text
+        fast = self._by_function.get(t[:t.find(":")])
+        if fast is not None:
+            m = fast[0].match(t)
+            if m:
+                fast[1](self, idx, ln, m)
+                return
+        self._line(idx, ln)
+
+    def _call_block(self, idx: int, n: int) -> int:
+        """Walk the *n* lines of a CallRun from kept line *idx* (no dump, listing or table open); return the
+        index after those it walked.
+
+        One regex (:data:`_CALL_FIELDS`) reads the fields of every line of the usual shapes; such a line
+        whose caller needs nothing inferred around it and no silent call is due becomes its op here, as
+        its handler would make it.  Any other line goes to its handler (:meth:`_one`); the rest of the
+        run goes back to read()'s loop when that leaves a state this walk does not keep.
+        """
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        end = idx + n
+        group: list[Line] = lines[idx:end]  # type: ignore[assignment]
+        rows = _CALL_FIELDS.findall("".join([ln[3] for ln in group]))
+        if len(rows) != n:
+            return self._walk_lines(idx, end)  # not expected (each line is one row): the rules
+        path = self.path
+        append = self.ops.append
+        era_noted = self.era_noted
+        plain = self._plain_callers
+        calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        for ln, g in zip(group, rows, strict=True):
+            caller = g[17]
+            func = plain.get(caller, _UNSEEN) if caller else None
+            if func is _UNSEEN:
+                func = plain[caller] = _plain_function(caller)
+            fn = g[0]
+            if func is None or not calm:
+                pass  # a shape of the rules, a caller with silent calls of its own, or a silent call due
+            elif fn == "memblock_phys_free" or fn == "memblock_free":
+                # _range_line()
+                self.memblock_lines += 1
+                base = int(g[1], 16)
+                size = (int(g[2], 16) + 1 - base) & PHYS_MASK
+                if self.pending is not None:
+                    self._resolve_pending(idx)
+                if fn not in era_noted:
+                    self._era_check(ln, fn)
+                # a run's raw line is "[stamp] text\n": stripped, its newline goes
+                append(_new_free(base, size, caller=caller, src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                lines[idx] = None
+                idx += 1
+                continue
+            elif fn or g[3]:
+                # _reserve_line() (memblock_reserve through _range_line(), which counted it too)
+                if fn:
+                    base_s, end_s, nid, flags = g[1], g[2], None, None
+                else:
+                    fn = "__memblock_reserve"
+                    base_s, end_s, nid, flags = g[3], g[4], int(g[5]), _flag(g[6])
+                base = int(base_s, 16)
+                size = (int(end_s, 16) + 1 - base) & PHYS_MASK
+                pending = self.pending
+                if pending is not None and self._is_result(pending[0], base, size, func):  # type: ignore[arg-type]
+                    self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                    self._take_result(ln, base, size, nid, flags)
+                    lines[idx] = None
+                    idx += 1
+                    continue
+                # else an allocation without its API line is the rules' to rebuild
+                if not (func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size)):
+                    self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                    if pending is not None:
+                        self._resolve_pending(idx)
+                    if fn not in era_noted:
+                        self._era_check(ln, fn)
+                    append(_new_reserve(base, size, nid, flags, caller=caller,
+                                        src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                    lines[idx] = None
+                    idx += 1
+                    continue
+            elif g[7] or g[13]:
+                # _api_line()
+                self.memblock_lines += 1
+                if self.pending is not None:
+                    self._resolve_pending(idx)
+                src = _new_src(path, ln[0], ln[1], ln[3][:-1])
+                api = g[7]
+                if api:
+                    alloc = _new_alloc(caller, None, src, _API_RENAMED.get(api, api), int(g[8]), int(g[9], 16),
+                                       int(g[10]), int(g[11], 16), int(g[12], 16), False, None, None, None)
+                else:
+                    alloc = _new_alloc(caller, None, src, "memblock_phys_alloc_range", int(g[13]), int(g[14], 16),
+                                       None, int(g[15], 16), int(g[16], 16), False, None, None, None)
+                self.pending = (alloc, ln)
+                self.last_alloc_func = func
+                lines[idx] = None
+                idx += 1
+                continue
+            # the line's handler, as read()'s loop calls it
+            self._one(idx, ln)
+            lines[idx] = None
+            idx += 1
+            if self.dump is not None or self.listing is not None or self.loose_tables:
+                return idx  # a state this walk does not keep: the rest line by line
+            calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        return idx
+
+    def _walk_lines(self, idx: int, end: int) -> int:
+        """read()'s loop over kept lines ``[idx, end)`` one by one."""
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        for i in range(idx, end):
+            ln = lines[i]
+            if self.dump is None and self.listing is None and not self.loose_tables:
+                self._one(i, ln)  # type: ignore[arg-type]
+            else:
+                self._line(i, ln)  # type: ignore[arg-type]
+            lines[i] = None
+        return end
+
     def _flush_tables(self) -> None:
         """debugfs tables pasted among the console lines become DebugfsTable observations here."""
         lines, self.loose_tables = self.loose_tables, []
@@ -937,14 +1073,7 @@ class ConsoleReader(HiddenOps):
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
             return
         if self.pending is not None and self._is_result(self.pending[0], base, size, func):
-            alloc, _ = self.pending
-            self.pending = None
-            self._emit(_with_result(alloc, base, nid, flags))
-            if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                    and size > PAGE_SIZE and not self._crosses_zones(base, size)):
-                self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
-                            why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
-                                "pages (7.3: only when the page does not cross zones)")
+            self._take_result(ln, base, size, nid, flags)
             return
         if func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size):
             self._resolve_pending(idx)
@@ -965,6 +1094,17 @@ class ConsoleReader(HiddenOps):
         self.ops.append(_new_reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         if func in AFTER_CALLERS:
             self._hidden_after(ln, func)
+
+    def _take_result(self, ln: Line, base: int, size: int, nid: int | None, flags: Flag | None) -> None:
+        """The reservation on *ln* is the pending allocation's result: the allocation, with it, is the op."""
+        alloc, _ = self.pending  # type: ignore[misc]
+        self.pending = None
+        self.ops.append(_with_result(alloc, base, nid, flags))  # an Alloc: no Add for _emit() to note
+        if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
+                and size > PAGE_SIZE and not self._crosses_zones(base, size)):
+            self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                        why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                            "pages (7.3: only when the page does not cross zones)")
 
     @staticmethod
     def _is_result(alloc: Alloc, base: int, size: int, func: str) -> bool:
@@ -1214,6 +1354,33 @@ _MIN_RUN = 4
 _CALL_RUN = re.compile(r"(?:\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n)+")
 _new_line = tuple.__new__
 
+#: One line of a CallRun (whole lines, so one row each) in the shapes most lines of a dense log have, each a
+#: strict subset of its grammar regex (lower-case hex with 0x, a caller without module): free or reserve
+#: (fn, base, end), ``__memblock_reserve`` (base, end, nid, flags), ``memblock_alloc_try_nid`` and kin (api,
+#: size, align, nid, from, max_addr), ``memblock_phys_alloc_range`` (size, align, from, max_addr), then the
+#: caller; any other line is a row of empty fields, for the rules.
+_CALL_FIELDS = re.compile(
+    r"\[ *[0-9]+\.[0-9]+\] (?:"
+    r"(memblock_phys_free|memblock_free|memblock_reserve): \[0x([0-9a-f]+)-0x([0-9a-f]+)\] "
+    r"|__memblock_reserve: \[0x([0-9a-f]+)-0x([0-9a-f]+)\] nid=(-?[0-9]+) flags=([0-9a-f]+) "
+    r"|(memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw): ([0-9]+) bytes "
+    r"align=0x([0-9a-f]+) nid=(-?[0-9]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
+    r"|memblock_phys_alloc_range: ([0-9]+) bytes align=0x([0-9a-f]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
+    r")([!-~]+)\n|[^\n]*\n"
+)
+
+
+#: _call_block()'s mark of a caller not yet classified
+_UNSEEN = object()
+
+
+def _plain_function(caller: str) -> str | None:
+    """The function of *caller* when a line it prints needs nothing around it (_call_block() reads it):
+    no silent call of its own before it (infer._may_hide), after it (AFTER_CALLERS), no array doubling;
+    None otherwise."""
+    func = caller_function(caller)
+    return None if func == DOUBLE_CALLER or func in AFTER_CALLERS or _may_hide(func) else func
+
 
 def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
     """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun:
@@ -1365,10 +1532,16 @@ _API_RENAMED = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",
 
 def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = None,
                  res_flags: Flag | None = None) -> Alloc:
-    """*alloc* with the result its log recorded: ``dataclasses.replace()`` without its per-call
-    introspection (one per allocation line of a log of millions)."""
-    return _new_alloc(alloc.caller, alloc.inferred, alloc.src, alloc.api, alloc.size, alloc.align, alloc.nid,
-                      alloc.min_addr, alloc.max_addr, alloc.exact, expect, res_nid, res_flags)
+    """*alloc*, the pending allocation, with the result its log recorded.  It is the reader's alone until
+    emitted (only ``pending`` holds it, with its expect and res_* unset): filled in place, not copied
+    (``dataclasses.replace()`` made a second Alloc per allocation line of a log of millions)."""
+    _set_expect(alloc, expect)
+    _set_res_nid(alloc, res_nid)
+    _set_res_flags(alloc, res_flags)
+    return alloc
+
+
+_set_expect, _set_res_nid, _set_res_flags = (vars(Alloc)[name].__set__ for name in ("expect", "res_nid", "res_flags"))
 
 
 def _phys_addr_bits(lines: Sequence[Line]) -> int:
@@ -1452,7 +1625,8 @@ def _adopt(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hash
     if last is None or last[0] != key or (last[1].kept and not streams):
         return False
     done = last[1]
-    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped", "_scanned"):
+    for name in ("raw_lines", "lines", "pos", "blocks", "head", "last", "line_count", "cleaned", "kept", "skipped",
+                 "_scanned"):
         setattr(reader, name, getattr(done, name))
     reader.source = source if done.kept else None  # streamed: the read may still need the text
     return True
