@@ -8,10 +8,14 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kho_replay.parsers import read_text
 from kho_replay.parsers.console import reader as reader_mod
 from kho_replay.parsers.console.reader import ConsoleReader
+from kho_replay.replay.errors import KhoReplayError
+from kho_replay.replay.ops import Trace
 
 from .test_streamed import LOGS, _read_all_kept, _same, _streamed
 
@@ -66,3 +70,108 @@ def test_handlers_by_first_character_are_the_handlers_in_order() -> None:
         assert next((h for rx, h in some if rx.match(t)), None) is want, t
         seen += want is not None
     assert seen > 1000, "no handled line: the test tests nothing"
+
+
+# --- the block walk of a call run (_call_block) against the rules line by line
+
+_MASK = (1 << 64) - 1
+#: callers of every kind the walk tells apart: none of the rules', an allocation's reservation, the array
+#: doubling, silent calls before (e820, init_mem_mapping, NUMA, hugetlb, KHO) or after (real mode, KHO)
+_CALLERS = ["setup_arch+0x848/0xc10", "some_driver+0x10/0x40", "memblock_alloc_range_nid+0xcf/0x190",
+            "memblock_alloc_internal+0x1/0x2", "memblock_double_array+0x1c4/0x2b0", "e820__memblock_setup+0x57/0xc0",
+            "init_mem_mapping+0x209/0x390", "alloc_low_pages+0x1/0x2", "x86_numa_init+0x3/0x4",
+            "alloc_bootmem+0x4e/0x80", "kho_memory_init+0x1/0x2", "kho_preserved_memory_reserve+0x5/0x6",
+            "reserve_real_mode+0xab/0xe0", "vmemmap_pud_populate.isra.0+0x43/0xc0", "mod_init+0x1/0x2 [mod]",
+            "+0x1/0x2"]
+_SIZES = [0x10, 0x1000, 0x2000, 0x200000, 0x40000000]
+_BASES = [0x0, 0x1000, 0x9f000, 0x200000, 0x33fe00000, 0x100000000, _MASK & ~0xfff]
+
+
+def _range(b: int, s: int, width: int = 16, upper: bool = False, prefix: str = "0x") -> str:
+    lo, hi = f"{b:0{width}x}", f"{(b + s - 1) & _MASK:0{width}x}"
+    if upper:
+        lo, hi = lo.upper(), hi.upper()
+    return f"[{prefix}{lo}-{prefix}{hi}]"
+
+
+@st.composite
+def _call_lines(draw: st.DrawFn) -> list[str]:
+    """One call line (or an allocation and its reservation, or another line a call run meets)."""
+    caller = draw(st.sampled_from(_CALLERS))
+    b, s = draw(st.sampled_from(_BASES)), draw(st.sampled_from(_SIZES))
+    nid, flags = draw(st.sampled_from([-1, 0, 1])), draw(st.sampled_from([0, 0x20, 0x1, 0xa0]))
+    kind = draw(st.sampled_from(["free", "reserve", "nid_reserve", "alloc", "phys_alloc", "pair", "other"]))
+    if kind == "free":
+        fn = draw(st.sampled_from(["memblock_phys_free", "memblock_free", "memblock_add", "memblock_remove",
+                                   "memblock_free_late", "__memblock_free_late", "memblock_physmem_add"]))
+        rng = _range(b, s, upper=draw(st.booleans()), prefix=draw(st.sampled_from(["0x", "0x", ""])))
+        return [f"{fn}: {rng} {caller}"]
+    if kind == "reserve":
+        old = draw(st.sampled_from(["", "", "flags 0x0 "]))
+        return [f"memblock_reserve: {_range(b, s, width=draw(st.sampled_from([16, 8])))} {old}{caller}"]
+    if kind == "nid_reserve":
+        fn = draw(st.sampled_from(["__memblock_reserve", "__memblock_reserve", "memblock_add_node"]))
+        return [f"{fn}: {_range(b, s)} nid={nid} flags={flags:x} {caller}"]
+    api = draw(st.sampled_from(["memblock_alloc_try_nid", "memblock_alloc_try_nid_raw", "memblock_alloc_exact_nid_raw",
+                                "memblock_virt_alloc_try_nid", "memblock_alloc_try_nid_nopanic"]))
+    align = draw(st.sampled_from([0x10, 0x1000, 0x200000]))
+    lo, hi = draw(st.sampled_from([0, 0x1000000])), draw(st.sampled_from([0, 1, 0x100000000]))
+    if kind in ("alloc", "pair"):
+        line = f"{api}: {s} bytes align={align:#x} nid={nid} from={lo:#018x} max_addr={hi:#018x} {caller}"
+    elif kind == "phys_alloc":
+        line = f"memblock_phys_alloc_range: {s} bytes align={align:#x} from={lo:#018x} max_addr={hi:#018x} {caller}"
+    else:
+        return [draw(st.sampled_from([
+            "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:2 nr_cpu_ids:2 nr_node_ids:1",
+            f"NODE_DATA(0) allocated [mem {b:#010x}-{(b + s - 1) & _MASK:#010x}]",
+            f"memblock: reserved is doubled to 256 at {_range(b, s)}",
+            f"memblock_alloc_hugetlb: {s} bytes, nid={nid}, exact_nid=0 {caller}",
+            f"memblock_phys_free: {_range(b, s)}",
+            f"cma: Reserved {s >> 20} MiB at {b:#018x}",
+            "Memory: 8000000K/8388608K available (16384K kernel code)"]))]
+    if kind == "pair":
+        # its reservation, usually the result (an aligned base), by the allocator or a caller printed through it
+        at = draw(st.sampled_from([0x33fe00000, 0x100000000, 0x9f010]))
+        who = draw(st.sampled_from(["memblock_alloc_range_nid+0xcf/0x190", caller]))
+        return [line, f"__memblock_reserve: {_range(at, s)} nid={nid} flags={flags:x} {who}"]
+    return [line]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_call_lines(), min_size=1, max_size=40), st.sampled_from(["7.2.13", "6.1.0", "4.19.0"]),
+       st.integers(0, 3))
+def test_call_block_reads_as_line_by_line(monkeypatch: pytest.MonkeyPatch, groups: list[list[str]], release: str,
+                                          lead: int) -> None:
+    """A random mix of call lines of every shape and caller kind (and the other lines a run meets) gives
+    the same Trace through the block walk of call runs as through the rules, line by line."""
+    body = [ln for g in groups for ln in g]
+    # the banner waits for three lines that may be its wrapped pieces: those are no run's
+    head = [f"Linux version {release} (gcc x86_64-linux-gnu) #1 SMP", "Command line: console=ttyS0 memblock=debug",
+            "x86/fpu: x87 FPU will use FXSAVE", "BIOS-provided physical RAM map:",
+            *[f"memblock_add: {_range(0x1000 * (k + 1), 0x1000)} e820__memblock_setup+0x57/0xc0" for k in range(lead)]]
+    text = "".join(f"[{k / 1000:12.6f}] {b}\n" for k, b in enumerate([*head, *body]))
+    fast = _outcome(text)
+    with monkeypatch.context() as m:
+        m.setattr(ConsoleReader, "_call_block", lambda self, idx, n: self._walk_lines(idx, idx + n))
+        slow = _outcome(text)
+    if isinstance(fast, Trace) and isinstance(slow, Trace):
+        _same(fast, slow)
+    else:
+        assert fast == slow
+
+
+def _outcome(text: str) -> Trace | str:
+    try:
+        return _streamed(text, "d.log")
+    except KhoReplayError as e:  # no memblock line at all, say: the same error
+        return f"{type(e).__name__}: {e}"
+
+
+@pytest.mark.parametrize("log", LOGS, ids=lambda p: p.parent.name)
+def test_call_block_reads_real_boots_as_line_by_line(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = read_text(log)
+    fast = _streamed(text, str(log))
+    with monkeypatch.context() as m:
+        m.setattr(ConsoleReader, "_call_block", lambda self, idx, n: self._walk_lines(idx, idx + n))
+        slow = _streamed(text, str(log))
+    _same(fast, slow)
