@@ -175,3 +175,17 @@ def test_call_block_reads_real_boots_as_line_by_line(log: Path, monkeypatch: pyt
         m.setattr(ConsoleReader, "_call_block", lambda self, idx, n: self._walk_lines(idx, idx + n))
         slow = _streamed(text, str(log))
     _same(fast, slow)
+
+
+@pytest.mark.parametrize("caller", ["reserve_real_mode+0xab/0xe0", "kho_preserved_memory_reserve+0x5/0x6"])
+def test_a_free_late_first_with_a_caller_that_marks_after_it_reads(caller: str) -> None:
+    """The marks after reserve_real_mode()'s and kho_preserved_memory_reserve()'s reservations look at the
+    op before: a first memblock line of theirs that made no op (a late free) had no op to look at
+    (IndexError, a traceback, before)."""
+    from kho_replay.replay.ops import Clear, Mark
+
+    from .conftest import stamped
+
+    t = reader_mod.read_console_text(stamped(f"memblock_free_late: [0x0000000000000000-0x000000000000000f] {caller}"))
+    assert not any(isinstance(o, (Mark, Clear)) for o in t.ops)
+    assert [o.kind for o in t.observations] == ["version", "free_late"]
