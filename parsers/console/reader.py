@@ -42,6 +42,8 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
+from operator import contains, itemgetter
 from pathlib import Path
 from typing import ClassVar
 
@@ -387,7 +389,8 @@ class ConsoleReader(HiddenOps):
         banners = 0
         in_section = False
         # neither a marker nor a banner (most lines): left out at once, two regexes saved
-        for i in [i for i, ln in enumerate(self.lines) if ln.text[:5] in ("=====", "Linux")]:
+        lines = self.lines
+        for i in [i for i in self._other_indices() if lines[i].text[:5] in ("=====", "Linux")]:
             ln = self.lines[i]
             if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text):
                 banners += 1
@@ -403,6 +406,27 @@ class ConsoleReader(HiddenOps):
                 starts.append(j)
         self._scanned = (self.lines, (starts, banners))
         return starts, banners
+
+    def _other_indices(self, lo: int = 0, holding: str | None = None) -> Sequence[int]:
+        """Indices of the kept lines from *lo* on but those of call runs (:attr:`blocks`: memblock call lines,
+        no marker, banner or context line among them), in order; a run with a line *holding* that text is
+        given whole."""
+        if not self.blocks:
+            return range(lo, len(self.lines))
+        out: list[int] = []
+        at = lo
+        lines = self.lines
+        for start, n in self.blocks.items():
+            end = start + n
+            if end <= at:
+                continue
+            if holding is not None and any(map(contains, map(_text, lines[start:end]), repeat(holding))):
+                continue  # read whole, with the lines around it
+            if start > at:
+                out += range(at, start)
+            at = end
+        out += range(at, len(lines))
+        return out
 
     def _select_boot(self) -> None:
         """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
@@ -574,8 +598,10 @@ class ConsoleReader(HiddenOps):
         initmem: dict[int, tuple[int, int]] = {}
         merged: dict[int, tuple[int, int]] = {}
         # most lines: nothing below reads a memblock call but KHO's preserved ranges (left out at once)
-        for ln in [ln for ln in self.lines if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
-                                                    and "kho_preserved_memory_reserve" not in ln.text)]:
+        lines = self.lines
+        for ln in [ln for ln in map(lines.__getitem__, self._other_indices(holding="kho_preserved_memory_reserve"))
+                   if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
+                           and "kho_preserved_memory_reserve" not in ln.text)]:
             t = ln.text
             if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
@@ -585,6 +611,8 @@ class ConsoleReader(HiddenOps):
                     in_section = False
                 if ln.ts is None:
                     continue
+            if t[:1] not in _PRESCAN_START and not t[:1].isspace():
+                continue  # none of the regexes below can match
             m = VERSION_LINE.match(t)
             if m:
                 boots += 1
@@ -680,8 +708,7 @@ class ConsoleReader(HiddenOps):
             return
         if self.arch is None:
             # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
-            texts = [ln.text for ln in self.head]
-            self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
+            self.arch = _arch_hint([ln.text for ln in self.head])
         if self.arch is None and self.phys_addr_bits == 32:
             self.arch = "generic,phys=32"
             self.assumed.append("no line names the arch and addresses are 32-bit: assumed a generic 32-bit arch "
@@ -1134,8 +1161,9 @@ class ConsoleReader(HiddenOps):
         at = self._node_data_at
         if at is None:
             # where NODE_DATA lines are, found once (the lines ahead are all still there)
-            at = self._node_data_at = [j for j in range(idx + 1, len(self.lines))
-                                       if self.lines[j].text[:10] == "NODE_DATA("]  # type: ignore[union-attr]
+            lines = self.lines
+            at = self._node_data_at = [j for j in self._other_indices(idx + 1)
+                                       if lines[j].text[:10] == "NODE_DATA("]  # type: ignore[union-attr]
         k = bisect_right(at, idx)
         if k == len(at) or at[k] > idx + 11 or self.pos[at[k]] > self.pos[idx] + 11:
             return False  # none among the lines _ahead() reads (most reservations)
@@ -1328,6 +1356,34 @@ ConsoleReader._by_function = {
     "memblock_alloc_hugetlb": ConsoleReader._handlers[4],
 }
 
+
+
+#: How the texts _prescan() reads begin, but for whitespace (VERSION_LINE, NUMA_MERGE_LINE, SRAT_LINE,
+#: FAKE_NODE_LINE, NO_NUMA_LINE, NID_RANGE_LINE, INITMEM_LINE, DUMP_REGION; ZONE_LINE starts with whitespace)
+_PRESCAN_START = "LNAFI_mrp"
+#: ARCH_HINTS searched in the head's texts joined by newlines, at once (``^`` starts each line: no text holds a
+#: newline, and no hint's pattern crosses one), each only where a text it needs is there (str.find() is
+#: faster than the regex's own scan): one of these texts is in whatever its pattern matches
+_ARCH_HINTS_LINES = tuple((re.compile(pat.pattern, re.MULTILINE), arch, needs) for (pat, arch), needs in zip(
+    ARCH_HINTS, (*[("Linux version ",)] * 8, ("CPU: ", "arm_memblock_init+"),
+                 ("Booting Linux on physical CPU", "arm64_memblock_init+", "early_pgtable_alloc+",
+                  "efi: Getting EFI parameters from FDT"), ("e820", "x86/"),
+                 ("riscv: ", "SBI specification", "earlycon: sbi", "setup_bootmem+"),
+                 ("MIPS: ", "CPU0 revision is: ", "Determined physical RAM map:"),
+                 ("srmmu_", "sparc_", "leon_", "PROMLIB: "), ("using machine vector", "Booting on "),
+                 ("Using ", "Hash_table", "ppc64_")), strict=True))
+
+
+def _arch_hint(texts: list[str]) -> str | None:
+    """The arch the first of ARCH_HINTS to match any of *texts* names."""
+    joined = "\n".join(texts)
+    # the banner's patterns start with it: searched among the banners alone
+    banners = "\n".join([t for t in texts if t[:14] == "Linux version "])
+    return next((arch for pat, arch, needs in _ARCH_HINTS_LINES if any(n in joined for n in needs)
+                 and pat.search(banners if needs[0] == "Linux version " else joined)), None)
+
+
+_text = itemgetter(2)  # Line.text
 
 
 #: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII (CRLF or LF), not blank, nothing

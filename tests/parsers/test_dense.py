@@ -189,3 +189,35 @@ def test_a_free_late_first_with_a_caller_that_marks_after_it_reads(caller: str) 
     t = reader_mod.read_console_text(stamped(f"memblock_free_late: [0x0000000000000000-0x000000000000000f] {caller}"))
     assert not any(isinstance(o, (Mark, Clear)) for o in t.ops)
     assert [o.kind for o in t.observations] == ["version", "free_late"]
+
+
+_HINTED = ["Linux version 6.1.0 (gcc aarch64-linux-gnu)", "Linux version 6.1.0 (x86_64-linux-gnu-gcc)",
+           "Linux version 6.1 (riscv64-gcc)", "Linux version 6.1 (mipsel-gcc)", "Linux version 6.1 (powerpc64-gcc)",
+           "Linux version 6.1 (sparc64-gcc)", "Linux version 6.1 (alpha-gcc)", "Linux version 6.1 (arm-linux-gcc)",
+           "CPU: ARMv7 Processor [410fc075] revision 5 (ARMv7), cr=10c5387d", "CPU: Feroceon 88FR131 (ARMv5TE)",
+           "memblock_reserve: [0x1-0x2] arm_memblock_init+0x1/0x2", "Booting Linux on physical CPU 0x0",
+           "memblock_alloc_try_nid: 1 bytes early_pgtable_alloc+0x1/0x2", "efi: Getting EFI parameters from FDT:",
+           "BIOS-e820: [mem 0x0-0x1] usable", "x86/fpu: x87 FPU",
+           "memblock_add: [0x1-0x2] e820__memblock_setup+0x1/0x2",
+           "riscv: base ISA extensions acdfim", "SBI specification v1.0 detected", "earlycon: sbi0 at I/O port 0x0",
+           "memblock_reserve: [0x1-0x2] setup_bootmem+0x1/0x2 riscv", "MIPS: machine is X",
+           "CPU0 revision is: 00019300",
+           "Determined physical RAM map:", "memblock_free: [0x1-0x2] srmmu_paging_init+0x1/0x2", "PROMLIB: Sun IEEE",
+           "Booting GENERIC on Tsunami variation DP264 using machine vector DP264 from SRM",
+           "Using PowerNV machine description", "Hash_table", "ppc64_pft_size = 0x0", "nothing here", "CPU: AMD EPYC"]
+
+
+@pytest.mark.parametrize("k", range(len(_HINTED)))
+def test_arch_hints_with_their_texts_read_as_each_line_searched(k: int) -> None:
+    """The head's arch hint, searched in its joined texts where a text each needs is, is the one each line
+    searched in turn finds: each line alone, each with the lines before it, and every bundled boot's head."""
+    from kho_replay.parsers.console.grammar import ARCH_HINTS
+
+    def each(texts: list[str]) -> str | None:
+        return next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
+
+    for texts in ([_HINTED[k]], _HINTED[k:], _HINTED[:k + 1][::-1]):
+        assert reader_mod._arch_hint(texts) == each(texts), texts
+    if k < len(LOGS):
+        head = [reader_mod.clean_line(raw)[1] for raw in read_text(LOGS[k]).splitlines()[:5000]]
+        assert reader_mod._arch_hint(head) == each(head)
