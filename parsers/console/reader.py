@@ -828,6 +828,8 @@ class ConsoleReader(HiddenOps):
         era_noted = self.era_noted
         plain = self._plain_callers
         calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        is_result = self._is_result
+        tail_noinit = self.era is not None and self.era.hugetlb_tail_noinit
         for ln, g in zip(group, rows, strict=True):
             caller = g[17]
             func = plain.get(caller, _UNSEEN) if caller else None
@@ -860,12 +862,20 @@ class ConsoleReader(HiddenOps):
                 base = int(base_s, 16)
                 size = (int(end_s, 16) + 1 - base) & PHYS_MASK
                 pending = self.pending
-                if pending is not None and self._is_result(pending[0], base, size, func):  # type: ignore[arg-type]
-                    self.memblock_lines += 2 if fn == "memblock_reserve" else 1
-                    self._take_result(ln, base, size, nid, flags)
-                    lines[idx] = None
-                    idx += 1
-                    continue
+                if pending is not None:
+                    alloc = pending[0]
+                    # _is_result(), its common answer first: the allocator's own reservation of the size asked
+                    if alloc.size == size and (func in ALLOC_RESERVE_CALLERS
+                                               or is_result(alloc, base, size, func)):  # type: ignore[arg-type]
+                        self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                        # _take_result()
+                        self.pending = None
+                        append(_with_result(alloc, base, nid, flags))
+                        if tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
+                            self._hugetlb_tail(ln, base, size)
+                        lines[idx] = None
+                        idx += 1
+                        continue
                 # else an allocation without its API line is the rules' to rebuild
                 if not (func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size)):
                     self.memblock_lines += 2 if fn == "memblock_reserve" else 1
@@ -1127,8 +1137,12 @@ class ConsoleReader(HiddenOps):
         alloc, _ = self.pending  # type: ignore[misc]
         self.pending = None
         self.ops.append(_with_result(alloc, base, nid, flags))  # an Alloc: no Add for _emit() to note
-        if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                and size > PAGE_SIZE and not self._crosses_zones(base, size)):
+        if self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
+            self._hugetlb_tail(ln, base, size)
+
+    def _hugetlb_tail(self, ln: Line, base: int, size: int) -> None:
+        """A gigantic page just allocated at [base, base + size) on *ln*: its tail pages are marked NOINIT."""
+        if size > PAGE_SIZE and not self._crosses_zones(base, size):
             self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
                         why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
                             "pages (7.3: only when the page does not cross zones)")
@@ -1462,7 +1476,11 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
         m = plain(chunk, pos)
         end = m.end() if m else pos
         if m:
-            bad = min((at for at in (find(s, pos, end) for s in _UNPLAIN) if at >= 0), default=-1)
+            bad = -1  # the first of _UNPLAIN in the run (a loop: no generator per run)
+            for s in _UNPLAIN:
+                at = find(s, pos, end)
+                if at >= 0 and (bad < 0 or at < bad):
+                    bad = at
             if bad >= 0:
                 # the run ends before the line that holds it; matched again after that line
                 end = chunk.rfind("\n", pos, bad) + 1 or pos
