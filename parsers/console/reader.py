@@ -906,6 +906,12 @@ class ConsoleReader(HiddenOps):
                 lines[idx] = None
                 idx += 1
                 continue
+            if not caller and ln[2][:1] not in "_m":
+                # a quiet line (_QUIET_LINE): no handler reads it (every regex of _line() needs a text
+                # RELEVANT reads, or "memblock" in it), no state changes
+                lines[idx] = None
+                idx += 1
+                continue
             # the line's handler, as read()'s loop calls it
             self._one(idx, ln)
             lines[idx] = None
@@ -1421,7 +1427,13 @@ _MIN_RUN = 4
 
 #: A run of memblock call lines as :class:`CallRun` holds them: stamped, printable ASCII, ending with
 #: the caller's offset (a line ending otherwise, with a CR, or unstamped is left to the line stages)
-_CALL_RUN = re.compile(r"(?:\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n)+")
+_CALL_LINE = r"\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n"
+#: ... and between two of them, one other kernel message no pass reads (kept as the line after a kept one,
+#: read by no handler): a plain ``[ 1.0] text`` line, printable ASCII, nothing RELEVANT reads, none of the
+#: texts kept or read wherever they are (_UNPLAIN)
+_QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
+               + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
+_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:(?:{_QUIET_LINE})?{_CALL_LINE})*")
 _new_line = tuple.__new__
 
 #: One line of a CallRun (whole lines, so one row each) in the shapes most lines of a dense log have, each a

@@ -5,6 +5,8 @@ line's first character): each must read exactly what the line-by-line rules read
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -34,11 +36,16 @@ def test_call_run_lines_are_excerpt_lines(log: Path) -> None:
     runs = [r for r in reader_mod._plain_runs(text, 1) if isinstance(r, CallRun)]
     assert sum(len(r.lines) for r in runs) > 100, "no run found: the test tests nothing"
     for run in runs:
+        quiet = [not RELEVANT.match(ln.text) for ln in run.lines]
         for ln in run.lines:
             assert ln.raw == split[ln.lineno - 1]
             assert ln == _excerpt_line(ln.lineno, ln.raw) and ln.ts is not None
             assert not _may_join(ln, reader_mod._wrapped)
-            assert RELEVANT.match(ln.text) and "=====" not in ln.text
+            assert "=====" not in ln.text
+        # but a call line: one quiet line at a time, between two call lines, none of whose text a pass reads
+        assert not quiet[0] and not quiet[-1] and not any(a and b for a, b in pairwise(quiet))
+        for ln, q in zip(run.lines, quiet, strict=True):
+            assert not q or ("memblock" not in ln.text and "..0x" not in ln.text and ln.text.strip())
 
 
 def test_call_runs_quoted_in_a_section_stream_as_listed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,6 +130,8 @@ def _call_lines(draw: st.DrawFn) -> list[str]:
     else:
         return [draw(st.sampled_from([
             "setup_percpu: NR_CPUS:8192 nr_cpumask_bits:2 nr_cpu_ids:2 nr_node_ids:1",
+            "mce: CPU0: Thermal monitoring enabled (TM1)", "  pcpu-alloc: [0] 0 1", "Zoned block devices: none",
+            "Linux agpgart interface v0.103", "_ underscore first", "ACPI: Early table checksum verification disabled",
             f"NODE_DATA(0) allocated [mem {b:#010x}-{(b + s - 1) & _MASK:#010x}]",
             f"memblock: reserved is doubled to 256 at {_range(b, s)}",
             f"memblock_alloc_hugetlb: {s} bytes, nid={nid}, exact_nid=0 {caller}",
@@ -150,19 +159,22 @@ def test_call_block_reads_as_line_by_line(monkeypatch: pytest.MonkeyPatch, group
             "x86/fpu: x87 FPU will use FXSAVE", "BIOS-provided physical RAM map:",
             *[f"memblock_add: {_range(0x1000 * (k + 1), 0x1000)} e820__memblock_setup+0x57/0xc0" for k in range(lead)]]
     text = "".join(f"[{k / 1000:12.6f}] {b}\n" for k, b in enumerate([*head, *body]))
-    fast = _outcome(text)
+    fast = _outcome(lambda: _streamed(text, "d.log"))
     with monkeypatch.context() as m:
         m.setattr(ConsoleReader, "_call_block", lambda self, idx, n: self._walk_lines(idx, idx + n))
-        slow = _outcome(text)
-    if isinstance(fast, Trace) and isinstance(slow, Trace):
-        _same(fast, slow)
-    else:
-        assert fast == slow
+        slow = _outcome(lambda: _streamed(text, "d.log"))
+    # and as the lines are read one by one, every one kept (no call run: the stages' own rules)
+    every = _outcome(lambda: _read_all_kept(text, "d.log", monkeypatch))
+    for other in (slow, every):
+        if isinstance(fast, Trace) and isinstance(other, Trace):
+            _same(fast, other)
+        else:
+            assert fast == other
 
 
-def _outcome(text: str) -> Trace | str:
+def _outcome(read: Callable[[], Trace]) -> Trace | str:
     try:
-        return _streamed(text, "d.log")
+        return read()
     except KhoReplayError as e:  # no memblock line at all, say: the same error
         return f"{type(e).__name__}: {e}"
 
