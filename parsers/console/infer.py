@@ -301,12 +301,12 @@ class HiddenOps:
 
     def _hidden_after(self, ln: Line, func: str) -> None:
         # AFTER_CALLERS are the funcs tested here: the reader calls this for those alone
-        if func == "kho_preserved_memory_reserve" and isinstance(self.ops[-1], Reserve):
+        if func == "kho_preserved_memory_reserve" and self.ops and isinstance(self.ops[-1], Reserve):
             last = self.ops[-1]
             self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, last.base, last.size, ln=ln,
                         why="kho_preserved_memory_reserve(): memblock_reserved_mark_noinit()")
         if (self.arch == "x86_64" and func == "reserve_real_mode" and self.era
-                and self.era.x86_lowmem_scratch and isinstance(self.ops[-1], Reserve)):
+                and self.era.x86_lowmem_scratch and self.ops and isinstance(self.ops[-1], Reserve)):
             self._infer(Clear, Flag.MEMBLOCK_KHO_SCRATCH, 0, SZ_1M, ln=ln,
                         why="x86 reserve_real_mode(): memblock_clear_kho_scratch(0, SZ_1M)")
 

@@ -341,8 +341,10 @@ class CallRun:
     :func:`_excerpt_line` makes them (one regex split the run, see reader._plain_runs): each
     ``[    1.0] (__)memblock_fn: ... caller+0x1/0x2`` in printable ASCII, so stamped, complete
     (the caller's offset ends it: no piece joins it, it waits for none), read by the walk (RELEVANT
-    matches it) and holding no section marker.  A dense memblock=debug log is mostly such runs: the
-    line stages pass the run on whole; one whose state needs its lines one by one reads :attr:`lines`."""
+    matches it) and holding no section marker; between two of them maybe one quiet line, another
+    stamped printable message no pass reads (kept as the line after a kept one, read by no handler, no
+    marker, no piece).  A dense memblock=debug log is mostly such runs: the line stages pass the run on
+    whole; one whose state needs its lines one by one reads :attr:`lines`."""
 
     __slots__ = ("lines",)
 

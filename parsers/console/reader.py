@@ -43,6 +43,8 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
+from operator import contains, itemgetter
 from pathlib import Path
 from typing import ClassVar
 
@@ -137,7 +139,7 @@ from .grammar import (
     range_of,
     why_not_understood,
 )
-from .infer import AFTER_CALLERS, HiddenOps
+from .infer import AFTER_CALLERS, HiddenOps, _may_hide
 from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
 from .split import Boots, crop, scan
 
@@ -205,6 +207,9 @@ class ConsoleReader(HiddenOps):
         self.line_count = 0
         #: the boot's first lines (the arch hints are searched there)
         self.head: list[Line] = []
+        #: where the kept lines of each CallRun start (index in lines) -> how many they are: the walk reads
+        #: such a run's fields with one regex (_call_block), the scans before it pass over its lines
+        self.blocks: dict[int, int] = {}
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
@@ -253,6 +258,8 @@ class ConsoleReader(HiddenOps):
         #: indices of the NODE_DATA lines after the first reservation that looked for one
         self._node_data_at: list[int] | None = None
         self._src_last = Src(path)
+        #: caller text -> its function, for the callers a call run's walk reads on its own (see _plain_function)
+        self._plain_callers: dict[str, str | None] = {}
 
     # ----------------------------------------------------------------- helpers
 
@@ -313,11 +320,18 @@ class ConsoleReader(HiddenOps):
         lines: list[Line | None] = self.lines  # type: ignore[assignment]
         walk = self._line
         by_function = self._by_function
-        for idx in range(len(lines)):
+        blocks = self.blocks
+        idx = 0
+        count = len(lines)
+        while idx < count:
             ln = lines[idx]
             t = ln[2]  # type: ignore[index]  # .text
             if (t[:1] in "_m" and ln[1] is not None and self.dump is None  # type: ignore[index]  # .ts
                     and self.listing is None and not self.loose_tables):
+                if idx in blocks:
+                    # a run of call lines (a dense log is mostly such runs): their fields by one regex
+                    idx = self._call_block(idx, blocks[idx])
+                    continue
                 # a stamped memblock call's line with no dump, listing or table open (most lines of a log):
                 # none of _line()'s tests reads it, straight to the one regex its function name can match
                 fast = by_function.get(t[:t.find(":")])
@@ -326,9 +340,11 @@ class ConsoleReader(HiddenOps):
                     if m:
                         fast[1](self, idx, ln, m)
                         lines[idx] = None
+                        idx += 1
                         continue
             walk(idx, ln)  # type: ignore[arg-type]
             lines[idx] = None  # walked: only lines ahead are read again, so its memory can go now
+            idx += 1
         if self.loose_tables:
             self._flush_tables()
         # an excerpt may stop inside a dump (grep -A, a mail); a boot's own log ending there was cut
@@ -374,7 +390,8 @@ class ConsoleReader(HiddenOps):
         banners = 0
         in_section = False
         # neither a marker nor a banner (most lines): left out at once, two regexes saved
-        for i in [i for i, ln in enumerate(self.lines) if ln.text[:5] in ("=====", "Linux")]:
+        lines = self.lines
+        for i in [i for i in self._other_indices() if lines[i].text[:5] in ("=====", "Linux")]:
             ln = self.lines[i]
             if ln.ts is not None and ln.text[:14] == "Linux version " and VERSION_LINE.match(ln.text):
                 banners += 1
@@ -390,6 +407,27 @@ class ConsoleReader(HiddenOps):
                 starts.append(j)
         self._scanned = (self.lines, (starts, banners))
         return starts, banners
+
+    def _other_indices(self, lo: int = 0, holding: str | None = None) -> Sequence[int]:
+        """Indices of the kept lines from *lo* on but those of call runs (:attr:`blocks`: memblock call lines,
+        no marker, banner or context line among them), in order; a run with a line *holding* that text is
+        given whole."""
+        if not self.blocks:
+            return range(lo, len(self.lines))
+        out: list[int] = []
+        at = lo
+        lines = self.lines
+        for start, n in self.blocks.items():
+            end = start + n
+            if end <= at:
+                continue
+            if holding is not None and any(map(contains, map(_text, lines[start:end]), repeat(holding))):
+                continue  # read whole, with the lines around it
+            if start > at:
+                out += range(at, start)
+            at = end
+        out += range(at, len(lines))
+        return out
 
     def _select_boot(self) -> None:
         """Keep one boot's lines: the only one, or the *boot*-th (1-based, -1 the last) of a combined log."""
@@ -487,6 +525,7 @@ class ConsoleReader(HiddenOps):
         self.head = []
         self.last = None
         kept: list[Line] = []
+        blocks: dict[int, int] = {}
         pos = array("q")  # 8 bytes a line, not an int object
         relevant = RELEVANT.match
         in_section = False
@@ -501,6 +540,7 @@ class ConsoleReader(HiddenOps):
                 n = len(group)
                 if i < 4999:
                     self.head += group[:4999 - i]
+                blocks[len(kept)] = n
                 kept += group
                 pos.extend(range(i + 1, i + 1 + n))
                 i += n
@@ -543,7 +583,7 @@ class ConsoleReader(HiddenOps):
                         kept.append(ln)
                         pos.append(i)
                     stamped = ln.ts is not None
-        self.lines, self.pos = kept, pos
+        self.lines, self.pos, self.blocks = kept, pos, blocks
         self.kept = self.cleaned = True
         self.line_count = i + 1
         self.last = (ln.last_line() if isinstance(ln, PlainRun) else ln) if i >= 0 else None
@@ -567,8 +607,10 @@ class ConsoleReader(HiddenOps):
         initmem: dict[int, tuple[int, int]] = {}
         merged: dict[int, tuple[int, int]] = {}
         # most lines: nothing below reads a memblock call but KHO's preserved ranges (left out at once)
-        for ln in [ln for ln in self.lines if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
-                                                    and "kho_preserved_memory_reserve" not in ln.text)]:
+        lines = self.lines
+        for ln in [ln for ln in map(lines.__getitem__, self._other_indices(holding="kho_preserved_memory_reserve"))
+                   if not ((ln.text[:8] == "memblock" or ln.text[:10] == "__memblock")
+                           and "kho_preserved_memory_reserve" not in ln.text)]:
             t = ln.text
             if t[:5] == "=====" and SECTION_BEGIN.match(t):
                 in_section = True
@@ -578,6 +620,8 @@ class ConsoleReader(HiddenOps):
                     in_section = False
                 if ln.ts is None:
                     continue
+            if t[:1] not in _PRESCAN_START and not t[:1].isspace():
+                continue  # none of the regexes below can match
             m = VERSION_LINE.match(t)
             if m:
                 boots += 1
@@ -673,8 +717,7 @@ class ConsoleReader(HiddenOps):
             return
         if self.arch is None:
             # the lines that name an arch come early in a boot (CPU, firmware, the first memblock calls)
-            texts = [ln.text for ln in self.head]
-            self.arch = next((arch for pat, arch in ARCH_HINTS if any(pat.search(t) for t in texts)), None)
+            self.arch = _arch_hint([ln.text for ln in self.head])
         if self.arch is None and self.phys_addr_bits == 32:
             self.arch = "generic,phys=32"
             self.assumed.append("no line names the arch and addresses are 32-bit: assumed a generic 32-bit arch "
@@ -762,6 +805,142 @@ class ConsoleReader(HiddenOps):
                 return
         if MEMBLOCKISH.match(t):
             self._skip(ln, why_not_understood(t))
+
+    def _one(self, idx: int, ln: Line) -> None:
+        """One line of a call run the block walk leaves to the rules (read()'s loop for one line)."""
+        t = ln.text
+        fast = self._by_function.get(t[:t.find(":")])
+        if fast is not None:
+            m = fast[0].match(t)
+            if m:
+                fast[1](self, idx, ln, m)
+                return
+        self._line(idx, ln)
+
+    def _call_block(self, idx: int, n: int) -> int:
+        """Walk the *n* lines of a CallRun from kept line *idx* (no dump, listing or table open); return the
+        index after those it walked.
+
+        One regex (:data:`_CALL_FIELDS`) reads the fields of every line of the usual shapes; such a line
+        whose caller needs nothing inferred around it and no silent call is due becomes its op here, as
+        its handler would make it.  Any other line goes to its handler (:meth:`_one`); the rest of the
+        run goes back to read()'s loop when that leaves a state this walk does not keep.
+        """
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        end = idx + n
+        group: list[Line] = lines[idx:end]  # type: ignore[assignment]
+        rows = _CALL_FIELDS.findall("".join([ln[3] for ln in group]))
+        if len(rows) != n:
+            return self._walk_lines(idx, end)  # not expected (each line is one row): the rules
+        path = self.path
+        append = self.ops.append
+        era_noted = self.era_noted
+        plain = self._plain_callers
+        calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        is_result = self._is_result
+        tail_noinit = self.era is not None and self.era.hugetlb_tail_noinit
+        for ln, g in zip(group, rows, strict=True):
+            caller = g[17]
+            func = plain.get(caller, _UNSEEN) if caller else None
+            if func is _UNSEEN:
+                func = plain[caller] = _plain_function(caller)
+            fn = g[0]
+            if func is None or not calm:
+                pass  # a shape of the rules, a caller with silent calls of its own, or a silent call due
+            elif fn == "memblock_phys_free" or fn == "memblock_free":
+                # _range_line()
+                self.memblock_lines += 1
+                base = int(g[1], 16)
+                size = (int(g[2], 16) + 1 - base) & PHYS_MASK
+                if self.pending is not None:
+                    self._resolve_pending(idx)
+                if fn not in era_noted:
+                    self._era_check(ln, fn)
+                # a run's raw line is "[stamp] text\n": stripped, its newline goes
+                append(_new_free(base, size, caller=caller, src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                lines[idx] = None
+                idx += 1
+                continue
+            elif fn or g[3]:
+                # _reserve_line() (memblock_reserve through _range_line(), which counted it too)
+                if fn:
+                    base_s, end_s, nid, flags = g[1], g[2], None, None
+                else:
+                    fn = "__memblock_reserve"
+                    base_s, end_s, nid, flags = g[3], g[4], int(g[5]), _flag(g[6])
+                base = int(base_s, 16)
+                size = (int(end_s, 16) + 1 - base) & PHYS_MASK
+                pending = self.pending
+                if pending is not None:
+                    alloc = pending[0]
+                    # _is_result(), its common answer first: the allocator's own reservation of the size asked
+                    if alloc.size == size and (func in ALLOC_RESERVE_CALLERS
+                                               or is_result(alloc, base, size, func)):  # type: ignore[arg-type]
+                        self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                        # _take_result()
+                        self.pending = None
+                        append(_with_result(alloc, base, nid, flags))
+                        if tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
+                            self._hugetlb_tail(ln, base, size)
+                        lines[idx] = None
+                        idx += 1
+                        continue
+                # else an allocation without its API line is the rules' to rebuild
+                if not (func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size)):
+                    self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                    if pending is not None:
+                        self._resolve_pending(idx)
+                    if fn not in era_noted:
+                        self._era_check(ln, fn)
+                    append(_new_reserve(base, size, nid, flags, caller=caller,
+                                        src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                    lines[idx] = None
+                    idx += 1
+                    continue
+            elif g[7] or g[13]:
+                # _api_line()
+                self.memblock_lines += 1
+                if self.pending is not None:
+                    self._resolve_pending(idx)
+                src = _new_src(path, ln[0], ln[1], ln[3][:-1])
+                api = g[7]
+                if api:
+                    alloc = _new_alloc(caller, None, src, _API_RENAMED.get(api, api), int(g[8]), int(g[9], 16),
+                                       int(g[10]), int(g[11], 16), int(g[12], 16), False, None, None, None)
+                else:
+                    alloc = _new_alloc(caller, None, src, "memblock_phys_alloc_range", int(g[13]), int(g[14], 16),
+                                       None, int(g[15], 16), int(g[16], 16), False, None, None, None)
+                self.pending = (alloc, ln)
+                self.last_alloc_func = func
+                lines[idx] = None
+                idx += 1
+                continue
+            if not caller and ln[2][:1] not in "_m":
+                # a quiet line (_QUIET_LINE): no handler reads it (every regex of _line() needs a text
+                # RELEVANT reads, or "memblock" in it), no state changes
+                lines[idx] = None
+                idx += 1
+                continue
+            # the line's handler, as read()'s loop calls it
+            self._one(idx, ln)
+            lines[idx] = None
+            idx += 1
+            if self.dump is not None or self.listing is not None or self.loose_tables:
+                return idx  # a state this walk does not keep: the rest line by line
+            calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        return idx
+
+    def _walk_lines(self, idx: int, end: int) -> int:
+        """read()'s loop over kept lines ``[idx, end)`` one by one."""
+        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        for i in range(idx, end):
+            ln = lines[i]
+            if self.dump is None and self.listing is None and not self.loose_tables:
+                self._one(i, ln)  # type: ignore[arg-type]
+            else:
+                self._line(i, ln)  # type: ignore[arg-type]
+            lines[i] = None
+        return end
 
     def _flush_tables(self) -> None:
         """debugfs tables pasted among the console lines become DebugfsTable observations here."""
@@ -946,14 +1125,7 @@ class ConsoleReader(HiddenOps):
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
             return
         if self.pending is not None and self._is_result(self.pending[0], base, size, func):
-            alloc, _ = self.pending
-            self.pending = None
-            self._emit(_with_result(alloc, base, nid, flags))
-            if (self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS
-                    and size > PAGE_SIZE and not self._crosses_zones(base, size)):
-                self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
-                            why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
-                                "pages (7.3: only when the page does not cross zones)")
+            self._take_result(ln, base, size, nid, flags)
             return
         if func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size):
             self._resolve_pending(idx)
@@ -974,6 +1146,21 @@ class ConsoleReader(HiddenOps):
         self.ops.append(_new_reserve(base, size, nid, flags, caller=caller, src=self._src(ln)))
         if func in AFTER_CALLERS:
             self._hidden_after(ln, func)
+
+    def _take_result(self, ln: Line, base: int, size: int, nid: int | None, flags: Flag | None) -> None:
+        """The reservation on *ln* is the pending allocation's result: the allocation, with it, is the op."""
+        alloc, _ = self.pending  # type: ignore[misc]
+        self.pending = None
+        self.ops.append(_with_result(alloc, base, nid, flags))  # an Alloc: no Add for _emit() to note
+        if self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
+            self._hugetlb_tail(ln, base, size)
+
+    def _hugetlb_tail(self, ln: Line, base: int, size: int) -> None:
+        """A gigantic page just allocated at [base, base + size) on *ln*: its tail pages are marked NOINIT."""
+        if size > PAGE_SIZE and not self._crosses_zones(base, size):
+            self._infer(Mark, Flag.MEMBLOCK_RSRV_NOINIT, base + PAGE_SIZE, size - PAGE_SIZE, ln=ln,
+                        why="__alloc_bootmem_huge_page(): memblock_reserved_mark_noinit() on the tail "
+                            "pages (7.3: only when the page does not cross zones)")
 
     @staticmethod
     def _is_result(alloc: Alloc, base: int, size: int, func: str) -> bool:
@@ -1003,8 +1190,9 @@ class ConsoleReader(HiddenOps):
         at = self._node_data_at
         if at is None:
             # where NODE_DATA lines are, found once (the lines ahead are all still there)
-            at = self._node_data_at = [j for j in range(idx + 1, len(self.lines))
-                                       if self.lines[j].text[:10] == "NODE_DATA("]  # type: ignore[union-attr]
+            lines = self.lines
+            at = self._node_data_at = [j for j in self._other_indices(idx + 1)
+                                       if lines[j].text[:10] == "NODE_DATA("]  # type: ignore[union-attr]
         k = bisect_right(at, idx)
         if k == len(at) or at[k] > idx + 11 or self.pos[at[k]] > self.pos[idx] + 11:
             return False  # none among the lines _ahead() reads (most reservations)
@@ -1199,6 +1387,34 @@ ConsoleReader._by_function = {
 
 
 
+#: How the texts _prescan() reads begin, but for whitespace (VERSION_LINE, NUMA_MERGE_LINE, SRAT_LINE,
+#: FAKE_NODE_LINE, NO_NUMA_LINE, NID_RANGE_LINE, INITMEM_LINE, DUMP_REGION; ZONE_LINE starts with whitespace)
+_PRESCAN_START = "LNAFI_mrp"
+#: ARCH_HINTS searched in the head's texts joined by newlines, at once (``^`` starts each line: no text holds a
+#: newline, and no hint's pattern crosses one), each only where a text it needs is there (str.find() is
+#: faster than the regex's own scan): one of these texts is in whatever its pattern matches
+_ARCH_HINTS_LINES = tuple((re.compile(pat.pattern, re.MULTILINE), arch, needs) for (pat, arch), needs in zip(
+    ARCH_HINTS, (*[("Linux version ",)] * 8, ("CPU: ", "arm_memblock_init+"),
+                 ("Booting Linux on physical CPU", "arm64_memblock_init+", "early_pgtable_alloc+",
+                  "efi: Getting EFI parameters from FDT"), ("e820", "x86/"),
+                 ("riscv: ", "SBI specification", "earlycon: sbi", "setup_bootmem+"),
+                 ("MIPS: ", "CPU0 revision is: ", "Determined physical RAM map:"),
+                 ("srmmu_", "sparc_", "leon_", "PROMLIB: "), ("using machine vector", "Booting on "),
+                 ("Using ", "Hash_table", "ppc64_")), strict=True))
+
+
+def _arch_hint(texts: list[str]) -> str | None:
+    """The arch the first of ARCH_HINTS to match any of *texts* names."""
+    joined = "\n".join(texts)
+    # the banner's patterns start with it: searched among the banners alone
+    banners = "\n".join([t for t in texts if t[:14] == "Linux version "])
+    return next((arch for pat, arch, needs in _ARCH_HINTS_LINES if any(n in joined for n in needs)
+                 and pat.search(banners if needs[0] == "Linux version " else joined)), None)
+
+
+_text = itemgetter(2)  # Line.text
+
+
 #: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII (CRLF or LF), not blank, nothing
 #: :data:`RELEVANT` reads, and left as it is by every rule of prefixes._excerpt_line(): a plain
 #: ``[ 1.0] text`` line, or one no quote or cut mark, commentary, prefix or stamp starts or holds (an
@@ -1220,8 +1436,41 @@ _MIN_RUN = 4
 
 #: A run of memblock call lines as :class:`CallRun` holds them: stamped, printable ASCII, ending with
 #: the caller's offset (a line ending otherwise, with a CR, or unstamped is left to the line stages)
-_CALL_RUN = re.compile(r"(?:\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n)+")
+_CALL_LINE = r"\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n"
+#: ... and between two of them, one other kernel message no pass reads (kept as the line after a kept one,
+#: read by no handler): a plain ``[ 1.0] text`` line, printable ASCII, nothing RELEVANT reads, none of the
+#: texts kept or read wherever they are (_UNPLAIN)
+_QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
+               + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
+_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:(?:{_QUIET_LINE})?{_CALL_LINE})*")
 _new_line = tuple.__new__
+
+#: One line of a CallRun (whole lines, so one row each) in the shapes most lines of a dense log have, each a
+#: strict subset of its grammar regex (lower-case hex with 0x, a caller without module): free or reserve
+#: (fn, base, end), ``__memblock_reserve`` (base, end, nid, flags), ``memblock_alloc_try_nid`` and kin (api,
+#: size, align, nid, from, max_addr), ``memblock_phys_alloc_range`` (size, align, from, max_addr), then the
+#: caller; any other line is a row of empty fields, for the rules.
+_CALL_FIELDS = re.compile(
+    r"\[ *[0-9]+\.[0-9]+\] (?:"
+    r"(memblock_phys_free|memblock_free|memblock_reserve): \[0x([0-9a-f]+)-0x([0-9a-f]+)\] "
+    r"|__memblock_reserve: \[0x([0-9a-f]+)-0x([0-9a-f]+)\] nid=(-?[0-9]+) flags=([0-9a-f]+) "
+    r"|(memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw): ([0-9]+) bytes "
+    r"align=0x([0-9a-f]+) nid=(-?[0-9]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
+    r"|memblock_phys_alloc_range: ([0-9]+) bytes align=0x([0-9a-f]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
+    r")([!-~]+)\n|[^\n]*\n"
+)
+
+
+#: _call_block()'s mark of a caller not yet classified
+_UNSEEN = object()
+
+
+def _plain_function(caller: str) -> str | None:
+    """The function of *caller* when a line it prints needs nothing around it (_call_block() reads it):
+    no silent call of its own before it (infer._may_hide), after it (AFTER_CALLERS), no array doubling;
+    None otherwise."""
+    func = caller_function(caller)
+    return None if func == DOUBLE_CALLER or func in AFTER_CALLERS or _may_hide(func) else func
 
 
 def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
@@ -1248,7 +1497,11 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
         m = plain(chunk, pos)
         end = m.end() if m else pos
         if m:
-            bad = min((at for at in (find(s, pos, end) for s in _UNPLAIN) if at >= 0), default=-1)
+            bad = -1  # the first of _UNPLAIN in the run (a loop: no generator per run)
+            for s in _UNPLAIN:
+                at = find(s, pos, end)
+                if at >= 0 and (bad < 0 or at < bad):
+                    bad = at
             if bad >= 0:
                 # the run ends before the line that holds it; matched again after that line
                 end = chunk.rfind("\n", pos, bad) + 1 or pos
@@ -1380,10 +1633,16 @@ _API_RENAMED = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",
 
 def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = None,
                  res_flags: Flag | None = None) -> Alloc:
-    """*alloc* with the result its log recorded: ``dataclasses.replace()`` without its per-call
-    introspection (one per allocation line of a log of millions)."""
-    return _new_alloc(alloc.caller, alloc.inferred, alloc.src, alloc.api, alloc.size, alloc.align, alloc.nid,
-                      alloc.min_addr, alloc.max_addr, alloc.exact, expect, res_nid, res_flags)
+    """*alloc*, the pending allocation, with the result its log recorded.  It is the reader's alone until
+    emitted (only ``pending`` holds it, with its expect and res_* unset): filled in place, not copied
+    (``dataclasses.replace()`` made a second Alloc per allocation line of a log of millions)."""
+    _set_expect(alloc, expect)
+    _set_res_nid(alloc, res_nid)
+    _set_res_flags(alloc, res_flags)
+    return alloc
+
+
+_set_expect, _set_res_nid, _set_res_flags = (vars(Alloc)[name].__set__ for name in ("expect", "res_nid", "res_flags"))
 
 
 def _phys_addr_bits(lines: Sequence[Line]) -> int:
@@ -1490,7 +1749,8 @@ def _adopt(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hash
     if last is None or last[0] != key or (last[1].kept and not streams):
         return False
     done = last[1]
-    for name in ("raw_lines", "lines", "pos", "head", "last", "line_count", "cleaned", "kept", "skipped", "_scanned"):
+    for name in ("raw_lines", "lines", "pos", "blocks", "head", "last", "line_count", "cleaned", "kept", "skipped",
+                 "_scanned"):
         setattr(reader, name, getattr(done, name))
     reader.source = source if done.kept else None  # streamed: the read may still need the text
     return True
