@@ -591,7 +591,8 @@ class _Extractor:
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and _ascending([h[0] for h in c_hits], 0)
             c_bounds.append(len(c_tss))
-            hits.append(c_hits)
+            # The op script alone (lazy): the hits are only counted, one CPU's at a time.
+            hits.append(range(len(c_hits)) if self.lazy else c_hits)  # type: ignore[arg-type]
             outside.append(first_out)
             p_bounds.append(len(p_ts))
         self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
@@ -803,11 +804,13 @@ class _Extractor:
         n = len(p_eid)
         calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
         call_ts = array("q", map(p_ts.__getitem__, calls))
-        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
+        # A window at a time (_merged_chunks): a sort key per call for the whole file would outgrow the file.
+        call_bounds = [bisect.bisect_left(calls, b) for b in p_bounds]
+        order = array("q", map(calls.__getitem__, itertools.chain.from_iterable(_merged_chunks(call_ts, call_bounds))))
         del calls, call_ts
         # Each call record's place among its event's payloads, and its return's (-1: none came): by position,
         # CPU by CPU.  Int arrays, not an int object per record.
-        k_at, r_at = array("q", bytes(8 * n)), array("q", bytes(8 * n))
+        k_at, r_at = array("i", bytes(4 * n)), array("i", bytes(4 * n))  # 4 bytes: a file holds < 2**31 records
         for c, r in [(eid, None) for eid in unpaired] + pairs:
             at = array("q", itertools.compress(range(n), only([code[c]])))
             collections.deque(map(k_at.__setitem__, at, range(len(at))), 0)
@@ -1059,26 +1062,34 @@ class _Extractor:
     def _console_trace(self, meta: dict[str, Any]) -> tuple[Trace, tuple[Skipped, ...]]:
         """The console parser's Trace of the rebuilt text (relocated), or an empty one with the file's context;
         and every skipped record of the read."""
-        from ..console import read_console_text
+        from ..console import read_console_pieces, read_console_text
 
         td = self.td
-        text = "".join(self.parts)
-        self.parts.clear()
-        # One regex pass over the whole text: the console parser's own MEMBLOCKISH/VERSION_LINE, stamped.
-        if _MEMBLOCKISH_TEXT.search(text):
+        parts = self.parts
+        # The console parser's own MEMBLOCKISH/VERSION_LINE, stamped, over each part (each is whole lines, and
+        # neither regex spans lines but for blank ones).
+        if any(map(_MEMBLOCKISH_TEXT.search, parts)):
             first = 1  # line number of the first rebuilt line
-            if not _VERSION_TEXT.search(text):
+            if not any(map(_VERSION_TEXT.search, parts)):
                 # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
                 release, machine = _uname(td)
                 if release is None:
                     raise UnsupportedError(self.path, "no 'Linux version' console line and no UNAME option: "
                                                       "cannot tell which kernel recorded this", offset=0)
-                text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
+                parts.insert(0, f"Linux version {release} ({machine}) [trace.dat UNAME]\n")
                 first = 2
-            t = read_console_text(text, self.path, strict=self.strict)
-            del text  # read: not held while the ops are relocated and merged
+            if sum(p.count("Linux version") for p in parts) <= 1:
+                # One boot (the usual): the parts go to the parser one by one, let go as it reads them.
+                t = read_console_pieces(parts, self.path, strict=self.strict)
+            else:
+                text = "".join(parts)
+                parts.clear()
+                t = read_console_text(text, self.path, strict=self.strict)
+                del text  # read: not held while the ops are relocated and merged
+            parts.clear()
             t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
         elif self.probe_ops or self.probe_obs or self.n_lazy:
+            parts.clear()
             t = Trace(_context(td, self.path, meta), ())
         else:
             raise FormatError(self.path, "no memblock activity: no memblock=debug console lines and no "
