@@ -173,6 +173,38 @@ class _Symbols:
         return f"{sym.name}+0x{off:x}/0x{size:x}" if size else f"{sym.name}+0x{off:x}"
 
 
+class _HitCount:
+    """A CPU's memblock function hits for the op script alone (a lazy read): counted and their times checked
+    to ascend, none kept.  Takes what the walk does to its list of hits: append, ``+=``, len() as a mark
+    and ``del hits[mark:]`` back to it (a page given up to the general walk)."""
+
+    __slots__ = ("_mark", "ascending", "last", "n")
+
+    def __init__(self) -> None:
+        self.n, self.last, self.ascending = 0, -(1 << 64), True
+        self._mark = (0, self.last, True)
+
+    def append(self, hit: tuple[int, int, str, int]) -> None:
+        self.n += 1
+        if hit[0] < self.last:
+            self.ascending = False
+        self.last = hit[0]
+
+    def __iadd__(self, hits: Iterable[tuple[int, int, str, int]]) -> _HitCount:
+        for hit in hits:
+            self.append(hit)
+        return self
+
+    def __len__(self) -> int:
+        self._mark = (self.n, self.last, self.ascending)
+        return self.n
+
+    def __delitem__(self, cut: slice) -> None:
+        if cut.start != self._mark[0] or cut.stop is not None:
+            raise IndexError("only back to the last mark")
+        self.n, self.last, self.ascending = self._mark
+
+
 def _function_of(fmt: EventFormat) -> str:
     name = fmt.name
     for suffix in PROBE_SUFFIXES:
@@ -526,7 +558,7 @@ class _Extractor:
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
-            c_hits = []
+            c_hits = _HitCount() if self.lazy else []  # type: ignore[assignment]
             first_out = None
             c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
@@ -589,10 +621,9 @@ class _Extractor:
                         for (ts, s, ln, p), eid in sel:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
-                and _ascending([h[0] for h in c_hits], 0)
+                and (c_hits.ascending if self.lazy else _ascending([h[0] for h in c_hits], 0))  # type: ignore[attr-defined]
             c_bounds.append(len(c_tss))
-            # The op script alone (lazy): the hits are only counted, one CPU's at a time.
-            hits.append(range(len(c_hits)) if self.lazy else c_hits)  # type: ignore[arg-type]
+            hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(len(p_ts))
         self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))

@@ -154,3 +154,17 @@ def test_parse_prints_the_streamed_op_script(tmp_path: Path) -> None:
     out = tmp_path / "ops.txt"
     assert CliRunner().invoke(app, ["parse", str(path), "-o", str(out)]).exit_code == 0
     assert out.read_text() == got.stdout
+
+
+def test_hit_count_takes_what_the_walk_does_to_its_hits() -> None:
+    # A lazy read counts function hits instead of keeping them; a page given up goes back to its mark.
+    from kho_replay.parsers.tracedat.extract import _HitCount
+
+    hits = _HitCount()
+    hits.append((5, 0, "memblock_add", 1))
+    hits += [(7, 0, "memblock_add", 1), (7, 0, "memblock_add", 1)]
+    mark = len(hits)
+    hits.append((3, 0, "memblock_add", 1))  # goes down
+    assert hits.n == 4 and not hits.ascending
+    del hits[mark:]
+    assert (hits.n, hits.ascending, hits.last) == (3, True, 7)
