@@ -837,7 +837,8 @@ class _Extractor:
         call_ts = array("q", map(p_ts.__getitem__, calls))
         # A window at a time (_merged_chunks): a sort key per call for the whole file would outgrow the file.
         call_bounds = [bisect.bisect_left(calls, b) for b in p_bounds]
-        order = array("q", map(calls.__getitem__, itertools.chain.from_iterable(_merged_chunks(call_ts, call_bounds))))
+        order = array("q", map(calls.__getitem__,
+                               itertools.chain.from_iterable(_merged_chunks(call_ts, call_bounds, 8192))))
         del calls, call_ts
         # Each call record's place among its event's payloads, and its return's (-1: none came): by position,
         # CPU by CPU.  Int arrays, not an int object per record.
