@@ -830,12 +830,64 @@ class _Extractor:
         if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
         del tasks, on_cpus, pairing
+        if self.lazy:
+            self._stream_bulk(plans, probes, bulk, pairs, unpaired, code, codes, spans, p_ts, p_eid, p_bounds)
+            return True
         # Checked.  The calls in merged order: each CPU's ascend, so one stable sort by time (CPU after CPU);
-        # done before the ops exist (its key per call never adds to their peak).
+        # done before the ops exist (its key per call never adds to their peak), which then land at their
+        # record's place.
         n = len(p_eid)
         calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
         call_ts = array("q", map(p_ts.__getitem__, calls))
-        # A window at a time (_merged_chunks): a sort key per call for the whole file would outgrow the file.
+        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
+        del calls, call_ts
+        path = self.path
+        op_at: list[Op | None] = [None] * n
+        window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
+        for c, r in [(eid, None) for eid in unpaired] + pairs:
+            at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
+            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
+            _, _, _, _, _, fn, build, _, _, _ = plans[c]
+            many = _op_columns(fn, probes[c].args)
+            if r is not None:
+                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][2]
+                ret_i, virt = plans[r][8], plans[r][9]
+            for span in spans:
+                clo, chi = span[c]
+                for lo in range(clo, chi, window):
+                    hi = min(lo + window, chi)
+                    values = list(st.iter_unpack(payloads[lo * size:hi * size]))
+                    expects: Iterable[Any] = itertools.repeat(None)
+                    if r is not None and ret_i is not None:
+                        rlo, rhi = span[r]
+                        first = rlo + lo - clo
+                        got = map(operator.itemgetter(ret_i),
+                                  rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
+                        # As _close(): a virtual address is no physical result; 0 is a failure.
+                        expects = itertools.chain([None if v else FAILED for v in got] if virt else
+                                                  [v or FAILED for v in got], itertools.repeat(None))
+                    where = at[lo:hi]
+                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
+                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
+                    ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
+                    collections.deque(map(op_at.__setitem__, where, ops), 0)
+        self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
+        self.probe_ts.extend(map(p_ts.__getitem__, order))
+        return True
+
+    def _stream_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                     pairs: list[tuple[int, int | None]], unpaired: list[int], code: dict[int, int], codes: bytes,
+                     spans: list[dict[int, tuple[int, int]]], p_ts: array[int], p_eid: array[int],
+                     p_bounds: list[int]) -> None:
+        """:meth:`_probes_in_bulk`'s ops for a lazy read, checked: in merged order, made a window at a time as
+        they are taken (:attr:`probe_stream`), never all held."""
+        n = len(p_eid)
+        call_codes = {code[c] for c in [*unpaired, *(c for c, _ in pairs)]}
+        calls = array("q", itertools.compress(range(n), codes.translate(bytes(int(k in call_codes)
+                                                                              for k in range(256)))))
+        call_ts = array("q", map(p_ts.__getitem__, calls))
+        # The calls' merged order, a window at a time (_merged_chunks): a sort key per call for the whole file
+        # would outgrow the file.
         call_bounds = [bisect.bisect_left(calls, b) for b in p_bounds]
         order = array("q", map(calls.__getitem__,
                                itertools.chain.from_iterable(_merged_chunks(call_ts, call_bounds, 8192))))
@@ -844,7 +896,7 @@ class _Extractor:
         # CPU by CPU.  Int arrays, not an int object per record.
         k_at, r_at = array("i", bytes(4 * n)), array("i", bytes(4 * n))  # 4 bytes: a file holds < 2**31 records
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = array("q", itertools.compress(range(n), only([code[c]])))
+            at = array("q", itertools.compress(range(n), codes.translate(_SELECT[code[c]])))
             collections.deque(map(k_at.__setitem__, at, range(len(at))), 0)
             for span in spans:
                 clo, chi = span[c]
@@ -853,22 +905,16 @@ class _Extractor:
                 collections.deque(map(r_at.__setitem__, at[clo:clo + got], range(rlo, rlo + got)), 0)
                 collections.deque(map(r_at.__setitem__, at[clo + got:chi], itertools.repeat(-1)), 0)
         self.n_lazy += len(order)
-        self.probe_stream = self._bulk_ops(order, codes, k_at, r_at, plans, probes, bulk, pairs, code, p_ts, p_pos)
-        if not self.lazy:
-            for ops, times in self.probe_stream:
-                self.probe_ops += ops
-                self.probe_ts += times
-            self.probe_stream = None
-        return True
+        self.probe_stream = self._bulk_ops(order, codes, k_at, r_at, plans, probes, bulk, pairs, code, p_ts)
 
     def _bulk_ops(self, order: array[int], codes: bytes, k_at: array[int], r_at: array[int],
                   plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
-                  pairs: list[tuple[int, int | None]], code: dict[int, int], p_ts: array[int],
-                  p_pos: array[int]) -> Iterator[tuple[list[Op], array[int]]]:
+                  pairs: list[tuple[int, int | None]], code: dict[int, int],
+                  p_ts: array[int]) -> Iterator[tuple[list[Op], array[int]]]:
         """The ops of :meth:`_probes_in_bulk`'s calls (*order*: their records in merged order), a window
         at a time with their times: built from columns of values (C-level loops), each window's calls
-        of one event at once; only one window's ops and value tuples exist at a time."""
-        path = self.path
+        of one event at once; only one window's ops and value tuples exist at a time.  No ``src`` (an op
+        script prints no position)."""
         ret_of = dict(pairs)
         # Per call code: how to build its ops (struct, payloads, column builder or one-by-one builder), its return.
         kinds: dict[int, tuple[Any, ...]] = {}
@@ -881,7 +927,6 @@ class _Extractor:
                     ret = (bulk[r][0].unpack_from, bulk[r][1], bulk[r][2], plans[r][8], plans[r][9])
                 kinds[code[c]] = (bulk[c][0].unpack_from, bulk[c][1], bulk[c][2], _op_columns(fn, probes[c].args),
                                   build, ret)
-        srcs_wanted = not self.lazy
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for w in range(0, len(order), window):
             gs = order[w:w + window]
@@ -906,12 +951,7 @@ class _Extractor:
                                                                                                    where)]
                     expects = [None if v is None else (None if v else FAILED) if virt else (v or FAILED)
                                for v in got]
-                if srcs_wanted:
-                    srcs: Iterable[Any] = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
-                                                    map(operator.truediv, map(p_ts.__getitem__, where),
-                                                        itertools.repeat(1e9)))
-                else:
-                    srcs = itertools.repeat(None)  # parse's op script prints no position
+                srcs = itertools.repeat(None)
                 ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                 if len(present) == 1:
                     out = ops
