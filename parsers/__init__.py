@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
-from kho_replay.replay.ops import Context, DebugfsTable, Trace, parse_script
+from kho_replay.replay.ops import Context, DebugfsTable, Op, Trace, parse_script
 
-__all__ = ["TextFile", "assumptions", "boot_count", "load", "read_bytes", "read_text"]
+__all__ = ["TextFile", "assumptions", "boot_count", "load", "load_ops", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -335,6 +335,30 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     return _with_model(trace, kernel, arch)
 
 
+def load_ops(path: str | Path, *, strict: bool = False, boot: int | None = None,
+             vmlinux: str | Path | None = None, kernel: str | None = None,
+             arch: str | None = None) -> tuple[Trace, Iterator[Op]] | None:
+    """:func:`load` for the op script alone, when that can be read as it is taken (a trace.dat file): the
+    Trace without ops or observations, and the ops; None for any other input (read it with :func:`load`).
+
+    The ops are those of :func:`load`, in its order, but a probe op has no ``src``.
+    """
+    p = Path(path)
+    if p.is_dir() or not _is_tracedat(p):
+        return None
+    from .tracedat.extract import stream_tracedat
+
+    _tracedat_boot(p, boot)
+    head, ops = stream_tracedat(p, strict=strict, vmlinux=vmlinux)
+    return _with_model(head, kernel, arch), ops
+
+
+def _tracedat_boot(p: Path, boot: int | None) -> None:
+    """A trace.dat holds one boot: the kernel's ring buffer does not survive a reboot."""
+    if boot not in (None, 1, -1):
+        raise UnsupportedError(str(p), f"boot {boot} asked, a trace.dat holds one boot")
+
+
 def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
           vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
@@ -359,9 +383,7 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     if _is_tracedat(p):
         from .tracedat.extract import read_tracedat
 
-        # A trace.dat holds one boot: the kernel's ring buffer does not survive a reboot.
-        if boot not in (None, 1, -1):
-            raise UnsupportedError(str(p), f"boot {boot} asked, a trace.dat holds one boot")
+        _tracedat_boot(p, boot)
         return read_tracedat(p, strict=strict, vmlinux=vmlinux)
     f = TextFile(p)
     if not f.whole and _sniff_head(f.head) == "console":

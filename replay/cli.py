@@ -27,7 +27,7 @@ import typer
 from typer._click import exceptions as click_exc
 
 from .errors import InputError, KhoReplayError, UnsupportedError
-from .inputs import Source, TraceInput, boots, load_source, resolve
+from .inputs import Source, TraceInput, boots, load_source, load_source_ops, resolve
 from .ops import Alloc, Trace, format_op, format_script_chunks
 from .output import check_output, joined_lines, write_output
 
@@ -432,8 +432,15 @@ def parse(
         return
     from .gcpause import gc_paused
 
+    text = not skipped and _format(fmt, output, ("json",)) is not Format.json
     # an op and its records per line, no cycle among them: the collector would walk them again and again
     with gc_paused():
+        if text:
+            # the op script of a trace.dat, printed as its ops are made: they are never all held
+            streamed = load_source_ops(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
+            if streamed is not None:
+                _emit(format_script_chunks(streamed[1]), output, ti.files())
+                return
         t = load_source(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
     if skipped:
         lines = [f"{s.path}:{s.position}: {s.reason}: {s.raw}" for s in t.skipped]

@@ -18,15 +18,15 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KhoReplayError
-from .ops import Trace
+from .ops import Op, Trace
 
-__all__ = ["Source", "TraceInput", "boots", "load_source", "resolve", "whatifs"]
+__all__ = ["Source", "TraceInput", "boots", "load_source", "load_source_ops", "resolve", "whatifs"]
 
 _COMPRESSED = ("", ".gz", ".xz")
 _KERNEL_LOG = re.compile(r"^console-kernel(?P<n>\d)\.log(?:\.gz|\.xz)?$")
@@ -165,6 +165,29 @@ def whatifs(image_at: int | None, sets: tuple[tuple[str, str], ...]) -> Iterator
         _WHATIF.reset(token)
 
 
+def load_source_ops(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
+                    arch: str | None = None) -> tuple[Trace, Iterable[Op]] | None:
+    """:func:`load_source` for the op script alone (``parse``), read as it is taken when the boot is a
+    trace.dat file (see :func:`kho_replay.parsers.load_ops`); None: read it with :func:`load_source`."""
+    if src.scenario or _template_plus(src.path) or _WHATIF.get() is not None:
+        return None
+    from kho_replay.parsers import load_ops
+
+    got = load_ops(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    if got is not None:
+        _warn(src, got[0])
+    return got
+
+
+def _warn(src: Source, trace: Trace) -> None:
+    """The one warning line of what reading *trace* assumed, if anything."""
+    from kho_replay.parsers import assumptions
+
+    note = assumptions(trace)
+    if note:
+        print(f"kho-replay: warning: {src}: {note}", file=sys.stderr)
+
+
 def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
                 arch: str | None = None, handed_over: bool = False) -> Trace:
     """Read one boot: a scenario's op stream, or whatever :func:`kho_replay.parsers.load` reads.
@@ -181,12 +204,10 @@ def load_source(src: Source, *, strict: bool = False, vmlinux: Path | None = Non
     if _template_plus(src.path):
         trace = load_template_plus(str(src.path))
     else:
-        from kho_replay.parsers import assumptions, load
+        from kho_replay.parsers import load
 
         trace = load(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
-        note = assumptions(trace)
-        if note:
-            print(f"kho-replay: warning: {src}: {note}", file=sys.stderr)
+        _warn(src, trace)
     what = _WHATIF.get()
     if what is None or handed_over or "kernel2" in src.path.name:
         return trace

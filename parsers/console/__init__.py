@@ -13,8 +13,9 @@ from .reader import (
     count_boots_file,
     read_console,
     read_console_file,
+    read_console_pieces,
     read_console_text,
 )
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
-           "read_console_text"]
+           "read_console_pieces", "read_console_text"]

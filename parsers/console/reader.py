@@ -1668,6 +1668,27 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     return _read(reader, lambda: (text,), _text_key(path, text))
 
 
+def read_console_pieces(pieces: list[str], path: str = "<console>", *, strict: bool = False) -> Trace:
+    """:func:`read_console_text` of ``"".join(pieces)``, each piece let go (set to ``""``) once the reader has
+    it: the text is never held whole.  It is read once, so it must hold one boot at most: at most one
+    ``Linux version`` anywhere (else :class:`ValueError`: give it to :func:`read_console_text`)."""
+    if sum(p.count("Linux version") for p in pieces) > 1:
+        raise ValueError("read_console_pieces() reads one boot: this text may hold several")
+    taken = False
+
+    def source() -> Iterator[str]:
+        nonlocal taken
+        if taken:
+            raise AssertionError("read_console_pieces(): a one-boot text read twice")
+        taken = True
+        for i in range(len(pieces)):
+            piece, pieces[i] = pieces[i], ""
+            yield piece
+
+    reader = ConsoleReader(path, [], strict=strict)
+    return _read(reader, source, object())  # a key no other read shares: nothing cached is reused
+
+
 def read_console_file(f: TextFile, *, strict: bool = False, boot: int | None = None, kernel: str | None = None,
                       arch: str | None = None) -> Trace:
     """:func:`read_console_text` of a file's text, read a piece at a time (never all held at once)."""

@@ -49,7 +49,7 @@ import re
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
@@ -84,7 +84,7 @@ from .reader import COMMIT_MASK, Record, TraceDat
 from .structs import TraceCmdOption
 from .symbols import Kallsyms
 
-__all__ = ["KHO_REPLAY_OPTION", "PROBE_SUFFIXES", "read_tracedat", "stamp", "vmlinux_symbols"]
+__all__ = ["KHO_REPLAY_OPTION", "PROBE_SUFFIXES", "read_tracedat", "stamp", "stream_tracedat", "vmlinux_symbols"]
 
 #: Option id of kho-replay's own record (JSON): trace-cmd skips ids it does not know.
 KHO_REPLAY_OPTION = 0x4B52
@@ -173,6 +173,38 @@ class _Symbols:
         return f"{sym.name}+0x{off:x}/0x{size:x}" if size else f"{sym.name}+0x{off:x}"
 
 
+class _HitCount:
+    """A CPU's memblock function hits for the op script alone (a lazy read): counted and their times checked
+    to ascend, none kept.  Takes what the walk does to its list of hits: append, ``+=``, len() as a mark
+    and ``del hits[mark:]`` back to it (a page given up to the general walk)."""
+
+    __slots__ = ("_mark", "ascending", "last", "n")
+
+    def __init__(self) -> None:
+        self.n, self.last, self.ascending = 0, -(1 << 64), True
+        self._mark = (0, self.last, True)
+
+    def append(self, hit: tuple[int, int, str, int]) -> None:
+        self.n += 1
+        if hit[0] < self.last:
+            self.ascending = False
+        self.last = hit[0]
+
+    def __iadd__(self, hits: Iterable[tuple[int, int, str, int]]) -> _HitCount:
+        for hit in hits:
+            self.append(hit)
+        return self
+
+    def __len__(self) -> int:
+        self._mark = (self.n, self.last, self.ascending)
+        return self.n
+
+    def __delitem__(self, cut: slice) -> None:
+        if cut.start != self._mark[0] or cut.stop is not None:
+            raise IndexError("only back to the last mark")
+        self.n, self.last, self.ascending = self._mark
+
+
 def _function_of(fmt: EventFormat) -> str:
     name = fmt.name
     for suffix in PROBE_SUFFIXES:
@@ -227,11 +259,17 @@ def _is_memblock(fn: str) -> bool:
 
 
 class _Extractor:
-    def __init__(self, td: TraceDat, path: str, strict: bool, vmlinux: Kallsyms | None) -> None:
+    def __init__(self, td: TraceDat, path: str, strict: bool, vmlinux: Kallsyms | None, lazy: bool = False) -> None:
         self.td = td
         self.path = path
         self.strict = strict
         self.vmlinux = vmlinux
+        #: for the op script alone (:func:`stream_tracedat`): the ops made as they are read, without a
+        #: position; no observation made (function hits are only counted)
+        self.lazy = lazy
+        #: the ops of the bulk probe path, a window at a time (lazy only), and how many it holds
+        self.probe_stream: Iterator[tuple[list[Op], array[int]]] | None = None
+        self.n_lazy = 0
         self._symbols: _Symbols | None = None
         # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
         # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
@@ -520,7 +558,7 @@ class _Extractor:
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
-            c_hits = []
+            c_hits = _HitCount() if self.lazy else []  # type: ignore[assignment]
             first_out = None
             c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
@@ -583,7 +621,7 @@ class _Extractor:
                         for (ts, s, ln, p), eid in sel:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
-                and _ascending([h[0] for h in c_hits], 0)
+                and (c_hits.ascending if self.lazy else _ascending([h[0] for h in c_hits], 0))  # type: ignore[attr-defined]
             c_bounds.append(len(c_tss))
             hits.append(c_hits)
             outside.append(first_out)
@@ -594,6 +632,10 @@ class _Extractor:
         callers: dict[int, str] = {}
         # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
         texts: dict[tuple[str, int], str] = {}
+        if self.lazy:
+            # The op script has no observations: the hits only say the file holds memblock activity.
+            self.n_lazy += sum(map(len, hits))
+            hits.clear()
         merged_hits = _merge_lists(hits, in_order)
         hits.clear()
         for i, (ts, pos, name, parent) in enumerate(merged_hits):
@@ -788,6 +830,9 @@ class _Extractor:
         if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
         del tasks, on_cpus, pairing
+        if self.lazy:
+            self._stream_bulk(plans, probes, bulk, pairs, unpaired, code, codes, spans, p_ts, p_eid, p_bounds)
+            return True
         # Checked.  The calls in merged order: each CPU's ascend, so one stable sort by time (CPU after CPU);
         # done before the ops exist (its key per call never adds to their peak), which then land at their
         # record's place.
@@ -829,6 +874,90 @@ class _Extractor:
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
         self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
+
+    def _stream_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                     pairs: list[tuple[int, int | None]], unpaired: list[int], code: dict[int, int], codes: bytes,
+                     spans: list[dict[int, tuple[int, int]]], p_ts: array[int], p_eid: array[int],
+                     p_bounds: list[int]) -> None:
+        """:meth:`_probes_in_bulk`'s ops for a lazy read, checked: in merged order, made a window at a time as
+        they are taken (:attr:`probe_stream`), never all held."""
+        n = len(p_eid)
+        call_codes = {code[c] for c in [*unpaired, *(c for c, _ in pairs)]}
+        calls = array("q", itertools.compress(range(n), codes.translate(bytes(int(k in call_codes)
+                                                                              for k in range(256)))))
+        call_ts = array("q", map(p_ts.__getitem__, calls))
+        # The calls' merged order, a window at a time (_merged_chunks): a sort key per call for the whole file
+        # would outgrow the file.
+        call_bounds = [bisect.bisect_left(calls, b) for b in p_bounds]
+        order = array("q", map(calls.__getitem__,
+                               itertools.chain.from_iterable(_merged_chunks(call_ts, call_bounds, 8192))))
+        del calls, call_ts
+        # Each call record's place among its event's payloads, and its return's (-1: none came): by position,
+        # CPU by CPU.  Int arrays, not an int object per record.
+        k_at, r_at = array("i", bytes(4 * n)), array("i", bytes(4 * n))  # 4 bytes: a file holds < 2**31 records
+        for c, r in [(eid, None) for eid in unpaired] + pairs:
+            at = array("q", itertools.compress(range(n), codes.translate(_SELECT[code[c]])))
+            collections.deque(map(k_at.__setitem__, at, range(len(at))), 0)
+            for span in spans:
+                clo, chi = span[c]
+                rlo, rhi = span[r] if r is not None else (0, 0)
+                got = min(chi - clo, rhi - rlo)
+                collections.deque(map(r_at.__setitem__, at[clo:clo + got], range(rlo, rlo + got)), 0)
+                collections.deque(map(r_at.__setitem__, at[clo + got:chi], itertools.repeat(-1)), 0)
+        self.n_lazy += len(order)
+        self.probe_stream = self._bulk_ops(order, codes, k_at, r_at, plans, probes, bulk, pairs, code, p_ts)
+
+    def _bulk_ops(self, order: array[int], codes: bytes, k_at: array[int], r_at: array[int],
+                  plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                  pairs: list[tuple[int, int | None]], code: dict[int, int],
+                  p_ts: array[int]) -> Iterator[tuple[list[Op], array[int]]]:
+        """The ops of :meth:`_probes_in_bulk`'s calls (*order*: their records in merged order), a window
+        at a time with their times: built from columns of values (C-level loops), each window's calls
+        of one event at once; only one window's ops and value tuples exist at a time.  No ``src`` (an op
+        script prints no position)."""
+        ret_of = dict(pairs)
+        # Per call code: how to build its ops (struct, payloads, column builder or one-by-one builder), its return.
+        kinds: dict[int, tuple[Any, ...]] = {}
+        for c in code:
+            if c in ret_of or not plans[c][4]:  # a call (a return's ops are made with its call's)
+                fn, build = plans[c][5], plans[c][6]
+                r = ret_of.get(c)
+                ret = None
+                if r is not None and plans[r][8] is not None:
+                    ret = (bulk[r][0].unpack_from, bulk[r][1], bulk[r][2], plans[r][8], plans[r][9])
+                kinds[code[c]] = (bulk[c][0].unpack_from, bulk[c][1], bulk[c][2], _op_columns(fn, probes[c].args),
+                                  build, ret)
+        window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
+        for w in range(0, len(order), window):
+            gs = order[w:w + window]
+            wcodes = bytes(map(codes.__getitem__, gs))
+            present = set(wcodes)
+            out: list[Any] = [None] * len(gs)
+            for cc in present:
+                unpack_from, payloads, size, many, build, ret = kinds[cc]
+                if len(present) == 1:
+                    sel: Sequence[int] = range(len(gs))
+                    where: Sequence[int] = gs
+                else:
+                    sel = list(itertools.compress(range(len(gs)), wcodes.translate(_SELECT[cc])))
+                    where = list(map(gs.__getitem__, sel))
+                values = list(map(unpack_from, itertools.repeat(payloads),
+                                  map(operator.mul, map(k_at.__getitem__, where), itertools.repeat(size))))
+                expects: Iterable[Any] = itertools.repeat(None)
+                if ret is not None:
+                    r_unpack, r_payloads, r_size, ret_i, virt = ret
+                    # As _close(): a virtual address is no physical result; 0 is a failure; no return, no result.
+                    got = [None if k < 0 else r_unpack(r_payloads, k * r_size)[ret_i] for k in map(r_at.__getitem__,
+                                                                                                   where)]
+                    expects = [None if v is None else (None if v else FAILED) if virt else (v or FAILED)
+                               for v in got]
+                srcs = itertools.repeat(None)
+                ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
+                if len(present) == 1:
+                    out = ops
+                else:
+                    collections.deque(map(out.__setitem__, sel, ops), 0)
+            yield out, array("q", map(p_ts.__getitem__, gs))
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
                       offs: array[int], order: Iterable[int]) -> None:
@@ -968,31 +1097,75 @@ class _Extractor:
     # ------------------------------------------------------------------- result
 
     def _trace(self, meta: dict[str, Any]) -> Trace:
-        from ..console import read_console_text
+        t, skipped = self._console_trace(meta)
+        ops, obs = _merge(t, self.probe_ops, self.probe_ts, self.probe_obs)
+        return Trace(t.context, tuple(ops), tuple(obs), skipped)
+
+    def stream(self) -> tuple[Trace, Iterator[Op]]:
+        """:meth:`run` for the op script alone (``lazy``): the Trace without its ops and observations, and
+        its ops, made a window at a time as they are taken (the console parser's are held whole).  Every
+        error of the read is raised here, before the first op."""
+        meta = self._meta()
+        self.walk(meta)
+        t, skipped = self._console_trace(meta)
+        head = Trace(t.context, (), (), skipped)
+        stream = self.probe_stream
+        if stream is None:
+            return head, iter(_merge(t, self.probe_ops, self.probe_ts, [])[0])
+        self.probe_stream = None
+        if not t.ops:
+            # the bulk path's ops: in merged order, their times ascending
+            return head, itertools.chain.from_iterable(ops for ops, _ in stream)
+        ctimes = _console_times(t.ops)
+        if not _ascending(ctimes, 0):
+            # The console ops out of time order: the whole-list sort of _merge(), on every op.
+            ptimes = array("q")
+            ops: list[Op] = []
+            for chunk, times in stream:
+                ops += chunk
+                ptimes += times
+            return head, iter(_merge(t, ops, ptimes, [])[0])
+        # Two ascending runs: merged by time, console first on ties (heapq.merge takes the first run's first).
+        timed = itertools.chain.from_iterable(zip(map(operator.truediv, times, itertools.repeat(1e9)), ops, strict=True)
+                                              for ops, times in stream)
+        merged = heapq.merge(zip(ctimes, t.ops, strict=True), timed, key=operator.itemgetter(0))
+        return head, map(operator.itemgetter(1), merged)
+
+    def _console_trace(self, meta: dict[str, Any]) -> tuple[Trace, tuple[Skipped, ...]]:
+        """The console parser's Trace of the rebuilt text (relocated), or an empty one with the file's context;
+        and every skipped record of the read."""
+        from ..console import read_console_pieces, read_console_text
 
         td = self.td
-        text = "".join(self.parts)
-        self.parts.clear()
-        # One regex pass over the whole text: the console parser's own MEMBLOCKISH/VERSION_LINE, stamped.
-        if _MEMBLOCKISH_TEXT.search(text):
+        parts = self.parts
+        # The console parser's own MEMBLOCKISH/VERSION_LINE, stamped, over each part (each is whole lines, and
+        # neither regex spans lines but for blank ones).
+        if any(map(_MEMBLOCKISH_TEXT.search, parts)):
             first = 1  # line number of the first rebuilt line
-            if not _VERSION_TEXT.search(text):
+            if not any(map(_VERSION_TEXT.search, parts)):
                 # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
                 release, machine = _uname(td)
                 if release is None:
                     raise UnsupportedError(self.path, "no 'Linux version' console line and no UNAME option: "
                                                       "cannot tell which kernel recorded this", offset=0)
-                text = f"Linux version {release} ({machine}) [trace.dat UNAME]\n" + text
+                parts.insert(0, f"Linux version {release} ({machine}) [trace.dat UNAME]\n")
                 first = 2
-            t = read_console_text(text, self.path, strict=self.strict)
-            del text  # read: not held while the ops are relocated and merged
+            if sum(p.count("Linux version") for p in parts) <= 1:
+                # One boot (the usual): the parts go to the parser one by one, let go as it reads them.
+                t = read_console_pieces(parts, self.path, strict=self.strict)
+            else:
+                text = "".join(parts)
+                parts.clear()
+                t = read_console_text(text, self.path, strict=self.strict)
+                del text  # read: not held while the ops are relocated and merged
+            parts.clear()
             t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
-        elif self.probe_ops or self.probe_obs:
+        elif self.probe_ops or self.probe_obs or self.n_lazy:
+            parts.clear()
             t = Trace(_context(td, self.path, meta), ())
         else:
             raise FormatError(self.path, "no memblock activity: no memblock=debug console lines and no "
                                          "memblock_* probe or function events", offset=0)
-        ops, obs = _merge(t, self.probe_ops, self.probe_ts, self.probe_obs)
         skipped = list(t.skipped)
         skipped += [s for s in td.skipped() if s.reason != f"unknown option {KHO_REPLAY_OPTION}"]
         skipped += [Skipped(self.path, f"@0x{off:08x}", f"{n} x {reason}" if n > 1 else reason, raw)
@@ -1004,7 +1177,7 @@ class _Extractor:
         ctx = t.context
         if not ctx.cmdline and meta.get("cmdline"):
             ctx = dataclasses.replace(ctx, cmdline=meta["cmdline"])
-        return Trace(ctx, tuple(ops), tuple(obs), tuple(skipped))
+        return Trace(ctx, t.ops, t.observations, ()), tuple(skipped)
 
 
 _new_src = fast_new(Src, "path", "offset", "timestamp")
@@ -1114,6 +1287,8 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
 
 
 _LENGTH = operator.itemgetter(2)
+#: bytes.translate() tables: code c -> 1, every other byte -> 0 (a selector for itertools.compress)
+_SELECT = [bytes(int(k == c) for k in range(256)) for c in range(256)]
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
 _LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
 
@@ -1226,6 +1401,18 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
     return Trace(t.context, ops, obs, skipped)
 
 
+def _console_times(ops: Sequence[Op]) -> array[float]:
+    """Each console op's time: its line's, else the last one before it (0.0 before any)."""
+    ctimes = array("d")
+    last = 0.0
+    for op in ops:
+        s = op.src
+        if s is not None and s.timestamp is not None:
+            last = s.timestamp
+        ctimes.append(last)
+    return ctimes
+
+
 def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
            probe_obs: list[tuple[int, int, KernelMessage]]) -> tuple[list[Op], list[Any]]:
     """Interleave probe ops and function observations with the console's by timestamp (console first on ties)."""
@@ -1244,13 +1431,7 @@ def _merge(t: Trace, probe_ops: list[Op], probe_ts: array[int],
             return list(probe_ops), msgs
     # One float per op in arrays, and each op's place found from them: no key tuple per op (issue 15: memory).
     n_c = len(t.ops)
-    ctimes = array("d")
-    last = 0.0
-    for op in t.ops:
-        s = op.src
-        if s is not None and s.timestamp is not None:
-            last = s.timestamp
-        ctimes.append(last)
+    ctimes = _console_times(t.ops)
     ptimes = array("d", [ts / 1e9 for ts in probe_ts])
     n = n_c + len(ptimes)
     new_index: Sequence[int]
@@ -1318,6 +1499,41 @@ def _context(td: TraceDat, path: str, meta: dict[str, Any]) -> Context:
     arch = {"aarch64": "arm64"}.get(machine or "", machine) if machine in ("x86_64", "aarch64", "arm64") else None
     page_size = arch_for(arch).page_size if arch else None
     return Context(source=path, release=release, arch=arch, page_size=page_size, cmdline=meta.get("cmdline", ""))
+
+
+def stream_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
+                    vmlinux: str | os.PathLike[str] | None = None) -> tuple[Trace, Iterator[Op]]:
+    """:func:`read_tracedat` for the op script alone (``parse``): the Trace without ops or observations
+    (its context and skipped records), and the ops, in the same order, made as they are taken.
+
+    Probe ops come without their position (``src`` None: an op script prints none); every error is
+    raised before this returns.  The file stays open until the ops are all taken.
+
+    >>> t, ops = stream_tracedat("traces/tracedat/synthetic/v6.dat")
+    >>> [op.api for op in ops if hasattr(op, "api")][:1]
+    ['memblock_alloc_range_nid']
+    """
+    p = os.fspath(path)
+    syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
+    td = TraceDat(p)
+    try:
+        head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
+    except KhoReplayError:
+        td.close()
+        raise
+    except (struct.error, IndexError, UnicodeDecodeError) as e:
+        td.close()
+        raise FormatError(p, f"garbled event data ({e})", offset=0) from None
+    except BaseException:
+        td.close()
+        raise
+    return head, _closing(td, ops)
+
+
+def _closing(td: TraceDat, ops: Iterator[Op]) -> Iterator[Op]:
+    """*ops*, then *td* closed (also when the taker stops early)."""
+    with td:
+        yield from ops
 
 
 def read_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
