@@ -792,10 +792,8 @@ class _Extractor:
         # done before the ops exist (its key per call never adds to their peak), which then land at their
         # record's place.
         n = len(p_eid)
-        calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
-        call_ts = array("q", map(p_ts.__getitem__, calls))
-        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
-        del calls, call_ts
+        call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
+        order = array("q", sorted(itertools.compress(range(n), only(call_codes)), key=p_ts.__getitem__))
         path = self.path
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it

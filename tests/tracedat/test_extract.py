@@ -304,3 +304,18 @@ def test_op_columns_build_what_op_builder_builds() -> None:
         one = _op_builder(fn, a)
         assert many is not None and callable(one), fn
         assert repr(many(values, srcs, [0x5000, FAILED])) == repr(list(map(one, values, srcs, [0x5000, FAILED])))
+
+
+def test_fast_new_many_makes_what_fast_new_makes_and_rejects_a_short_column() -> None:
+    from kho_replay.replay.ops import Alloc, Src, fast_new, fast_new_many
+
+    params = ("api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+    rows = [("memblock_alloc", 64, 8, -1, 0, 1 << 40, False, FAILED, Src("a.dat", offset=4)),
+            ("memblock_phys_alloc", 4096, 4096, 0, None, None, True, 0x1000, None)]
+    one, many = fast_new(Alloc, *params), fast_new_many(Alloc, *params)
+    built = many(len(rows), *map(list, zip(*rows, strict=True)))
+    assert [repr((o, o.src)) for o in built] == [repr((o, o.src)) for o in (one(*r) for r in rows)]
+    assert built == [Alloc(*r[:-1], src=r[-1]) for r in rows]
+    assert fast_new_many(Src, "path")(0, []) == []
+    with pytest.raises(ValueError, match="fewer than 3 values"):
+        fast_new_many(Src, "path", "offset")(3, ["a", "b", "c"], [1, 2])
