@@ -405,7 +405,6 @@ class _Extractor:
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
-        add_ts, add_pos, add_eid = p_ts.append, p_pos.append, p_eid.append
 
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
@@ -424,9 +423,17 @@ class _Extractor:
                 return False
             e4 = end >> 2
             i = hdr >> 2
-            marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
+            marks = len(c_msgs), len(c_hits), len(rest)
             b_marks = [(b, len(b[1])) for b in bulk.values()]
-            msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
+            # The page's int columns in lists, put in their arrays at once (_extend_q()): an array's append
+            # parses its argument (PyArg_Parse), a list's does not.
+            l_tss: list[int] = []
+            l_offs: list[int] = []
+            l_pts: list[int] = []
+            l_ppos: list[int] = []
+            l_peid: list[int] = []
+            msg, at_ts, at_off, hit = c_msgs.append, l_tss.append, l_offs.append, c_hits.append
+            add_ts, add_pos, add_eid = l_pts.append, l_ppos.append, l_peid.append
             # Locals for the loop: the console id only when its msg is read in place, the record's position.
             con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
             step = 0 if compressed else 4
@@ -495,8 +502,12 @@ class _Extractor:
                         add_ts(ts)
                         add_pos(poff + step * i)
                         add_eid(eid)
-                    else:
-                        keep(ts, s << 2, ln, poff + step * i, eid, page)
+                    else:  # keep(), for a record the bulk path does not take
+                        o = s << 2
+                        rest.append(new_record(Record, (ts, cpu_id, page[o:o + ln], 0, poff + step * i)))
+                        add_ts(ts)
+                        add_pos(poff + step * i)
+                        add_eid(-1)
                 elif eid in (cid, fid):
                     ok = False  # a console record not in data_loc form, a function record cut short
                     break
@@ -504,11 +515,12 @@ class _Extractor:
                     skip.append(eid)
                 i = nxt
             if not ok:
-                del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
-                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], rest[marks[4]:]
+                del c_msgs[marks[0]:], c_hits[marks[1]:], rest[marks[2]:]
                 for b, size in b_marks:
                     del b[1][size:]
                 return False
+            for arr, col in ((c_tss, l_tss), (c_offs, l_offs), (p_ts, l_pts), (p_pos, l_ppos), (p_eid, l_peid)):
+                _extend_q(arr, col)
             if out:
                 n_outside += out
                 if first_out is None:
@@ -793,12 +805,15 @@ class _Extractor:
         # record's place.
         n = len(p_eid)
         call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
-        order = array("q", sorted(itertools.compress(range(n), only(call_codes)), key=p_ts.__getitem__))
+        order = _q(sorted(itertools.compress(range(n), only(call_codes)), key=p_ts.__getitem__))
         path = self.path
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
+            picked = only([code[c]])
+            at = _q(itertools.compress(range(n), picked))  # an int array: no int object each
+            # The calls' positions and times as columns of their own: sliced per window, not looked up per call.
+            at_pos, at_ts = _q(itertools.compress(p_pos, picked)), _q(itertools.compress(p_ts, picked))
             st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
@@ -820,12 +835,12 @@ class _Extractor:
                         expects = itertools.chain([None if v else FAILED for v in got] if virt else
                                                   [v or FAILED for v in got], itertools.repeat(None))
                     where = at[lo:hi]
-                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
-                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
+                    srcs = _many_src(hi - lo, itertools.repeat(path), at_pos[lo:hi],
+                                     map(operator.truediv, at_ts[lo:hi], itertools.repeat(1e9)))
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
-        self.probe_ts.extend(map(p_ts.__getitem__, order))
+        _extend_q(self.probe_ts, list(map(p_ts.__getitem__, order)))
         return True
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
@@ -846,7 +861,7 @@ class _Extractor:
                 parts.append(_stamped(pick(tss), pick(msgs)))
                 # Each message let go once written: the text grows as they go, not on top of them all.
                 any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
-                lines.extend(seg)
+                _extend_q(lines, seg)
                 done += len(seg)
             if text is not None:
                 parts.append(text)
@@ -1114,6 +1129,20 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
 _LENGTH = operator.itemgetter(2)
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
 _LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+
+
+def _extend_q(arr: array[int], col: list[int]) -> None:
+    """``arr.extend(col)`` for an array of C long longs, by one ``struct.pack``: the array's own extend
+    parses each int (PyArg_Parse), several times the cost of packing it."""
+    if col:
+        arr.frombytes(struct.pack(f"{len(col)}q", *col))
+
+
+def _q(values: Iterable[int]) -> array[int]:
+    """``array("q", values)``, packed at once (see _extend_q())."""
+    arr = array("q")
+    _extend_q(arr, values if isinstance(values, list) else list(values))
+    return arr
 
 
 def _views(page: bytes, native: bool) -> tuple[Any, Any]:
