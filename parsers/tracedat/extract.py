@@ -649,10 +649,13 @@ class _Extractor:
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
+            places = []
             for eid in p_eid:
                 n = counts.get(eid, 0)
-                p_idx.append(n)
+                places.append(n)
                 counts[eid] = n + 1
+            p_idx = _q(places)
+            del places
         for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
