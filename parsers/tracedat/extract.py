@@ -405,7 +405,6 @@ class _Extractor:
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
-
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
 
@@ -807,16 +806,15 @@ class _Extractor:
         # done before the ops exist (its key per call never adds to their peak), which then land at their
         # record's place.
         n = len(p_eid)
-        call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
-        order = _q(sorted(itertools.compress(range(n), only(call_codes)), key=p_ts.__getitem__))
+        calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
+        call_ts = array("q", map(p_ts.__getitem__, calls))
+        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
+        del calls, call_ts
         path = self.path
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            picked = only([code[c]])
-            at = _q(itertools.compress(range(n), picked))  # an int array: no int object each
-            # The calls' positions and times as columns of their own: sliced per window, not looked up per call.
-            at_pos, at_ts = _q(itertools.compress(p_pos, picked)), _q(itertools.compress(p_ts, picked))
+            at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
             st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
@@ -838,12 +836,12 @@ class _Extractor:
                         expects = itertools.chain([None if v else FAILED for v in got] if virt else
                                                   [v or FAILED for v in got], itertools.repeat(None))
                     where = at[lo:hi]
-                    srcs = _many_src(hi - lo, itertools.repeat(path), at_pos[lo:hi],
-                                     map(operator.truediv, at_ts[lo:hi], itertools.repeat(1e9)))
+                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
+                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
-        _extend_q(self.probe_ts, list(map(p_ts.__getitem__, order)))
+        self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
