@@ -209,6 +209,7 @@ def fast_new_many(cls: type, *params: str) -> Callable[..., list[Any]]:
         raise TypeError(f"{cls.__name__}: {', '.join(missing)} has no default: pass it as a column")
     slots = {n: d for k in reversed(cls.__mro__) for n, d in vars(k).items() if n in names}
     setters = [slots[n].__set__ for n in params]
+    getters = [slots[n].__get__ for n in params]
     defaults = [(slots[n].__set__, f.default) for n, f in names.items() if n not in params]
     new = object.__new__
 
@@ -217,8 +218,13 @@ def fast_new_many(cls: type, *params: str) -> Callable[..., list[Any]]:
             raise TypeError(f"{cls.__name__}: {len(setters)} columns expected, {len(columns)} given")
         objs = list(map(new, repeat(cls, n)))
         for put, col in zip(setters, columns, strict=True):
-            if len(list(map(put, objs, col))) != n:  # a short column would leave slots unset
-                raise ValueError(f"{cls.__name__}: a column holds fewer than {n} values")
+            deque(map(put, objs, col), 0)
+        if objs:
+            for get in getters:
+                try:
+                    get(objs[-1])
+                except AttributeError:  # a short column left the last objects' slot unset
+                    raise ValueError(f"{cls.__name__}: a column holds fewer than {n} values") from None
         for put, value in defaults:
             deque(map(put, objs, repeat(value)), 0)
         return objs

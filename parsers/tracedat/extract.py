@@ -443,8 +443,6 @@ class _Extractor:
         # no time correction to apply (TSC2NSEC, OFFSET) and records on the 32-bit grid; else the general walk.
         one_pass = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
-        add_ts, add_pos, add_eid = p_ts.append, p_pos.append, p_eid.append
-
         def in_place(poff: int, page: bytes, c_hits: list[tuple[int, int, str, int]]) -> bool:
             """Walk one page and sort its records in the same pass (the usual record kinds only).
 
@@ -462,9 +460,17 @@ class _Extractor:
                 return False
             e4 = end >> 2
             i = hdr >> 2
-            marks = len(c_msgs), len(c_tss), len(c_hits), len(p_ts), len(rest)
+            marks = len(c_msgs), len(c_hits), len(rest)
             b_marks = [(b, len(b[1])) for b in bulk.values()]
-            msg, at_ts, at_off, hit = c_msgs.append, c_tss.append, c_offs.append, c_hits.append
+            # The page's int columns in lists, put in their arrays at once (_extend_q()): an array's append
+            # parses its argument (PyArg_Parse), a list's does not.
+            l_tss: list[int] = []
+            l_offs: list[int] = []
+            l_pts: list[int] = []
+            l_ppos: list[int] = []
+            l_peid: list[int] = []
+            msg, at_ts, at_off, hit = c_msgs.append, l_tss.append, l_offs.append, c_hits.append
+            add_ts, add_pos, add_eid = l_pts.append, l_ppos.append, l_peid.append
             # Locals for the loop: the console id only when its msg is read in place, the record's position.
             con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
             step = 0 if compressed else 4
@@ -533,8 +539,12 @@ class _Extractor:
                         add_ts(ts)
                         add_pos(poff + step * i)
                         add_eid(eid)
-                    else:
-                        keep(ts, s << 2, ln, poff + step * i, eid, page)
+                    else:  # keep(), for a record the bulk path does not take
+                        o = s << 2
+                        rest.append(new_record(Record, (ts, cpu_id, page[o:o + ln], 0, poff + step * i)))
+                        add_ts(ts)
+                        add_pos(poff + step * i)
+                        add_eid(-1)
                 elif eid in (cid, fid):
                     ok = False  # a console record not in data_loc form, a function record cut short
                     break
@@ -542,11 +552,12 @@ class _Extractor:
                     skip.append(eid)
                 i = nxt
             if not ok:
-                del c_msgs[marks[0]:], c_tss[marks[1]:], c_offs[marks[1]:], c_hits[marks[2]:]
-                del p_ts[marks[3]:], p_pos[marks[3]:], p_eid[marks[3]:], rest[marks[4]:]
+                del c_msgs[marks[0]:], c_hits[marks[1]:], rest[marks[2]:]
                 for b, size in b_marks:
                     del b[1][size:]
                 return False
+            for arr, col in ((c_tss, l_tss), (c_offs, l_offs), (p_ts, l_pts), (p_pos, l_ppos), (p_eid, l_peid)):
+                _extend_q(arr, col)
             if out:
                 n_outside += out
                 if first_out is None:
@@ -679,10 +690,13 @@ class _Extractor:
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
+            places = []
             for eid in p_eid:
                 n = counts.get(eid, 0)
-                p_idx.append(n)
+                places.append(n)
                 counts[eid] = n + 1
+            p_idx = _q(places)
+            del places
         for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
@@ -977,7 +991,7 @@ class _Extractor:
                 parts.append(_stamped(pick(tss), pick(msgs)))
                 # Each message let go once written: the text grows as they go, not on top of them all.
                 any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
-                lines.extend(seg)
+                _extend_q(lines, seg)
                 done += len(seg)
             if text is not None:
                 parts.append(text)
@@ -1291,6 +1305,20 @@ _LENGTH = operator.itemgetter(2)
 _SELECT = [bytes(int(k == c) for k in range(256)) for c in range(256)]
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
 _LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+
+
+def _extend_q(arr: array[int], col: list[int]) -> None:
+    """``arr.extend(col)`` for an array of C long longs, by one ``struct.pack``: the array's own extend
+    parses each int (PyArg_Parse), several times the cost of packing it."""
+    if col:
+        arr.frombytes(struct.pack(f"{len(col)}q", *col))
+
+
+def _q(values: Iterable[int]) -> array[int]:
+    """``array("q", values)``, packed at once (see _extend_q())."""
+    arr = array("q")
+    _extend_q(arr, values if isinstance(values, list) else list(values))
+    return arr
 
 
 def _views(page: bytes, native: bool) -> tuple[Any, Any]:

@@ -304,3 +304,66 @@ def test_op_columns_build_what_op_builder_builds() -> None:
         one = _op_builder(fn, a)
         assert many is not None and callable(one), fn
         assert repr(many(values, srcs, [0x5000, FAILED])) == repr(list(map(one, values, srcs, [0x5000, FAILED])))
+
+
+def test_fast_new_many_makes_what_fast_new_makes_and_rejects_a_short_column() -> None:
+    from kho_replay.replay.ops import Alloc, Src, fast_new, fast_new_many
+
+    params = ("api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
+    rows = [("memblock_alloc", 64, 8, -1, 0, 1 << 40, False, FAILED, Src("a.dat", offset=4)),
+            ("memblock_phys_alloc", 4096, 4096, 0, None, None, True, 0x1000, None)]
+    one, many = fast_new(Alloc, *params), fast_new_many(Alloc, *params)
+    built = many(len(rows), *map(list, zip(*rows, strict=True)))
+    assert [repr((o, o.src)) for o in built] == [repr((o, o.src)) for o in (one(*r) for r in rows)]
+    assert built == [Alloc(*r[:-1], src=r[-1]) for r in rows]
+    assert fast_new_many(Src, "path")(0, []) == []
+    with pytest.raises(ValueError, match="fewer than 3 values"):
+        fast_new_many(Src, "path", "offset")(3, ["a", "b", "c"], [1, 2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["console", "call", "short", "sched", "far"]),
+                          st.sampled_from(sorted(_CALLS))), min_size=1, max_size=60))
+def test_the_in_place_page_walk_is_the_general_walk(tmp_path_factory: pytest.TempPathFactory,
+                                                    hits: list[tuple[int, str, str]]) -> None:
+    # The one-pass walk (in_place(): columns gathered in lists, packed into arrays per page, records
+    # the bulk path cannot take kept aside) against the general page walk, which a time correction
+    # (here the identity) forces: the same extraction state, field by field.
+    from kho_replay.parsers.tracedat import extract
+    from kho_replay.parsers.tracedat.reader import TraceDat
+    from kho_replay.parsers.tracedat.writer import ConsoleLine
+
+    events, lines, t = [], [], 1_000_000_000
+    for cpu, kind, fn in hits:
+        t += 3_000_000_000 if kind == "far" else 100  # "far": a time extend before the next record
+        if kind == "console":
+            text = f"memblock_reserve: [{t:#018x}-{t + 0xfff:#018x}] setup_arch+0x1c/0x80"
+            lines.append(ConsoleLine(t, cpu, 1, text))
+        elif kind == "sched":
+            events.append(_event(t, "sched_switch", 0, cpu=cpu))
+        else:
+            ev = _event(t, fn, *_CALLS[fn], cpu=cpu)
+            # "short": the payload cut by a word, too short for its format's Struct: kept for the handlers
+            events.append(ev._replace(payload=ev.payload[:-4]) if kind == "short" else ev)
+    path = tmp_path_factory.mktemp("walk") / "w.dat"
+    write_tracedat(path, lines, events=events, formats=_formats(), compression="none",
+                   uname="Linux host 7.2.13 #1 SMP x86_64")
+
+    def state() -> str:
+        with TraceDat(path) as td:
+            ex = extract._Extractor(td, str(path), False, None)
+            try:
+                ex.walk(ex._meta())
+            except InputError as e:
+                return str(e)
+            return repr(("".join(ex.parts), list(ex.lines), list(ex.offs), list(ex.tss), ex.probe_ops,
+                         [op.src for op in ex.probe_ops], list(ex.probe_ts), ex.probe_obs, ex.skipped,
+                         sorted(ex.dropped.items())))
+
+    one_pass = state()
+    correction = TraceDat._ts_correction
+    try:
+        TraceDat._ts_correction = lambda self: (lambda ts: ts)  # type: ignore[method-assign]
+        assert state() == one_pass
+    finally:
+        TraceDat._ts_correction = correction  # type: ignore[method-assign]
