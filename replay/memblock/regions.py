@@ -127,12 +127,18 @@ def _first_at_least(b: bytes | bytearray, lo: int, hi: int, t: int) -> int:
 
 
 def _q(n: int) -> int:
-    """A gap length's class byte: monotone in *n*, eight steps per power of two,
-    255 from 16 GiB up.  A gap of length >= size has a class >= ``_q(size)``."""
+    """A gap length's class byte: monotone in *n*, one step per power of two below 4 KiB,
+    sixteen from 4 KiB (its top four bits after the first), 255 from 124 MiB up.  A gap of length >= size
+    has a class >= ``_q(size)``.
+
+    Requests are pages to megabytes: sixteen steps there halve the gaps one class lets
+    through that are a little too short (a dense top of memory is full of them), and
+    gaps of 124 MiB and more are few.
+    """
     k = n.bit_length()
-    if k < 4:
-        return n
-    q = ((k - 3) << 3) | ((n >> (k - 4)) & 7)
+    if k < 13:
+        return k
+    q = ((k - 12) << 4) | ((n >> (k - 5)) & 15)
     return q if q < 255 else 255
 
 
@@ -300,10 +306,10 @@ class RegionTable:
         b = self._B[c][j]
         gs = b - v
         k = v.bit_length()
-        if k < 4:
-            qv = v
+        if k < 13:
+            qv = k
         else:
-            qv = ((k - 3) << 3) | ((v >> (k - 4)) & 7)
+            qv = ((k - 12) << 4) | ((v >> (k - 5)) & 15)
             if qv > 255:
                 qv = 255
         if v:
@@ -315,10 +321,10 @@ class RegionTable:
         if ru < b:
             n = b - ru
             k = n.bit_length()
-            if k < 4:
-                cv = n
+            if k < 13:
+                cv = k
             else:
-                cv = ((k - 3) << 3) | ((n >> (k - 4)) & 7)
+                cv = ((k - 12) << 4) | ((n >> (k - 5)) & 15)
                 if cv > 255:
                     cv = 255
         else:
