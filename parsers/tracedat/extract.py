@@ -690,13 +690,10 @@ class _Extractor:
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
-            places = []
             for eid in p_eid:
                 n = counts.get(eid, 0)
-                places.append(n)
+                p_idx.append(n)
                 counts[eid] = n + 1
-            p_idx = _q(places)
-            del places
         for g in () if in_bulk else _merged(p_ts, p_bounds, in_order):
             eid = p_eid[g]
             plan = plans.get(eid)
@@ -1312,13 +1309,6 @@ def _extend_q(arr: array[int], col: list[int]) -> None:
     parses each int (PyArg_Parse), several times the cost of packing it."""
     if col:
         arr.frombytes(struct.pack(f"{len(col)}q", *col))
-
-
-def _q(values: Iterable[int]) -> array[int]:
-    """``array("q", values)``, packed at once (see _extend_q())."""
-    arr = array("q")
-    _extend_q(arr, values if isinstance(values, list) else list(values))
-    return arr
 
 
 def _views(page: bytes, native: bool) -> tuple[Any, Any]:
