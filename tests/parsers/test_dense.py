@@ -233,3 +233,63 @@ def test_arch_hints_with_their_texts_read_as_each_line_searched(k: int) -> None:
     if k < len(LOGS):
         head = [reader_mod.clean_line(raw)[1] for raw in read_text(LOGS[k]).splitlines()[:5000]]
         assert reader_mod._arch_hint(head) == each(head)
+
+
+def _first_chars(items: list) -> tuple[set[str], bool]:  # type: ignore[type-arg]
+    """The characters a parsed regex (re._parser's) can start a match with ("\\s" for any whitespace), and
+    whether it can match the empty string."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    out: set[str] = set()
+    for op, av in items:
+        if op is c.AT:
+            continue
+        if op is c.LITERAL:
+            return out | {chr(av)}, False
+        if op is c.IN:
+            for kind, v in av:
+                if kind is c.LITERAL:
+                    out.add(chr(v))
+                elif kind is c.CATEGORY and v is c.CATEGORY_SPACE:
+                    out.add("\\s")
+                elif kind is c.RANGE:
+                    out.update(map(chr, range(v[0], v[1] + 1)))
+                else:
+                    raise AssertionError(f"first characters of {kind} {v}: teach this test")
+            return out, False
+        if op is c.SUBPATTERN:
+            got, empty = _first_chars(list(av[3]))
+        elif op is c.BRANCH:
+            got, empty = set(), False
+            for alt in av[1]:
+                g, e = _first_chars(list(alt))
+                got |= g
+                empty |= e
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT):
+            got, empty = _first_chars(list(av[2]))
+            empty |= av[0] == 0
+        else:
+            raise AssertionError(f"first characters of {op}: teach this test")
+        out |= got
+        if not empty:
+            return out, False
+    return out, True
+
+
+def test_prescan_skips_only_texts_none_of_its_regexes_can_match() -> None:
+    """_prescan() tries its regexes only on texts starting with one of _PRESCAN_START or whitespace: each
+    regex it tries must start its matches there (a regex added to it must add its first characters)."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    from kho_replay.parsers.console import grammar
+
+    names = ["VERSION_LINE", "NUMA_MERGE_LINE", "SRAT_LINE", "FAKE_NODE_LINE", "NO_NUMA_LINE", "NID_RANGE_LINE",
+             "INITMEM_LINE", "DUMP_REGION", "ZONE_LINE"]
+    src = Path(reader_mod.__file__).read_text()
+    body = src[src.index("    def _prescan("):src.index("\n    def ", src.index("    def _prescan(") + 10)]
+    tried = set(re.findall(r"\b([A-Z][A-Z_]+)\.match\(t\)", body)) - {"SECTION_BEGIN", "SECTION_END"}
+    assert tried == set(names), "the regexes _prescan() tries changed: check _PRESCAN_START"
+    for name in names:
+        first, empty = _first_chars(list(_parser.parse(getattr(grammar, name).pattern)))
+        assert not empty, name
+        assert first <= set(reader_mod._PRESCAN_START) | {"\\s"}, (name, first)
