@@ -98,6 +98,14 @@ _MARK_FLAGS = {"hotplug": Flag.MEMBLOCK_HOTPLUG, "mirror": Flag.MEMBLOCK_MIRROR,
                "kho_scratch": Flag.MEMBLOCK_KHO_SCRATCH}
 #: Allocation APIs that return ``void *``: their result is virtual, so not a recorded address.
 _VIRT_APIS = frozenset(name for name, api in ALLOCATORS.items() if not api.phys)
+
+
+def _expect(value: int | None, virt: bool) -> int | str | None:
+    """What an allocation's return *value* says of its result: None when there is none or it is a virtual
+    address (*virt*: the physical one is not in the trace), FAILED for 0, else the address."""
+    if value is None or (virt and value):
+        return None
+    return value if value else FAILED
 #: Lines the console parser reads as memblock output (its MEMBLOCKISH), after an optional stamp.
 _MEMBLOCKISH_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |"
                                r"(?:memory|reserved|physmem)[.\[])", re.M)
@@ -707,8 +715,7 @@ class _Extractor:
                         if slot is not None:  # as _close(): no result, a virtual address, a failure, an address
                             value = None if ret_i is None else v[ret_i]
                             b, values, src = pending
-                            ops[slot] = b(values, src, None if value is None or (virt and value) else
-                                          value if value else FAILED)
+                            ops[slot] = b(values, src, _expect(value, virt))
                         continue
                 elif not calls:
                     ts = p_ts[g]
@@ -815,11 +822,6 @@ class _Extractor:
         pairing: set[int] = set()  # tasks of paired calls
         codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
 
-        def only(ks: Iterable[int]) -> bytes:
-            """*codes* as 1 where the code is one of *ks*, else 0 (a selector for itertools.compress)."""
-            picked = set(ks)
-            return codes.translate(bytes(int(k in picked) for k in range(256)))
-
         for ci, (a, b) in enumerate(itertools.pairwise(p_bounds)):
             if usual.fullmatch(codes, a, b) is None:
                 return False
@@ -848,7 +850,8 @@ class _Extractor:
         # done before the ops exist (its key per call never adds to their peak), which then land at their
         # record's place.
         n = len(p_eid)
-        calls = array("q", itertools.compress(range(n), only(code[c] for c in [*unpaired, *(c for c, _ in pairs)])))
+        call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
+        calls = array("q", itertools.compress(range(n), _only(codes, call_codes)))
         call_ts = array("q", map(p_ts.__getitem__, calls))
         order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
         del calls, call_ts
@@ -856,7 +859,7 @@ class _Extractor:
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = array("q", itertools.compress(range(n), only([code[c]])))  # an int array: no int object each
+            at = array("q", itertools.compress(range(n), _only(codes, [code[c]])))  # an int array: no int object each
             st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
             _, _, _, _, _, fn, build, _, _, _ = plans[c]
             many = _op_columns(fn, probes[c].args)
@@ -874,9 +877,7 @@ class _Extractor:
                         first = rlo + lo - clo
                         got = map(operator.itemgetter(ret_i),
                                   rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
-                        # As _close(): a virtual address is no physical result; 0 is a failure.
-                        expects = itertools.chain([None if v else FAILED for v in got] if virt else
-                                                  [v or FAILED for v in got], itertools.repeat(None))
+                        expects = itertools.chain(map(_expect, got, itertools.repeat(virt)), itertools.repeat(None))
                     where = at[lo:hi]
                     srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
                                      map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
@@ -893,9 +894,8 @@ class _Extractor:
         """:meth:`_probes_in_bulk`'s ops for a lazy read, checked: in merged order, made a window at a time as
         they are taken (:attr:`probe_stream`), never all held."""
         n = len(p_eid)
-        call_codes = {code[c] for c in [*unpaired, *(c for c, _ in pairs)]}
-        calls = array("q", itertools.compress(range(n), codes.translate(bytes(int(k in call_codes)
-                                                                              for k in range(256)))))
+        call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
+        calls = array("q", itertools.compress(range(n), _only(codes, call_codes)))
         call_ts = array("q", map(p_ts.__getitem__, calls))
         # The calls' merged order, a window at a time (_merged_chunks): a sort key per call for the whole file
         # would outgrow the file.
@@ -907,7 +907,7 @@ class _Extractor:
         # CPU by CPU.  Int arrays, not an int object per record.
         k_at, r_at = array("i", bytes(4 * n)), array("i", bytes(4 * n))  # 4 bytes: a file holds < 2**31 records
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = array("q", itertools.compress(range(n), codes.translate(_SELECT[code[c]])))
+            at = array("q", itertools.compress(range(n), _only(codes, [code[c]])))
             collections.deque(map(k_at.__setitem__, at, range(len(at))), 0)
             for span in spans:
                 clo, chi = span[c]
@@ -957,11 +957,10 @@ class _Extractor:
                 expects: Iterable[Any] = itertools.repeat(None)
                 if ret is not None:
                     r_unpack, r_payloads, r_size, ret_i, virt = ret
-                    # As _close(): a virtual address is no physical result; 0 is a failure; no return, no result.
+                    # no return came: no result
                     got = [None if k < 0 else r_unpack(r_payloads, k * r_size)[ret_i] for k in map(r_at.__getitem__,
                                                                                                    where)]
-                    expects = [None if v is None else (None if v else FAILED) if virt else (v or FAILED)
-                               for v in got]
+                    expects = list(map(_expect, got, itertools.repeat(virt)))
                 srcs = itertools.repeat(None)
                 ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                 if len(present) == 1:
@@ -1095,15 +1094,8 @@ class _Extractor:
         fn, slot, pending = call
         if slot is None:
             return
-        expect: int | str | None = None
-        if value is None or (fn in _VIRT_APIS and value):
-            pass  # no result, or a virtual address: the physical one is not in the trace
-        elif value == 0:
-            expect = FAILED
-        else:
-            expect = value
         build, values, src = pending
-        self.probe_ops[slot] = build(values, src, expect)
+        self.probe_ops[slot] = build(values, src, _expect(value, fn in _VIRT_APIS))
 
     # ------------------------------------------------------------------- result
 
@@ -1300,6 +1292,12 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
 _LENGTH = operator.itemgetter(2)
 #: bytes.translate() tables: code c -> 1, every other byte -> 0 (a selector for itertools.compress)
 _SELECT = [bytes(int(k == c) for k in range(256)) for c in range(256)]
+
+
+def _only(codes: bytes, ks: Iterable[int]) -> bytes:
+    """*codes* as 1 where the code is one of *ks*, else 0 (a selector for itertools.compress)."""
+    picked = set(ks)
+    return codes.translate(bytes(int(k in picked) for k in range(256)))
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
 _LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
 
