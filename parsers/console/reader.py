@@ -493,16 +493,13 @@ class ConsoleReader(HiddenOps):
                         for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)
                         if lo <= first and (hi is None or first < hi)]
         tail: list[str] = []
+        first, pieces, state = 1, self.source(), (False, None)
         if lo > 1 and k is not None and k < len(boots.resume):
             # read from the boot's first line on, in the state the lines before it left the passes in
             # (no line before a boot's stamped first line waits to take it as a piece: pieces are unstamped)
-            in_section, latest = boots.resume[k]
-            items = iter_live_lines(iter_excerpt_lines(
-                _raw_items(_from_line(self.source(), boots.marks, lo), tail, lineno=lo), self._understood,
-                _wrapped, BlankCuts(), lineno=lo), in_section, latest)
-        else:
-            items = iter_live_lines(iter_excerpt_lines(_raw_items(self.source(), tail), self._understood, _wrapped,
-                                                       BlankCuts()))
+            first, pieces, state = lo, _from_line(pieces, boots.marks, lo), boots.resume[k]
+        items = iter_live_lines(iter_excerpt_lines(_raw_items(pieces, tail, lineno=first), self._understood,
+                                                   _wrapped, BlankCuts(), lineno=first), *state)
         self._keep_relevant(crop(items, lo, hi, boots.drops))
         if boots.cuts:
             self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
@@ -838,7 +835,6 @@ class ConsoleReader(HiddenOps):
         plain = self._plain_callers
         calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
         is_result = self._is_result
-        tail_noinit = self.era is not None and self.era.hugetlb_tail_noinit
         for ln, g in zip(group, rows, strict=True):
             caller = g[17]
             func = plain.get(caller, _UNSEEN) if caller else None
@@ -877,11 +873,7 @@ class ConsoleReader(HiddenOps):
                     if alloc.size == size and (func in ALLOC_RESERVE_CALLERS
                                                or is_result(alloc, base, size, func)):  # type: ignore[arg-type]
                         self.memblock_lines += 2 if fn == "memblock_reserve" else 1
-                        # _take_result()
-                        self.pending = None
-                        append(_with_result(alloc, base, nid, flags))
-                        if tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
-                            self._hugetlb_tail(ln, base, size)
+                        self._take_result(ln, base, size, nid, flags)
                         lines[idx] = None
                         idx += 1
                         continue
