@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -52,7 +53,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from kho_replay.replay.errors import FormatError, InputError, KhoReplayError, UnsupportedError
+from kho_replay.replay.errors import FormatError, InputError, UnsupportedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
     ALLOC_APIS,
@@ -1533,17 +1534,22 @@ def stream_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
     syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
     td = TraceDat(p)
     try:
-        head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
-    except KhoReplayError:
-        td.close()
-        raise
-    except (struct.error, IndexError, UnicodeDecodeError) as e:
-        td.close()
-        raise FormatError(p, f"garbled event data ({e})", offset=0) from None
+        with _garbled(p):
+            head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
     except BaseException:
         td.close()
         raise
     return head, _closing(td, ops)
+
+
+@contextlib.contextmanager
+def _garbled(path: str) -> Iterator[None]:
+    """Event data a decoder trips on (a struct too short, an index past a payload, bad UTF-8) as the
+    FormatError of a garbled file."""
+    try:
+        yield
+    except (struct.error, IndexError, UnicodeDecodeError) as e:
+        raise FormatError(path, f"garbled event data ({e})", offset=0) from None
 
 
 def _closing(td: TraceDat, ops: Iterator[Op]) -> Iterator[Op]:
@@ -1562,10 +1568,5 @@ def read_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
     """
     p = os.fspath(path)
     syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
-    with TraceDat(p) as td:
-        try:
-            return _Extractor(td, p, strict, syms).run()
-        except KhoReplayError:
-            raise
-        except (struct.error, IndexError, UnicodeDecodeError) as e:
-            raise FormatError(p, f"garbled event data ({e})", offset=0) from None
+    with TraceDat(p) as td, _garbled(p):
+        return _Extractor(td, p, strict, syms).run()
