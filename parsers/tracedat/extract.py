@@ -267,8 +267,13 @@ def _is_memblock(fn: str) -> bool:
     return fn.startswith(("memblock_", "__memblock_"))
 
 
+class _Heavy(Exception):
+    """A light walk's file that the bulk probe path does not take: read it again keeping the payloads."""
+
+
 class _Extractor:
-    def __init__(self, td: TraceDat, path: str, strict: bool, vmlinux: Kallsyms | None, lazy: bool = False) -> None:
+    def __init__(self, td: TraceDat, path: str, strict: bool, vmlinux: Kallsyms | None, lazy: bool = False,
+                 light: bool = False) -> None:
         self.td = td
         self.path = path
         self.strict = strict
@@ -276,6 +281,12 @@ class _Extractor:
         #: for the op script alone (:func:`stream_tracedat`): the ops made as they are read, without a
         #: position; no observation made (function hits are only counted)
         self.lazy = lazy
+        #: (lazy only) keep no probe payload: the walk keeps each probe record's event id and task, enough
+        #: for the bulk path's checks, and the ops are made by a second walk (:meth:`_light_stream`); raises
+        #: :class:`_Heavy` when the bulk path does not take the file
+        self.light = lazy and light
+        self.light_eids = array("i")  # each probe record's event id, CPU after CPU
+        self.light_tasks: dict[int, array[int]] = {}  # event id -> its records' common_pid, in order
         #: the ops of the bulk probe path, a window at a time (lazy only), and how many it holds
         self.probe_stream: Iterator[tuple[list[Op], array[int]]] | None = None
         self.n_lazy = 0
@@ -575,13 +586,36 @@ class _Extractor:
                 dropped[eid] = dropped.get(eid, 0) + skip.count(eid)
             return True
 
+        light = self.light
+        squeezed = 0  # probe records let go by squeeze() (light)
+        cpu_last = -(1 << 64)  # the last time squeeze() saw on this CPU
+
+        def squeeze() -> None:
+            """(light) The probe records kept so far reduced to their event ids and tasks, the rest let go
+            (their times checked to ascend first)."""
+            nonlocal squeezed, cpu_last, in_order
+            if not p_ts:
+                return
+            in_order = in_order and p_ts[0] >= cpu_last and _ascending(p_ts, 0)
+            cpu_last = p_ts[-1]
+            self.light_eids.fromlist(p_eid.tolist())
+            squeezed += len(p_ts)
+            for eid, b in bulk.items():
+                if b[1]:
+                    self._squeeze_tasks(eid, b[0], b[1])
+                    del b[1][:]
+            del p_ts[:], p_pos[:], p_eid[:]
+
         for c in cpus:
             walk = td.page_walker(buf, c)
             cpu_id = c.cpu
             c_hits = _HitCount() if self.lazy else []  # type: ignore[assignment]
             first_out = None
+            cpu_last = -(1 << 64)
             c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
+                if light and len(p_ts) >= 16384:
+                    squeeze()
                 if one_pass and in_place(poff, page, c_hits):
                     continue
                 _, recs = walk(poff, page)
@@ -640,12 +674,14 @@ class _Extractor:
                     else:
                         for (ts, s, ln, p), eid in sel:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
+            if light:
+                squeeze()
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and (c_hits.ascending if self.lazy else _ascending([h[0] for h in c_hits], 0))  # type: ignore[attr-defined]
             c_bounds.append(len(c_tss))
             hits.append(c_hits)
             outside.append(first_out)
-            p_bounds.append(len(p_ts))
+            p_bounds.append(squeezed + len(p_ts))
         self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
         c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
@@ -694,8 +730,11 @@ class _Extractor:
         ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
         open_calls, path, new_src = self.open_calls, self.path, _new_src
         # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
-        in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos, p_eid,
+        in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos,
+                                                                           self.light_eids if light else p_eid,
                                                                            p_bounds)
+        if light and not in_bulk:
+            raise _Heavy
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
@@ -802,9 +841,14 @@ class _Extractor:
         usual = re.compile(b"(?:" + b"|".join(one + two or [b"(?!)"]) + b")*+(?:" + b"|".join(last or [b"(?!)"]) +
                            b")?", re.S)
         # Each record's task, a column per event id (CPU after CPU, as the payloads are kept).
-        tasks: dict[int, list[int]] = {}
+        tasks: dict[int, Any] = {}
         native = "<" if sys.byteorder == "little" else ">"
-        for eid in present if pairs else ():  # unpaired calls alone: no call is ever open, any task goes
+        if self.light:
+            tasks = self.light_tasks  # squeezed in the walk (_squeeze_tasks())
+            if pairs and not present.issubset(tasks):
+                return False  # a task field _squeeze_tasks() does not read
+        # unpaired calls alone: no call is ever open, any task goes
+        for eid in present if pairs and not self.light else ():
             st, payloads = bulk[eid][0], bulk[eid][1]
             f = self.td.decoder.format(eid).fields[plans[eid][3]]  # type: ignore[union-attr]
             if f.size not in (1, 2, 4, 8):
@@ -844,6 +888,13 @@ class _Extractor:
         if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
         del tasks, on_cpus, pairing
+        if self.light:
+            self.light_tasks.clear()
+            n_calls = sum(codes.count(code[c]) for c in [*unpaired, *(c for c, _ in pairs)])
+            self.n_lazy += n_calls
+            if n_calls:  # else no second walk
+                self.probe_stream = self._light_stream(plans, probes, bulk, pairs, unpaired)
+            return True
         if self.lazy:
             self._stream_bulk(plans, probes, bulk, pairs, unpaired, code, codes, spans, p_ts, p_eid, p_bounds)
             return True
@@ -887,6 +938,111 @@ class _Extractor:
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
         self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
+
+    def _squeeze_tasks(self, eid: int, st: struct.Struct, payloads: bytearray) -> None:
+        """(light) The task (``common_pid``) of each of *eid*'s *payloads*, put at the end of its column in
+        :attr:`light_tasks`; nothing when the field is not a plain int (the bulk path then declines)."""
+        fmt = self.td.decoder.format(eid)
+        i = None if fmt is None else fmt.index.get("common_pid")
+        if i is None or fmt is None:
+            return
+        f = fmt.fields[i]
+        if f.size not in (1, 2, 4, 8):
+            return
+        letter = {1: "b", 2: "h", 4: "i", 8: "q"}[f.size]
+        letter = letter if f.signed else letter.upper()
+        col = self.light_tasks.get(eid)
+        if col is None:
+            col = self.light_tasks[eid] = array(letter)
+        if f.size == 4 and f.offset % 4 == 0 and st.size % 4 == 0 and st.format[0] == ("<" if sys.byteorder ==
+                                                                                          "little" else ">"):
+            # The field every size/4-th word of the payloads: a strided view, no int object per record.
+            col.frombytes(memoryview(payloads).cast(letter)[f.offset // 4::st.size // 4].tobytes())
+            return
+        one_field = struct.Struct(f"{st.format[0]}{f.offset}x{letter}{st.size - f.offset - f.size}x")
+        col.extend(map(operator.itemgetter(0), one_field.iter_unpack(payloads)))
+
+    def _light_stream(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
+                      pairs: list[tuple[int, int | None]],
+                      unpaired: list[int]) -> Iterator[tuple[list[Op], array[int]]]:
+        """:meth:`_bulk_ops` for a light walk (checked by :meth:`_probes_in_bulk`): the probe records read
+        again, each CPU's as they come, and the CPUs merged by time (a tie to the lower CPU, as the stable
+        sort of :func:`_merged_chunks` puts them); the ops a window at a time with their times (ns)."""
+        td = self.td
+        buf = td.buffer("")
+        cpus = sorted(buf.cpus, key=lambda c: c.cpu)
+        ret_of = dict(pairs)
+        # Per call event: unpack, column builder, one-by-one builder; and its return's event (None: no result).
+        kinds: dict[int, tuple[Any, ...]] = {}
+        returns: dict[int, tuple[Any, ...]] = {}  # return event -> unpack, index of the value, virtual
+        for c in [*unpaired, *ret_of]:
+            fn, build = plans[c][5], plans[c][6]
+            r = ret_of.get(c)
+            if r is not None and plans[r][8] is not None:
+                returns[r] = (bulk[r][0].unpack_from, plans[r][8], plans[r][9])
+            kinds[c] = (bulk[c][0].unpack_from, _op_columns(fn, probes[c].args), build)
+        window = max(256, 8192 // max(1, len(cpus)))  # calls of one CPU at a time: each CPU's window is held
+        type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
+
+        def cpu_ops(cpu: Any) -> Iterator[tuple[list[Op], list[int]]]:
+            """One CPU's probe ops in its ring-buffer order, a window at a time, with their times."""
+            walk = td.page_walker(buf, cpu)
+            c_eid: list[int] = []
+            c_ts: list[int] = []
+            c_vals: list[tuple[Any, ...]] = []
+            c_exp: list[Any] = []
+            for poff, page in td.iter_pages(buf, cpu):
+                _, recs = walk(poff, page)
+                for ts, s, _, _ in recs:
+                    eid = type_of(page, s)[0]
+                    k = kinds.get(eid)
+                    if k is not None:
+                        c_eid.append(eid)
+                        c_ts.append(ts)
+                        c_vals.append(k[0](page, s))
+                        c_exp.append(None)  # no return (yet): no result
+                        continue
+                    r = returns.get(eid)
+                    if r is not None:  # the return of the call just before (checked)
+                        c_exp[-1] = _expect(r[0](page, s)[r[1]], r[2])
+                if len(c_eid) >= window:
+                    # a call's return may come on the next page: the last call waits for it
+                    yield build(c_eid[:-1], c_vals[:-1], c_exp[:-1]), c_ts[:-1]
+                    del c_eid[:-1], c_ts[:-1], c_vals[:-1], c_exp[:-1]
+            if c_eid:
+                yield build(c_eid, c_vals, c_exp), c_ts
+
+        def build(eids: list[int], values: list[tuple[Any, ...]], expects: list[Any]) -> list[Op]:
+            """The ops of a window of calls, each event's at once (as _bulk_ops() builds them)."""
+            present = set(eids)
+            if len(present) == 1:
+                _, many, one = kinds[eids[0]]
+                return list(map(one, values, itertools.repeat(None), expects)) if many is None else \
+                    many(values, itertools.repeat(None), expects)  # type: ignore[arg-type]
+            out: list[Any] = [None] * len(eids)
+            for eid in present:
+                _, many, one = kinds[eid]
+                sel = [i for i, e in enumerate(eids) if e == eid]
+                vals = list(map(values.__getitem__, sel))
+                exps = list(map(expects.__getitem__, sel))
+                ops = list(map(one, vals, itertools.repeat(None), exps)) if many is None else \
+                    many(vals, itertools.repeat(None), exps)  # type: ignore[arg-type]
+                collections.deque(map(out.__setitem__, sel, ops), 0)
+            return out
+
+        streams = [cpu_ops(c) for c in cpus]
+        if len(streams) == 1:
+            for ops, times in streams[0]:
+                yield ops, array("q", times)
+            return
+        # heapq.merge takes the first stream's item on a tie: the lower CPU, as the stable sort does.
+        merged = heapq.merge(*(itertools.chain.from_iterable(zip(ts, ops, strict=True) for ops, ts in s)
+                               for s in streams), key=operator.itemgetter(0))
+        while True:
+            chunk = list(itertools.islice(merged, 8192))
+            if not chunk:
+                return
+            yield list(map(operator.itemgetter(1), chunk)), array("q", map(operator.itemgetter(0), chunk))
 
     def _stream_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
                      pairs: list[tuple[int, int | None]], unpaired: list[int], code: dict[int, int], codes: bytes,
@@ -1535,7 +1691,14 @@ def stream_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
     td = TraceDat(p)
     try:
         with _garbled(p):
-            head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
+            try:
+                # The probe payloads read twice rather than held (memory: issue 15).
+                head, ops = _Extractor(td, p, strict, syms, lazy=True, light=True).stream()
+                heavy = False
+            except _Heavy:
+                heavy = True  # out of the handler: its traceback would hold the first walk's state
+            if heavy:
+                head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
     except BaseException:
         td.close()
         raise
