@@ -285,8 +285,14 @@ class _Extractor:
         #: for the bulk path's checks, and the ops are made by a second walk (:meth:`_light_stream`); raises
         #: :class:`_Heavy` when the bulk path does not take the file
         self.light = lazy and light
-        self.light_eids = array("i")  # each probe record's event id, CPU after CPU
-        self.light_tasks: dict[int, array[int]] = {}  # event id -> its records' common_pid, in order
+        #: (light) each probe record's event as a byte, CPU after CPU: the k-th of light_ids is byte k + 1
+        self.light_codes = bytearray()
+        self.light_ids: list[int] = []
+        #: (light) the bulk path's task checks, made as the walk goes (_light_tasks()): whether each return's
+        #: task is its call's, and per CPU the tasks of its probe records; the tasks of paired calls
+        self.light_ok = True
+        self.light_cpu_tasks: list[set[int]] = []
+        self.light_pairing: set[int] = set()
         #: the ops of the bulk probe path, a window at a time (lazy only), and how many it holds
         self.probe_stream: Iterator[tuple[list[Op], array[int]]] | None = None
         self.n_lazy = 0
@@ -590,20 +596,38 @@ class _Extractor:
         squeezed = 0  # probe records let go by squeeze() (light)
         cpu_last = -(1 << 64)  # the last time squeeze() saw on this CPU
 
+        # (light) per probe event: whether it is a return, whether it is a call paired with a return
+        is_ret = {eid: f is not None and "__probe_func" in f.index for eid, f in zip(
+            probe_ids, map(dec.format, probe_ids), strict=True)}
+        paired_call = {eid: not is_ret[eid] and f is not None and _function_of(f) in returns for eid, f in zip(
+            probe_ids, map(dec.format, probe_ids), strict=True)}
+        local: dict[int, int] = {}  # event id -> its byte in light_codes
+        cpu_tasks: set[int] = set()
+        prev_task: list[Any] = [None]  # the task of this CPU's last probe record squeezed
+
         def squeeze() -> None:
-            """(light) The probe records kept so far reduced to their event ids and tasks, the rest let go
-            (their times checked to ascend first)."""
+            """(light) The probe records kept so far reduced to a byte each, their tasks checked (see
+            _light_tasks()), the rest let go (their times checked to ascend first)."""
             nonlocal squeezed, cpu_last, in_order
             if not p_ts:
                 return
             in_order = in_order and p_ts[0] >= cpu_last and _ascending(p_ts, 0)
             cpu_last = p_ts[-1]
-            self.light_eids.fromlist(p_eid.tolist())
-            squeezed += len(p_ts)
-            for eid, b in bulk.items():
-                if b[1]:
-                    self._squeeze_tasks(eid, b[0], b[1])
-                    del b[1][:]
+            eids = p_eid.tolist()
+            for eid in set(eids).difference(local):
+                if eid < 0 or len(local) == 255:
+                    self.light_ok = False  # a record for the handlers, or too many events for a byte each
+                    local[eid] = 0
+                else:
+                    self.light_ids.append(eid)
+                    local[eid] = len(local) + 1
+            chunk = bytes(map(local.__getitem__, eids))
+            self.light_codes += chunk
+            squeezed += len(eids)
+            if self.light_ok:
+                self._light_tasks(chunk, local, bulk, is_ret, paired_call, cpu_tasks, prev_task)
+            for b in bulk.values():
+                del b[1][:]
             del p_ts[:], p_pos[:], p_eid[:]
 
         for c in cpus:
@@ -612,9 +636,10 @@ class _Extractor:
             c_hits = _HitCount() if self.lazy else []  # type: ignore[assignment]
             first_out = None
             cpu_last = -(1 << 64)
+            cpu_tasks, prev_task[0] = set(), None
             c0, p0 = len(c_tss), len(p_ts)
             for poff, page in td.iter_pages(buf, c):
-                if light and len(p_ts) >= 16384:
+                if light and len(p_ts) >= 4096:
                     squeeze()
                 if one_pass and in_place(poff, page, c_hits):
                     continue
@@ -676,6 +701,7 @@ class _Extractor:
                             keep(ts, s, ln, poff if compressed else poff + p, eid, page)
             if light:
                 squeeze()
+                self.light_cpu_tasks.append(cpu_tasks)
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and (c_hits.ascending if self.lazy else _ascending([h[0] for h in c_hits], 0))  # type: ignore[attr-defined]
             c_bounds.append(len(c_tss))
@@ -731,7 +757,7 @@ class _Extractor:
         open_calls, path, new_src = self.open_calls, self.path, _new_src
         # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
         in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos,
-                                                                           self.light_eids if light else p_eid,
+                                                                           p_eid,
                                                                            p_bounds)
         if light and not in_bulk:
             raise _Heavy
@@ -807,7 +833,13 @@ class _Extractor:
         (C-level loops), and put in merged order by one stable sort of the calls by time.  Returns
         False, having changed nothing, when any condition fails (the caller walks one by one).
         """
-        present = set(p_eid)
+        light = self.light
+        if light:
+            if not self.light_ok:
+                return False
+            present = {self.light_ids[k - 1] for k in set(self.light_codes)}
+        else:
+            present = set(p_eid)
         if not present.issubset(plans):
             return False
         # One code byte per event id: unpaired calls first, then the call and the return of each paired function.
@@ -841,14 +873,10 @@ class _Extractor:
         usual = re.compile(b"(?:" + b"|".join(one + two or [b"(?!)"]) + b")*+(?:" + b"|".join(last or [b"(?!)"]) +
                            b")?", re.S)
         # Each record's task, a column per event id (CPU after CPU, as the payloads are kept).
-        tasks: dict[int, Any] = {}
+        tasks: dict[int, list[int]] = {}
         native = "<" if sys.byteorder == "little" else ">"
-        if self.light:
-            tasks = self.light_tasks  # squeezed in the walk (_squeeze_tasks())
-            if pairs and not present.issubset(tasks):
-                return False  # a task field _squeeze_tasks() does not read
-        # unpaired calls alone: no call is ever open, any task goes
-        for eid in present if pairs and not self.light else ():
+        # unpaired calls alone: no call is ever open, any task goes.  A light walk has checked the tasks.
+        for eid in present if pairs and not light else ():
             st, payloads = bulk[eid][0], bulk[eid][1]
             f = self.td.decoder.format(eid).fields[plans[eid][3]]  # type: ignore[union-attr]
             if f.size not in (1, 2, 4, 8):
@@ -865,7 +893,10 @@ class _Extractor:
         seen: dict[int, int] = dict.fromkeys(present, 0)
         on_cpus: dict[int, set[int]] = {}
         pairing: set[int] = set()  # tasks of paired calls
-        codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
+        if light:
+            codes = self.light_codes.translate(bytes([0, *(code[e] for e in self.light_ids)]).ljust(256, b"\0"))
+        else:
+            codes = bytes(map(code.__getitem__, p_eid))  # counted and picked from by C loops below
 
         for ci, (a, b) in enumerate(itertools.pairwise(p_bounds)):
             if usual.fullmatch(codes, a, b) is None:
@@ -875,9 +906,9 @@ class _Extractor:
                 lo = seen[eid]
                 seen[eid] = hi = lo + codes.count(code[eid], a, b)
                 span[eid] = (lo, hi)
-                for t in set(tasks[eid][lo:hi]) if pairs else ():
+                for t in set(tasks[eid][lo:hi]) if pairs and not light else ():
                     on_cpus.setdefault(t, set()).add(ci)
-            for c, r in pairs:
+            for c, r in () if light else pairs:
                 clo, chi = span[c]
                 pairing.update(tasks[c][clo:chi])
                 if r is not None:
@@ -885,11 +916,14 @@ class _Extractor:
                     if tasks[c][clo:clo + rhi - rlo] != tasks[r][rlo:rhi]:
                         return False  # a return of another task right after a call
             spans.append(span)
+        if light and pairs:
+            on_cpus = {t: {ci for ci, ts in enumerate(self.light_cpu_tasks) if t in ts} for t in self.light_pairing}
+            pairing = self.light_pairing
         if any(len(on_cpus[t]) > 1 for t in pairing):
             return False
         del tasks, on_cpus, pairing
-        if self.light:
-            self.light_tasks.clear()
+        if light:
+            self.light_cpu_tasks.clear()
             n_calls = sum(codes.count(code[c]) for c in [*unpaired, *(c for c, _ in pairs)])
             self.n_lazy += n_calls
             if n_calls:  # else no second walk
@@ -939,28 +973,56 @@ class _Extractor:
         self.probe_ts.extend(map(p_ts.__getitem__, order))
         return True
 
-    def _squeeze_tasks(self, eid: int, st: struct.Struct, payloads: bytearray) -> None:
-        """(light) The task (``common_pid``) of each of *eid*'s *payloads*, put at the end of its column in
-        :attr:`light_tasks`; nothing when the field is not a plain int (the bulk path then declines)."""
+    def _light_tasks(self, chunk: bytes, local: dict[int, int], bulk: dict[int, list[Any]], is_ret: dict[int, bool],
+                     paired_call: dict[int, bool], cpu_tasks: set[int], prev_task: list[Any]) -> None:
+        """(light) :meth:`_probes_in_bulk`'s task checks for one CPU's next probe records (*chunk*, a byte each,
+        their payloads in *bulk*), made now so that no task is kept: each return's task is that of the
+        record before it (the call it pairs with, once the codes are checked), the CPU's tasks are added to
+        *cpu_tasks* and the paired calls' to :attr:`light_pairing`.  Clears :attr:`light_ok` when one fails
+        or a task is not a plain int; *prev_task* carries the last record's task to the next chunk."""
+        n = len(chunk)
+        tasks: list[Any] = [None] * n
+        cols = []
+        for eid, b in bulk.items():
+            if not b[1]:
+                continue
+            col = self._task_column(eid, b[0], b[1])
+            if col is None:
+                self.light_ok = False
+                return
+            at = list(itertools.compress(range(n), chunk.translate(_SELECT[local[eid]])))
+            collections.deque(map(tasks.__setitem__, at, col), 0)
+            cols.append((eid, at, col))
+        for eid, at, col in cols:  # every record's task set first: a return's call may be another event's
+            if is_ret[eid]:
+                before = [prev_task[0] if k == 0 else tasks[k - 1] for k in at]
+                if col != before:
+                    self.light_ok = False  # a return of another task right after a call
+                    return
+            elif paired_call[eid]:
+                self.light_pairing.update(col)
+        if n:
+            prev_task[0] = tasks[-1]
+        cpu_tasks.update(tasks)
+
+    def _task_column(self, eid: int, st: struct.Struct, payloads: bytearray) -> list[int] | None:
+        """The task (``common_pid``) of each of *eid*'s *payloads* (as :meth:`_probes_in_bulk` reads it); None
+        when the field is not a plain int."""
         fmt = self.td.decoder.format(eid)
         i = None if fmt is None else fmt.index.get("common_pid")
         if i is None or fmt is None:
-            return
+            return None
         f = fmt.fields[i]
         if f.size not in (1, 2, 4, 8):
-            return
+            return None
         letter = {1: "b", 2: "h", 4: "i", 8: "q"}[f.size]
         letter = letter if f.signed else letter.upper()
-        col = self.light_tasks.get(eid)
-        if col is None:
-            col = self.light_tasks[eid] = array(letter)
         if f.size == 4 and f.offset % 4 == 0 and st.size % 4 == 0 and st.format[0] == ("<" if sys.byteorder ==
                                                                                           "little" else ">"):
-            # The field every size/4-th word of the payloads: a strided view, no int object per record.
-            col.frombytes(memoryview(payloads).cast(letter)[f.offset // 4::st.size // 4].tobytes())
-            return
+            # The field every size/4-th word of the payloads: a strided view, no tuple per record.
+            return memoryview(payloads).cast(letter)[f.offset // 4::st.size // 4].tolist()
         one_field = struct.Struct(f"{st.format[0]}{f.offset}x{letter}{st.size - f.offset - f.size}x")
-        col.extend(map(operator.itemgetter(0), one_field.iter_unpack(payloads)))
+        return list(map(operator.itemgetter(0), one_field.iter_unpack(payloads)))
 
     def _light_stream(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
                       pairs: list[tuple[int, int | None]],

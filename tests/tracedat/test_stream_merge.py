@@ -5,6 +5,7 @@ CPU, whatever the compression; a CPU whose time goes down is read as the whole r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from test_extract import _CALLS, _event, _formats
 from kho_replay.parsers.tracedat import extract, writer
 from kho_replay.parsers.tracedat.extract import read_tracedat, stream_tracedat
 from kho_replay.parsers.tracedat.writer import write_tracedat
+from kho_replay.replay.errors import FormatError
 from kho_replay.replay.ops import format_script
 
 UNAME = "Linux host 7.2.13 #1 SMP x86_64"
@@ -97,43 +99,82 @@ def test_a_cpu_whose_time_goes_down_streams_the_whole_reads_order(tmp_path: Path
     assert tags != sorted(tags)  # the page stamped early did move its records
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.sampled_from(sorted(_CALLS)),
                           st.sampled_from(["pair", "pair", "call", "return"])), min_size=1, max_size=400),
-       st.sampled_from(["none", "zstd", "zlib"]), st.integers(0, 6))
+       st.sampled_from(["none", "zstd", "zlib"]), st.integers(0, 6), st.booleans())
 def test_streamed_probes_are_the_whole_reads(tmp_path_factory: pytest.TempPathFactory,
                                              hits: list[tuple[int, int, str, str]], compression: str,
-                                             early: int) -> None:
-    # Many CPUs, ties (dt 0), pairs left open, returns alone, and a page stamped early (0: none): whichever
-    # path the stream takes, its ops are the whole read's.
+                                             early: int, one_task: bool) -> None:
+    # Many CPUs, ties (dt 0), pairs left open, returns alone, tasks moving between CPUs (unless one_task: a
+    # task per CPU), and a page stamped early (0: none): the stream's ops are the whole read's, and the
+    # light walk takes the file exactly when the whole read's bulk path does (its task checks are the same).
     events, t = [], 1_000_000_000
     for k, (cpu, dt, fn, how) in enumerate(hits):
+        pid = cpu if one_task else (k // 7) % 3
         t += dt * 100
         ret = fn + "__return"
         values = (0x1000000 + k * 0x1000, 0x1000) if fn in ("memblock_reserve", "memblock_phys_free") else _CALLS[fn]
         if how != "return" or ret not in _RETURNS:
-            events.append(_event(t, fn, *values, pid=cpu, cpu=cpu))
+            events.append(_event(t, fn, *values, pid=pid, cpu=cpu))
         if how != "call" and ret in _RETURNS:
-            events.append(_event(t + 10, ret, 0x7FFF0000 + k, pid=cpu, cpu=cpu))
+            events.append(_event(t + 10, ret, 0x7FFF0000 + k, pid=pid, cpu=cpu))
     path = tmp_path_factory.mktemp("merge") / "m.dat"
     with pytest.MonkeyPatch.context() as m:
         if early:
             _going_down(m, early, 1000)
         write_tracedat(path, [], events=events, formats=_formats(), uname=UNAME, compression=compression)
-    whole = read_tracedat(path).ops
-    _, ops = stream_tracedat(path)
-    assert format_script(list(ops)) == format_script(whole)
+    bulk = []
+    with pytest.MonkeyPatch.context() as m:
+        checks = extract._Extractor._probes_in_bulk
+        m.setattr(extract._Extractor, "_probes_in_bulk", lambda *a: bulk.append(checks(*a)) or bulk[-1])
+        try:
+            whole = read_tracedat(path).ops
+        except FormatError as e:  # returns alone: no memblock activity
+            with pytest.raises(FormatError, match=re.escape(str(e))):
+                stream_tracedat(path)
+            return
+    with pytest.MonkeyPatch.context() as m:
+        ops, light = _streamed(path, m)
+    assert format_script(ops) == format_script(whole)
+    assert light == (bulk == [True])
+
+
+@pytest.mark.parametrize("case", ["usual", "return of another task", "task on two CPUs", "return first"])
+def test_the_light_walks_task_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    # The checks the light walk makes as it goes (the tasks are not kept) decline what the whole read's
+    # bulk path declines; the ops are the whole read's either way.
+    fn, ret = "memblock_phys_alloc_range", "memblock_phys_alloc_range__return"
+    events = []
+    for i in range(400):  # several pages: the checks carry over from one squeezed run to the next
+        t = 1_000_000_000 + 100 * i
+        cpu = i % 2
+        events.append(_event(t, fn, *_CALLS[fn], pid=cpu + 1, cpu=cpu))
+        events.append(_event(t + 10, ret, 0x7FFF0000 + i, pid=cpu + 1, cpu=cpu))
+    if case == "return of another task":
+        events[-3] = events[-3]._replace(payload=_event(0, ret, 0x1234, pid=7).payload)
+    elif case == "task on two CPUs":
+        events[-2:] = [_event(2_000_000_000, fn, *_CALLS[fn], pid=1, cpu=1),
+                       _event(2_000_000_010, ret, 0x5678, pid=1, cpu=1)]
+    elif case == "return first":
+        events[0] = _event(999_999_000, ret, 0x9999, pid=1, cpu=0)
+    path = tmp_path / "t.dat"
+    write_tracedat(path, [], events=events, formats=_formats(), uname=UNAME)
+    ops, light = _streamed(path, monkeypatch)
+    assert format_script(ops) == format_script(read_tracedat(path).ops)
+    assert light == (case == "usual")
 
 
 def test_the_walk_keeps_no_probe_payload(tmp_path: Path) -> None:
-    # stream_tracedat() walks the whole file before the first op: it keeps an event id and a task per probe
-    # record (about 27 bytes), not the payload and its columns (about 80 bytes a record before the light walk).
+    # stream_tracedat() walks the whole file before the first op: it keeps a byte per probe record (its
+    # event; its task is checked as the walk goes), not the payload and its columns (104 bytes a record
+    # measured before the light walk; 6 now).
     from test_stream import _peak, _probe_file
 
     small, big = _probe_file(tmp_path / "s.dat", 8_000), _probe_file(tmp_path / "b.dat", 32_000)
     records = 3 * (32_000 - 8_000)
     per_record = (_peak(lambda: stream_tracedat(big)) - _peak(lambda: stream_tracedat(small))) / records
-    assert per_record < 40, per_record
+    assert per_record < 12, per_record
 
 
 _RETURNS = {"memblock_alloc_try_nid__return", "memblock_phys_alloc_range__return"}
