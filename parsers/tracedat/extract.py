@@ -1043,8 +1043,15 @@ class _Extractor:
             if r is not None and plans[r][8] is not None:
                 returns[r] = (bulk[r][0].unpack_from, plans[r][8], plans[r][9])
             kinds[c] = (bulk[c][0].unpack_from, _op_columns(fn, probes[c].args), build)
-        window = max(256, 8192 // max(1, len(cpus)))  # calls of one CPU at a time: each CPU's window is held
+        window = max(128, 2048 // max(1, len(cpus)))  # calls of one CPU at a time: each CPU's window is held
         type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
+
+        hp = td.header_page
+        hdr = hp.data_offset
+        u64 = struct.Struct("<Q").unpack_from
+        ulong = struct.Struct("<Q" if hp.long_size == 8 else "<I").unpack_from
+        # As the first walk's in_place(): little-endian pages on a little-endian host, no time correction.
+        lean = not td.big_endian and sys.byteorder == "little" and td._ts_correction() is None and hdr % 4 == 0
 
         def cpu_ops(cpu: Any) -> Iterator[tuple[list[Op], list[int]]]:
             """One CPU's probe ops in its ring-buffer order, a window at a time, with their times."""
@@ -1053,22 +1060,75 @@ class _Extractor:
             c_ts: list[int] = []
             c_vals: list[tuple[Any, ...]] = []
             c_exp: list[Any] = []
+            add_eid, add_ts, add_val, add_exp = c_eid.append, c_ts.append, c_vals.append, c_exp.append
             for poff, page in td.iter_pages(buf, cpu):
+                n = len(page)
+                end = hdr + (ulong(page, 8)[0] & COMMIT_MASK) if lean else 1
+                if lean and end <= n and not end % 4:
+                    # The records' headers read in place (the first walk took this file whole, so each is
+                    # well formed); a page with an absolute time stamp goes to the general walk.
+                    words = memoryview(page)[:n & ~3].cast("I")
+                    halves = memoryview(page)[:n & ~1].cast("H")
+                    ts = u64(page, 0)[0]
+                    i, e4 = hdr >> 2, end >> 2
+                    mark = len(c_eid)
+                    while i < e4:
+                        w = words[i]
+                        tl = w & 31
+                        if tl and tl < 29:
+                            ts += w >> 5
+                            s = i + 1
+                            i = s + tl
+                        elif tl == 30:  # time extend
+                            ts += (words[i + 1] << 27) + (w >> 5)
+                            i += 2
+                            continue
+                        elif tl == 0:  # the length in the next word
+                            ts += w >> 5
+                            s = i + 2
+                            i = s + ((words[i + 1] - 1) >> 2)
+                        elif tl == 29 and not w >> 5:
+                            break  # null padding
+                        elif tl == 29:  # a discarded record keeps its delta
+                            ts += w >> 5
+                            i += 1 + (words[i + 1] >> 2)
+                            continue
+                        else:
+                            del c_eid[mark:], c_ts[mark:], c_vals[mark:], c_exp[mark:]
+                            break
+                        eid = halves[s << 1]
+                        k = kinds.get(eid)
+                        if k is not None:
+                            add_eid(eid)
+                            add_ts(ts)
+                            add_val(k[0](page, s << 2))
+                            add_exp(None)  # no return (yet): no result
+                            continue
+                        r = returns.get(eid)
+                        if r is not None:  # the return of the call just before (checked)
+                            c_exp[-1] = _expect(r[0](page, s << 2)[r[1]], r[2])
+                    else:
+                        i = -1  # the page read whole
+                    if i < 0 or tl == 29:
+                        if len(c_eid) >= window:
+                            # a call's return may come on the next page: the last call waits for it
+                            yield build(c_eid[:-1], c_vals[:-1], c_exp[:-1]), c_ts[:-1]
+                            del c_eid[:-1], c_ts[:-1], c_vals[:-1], c_exp[:-1]
+                        continue
                 _, recs = walk(poff, page)
                 for ts, s, _, _ in recs:
                     eid = type_of(page, s)[0]
                     k = kinds.get(eid)
                     if k is not None:
-                        c_eid.append(eid)
-                        c_ts.append(ts)
-                        c_vals.append(k[0](page, s))
-                        c_exp.append(None)  # no return (yet): no result
+                        add_eid(eid)
+                        add_ts(ts)
+                        add_val(k[0](page, s))
+                        add_exp(None)
                         continue
                     r = returns.get(eid)
-                    if r is not None:  # the return of the call just before (checked)
+                    if r is not None:
                         c_exp[-1] = _expect(r[0](page, s)[r[1]], r[2])
                 if len(c_eid) >= window:
-                    # a call's return may come on the next page: the last call waits for it
                     yield build(c_eid[:-1], c_vals[:-1], c_exp[:-1]), c_ts[:-1]
                     del c_eid[:-1], c_ts[:-1], c_vals[:-1], c_exp[:-1]
             if c_eid:
@@ -1101,7 +1161,7 @@ class _Extractor:
         merged = heapq.merge(*(itertools.chain.from_iterable(zip(ts, ops, strict=True) for ops, ts in s)
                                for s in streams), key=operator.itemgetter(0))
         while True:
-            chunk = list(itertools.islice(merged, 8192))
+            chunk = list(itertools.islice(merged, 2048))
             if not chunk:
                 return
             yield list(map(operator.itemgetter(1), chunk)), array("q", map(operator.itemgetter(0), chunk))
