@@ -598,9 +598,9 @@ class _Extractor:
 
         # (light) per probe event: whether it is a return, whether it is a call paired with a return
         is_ret = {eid: f is not None and "__probe_func" in f.index for eid, f in zip(
-            probe_ids, map(dec.format, probe_ids), strict=True)}
+            probe_ids, map(dec.format, probe_ids), strict=True)} if light else {}
         paired_call = {eid: not is_ret[eid] and f is not None and _function_of(f) in returns for eid, f in zip(
-            probe_ids, map(dec.format, probe_ids), strict=True)}
+            probe_ids, map(dec.format, probe_ids), strict=True)} if light else {}
         local: dict[int, int] = {}  # event id -> its byte in light_codes
         cpu_tasks: set[int] = set()
         prev_task: list[Any] = [None]  # the task of this CPU's last probe record squeezed
