@@ -756,7 +756,9 @@ class _Extractor:
         ops, ops_add, ts_add = self.probe_ops, self.probe_ops.append, self.probe_ts.append
         open_calls, path, new_src = self.open_calls, self.path, _new_src
         # The usual file, all at once (each task's calls and returns adjacent on one CPU); else one by one.
-        in_bulk = in_order and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos,
+        # A light walk takes a CPU whose time goes down too (its ops sorted as _merge() sorts them).
+        self.light_in_order = in_order
+        in_bulk = (in_order or light) and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos,
                                                                            p_eid,
                                                                            p_bounds)
         if light and not in_bulk:
@@ -927,7 +929,9 @@ class _Extractor:
             n_calls = sum(codes.count(code[c]) for c in [*unpaired, *(c for c, _ in pairs)])
             self.n_lazy += n_calls
             if n_calls:  # else no second walk
-                self.probe_stream = self._light_stream(plans, probes, bulk, pairs, unpaired)
+                calls = {*unpaired, *(c for c, _ in pairs)}
+                runs = None if self.light_in_order else self._light_runs(calls)
+                self.probe_stream = self._light_stream(plans, probes, bulk, pairs, unpaired, runs)
             return True
         if self.lazy:
             self._stream_bulk(plans, probes, bulk, pairs, unpaired, code, codes, spans, p_ts, p_eid, p_bounds)
@@ -1024,9 +1028,53 @@ class _Extractor:
         one_field = struct.Struct(f"{st.format[0]}{f.offset}x{letter}{st.size - f.offset - f.size}x")
         return list(map(operator.itemgetter(0), one_field.iter_unpack(payloads)))
 
+    def _probe_records(self, cpu: Any) -> Iterator[tuple[int, int, bytes, int]]:
+        """(light) One CPU's probe records, ``(ts, event id, page, payload start)``, by the general page walk."""
+        td = self.td
+        buf = td.buffer("")
+        walk = td.page_walker(buf, cpu)
+        type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
+        probe = set(self.light_ids)
+        for poff, page in td.iter_pages(buf, cpu):
+            _, recs = walk(poff, page)
+            for ts, s, _, _ in recs:
+                eid = type_of(page, s)[0]
+                if eid in probe:
+                    yield ts, eid, page, s
+
+    def _light_runs(self, calls: set[int]) -> tuple[list[array[int]], list[tuple[int, int, int]]]:
+        """(light) For a file with a CPU whose time goes down: each call's place in the merged order of the
+        probe records (as :func:`_merged` gives it, CPU by CPU), and the calls' runs of ascending time on
+        each CPU ``(cpu index, first call, end)``.  The runs merged by (time, place) is the stable sort by
+        time of the merged calls, which :func:`_merge` makes.  Raises :class:`_Heavy` past 64 runs (each
+        is read from its CPU's start)."""
+        cpus = sorted(self.td.buffer("").cpus, key=lambda c: c.cpu)
+
+        def marks(ci: int, cpu: Any) -> Iterator[tuple[int, int, bool]]:
+            for ts, eid, _, _ in self._probe_records(cpu):
+                yield ts, ci, eid in calls
+
+        places = [array("q") for _ in cpus]
+        starts: list[list[int]] = [[0] for _ in cpus]
+        last: list[int | None] = [None] * len(cpus)
+        merged = heapq.merge(*(marks(ci, c) for ci, c in enumerate(cpus)), key=operator.itemgetter(0))
+        for m, (ts, ci, call) in enumerate(merged):
+            if call:
+                prev = last[ci]
+                if prev is not None and ts < prev:
+                    starts[ci].append(len(places[ci]))
+                    if sum(map(len, starts)) > 64:
+                        raise _Heavy
+                last[ci] = ts
+                places[ci].append(m)
+        runs = [(ci, lo, hi) for ci, st in enumerate(starts) for lo, hi in itertools.pairwise([*st, len(places[ci])])
+                if hi > lo]
+        return places, runs
+
     def _light_stream(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
-                      pairs: list[tuple[int, int | None]],
-                      unpaired: list[int]) -> Iterator[tuple[list[Op], array[int]]]:
+                      pairs: list[tuple[int, int | None]], unpaired: list[int],
+                      runs: tuple[list[array[int]], list[tuple[int, int, int]]] | None = None,
+                      ) -> Iterator[tuple[list[Op], array[int]]]:
         """:meth:`_bulk_ops` for a light walk (checked by :meth:`_probes_in_bulk`): the probe records read
         again, each CPU's as they come, and the CPUs merged by time (a tie to the lower CPU, as the stable
         sort of :func:`_merged_chunks` puts them); the ops a window at a time with their times (ns)."""
@@ -1152,6 +1200,9 @@ class _Extractor:
                 collections.deque(map(out.__setitem__, sel, ops), 0)
             return out
 
+        if runs is not None:
+            yield from self._sorted_runs(runs, cpus, kinds, returns, build)
+            return
         streams = [cpu_ops(c) for c in cpus]
         if len(streams) == 1:
             for ops, times in streams[0]:
@@ -1165,6 +1216,54 @@ class _Extractor:
             if not chunk:
                 return
             yield list(map(operator.itemgetter(1), chunk)), array("q", map(operator.itemgetter(0), chunk))
+
+    def _sorted_runs(self, runs: tuple[list[array[int]], list[tuple[int, int, int]]], cpus: list[Any],
+                     kinds: dict[int, tuple[Any, ...]], returns: dict[int, tuple[Any, ...]],
+                     build: Callable[[list[int], list[tuple[Any, ...]], list[Any]], list[Op]],
+                     ) -> Iterator[tuple[list[Op], array[int]]]:
+        """(light) The ops of a file with a CPU whose time goes down: each run of :meth:`_light_runs` read
+        from its CPU on its own, the runs merged by (time, place in the merged order)."""
+        places, spans = runs
+        window = max(64, 2048 // len(spans))
+
+        def run_ops(ci: int, lo: int, hi: int) -> Iterator[tuple[tuple[int, int], Op]]:
+            """Calls lo..hi-1 of CPU ci (counted from its start), with their results, keyed."""
+            c_eid: list[int] = []
+            c_ts: list[int] = []
+            c_vals: list[tuple[Any, ...]] = []
+            c_exp: list[Any] = []
+            k, kept, done = -1, False, lo
+            for ts, eid, page, s in self._probe_records(cpus[ci]):
+                if len(c_eid) > window:  # the last call may wait for its return
+                    ops = build(c_eid[:-1], c_vals[:-1], c_exp[:-1])
+                    yield from zip(zip(c_ts[:-1], places[ci][done:done + len(ops)], strict=True), ops, strict=True)
+                    done += len(ops)
+                    del c_eid[:-1], c_ts[:-1], c_vals[:-1], c_exp[:-1]
+                kd = kinds.get(eid)
+                if kd is not None:
+                    k += 1
+                    if k >= hi:
+                        break
+                    kept = k >= lo
+                    if kept:
+                        c_eid.append(eid)
+                        c_ts.append(ts)
+                        c_vals.append(kd[0](page, s))
+                        c_exp.append(None)
+                    continue
+                r = returns.get(eid)
+                if r is not None and kept:  # the return of the call just before (checked)
+                    c_exp[-1] = _expect(r[0](page, s)[r[1]], r[2])
+            if c_eid:
+                ops = build(c_eid, c_vals, c_exp)
+                yield from zip(zip(c_ts, places[ci][done:done + len(ops)], strict=True), ops, strict=True)
+
+        merged = heapq.merge(*(run_ops(*span) for span in spans), key=operator.itemgetter(0))
+        while True:
+            chunk = list(itertools.islice(merged, 2048))
+            if not chunk:
+                return
+            yield [op for _, op in chunk], array("q", [key[0] for key, _ in chunk])
 
     def _stream_bulk(self, plans: dict[int, tuple[Any, ...]], probes: dict[int, _Probe], bulk: dict[int, list[Any]],
                      pairs: list[tuple[int, int | None]], unpaired: list[int], code: dict[int, int], codes: bytes,
