@@ -527,8 +527,10 @@ class _Extractor:
                 eid = halves[s << 1]
                 if eid == con:
                     lw = words[s + mw]  # type: ignore[operator]
-                    o = (s << 2) + (lw & 0xFFFF)
-                    msg(page[o:o + (lw >> 16)].rstrip(b"\0") if (lw & 0xFFFF) + (lw >> 16) <= ln else b"")
+                    mlen = lw >> 16
+                    lo = lw & 0xFFFF
+                    o = (s << 2) + lo
+                    msg(page[o:o + mlen].rstrip(b"\0") if lo + mlen <= ln else b"")
                     at_ts(ts)
                     at_off(poff + step * i)
                 elif eid == fn_id and ln >= need:
