@@ -1221,6 +1221,7 @@ class _Extractor:
 
 
 _new_src = fast_new(Src, "path", "offset", "timestamp")
+_new_src_text = fast_new(Src, "path", "offset", "timestamp", "text")
 _new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
 _many_src = fast_new_many(Src, "path", "offset", "timestamp")
@@ -1447,7 +1448,7 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
         if not 0 <= i < n or lines[i] < 0:
             return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
         g = lines[i]
-        return Src(path, offset=offs[g], timestamp=tss[g] / 1e9, text=s.text)
+        return _new_src_text(path, offs[g], tss[g] / 1e9, s.text)
 
     def position(p: str) -> str:
         i = int(p) - first if p.isdigit() else -1
