@@ -1337,7 +1337,7 @@ def _only(codes: bytes, ks: Iterable[int]) -> bytes:
     picked = set(ks)
     return codes.translate(bytes(int(k in picked) for k in range(256)))
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
-_LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+_LINE6, _LINE9 = b"[%5d.%%06d] %%s\n", b"[%5d.%%09d] %%s\n"
 
 
 def _extend_q(arr: array[int], col: list[int]) -> None:
@@ -1365,19 +1365,21 @@ def _ascending(a: Any, start: int) -> bool:
 
 def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
     """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
-    fracs = [t % 1_000_000_000 for t in tss]
-    fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
-    if len(msgs) != len(fracs):
+    if len(msgs) != len(tss):
         raise ValueError("one message per timestamp")
-    # Seconds, fraction, message interleaved by slice assignment: no tuple per line.
-    values: list[Any] = [None] * (3 * len(fracs))
-    values[0::3] = [t // 1_000_000_000 for t in tss]
-    values[1::3] = [f if f % 1000 else f // 1000 for f in fracs]
-    values[2::3] = msgs
+    # Each line's format with its seconds written in (key: the seconds, ~ them for nine decimals): the
+    # seconds change every few thousand lines, so one int fewer to format a line.
+    keys = [t // 1_000_000_000 if not t % 1000 else ~(t // 1_000_000_000) for t in tss]
+    lines = {k: _LINE6 % k if k >= 0 else _LINE9 % ~k for k in set(keys)}
+    fmt = b"".join(map(lines.__getitem__, keys))
+    # Fraction and message interleaved by slice assignment: no tuple per line.
+    values: list[Any] = [None] * (2 * len(keys))
+    values[0::2] = [t % 1_000_000_000 // 1000 if not t % 1000 else t % 1_000_000_000 for t in tss]
+    values[1::2] = msgs
     text = fmt % tuple(values)
     # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
     if b"\0" in text:
-        values[2::3] = [m.split(b"\0", 1)[0] for m in msgs]
+        values[1::2] = [m.split(b"\0", 1)[0] for m in msgs]
         text = fmt % tuple(values)
     return text.decode("utf-8", "surrogateescape")
 
