@@ -26,14 +26,18 @@ Figures (2026-11-25, shared 2-vCPU machine, Python 3.11, trace-cmd 3.1.6; best o
 ``iter_console`` is reading the file and extracting its printk:console events.
 ``extract`` is read_tracedat()'s whole walk before the console parser: it also
 turns the 500,000 kprobes into ops and looks up 500,000 function hits, and
-keeps the rebuilt console text for the parser.  On a file of 2,000,000
+keeps the console messages, times and positions for the parser (the figures
+above are from before 2026-12-07, when it also made the console text; that
+text is now made as the console parser reads it).  On a file of 2,000,000
 console events only (251 MB), iter_console took 7.2-7.5 s CPU against
 trace-cmd's 5.0-5.9 s (1.2-1.5x), 28 MB against 109 MB.
 ``--shapes`` writes one file per event shape (probe: kprobe/kretprobe and
 fprobe entry/exit pairs on memblock_* with a kprobe on memblock_reserve;
 function: function-tracer hits; console; mixed), uncompressed and zstd, and
 prints read_tracedat()'s extraction walk against ``trace-cmd report`` on
-each, then a table; README.md (Benchmarks) holds the latest figures.
+each, then a table; README.md (Benchmarks) holds the latest figures.  For
+the shapes with console events the table's ``+text`` column is the walk with
+the console text made at once, as the walk made it before.
 
 Not a test: the numbers depend on the machine; record them with the commit that changed them.
 """
@@ -204,9 +208,11 @@ with open_tracedat(path) as td:
         n = sum(len(page) for c in buf.cpus for _, page in td.iter_pages(buf, c))
     elif what == "iter_console":
         n = sum(1 for _ in iter_console(td))
-    else:  # the extraction walk of read_tracedat(): console text rebuilt, probes and functions collected
+    else:  # the extraction walk of read_tracedat(): console events decoded, probes and functions collected
         ex = _Extractor(td, path, False, None)
         ex.walk(ex._meta())
+        if what == "text":  # ... and the console text the parser reads (made as it reads it) made now
+            ex.console_text()
         n = len(ex.lines) + len(ex.probe_ops) + len(ex.probe_obs)
 # VmHWM is this process's own peak: wait4()'s maxrss cannot go below the parent's RSS (kept across exec).
 hwm = next((int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")), 0)
@@ -281,21 +287,24 @@ def shapes_table(n: int, out: str, repeat: int) -> None:
     rows = []
     for shape in SHAPES:
         for compression in ("none", "zstd"):
-            best = vs_trace_cmd(n, out, repeat, shape, compression, ("extract",))
+            # "text": the walk and the console text made at once (the console parser makes it as it reads)
+            phases = ("extract", "text") if shape in ("console", "mixed") else ("extract",)
+            best = vs_trace_cmd(n, out, repeat, shape, compression, phases)
             rows.append((shape, compression, best))
     any_file = os.path.join(out, f"function-none-{n}.dat")
     floor = min((_measured([sys.executable, "-c", _CHILD, "imports", any_file]) for _ in range(repeat)),
                 key=lambda m: m[2])
     floor_hwm = int(floor[0].split()[3])
     print(f"\n{'shape':<9} {'compr':<5} {'file':>8} {'pages':>8} {'trace-cmd cpu':>14} {'extract cpu':>12} "
-          f"{'ratio':>6} {'trace-cmd RSS':>14} {'extract RSS':>12}")
+          f"{'ratio':>6} {'trace-cmd RSS':>14} {'extract RSS':>12} {'+text cpu':>10}")
     for shape, compression, best in rows:
         size, data, _ = best["file"]
         tc, tc_rss = best.get("trace-cmd report", (0.0, 0.0, 0))[1:]
         ex = best["extract"]
         ratio = f"{ex[1] / tc:5.2f}x" if tc else "   -"
+        text = f"{best['text'][1]:8.2f} s" if "text" in best else f"{'-':>10}"
         print(f"{shape:<9} {compression:<5} {size / 1e6:5.1f} MB {data / 1e6:5.1f} MB {tc:12.2f} s {ex[1]:10.2f} s "
-              f"{ratio:>6} {tc_rss / 1024:11.0f} MB {ex[2] / 1024:9.0f} MB")
+              f"{ratio:>6} {tc_rss / 1024:11.0f} MB {ex[2] / 1024:9.0f} MB {text}")
     print(f"interpreter start and the extraction's imports alone: cpu {floor[2]:.2f} s, peak RSS "
           f"{floor_hwm / 1024:.0f} MB (VmHWM); no child's peak RSS reads below this process's, "
           f"{floor[3] / 1024:.0f} MB")

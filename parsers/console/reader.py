@@ -1660,11 +1660,12 @@ def read_console_text(text: str, path: str = "<console>", *, strict: bool = Fals
     return _read(reader, lambda: (text,), _text_key(path, text))
 
 
-def read_console_pieces(pieces: list[str], path: str = "<console>", *, strict: bool = False) -> Trace:
+def read_console_pieces(pieces: list[str] | Iterator[str], path: str = "<console>", *, strict: bool = False) -> Trace:
     """:func:`read_console_text` of ``"".join(pieces)``, each piece let go (set to ``""``) once the reader has
     it: the text is never held whole.  It is read once, so it must hold one boot at most: at most one
-    ``Linux version`` anywhere (else :class:`ValueError`: give it to :func:`read_console_text`)."""
-    if sum(p.count("Linux version") for p in pieces) > 1:
+    ``Linux version`` anywhere (else :class:`ValueError`: give it to :func:`read_console_text`).  *pieces*
+    may also be an iterator, its pieces made as the reader takes them: the caller then vouches for the one boot."""
+    if isinstance(pieces, list) and sum(p.count("Linux version") for p in pieces) > 1:
         raise ValueError("read_console_pieces() reads one boot: this text may hold several")
     taken = False
 
@@ -1673,6 +1674,9 @@ def read_console_pieces(pieces: list[str], path: str = "<console>", *, strict: b
         if taken:
             raise AssertionError("read_console_pieces(): a one-boot text read twice")
         taken = True
+        if not isinstance(pieces, list):
+            yield from pieces
+            return
         for i in range(len(pieces)):
             piece, pieces[i] = pieces[i], ""
             yield piece

@@ -299,8 +299,10 @@ class _Extractor:
         self._symbols: _Symbols | None = None
         # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
         # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
-        self.parts: list[str] = []
+        self.parts: Iterator[str] = iter(())  # made as they are taken (_console_text())
         self.lines = array("q")  # an int array, not a list: no int object per line kept for the parse
+        #: some console record's page holds "Linux version" (a banner, maybe: the text is then read whole)
+        self.banner = False
         self.offs = array("q")
         self.tss = array("q")
         self.probe_ops: list[Op] = []
@@ -407,6 +409,7 @@ class _Extractor:
         cpu_id = -1
         c_hits: list[tuple[int, int, str, int]] = []
         first_out: tuple[int, int] | None = None
+        banner = False  # some page with console records holds "Linux version"
 
         def memblock_name(ip: int) -> str | None:
             """The memblock function holding *ip*, None for any other; remembered in ``names``."""
@@ -541,8 +544,10 @@ class _Extractor:
                 eid = halves[s << 1]
                 if eid == con:
                     lw = words[s + mw]  # type: ignore[operator]
-                    o = (s << 2) + (lw & 0xFFFF)
-                    msg(page[o:o + (lw >> 16)].rstrip(b"\0") if (lw & 0xFFFF) + (lw >> 16) <= ln else b"")
+                    mlen = lw >> 16
+                    lo = lw & 0xFFFF
+                    o = (s << 2) + lo
+                    msg(page[o:o + mlen].rstrip(b"\0") if lo + mlen <= ln else b"")
                     at_ts(ts)
                     at_off(poff + step * i)
                 elif eid == fn_id and ln >= need:
@@ -641,6 +646,8 @@ class _Extractor:
             for poff, page in td.iter_pages(buf, c):
                 if light and len(p_ts) >= 4096:
                     squeeze()
+                if not banner and cid is not None and b"Linux version" in page:
+                    banner = True  # a console message may hold a banner: _console_trace() reads the text whole
                 if one_pass and in_place(poff, page, c_hits):
                     continue
                 _, recs = walk(poff, page)
@@ -708,8 +715,9 @@ class _Extractor:
             hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(squeezed + len(p_ts))
-        self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
-        c_msgs.clear()
+        # The text is made as the console parser reads it (_console_trace()): here only what it is made of.
+        self.offs, self.tss, self.banner = c_offs, c_tss, banner
+        self.parts = self._console_text(side, meta, c_msgs, c_tss, _merged(c_tss, c_bounds, in_order))
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
@@ -1348,10 +1356,10 @@ class _Extractor:
             yield out, array("q", map(p_ts.__getitem__, gs))
 
     def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
-                      offs: array[int], order: Iterable[int]) -> None:
-        """Rebuild the console text in merged order, the capture's kept-aside lines in their places."""
-        parts, lines = self.parts, self.lines
-        self.offs, self.tss = offs, tss
+                      order: Iterable[int]) -> Iterator[str]:
+        """The console text rebuilt in merged order, the capture's kept-aside lines in their places: its parts,
+        made one at a time as they are taken (each line's record index goes to ``lines`` as its part is made)."""
+        lines = self.lines
         # Read as it is merged: the order is never a list of the whole file's indices.
         order = iter(order)
         done = 0
@@ -1362,17 +1370,24 @@ class _Extractor:
                 if not seg:
                     break
                 pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
-                parts.append(_stamped(pick(tss), pick(msgs)))
+                part = _stamped(pick(tss), pick(msgs))
                 # Each message let go once written: the text grows as they go, not on top of them all.
                 any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
                 _extend_q(lines, seg)
                 done += len(seg)
+                yield part
             if text is not None:
-                parts.append(text)
                 lines.append(-1)
+                yield text
+        msgs.clear()
         for text in _debugfs_sections(meta.get("debugfs", {})):
-            parts.append(text)
             lines.append(-1)
+            yield text
+
+    def console_text(self) -> list[str]:
+        """The rebuilt console text's parts, all made now (after :meth:`walk`; for tests and benchmarks)."""
+        self.parts = iter(parts := list(self.parts))
+        return parts
 
     def _meta(self) -> dict[str, Any]:
         opt = self.td.option(KHO_REPLAY_OPTION)
@@ -1518,31 +1533,52 @@ class _Extractor:
         from ..console import read_console_pieces, read_console_text
 
         td = self.td
-        parts = self.parts
+        made: list[str] = []  # the parts made so far and not yet read
+        rest = self.parts
+
+        def made_as_taken() -> Iterator[str]:
+            for part in rest:
+                made.append(part)
+                yield part
+
         # The console parser's own MEMBLOCKISH/VERSION_LINE, stamped, over each part (each is whole lines, and
-        # neither regex spans lines but for blank ones).
-        if any(map(_MEMBLOCKISH_TEXT.search, parts)):
+        # neither regex spans lines but for blank ones): the parts are made up to the first memblock line.
+        if any(map(_MEMBLOCKISH_TEXT.search, made_as_taken())):
             first = 1  # line number of the first rebuilt line
-            if not any(map(_VERSION_TEXT.search, parts)):
+            banner = self.banner or any("Linux version" in text for _, text in meta.get("text", [])) \
+                or "Linux version" in "".join(_debugfs_sections(meta.get("debugfs", {})))
+            parts: list[str] | Iterator[str]
+            if banner:
+                # The text may hold a banner or several: made whole, and looked at as the parser will read it.
+                parts = made + list(rest)
+                made.clear()
+            else:
+                # No "Linux version" anywhere (the usual capture after boot): no banner, one boot, and the
+                # parts are made as the parser reads them, each let go once read.
+                parts = itertools.chain(_taken(made), rest)
+            if not banner or not any(map(_VERSION_TEXT.search, parts)):  # type: ignore[arg-type]
                 # Captured after boot (trace-cmd record): the kernel's banner is not in the ring buffer.
                 release, machine = _uname(td)
                 if release is None:
                     raise UnsupportedError(self.path, "no 'Linux version' console line and no UNAME option: "
                                                       "cannot tell which kernel recorded this", offset=0)
-                parts.insert(0, f"Linux version {release} ({machine}) [trace.dat UNAME]\n")
+                head = f"Linux version {release} ({machine}) [trace.dat UNAME]\n"
+                parts = [head, *parts] if banner else itertools.chain((head,), parts)
                 first = 2
-            if sum(p.count("Linux version") for p in parts) <= 1:
-                # One boot (the usual): the parts go to the parser one by one, let go as it reads them.
+            if not banner:
                 t = read_console_pieces(parts, self.path, strict=self.strict)
+            elif sum(p.count("Linux version") for p in parts) <= 1:
+                # One boot (the usual): the parts go to the parser one by one, let go as it reads them.
+                t = read_console_pieces(parts, self.path, strict=self.strict)  # type: ignore[arg-type]
             else:
                 text = "".join(parts)
-                parts.clear()
+                parts.clear()  # type: ignore[union-attr]
                 t = read_console_text(text, self.path, strict=self.strict)
                 del text  # read: not held while the ops are relocated and merged
-            parts.clear()
+            collections.deque(rest, 0)  # every part made (a parser that stopped early): every line's record known
             t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
         elif self.probe_ops or self.probe_obs or self.n_lazy:
-            parts.clear()
+            made.clear()
             t = Trace(_context(td, self.path, meta), ())
         else:
             raise FormatError(self.path, "no memblock activity: no memblock=debug console lines and no "
@@ -1562,6 +1598,7 @@ class _Extractor:
 
 
 _new_src = fast_new(Src, "path", "offset", "timestamp")
+_new_src_text = fast_new(Src, "path", "offset", "timestamp", "text")
 _new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
 _many_src = fast_new_many(Src, "path", "offset", "timestamp")
@@ -1677,7 +1714,7 @@ def _only(codes: bytes, ks: Iterable[int]) -> bytes:
     picked = set(ks)
     return codes.translate(bytes(int(k in picked) for k in range(256)))
 #: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
-_LINE6, _LINE9 = b"[%5d.%06d] %s\n", b"[%5d.%09d] %s\n"
+_LINE6, _LINE9 = b"[%5d.%%06d] %%s\n", b"[%5d.%%09d] %%s\n"
 
 
 def _extend_q(arr: array[int], col: list[int]) -> None:
@@ -1705,21 +1742,30 @@ def _ascending(a: Any, start: int) -> bool:
 
 def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
     """Console lines ``[stamp] msg``, each message cut at its NUL, formatted by one ``%`` over the lot."""
-    fracs = [t % 1_000_000_000 for t in tss]
-    fmt = b"".join([_LINE9 if f % 1000 else _LINE6 for f in fracs])
-    if len(msgs) != len(fracs):
+    if len(msgs) != len(tss):
         raise ValueError("one message per timestamp")
-    # Seconds, fraction, message interleaved by slice assignment: no tuple per line.
-    values: list[Any] = [None] * (3 * len(fracs))
-    values[0::3] = [t // 1_000_000_000 for t in tss]
-    values[1::3] = [f if f % 1000 else f // 1000 for f in fracs]
-    values[2::3] = msgs
+    # Each line's format with its seconds written in (key: the seconds, ~ them for nine decimals): the
+    # seconds change every few thousand lines, so one int fewer to format a line.
+    keys = [t // 1_000_000_000 if not t % 1000 else ~(t // 1_000_000_000) for t in tss]
+    lines = {k: _LINE6 % k if k >= 0 else _LINE9 % ~k for k in set(keys)}
+    fmt = b"".join(map(lines.__getitem__, keys))
+    # Fraction and message interleaved by slice assignment: no tuple per line.
+    values: list[Any] = [None] * (2 * len(keys))
+    values[0::2] = [t % 1_000_000_000 // 1000 if not t % 1000 else t % 1_000_000_000 for t in tss]
+    values[1::2] = msgs
     text = fmt % tuple(values)
     # Messages come with their trailing NULs stripped; one with a NUL inside is cut there, as trace-cmd prints it.
     if b"\0" in text:
-        values[2::3] = [m.split(b"\0", 1)[0] for m in msgs]
+        values[1::2] = [m.split(b"\0", 1)[0] for m in msgs]
         text = fmt % tuple(values)
     return text.decode("utf-8", "surrogateescape")
+
+
+def _taken(parts: list[str]) -> Iterator[str]:
+    """The items of *parts*, each let go as it is taken."""
+    parts.reverse()
+    while parts:
+        yield parts.pop()
 
 
 def _merged(tss: array[int], bounds: list[int], in_order: bool) -> Iterable[int]:
@@ -1781,7 +1827,7 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
         if not 0 <= i < n or lines[i] < 0:
             return Src(path)  # a line that was no event: the capture's text kho-replay kept aside
         g = lines[i]
-        return Src(path, offset=offs[g], timestamp=tss[g] / 1e9, text=s.text)
+        return _new_src_text(path, offs[g], tss[g] / 1e9, s.text)
 
     def position(p: str) -> str:
         i = int(p) - first if p.isdigit() else -1

@@ -356,7 +356,7 @@ def test_the_in_place_page_walk_is_the_general_walk(tmp_path_factory: pytest.Tem
                 ex.walk(ex._meta())
             except InputError as e:
                 return str(e)
-            return repr(("".join(ex.parts), list(ex.lines), list(ex.offs), list(ex.tss), ex.probe_ops,
+            return repr(("".join(ex.console_text()), list(ex.lines), list(ex.offs), list(ex.tss), ex.probe_ops,
                          [op.src for op in ex.probe_ops], list(ex.probe_ts), ex.probe_obs, ex.skipped,
                          sorted(ex.dropped.items())))
 
