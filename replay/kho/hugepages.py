@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .params import memparse_end
+
 __all__ = ["HugepagesRequest", "Hstate", "HugetlbParams", "hugepages_request", "hugetlb_params",
            "memparse_prefix"]
 
@@ -30,25 +32,17 @@ HPAGE_SIZE = SZ_2M
 #: The gigantic size whose pages memblock allocates at boot (PUD_SIZE).
 GIGANTIC = SZ_1G
 
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
 _COUNT = re.compile(r"\d+")
-_SUFFIX_SHIFT = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 
 
 def memparse_prefix(text: str) -> int:
-    """The kernel's ``memparse()``: the leading number (``0x`` hex, ``0`` octal, else decimal) and one
-    suffix letter, ignoring what follows; 0 when *text* does not start with a number.
+    """The kernel's ``memparse()`` of the size *text* starts with, ignoring what follows; 0 when it does
+    not start with a number.
 
     >>> memparse_prefix("1G"), memparse_prefix("1024m"), memparse_prefix("0x40000000"), memparse_prefix("G")
     (1073741824, 1073741824, 1073741824, 0)
     """
-    m = _NUMBER.match(text)
-    if not m:
-        return 0
-    digits = m.group()
-    n = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits, 8) if digits[0] == "0" else int(digits)
-    shift = _SUFFIX_SHIFT.get(text[m.end():m.end() + 1].lower(), 0)
-    return min(n << shift, (1 << 64) - 1)  # check_shl_overflow() saturates at ULLONG_MAX
+    return memparse_end(text)[0]
 
 
 @dataclass(slots=True)

@@ -27,7 +27,6 @@ HugetlbCma(size=3221225472, percent=0, per_node=((0, 2147483648, False), (1, 107
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from ..errors import KhoReplayError
 from ..memblock.engine import Memblock, round_up
 from ..memblock.search import for_each_free_mem_range
 from ..ops import Alloc
+from .params import memparse
 
 __all__ = [
     "CmaArea",
@@ -53,8 +53,6 @@ CMA_MAX_RANGES = 8
 HUGETLB_PAGE_ORDER = 9
 _KSTRTOBOOL_TRUE = ("y", "1", "on", "yes", "true")
 _KSTRTOBOOL = (*_KSTRTOBOOL_TRUE, "n", "0", "off", "no", "false")
-_NUM = r"(?:0[xX][0-9a-fA-F]+|\d+)"
-_SIZE = re.compile(rf"^({_NUM})([KMGTPEkmgtpe]?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +65,11 @@ class HugetlbCma:
 
 
 def _memparse(text: str) -> int | None:
-    m = _SIZE.match(text)
-    if not m:
+    # the whole of *text* one size, read as memparse() reads it (a leading 0 is octal)
+    try:
+        return memparse(text)
+    except KhoReplayError:
         return None
-    n = int(m.group(1), 16) if m.group(1)[:2].lower() == "0x" else int(m.group(1))
-    return n << {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}[m.group(2).upper()]
 
 
 def parse_hugetlb_cma(value: str, *, percent: bool, max_numnodes: int = 1 << 10) -> HugetlbCma:
@@ -87,10 +85,10 @@ def parse_hugetlb_cma(value: str, *, percent: bool, max_numnodes: int = 1 << 10)
     bad = KhoReplayError(f"hugetlb_cma={value}: expected SIZE or nid:SIZE[,nid:SIZE]{pct}")
     if ":" not in value:
         if percent and value.endswith("%"):
-            n = value[:-1]
-            if not n.isdigit() or int(n) > 100:
+            n = _memparse(value[:-1])
+            if n is None or n > 100:
                 raise bad  # 7.3 :172 warns "invalid percentage" and keeps nothing
-            return HugetlbCma(percent=int(n))
+            return HugetlbCma(percent=n)
         size = _memparse(value)
         if size is None:
             raise bad
@@ -100,8 +98,9 @@ def parse_hugetlb_cma(value: str, *, percent: bool, max_numnodes: int = 1 << 10)
         nid_s, _, v = part.partition(":")
         if not nid_s.isdigit() or int(nid_s) >= max_numnodes:
             raise bad  # :118/:135: a node >= MAX_NUMNODES ends the parse
-        if percent and v.endswith("%") and v[:-1].isdigit() and int(v[:-1]) <= 100:
-            nodes[int(nid_s)] = (int(v[:-1]), True)
+        n = _memparse(v[:-1]) if percent and v.endswith("%") else None
+        if n is not None and n <= 100:
+            nodes[int(nid_s)] = (n, True)
             continue
         size = _memparse(v)
         if size is None:

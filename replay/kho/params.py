@@ -16,21 +16,52 @@ from dataclasses import dataclass
 
 from ..errors import KhoReplayError
 
-__all__ = ["KhoParams", "memparse", "parse_kho_cmdline"]
+__all__ = ["KhoParams", "memparse", "memparse_end", "parse_kho_cmdline", "strtoull_end"]
 
-_MEMPARSE = re.compile(r"^(\d+|0[xX][0-9a-fA-F]+)([KMGTPEkmgtpe]?)$")
-_SHIFT = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}
+#: simple_strtoull(..., 0)'s number: 0x hex (a hex digit must follow), a leading 0 octal, else decimal.
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+_SUFFIX_SHIFT = {"k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+
+
+def strtoull_end(text: str, pos: int = 0) -> tuple[int, int]:
+    """``simple_strtoull(text + pos, &end, 0)``: the number and where it ends (*pos* when none starts there).
+
+    >>> strtoull_end("0x1e"), strtoull_end("010"), strtoull_end("08"), strtoull_end("x")
+    ((30, 4), (8, 3), (0, 1), (0, 0))
+    """
+    m = _NUMBER.match(text, pos)
+    if not m:
+        return 0, pos
+    digits = m.group()
+    n = int(digits, 16) if digits[:2] in ("0x", "0X") else int(digits, 8) if digits[0] == "0" else int(digits)
+    return n, m.end()
+
+
+def memparse_end(text: str, pos: int = 0) -> tuple[int, int]:
+    """The kernel's ``memparse()`` (lib/cmdline.c) at ``text[pos:]``: the value and where its end
+    pointer stops (*pos* when no number starts there: a suffix letter alone is not consumed).
+
+    >>> memparse_end("64M,3G"), memparse_end("010k"), memparse_end("0x1000"), memparse_end("G")
+    ((67108864, 3), (8192, 4), (4096, 6), (0, 0))
+    """
+    n, end = strtoull_end(text, pos)
+    if end == pos:
+        return 0, pos
+    shift = _SUFFIX_SHIFT.get(text[end:end + 1].lower())
+    if shift is None:
+        return n, end
+    return min(n << shift, (1 << 64) - 1), end + 1  # check_shl_overflow() saturates at ULLONG_MAX
 
 
 def memparse(text: str) -> int:
-    """The kernel's ``memparse()`` for one fully consumed size (``512M``, ``0x1000``).
+    """``memparse()`` of one size that must be all of *text* (``512M``, ``0x1000``, ``010`` octal).
 
-    :raises KhoReplayError: on anything else.
+    :raises KhoReplayError: when *text* is empty or anything follows the size.
     """
-    m = _MEMPARSE.match(text)
-    if not m:
+    value, end = memparse_end(text)
+    if end == 0 or end != len(text):
         raise KhoReplayError(f"not a size: {text!r}")
-    return int(m.group(1), 0) << _SHIFT[m.group(2).upper()]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

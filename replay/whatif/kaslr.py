@@ -26,14 +26,13 @@ free for gigantic pages (``process_gb_huge_pages()``):
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import KhoReplayError
 from ..kho.hugepages import memparse_prefix
-from ..kho.params import memparse
+from ..kho.params import memparse, strtoull_end
 from ..ops import Add, Alloc, Reserve, ReserveKern, Trace
 
 __all__ = [
@@ -124,14 +123,13 @@ def _cmdline_limits(cmdline: str) -> tuple[int, list[tuple[int, int]], int, bool
             if key == "hugepagesz":
                 gbpage_sz = memparse_prefix(val) == PUD_SIZE  # memparse() reads the leading size only
             elif key == "hugepages" and gbpage_sz:
-                # boot_kstrtoul(): a per-node list fails to parse and leaves the count as it was.
-                with contextlib.suppress(ValueError):
-                    gb_pages = int(val, 0)
+                # boot_kstrtoul(..., 0): the whole value one number (a leading 0 octal); a per-node list
+                # fails to parse and leaves the count as it was.
+                n, end = strtoull_end(val)
+                if end and end == len(val):
+                    gb_pages = n
         elif key == "mem" and eq and val != "nopentium":
-            try:
-                size = memparse(val)
-            except KhoReplayError:
-                size = 0
+            size = memparse_prefix(val)  # memparse(p, &p): the leading size, what follows it unread
             if size == 0:
                 break  # "if (mem_size == 0) break;"
             limit = min(limit, size)

@@ -21,6 +21,14 @@ def test_explicit_sizes_and_message():
     assert p.messages == ("KHO: scratch areas: lowmem: 16MiB global: 512MiB pernode: 256MiB",)
 
 
+def test_kho_scratch_sizes_read_as_memparse_reads_them():
+    # simple_strtoull(..., 0): a leading 0 is octal, 0x hex; a suffix is upper or lower case
+    p = parse_kho_cmdline("kho=on kho_scratch=010m,0x20000000,0")
+    assert (p.lowmem, p.global_, p.pernode) == (8 * M, 512 * M, 0)
+    # an octal literal with an 8 stops the number there: "08M" leaves "8M" unread, -EINVAL
+    assert parse_kho_cmdline("kho=on kho_scratch=08M,1G,1G").lowmem == 0
+
+
 @pytest.mark.parametrize("bad", ["kho_scratch=1M,2M", "kho_scratch=1M,2M,3Q", "kho_scratch=0,0,0",
                                  "kho_scratch=123456789012%", "kho_scratch=x%"])
 def test_malformed_kho_scratch_keeps_the_default_scale(bad):

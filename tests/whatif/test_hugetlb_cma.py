@@ -42,6 +42,9 @@ def test_parse_forms() -> None:
     assert per.per_node == ((0, G, False), (1, 2 * G, False)) and per.size == 3 * G
     assert parse_hugetlb_cma("0:50%,1:1G", percent=True).per_node == ((0, 50, True), (1, G, False))
     assert parse_hugetlb_cma("25%", percent=True).percent == 25
+    # memparse(): a leading 0 is octal, for a size and for a percentage alike
+    assert parse_hugetlb_cma("0:010M,1:010%", percent=True).per_node == ((0, 8 << 20, False), (1, 8, True))
+    assert parse_hugetlb_cma("0100M", percent=False).size == 64 << 20
     for bad, pct in (("25%", False), ("101%", True), ("2Q", True), ("0:1G,", True), ("2048:1G", True)):
         with pytest.raises(KhoReplayError):
             parse_hugetlb_cma(bad, percent=pct)

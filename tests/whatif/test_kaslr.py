@@ -70,6 +70,9 @@ def test_hugepages_needs_hugepagesz_1g_before_it() -> None:
     assert slot_areas(ram, image_size=IMG, cmdline="hugepages=2") == plain
     assert slot_areas(ram, image_size=IMG, cmdline="default_hugepagesz=1G hugepages=2") == plain
     assert slot_areas(ram, image_size=IMG, cmdline="hugepagesz=1G hugepagesz=2M hugepages=2") == plain
+    # boot_kstrtoul(..., 0) reads a leading 0 as octal: 02 is two pages, as 2 is
+    assert slot_areas(ram, image_size=IMG, cmdline="hugepagesz=1G hugepages=02") == slot_areas(
+        ram, image_size=IMG, cmdline="hugepagesz=1G hugepages=2")
     # A per-node list does not parse as a number: no blocks are kept.
     assert slot_areas(ram, image_size=IMG, cmdline="hugepagesz=1G hugepages=0:2") == plain
 
@@ -83,6 +86,12 @@ def test_mem_and_memmap_limits() -> None:
     assert not any(G - IMG < s < 2 * G for s in all_slots(areas))
     assert slot_areas(ram, image_size=IMG, cmdline="memmap=3G") == slot_areas(ram, image_size=IMG,
                                                                               cmdline="mem=3G")
+    # memparse(): mem= takes the leading size and reads a leading 0 as octal (04G is 4 GiB, 010G 8 GiB)
+    assert slot_areas(ram, image_size=IMG, cmdline="mem=2Gfoo") == slot_areas(ram, image_size=IMG, cmdline="mem=2G")
+    octal = slot_areas(ram, image_size=IMG, cmdline="memmap=010M$0x40000000")
+    assert octal == slot_areas(ram, image_size=IMG, cmdline="memmap=8M$0x40000000")
+    assert octal != slot_areas(ram, image_size=IMG, cmdline="memmap=10M$0x40000000")
+    assert slot_areas(ram, image_size=IMG, cmdline="memmap=02G") == slot_areas(ram, image_size=IMG, cmdline="mem=2G")
     # More than four memmap= regions disables physical KASLR (memmap_too_large).
     many = "memmap=" + ",".join(f"4K${n}G" for n in range(1, 7))
     assert slot_areas(ram, image_size=IMG, cmdline=many) == []
