@@ -954,6 +954,7 @@ class ConsoleReader(HiddenOps):
             if self.dump is not None or self.listing is not None or self.loose_tables:
                 return idx  # a state this walk does not keep: the rest line by line (read() makes their Lines)
             calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        del self.runs[end - n]  # walked: the text it holds can go
         return idx
 
     def _walk_lines(self, idx: int, end: int) -> int:
