@@ -346,13 +346,21 @@ class CallRun:
     whole, and the walk reads its fields from the text (reader._call_block), so most runs never make
     their Lines; one whose state needs them one by one reads :attr:`lines`."""
 
-    __slots__ = ("_lines", "count", "end", "lineno", "start", "text")
+    __slots__ = ("_lines", "count", "lineno", "pieces")
 
     def __init__(self, text: str, start: int, end: int, lineno: int) -> None:
-        self.text, self.start, self.end, self.lineno = text, start, end, lineno
+        self.lineno = lineno
         #: each line ends with a newline, the only line break among printable ASCII
         self.count = text.count("\n", start, end)
+        #: its text, cut in pieces the interpreter's small-object allocator holds: the capture's chunk goes at
+        #: once, and the memory of a walked run serves the ops made after it (a string of its own would
+        #: leave a hole in the C heap that small objects never reuse: peak RSS one capture's size higher)
+        self.pieces = [text[i:i + _PIECE if i + _PIECE < end else end] for i in range(start, end, _PIECE)]
         self._lines: list[Line] | None = None
+
+    def text(self) -> str:
+        """Its lines' text, newlines kept (made anew: let it go after use)."""
+        return "".join(self.pieces)
 
     @property
     def lines(self) -> list[Line]:
@@ -360,8 +368,7 @@ class CallRun:
         the spaces before it), a newline alone ends it."""
         if self._lines is None:
             self._lines = [_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
-                           for i, raw in enumerate(self.text[self.start:self.end].splitlines(keepends=True),
-                                                   self.lineno)
+                           for i, raw in enumerate(self.text().splitlines(keepends=True), self.lineno)
                            for k in (raw.index("] "),)]
         return self._lines
 
@@ -369,12 +376,18 @@ class CallRun:
         """Its last line (alone, when its Lines are not made)."""
         if self._lines is not None:
             return self._lines[-1]
-        p = self.text.rfind("\n", self.start, self.end - 1)
-        raw = self.text[self.start if p < 0 else p + 1:self.end]
+        tail = "".join(self.pieces[-3:])  # a call line is shorter than two pieces
+        p = tail.rfind("\n", 0, len(tail) - 1)
+        if p < 0:
+            return self.lines[-1]
+        raw = tail[p + 1:]
         k = raw.index("] ")
         return _new_line(Line, (self.lineno + self.count - 1, float(raw[1:k]), raw[k + 2:-1], raw, ""))
 
 
+#: CallRun's piece of text: a string of this many characters takes 512 bytes at most (the largest size the
+#: interpreter's small-object allocator serves)
+_PIECE = 448
 _new_line = tuple.__new__
 
 

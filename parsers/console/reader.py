@@ -445,7 +445,7 @@ class ConsoleReader(HiddenOps):
             end = start + n
             if end <= at:
                 continue
-            if holding is not None and (run := self.runs[start]).text.find(holding, run.start, run.end) >= 0:
+            if holding is not None and holding in self.runs[start].text():
                 # read whole, with the lines around it (no stamp holds the text: in a line's text if in its raw)
                 self._kept(start)
                 continue
@@ -858,7 +858,7 @@ class ConsoleReader(HiddenOps):
         end = idx + n
         run = self.runs[idx]
         # read from the run's text: its Lines are made only for a line a handler reads (_row_line())
-        rows = _CALL_FIELDS.findall(run.text, run.start, run.end)
+        rows = _CALL_FIELDS.findall(run.text())
         if len(rows) != n:
             return self._walk_lines(idx, end)  # not expected (each line is one row): the rules
         first = run.lineno - idx  # kept line i is line first + i of the file
