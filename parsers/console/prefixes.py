@@ -183,18 +183,17 @@ def iter_excerpt_lines(
     i = lineno - 1
     for raw in raw_lines:
         if raw.__class__ is CallRun:
-            lines = raw.lines  # type: ignore[union-attr]
             if window:
                 # a waiting line may take pieces: its lines one by one (none of them waits itself)
-                for ln in lines:
+                for ln in raw.lines:  # type: ignore[union-attr]
                     see(ln)
                     window.append(ln)
                     while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
                         yield _join_first(window, understood, wrapped)
             else:
-                blanks.see_calls(len(lines))
+                blanks.see_calls(raw.count)  # type: ignore[union-attr]
                 yield raw
-            i = lines[-1].lineno
+            i = raw.lineno + raw.count - 1  # type: ignore[union-attr]
             continue
         if raw.__class__ is PlainRun:
             run: PlainRun | None = raw  # type: ignore[assignment]
@@ -337,19 +336,59 @@ class PlainRun:
 
 
 class CallRun:
-    """Consecutive memblock call lines already made into their :class:`Line` s, exactly as
-    :func:`_excerpt_line` makes them (one regex split the run, see reader._plain_runs): each
+    """Consecutive memblock call lines ``text[start:end]``, the first numbered *lineno*, each made into
+    the :class:`Line` :func:`_excerpt_line` makes of it only when a stage asks (:attr:`lines`): each
     ``[    1.0] (__)memblock_fn: ... caller+0x1/0x2`` in printable ASCII, so stamped, complete
     (the caller's offset ends it: no piece joins it, it waits for none), read by the walk (RELEVANT
     matches it) and holding no section marker; between two of them maybe one quiet line, another
     stamped printable message no pass reads (kept as the line after a kept one, read by no handler, no
     marker, no piece).  A dense memblock=debug log is mostly such runs: the line stages pass the run on
-    whole; one whose state needs its lines one by one reads :attr:`lines`."""
+    whole, and the walk reads its fields from the text (reader._call_block), so most runs never make
+    their Lines; one whose state needs them one by one reads :attr:`lines`."""
 
-    __slots__ = ("lines",)
+    __slots__ = ("_lines", "count", "lineno", "pieces")
 
-    def __init__(self, lines: list[Line]) -> None:
-        self.lines = lines
+    def __init__(self, text: str, start: int, end: int, lineno: int) -> None:
+        self.lineno = lineno
+        #: each line ends with a newline, the only line break among printable ASCII
+        self.count = text.count("\n", start, end)
+        #: its text, cut in pieces the interpreter's small-object allocator holds: the capture's chunk goes at
+        #: once, and the memory of a walked run serves the ops made after it (a string of its own would
+        #: leave a hole in the C heap that small objects never reuse: peak RSS one capture's size higher)
+        self.pieces = [text[i:i + _PIECE if i + _PIECE < end else end] for i in range(start, end, _PIECE)]
+        self._lines: list[Line] | None = None
+
+    def text(self) -> str:
+        """Its lines' text, newlines kept (made anew: let it go after use)."""
+        return "".join(self.pieces)
+
+    @property
+    def lines(self) -> list[Line]:
+        """Its Lines (made on the first call): the first ``"] "`` of a line ends its stamp (float() takes
+        the spaces before it), a newline alone ends it."""
+        if self._lines is None:
+            self._lines = [_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+                           for i, raw in enumerate(self.text().splitlines(keepends=True), self.lineno)
+                           for k in (raw.index("] "),)]
+        return self._lines
+
+    def last_line(self) -> Line:
+        """Its last line (alone, when its Lines are not made)."""
+        if self._lines is not None:
+            return self._lines[-1]
+        tail = "".join(self.pieces[-3:])  # a call line is shorter than two pieces
+        p = tail.rfind("\n", 0, len(tail) - 1)
+        if p < 0:
+            return self.lines[-1]
+        raw = tail[p + 1:]
+        k = raw.index("] ")
+        return _new_line(Line, (self.lineno + self.count - 1, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+
+
+#: CallRun's piece of text: a string of this many characters takes 512 bytes at most (the largest size the
+#: interpreter's small-object allocator serves)
+_PIECE = 448
+_new_line = tuple.__new__
 
 
 class BlankCuts:

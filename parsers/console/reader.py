@@ -44,7 +44,6 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import repeat
-from operator import contains, itemgetter
 from pathlib import Path
 from typing import ClassVar
 
@@ -210,6 +209,9 @@ class ConsoleReader(HiddenOps):
         #: where the kept lines of each CallRun start (index in lines) -> how many they are: the walk reads
         #: such a run's fields with one regex (_call_block), the scans before it pass over its lines
         self.blocks: dict[int, int] = {}
+        #: ... and the run there: it stands in lines for each of its lines until _kept() makes them
+        self.runs: dict[int, CallRun] = {}
+        self._run_starts: list[int] | None = None
         self.ops: list[Op] = []
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
@@ -226,7 +228,8 @@ class ConsoleReader(HiddenOps):
         self.loose_tables: list[tuple[int, str]] = []
         self.memblock_lines = 0
         # state of the walk
-        self.pending: tuple[Alloc, Line] | None = None
+        #: the allocation whose API line was read, waiting for its result (and that line; None in a call run)
+        self.pending: tuple[Alloc, Line | None] | None = None
         self.dump: _Dump | None = None
         self.section: str | None = None
         self.section_lines: list[Line] = []
@@ -269,6 +272,21 @@ class ConsoleReader(HiddenOps):
             self._src_of = ln
             self._src_last = _new_src(self.path, ln.lineno, ln.ts, ln.raw.strip())
         return self._src_last
+
+    def _kept(self, i: int) -> Line:
+        """Kept line *i*; where a CallRun still stands for it, the run's Lines are made and put in its place."""
+        ln = self.lines[i]
+        if ln.__class__ is not CallRun:
+            return ln
+        starts = self._run_starts
+        if starts is None:
+            starts = self._run_starts = list(self.blocks)
+        at = starts[bisect_right(starts, i) - 1]
+        lines = self.lines
+        for j, made in enumerate(ln.lines, at):  # type: ignore[union-attr]
+            if lines[j] is ln:  # (those walked are None)
+                lines[j] = made
+        return lines[i]
 
     def _skip(self, ln: Line, reason: str) -> None:
         if self.strict:
@@ -325,6 +343,12 @@ class ConsoleReader(HiddenOps):
         count = len(lines)
         while idx < count:
             ln = lines[idx]
+            if ln.__class__ is CallRun:
+                # a call run not read yet (it stands for each of its lines)
+                if self.dump is None and self.listing is None and not self.loose_tables and idx in blocks:
+                    idx = self._call_block(idx, blocks[idx])
+                    continue
+                ln = self._kept(idx)
             t = ln[2]  # type: ignore[index]  # .text
             if (t[:1] in "_m" and ln[1] is not None and self.dump is None  # type: ignore[index]  # .ts
                     and self.listing is None and not self.loose_tables):
@@ -402,7 +426,7 @@ class ConsoleReader(HiddenOps):
             elif VERSION_LINE.match(ln.text) and not (in_section and ln.ts is None):
                 j = i
                 # arm64 prints "Booting Linux on physical CPU" before the version line
-                while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
+                while j > 0 and self._kept(j - 1).ts == 0.0 and ln.ts == 0.0:
                     j -= 1
                 starts.append(j)
         self._scanned = (self.lines, (starts, banners))
@@ -421,8 +445,10 @@ class ConsoleReader(HiddenOps):
             end = start + n
             if end <= at:
                 continue
-            if holding is not None and any(map(contains, map(_text, lines[start:end]), repeat(holding))):
-                continue  # read whole, with the lines around it
+            if holding is not None and holding in self.runs[start].text():
+                # read whole, with the lines around it (no stamp holds the text: in a line's text if in its raw)
+                self._kept(start)
+                continue
             if start > at:
                 out += range(at, start)
             at = end
@@ -476,7 +502,8 @@ class ConsoleReader(HiddenOps):
                                                                _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
         if cuts:
-            self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
+            self.lines = [blanks.cut(ln) if ln.__class__ is not CallRun and ln.lineno in cuts and not ln.note else ln
+                          for ln in self.lines]
         self.raw_lines = last_raw  # what the end-of-file check reads
 
     def _stream_boot(self) -> None:
@@ -502,7 +529,8 @@ class ConsoleReader(HiddenOps):
                                                    _wrapped, BlankCuts(), lineno=first), *state)
         self._keep_relevant(crop(items, lo, hi, boots.drops))
         if boots.cuts:
-            self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
+            self.lines = [BlankCuts.cut(ln) if ln.__class__ is not CallRun and ln.lineno in boots.cuts and not ln.note
+                          else ln for ln in self.lines]
         # what the end-of-file check reads: a boot another follows ends with a newline
         self.raw_lines = tail if hi is None else ["\n"]
         self.source = None
@@ -523,6 +551,7 @@ class ConsoleReader(HiddenOps):
         self.last = None
         kept: list[Line] = []
         blocks: dict[int, int] = {}
+        runs: dict[int, CallRun] = {}
         pos = array("q")  # 8 bytes a line, not an int object
         relevant = RELEVANT.match
         in_section = False
@@ -532,17 +561,18 @@ class ConsoleReader(HiddenOps):
         ln: Line | PlainRun | None = None
         for item in lines:
             if item.__class__ is CallRun:
-                # every line relevant, stamped, no section marker: all kept, each after a kept one
-                group = item.lines  # type: ignore[union-attr]
-                n = len(group)
+                # every line relevant, stamped, no section marker: all kept, each after a kept one; the run
+                # itself stands for each of its lines until one is read (see _kept())
+                n = item.count  # type: ignore[union-attr]
                 if i < 4999:
-                    self.head += group[:4999 - i]
+                    self.head += item.lines[:4999 - i]  # type: ignore[union-attr]
                 blocks[len(kept)] = n
-                kept += group
+                runs[len(kept)] = item  # type: ignore[assignment]
+                kept += repeat(item, n)  # type: ignore[arg-type]
                 pos.extend(range(i + 1, i + 1 + n))
                 i += n
                 follow = stamped = True
-                ln = group[-1]
+                ln = item  # type: ignore[assignment]
                 continue
             while item is not None:
                 if item.__class__ is not PlainRun:
@@ -580,10 +610,10 @@ class ConsoleReader(HiddenOps):
                         kept.append(ln)
                         pos.append(i)
                     stamped = ln.ts is not None
-        self.lines, self.pos, self.blocks = kept, pos, blocks
+        self.lines, self.pos, self.blocks, self.runs, self._run_starts = kept, pos, blocks, runs, None
         self.kept = self.cleaned = True
         self.line_count = i + 1
-        self.last = (ln.last_line() if isinstance(ln, PlainRun) else ln) if i >= 0 else None
+        self.last = (ln.last_line() if isinstance(ln, (PlainRun, CallRun)) else ln) if i >= 0 else None
 
     def _ahead(self, idx: int, n: int = 11) -> list[Line]:
         """The kept lines among the *n* lines after kept line *idx* (the others match no pattern)."""
@@ -592,7 +622,7 @@ class ConsoleReader(HiddenOps):
         for j in range(idx + 1, min(idx + 1 + n, len(self.lines))):
             if self.pos[j] > end:
                 break
-            out.append(self.lines[j])
+            out.append(self._kept(j))
         return out
 
     def _prescan(self) -> None:
@@ -703,12 +733,13 @@ class ConsoleReader(HiddenOps):
             self._set_release(self.kernel)
         elif self.release is None:
             newest = max(since for since, _ in ERAS)
-            version, why = infer_release([ln.text for ln in self.lines if MEMBLOCKISH.match(ln.text)
+            version, why = infer_release([ln.text for ln in map(self._kept, range(len(self.lines)))
+                                          if MEMBLOCKISH.match(ln.text)
                                           or DUMP_REGION.match(ln.text) or DEBUGFS_LINE.match(ln.text)],
                                          max(newest, (7, 3)))
             self._set_release(f"{version[0]}.{version[1]}")
             self.assumed.insert(0, f"no 'Linux version' line: {why}")
-        self.phys_addr_bits = _phys_addr_bits(self.lines)
+        self.phys_addr_bits = _phys_addr_bits(map(self._kept, range(len(self.lines))))
         if self.arch_override is not None:
             self.arch = self.arch_override
             return
@@ -823,47 +854,49 @@ class ConsoleReader(HiddenOps):
         its handler would make it.  Any other line goes to its handler (:meth:`_one`); the rest of the
         run goes back to read()'s loop when that leaves a state this walk does not keep.
         """
-        lines: list[Line | None] = self.lines  # type: ignore[assignment]
+        lines: list[Line | CallRun | None] = self.lines  # type: ignore[assignment]
         end = idx + n
-        group: list[Line] = lines[idx:end]  # type: ignore[assignment]
-        rows = _CALL_FIELDS.findall("".join([ln[3] for ln in group]))
+        run = self.runs[idx]
+        # read from the run's text: its Lines are made only for a line a handler reads (_row_line())
+        rows = _CALL_FIELDS.findall(run.text())
         if len(rows) != n:
             return self._walk_lines(idx, end)  # not expected (each line is one row): the rules
+        first = run.lineno - idx  # kept line i is line first + i of the file
         path = self.path
         append = self.ops.append
         era_noted = self.era_noted
         plain = self._plain_callers
         calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
         is_result = self._is_result
-        for ln, g in zip(group, rows, strict=True):
-            caller = g[17]
+        for g in rows:
+            caller = g[19]
             func = plain.get(caller, _UNSEEN) if caller else None
             if func is _UNSEEN:
                 func = plain[caller] = _plain_function(caller)
-            fn = g[0]
+            fn = g[2]
             if func is None or not calm:
                 pass  # a shape of the rules, a caller with silent calls of its own, or a silent call due
             elif fn == "memblock_phys_free" or fn == "memblock_free":
                 # _range_line()
                 self.memblock_lines += 1
-                base = int(g[1], 16)
-                size = (int(g[2], 16) + 1 - base) & PHYS_MASK
+                base = int(g[3], 16)
+                size = (int(g[4], 16) + 1 - base) & PHYS_MASK
                 if self.pending is not None:
                     self._resolve_pending(idx)
                 if fn not in era_noted:
-                    self._era_check(ln, fn)
-                # a run's raw line is "[stamp] text\n": stripped, its newline goes
-                append(_new_free(base, size, caller=caller, src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                    self._era_check(_row_line(first + idx, g[0]), fn)
+                # a run's raw line is "[stamp] text\n": stripped, its newline goes (the row's line has none)
+                append(_new_free(base, size, caller=caller, src=_new_src(path, first + idx, float(g[1]), g[0])))
                 lines[idx] = None
                 idx += 1
                 continue
-            elif fn or g[3]:
+            elif fn or g[5]:
                 # _reserve_line() (memblock_reserve through _range_line(), which counted it too)
                 if fn:
-                    base_s, end_s, nid, flags = g[1], g[2], None, None
+                    base_s, end_s, nid, flags = g[3], g[4], None, None
                 else:
                     fn = "__memblock_reserve"
-                    base_s, end_s, nid, flags = g[3], g[4], int(g[5]), _flag(g[6])
+                    base_s, end_s, nid, flags = g[5], g[6], int(g[7]), _flag(g[8])
                 base = int(base_s, 16)
                 size = (int(end_s, 16) + 1 - base) & PHYS_MASK
                 pending = self.pending
@@ -873,7 +906,7 @@ class ConsoleReader(HiddenOps):
                     if alloc.size == size and (func in ALLOC_RESERVE_CALLERS
                                                or is_result(alloc, base, size, func)):  # type: ignore[arg-type]
                         self.memblock_lines += 2 if fn == "memblock_reserve" else 1
-                        self._take_result(ln, base, size, nid, flags)
+                        self._take_result(idx, base, size, nid, flags)
                         lines[idx] = None
                         idx += 1
                         continue
@@ -883,50 +916,52 @@ class ConsoleReader(HiddenOps):
                     if pending is not None:
                         self._resolve_pending(idx)
                     if fn not in era_noted:
-                        self._era_check(ln, fn)
+                        self._era_check(_row_line(first + idx, g[0]), fn)
                     append(_new_reserve(base, size, nid, flags, caller=caller,
-                                        src=_new_src(path, ln[0], ln[1], ln[3][:-1])))
+                                        src=_new_src(path, first + idx, float(g[1]), g[0])))
                     lines[idx] = None
                     idx += 1
                     continue
-            elif g[7] or g[13]:
+            elif g[9] or g[15]:
                 # _api_line()
                 self.memblock_lines += 1
                 if self.pending is not None:
                     self._resolve_pending(idx)
-                src = _new_src(path, ln[0], ln[1], ln[3][:-1])
-                api = g[7]
+                src = _new_src(path, first + idx, float(g[1]), g[0])
+                api = g[9]
                 if api:
-                    alloc = _new_alloc(caller, None, src, _API_RENAMED.get(api, api), int(g[8]), int(g[9], 16),
-                                       int(g[10]), int(g[11], 16), int(g[12], 16), False, None, None, None)
+                    alloc = _new_alloc(caller, None, src, _API_RENAMED.get(api, api), int(g[10]), int(g[11], 16),
+                                       int(g[12]), int(g[13], 16), int(g[14], 16), False, None, None, None)
                 else:
-                    alloc = _new_alloc(caller, None, src, "memblock_phys_alloc_range", int(g[13]), int(g[14], 16),
-                                       None, int(g[15], 16), int(g[16], 16), False, None, None, None)
-                self.pending = (alloc, ln)
+                    alloc = _new_alloc(caller, None, src, "memblock_phys_alloc_range", int(g[15]), int(g[16], 16),
+                                       None, int(g[17], 16), int(g[18], 16), False, None, None, None)
+                self.pending = (alloc, None)
                 self.last_alloc_func = func
                 lines[idx] = None
                 idx += 1
                 continue
-            if not caller and ln[2][:1] not in "_m":
+            raw = g[0]
+            if not caller and raw[raw.index("] ") + 2:][:1] not in "_m":
                 # a quiet line (_QUIET_LINE): no handler reads it (every regex of _line() needs a text
                 # RELEVANT reads, or "memblock" in it), no state changes
                 lines[idx] = None
                 idx += 1
                 continue
             # the line's handler, as read()'s loop calls it
-            self._one(idx, ln)
+            self._one(idx, _row_line(first + idx, raw))
             lines[idx] = None
             idx += 1
             if self.dump is not None or self.listing is not None or self.loose_tables:
-                return idx  # a state this walk does not keep: the rest line by line
+                return idx  # a state this walk does not keep: the rest line by line (read() makes their Lines)
             calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        del self.runs[end - n]  # walked: the text it holds can go
         return idx
 
     def _walk_lines(self, idx: int, end: int) -> int:
         """read()'s loop over kept lines ``[idx, end)`` one by one."""
         lines: list[Line | None] = self.lines  # type: ignore[assignment]
         for i in range(idx, end):
-            ln = lines[i]
+            ln = self._kept(i)
             if self.dump is None and self.listing is None and not self.loose_tables:
                 self._one(i, ln)  # type: ignore[arg-type]
             else:
@@ -1117,7 +1152,7 @@ class ConsoleReader(HiddenOps):
             self._message(ln, "double_array_reserve", f"{base:#x} {size:#x}")
             return
         if self.pending is not None and self._is_result(self.pending[0], base, size, func):
-            self._take_result(ln, base, size, nid, flags)
+            self._take_result(idx, base, size, nid, flags)
             return
         if func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size):
             self._resolve_pending(idx)
@@ -1139,13 +1174,14 @@ class ConsoleReader(HiddenOps):
         if func in AFTER_CALLERS:
             self._hidden_after(ln, func)
 
-    def _take_result(self, ln: Line, base: int, size: int, nid: int | None, flags: Flag | None) -> None:
-        """The reservation on *ln* is the pending allocation's result: the allocation, with it, is the op."""
+    def _take_result(self, idx: int, base: int, size: int, nid: int | None, flags: Flag | None) -> None:
+        """The reservation on kept line *idx* is the pending allocation's result: the allocation, with it, is
+        the op."""
         alloc, _ = self.pending  # type: ignore[misc]
         self.pending = None
         self.ops.append(_with_result(alloc, base, nid, flags))  # an Alloc: no Add for _emit() to note
         if self.era and self.era.hugetlb_tail_noinit and caller_function(alloc.caller) in HUGETLB_BOOTMEM_CALLERS:
-            self._hugetlb_tail(ln, base, size)
+            self._hugetlb_tail(self._kept(idx), base, size)
 
     def _hugetlb_tail(self, ln: Line, base: int, size: int) -> None:
         """A gigantic page just allocated at [base, base + size) on *ln*: its tail pages are marked NOINIT."""
@@ -1404,9 +1440,6 @@ def _arch_hint(texts: list[str]) -> str | None:
                  and pat.search(banners if needs[0] == "Linux version " else joined)), None)
 
 
-_text = itemgetter(2)  # Line.text
-
-
 #: A run of plain lines no pass reads (see :class:`PlainRun`): each printable ASCII (CRLF or LF), not blank, nothing
 #: :data:`RELEVANT` reads, and left as it is by every rule of prefixes._excerpt_line(): a plain
 #: ``[ 1.0] text`` line, or one no quote or cut mark, commentary, prefix or stamp starts or holds (an
@@ -1434,27 +1467,34 @@ _CALL_LINE = r"\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[
 #: texts kept or read wherever they are (_UNPLAIN)
 _QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
                + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
-_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:(?:{_QUIET_LINE})?{_CALL_LINE})*")
+#: (a call line tried first: the two shapes exclude each other, and most lines of a run are calls)
+_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:{_CALL_LINE}|{_QUIET_LINE}{_CALL_LINE})*")
 _new_line = tuple.__new__
 
-#: One line of a CallRun (whole lines, so one row each) in the shapes most lines of a dense log have, each a
-#: strict subset of its grammar regex (lower-case hex with 0x, a caller without module): free or reserve
-#: (fn, base, end), ``__memblock_reserve`` (base, end, nid, flags), ``memblock_alloc_try_nid`` and kin (api,
-#: size, align, nid, from, max_addr), ``memblock_phys_alloc_range`` (size, align, from, max_addr), then the
-#: caller; any other line is a row of empty fields, for the rules.
+#: One line of a CallRun (whole lines, so one row each): the line without its newline, then in the shapes
+#: most lines of a dense log have, each a strict subset of its grammar regex (lower-case hex with 0x, a caller
+#: without module): the stamp, free or reserve (fn, base, end), ``__memblock_reserve`` (base, end, nid, flags),
+#: ``memblock_alloc_try_nid`` and kin (api, size, align, nid, from, max_addr), ``memblock_phys_alloc_range``
+#: (size, align, from, max_addr), then the caller; any other line has empty fields, for the rules.
 _CALL_FIELDS = re.compile(
-    r"\[ *[0-9]+\.[0-9]+\] (?:"
+    r"(\[ *([0-9]+\.[0-9]+)\] (?:"
     r"(memblock_phys_free|memblock_free|memblock_reserve): \[0x([0-9a-f]+)-0x([0-9a-f]+)\] "
     r"|__memblock_reserve: \[0x([0-9a-f]+)-0x([0-9a-f]+)\] nid=(-?[0-9]+) flags=([0-9a-f]+) "
     r"|(memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw): ([0-9]+) bytes "
     r"align=0x([0-9a-f]+) nid=(-?[0-9]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
     r"|memblock_phys_alloc_range: ([0-9]+) bytes align=0x([0-9a-f]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
-    r")([!-~]+)\n|[^\n]*\n"
+    r")([!-~]+)|[^\n]*)\n"
 )
 
 
 #: _call_block()'s mark of a caller not yet classified
 _UNSEEN = object()
+
+
+def _row_line(lineno: int, raw: str) -> Line:
+    """The Line of a call run's line *raw* (without its newline), as CallRun.lines makes it."""
+    k = raw.index("] ")
+    return _new_line(Line, (lineno, float(raw[1:k]), raw[k + 2:], raw + "\n", ""))
 
 
 def _plain_function(caller: str) -> str | None:
@@ -1463,16 +1503,6 @@ def _plain_function(caller: str) -> str | None:
     None otherwise."""
     func = caller_function(caller)
     return None if func == DOUBLE_CALLER or func in AFTER_CALLERS or _may_hide(func) else func
-
-
-def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
-    """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun:
-    the Lines prefixes._excerpt_line() makes of them, cut by str methods (a dense log has millions): the
-    regex matched each, so the first ``"] "`` ends its stamp (float() takes the spaces before it), a
-    newline alone ends it."""
-    return CallRun([_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
-                    for i, raw in enumerate(chunk[start:end].splitlines(keepends=True), lineno)
-                    for k in (raw.index("] "),)])
 
 
 def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | CallRun]:
@@ -1515,8 +1545,8 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
                 lines = chunk[other:end].splitlines(keepends=True)
                 lineno += len(lines)
                 yield lines
-            run = _call_run(chunk, end, c.end(), lineno)
-            lineno += len(run.lines)
+            run = CallRun(chunk, end, c.end(), lineno)  # its Lines made only if a stage asks
+            lineno += run.count
             yield run
             pos = other = c.end()
             continue
@@ -1552,10 +1582,9 @@ def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, 
                 lineno += item.count  # type: ignore[union-attr]
                 yield item
             elif item.__class__ is CallRun:
-                lines = item.lines  # type: ignore[union-attr]
                 if recent is not None:
-                    recent.extend((ln.lineno, ln.raw) for ln in lines[-16:])  # recent holds 16
-                lineno += len(lines)
+                    recent.extend((ln.lineno, ln.raw) for ln in item.lines[-16:])  # type: ignore[union-attr]
+                lineno += item.count  # type: ignore[union-attr]
                 yield item
             elif recent is None:
                 lineno += len(item)
@@ -1637,7 +1666,7 @@ def _with_result(alloc: Alloc, expect: int | str | None, res_nid: int | None = N
 _set_expect, _set_res_nid, _set_res_flags = (vars(Alloc)[name].__set__ for name in ("expect", "res_nid", "res_flags"))
 
 
-def _phys_addr_bits(lines: Sequence[Line]) -> int:
+def _phys_addr_bits(lines: Iterable[Line]) -> int:
     """32 when the kernel prints physical addresses with 8 hex digits (``%pa`` of a 32-bit phys_addr_t)."""
     for ln in lines:
         m = _FIRST_RANGE.match(ln.text)
@@ -1766,8 +1795,8 @@ def _adopt(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hash
     if last is None or last[0] != key or (last[1].kept and not streams):
         return False
     done = last[1]
-    for name in ("raw_lines", "lines", "pos", "blocks", "head", "last", "line_count", "cleaned", "kept", "skipped",
-                 "_scanned"):
+    for name in ("raw_lines", "lines", "pos", "blocks", "runs", "head", "last", "line_count", "cleaned", "kept",
+                 "skipped", "_scanned"):
         setattr(reader, name, getattr(done, name))
     reader.source = source if done.kept else None  # streamed: the read may still need the text
     return True

@@ -207,8 +207,8 @@ def crop(items: Iterable[Line | PlainRun | CallRun], lo: int, hi: int | None,
                     yield ln
             continue
         if item.__class__ is CallRun:
-            lines: list[Line] = item.lines  # type: ignore[union-attr]
-            a, b = lines[0].lineno, lines[-1].lineno
+            a = item.lineno  # type: ignore[union-attr]
+            b = a + item.count - 1  # type: ignore[union-attr]
             if b < lo:
                 continue
             if a >= end:
@@ -216,7 +216,8 @@ def crop(items: Iterable[Line | PlainRun | CallRun], lo: int, hi: int | None,
             if a >= lo and b < end and not any(x <= b and a <= y for x, y in spans):
                 yield item
             else:
-                yield from (ln for ln in lines if lo <= ln.lineno < end and not dropped(ln.lineno))
+                yield from (ln for ln in item.lines  # type: ignore[union-attr]
+                            if lo <= ln.lineno < end and not dropped(ln.lineno))
             continue
         n = item.lineno  # type: ignore[union-attr]
         if n >= end:

@@ -519,7 +519,8 @@ class RegionTable:
     def _region(self, c: int, j: int) -> Region:
         b = self._B[c][j]
         f, nid = self._A[c][j]
-        return Region(b, self._E[c][j] - b, f, nid)
+        # made as the tuple it is (see __iter__): validate looks up every allocation's region
+        return tuple.__new__(Region, (b, self._E[c][j] - b, f, nid))
 
     def _compact(self) -> None:
         """Join a chunk that deletions left short to a neighbour (after an operation)."""

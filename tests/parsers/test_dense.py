@@ -293,3 +293,31 @@ def test_prescan_skips_only_texts_none_of_its_regexes_can_match() -> None:
         first, empty = _first_chars(list(_parser.parse(getattr(grammar, name).pattern)))
         assert not empty, name
         assert first <= set(reader_mod._PRESCAN_START) | {"\\s"}, (name, first)
+
+
+def test_call_runs_past_the_head_make_no_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk reads a call run's fields from its text: a run outside the first 5,000 lines (the head the
+    arch hints are read in) never makes its Lines, and the Trace is the one the rules make line by line."""
+    from kho_replay.parsers.console.prefixes import CallRun
+
+    calls = [f"memblock_phys_free: {_range(0x100000 + k * 0x1000, 0x1000)} setup_arch+0x848/0xc10" for k in range(5200)]
+    body = ["Linux version 7.2.13 (gcc x86_64-linux-gnu) #1 SMP", "Command line: console=ttyS0 memblock=debug",
+            "x86/fpu: x87 FPU will use FXSAVE", "BIOS-provided physical RAM map:", *calls,
+            "Freeing SMP alternatives memory: 40K", *calls[:3000]]
+    text = "".join(f"[{k / 1000:12.6f}] {b}\n" for k, b in enumerate(body))
+    made: list[int] = []
+    lines = CallRun.lines.fget
+
+    def spy(run: CallRun) -> list:  # type: ignore[type-arg]
+        made.append(run.lineno)
+        return lines(run)  # type: ignore[misc]
+
+    with monkeypatch.context() as m:
+        m.setattr(CallRun, "lines", property(spy))
+        fast = _streamed(text, "d.log")
+    assert made and max(made) < 5000
+    assert len(fast.ops) == 8200
+    slow = _read_all_kept(text, "d.log", monkeypatch)
+    _same(fast, slow)
+    # and where each op was read: a run's line numbers and stamps come from its text, not from Lines
+    assert [(o.src.line, o.src.timestamp) for o in fast.ops] == [(o.src.line, o.src.timestamp) for o in slow.ops]
