@@ -370,9 +370,13 @@ def load_script(path: str | Path, *, strict: bool = False, boot: int | None = No
     >>> t.ops, next(script).split("\\n", 1)[0]
     ((), 'add 0x40000000 4G caller=early_init_dt_add_memory_arch+0x158/0x1e0')
     """
-    got = load_ops(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
-    if got is not None:
-        return got[0], format_script_chunks(got[1])
+    p = Path(path)
+    if not p.is_dir() and _is_tracedat(p):
+        from .tracedat.extract import stream_script
+
+        _tracedat_boot(p, boot)
+        head, script = stream_script(p, strict=strict, vmlinux=vmlinux)
+        return _with_model(head, kernel, arch), script
     chunks: list[str] = []
     trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch,
                  sink=lambda ops: chunks.extend(format_script_chunks(ops)))

@@ -220,6 +220,8 @@ class ConsoleReader(HiddenOps):
         self.sink: Callable[[list[Op]], None] | None = None
         #: a SetCurrentLimit among the ops handed out (_hidden_before() asks whether any was made)
         self.limit_out = False
+        #: a kept line may start a dump (the first complete one seeds before every op made until then)
+        self.dump_ahead = True
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
         self.facts: list[tuple[str, str]] = []
@@ -301,7 +303,7 @@ class ConsoleReader(HiddenOps):
         ops = self.ops
         # _seed_from() reads every op made before the first dump and inserts before them; the last op is
         # read again (_before_dump, _hidden_after, _doubled_line); _complete_extension() replaces op extend_at
-        n = len(ops) - 1 if self.first_dump_done else 0
+        n = len(ops) - 1 if self.first_dump_done or not self.dump_ahead else 0
         if self.extend_at >= 0:
             n = min(n, self.extend_at - self.op_base)
         if n > 0:
@@ -364,6 +366,10 @@ class ConsoleReader(HiddenOps):
         count = len(lines)
         # where ops are next handed out (never: all held, as the arch's silent calls go in among them at the end)
         hand_at = 0 if self.sink is not None and not self._arch_edits() else count
+        if hand_at == 0:
+            # a dump's head is no call run's line (a doubling line's rest is read as a line: any text counts)
+            self.dump_ahead = any("MEMBLOCK configuration:" in lines[i].text  # type: ignore[union-attr]
+                                  for i in self._other_indices())
         while idx < count:
             if idx >= hand_at:
                 hand_at = self._hand_out(idx)
@@ -401,10 +407,16 @@ class ConsoleReader(HiddenOps):
                               line=self.line_count or None)
         self._check_cut_last_line()
         self._arch_state()
-        if self.sink is not None and self.ops:
-            self.sink(self.ops)
-            self.op_base += len(self.ops)
-            self.ops = []
+        if self.sink is not None:
+            ops, self.ops = self.ops, []
+            ops.reverse()
+            while ops:
+                # a hand-out's worth at a time, each let go once given: a log may hand out nothing before
+                out = ops[-_HAND_OUT_EVERY:]
+                del ops[-_HAND_OUT_EVERY:]
+                out.reverse()
+                self.op_base += len(out)
+                self.sink(out)
         return self._trace()
 
     def _arch_state(self) -> None:
