@@ -62,7 +62,7 @@ def iter_live_lines(lines: Iterable[Line | PlainRun | CallRun], in_section: bool
         if whole.__class__ is CallRun:
             if not in_section:
                 # no marker in it, every line stamped: outside sections each is live, the last the latest
-                latest = whole.lines[-1]  # type: ignore[union-attr]
+                latest = whole.last  # type: ignore[union-attr]
                 yield whole
                 continue
             group: Iterable[Line] = whole.lines  # type: ignore[union-attr]

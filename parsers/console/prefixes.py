@@ -183,18 +183,17 @@ def iter_excerpt_lines(
     i = lineno - 1
     for raw in raw_lines:
         if raw.__class__ is CallRun:
-            lines = raw.lines  # type: ignore[union-attr]
             if window:
                 # a waiting line may take pieces: its lines one by one (none of them waits itself)
-                for ln in lines:
+                for ln in raw.lines:  # type: ignore[union-attr]
                     see(ln)
                     window.append(ln)
                     while window and (len(window) == 4 or not _may_join(window[0], wrapped)):
                         yield _join_first(window, understood, wrapped)
             else:
-                blanks.see_calls(len(lines))
+                blanks.see_calls(raw.count)  # type: ignore[union-attr]
                 yield raw
-            i = lines[-1].lineno
+            i = raw.lineno + raw.count - 1  # type: ignore[union-attr]
             continue
         if raw.__class__ is PlainRun:
             run: PlainRun | None = raw  # type: ignore[assignment]
@@ -337,8 +336,9 @@ class PlainRun:
 
 
 class CallRun:
-    """Consecutive memblock call lines already made into their :class:`Line` s, exactly as
-    :func:`_excerpt_line` makes them (one regex split the run, see reader._plain_runs): each
+    """Consecutive memblock call lines, *text* (whole lines, the first numbered *lineno*), made into their
+    :class:`Line` s as :func:`_excerpt_line` makes them when :attr:`lines` is first read (one regex split
+    the run, see reader._plain_runs): each
     ``[    1.0] (__)memblock_fn: ... caller+0x1/0x2`` in printable ASCII, so stamped, complete
     (the caller's offset ends it: no piece joins it, it waits for none), read by the walk (RELEVANT
     matches it) and holding no section marker; between two of them maybe one quiet line, another
@@ -346,10 +346,39 @@ class CallRun:
     marker, no piece).  A dense memblock=debug log is mostly such runs: the line stages pass the run on
     whole; one whose state needs its lines one by one reads :attr:`lines`."""
 
-    __slots__ = ("lines",)
+    __slots__ = ("_lines", "count", "lineno", "text")
 
-    def __init__(self, lines: list[Line]) -> None:
-        self.lines = lines
+    def __init__(self, text: str, lineno: int) -> None:
+        self.text, self.lineno = text, lineno
+        self.count = text.count("\n")  # each line ends with one, the only line break in printable ASCII
+        self._lines: list[Line] | None = None
+
+    @property
+    def lines(self) -> list[Line]:
+        """Its Lines (made once)."""
+        if self._lines is None:
+            self._lines = call_lines(self.text, self.lineno)
+        return self._lines
+
+    @property
+    def last(self) -> Line:
+        """Its last Line (the others not made)."""
+        if self._lines is not None:
+            return self._lines[-1]
+        text = self.text
+        return call_lines(text[text.rfind("\n", 0, len(text) - 1) + 1:], self.lineno + self.count - 1)[0]
+
+
+_new_line = tuple.__new__
+
+
+def call_lines(text: str, lineno: int) -> list[Line]:
+    """The Lines of a :class:`CallRun`'s *text* (the first numbered *lineno*), cut by str methods (a dense log has
+    millions): the regex matched each, so the first ``"] "`` ends its stamp (float() takes the spaces before
+    it), a newline alone ends it."""
+    return [_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+            for i, raw in enumerate(text.splitlines(keepends=True), lineno)
+            for k in (raw.index("] "),)]
 
 
 class BlankCuts:

@@ -141,7 +141,17 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import AFTER_CALLERS, HiddenOps, _may_hide
-from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .prefixes import (
+    BlankCuts,
+    CallRun,
+    Line,
+    PlainRun,
+    call_lines,
+    clean_line,
+    excerpt_lines,
+    iter_excerpt_lines,
+    unquote,
+)
 from .split import Boots, crop, scan
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
@@ -211,6 +221,13 @@ class ConsoleReader(HiddenOps):
         #: where the kept lines of each CallRun start (index in lines) -> how many they are: the walk reads
         #: such a run's fields with one regex (_call_block), the scans before it pass over its lines
         self.blocks: dict[int, int] = {}
+        #: with a :attr:`sink`, the call runs' lines are kept as their text until the walk nears them (a Line is
+        #: about four times its text): each such run's first index in lines (None there and on its other
+        #: lines), its text (None once made into lines) and its first line number, in order
+        self.run_starts = array("q")
+        self.run_texts: list[str | None] = []
+        self.run_linenos = array("q")
+        self._run_next = 0  # the first run _fill() has not passed
         #: the ops made and not handed to :attr:`sink` (all of them when it is None); op k of the boot is
         #: ``ops[k - op_base]``
         self.ops: list[Op] = []
@@ -218,6 +235,8 @@ class ConsoleReader(HiddenOps):
         #: takes the ops no later decision can change, in order, as the walk makes them (see :meth:`_hand_out`):
         #: the Trace read() returns then holds no ops.  None: every op is held until the end
         self.sink: Callable[[list[Op]], None] | None = None
+        #: ops are handed out during the walk (a sink, and no arch's silent calls to put among them at the end)
+        self.handing = False
         #: a SetCurrentLimit among the ops handed out (_hidden_before() asks whether any was made)
         self.limit_out = False
         #: a kept line may start a dump (the first complete one seeds before every op made until then)
@@ -299,7 +318,11 @@ class ConsoleReader(HiddenOps):
         return self.op_base + len(self.ops)
 
     def _hand_out(self, idx: int) -> int:
-        """Give :attr:`sink` the ops no later decision can change; return the kept line to do it again at."""
+        """Give :attr:`sink` the ops no later decision can change, and make the call runs the walk reads next into
+        their lines; return the kept line to do it again at."""
+        self._fill(idx + _HAND_OUT_EVERY)
+        if not self.handing:
+            return idx + _HAND_OUT_EVERY
         ops = self.ops
         # _seed_from() reads every op made before the first dump and inserts before them; the last op is
         # read again (_before_dump, _hidden_after, _doubled_line); _complete_extension() replaces op extend_at
@@ -364,9 +387,11 @@ class ConsoleReader(HiddenOps):
         blocks = self.blocks
         idx = 0
         count = len(lines)
-        # where ops are next handed out (never: all held, as the arch's silent calls go in among them at the end)
-        hand_at = 0 if self.sink is not None and not self._arch_edits() else count
-        if hand_at == 0:
+        # where ops are next handed out (unless the arch's silent calls go in among them at the end: all held)
+        # and the call runs kept as text ahead are made into lines
+        hand_at = 0 if self.sink is not None else count
+        self.handing = self.sink is not None and not self._arch_edits()
+        if self.handing:
             # a dump's head is no call run's line (a doubling line's rest is read as a line: any text counts)
             self.dump_ahead = any("MEMBLOCK configuration:" in lines[i].text  # type: ignore[union-attr]
                                   for i in self._other_indices())
@@ -461,7 +486,7 @@ class ConsoleReader(HiddenOps):
             elif VERSION_LINE.match(ln.text) and not (in_section and ln.ts is None):
                 j = i
                 # arm64 prints "Booting Linux on physical CPU" before the version line
-                while j > 0 and self.lines[j - 1].ts == 0.0 and ln.ts == 0.0:
+                while j > 0 and self._kept_line(j - 1).ts == 0.0 and ln.ts == 0.0:
                     j -= 1
                 starts.append(j)
         self._scanned = (self.lines, (starts, banners))
@@ -480,7 +505,10 @@ class ConsoleReader(HiddenOps):
             end = start + n
             if end <= at:
                 continue
-            if holding is not None and any(map(contains, map(_text, lines[start:end]), repeat(holding))):
+            if holding is not None and lines[start] is None:
+                self._make_run(start, holding)  # kept as text: made into lines if its text holds that
+            if (holding is not None and lines[start] is not None
+                    and any(map(contains, map(_text, lines[start:end]), repeat(holding)))):
                 continue  # read whole, with the lines around it
             if start > at:
                 out += range(at, start)
@@ -535,7 +563,9 @@ class ConsoleReader(HiddenOps):
                                                                _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
         if cuts:
-            self.lines = [blanks.cut(ln) if ln.lineno in cuts and not ln.note else ln for ln in self.lines]
+            # a cut is a blank line, never a call run's (None here: kept as text)
+            self.lines = [blanks.cut(ln) if ln is not None and ln.lineno in cuts and not ln.note else ln
+                          for ln in self.lines]
         self.raw_lines = last_raw  # what the end-of-file check reads
 
     def _stream_boot(self) -> None:
@@ -561,7 +591,8 @@ class ConsoleReader(HiddenOps):
                                                    _wrapped, BlankCuts(), lineno=first), *state)
         self._keep_relevant(crop(items, lo, hi, boots.drops))
         if boots.cuts:
-            self.lines = [BlankCuts.cut(ln) if ln.lineno in boots.cuts and not ln.note else ln for ln in self.lines]
+            self.lines = [BlankCuts.cut(ln) if ln is not None and ln.lineno in boots.cuts and not ln.note else ln
+                          for ln in self.lines]
         # what the end-of-file check reads: a boot another follows ends with a newline
         self.raw_lines = tail if hi is None else ["\n"]
         self.source = None
@@ -580,7 +611,8 @@ class ConsoleReader(HiddenOps):
         """
         self.head = []
         self.last = None
-        kept: list[Line] = []
+        compact = self.sink is not None
+        kept: list[Line | None] = []
         blocks: dict[int, int] = {}
         pos = array("q")  # 8 bytes a line, not an int object
         relevant = RELEVANT.match
@@ -592,16 +624,22 @@ class ConsoleReader(HiddenOps):
         for item in lines:
             if item.__class__ is CallRun:
                 # every line relevant, stamped, no section marker: all kept, each after a kept one
-                group = item.lines  # type: ignore[union-attr]
-                n = len(group)
+                run: CallRun = item  # type: ignore[assignment]
+                n = run.count
                 if i < 4999:
-                    self.head += group[:4999 - i]
+                    self.head += run.lines[:4999 - i]
                 blocks[len(kept)] = n
-                kept += group
+                if compact:
+                    self.run_starts.append(len(kept))
+                    self.run_texts.append(run.text)
+                    self.run_linenos.append(run.lineno)
+                    kept += repeat(None, n)
+                else:
+                    kept += run.lines
                 pos.extend(range(i + 1, i + 1 + n))
                 i += n
                 follow = stamped = True
-                ln = group[-1]
+                ln = run.last
                 continue
             while item is not None:
                 if item.__class__ is not PlainRun:
@@ -639,7 +677,7 @@ class ConsoleReader(HiddenOps):
                         kept.append(ln)
                         pos.append(i)
                     stamped = ln.ts is not None
-        self.lines, self.pos, self.blocks = kept, pos, blocks
+        self.lines, self.pos, self.blocks = kept, pos, blocks  # type: ignore[assignment]
         self.kept = self.cleaned = True
         self.line_count = i + 1
         self.last = (ln.last_line() if isinstance(ln, PlainRun) else ln) if i >= 0 else None
@@ -653,6 +691,60 @@ class ConsoleReader(HiddenOps):
                 break
             out.append(self.lines[j])
         return out
+
+    def _kept_line(self, j: int) -> Line:
+        """Kept line *j* before the walk (a call run kept as text is made into its lines for it)."""
+        ln = self.lines[j]
+        if ln is None:
+            self._make_run(j)
+            ln = self.lines[j]
+        return ln  # type: ignore[return-value]
+
+    def _make_run(self, j: int, holding: str | None = None) -> None:
+        """Make the call run kept as text that holds kept line *j* into its lines (with *holding*: only when
+        its text holds that)."""
+        k = bisect_right(self.run_starts, j) - 1
+        text = self.run_texts[k]
+        if text is None or (holding is not None and holding not in text):
+            return
+        group = call_lines(text, self.run_linenos[k])
+        start = self.run_starts[k]
+        self.lines[start:start + len(group)] = group
+        self.run_texts[k] = None
+
+    def _all_lines(self) -> Iterator[Line]:
+        """The kept lines before the walk, in order; those of call runs kept as text made as they are given."""
+        lines = self.lines
+        j = 0
+        while j < len(lines):
+            ln = lines[j]
+            if ln is None:
+                k = bisect_right(self.run_starts, j) - 1
+                group = call_lines(self.run_texts[k], self.run_linenos[k])  # type: ignore[arg-type]
+                yield from group
+                j += len(group)
+                continue
+            yield ln
+            j += 1
+
+    def _fill(self, end: int) -> None:
+        """Make into their lines the call runs kept as text that the walk may read before it passes kept line
+        *end*: those it enters before *end* (it walks each to its end), and those :data:`_AHEAD` after."""
+        starts, texts, linenos = self.run_starts, self.run_texts, self.run_linenos
+        lines = self.lines
+        k = j = self._run_next
+        while j < len(starts) and starts[j] < end + _AHEAD:
+            start = starts[j]
+            text = texts[j]
+            if text is not None:
+                lines[start:start + self.blocks[start]] = call_lines(text, linenos[j])
+                texts[j] = None
+            if start < end:
+                # walked to its end before the next _fill(); a run only looked into is passed then
+                end = max(end, start + self.blocks[start])
+                k = j + 1
+            j += 1
+        self._run_next = k
 
     def _prescan(self) -> None:
         """Learn release, arch and the NUMA layout before the walk needs them."""
@@ -762,12 +854,12 @@ class ConsoleReader(HiddenOps):
             self._set_release(self.kernel)
         elif self.release is None:
             newest = max(since for since, _ in ERAS)
-            version, why = infer_release([ln.text for ln in self.lines if MEMBLOCKISH.match(ln.text)
+            version, why = infer_release([ln.text for ln in self._all_lines() if MEMBLOCKISH.match(ln.text)
                                           or DUMP_REGION.match(ln.text) or DEBUGFS_LINE.match(ln.text)],
                                          max(newest, (7, 3)))
             self._set_release(f"{version[0]}.{version[1]}")
             self.assumed.insert(0, f"no 'Linux version' line: {why}")
-        self.phys_addr_bits = _phys_addr_bits(self.lines)
+        self.phys_addr_bits = _phys_addr_bits(self._all_lines())
         if self.arch_override is not None:
             self.arch = self.arch_override
             return
@@ -1441,6 +1533,8 @@ ConsoleReader._by_function = {
 
 #: How many kept lines the walk reads between two hand-outs of its ops (ConsoleReader._hand_out)
 _HAND_OUT_EVERY = 4096
+#: How far past a kept line the walk may read (_ahead(): the 11 lines after it), and one
+_AHEAD = 12
 #: How the texts _prescan() reads begin, but for whitespace (VERSION_LINE, NUMA_MERGE_LINE, SRAT_LINE,
 #: FAKE_NODE_LINE, NO_NUMA_LINE, NID_RANGE_LINE, INITMEM_LINE, DUMP_REGION; ZONE_LINE starts with whitespace)
 _PRESCAN_START = "LNAFI_mrp"
@@ -1497,7 +1591,6 @@ _CALL_LINE = r"\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[
 _QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
                + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
 _CALL_RUN = re.compile(rf"{_CALL_LINE}(?:(?:{_QUIET_LINE})?{_CALL_LINE})*")
-_new_line = tuple.__new__
 
 #: One line of a CallRun (whole lines, so one row each) in the shapes most lines of a dense log have, each a
 #: strict subset of its grammar regex (lower-case hex with 0x, a caller without module): free or reserve
@@ -1528,13 +1621,9 @@ def _plain_function(caller: str) -> str | None:
 
 
 def _call_run(chunk: str, start: int, end: int, lineno: int) -> CallRun:
-    """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun:
-    the Lines prefixes._excerpt_line() makes of them, cut by str methods (a dense log has millions): the
-    regex matched each, so the first ``"] "`` ends its stamp (float() takes the spaces before it), a
-    newline alone ends it."""
-    return CallRun([_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
-                    for i, raw in enumerate(chunk[start:end].splitlines(keepends=True), lineno)
-                    for k in (raw.index("] "),)])
+    """The lines ``chunk[start:end]`` (a match of :data:`_CALL_RUN`, the first numbered *lineno*) as a CallRun
+    (its Lines made when read: prefixes.call_lines())."""
+    return CallRun(chunk[start:end], lineno)
 
 
 def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | CallRun]:
@@ -1578,7 +1667,7 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
                 lineno += len(lines)
                 yield lines
             run = _call_run(chunk, end, c.end(), lineno)
-            lineno += len(run.lines)
+            lineno += run.count
             yield run
             pos = other = c.end()
             continue
@@ -1614,10 +1703,9 @@ def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, 
                 lineno += item.count  # type: ignore[union-attr]
                 yield item
             elif item.__class__ is CallRun:
-                lines = item.lines  # type: ignore[union-attr]
                 if recent is not None:
-                    recent.extend((ln.lineno, ln.raw) for ln in lines[-16:])  # recent holds 16
-                lineno += len(lines)
+                    recent.extend((ln.lineno, ln.raw) for ln in item.lines[-16:])  # type: ignore[union-attr]
+                lineno += item.count  # type: ignore[union-attr]
                 yield item
             elif recent is None:
                 lineno += len(item)

@@ -72,7 +72,7 @@ def test_handed_out_ops_are_the_whole_reads(path: Path) -> None:
     for boot in boots:
         f = TextFile(path)
         if f.whole:
-            _same_read(lambda boot=boot, **kw: read_console_text(f.head, str(path), boot=boot, **kw))
+            _same_read(lambda boot=boot, text=f.head, **kw: read_console_text(text, str(path), boot=boot, **kw))
         else:
             _same_read(lambda boot=boot, **kw: read_console_file(TextFile(path), boot=boot, **kw))
 
@@ -108,7 +108,7 @@ def _x86_lines() -> list[str]:
 def test_the_ops_before_the_first_dump_wait_for_its_seeds() -> None:
     # the first dump inserts the regions no line explains before every op made until then
     text = read_text(X86)
-    t, ops, calls = _handed(lambda **kw: read_console_text(text, "x.log", **kw))
+    _, ops, calls = _handed(lambda **kw: read_console_text(text, "x.log", **kw))
     assert calls > 10 and ops[0].inferred and "first MEMBLOCK configuration dump" in ops[0].inferred
     assert ops == list(read_console_text(text, "x.log").ops)
 
