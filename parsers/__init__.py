@@ -361,9 +361,9 @@ def load_script(path: str | Path, *, strict: bool = False, boot: int | None = No
                 vmlinux: str | Path | None = None, kernel: str | None = None,
                 arch: str | None = None) -> tuple[Trace, Iterator[str]]:
     """:func:`load` for the op script's text alone (``parse``): the Trace, which may hold none of its ops,
-    and the script, a chunk of lines at a time.  A trace.dat's ops are made as they are printed
-    (:func:`load_ops`); a console log's are printed as the reader hands them out, each chunk kept as text
-    until the read ends (an error then prints nothing): the ops are never all held.
+    and the script, a chunk of lines at a time.  A trace.dat's probe ops are made as they are printed
+    (:func:`load_ops`); a console log's ops are kept as their lines, as the reader hands them out, until
+    the read ends (an error then prints nothing): the ops are never all held.
 
     >>> from pathlib import Path
     >>> t, script = load_script(Path(__file__).parent.parent / "traces/arm64-debian-7.2.13-4G")
