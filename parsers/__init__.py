@@ -12,15 +12,16 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
+import itertools
 import lzma
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
-from kho_replay.replay.ops import Context, DebugfsTable, Op, Trace, parse_script
+from kho_replay.replay.ops import Context, DebugfsTable, Op, Trace, format_script_chunks, parse_script
 
-__all__ = ["TextFile", "assumptions", "boot_count", "load", "load_ops", "read_bytes", "read_text"]
+__all__ = ["TextFile", "assumptions", "boot_count", "load", "load_ops", "load_script", "read_bytes", "read_text"]
 
 _GZIP = b"\x1f\x8b"
 _XZ = b"\xfd7zXZ\x00"
@@ -231,7 +232,7 @@ def _console_of(d: Path) -> Path | None:
 
 
 def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = None,
-              arch: str | None = None) -> Trace:
+              arch: str | None = None, sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """A directory: its console capture with the debugfs tables read after that boot, or the tables alone."""
     from dataclasses import replace
 
@@ -243,9 +244,9 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
         return read_debugfs(d, strict=strict)
     f = TextFile(log)
     if f.whole:
-        trace = read_console_text(f.head, str(log), strict=strict, boot=boot, kernel=kernel, arch=arch)
+        trace = read_console_text(f.head, str(log), strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
     else:
-        trace = read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch)
+        trace = read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
     if any(isinstance(o, DebugfsTable) for o in trace.observations):
         return trace  # the capture printed its own tables after boot
     try:
@@ -322,7 +323,8 @@ def _with_model(trace: Trace, kernel: str | None, arch: str | None) -> Trace:
 
 
 def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
-         vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
+         vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None,
+         sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """Read any supported input into a Trace; see :func:`_load` for the formats.
 
     :param kernel: the kernel release that printed it (``--kernel``); default: the trace's banner,
@@ -330,8 +332,10 @@ def load(path: str | Path, *, strict: bool = False, boot: int | None = None,
         oldest; :func:`assumptions` gives the one warning line saying what was assumed.
     :param arch: the machine's arch (``--arch``, overrides as ``mips,page=16K,bottom-up``); default:
         what the trace names.  Arches without a measured profile replay on a generic one.
+    :param sink: for a console log, takes the ops in order, a list at a time, as the reader makes them,
+        and the Trace holds none of those (see :attr:`~.console.ConsoleReader.sink`).
     """
-    trace = _load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    trace = _load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch, sink=sink)
     return _with_model(trace, kernel, arch)
 
 
@@ -353,6 +357,39 @@ def load_ops(path: str | Path, *, strict: bool = False, boot: int | None = None,
     return _with_model(head, kernel, arch), ops
 
 
+def load_script(path: str | Path, *, strict: bool = False, boot: int | None = None,
+                vmlinux: str | Path | None = None, kernel: str | None = None,
+                arch: str | None = None) -> tuple[Trace, Iterator[str]]:
+    """:func:`load` for the op script's text alone (``parse``): the Trace, which may hold none of its ops,
+    and the script, a chunk of lines at a time.  A trace.dat's probe ops are made as they are printed
+    (:func:`load_ops`); a console log's ops are kept as their lines, as the reader hands them out, until
+    the read ends (an error then prints nothing): the ops are never all held.
+
+    >>> from pathlib import Path
+    >>> t, script = load_script(Path(__file__).parent.parent / "traces/arm64-debian-7.2.13-4G")
+    >>> t.ops, next(script).split("\\n", 1)[0].split("  #")[0]
+    ((), 'add 0x40000000 4G')
+    """
+    p = Path(path)
+    if not p.is_dir() and _is_tracedat(p):
+        from .tracedat.extract import stream_script
+
+        _tracedat_boot(p, boot)
+        head, script = stream_script(p, strict=strict, vmlinux=vmlinux)
+        return _with_model(head, kernel, arch), script
+    chunks: list[str] = []
+    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch,
+                 sink=lambda ops: chunks.extend(format_script_chunks(ops)))
+    return trace, itertools.chain(_drain(chunks), format_script_chunks(trace.ops))
+
+
+def _drain(chunks: list[str]) -> Iterator[str]:
+    """*chunks* in order, each let go once given."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
 def _tracedat_boot(p: Path, boot: int | None) -> None:
     """A trace.dat holds one boot: the kernel's ring buffer does not survive a reboot."""
     if boot not in (None, 1, -1):
@@ -360,7 +397,8 @@ def _tracedat_boot(p: Path, boot: int | None) -> None:
 
 
 def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
-          vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
+          vmlinux: str | Path | None = None, kernel: str | None = None, arch: str | None = None,
+          sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """Read any supported input into a Trace, choosing the reader from the content.
 
     A directory is one boot: its console capture with the debugfs tables read
@@ -375,11 +413,12 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     :param strict: unknown memblock-looking lines are errors instead of Skipped records.
     :param boot: for a console log holding several boots, which one (1-based, -1 the last).
     :param vmlinux: for a trace.dat, an ELF whose symbols name traced addresses.
+    :param sink: for a console log, takes its ops as they are made (see :func:`load_script`).
     :raises InputError: (FormatError, TruncatedError, UnsupportedError) naming file and line.
     """
     p = Path(path)
     if p.is_dir():
-        return _load_dir(p, strict=strict, boot=boot, kernel=kernel, arch=arch)
+        return _load_dir(p, strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
     if _is_tracedat(p):
         from .tracedat.extract import read_tracedat
 
@@ -389,7 +428,7 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     if not f.whole and _sniff_head(f.head) == "console":
         from .console import read_console_file
 
-        return read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch)
+        return read_console_file(f, strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
     text = f.text()
     kind = _sniff(text)
     if kind == "debugfs":
@@ -410,7 +449,7 @@ def _load(path: str | Path, *, strict: bool = False, boot: int | None = None,
     if kind == "console":
         from .console import read_console_text
 
-        return read_console_text(text, str(p), strict=strict, boot=boot, kernel=kernel, arch=arch)
+        return read_console_text(text, str(p), strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
     first = next((i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()), None)
     if first is None:
         raise FormatError(str(p), "empty file (only blank lines)")

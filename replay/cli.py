@@ -27,7 +27,7 @@ import typer
 from typer._click import exceptions as click_exc
 
 from .errors import InputError, KhoReplayError, UnsupportedError
-from .inputs import Source, TraceInput, boots, load_source, load_source_ops, resolve
+from .inputs import Source, TraceInput, boots, load_source, load_source_script, resolve
 from .ops import Alloc, Trace, format_op, format_script_chunks
 from .output import check_output, joined_lines, write_output
 
@@ -436,10 +436,11 @@ def parse(
     # an op and its records per line, no cycle among them: the collector would walk them again and again
     with gc_paused():
         if text:
-            # the op script of a trace.dat, printed as its ops are made: they are never all held
-            streamed = load_source_ops(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
+            # the op script of a trace.dat or a console log, printed from its ops as they are made: they are
+            # never all held
+            streamed = load_source_script(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
             if streamed is not None:
-                _emit(format_script_chunks(streamed[1]), output, ti.files())
+                _emit(streamed[1], output, ti.files())
                 return
         t = load_source(ti.first, strict=strict, vmlinux=vmlinux, kernel=kernel, arch=arch)
     if skipped:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KhoReplayError
-from .ops import Op, Trace
+from .ops import Trace
 
-__all__ = ["Source", "TraceInput", "boots", "load_source", "load_source_ops", "resolve", "whatifs"]
+__all__ = ["Source", "TraceInput", "boots", "load_source", "load_source_script", "resolve", "whatifs"]
 
 _COMPRESSED = ("", ".gz", ".xz")
 _KERNEL_LOG = re.compile(r"^console-kernel(?P<n>\d)\.log(?:\.gz|\.xz)?$")
@@ -165,17 +165,16 @@ def whatifs(image_at: int | None, sets: tuple[tuple[str, str], ...]) -> Iterator
         _WHATIF.reset(token)
 
 
-def load_source_ops(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
-                    arch: str | None = None) -> tuple[Trace, Iterable[Op]] | None:
-    """:func:`load_source` for the op script alone (``parse``), read as it is taken when the boot is a
-    trace.dat file (see :func:`kho_replay.parsers.load_ops`); None: read it with :func:`load_source`."""
+def load_source_script(src: Source, *, strict: bool = False, vmlinux: Path | None = None, kernel: str | None = None,
+                       arch: str | None = None) -> tuple[Trace, Iterable[str]] | None:
+    """:func:`load_source` for the op script's text alone (``parse``), its ops never all held (see
+    :func:`kho_replay.parsers.load_script`); None: read it with :func:`load_source`."""
     if src.scenario or _template_plus(src.path) or _WHATIF.get() is not None:
         return None
-    from kho_replay.parsers import load_ops
+    from kho_replay.parsers import load_script
 
-    got = load_ops(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
-    if got is not None:
-        _warn(src, got[0])
+    got = load_script(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
+    _warn(src, got[0])
     return got
 
 

@@ -187,7 +187,8 @@ class HiddenOps:
         self._phases(ln, func)
         self._kho_memory_init_early(ln, func)
         if self.arch == "x86_64":
-            if func == "e820__memblock_setup" and not any(isinstance(o, SetCurrentLimit) for o in self.ops):
+            if func == "e820__memblock_setup" and not (self.limit_out
+                                                        or any(isinstance(o, SetCurrentLimit) for o in self.ops)):
                 if "movable_node" in self.cmdline.split():
                     self.bottom_up = True
                     self._infer(MovableNode, True, ln=ln, why="movable_node on the command line")
@@ -249,7 +250,7 @@ class HiddenOps:
         if self.profile is not None and not self.profile.kho_boot_extends_scratch:
             return
         busy = busy_blocks(PreservedSet("log", tuple(self.preserved_ranges)), KHO_SCRATCH_EXT_BLKSIZE)
-        self.extend_at = len(self.ops)
+        self.extend_at = self._at()
         self._infer(KhoExtendScratch, tuple(b * KHO_SCRATCH_EXT_BLKSIZE for b in busy), ln=ln,
                     why="kho_extend_scratch(): 1 GiB blocks with no kho_preserved_memory_reserve memory "
                         "become KHO_SCRATCH (prints nothing)")
@@ -263,7 +264,7 @@ class HiddenOps:
         logged) show as boundaries in ``Early memory node ranges``: add the fewest that explain them."""
         if self.extend_at < 0:
             return
-        op = self.ops[self.extend_at]
+        op = self.ops[self.extend_at - self.op_base]
         listing = next((o for o in self.obs if isinstance(o, NodeRanges) and o.at > self.extend_at), None)
         dump = next((o for o in reversed(self.obs) if isinstance(o, MemblockDump) and o.at <= self.extend_at),
                     None)
@@ -289,7 +290,7 @@ class HiddenOps:
             busy.add(min(tries)[1])
             wrong = misses(busy)
         why = (op.inferred or "") + "; busy blocks completed by the Early memory node ranges listing"
-        self.ops[self.extend_at] = dataclasses.replace(
+        self.ops[self.extend_at - self.op_base] = dataclasses.replace(
             op, busy=tuple(b * KHO_SCRATCH_EXT_BLKSIZE for b in sorted(busy)),
             inferred=why if busy != {b // KHO_SCRATCH_EXT_BLKSIZE for b in op.busy} else op.inferred)
 

@@ -69,6 +69,7 @@ from kho_replay.replay.ops import (
     Region,
     Remove,
     Reserve,
+    SetCurrentLimit,
     SetNode,
     Skipped,
     Src,
@@ -139,7 +140,16 @@ from .grammar import (
     why_not_understood,
 )
 from .infer import AFTER_CALLERS, HiddenOps, _may_hide
-from .prefixes import BlankCuts, CallRun, Line, PlainRun, clean_line, excerpt_lines, iter_excerpt_lines, unquote
+from .prefixes import (
+    BlankCuts,
+    CallRun,
+    Line,
+    PlainRun,
+    clean_line,
+    excerpt_lines,
+    iter_excerpt_lines,
+    unquote,
+)
 from .split import Boots, crop, scan
 
 __all__ = ["ConsoleReader", "boot_lines", "count_boots", "count_boots_file", "read_console", "read_console_file",
@@ -212,7 +222,19 @@ class ConsoleReader(HiddenOps):
         #: ... and the run there: it stands in lines for each of its lines until _kept() makes them
         self.runs: dict[int, CallRun] = {}
         self._run_starts: list[int] | None = None
+        #: the ops made and not handed to :attr:`sink` (all of them when it is None); op k of the boot is
+        #: ``ops[k - op_base]``
         self.ops: list[Op] = []
+        self.op_base = 0
+        #: takes the ops no later decision can change, in order, as the walk makes them (see :meth:`_hand_out`):
+        #: the Trace read() returns then holds no ops.  None: every op is held until the end
+        self.sink: Callable[[list[Op]], None] | None = None
+        #: ops are handed out during the walk (a sink, and no arch's silent calls to put among them at the end)
+        self.handing = False
+        #: a SetCurrentLimit among the ops handed out (_hidden_before() asks whether any was made)
+        self.limit_out = False
+        #: a kept line may start a dump (the first complete one seeds before every op made until then)
+        self.dump_ahead = True
         self.obs: list[Observation] = []
         self.skipped: list[Skipped] = []
         self.facts: list[tuple[str, str]] = []
@@ -301,8 +323,40 @@ class ConsoleReader(HiddenOps):
     def _infer(self, op_cls: Callable[..., Op], *args: object, ln: Line, why: str, **kw: object) -> None:
         self._emit(op_cls(*args, inferred=why, src=self._src(ln), **kw))
 
+    def _at(self) -> int:
+        """How many ops the walk has made (handed out or not): the index of the next."""
+        return self.op_base + len(self.ops)
+
+    def _hand_out(self, idx: int) -> int:
+        """Give :attr:`sink` the ops no later decision can change; return the kept line to do it again at."""
+        if not self.handing:
+            return idx + _HAND_OUT_EVERY
+        ops = self.ops
+        # _seed_from() reads every op made before the first dump and inserts before them; the last op is
+        # read again (_before_dump, _hidden_after, _doubled_line); _complete_extension() replaces op extend_at
+        n = len(ops) - 1 if self.first_dump_done or not self.dump_ahead else 0
+        if self.extend_at >= 0:
+            n = min(n, self.extend_at - self.op_base)
+        if n > 0:
+            out = ops[:n]
+            del ops[:n]  # in place: a call-run walk holds the list's append
+            self.op_base += n
+            self.limit_out = self.limit_out or any(isinstance(op, SetCurrentLimit) for op in out)
+            self.sink(out)  # type: ignore[misc]
+        return idx + _HAND_OUT_EVERY
+
+    def _arch_edits(self) -> bool:
+        """Does :meth:`_arch_state` edit the ops after the walk (a generic arch's silent calls, 32-bit addresses
+        widened)?"""
+        if self.phys_addr_bits == 32:
+            return True
+        try:
+            return arch_for(self.arch or "x86_64").generic
+        except KhoReplayError:
+            return False
+
     def _message(self, ln: Line, kind: str, text: str | None = None, kib: int | None = None) -> None:
-        self.obs.append(KernelMessage(at=len(self.ops), src=self._src(ln), kind=kind,
+        self.obs.append(KernelMessage(at=self._at(), src=self._src(ln), kind=kind,
                                       text=ln.text if text is None else text, kib=kib))
 
     # ------------------------------------------------------------- entry point
@@ -341,7 +395,17 @@ class ConsoleReader(HiddenOps):
         blocks = self.blocks
         idx = 0
         count = len(lines)
+        # where ops are next handed out (unless the arch's silent calls go in among them at the end: all held)
+        # and the call runs kept as text ahead are made into lines
+        hand_at = 0 if self.sink is not None else count
+        self.handing = self.sink is not None and not self._arch_edits()
+        if self.handing:
+            # a dump's head is no call run's line (a doubling line's rest is read as a line: any text counts)
+            self.dump_ahead = any("MEMBLOCK configuration:" in lines[i].text  # type: ignore[union-attr]
+                                  for i in self._other_indices())
         while idx < count:
+            if idx >= hand_at:
+                hand_at = self._hand_out(idx)
             ln = lines[idx]
             if ln.__class__ is CallRun:
                 # a call run not read yet (it stands for each of its lines)
@@ -382,6 +446,16 @@ class ConsoleReader(HiddenOps):
                               line=self.line_count or None)
         self._check_cut_last_line()
         self._arch_state()
+        if self.sink is not None:
+            ops, self.ops = self.ops, []
+            ops.reverse()
+            while ops:
+                # a hand-out's worth at a time, each let go once given: a log may hand out nothing before
+                out = ops[-_HAND_OUT_EVERY:]
+                del ops[-_HAND_OUT_EVERY:]
+                out.reverse()
+                self.op_base += len(out)
+                self.sink(out)
         return self._trace()
 
     def _arch_state(self) -> None:
@@ -976,7 +1050,7 @@ class ConsoleReader(HiddenOps):
         for lineno, text, why in bad:
             self._skip(Line(lineno, None, text, text), why)
         for name, lineno, regions in tables:
-            self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, lineno), name=name,
+            self.obs.append(DebugfsTable(at=self._at(), src=Src(self.path, lineno), name=name,
                                          regions=tuple(regions)))
 
     def _cut(self, ln: Line) -> None:
@@ -1002,8 +1076,8 @@ class ConsoleReader(HiddenOps):
             self.listing = head
             self.listing_obs = len(self.obs)
             src = self._src(ln)
-            self.obs.append(ZoneRanges(at=len(self.ops), src=src, zones=()) if head == "zones"
-                            else NodeRanges(at=len(self.ops), src=src, ranges=()))
+            self.obs.append(ZoneRanges(at=self._at(), src=src, zones=()) if head == "zones"
+                            else NodeRanges(at=self._at(), src=src, ranges=()))
             return True
         if self.listing is None:
             return False
@@ -1064,7 +1138,7 @@ class ConsoleReader(HiddenOps):
         res = d.regions["reserved"]
         # the old convention dumps an empty type as cnt 1 with a dummy [0, 0) entry
         dump = MemblockDump(
-            at=len(self.ops), src=Src(self.path, d.lineno, timestamp=d.ts),
+            at=self._at(), src=Src(self.path, d.lineno, timestamp=d.ts),
             memory_size=d.sizes[0], reserved_size=d.sizes[1],  # type: ignore[index]
             memory_cnt=d.cnt["memory"], reserved_cnt=d.cnt["reserved"],
             memory=tuple(mem), reserved=tuple(res),
@@ -1100,7 +1174,7 @@ class ConsoleReader(HiddenOps):
         regions, bad = parse_debugfs_lines([(b.lineno, b.text) for b in body])
         for lineno, text, why in bad:
             self._skip(Line(lineno, None, text, text), why)
-        self.obs.append(DebugfsTable(at=len(self.ops), src=Src(self.path, body[0].lineno if body else ln.lineno),
+        self.obs.append(DebugfsTable(at=self._at(), src=Src(self.path, body[0].lineno if body else ln.lineno),
                                      name=table, regions=tuple(regions)))
 
     # --- allocations
@@ -1291,7 +1365,8 @@ class ConsoleReader(HiddenOps):
         self.memblock_lines += 1
         base, size = range_of(m)
         # at = the op that doubled: a pending allocation (emitted next) or the reserve/add just read
-        at = len(self.ops) if self.pending is not None or not self.ops else len(self.ops) - 1
+        made = self._at()
+        at = made if self.pending is not None or not made else made - 1
         self.obs.append(Doubling(at=at, src=self._src(ln), name=m.group("name"),
                                  new_max=int(m.group("max")), base=base, size=size))
         rest = m.group("rest").strip()
@@ -1415,6 +1490,8 @@ ConsoleReader._by_function = {
 
 
 
+#: How many kept lines the walk reads between two hand-outs of its ops (ConsoleReader._hand_out)
+_HAND_OUT_EVERY = 4096
 #: How the texts _prescan() reads begin, but for whitespace (VERSION_LINE, NUMA_MERGE_LINE, SRAT_LINE,
 #: FAKE_NODE_LINE, NO_NUMA_LINE, NID_RANGE_LINE, INITMEM_LINE, DUMP_REGION; ZONE_LINE starts with whitespace)
 _PRESCAN_START = "LNAFI_mrp"
@@ -1679,17 +1756,22 @@ _FIRST_RANGE = re.compile(r"^\s*(?:__)?memblock_\w+: \[0x([0-9a-fA-F]+)-|^\s*mem
 
 
 def read_console_text(text: str, path: str = "<console>", *, strict: bool = False,
-                      boot: int | None = None, kernel: str | None = None, arch: str | None = None) -> Trace:
+                      boot: int | None = None, kernel: str | None = None, arch: str | None = None,
+                      sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """Read console *text* into a Trace; errors name *path*.  See :func:`read_console`.
 
     :param kernel: the release to read it as (``--kernel``); default: the banner's, else the line formats'.
     :param arch: the arch (``--arch``); default: what the log names, else x86_64.
+    :param sink: given, it takes the ops in order, a list at a time, as the walk makes them, and the Trace
+        holds none (:attr:`ConsoleReader.sink`); an error may still come after some were given.
     """
     reader = ConsoleReader(path, [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    reader.sink = sink
     return _read(reader, lambda: (text,), _text_key(path, text))
 
 
-def read_console_pieces(pieces: list[str] | Iterator[str], path: str = "<console>", *, strict: bool = False) -> Trace:
+def read_console_pieces(pieces: list[str] | Iterator[str], path: str = "<console>", *, strict: bool = False,
+                        sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """:func:`read_console_text` of ``"".join(pieces)``, each piece let go (set to ``""``) once the reader has
     it: the text is never held whole.  It is read once, so it must hold one boot at most: at most one
     ``Linux version`` anywhere (else :class:`ValueError`: give it to :func:`read_console_text`).  *pieces*
@@ -1711,13 +1793,15 @@ def read_console_pieces(pieces: list[str] | Iterator[str], path: str = "<console
             yield piece
 
     reader = ConsoleReader(path, [], strict=strict)
+    reader.sink = sink
     return _read(reader, source, object())  # a key no other read shares: nothing cached is reused
 
 
 def read_console_file(f: TextFile, *, strict: bool = False, boot: int | None = None, kernel: str | None = None,
-                      arch: str | None = None) -> Trace:
+                      arch: str | None = None, sink: Callable[[list[Op]], None] | None = None) -> Trace:
     """:func:`read_console_text` of a file's text, read a piece at a time (never all held at once)."""
     reader = ConsoleReader(str(f.path), [], strict=strict, boot=boot, kernel=kernel, arch=arch)
+    reader.sink = sink
     return _read(reader, f.pieces, f.identity())
 
 

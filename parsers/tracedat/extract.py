@@ -78,6 +78,8 @@ from kho_replay.replay.ops import (
     Trace,
     fast_new,
     fast_new_many,
+    format_op,
+    format_script_chunks,
 )
 
 from .events import EventFormat, FieldKind
@@ -305,6 +307,8 @@ class _Extractor:
         self.banner = False
         self.offs = array("q")
         self.tss = array("q")
+        #: the rebuilt text's line number of lines[0] (2 when a banner from the UNAME option goes first)
+        self.first_line = 1
         self.probe_ops: list[Op] = []
         self.probe_ts = array("q")  # each probe op's timestamp (ns), beside it: no tuple per op
         self.probe_obs: list[tuple[int, int, KernelMessage]] = []
@@ -1527,9 +1531,75 @@ class _Extractor:
         merged = heapq.merge(zip(ctimes, t.ops, strict=True), timed, key=operator.itemgetter(0))
         return head, map(operator.itemgetter(1), merged)
 
-    def _console_trace(self, meta: dict[str, Any]) -> tuple[Trace, tuple[Skipped, ...]]:
+    def stream_script(self) -> tuple[Trace, Iterator[str]]:
+        """:meth:`stream` for the op script's text: the console parser hands its ops out as it makes them, and
+        each is kept as its script line (with its time, when probe ops go among them), not as an op."""
+        meta = self._meta()
+        self.walk(meta)
+        stream = self.probe_stream
+        if stream is None and self.probe_ops:
+            # probes read one by one: the console ops' places among them come from the whole lists (_merge)
+            t, skipped = self._console_trace(meta)
+            ops = _merge(t, self.probe_ops, self.probe_ts, [])[0]
+            return Trace(t.context, (), (), skipped), format_script_chunks(ops)
+        chunks: list[str] = []  # the console ops' script lines, a hand-out's "\n".join()ed
+        ctimes = array("d")  # each one's time, as _console_times() gives it from the relocated op
+        timed = stream is not None
+        last = 0.0
+
+        def sink(ops: list[Op]) -> None:
+            nonlocal last
+            chunks.append("\n".join(map(format_op, ops)))
+            if timed:
+                time_of = self._time_of
+                for op in ops:
+                    ts = time_of(op.src)
+                    if ts is not None:
+                        last = ts
+                    ctimes.append(last)
+
+        t, skipped = self._console_trace(meta, sink)
+        head = Trace(t.context, (), (), skipped)
+        if stream is None:
+            return head, (chunk + "\n" for chunk in _drained(chunks))
+        self.probe_stream = None
+        if not ctimes:
+            return head, format_script_chunks(itertools.chain.from_iterable(ops for ops, _ in stream))
+        merged: Iterator[Any]
+        lines = itertools.chain.from_iterable(map(str.split, _drained(chunks), itertools.repeat("\n")))
+        if not _ascending(ctimes, 0):
+            # The console ops out of time order: the stable sort by time of every op, console first, as _merge()'s.
+            ptimes = array("q")
+            items: list[Any] = list(lines)
+            for chunk, times in stream:
+                items += chunk
+                ptimes += times
+            every = ctimes + array("d", map(operator.truediv, ptimes, itertools.repeat(1e9)))
+            del ptimes
+            merged = map(items.__getitem__, sorted(range(len(items)), key=every.__getitem__))
+        else:
+            # Two ascending runs: merged by time, console first on ties, as stream() merges them.
+            timed_ops = itertools.chain.from_iterable(
+                zip(map(operator.truediv, times, itertools.repeat(1e9)), ops, strict=True) for ops, times in stream)
+            console = zip(ctimes, lines, strict=True)
+            merged = map(operator.itemgetter(1), heapq.merge(console, timed_ops, key=operator.itemgetter(0)))
+        return head, _script_chunks(merged)
+
+    def _time_of(self, s: Src | None) -> float | None:
+        """The timestamp _relocate() gives an op whose console parser's src is *s*."""
+        if s is None or s.line is None:
+            return None if s is None else s.timestamp
+        i = s.line - self.first_line
+        lines = self.lines
+        if not 0 <= i < len(lines) or lines[i] < 0:
+            return None
+        return self.tss[lines[i]] / 1e9
+
+    def _console_trace(self, meta: dict[str, Any],
+                       sink: Callable[[list[Op]], None] | None = None) -> tuple[Trace, tuple[Skipped, ...]]:
         """The console parser's Trace of the rebuilt text (relocated), or an empty one with the file's context;
-        and every skipped record of the read."""
+        and every skipped record of the read.  *sink*: takes the console parser's ops as it makes them (see
+        ConsoleReader.sink), with their positions in the rebuilt text (not relocated)."""
         from ..console import read_console_pieces, read_console_text
 
         td = self.td
@@ -1565,15 +1635,16 @@ class _Extractor:
                 head = f"Linux version {release} ({machine}) [trace.dat UNAME]\n"
                 parts = [head, *parts] if banner else itertools.chain((head,), parts)
                 first = 2
+            self.first_line = first
             if not banner:
-                t = read_console_pieces(parts, self.path, strict=self.strict)
+                t = read_console_pieces(parts, self.path, strict=self.strict, sink=sink)
             elif sum(p.count("Linux version") for p in parts) <= 1:
                 # One boot (the usual): the parts go to the parser one by one, let go as it reads them.
-                t = read_console_pieces(parts, self.path, strict=self.strict)  # type: ignore[arg-type]
+                t = read_console_pieces(parts, self.path, strict=self.strict, sink=sink)  # type: ignore[arg-type]
             else:
                 text = "".join(parts)
                 parts.clear()  # type: ignore[union-attr]
-                t = read_console_text(text, self.path, strict=self.strict)
+                t = read_console_text(text, self.path, strict=self.strict, sink=sink)
                 del text  # read: not held while the ops are relocated and merged
             collections.deque(rest, 0)  # every part made (a parser that stopped early): every line's record known
             t = _relocate(t, self.path, self.offs, self.tss, self.lines, first)
@@ -1841,6 +1912,19 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
     return Trace(t.context, ops, obs, skipped)
 
 
+def _drained(chunks: list[str]) -> Iterator[str]:
+    """*chunks* in order, each let go once given."""
+    chunks.reverse()
+    while chunks:
+        yield chunks.pop()
+
+
+def _script_chunks(items: Iterator[Any], lines: int = 4096) -> Iterator[str]:
+    """format_script_chunks() of ops and op-script lines (str) mixed."""
+    while chunk := list(itertools.islice(items, lines)):
+        yield "\n".join([x if x.__class__ is str else format_op(x) for x in chunk]) + "\n"
+
+
 def _console_times(ops: Sequence[Op]) -> array[float]:
     """Each console op's time: its line's, else the last one before it (0.0 before any)."""
     ctimes = array("d")
@@ -1970,6 +2054,27 @@ def stream_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
         td.close()
         raise
     return head, _closing(td, ops)
+
+
+def stream_script(path: str | os.PathLike[str], *, strict: bool = False,
+                  vmlinux: str | os.PathLike[str] | None = None) -> tuple[Trace, Iterator[str]]:
+    """:func:`stream_tracedat`'s op script as text, a chunk of lines at a time: the console parser's ops are
+    never all held either (kept as their lines).  Every error is raised before this returns.
+
+    >>> t, script = stream_script("traces/tracedat/synthetic/v6.dat")
+    >>> "memblock_alloc_range_nid" in "".join(script)
+    True
+    """
+    p = os.fspath(path)
+    syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
+    td = TraceDat(p)
+    try:
+        with _garbled(p):
+            head, script = _Extractor(td, p, strict, syms, lazy=True).stream_script()
+    except BaseException:
+        td.close()
+        raise
+    return head, _closing(td, script)
 
 
 @contextlib.contextmanager

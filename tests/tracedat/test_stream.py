@@ -18,7 +18,7 @@ from tracedat_testdata import SYNTHETIC, SYNTHETIC_FILES
 from typer.testing import CliRunner
 
 from kho_replay.parsers.tracedat.events import ConsoleLine
-from kho_replay.parsers.tracedat.extract import read_tracedat, stream_tracedat
+from kho_replay.parsers.tracedat.extract import read_tracedat, stream_script, stream_tracedat
 from kho_replay.parsers.tracedat.writer import write_tracedat
 from kho_replay.replay.cli import app
 from kho_replay.replay.errors import FormatError
@@ -39,6 +39,10 @@ def _same(path: Path, **kw: object) -> None:
     assert head.context == whole.context
     assert head.skipped == whole.skipped
     assert not head.ops and not head.observations
+    # parse's text: the console parser's ops handed out as it makes them, kept as their lines
+    head, script = stream_script(path, **kw)  # type: ignore[arg-type]
+    assert "".join(script) == format_script(whole.ops)
+    assert head.context == whole.context and head.skipped == whole.skipped
 
 
 @pytest.mark.parametrize("name", SYNTHETIC_FILES)
@@ -172,3 +176,20 @@ def test_hit_count_takes_what_the_walk_does_to_its_hits() -> None:
     assert hits.n == 4 and not hits.ascending
     del hits[mark:]
     assert (hits.n, hits.ascending, hits.last) == (3, True, 7)
+
+
+def test_streamed_console_ops_out_of_time_order_among_probes(tmp_path: Path) -> None:
+    # The first dump's seeds go before every op made until then, with the dump's (later) time: the console ops'
+    # times are not ascending, and they are merged with the probe ops by the whole sort.
+    log = Path(__file__).parents[2] / "traces" / "x86_64-debian-7.2.13-4G" / "console.log"
+    raw = log.read_text().splitlines()
+    end = next(i for i, ln in enumerate(raw) if "MEMBLOCK configuration:" in ln) + 12
+    lines = [ConsoleLine(round(float(ln[1:ln.index("]")]) * 1e9), 0, 1, ln[ln.index("]") + 2:])
+             for ln in raw[:end] if ln.startswith("[")]
+    events = [_event(lines[k].ts + 5, "memblock_reserve", 0x1000000 + k * 0x1000, 0x1000, pid=1, cpu=1)
+              for k in range(0, len(lines), 3)]
+    path = tmp_path / "out-of-order.dat"
+    write_tracedat(path, lines, events=events, formats=_formats(), uname="Linux host 7.2.13 #1 SMP x86_64")
+    whole = read_tracedat(path)
+    assert any("first MEMBLOCK configuration dump" in (op.inferred or "") for op in whole.ops)
+    _same(path)
