@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
-__all__ = ["BlankCuts", "CallRun", "Line", "PlainRun", "clean_line", "excerpt_lines", "iter_excerpt_lines", "unquote"]
+__all__ = ["BlankCuts", "CallRun", "Line", "PlainRun", "clean_line", "excerpt_lines",
+           "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
 # Compiled regexes: prefixes a line can carry before the printk text
