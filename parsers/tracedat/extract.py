@@ -51,7 +51,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from kho_replay.replay.errors import FormatError, InputError, UnsupportedError
 from kho_replay.replay.flags import Flag
@@ -101,6 +101,8 @@ _MARK_FLAGS = {"hotplug": Flag.MEMBLOCK_HOTPLUG, "mirror": Flag.MEMBLOCK_MIRROR,
                "kho_scratch": Flag.MEMBLOCK_KHO_SCRATCH}
 #: Allocation APIs that return ``void *``: their result is virtual, so not a recorded address.
 _VIRT_APIS = frozenset(name for name, api in ALLOCATORS.items() if not api.phys)
+
+_T = TypeVar("_T")
 
 
 def _expect(value: int | None, virt: bool) -> int | str | None:
@@ -2037,23 +2039,7 @@ def stream_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
     >>> [op.api for op in ops if hasattr(op, "api")][:1]
     ['memblock_alloc_range_nid']
     """
-    p = os.fspath(path)
-    syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
-    td = TraceDat(p)
-    try:
-        with _garbled(p):
-            try:
-                # The probe payloads read twice rather than held (memory: issue 15).
-                head, ops = _Extractor(td, p, strict, syms, lazy=True, light=True).stream()
-                heavy = False
-            except _Heavy:
-                heavy = True  # out of the handler: its traceback would hold the first walk's state
-            if heavy:
-                head, ops = _Extractor(td, p, strict, syms, lazy=True).stream()
-    except BaseException:
-        td.close()
-        raise
-    return head, _closing(td, ops)
+    return _lazy(path, strict, vmlinux, _Extractor.stream)
 
 
 def stream_script(path: str | os.PathLike[str], *, strict: bool = False,
@@ -2065,16 +2051,30 @@ def stream_script(path: str | os.PathLike[str], *, strict: bool = False,
     >>> "memblock_alloc_range_nid" in "".join(script)
     True
     """
+    return _lazy(path, strict, vmlinux, _Extractor.stream_script)
+
+
+def _lazy(path: str | os.PathLike[str], strict: bool, vmlinux: str | os.PathLike[str] | None,
+          take: Callable[[_Extractor], tuple[Trace, Iterator[_T]]]) -> tuple[Trace, Iterator[_T]]:
+    """*take* of a lazy extractor of *path* (:meth:`_Extractor.stream` or :meth:`_Extractor.stream_script`): the
+    Trace, then what it gives, the file open until that is all taken.  The probe payloads are read twice rather
+    than held (a light walk, memory: issue 15) unless the bulk probe path does not take the file."""
     p = os.fspath(path)
     syms = vmlinux_symbols(vmlinux) if vmlinux is not None else None
     td = TraceDat(p)
     try:
         with _garbled(p):
-            head, script = _Extractor(td, p, strict, syms, lazy=True).stream_script()
+            try:
+                head, out = take(_Extractor(td, p, strict, syms, lazy=True, light=True))
+                heavy = False
+            except _Heavy:
+                heavy = True  # out of the handler: its traceback would hold the first walk's state
+            if heavy:
+                head, out = take(_Extractor(td, p, strict, syms, lazy=True))
     except BaseException:
         td.close()
         raise
-    return head, _closing(td, script)
+    return head, _closing(td, out)
 
 
 @contextlib.contextmanager
@@ -2087,10 +2087,10 @@ def _garbled(path: str) -> Iterator[None]:
         raise FormatError(path, f"garbled event data ({e})", offset=0) from None
 
 
-def _closing(td: TraceDat, ops: Iterator[Op]) -> Iterator[Op]:
-    """*ops*, then *td* closed (also when the taker stops early)."""
+def _closing(td: TraceDat, items: Iterator[_T]) -> Iterator[_T]:
+    """*items*, then *td* closed (also when the taker stops early)."""
     with td:
-        yield from ops
+        yield from items
 
 
 def read_tracedat(path: str | os.PathLike[str], *, strict: bool = False,
