@@ -708,8 +708,9 @@ class _Extractor:
             hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(squeezed + len(p_ts))
-        self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
-        c_msgs.clear()
+        if not light:
+            self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
+            c_msgs.clear()
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
@@ -761,8 +762,11 @@ class _Extractor:
         in_bulk = (in_order or light) and not rest and self._probes_in_bulk(plans, probes, bulk, p_ts, p_pos,
                                                                            p_eid,
                                                                            p_bounds)
-        if light and not in_bulk:
-            raise _Heavy
+        if light:
+            if not in_bulk:
+                raise _Heavy  # before the console text is rebuilt: the read again does it
+            self._console_text(side, meta, c_msgs, c_tss, c_offs, _merged(c_tss, c_bounds, in_order))
+            c_msgs.clear()
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
