@@ -776,7 +776,7 @@ class _Extractor:
                                                                            p_eid,
                                                                            p_bounds)
         if light and not in_bulk:
-            raise _Heavy
+            raise _Heavy  # the console text is made as the parser reads it: the read again makes it once
         p_idx = array("q")  # each record's place among its id's payloads (rest's for id -1), for the loop below
         if not in_bulk:
             counts: dict[int, int] = {}
