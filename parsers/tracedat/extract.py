@@ -1786,7 +1786,8 @@ def _only(codes: bytes, ks: Iterable[int]) -> bytes:
     """*codes* as 1 where the code is one of *ks*, else 0 (a selector for itertools.compress)."""
     picked = set(ks)
     return codes.translate(bytes(int(k in picked) for k in range(256)))
-#: A console line: stamp() (six decimals, nine when the time is finer than a microsecond), message, newline.
+#: A console line's format: stamp() (six decimals, nine when the time is finer than a microsecond), message,
+#: newline; its seconds are written in first (_stamped()), the fraction and message left to format.
 _LINE6, _LINE9 = b"[%5d.%%06d] %%s\n", b"[%5d.%%09d] %%s\n"
 
 
