@@ -53,6 +53,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from kho_replay.parsers import _drain
 from kho_replay.replay.errors import FormatError, InputError, UnsupportedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
@@ -1563,12 +1564,12 @@ class _Extractor:
         t, skipped = self._console_trace(meta, sink)
         head = Trace(t.context, (), (), skipped)
         if stream is None:
-            return head, (chunk + "\n" for chunk in _drained(chunks))
+            return head, (chunk + "\n" for chunk in _drain(chunks))
         self.probe_stream = None
         if not ctimes:
             return head, format_script_chunks(itertools.chain.from_iterable(ops for ops, _ in stream))
         merged: Iterator[Any]
-        lines = itertools.chain.from_iterable(map(str.split, _drained(chunks), itertools.repeat("\n")))
+        lines = itertools.chain.from_iterable(map(str.split, _drain(chunks), itertools.repeat("\n")))
         if not _ascending(ctimes, 0):
             # The console ops out of time order: the stable sort by time of every op, console first, as _merge()'s.
             ptimes = array("q")
@@ -1913,13 +1914,6 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
     ops, obs = t.ops, t.observations
     skipped = tuple(dataclasses.replace(s, position=position(s.position)) for s in t.skipped)
     return Trace(t.context, ops, obs, skipped)
-
-
-def _drained(chunks: list[str]) -> Iterator[str]:
-    """*chunks* in order, each let go once given."""
-    chunks.reverse()
-    while chunks:
-        yield chunks.pop()
 
 
 def _script_chunks(items: Iterator[Any], lines: int = 4096) -> Iterator[str]:
