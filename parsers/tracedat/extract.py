@@ -83,7 +83,7 @@ from kho_replay.replay.ops import (
     format_script_chunks,
 )
 
-from .events import EventFormat, FieldKind
+from .events import _INT_CODES, EventFormat, FieldKind
 from .reader import COMMIT_MASK, Record, TraceDat
 from .structs import TraceCmdOption
 from .symbols import Kallsyms
@@ -112,6 +112,18 @@ def _expect(value: int | None, virt: bool) -> int | str | None:
     if value is None or (virt and value):
         return None
     return value if value else FAILED
+
+
+#: _expect() by a C-level lookup: ``get(v)`` for a virtual result, ``get(v, v)`` for a physical one.
+_FAILED_AT_0: dict[int | None, str] = {0: FAILED}
+
+
+def _expects(values: Iterable[int | None], virt: bool) -> Iterator[int | str | None]:
+    """_expect() of each of *values*, with no Python call per value."""
+    if virt:
+        return map(_FAILED_AT_0.get, values)
+    got = list(values)
+    return map(_FAILED_AT_0.get, got, got)
 #: Lines the console parser reads as memblock output (its MEMBLOCKISH), after an optional stamp.
 _MEMBLOCKISH_TEXT = re.compile(r"^(?:\[[^\]\n]*\] )?\s*(?:__)?(?:memblock_\w+:|memblock: |MEMBLOCK |"
                                r"(?:memory|reserved|physmem)[.\[])", re.M)
@@ -250,6 +262,7 @@ class _Probe:
         #: the fetch arg holding a return probe's value
         self.ret_index = next(iter(self.args.values()), None)
         self._builders: dict[str, Callable[..., Op] | str | None] = {}
+        self._lean: dict[str, tuple[Any, ...]] = {}
 
     def builder(self, fn: str) -> Callable[..., Op] | str | None:
         """How to build the op for a hit on *fn*: a function, the name of a missing fetch arg, or None."""
@@ -260,6 +273,39 @@ class _Probe:
             except KeyError as e:
                 got = str(e.args[0])
             self._builders[fn] = got
+        return got
+
+    def lean(self, st: struct.Struct) -> tuple[struct.Struct, Callable[..., Op] | None, Callable[..., list[Op]] | None,
+                                               int | None]:
+        """For the bulk paths: a Struct of *st*'s size that unpacks the fetch args alone (no common field, no
+        probe address: fewer int objects per record), the one-by-one and column builders of this function's
+        op over its tuples, and where a return's value lands in them; *st* itself and the full builders when
+        a fetch arg is not a plain integer.  The ops are those of the full tuples."""
+        got = self._lean.get(st.format)
+        if got is not None:
+            return got
+        fields = sorted(self.args.items(), key=lambda kv: self.fmt.fields[kv[1]].offset)
+        codes, cursor, at = [], 0, {}
+        for k, (name, i) in enumerate(fields):
+            f = self.fmt.fields[i]
+            code = _INT_CODES.get((f.size, f.signed)) if f.kind is FieldKind.SCALAR else None
+            if code is None or f.offset < cursor:
+                at = None
+                break
+            codes.append(f"{f.offset - cursor}x{code}" if f.offset > cursor else code)
+            cursor = f.offset + f.size
+            at[name] = k
+        if at is None or cursor > st.size:
+            one, lean, at = self.builder(self.function), st, self.args
+        else:
+            lean = struct.Struct(st.format[0] + "".join(codes) + (f"{st.size - cursor}x" if st.size > cursor else ""))
+            try:
+                one = _op_builder(self.function, at)
+            except KeyError:
+                one = None
+        ret = None if self.ret_index is None else at[next(iter(self.args))]
+        got = self._lean[st.format] = (lean, one if callable(one) else None, _op_columns(self.function, at)
+                                       if callable(one) else None, ret)
         return got
 
     def function_at(self, values: tuple[Any, ...]) -> str:
@@ -965,12 +1011,12 @@ class _Extractor:
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
             at = array("q", itertools.compress(range(n), _only(codes, [code[c]])))  # an int array: no int object each
-            st, payloads, size = bulk[c][0], memoryview(bulk[c][1]), bulk[c][2]
-            _, _, _, _, _, fn, build, _, _, _ = plans[c]
-            many = _op_columns(fn, probes[c].args)
+            payloads, size = memoryview(bulk[c][1]), bulk[c][2]
+            st, build, many, _ = probes[c].lean(bulk[c][0])
             if r is not None:
-                rst, rpay, rsize = bulk[r][0], memoryview(bulk[r][1]), bulk[r][2]
-                ret_i, virt = plans[r][8], plans[r][9]
+                rpay, rsize = memoryview(bulk[r][1]), bulk[r][2]
+                rst, _, _, ret_i = probes[r].lean(bulk[r][0])
+                virt = plans[r][9]
             for span in spans:
                 clo, chi = span[c]
                 for lo in range(clo, chi, window):
@@ -982,7 +1028,7 @@ class _Extractor:
                         first = rlo + lo - clo
                         got = map(operator.itemgetter(ret_i),
                                   rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
-                        expects = itertools.chain(map(_expect, got, itertools.repeat(virt)), itertools.repeat(None))
+                        expects = itertools.chain(_expects(got, virt), itertools.repeat(None))
                     where = at[lo:hi]
                     srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
                                      map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
@@ -1012,10 +1058,12 @@ class _Extractor:
             at = list(itertools.compress(range(n), chunk.translate(_SELECT[local[eid]])))
             collections.deque(map(tasks.__setitem__, at, col), 0)
             cols.append((eid, at, col))
+        before: list[Any] | None = None  # each record's previous record's task
         for eid, at, col in cols:  # every record's task set first: a return's call may be another event's
             if is_ret[eid]:
-                before = [prev_task[0] if k == 0 else tasks[k - 1] for k in at]
-                if col != before:
+                if before is None:
+                    before = [prev_task[0], *tasks[:-1]]
+                if col != list(map(before.__getitem__, at)):
                     self.light_ok = False  # a return of another task right after a call
                     return
             elif paired_call[eid]:
@@ -1101,11 +1149,12 @@ class _Extractor:
         kinds: dict[int, tuple[Any, ...]] = {}
         returns: dict[int, tuple[Any, ...]] = {}  # return event -> unpack, index of the value, virtual
         for c in [*unpaired, *ret_of]:
-            fn, build = plans[c][5], plans[c][6]
             r = ret_of.get(c)
             if r is not None and plans[r][8] is not None:
-                returns[r] = (bulk[r][0].unpack_from, plans[r][8], plans[r][9])
-            kinds[c] = (bulk[c][0].unpack_from, _op_columns(fn, probes[c].args), build)
+                rst, _, _, ret_i = probes[r].lean(bulk[r][0])
+                returns[r] = (rst.unpack_from, ret_i, plans[r][9])
+            st, build, many, _ = probes[c].lean(bulk[c][0])
+            kinds[c] = (st.unpack_from, many, build)
         window = max(128, 2048 // max(1, len(cpus)))  # calls of one CPU at a time: each CPU's window is held
         type_of = struct.Struct(">H" if td.big_endian else "<H").unpack_from
 
@@ -1169,7 +1218,8 @@ class _Extractor:
                             continue
                         r = returns.get(eid)
                         if r is not None:  # the return of the call just before (checked)
-                            c_exp[-1] = _expect(r[0](page, s << 2)[r[1]], r[2])
+                            v = r[0](page, s << 2)[r[1]]
+                            c_exp[-1] = (None if r[2] else v) if v else FAILED  # _expect(), inlined
                     else:
                         i = -1  # the page read whole
                     if i < 0 or tl == 29:
@@ -1207,9 +1257,10 @@ class _Extractor:
             out: list[Any] = [None] * len(eids)
             for eid in present:
                 _, many, one = kinds[eid]
-                sel = [i for i, e in enumerate(eids) if e == eid]
-                vals = list(map(values.__getitem__, sel))
-                exps = list(map(expects.__getitem__, sel))
+                mask = list(map(operator.eq, eids, itertools.repeat(eid)))  # C-level picks: no Python step each
+                sel = list(itertools.compress(range(len(eids)), mask))
+                vals = list(itertools.compress(values, mask))
+                exps = list(itertools.compress(expects, mask))
                 ops = list(map(one, vals, itertools.repeat(None), exps)) if many is None else \
                     many(vals, itertools.repeat(None), exps)  # type: ignore[arg-type]
                 collections.deque(map(out.__setitem__, sel, ops), 0)
@@ -1223,14 +1274,7 @@ class _Extractor:
             for ops, times in streams[0]:
                 yield ops, array("q", times)
             return
-        # heapq.merge takes the first stream's item on a tie: the lower CPU, as the stable sort does.
-        merged = heapq.merge(*(itertools.chain.from_iterable(zip(ts, ops, strict=True) for ops, ts in s)
-                               for s in streams), key=operator.itemgetter(0))
-        while True:
-            chunk = list(itertools.islice(merged, 2048))
-            if not chunk:
-                return
-            yield list(map(operator.itemgetter(1), chunk)), array("q", map(operator.itemgetter(0), chunk))
+        yield from _merged_windows(streams)
 
     def _sorted_runs(self, runs: tuple[list[array[int]], list[tuple[int, int, int]]], cpus: list[Any],
                      kinds: dict[int, tuple[Any, ...]], returns: dict[int, tuple[Any, ...]],
@@ -1324,13 +1368,13 @@ class _Extractor:
         kinds: dict[int, tuple[Any, ...]] = {}
         for c in code:
             if c in ret_of or not plans[c][4]:  # a call (a return's ops are made with its call's)
-                fn, build = plans[c][5], plans[c][6]
                 r = ret_of.get(c)
                 ret = None
                 if r is not None and plans[r][8] is not None:
-                    ret = (bulk[r][0].unpack_from, bulk[r][1], bulk[r][2], plans[r][8], plans[r][9])
-                kinds[code[c]] = (bulk[c][0].unpack_from, bulk[c][1], bulk[c][2], _op_columns(fn, probes[c].args),
-                                  build, ret)
+                    rst, _, _, ret_i = probes[r].lean(bulk[r][0])
+                    ret = (rst.unpack_from, bulk[r][1], bulk[r][2], ret_i, plans[r][9])
+                st, build, many, _ = probes[c].lean(bulk[c][0])
+                kinds[code[c]] = (st.unpack_from, bulk[c][1], bulk[c][2], many, build, ret)
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for w in range(0, len(order), window):
             gs = order[w:w + window]
@@ -1353,7 +1397,7 @@ class _Extractor:
                     # no return came: no result
                     got = [None if k < 0 else r_unpack(r_payloads, k * r_size)[ret_i] for k in map(r_at.__getitem__,
                                                                                                    where)]
-                    expects = list(map(_expect, got, itertools.repeat(virt)))
+                    expects = list(_expects(got, virt))
                 srcs = itertools.repeat(None)
                 ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                 if len(present) == 1:
@@ -1778,9 +1822,57 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
     return alloc
 
 
+def _merged_windows(streams: list[Iterator[tuple[list[Op], list[int]]]]) -> Iterator[tuple[list[Op], array[int]]]:
+    """Streams of ``(ops, times)`` windows, each ascending in time, merged by time, a tie to the earlier
+    stream (the lower CPU, as the stable sort by time does): a batch at a time, each batch every item before
+    the time all streams have reached, put in order by one stable sort (no heap step per op)."""
+    ops_of: list[list[Op]] = [[] for _ in streams]
+    ts_of: list[list[int]] = [[] for _ in streams]
+    live = list(range(len(streams)))
+
+    def pull(i: int) -> None:
+        # the stream's next windows, until it has one item (or is done)
+        while not ts_of[i]:
+            got = next(streams[i], None)
+            if got is None:
+                live.remove(i)
+                return
+            ops_of[i] += got[0]
+            ts_of[i] += got[1]
+
+    for i in list(live):
+        pull(i)
+    while True:
+        # Every item before *bound* is in hand: each live stream's next ones come at its last time or later.
+        bound = min(ts_of[i][-1] for i in live) if live else None
+        times: list[int] = []
+        ops: list[Op] = []
+        for i in range(len(streams)):
+            cut = len(ts_of[i]) if bound is None else bisect.bisect_left(ts_of[i], bound)
+            if cut:
+                times += ts_of[i][:cut]
+                ops += ops_of[i][:cut]
+                del ts_of[i][:cut], ops_of[i][:cut]
+        if ops:
+            order = sorted(range(len(times)), key=times.__getitem__)
+            yield list(map(ops.__getitem__, order)), array("q", map(times.__getitem__, order))
+        if bound is None:
+            return
+        for i in list(live):
+            if not ts_of[i]:
+                pull(i)
+            elif ts_of[i][-1] == bound:  # it holds the bound back: its next window
+                got = next(streams[i], None)
+                if got is None:
+                    live.remove(i)
+                else:
+                    ops_of[i] += got[0]
+                    ts_of[i] += got[1]
+
+
 _LENGTH = operator.itemgetter(2)
 #: bytes.translate() tables: code c -> 1, every other byte -> 0 (a selector for itertools.compress)
-_SELECT = [bytes(int(k == c) for k in range(256)) for c in range(256)]
+_SELECT = [bytes(c) + b"\1" + bytes(255 - c) for c in range(256)]  # no generator step per byte at import
 
 
 def _only(codes: bytes, ks: Iterable[int]) -> bytes:

@@ -185,3 +185,26 @@ def test_the_walk_keeps_no_probe_payload(tmp_path: Path) -> None:
 
 
 _RETURNS = {"memblock_alloc_try_nid__return", "memblock_phys_alloc_range__return"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 5)), max_size=12), min_size=1, max_size=5))
+def test_merged_windows_is_the_heap_merge_lower_stream_first(shape: list[list[tuple[int, int]]]) -> None:
+    """_merged_windows() puts the streams' windows in the order of heapq.merge by time (a tie to the earlier
+    stream, then to the earlier item), whatever the window sizes and however many times tie."""
+    import heapq
+    import itertools
+
+    streams = []
+    for k, windows in enumerate(shape):
+        t, got = 0, []
+        for j, (step, size) in enumerate(windows):
+            times = list(itertools.accumulate([step] + [step % 2] * (size - 1), initial=t))[1:]
+            t = times[-1]
+            got.append(([(k, j, i) for i in range(size)], times))
+        streams.append(got)
+    want = [op for _, op in heapq.merge(*([(ts, op) for ops, times in s for op, ts in zip(ops, times, strict=True)]
+                                          for s in streams), key=lambda x: x[0])]
+    out = list(extract._merged_windows([iter(s) for s in streams]))
+    assert [op for ops, _ in out for op in ops] == want
+    assert [t for _, times in out for t in times] == sorted(t for s in streams for _, times in s for t in times)
