@@ -344,6 +344,8 @@ class _Extractor:
         self.light_ok = True
         self.light_cpu_tasks: list[set[int]] = []
         self.light_pairing: set[int] = set()
+        #: (light) each paired function's call and return events (_light_functions())
+        self._paired_functions: dict[str, tuple[list[int], list[int]]] | None = None
         #: the ops of the bulk probe path, a window at a time (lazy only), and how many it holds
         self.probe_stream: Iterator[tuple[list[Op], array[int]]] | None = None
         self.n_lazy = 0
@@ -1041,13 +1043,19 @@ class _Extractor:
     def _light_tasks(self, chunk: bytes, local: dict[int, int], bulk: dict[int, list[Any]], is_ret: dict[int, bool],
                      paired_call: dict[int, bool], cpu_tasks: set[int], prev_task: list[Any]) -> None:
         """(light) :meth:`_probes_in_bulk`'s task checks for one CPU's next probe records (*chunk*, a byte each,
-        their payloads in *bulk*), made now so that no task is kept: each return's task is that of the
-        record before it (the call it pairs with, once the codes are checked), the CPU's tasks are added to
-        *cpu_tasks* and the paired calls' to :attr:`light_pairing`.  Clears :attr:`light_ok` when one fails
-        or a task is not a plain int; *prev_task* carries the last record's task to the next chunk."""
-        n = len(chunk)
-        tasks: list[Any] = [None] * n
-        cols = []
+        their payloads in *bulk*), made now so that no task is kept: each return's task is that of the call
+        it pairs with, the CPU's tasks are added to *cpu_tasks* and the paired calls' to
+        :attr:`light_pairing`.  Clears :attr:`light_ok` when one fails or a task is not a plain int.
+
+        The bulk path takes a file only when each return comes right after a call of its function, one
+        call event and one return event a function (both checked later): a function's k-th return then
+        pairs with its k-th call, the record before it.  So the returns' tasks are compared with the calls'
+        by position, a column against a column, with no task per record; *prev_task* carries, per
+        function, the tasks of its calls whose return is still to come (the pattern leaves at most one) to
+        the next chunk.  A file that breaks the pattern is declined whatever this finds."""
+        del chunk, local  # each event's column holds its records in order: no record's place is needed
+        waiting: dict[str, list[int]] = prev_task[0] if prev_task[0] is not None else {}
+        cols: dict[int, list[int]] = {}
         for eid, b in bulk.items():
             if not b[1]:
                 continue
@@ -1055,22 +1063,40 @@ class _Extractor:
             if col is None:
                 self.light_ok = False
                 return
-            at = list(itertools.compress(range(n), chunk.translate(_SELECT[local[eid]])))
-            collections.deque(map(tasks.__setitem__, at, col), 0)
-            cols.append((eid, at, col))
-        before: list[Any] | None = None  # each record's previous record's task
-        for eid, at, col in cols:  # every record's task set first: a return's call may be another event's
-            if is_ret[eid]:
-                if before is None:
-                    before = [prev_task[0], *tasks[:-1]]
-                if col != list(map(before.__getitem__, at)):
-                    self.light_ok = False  # a return of another task right after a call
-                    return
-            elif paired_call[eid]:
+            cols[eid] = col
+            cpu_tasks.update(col)
+            if paired_call[eid]:
                 self.light_pairing.update(col)
-        if n:
-            prev_task[0] = tasks[-1]
-        cpu_tasks.update(tasks)
+        for fn, (calls, rets) in self._light_functions(is_ret, paired_call).items():
+            got_c = [cols[eid] for eid in calls if eid in cols]
+            got_r = [cols[eid] for eid in rets if eid in cols]
+            if not got_c and not got_r:
+                continue
+            if len(got_c) > 1 or len(got_r) > 1:
+                self.light_ok = False  # two call or return events of one function: the bulk path declines it
+                return
+            pending = waiting.get(fn, []) + (got_c[0] if got_c else [])
+            col = got_r[0] if got_r else []
+            if pending[:len(col)] != col or len(pending) > len(col) + 1:
+                self.light_ok = False  # a return of another task after a call, or calls with no return between
+                return
+            waiting[fn] = pending[len(col):]
+        prev_task[0] = waiting
+
+    def _light_functions(self, is_ret: dict[int, bool], paired_call: dict[int, bool]) -> dict[str, tuple[list[int],
+                                                                                                          list[int]]]:
+        """(light) The paired functions: each one's call events and return events (as :meth:`_probes_in_bulk`
+        names functions)."""
+        got = self._paired_functions
+        if got is None:
+            got = {}
+            dec = self.td.decoder
+            for eid in sorted(is_ret):
+                f = dec.format(eid)
+                if f is not None and (is_ret[eid] or paired_call[eid]):
+                    got.setdefault(_function_of(f), ([], []))[1 if is_ret[eid] else 0].append(eid)
+            self._paired_functions = got
+        return got
 
     def _task_column(self, eid: int, st: struct.Struct, payloads: bytearray) -> list[int] | None:
         """The task (``common_pid``) of each of *eid*'s *payloads* (as :meth:`_probes_in_bulk` reads it); None
