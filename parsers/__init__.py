@@ -242,6 +242,8 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
     log = _console_of(d)
     if log is None:
         return read_debugfs(d, strict=strict)
+    counted = sink if sink is None else _Counted(sink)
+    sink = counted
     f = TextFile(log)
     if f.whole:
         trace = read_console_text(f.head, str(log), strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
@@ -253,9 +255,24 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
         tables = read_debugfs(d, strict=strict)
     except FormatError:
         return trace
-    at = len(trace.ops)
+    at = len(trace.ops) + (counted.count if counted is not None else 0)  # after the last op, given or held
     extra = tuple(replace(o, at=at) for o in tables.observations)
     return replace(trace, observations=trace.observations + extra, skipped=trace.skipped + tables.skipped)
+
+
+class _Counted:
+    """A sink (see :func:`load`) that counts the ops it passes on; its ``watch`` is the sink's."""
+
+    def __init__(self, sink: Callable[[list[Op]], None]) -> None:
+        self.sink = sink
+        self.count = 0
+        watch = getattr(sink, "watch", None)
+        if watch is not None:
+            self.watch = watch
+
+    def __call__(self, ops: list[Op]) -> None:
+        self.count += len(ops)
+        self.sink(ops)
 
 
 def boot_count(path: str | Path) -> int:

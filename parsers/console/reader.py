@@ -227,7 +227,9 @@ class ConsoleReader(HiddenOps):
         self.ops: list[Op] = []
         self.op_base = 0
         #: takes the ops no later decision can change, in order, as the walk makes them (see :meth:`_hand_out`):
-        #: the Trace read() returns then holds no ops.  None: every op is held until the end
+        #: the Trace read() returns then holds no ops.  None: every op is held until the end.  A sink with a
+        #: ``watch`` method is given :meth:`_view` before the walk (every observation made before the last op
+        #: of a hand-out is made by then, final but a listing still read, whose op is not handed out yet)
         self.sink: Callable[[list[Op]], None] | None = None
         #: ops are handed out during the walk (a sink, and no arch's silent calls to put among them at the end)
         self.handing = False
@@ -403,6 +405,9 @@ class ConsoleReader(HiddenOps):
             # a dump's head is no call run's line (a doubling line's rest is read as a line: any text counts)
             self.dump_ahead = any("MEMBLOCK configuration:" in lines[i].text  # type: ignore[union-attr]
                                   for i in self._other_indices())
+        watch = getattr(self.sink, "watch", None)
+        if watch is not None:
+            watch(self._view)
         while idx < count:
             if idx >= hand_at:
                 hand_at = self._hand_out(idx)
@@ -1434,15 +1439,22 @@ class ConsoleReader(HiddenOps):
 
     # --------------------------------------------------------------- result
 
+    def _view(self) -> tuple[Context, list[Observation]]:
+        """What a sink watching the walk reads at each hand-out (see :attr:`sink`): the context (final by the first
+        hand-out) and the observations made so far, in a list the walk goes on extending."""
+        return self._context(), self.obs
+
     def _trace(self) -> Trace:
+        return Trace(self._context(), tuple(self.ops), tuple(self.obs), tuple(self.skipped))
+
+    def _context(self) -> Context:
         nodes = tuple((nid, b, e) for nid, (b, e) in sorted(self.nodes.items()))
         page_size = arch_for(self.arch).page_size if self.arch else None
         facts = tuple(self.facts) + tuple(("assumed", a) for a in self.assumed)
         if not self.banner:
             facts += (("excerpt", "no 'Linux version' line: the log may start mid-boot"),)
-        ctx = Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
-                      phys_addr_bits=self.phys_addr_bits, cmdline=self.cmdline, nodes=nodes, facts=facts)
-        return Trace(ctx, tuple(self.ops), tuple(self.obs), tuple(self.skipped))
+        return Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
+                       phys_addr_bits=self.phys_addr_bits, cmdline=self.cmdline, nodes=nodes, facts=facts)
 
 
 #: (regex, handler, the characters a text it matches can start with: " " whitespace, None any)
