@@ -16,7 +16,7 @@ import itertools
 import lzma
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from kho_replay.replay.ops import Context, DebugfsTable, Op, Trace, format_script_chunks, parse_script
@@ -394,10 +394,51 @@ def load_script(path: str | Path, *, strict: bool = False, boot: int | None = No
         _tracedat_boot(p, boot)
         head, script = stream_script(p, strict=strict, vmlinux=vmlinux)
         return _with_model(head, kernel, arch), script
-    chunks: list[str] = []
-    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch,
-                 sink=lambda ops: chunks.extend(format_script_chunks(ops)))
-    return trace, itertools.chain(_drain(chunks), format_script_chunks(trace.ops))
+    spool = _Spool()
+    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch, sink=spool.add)
+    return trace, itertools.chain(spool.drain(), format_script_chunks(trace.ops))
+
+
+#: How many characters of op script :class:`_Spool` holds in memory before it moves them to a file.
+_SPOOL = 1 << 23
+
+
+class _Spool:
+    """The op script of the ops a read hands out, held until the read ends (an error then prints nothing):
+    past :data:`_SPOOL` characters in a temporary file, so that memory does not grow with the log."""
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.size = 0
+        self.file: IO[str] | None = None
+
+    def add(self, ops: list[Op]) -> None:
+        """The sink (see :func:`load`): *ops* as their op-script lines."""
+        for chunk in format_script_chunks(ops):
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+        if self.size > _SPOOL:
+            if self.file is None:
+                import tempfile
+
+                # held across the read, closed by drain() (unlinked already: an error leaves nothing behind)
+                self.file = tempfile.TemporaryFile(  # noqa: SIM115
+                    "w+", encoding="utf-8", errors="surrogatepass", newline="")
+            self.file.writelines(self.chunks)
+            self.chunks, self.size = [], 0
+
+    def drain(self) -> Iterator[str]:
+        """The script in order, a chunk at a time, each let go once given."""
+        f, self.file = self.file, None
+        if f is not None:
+            with f:
+                f.seek(0)
+                while True:
+                    piece = f.read(_PIECE)
+                    if not piece:
+                        break
+                    yield piece
+        yield from _drain(self.chunks)
 
 
 def _drain(chunks: list[str]) -> Iterator[str]:
