@@ -38,7 +38,7 @@ def test_streamed_validate_is_whole_validate(path: Path, monkeypatch: pytest.Mon
     for b in _boots(path):
         try:
             whole = validate(load(path, boot=b))
-        except Exception as e:  # noqa: BLE001  (an input error: the streamed read raises the same)
+        except Exception as e:  # an input error: the streamed read raises the same
             with monkeypatch.context() as m:
                 _small_pieces(m)
                 with pytest.raises(type(e)) as got:
@@ -59,7 +59,7 @@ def test_spooled_script_is_the_ops_script(log: Path, monkeypatch: pytest.MonkeyP
     for b in _boots(log):
         try:
             want = "".join(format_script_chunks(load(log, boot=b).ops))
-        except Exception:  # noqa: BLE001  (input errors: test_stream_file's)
+        except Exception:  # input errors: test_stream_file's
             continue
         with monkeypatch.context() as m:
             _small_pieces(m)
