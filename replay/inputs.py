@@ -202,6 +202,9 @@ def validate_source(src: Source, *, strict: bool = False, kernel: str | None = N
         trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
         _warn(src, trace)
         return trace, validate(trace)
+    finally:
+        # the reader and the stream hold each other (its sink, their view): the collector may be paused
+        stream.view = None
     _warn(src, trace)
     try:
         report = stream.finish(trace)
