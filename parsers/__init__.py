@@ -16,7 +16,7 @@ import itertools
 import lzma
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from kho_replay.replay.errors import FormatError, InputError, TruncatedError, UnsupportedError
 from kho_replay.replay.ops import Context, DebugfsTable, Op, Trace, format_script_chunks, parse_script
@@ -242,6 +242,8 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
     log = _console_of(d)
     if log is None:
         return read_debugfs(d, strict=strict)
+    counted = sink if sink is None else _Counted(sink)
+    sink = counted
     f = TextFile(log)
     if f.whole:
         trace = read_console_text(f.head, str(log), strict=strict, boot=boot, kernel=kernel, arch=arch, sink=sink)
@@ -253,9 +255,24 @@ def _load_dir(d: Path, *, strict: bool, boot: int | None, kernel: str | None = N
         tables = read_debugfs(d, strict=strict)
     except FormatError:
         return trace
-    at = len(trace.ops)
+    at = len(trace.ops) + (counted.count if counted is not None else 0)  # after the last op, given or held
     extra = tuple(replace(o, at=at) for o in tables.observations)
     return replace(trace, observations=trace.observations + extra, skipped=trace.skipped + tables.skipped)
+
+
+class _Counted:
+    """A sink (see :func:`load`) that counts the ops it passes on; its ``watch`` is the sink's."""
+
+    def __init__(self, sink: Callable[[list[Op]], None]) -> None:
+        self.sink = sink
+        self.count = 0
+        watch = getattr(sink, "watch", None)
+        if watch is not None:
+            self.watch = watch
+
+    def __call__(self, ops: list[Op]) -> None:
+        self.count += len(ops)
+        self.sink(ops)
 
 
 def boot_count(path: str | Path) -> int:
@@ -377,10 +394,51 @@ def load_script(path: str | Path, *, strict: bool = False, boot: int | None = No
         _tracedat_boot(p, boot)
         head, script = stream_script(p, strict=strict, vmlinux=vmlinux)
         return _with_model(head, kernel, arch), script
-    chunks: list[str] = []
-    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch,
-                 sink=lambda ops: chunks.extend(format_script_chunks(ops)))
-    return trace, itertools.chain(_drain(chunks), format_script_chunks(trace.ops))
+    spool = _Spool()
+    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch, sink=spool.add)
+    return trace, itertools.chain(spool.drain(), format_script_chunks(trace.ops))
+
+
+#: How many characters of op script :class:`_Spool` holds in memory before it moves them to a file.
+_SPOOL = 1 << 23
+
+
+class _Spool:
+    """The op script of the ops a read hands out, held until the read ends (an error then prints nothing):
+    past :data:`_SPOOL` characters in a temporary file, so that memory does not grow with the log."""
+
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.size = 0
+        self.file: IO[str] | None = None
+
+    def add(self, ops: list[Op]) -> None:
+        """The sink (see :func:`load`): *ops* as their op-script lines."""
+        for chunk in format_script_chunks(ops):
+            self.chunks.append(chunk)
+            self.size += len(chunk)
+        if self.size > _SPOOL:
+            if self.file is None:
+                import tempfile
+
+                # held across the read, closed by drain() (unlinked already: an error leaves nothing behind)
+                self.file = tempfile.TemporaryFile(  # noqa: SIM115
+                    "w+", encoding="utf-8", errors="surrogatepass", newline="")
+            self.file.writelines(self.chunks)
+            self.chunks, self.size = [], 0
+
+    def drain(self) -> Iterator[str]:
+        """The script in order, a chunk at a time, each let go once given."""
+        f, self.file = self.file, None
+        if f is not None:
+            with f:
+                f.seek(0)
+                while True:
+                    piece = f.read(_PIECE)
+                    if not piece:
+                        break
+                    yield piece
+        yield from _drain(self.chunks)
 
 
 def _drain(chunks: list[str]) -> Iterator[str]:

@@ -27,7 +27,7 @@ import typer
 from typer._click import exceptions as click_exc
 
 from .errors import InputError, KhoReplayError, UnsupportedError
-from .inputs import Source, TraceInput, boots, load_source, load_source_script, resolve
+from .inputs import Source, TraceInput, boots, load_source, load_source_script, resolve, validate_source
 from .ops import Alloc, Trace, format_op, format_script_chunks
 from .output import check_output, joined_lines, write_output
 
@@ -343,7 +343,6 @@ def validate(
     MEMBLOCK configuration dump, debugfs table and Memory: total against the model.
     A capture holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
-    from .compare.validate import validate as run_validate
     from .gcpause import gc_paused
     from .report.json import dumps, validate_document
 
@@ -351,12 +350,14 @@ def validate(
     _options(output=output, inputs=[s.path for s in sources])
     # an op and its records per line, no cycle among them: the collector would walk them again and again
     with gc_paused():
-        traces = [load_source(s, strict=strict, kernel=kernel, arch=arch) for s in sources]
-        for t in traces:
-            if not t.ops and not t.observations:
+        # each boot replayed as it is read (its ops never all held)
+        checked = [validate_source(s, strict=strict, kernel=kernel, arch=arch) for s in sources]
+        for t, r in checked:
+            if not r.ops and not t.observations:
                 raise KhoReplayError(f"{t.context.source}: no memblock operations to replay (a debugfs dump "
                                      "alone?): give the boot's console log, or a directory holding both")
-        reports = [run_validate(t) for t in traces]
+        traces = [t for t, _ in checked]
+        reports = [r for _, r in checked]
     notes, notes_ok = _cli_fleet.retarget_notes(traces)  # a retargeted trace: its host's printed facts too
     several = len(sources) > 1
     labels = [s.boot if s.boot is not None else (i + 1 if several else None) for i, s in enumerate(sources)]

@@ -22,11 +22,16 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import KhoReplayError
 from .ops import Trace
 
-__all__ = ["Source", "TraceInput", "boots", "load_source", "load_source_script", "resolve", "whatifs"]
+if TYPE_CHECKING:
+    from .compare.validate import ValidationReport
+
+__all__ = ["Source", "TraceInput", "boots", "load_source", "load_source_script", "resolve", "validate_source",
+           "whatifs"]
 
 _COMPRESSED = ("", ".gz", ".xz")
 _KERNEL_LOG = re.compile(r"^console-kernel(?P<n>\d)\.log(?:\.gz|\.xz)?$")
@@ -176,6 +181,40 @@ def load_source_script(src: Source, *, strict: bool = False, vmlinux: Path | Non
     got = load_script(src.path, strict=strict, boot=src.boot, vmlinux=vmlinux, kernel=kernel, arch=arch)
     _warn(src, got[0])
     return got
+
+
+def validate_source(src: Source, *, strict: bool = False, kernel: str | None = None,
+                    arch: str | None = None) -> tuple[Trace, ValidationReport]:
+    """:func:`load_source` and :func:`~.compare.validate.validate` of one boot (``validate``): a console log's ops
+    are replayed as the reader hands them out, never all held (:class:`~.compare.validate.OpStream`).  The
+    Trace holds its ops when the report has a mismatch (its context is shown from them), else maybe none."""
+    from .compare.validate import OpStream, _Unstreamable, validate
+
+    if src.scenario or _template_plus(src.path) or _WHATIF.get() is not None:
+        trace = load_source(src, strict=strict, kernel=kernel, arch=arch)
+        return trace, validate(trace)
+    from kho_replay.parsers import load
+
+    stream = OpStream()
+    try:
+        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch, sink=stream)
+    except _Unstreamable:
+        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
+        _warn(src, trace)
+        return trace, validate(trace)
+    finally:
+        # the reader and the stream hold each other (its sink, their view): the collector may be paused
+        stream.view = None
+    _warn(src, trace)
+    try:
+        report = stream.finish(trace)
+    except _Unstreamable:
+        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
+        return trace, validate(trace)
+    if report.first_mismatch is not None and stream.count:
+        # the context table of the first mismatch replays the ops up to it: read them again, all held
+        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
+    return trace, report
 
 
 def _warn(src: Source, trace: Trace) -> None:

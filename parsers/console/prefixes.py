@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["BlankCuts", "CallRun", "Line", "PlainRun", "clean_line", "excerpt_lines",
+from kho_replay.replay.errors import FormatError
+
+__all__ = ["NOTED", "BlankCuts", "CallRun", "Chunks", "Line", "PlainRun", "clean_line", "excerpt_lines",
            "iter_excerpt_lines", "unquote"]
 
 # --------------------------------------------------------------------------
@@ -345,23 +347,52 @@ class CallRun:
     stamped printable message no pass reads (kept as the line after a kept one, read by no handler, no
     marker, no piece).  A dense memblock=debug log is mostly such runs: the line stages pass the run on
     whole, and the walk reads its fields from the text (reader._call_block), so most runs never make
-    their Lines; one whose state needs them one by one reads :attr:`lines`."""
+    their Lines; one whose state needs them one by one reads :attr:`lines`.
 
-    __slots__ = ("_lines", "count", "lineno", "pieces")
+    Given *chunks* (*text* is their chunk number *chunk*), the run holds its place in them, not its
+    text: ``chunks.get(chunk)`` gives the text again (read from the capture again once let go), so a
+    capture of millions of call lines is never held whole between its reading and its walk.
+    """
 
-    def __init__(self, text: str, start: int, end: int, lineno: int) -> None:
+    __slots__ = ("_lines", "chunk", "chunks", "count", "end", "lineno", "noted", "pieces", "start")
+
+    def __init__(self, text: str, start: int, end: int, lineno: int, chunks: Chunks | None = None,
+                 chunk: int = -1) -> None:
         self.lineno = lineno
         #: each line ends with a newline, the only line break among printable ASCII
         self.count = text.count("\n", start, end)
-        #: its text, cut in pieces the interpreter's small-object allocator holds: the capture's chunk goes at
-        #: once, and the memory of a walked run serves the ops made after it (a string of its own would
-        #: leave a hole in the C heap that small objects never reuse: peak RSS one capture's size higher)
-        self.pieces = [text[i:i + _PIECE if i + _PIECE < end else end] for i in range(start, end, _PIECE)]
+        self.chunks, self.chunk, self.start, self.end = chunks, chunk, start, end
+        if chunks is None:
+            #: its text, cut in pieces the interpreter's small-object allocator holds: the capture's chunk goes at
+            #: once, and the memory of a walked run serves the ops made after it (a string of its own would
+            #: leave a hole in the C heap that small objects never reuse: peak RSS one capture's size higher)
+            self.pieces: list[str] | None = [text[i:i + _PIECE if i + _PIECE < end else end]
+                                             for i in range(start, end, _PIECE)]
+            self.noted: tuple[str, ...] = ()
+        else:
+            self.pieces = None
+            #: which of NOTED it holds (asked before the walk: the text is not read again for it)
+            self.noted = tuple(s for s in NOTED if text.find(s, start, end) >= 0)
         self._lines: list[Line] | None = None
 
     def text(self) -> str:
-        """Its lines' text, newlines kept (made anew: let it go after use)."""
-        return "".join(self.pieces)
+        """Its lines' text, newlines kept (made anew: let it go after use).
+
+        :raises FormatError: when the capture read again no longer holds it (it changed meanwhile).
+        """
+        if self.pieces is not None:
+            return "".join(self.pieces)
+        text = self.chunks.get(self.chunk)[self.start:self.end]  # type: ignore[union-attr]
+        if len(text) != self.end - self.start or text.count("\n") != self.count or text[:1] != "[":
+            raise FormatError(self.chunks.path, "the file changed while it was read",  # type: ignore[union-attr]
+                              line=self.lineno)
+        return text
+
+    def holds(self, s: str) -> bool:
+        """Does a line of it hold *s*?"""
+        if self.pieces is None and s in NOTED:
+            return s in self.noted
+        return s in self.text()
 
     @property
     def lines(self) -> list[Line]:
@@ -377,7 +408,10 @@ class CallRun:
         """Its last line (alone, when its Lines are not made)."""
         if self._lines is not None:
             return self._lines[-1]
-        tail = "".join(self.pieces[-3:])  # a call line is shorter than two pieces
+        if self.pieces is None:
+            tail = self.chunks.get(self.chunk)[max(self.start, self.end - 3 * _PIECE):self.end]  # type: ignore[union-attr]
+        else:
+            tail = "".join(self.pieces[-3:])  # a call line is shorter than two pieces
         p = tail.rfind("\n", 0, len(tail) - 1)
         if p < 0:
             return self.lines[-1]
@@ -386,6 +420,16 @@ class CallRun:
         return _new_line(Line, (self.lineno + self.count - 1, float(raw[1:k]), raw[k + 2:-1], raw, ""))
 
 
+class Chunks(Protocol):
+    """Where a :class:`CallRun` finds its text again: the capture's chunks by number (reader._Chunks)."""
+
+    path: str
+
+    def get(self, k: int) -> str: ...
+
+
+#: The texts a reader asks a CallRun about before the walk (:meth:`CallRun.holds`; reader._prescan)
+NOTED = ("kho_preserved_memory_reserve",)
 #: CallRun's piece of text: a string of this many characters takes 512 bytes at most (the largest size the
 #: interpreter's small-object allocator serves)
 _PIECE = 448

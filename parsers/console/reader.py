@@ -222,12 +222,16 @@ class ConsoleReader(HiddenOps):
         #: ... and the run there: it stands in lines for each of its lines until _kept() makes them
         self.runs: dict[int, CallRun] = {}
         self._run_starts: list[int] | None = None
+        #: :attr:`source` can be read again (call runs then hold their place in it, not their text)
+        self.rereadable = True
         #: the ops made and not handed to :attr:`sink` (all of them when it is None); op k of the boot is
         #: ``ops[k - op_base]``
         self.ops: list[Op] = []
         self.op_base = 0
         #: takes the ops no later decision can change, in order, as the walk makes them (see :meth:`_hand_out`):
-        #: the Trace read() returns then holds no ops.  None: every op is held until the end
+        #: the Trace read() returns then holds no ops.  None: every op is held until the end.  A sink with a
+        #: ``watch`` method is given :meth:`_view` before the walk (every observation made before the last op
+        #: of a hand-out is made by then, final but a listing still read, whose op is not handed out yet)
         self.sink: Callable[[list[Op]], None] | None = None
         #: ops are handed out during the walk (a sink, and no arch's silent calls to put among them at the end)
         self.handing = False
@@ -379,7 +383,7 @@ class ConsoleReader(HiddenOps):
         :raises UnsupportedError: for a kernel older than every era.
         """
         if self.source is not None and not self.kept and self.boots is None:
-            self._stream_relevant(self.source())
+            self._stream_relevant(self.source(), self.source if self.rereadable else None)
         if self.source is not None and (self.boots is not None or not self._one_boot()):
             # several boots, or one pasted again: the capture is read again for the chosen boot's lines
             self._stream_boot()
@@ -403,6 +407,9 @@ class ConsoleReader(HiddenOps):
             # a dump's head is no call run's line (a doubling line's rest is read as a line: any text counts)
             self.dump_ahead = any("MEMBLOCK configuration:" in lines[i].text  # type: ignore[union-attr]
                                   for i in self._other_indices())
+        watch = getattr(self.sink, "watch", None)
+        if watch is not None:
+            watch(self._view)
         while idx < count:
             if idx >= hand_at:
                 hand_at = self._hand_out(idx)
@@ -519,7 +526,7 @@ class ConsoleReader(HiddenOps):
             end = start + n
             if end <= at:
                 continue
-            if holding is not None and holding in self.runs[start].text():
+            if holding is not None and self.runs[start].holds(holding):
                 # read whole, with the lines around it (no stamp holds the text: in a line's text if in its raw)
                 self._kept(start)
                 continue
@@ -565,15 +572,16 @@ class ConsoleReader(HiddenOps):
             raise UnsupportedError(self.path, f"boot {self.boot} asked, the log holds {starts}")
         return k
 
-    def _stream_relevant(self, pieces: Iterable[str]) -> None:
+    def _stream_relevant(self, pieces: Iterable[str], again: Callable[[], Iterable[str]] | None = None) -> None:
         """The lines of a one-boot capture cleaned and filtered as they are split off the text (*pieces*
         of it, in order): only the lines the walk reads are ever held (a capture of millions of lines is
-        mostly other output)."""
+        mostly other output).  *again* gives the pieces anew: call runs then hold their place in the text,
+        not the text, read again when walked (:class:`_Chunks`)."""
         blanks = BlankCuts()
         last_raw: list[str] = []
-
-        self._keep_relevant(iter_live_lines(iter_excerpt_lines(_raw_items(pieces, last_raw), self._understood,
-                                                               _wrapped, blanks)))
+        chunks = None if again is None else _Chunks(self.path, again)
+        self._keep_relevant(iter_live_lines(iter_excerpt_lines(_raw_items(pieces, last_raw, chunks=chunks),
+                                                               self._understood, _wrapped, blanks)))
         cuts = {k + 1 for k in blanks.cuts()}  # line numbers
         if cuts:
             self.lines = [blanks.cut(ln) if ln.__class__ is not CallRun and ln.lineno in cuts and not ln.note else ln
@@ -594,13 +602,20 @@ class ConsoleReader(HiddenOps):
                         for (first, last, of), raw in zip(boots.drops, boots.drop_raws, strict=True)
                         if lo <= first and (hi is None or first < hi)]
         tail: list[str] = []
-        first, pieces, state = 1, self.source(), (False, None)
+        source = self.source
+        again: Callable[[], Iterable[str]] = source
+        first, state = 1, (False, None)
         if lo > 1 and k is not None and k < len(boots.resume):
             # read from the boot's first line on, in the state the lines before it left the passes in
             # (no line before a boot's stamped first line waits to take it as a piece: pieces are unstamped)
-            first, pieces, state = lo, _from_line(pieces, boots.marks, lo), boots.resume[k]
-        items = iter_live_lines(iter_excerpt_lines(_raw_items(pieces, tail, lineno=first), self._understood,
-                                                   _wrapped, BlankCuts(), lineno=first), *state)
+            first, state = lo, boots.resume[k]
+            marks = boots.marks
+
+            def again() -> Iterable[str]:
+                return _from_line(source(), marks, lo)
+        chunks = _Chunks(self.path, again) if self.rereadable else None
+        items = iter_live_lines(iter_excerpt_lines(_raw_items(again(), tail, lineno=first, chunks=chunks),
+                                                   self._understood, _wrapped, BlankCuts(), lineno=first), *state)
         self._keep_relevant(crop(items, lo, hi, boots.drops))
         if boots.cuts:
             self.lines = [BlankCuts.cut(ln) if ln.__class__ is not CallRun and ln.lineno in boots.cuts and not ln.note
@@ -1434,15 +1449,22 @@ class ConsoleReader(HiddenOps):
 
     # --------------------------------------------------------------- result
 
+    def _view(self) -> tuple[Context, list[Observation]]:
+        """What a sink watching the walk reads at each hand-out (see :attr:`sink`): the context (final by the first
+        hand-out) and the observations made so far, in a list the walk goes on extending."""
+        return self._context(), self.obs
+
     def _trace(self) -> Trace:
+        return Trace(self._context(), tuple(self.ops), tuple(self.obs), tuple(self.skipped))
+
+    def _context(self) -> Context:
         nodes = tuple((nid, b, e) for nid, (b, e) in sorted(self.nodes.items()))
         page_size = arch_for(self.arch).page_size if self.arch else None
         facts = tuple(self.facts) + tuple(("assumed", a) for a in self.assumed)
         if not self.banner:
             facts += (("excerpt", "no 'Linux version' line: the log may start mid-boot"),)
-        ctx = Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
-                      phys_addr_bits=self.phys_addr_bits, cmdline=self.cmdline, nodes=nodes, facts=facts)
-        return Trace(ctx, tuple(self.ops), tuple(self.obs), tuple(self.skipped))
+        return Context(source=self.path, release=self.release, arch=self.arch, page_size=page_size,
+                       phys_addr_bits=self.phys_addr_bits, cmdline=self.cmdline, nodes=nodes, facts=facts)
 
 
 #: (regex, handler, the characters a text it matches can start with: " " whitespace, None any)
@@ -1582,10 +1604,11 @@ def _plain_function(caller: str) -> str | None:
     return None if func == DOUBLE_CALLER or func in AFTER_CALLERS or _may_hide(func) else func
 
 
-def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | CallRun]:
+def _plain_runs(chunk: str, lineno: int, chunks: _Chunks | None = None,
+                k: int = -1) -> Iterator[list[str] | PlainRun | CallRun]:
     """*chunk* (whole lines, the first numbered *lineno*) as runs of plain lines no pass reads
     (:class:`PlainRun`), runs of memblock call lines (:class:`CallRun`) and the lines between them
-    (``str.splitlines()``'s)."""
+    (``str.splitlines()``'s).  Given *chunks*, *chunk* is its chunk *k*, where the call runs find their text."""
     plain = _PLAIN_RUN.match
     unread = _UNREAD.match
     calls = _CALL_RUN.match
@@ -1622,7 +1645,7 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
                 lines = chunk[other:end].splitlines(keepends=True)
                 lineno += len(lines)
                 yield lines
-            run = CallRun(chunk, end, c.end(), lineno)  # its Lines made only if a stage asks
+            run = CallRun(chunk, end, c.end(), lineno, chunks, k)  # its Lines made only if a stage asks
             lineno += run.count
             yield run
             pos = other = c.end()
@@ -1638,23 +1661,65 @@ def _plain_runs(chunk: str, lineno: int) -> Iterator[list[str] | PlainRun | Call
         yield chunk[other:].splitlines(keepends=True)
 
 
+class _Chunks:
+    """The chunks :func:`newline_chunks` cuts a capture's text in, by number: the one being read (:meth:`put`),
+    and any other made again from the text (*again* gives its pieces anew), reading on from the last one
+    asked (the walk asks in order; a look back reads from the start again)."""
+
+    def __init__(self, path: str, again: Callable[[], Iterable[str]]) -> None:
+        self.path = path
+        self.again = again
+        self.k, self.chunk = -1, ""
+        self.prev_k, self.prev = -1, ""
+        self._it: Iterator[str] | None = None
+        self._next = 0  # the number of the chunk _it gives next
+
+    def put(self, k: int, chunk: str) -> None:
+        """Chunk *k*, as the reading pass splits it."""
+        self.k, self.chunk = k, chunk
+
+    def get(self, k: int) -> str:
+        """Chunk *k*.
+
+        :raises FormatError: when the text read again has no such chunk (the file changed meanwhile).
+        """
+        if k == self.k:
+            return self.chunk
+        if k == self.prev_k:
+            return self.prev
+        if self._it is None or k < self._next:
+            self._it = newline_chunks(self.again())
+            self._next = 0
+        for chunk in self._it:
+            self._next += 1
+            if self._next > k:
+                self.prev_k, self.prev = self.k, self.chunk
+                self.k, self.chunk = k, chunk
+                return chunk
+        raise FormatError(self.path, "the file changed while it was read")
+
+
 def _first_line(s: Skipped) -> int:
     """The first line number of a Skipped record's position (``12`` or ``12-40``)."""
     return int(s.position.partition("-")[0])
 
 
 def _raw_items(pieces: Iterable[str], tail: list[str], recent: deque[tuple[int, str]] | None = None,
-               marks: list[tuple[int, int]] | None = None, lineno: int = 1) -> Iterator[str | PlainRun | CallRun]:
+               marks: list[tuple[int, int]] | None = None, lineno: int = 1,
+               chunks: _Chunks | None = None) -> Iterator[str | PlainRun | CallRun]:
     """The lines of the text of *pieces* (those of ``text.splitlines()``), one at a time, runs of plain lines
     no pass reads on whole (most of a long capture).  *tail* gets the last raw line read; *recent* the
     last lines given one by one, with their numbers; *marks* the character offset and line number where
-    each chunk starts.  The first line is numbered *lineno*."""
+    each chunk starts.  The first line is numbered *lineno*.  Given *chunks* (the same pieces' chunks),
+    the call runs hold their place in them."""
     offset = 0
-    for chunk in newline_chunks(pieces):
+    for k, chunk in enumerate(newline_chunks(pieces)):
         if marks is not None:
             marks.append((offset, lineno))
             offset += len(chunk)
-        for item in _plain_runs(chunk, lineno):
+        if chunks is not None:
+            chunks.put(k, chunk)
+        for item in _plain_runs(chunk, lineno, chunks, k):
             if item.__class__ is PlainRun:
                 lineno += item.count  # type: ignore[union-attr]
                 yield item
@@ -1794,6 +1859,7 @@ def read_console_pieces(pieces: list[str] | Iterator[str], path: str = "<console
 
     reader = ConsoleReader(path, [], strict=strict)
     reader.sink = sink
+    reader.rereadable = False
     return _read(reader, source, object())  # a key no other read shares: nothing cached is reused
 
 
@@ -1898,7 +1964,7 @@ def count_boots_file(f: TextFile) -> int:
 
 def _count(reader: ConsoleReader, source: Callable[[], Iterable[str]], key: Hashable) -> int:
     global _last_counted
-    reader._stream_relevant(source())
+    reader._stream_relevant(source(), source)
     if not reader._one_boot():
         # boots to tell apart, or one pasted again: where they are (each read then reads its own lines)
         _last_counted = None

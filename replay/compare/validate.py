@@ -21,6 +21,8 @@ still mean something; the first mismatch is what to look at.
 
 from __future__ import annotations
 
+from bisect import insort
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..errors import KernelPanic
@@ -32,6 +34,7 @@ from ..ops import (
     FAILED,
     NUMA_NO_NODE,
     Alloc,
+    Context,
     DebugfsTable,
     Doubling,
     KernelMessage,
@@ -46,7 +49,7 @@ from ..ops import (
 )
 from ..ranges import subtract
 
-__all__ = ["Mismatch", "ValidationReport", "validate"]
+__all__ = ["Mismatch", "OpStream", "ValidationReport", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +154,11 @@ def _fmt_region(r: Region) -> str:
 
 
 class _Checker:
-    def __init__(self, trace: Trace, resync: bool) -> None:
+    def __init__(self, trace: Trace, resync: bool, known: bool | None = None) -> None:
         ctx = trace.context
         self.trace = trace
+        #: the observations when every one is known (a streamed read's come at its end: see :class:`OpStream`)
+        self.final: tuple[Observation, ...] | None = trace.observations
         self.resync = resync
         self.mb = memblock_for(trace)
         self.report = ValidationReport(ctx.source, ops=len(trace.ops),
@@ -165,12 +170,14 @@ class _Checker:
                 self.mb.kernel_end = int(value, 16)
             elif key == "bottom_up_from_kernel_end":
                 self.mb.profile = replace(self.mb.profile, bottom_up_from_kernel_end=value == "1")
-        self.known = _starts_known(trace)
+        self.known = _starts_known(trace) if known is None else known
         #: ever unknown: doublings are counted from the boot's start, so they cannot be matched
         self.was_unknown = not self.known
         #: allocations met while the state was unknown, waiting for the line that makes it known again
         self.waiting = 0
         self.lost_at: str | None = None if self.known else "the state before the excerpt"
+        #: a KernelPanic stopped the replay: no later op or observation is looked at
+        self.stopped = False
 
     def _shown_nid(self, nid: int | None) -> int | None:
         if nid is None:
@@ -193,55 +200,65 @@ class _Checker:
         n = len(ops)
         i = 0
         while True:
-            while k < len(obs) and obs[k].at <= i:
-                group = [obs[k]]
-                k += 1
-                # both debugfs tables of one capture seed together
-                while (isinstance(group[0], DebugfsTable) and k < len(obs) and obs[k].at == group[0].at
-                       and isinstance(obs[k], DebugfsTable)):
-                    group.append(obs[k])
-                    k += 1
-                if not self.known:
-                    self._unknown_observe(group)
-                    continue
-                for o in group:
-                    if isinstance(o, KernelMessage) and o.kind == "cut":
-                        self.known, self.was_unknown = False, True
-                        self.lost_at = f"what was cut at line {o.src.line if o.src else '?'}"
-                    else:
-                        self._observe(o)
+            k = self._observe_upto(obs, k, i)
             if i == n:
                 break
             stop = min(n, obs[k].at) if k < len(obs) else n  # > i: the observations up to i are done
-            if not self._ops(i, stop):
+            if not self._ops(ops, i, stop, 0):
                 break
             i = stop
+        self._end()
+
+    def _end(self) -> None:
         if self.waiting:
             self.report.unchecked_because.append(f"{self.lost_at} (nothing later shows it)")
         if not self.was_unknown:
             self._doublings()
 
-    def _ops(self, i: int, stop: int) -> bool:
-        """:meth:`_op` of ``ops[i:stop]`` (no observation among them); False where one stops the run.
+    def _observe_upto(self, obs: Sequence[Observation], k: int, i: int) -> int:
+        """The observations ``obs[k:]`` (sorted by ``at``) made before op *i*; return the index of the first left."""
+        while k < len(obs) and obs[k].at <= i:
+            group = [obs[k]]
+            k += 1
+            # both debugfs tables of one capture seed together
+            while (isinstance(group[0], DebugfsTable) and k < len(obs) and obs[k].at == group[0].at
+                   and isinstance(obs[k], DebugfsTable)):
+                group.append(obs[k])
+                k += 1
+            if not self.known:
+                self._unknown_observe(group)
+                continue
+            for o in group:
+                if isinstance(o, KernelMessage) and o.kind == "cut":
+                    self.known, self.was_unknown = False, True
+                    self.lost_at = f"what was cut at line {o.src.line if o.src else '?'}"
+                else:
+                    self._observe(o)
+        return k
+
+    def _ops(self, ops: Sequence[Op], i: int, stop: int, base: int) -> bool:
+        """:meth:`_op` of ``ops[i:stop]``, op ``base + j`` of the trace each (no observation among them); False
+        where one stops the run.
 
         The ops that record no result (all but allocations) are applied here, without _op()'s call
         and checks: most ops of a log."""
-        ops = self.trace.ops
         mb = self.mb
         apply = mb.apply
         for j in range(i, stop):
             op = ops[j]
             if isinstance(op, Alloc):
-                if not self._op(j, op):
+                if not self._op(base + j, op):
+                    self.stopped = True
                     return False
                 mb = self.mb  # the model as _op() left it
                 apply = mb.apply
                 continue
-            mb.op_index = j
+            mb.op_index = base + j
             try:
                 apply(op)
             except KernelPanic as e:
                 self.report.panic = f"{op.src}: {e.message}"
+                self.stopped = True
                 return False
         return True
 
@@ -496,7 +513,9 @@ class _Checker:
         from the debugfs table pair one to one with those lines, each freeing
         exactly the printed number of whole pages, and nothing else differs.
         """
-        freed = sorted(o.kib for o in self.trace.observations
+        if self.final is None:
+            raise _Unstreamable("a debugfs table read before the log's end differs: the free lines after it count")
+        freed = sorted(o.kib for o in self.final
                        if isinstance(o, KernelMessage) and o.kind in ("free_initmem", "free_initrd")
                        and o.kib is not None)
         if not freed:
@@ -543,12 +562,125 @@ def _starts_known(trace: Trace) -> bool:
     if not trace.ops:
         return False  # tables alone: they are the state
     first = next((i for i, op in enumerate(trace.ops) if not op.inferred), None)
-    tables = [o.at for o in trace.observations if isinstance(o, (MemblockDump, DebugfsTable))]
+    return _known_from(trace.context, first, None if first is None else trace.ops[first],
+                       [o.at for o in trace.observations if isinstance(o, (MemblockDump, DebugfsTable))])
+
+
+def _known_from(ctx: Context, first: int | None, op: Op | None, tables: list[int]) -> bool:
+    """:func:`_starts_known` of a trace whose first logged op is *op*, op *first*, its tables at *tables*."""
     if tables and (first is None or min(tables) <= first):
         return False  # nothing logged before the first table: it is the state the log starts from
-    if not any(k == "excerpt" for k, _ in trace.context.facts):
+    if not any(k == "excerpt" for k, _ in ctx.facts):
         return True
-    return first is not None and trace.ops[first].keyword == "add"
+    return op is not None and op.keyword == "add"
+
+
+class _Unstreamable(Exception):
+    """A check :class:`OpStream` cannot make as the ops come: the whole Trace is validated instead."""
+
+
+class OpStream:
+    """:func:`validate` of a console log as its reader hands the ops out: none is held once applied.
+
+    The reader's sink (``parsers.load(sink=...)``): before its walk it calls :meth:`watch` with a view
+    of what it knows (the context, the observations made so far); then it gives the ops in order, a list
+    at a time, each list holding only ops no later line changes, and every observation made before the
+    last of them already made.  :meth:`finish` takes the Trace the read returned (its ops given here)
+    and returns the report :func:`validate` makes of the whole Trace.  An input read another way (the
+    sink never called) is validated whole there.
+
+    :raises _Unstreamable: (out of the read) for a check that needs observations made later; validate
+        the whole Trace then.
+    """
+
+    def __init__(self, resync: bool = True) -> None:
+        self.resync = resync
+        self.view: Callable[[], tuple[Context, list[Observation]]] | None = None
+        self.checker: _Checker | None = None
+        #: the ops up to the first logged one, held: the state at the start is decided there (_starts_known)
+        self.held: list[Op] = []
+        #: the index of the next op, and how many were given and inferred
+        self.base = 0
+        self.count = 0
+        self.inferred = 0
+        #: (at, index) of the observations not looked at yet; how many of the view's were taken, and its list
+        self.due: list[tuple[int, int]] = []
+        self.taken = 0
+        self.live: list[Observation] | None = None
+
+    def watch(self, view: Callable[[], tuple[Context, list[Observation]]]) -> None:
+        """The reader's view, asked at each list of ops."""
+        self.view = view
+
+    def __call__(self, ops: list[Op]) -> None:
+        self.count += len(ops)
+        self.inferred += sum(1 for op in ops if op.inferred)
+        if self.view is None:
+            raise _Unstreamable("ops given without a view of the observations")
+        if self.checker is None:
+            self.held += ops
+            first = next((i for i, op in enumerate(self.held) if not op.inferred), None)
+            if first is None:
+                return
+            ctx, live = self.view()
+            # the tables at or before the first logged op were made before it
+            known = _known_from(ctx, first, self.held[first],
+                                [o.at for o in live if isinstance(o, (MemblockDump, DebugfsTable))])
+            self.checker = _Checker(Trace(ctx, ()), self.resync, known)
+            self.checker.final = None
+            ops, self.held = self.held, []
+        _, live = self.view()
+        self._take(live)
+        self._feed(ops)
+
+    def _take(self, live: Sequence[Observation]) -> None:
+        """Note the observations made since the last list (by index: a listing's is replaced as it is read)."""
+        if self.live is not None and live is not self.live and not isinstance(live, tuple):
+            raise _Unstreamable("the observations were made again")
+        if not isinstance(live, tuple):
+            self.live = live  # type: ignore[assignment]
+        for k in range(self.taken, len(live)):
+            insort(self.due, (live[k].at, k))
+        self.taken = len(live)
+
+    def _observe(self, live: Sequence[Observation], i: int) -> None:
+        """The observations made before op *i* (all of them are made by now)."""
+        due = self.due
+        n = 0
+        while n < len(due) and due[n][0] <= i:
+            n += 1
+        if n:
+            self.checker._observe_upto([live[k] for _, k in due[:n]], 0, i)  # type: ignore[union-attr]
+            del due[:n]
+
+    def _feed(self, ops: list[Op]) -> None:
+        c = self.checker
+        assert c is not None and self.live is not None
+        i, n = 0, len(ops)
+        while i < n and not c.stopped:
+            self._observe(self.live, self.base + i)
+            stop = n if not self.due else min(n, self.due[0][0] - self.base)
+            c._ops(ops, i, stop, self.base)
+            i = stop
+        self.base += n
+
+    def finish(self, trace: Trace) -> ValidationReport:
+        """The report of *trace*, the Trace the read returned (without the ops given here)."""
+        c = self.checker
+        if c is None:
+            # nothing given (another format, no ops), or no logged op: the whole Trace
+            return validate(replace(trace, ops=tuple(self.held) + trace.ops), resync=self.resync)
+        if trace.ops:
+            raise _Unstreamable("ops after the streamed ones")
+        c.trace = trace
+        c.final = trace.observations
+        self._take(trace.observations)
+        if not c.stopped:
+            self._observe(trace.observations, self.base)
+        c.report.ops = self.count
+        c.report.inferred_ops = self.inferred
+        c._end()
+        return c.report
 
 
 def validate(trace: Trace, *, resync: bool = True) -> ValidationReport:
