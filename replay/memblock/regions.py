@@ -31,6 +31,12 @@ order, but find the next gap (or chunk) whose class may fit with one
 fragments the top of memory into thousands of holes too small for a big
 request; the kernel walks every one, we pass them a chunk at a time.
 
+A class byte is an upper bound, exact when the gap was last set whole: a
+reservation only cuts gaps, and a cut gap keeps its classes, which a search
+that finds the gap too small lowers then.  The search checks every gap it
+stops at exactly, so a high class costs a look, never a result; most cut gaps
+are never looked at again, and reserving computes no class.
+
 The table does not allocate; growing it is the engine's business.  Operations
 that may need room take a ``double`` callback (``memblock_double_array()``) and
 return ``False`` when it fails, as the kernel returns ``-ENOMEM``.
@@ -846,14 +852,35 @@ class RegionTable:
             if self._small is not None:
                 self._compact()
         elif with_prev:
+            # The gap above shrinks: its classes stay, as upper bounds (see the module doc).
             E[pc][pj] = end
             if nc >= 0:
-                self._gset(nc, nj, nb - end)
+                self._G[nc][nj] = nb - end
         elif with_next:
             B[nc][nj] = base
             if not nj:
                 self._mins[nc] = base
-            self._gset(nc, nj, base - prev_end)
+            self._G[nc][nj] = base - prev_end
+        elif nc == pc and pc >= 0:
+            # The gap is cut in two within one chunk: both parts keep its classes.
+            G = self._G
+            bc = B[pc]
+            bc.insert(nj, base)
+            E[pc].insert(nj, end)
+            A[pc].insert(nj, attr)
+            g = G[pc]
+            g.insert(nj, base - prev_end)
+            g[nj + 1] = nb - end
+            row = self._Q[pc]
+            row.insert(nj, row[nj])
+            row = self._P[pc]
+            row.insert(nj, row[nj])
+            row = self._C[pc]
+            row.insert(nj, row[nj])
+            self._n += 1
+            self._pref = None
+            if len(bc) > _SPLIT:
+                self._split_chunk(pc, len(bc) >> 1)
         else:
             if pc < 0:
                 pc, pj = 0, -1
@@ -1116,6 +1143,8 @@ class RegionTable:
                         if cand >= s:
                             self._hint = (c, i)
                             return cand
+                    # Too small here: its classes may be ones a cut left high (see the module doc).
+                    self._gset(c, i, ge - gs)
                     j = i - 1
             c = _last_at_least(km, c_lo, c - 1, t)
             if c < 0:
@@ -1161,6 +1190,8 @@ class RegionTable:
                         if cand < e and e - cand >= size:
                             self._hint = (c, i)
                             return cand
+                    # Too small here: its classes may be ones a cut left high (see the module doc).
+                    self._gset(c, i, ge - gs)
                     j = i + 1
             nxt = _first_at_least(km, c + 1, c_hi, t) if c < c_hi else -1
             if nxt < 0:
@@ -1205,7 +1236,9 @@ class RegionTable:
             if self._G[c] != [b - s for s, b in zip(starts, bc, strict=True)]:
                 raise ReplayError(f"{self.name}: chunk {c} gap lengths out of date")
             want = [_classes(s, b) for s, b in zip(starts, bc, strict=True)]
-            if [self._Q[c], self._P[c], self._C[c]] != [bytearray(x) for x in zip(*want, strict=True)]:
+            # A class may be above the gap's (a cut leaves it), never below: the search would miss the gap.
+            if not all(h >= w for have, need in zip((self._Q[c], self._P[c], self._C[c]), zip(*want, strict=True),
+                                                    strict=True) for h, w in zip(have, need, strict=True)):
                 raise ReplayError(f"{self.name}: chunk {c} gap classes out of date")
             if self._mins[c] != bc[0] or [self._qmax[c], self._pmax[c], self._cmax[c]] != [
                     max(self._Q[c]), max(self._P[c]), max(self._C[c])]:
