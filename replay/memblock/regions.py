@@ -31,11 +31,12 @@ order, but find the next gap (or chunk) whose class may fit with one
 fragments the top of memory into thousands of holes too small for a big
 request; the kernel walks every one, we pass them a chunk at a time.
 
-A class byte is an upper bound, exact when the gap was last set whole: a
-reservation only cuts gaps, and a cut gap keeps its classes, which a search
-that finds the gap too small lowers then.  The search checks every gap it
-stops at exactly, so a high class costs a look, never a result; most cut gaps
-are never looked at again, and reserving computes no class.
+A class byte is an upper bound of the gap's: a reservation only cuts gaps,
+and a cut gap keeps its classes; a gap that grows (a free) gets the top class.
+A search that finds a gap too small works its classes out exactly then.  The
+search checks every gap it stops at exactly, so a high class costs a look,
+never a result; most gaps are never looked at, and neither reserving nor
+freeing computes a class.
 
 The table does not allocate; growing it is the engine's business.  Operations
 that may need room take a ``double`` callback (``memblock_double_array()``) and
@@ -379,13 +380,20 @@ class RegionTable:
                 # The maximum went away (a memchr() says so faster than a max()).
                 mx[c] = max(row)
 
+    def _gmark(self, c: int, j: int, v: int) -> None:
+        """Set the gap below region (c, j) to *v*, which may have grown: its classes go to the top,
+        upper bounds that the search lowers when it looks (most freed gaps it never looks at)."""
+        self._G[c][j] = v
+        self._Q[c][j] = self._P[c][j] = self._C[c][j] = 255
+        self._qmax[c] = self._pmax[c] = self._cmax[c] = 255
+
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
         """The region at (c, j), or the first one after, now has *prev_end* below it."""
         B = self._B
         if j < len(B[c]):
-            self._gset(c, j, B[c][j] - prev_end)
+            self._gmark(c, j, B[c][j] - prev_end)
         elif c + 1 < len(B):
-            self._gset(c + 1, 0, B[c + 1][0] - prev_end)
+            self._gmark(c + 1, 0, B[c + 1][0] - prev_end)
 
     def _put(self, c: int, j: int, base: int, end: int, attr: Attr, gap: int) -> tuple[int, int]:
         """Insert an entry at (c, j) and return where it ended up (a full chunk splits);
@@ -395,14 +403,15 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
-        # Classes 0 for now; _gset() works them out and raises the maxima.
-        self._Q[c].insert(j, 0)
-        self._P[c].insert(j, 0)
-        self._C[c].insert(j, 0)
+        # Classes 0 for an empty gap, else the top (see _gmark()).
+        cls = 255 if gap else 0
+        self._Q[c].insert(j, cls)
+        self._P[c].insert(j, cls)
+        self._C[c].insert(j, cls)
         if not j:
             self._mins[c] = base
         if gap:
-            self._gset(c, j, gap)
+            self._qmax[c] = self._pmax[c] = self._cmax[c] = 255
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -480,7 +489,7 @@ class RegionTable:
         prev_end = self._B[c][j] - self._G[c][j]
         if self._drop(c, j):
             if c < len(self._B):
-                self._gset(c, 0, self._B[c][0] - prev_end)
+                self._gmark(c, 0, self._B[c][0] - prev_end)
         else:
             self._fix_next_gap(c, j, prev_end)
 
@@ -969,7 +978,7 @@ class RegionTable:
             bc[j] = end
             if not j:
                 self._mins[c] = end
-            self._gset(c, j, self._G[c][j] + end - base)
+            self._gmark(c, j, self._G[c][j] + end - base)
             return True
         splits = 1 if re == end else 2
         if n + splits > self.peak_cnt:
