@@ -1127,11 +1127,16 @@ class RegionTable:
                 return cand
         if gs <= ws:
             return None
-        c_lo = bisect_right(mins, ws) - 1
-        if c_lo < 0:
-            c_lo = 0
-        K, km, t = self._filter(size, align)
+        # _filter(), written out: this runs for every allocation.
+        if not align & (align - 1) and align >= 4096:
+            if align >= size and align > 4096:
+                K, km, t = self._P, self._pmax, size.bit_length()
+            else:
+                K, km, t = self._C, self._cmax, _q(size)
+        else:
+            K, km, t = self._Q, self._qmax, _q(size)
         tbl = _AT_LEAST[t]
+        c_lo = -1
         # Below the top gap, within this chunk, then chunk by chunk down.
         j = j - 1 if km[c] >= t else -1
         while True:
@@ -1155,6 +1160,10 @@ class RegionTable:
                     # Too small here: its classes may be ones a cut left high (see the module doc).
                     self._gset(c, i, ge - gs)
                     j = i - 1
+            if c_lo < 0:
+                c_lo = bisect_right(mins, ws) - 1
+                if c_lo < 0:
+                    c_lo = 0
             c = _last_at_least(km, c_lo, c - 1, t)
             if c < 0:
                 return None
