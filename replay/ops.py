@@ -38,6 +38,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, ClassVar, NamedTuple
 
 from .errors import FormatError
@@ -1039,6 +1040,17 @@ _HOT = {kw: (len(pos) + 1, _NEW[kw], tuple(parse for _, parse in pos))
 #: An Alloc's own fields (all but caller, inferred and src), and a constructor taking them in that order.
 _ALLOC_FIELDS = tuple(f.name for f in fields(Alloc) if f.name not in ("caller", "inferred", "src"))
 _new_alloc = fast_new(Alloc, *_ALLOC_FIELDS, "caller", "inferred", "src")
+#: Srcs of op-script lines by the column, and each op's src set by a C loop: ``deque(map(...), 0)``.
+_new_line_srcs = fast_new_many(Src, "path", "line")
+_src_slot = Op.__dict__["src"].__set__
+
+
+def _set_src(ops: list[Op], srcs: list[Src]) -> None:
+    from collections import deque
+
+    deque(map(_src_slot, ops, srcs), 0)
+
+
 #: How many distinct alloc lines one read remembers (a few MiB at most).
 _ALLOC_SEEN_MAX = 1 << 15
 
@@ -1052,7 +1064,9 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
     Alloc lines repeat (the same API, size, align and node): each distinct text is read once.
     """
     ops: list[Op] = []
-    add, hot, alloc_fast, new_src, new_alloc = ops.append, _HOT, _alloc_fast, _new_line_src, _new_alloc
+    # Each op's line: their Srcs are made and set all at once at the end, by C loops (a call less per op).
+    where: list[int] = []
+    add, at, hot, alloc_fast, new_alloc = ops.append, where.append, _HOT, _alloc_fast, _new_alloc
     # An alloc line's text (without its caller) -> its fields, in _ALLOC_FIELDS order.
     alloc_seen: dict[str, tuple[Any, ...]] = {}
     for lineno, line in enumerate(lines, 1):
@@ -1063,7 +1077,8 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
                 caller = caller.strip() or None
             seen = alloc_seen.get(code)
             if seen is not None:
-                add(new_alloc(*seen, caller, None, new_src(path, lineno)))
+                add(new_alloc(*seen, caller, None, None))
+                at(lineno)
                 continue
             words = code.split()
             if words:
@@ -1073,15 +1088,16 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
                         if len(words) == spec[0] and "=" not in code:
                             new, parse = spec[1], spec[2]
                             if len(parse) == 2:
-                                add(new(parse[0](words[1]), parse[1](words[2]), caller, None, new_src(path, lineno)))
+                                add(new(parse[0](words[1]), parse[1](words[2]), caller, None, None))
                             else:
-                                add(new(*[p(w) for p, w in zip(parse, words[1:], strict=True)], caller, None,
-                                        new_src(path, lineno)))
+                                add(new(*[p(w) for p, w in zip(parse, words[1:], strict=True)], caller, None, None))
+                            at(lineno)
                             continue
                     elif words[0] == "alloc":
-                        op = alloc_fast(words, caller, None, new_src(path, lineno))
+                        op = alloc_fast(words, caller, None, None)
                         if op is not None:
                             add(op)
+                            at(lineno)
                             if len(alloc_seen) < _ALLOC_SEEN_MAX:
                                 alloc_seen[code] = tuple([getattr(op, f) for f in _ALLOC_FIELDS])
                             continue
@@ -1092,6 +1108,8 @@ def _read_script(lines: Iterable[str], path: str) -> list[Op]:
         op = _parse_line(line, path, lineno)
         if op is not None:
             add(op)
+            at(lineno)
+    _set_src(ops, _new_line_srcs(len(ops), repeat(path), where))
     return ops
 
 

@@ -407,7 +407,8 @@ class Memblock:
                                       start, end, size, align, False)
         bases, regs = self.memory.snapshot()
         fit = self.reserved.fit_top_down
-        any_node = not self.numa_valid_node(nid)
+        # numa_valid_node(), written out: this runs for every allocation.
+        any_node = not (0 <= nid < self.max_numnodes) if self.profile.numa_valid_node else nid == NUMA_NO_NODE
         for i in range(bisect_left(bases, end) - 1, -1, -1):
             m = regs[i]
             mb = m.base
@@ -505,8 +506,10 @@ class Memblock:
         split, whose caller chooses the search flags.
         """
         if flags is None:
-            flags = self.choose_memblock_flags()
-        nid = self._fix_nid(nid)
+            # choose_memblock_flags(), written out: this runs for every allocation.
+            flags = self.scratch_only_flags if self.kho_scratch_only else _MIRROR if self.system_has_some_mirror else 0
+        if nid == self.max_numnodes:
+            nid = self._fix_nid(nid)
         if not align:
             # The kernel dump_stack()s and uses the cache line size.
             self._warn(f"memblock_alloc_range_nid: align 0, using SMP_CACHE_BYTES ({self.arch.smp_cache_bytes})")
@@ -619,7 +622,8 @@ class Memblock:
             return self.alloc_range_nid(size, align, lo, hi, nid, op.exact)
         if core == "alloc_exact_nid_raw":
             return self.alloc_exact_nid_raw(size, align, lo, hi, nid)
-        found = self.alloc_try_nid(size, align, lo, hi, nid)
+        # alloc_try_nid(), called through: this runs for most allocations.
+        found = self.alloc_internal(size, align, lo, hi, nid, False)
         if found is None and api.panics:
             # the macro passes its caller's __func__: the function name of the %pS caller
             func = caller_function(op.caller) or op.api
@@ -751,7 +755,9 @@ class Memblock:
 
 def _reserve(mb: Memblock, op: Reserve) -> None:
     if op.nid is None and op.flags is None:
-        mb.reserve(op.base, op.size)
+        # reserve() -> reserve_range() -> add_range(), called through: a boot has 10^5s of these.
+        nid = NUMA_NO_NODE if mb.profile.reserve_nid == "none" else mb.max_numnodes
+        mb.reserved.add_range(op.base, op.size, nid=nid, flags=0, double=mb.double_array, warn=mb._warn)
     else:
         mb.reserve_range(op.base, op.size, NUMA_NO_NODE if op.nid is None else op.nid, op.flags or 0)
 
@@ -761,7 +767,8 @@ def _reserve_kern(mb: Memblock, op: ReserveKern) -> None:
 
 
 def _free(mb: Memblock, op: Free) -> None:
-    mb.phys_free(op.base, op.size)
+    # phys_free(), called through.
+    mb.reserved.remove_range(op.base, op.size, double=mb.double_array)
 
 
 def _remove(mb: Memblock, op: Remove) -> None:

@@ -31,6 +31,13 @@ order, but find the next gap (or chunk) whose class may fit with one
 fragments the top of memory into thousands of holes too small for a big
 request; the kernel walks every one, we pass them a chunk at a time.
 
+A class byte is an upper bound of the gap's: a reservation only cuts gaps,
+and a cut gap keeps its classes; a gap that grows (a free) gets the top class.
+A search that finds a gap too small works its classes out exactly then.  The
+search checks every gap it stops at exactly, so a high class costs a look,
+never a result; most gaps are never looked at, and neither reserving nor
+freeing computes a class.
+
 The table does not allocate; growing it is the engine's business.  Operations
 that may need room take a ``double`` callback (``memblock_double_array()``) and
 return ``False`` when it fails, as the kernel returns ``-ENOMEM``.
@@ -373,13 +380,20 @@ class RegionTable:
                 # The maximum went away (a memchr() says so faster than a max()).
                 mx[c] = max(row)
 
+    def _gmark(self, c: int, j: int, v: int) -> None:
+        """Set the gap below region (c, j) to *v*, which may have grown: its classes go to the top,
+        upper bounds that the search lowers when it looks (most freed gaps it never looks at)."""
+        self._G[c][j] = v
+        self._Q[c][j] = self._P[c][j] = self._C[c][j] = 255
+        self._qmax[c] = self._pmax[c] = self._cmax[c] = 255
+
     def _fix_next_gap(self, c: int, j: int, prev_end: int) -> None:
         """The region at (c, j), or the first one after, now has *prev_end* below it."""
         B = self._B
         if j < len(B[c]):
-            self._gset(c, j, B[c][j] - prev_end)
+            self._gmark(c, j, B[c][j] - prev_end)
         elif c + 1 < len(B):
-            self._gset(c + 1, 0, B[c + 1][0] - prev_end)
+            self._gmark(c + 1, 0, B[c + 1][0] - prev_end)
 
     def _put(self, c: int, j: int, base: int, end: int, attr: Attr, gap: int) -> tuple[int, int]:
         """Insert an entry at (c, j) and return where it ended up (a full chunk splits);
@@ -389,14 +403,15 @@ class RegionTable:
         self._E[c].insert(j, end)
         self._A[c].insert(j, attr)
         self._G[c].insert(j, gap)
-        # Classes 0 for now; _gset() works them out and raises the maxima.
-        self._Q[c].insert(j, 0)
-        self._P[c].insert(j, 0)
-        self._C[c].insert(j, 0)
+        # Classes 0 for an empty gap, else the top (see _gmark()).
+        cls = 255 if gap else 0
+        self._Q[c].insert(j, cls)
+        self._P[c].insert(j, cls)
+        self._C[c].insert(j, cls)
         if not j:
             self._mins[c] = base
         if gap:
-            self._gset(c, j, gap)
+            self._qmax[c] = self._pmax[c] = self._cmax[c] = 255
         self._n += 1
         self._pref = None
         if len(bc) > _SPLIT:
@@ -474,7 +489,7 @@ class RegionTable:
         prev_end = self._B[c][j] - self._G[c][j]
         if self._drop(c, j):
             if c < len(self._B):
-                self._gset(c, 0, self._B[c][0] - prev_end)
+                self._gmark(c, 0, self._B[c][0] - prev_end)
         else:
             self._fix_next_gap(c, j, prev_end)
 
@@ -846,14 +861,35 @@ class RegionTable:
             if self._small is not None:
                 self._compact()
         elif with_prev:
+            # The gap above shrinks: its classes stay, as upper bounds (see the module doc).
             E[pc][pj] = end
             if nc >= 0:
-                self._gset(nc, nj, nb - end)
+                self._G[nc][nj] = nb - end
         elif with_next:
             B[nc][nj] = base
             if not nj:
                 self._mins[nc] = base
-            self._gset(nc, nj, base - prev_end)
+            self._G[nc][nj] = base - prev_end
+        elif nc == pc and pc >= 0:
+            # The gap is cut in two within one chunk: both parts keep its classes.
+            G = self._G
+            bc = B[pc]
+            bc.insert(nj, base)
+            E[pc].insert(nj, end)
+            A[pc].insert(nj, attr)
+            g = G[pc]
+            g.insert(nj, base - prev_end)
+            g[nj + 1] = nb - end
+            row = self._Q[pc]
+            row.insert(nj, row[nj])
+            row = self._P[pc]
+            row.insert(nj, row[nj])
+            row = self._C[pc]
+            row.insert(nj, row[nj])
+            self._n += 1
+            self._pref = None
+            if len(bc) > _SPLIT:
+                self._split_chunk(pc, len(bc) >> 1)
         else:
             if pc < 0:
                 pc, pj = 0, -1
@@ -942,7 +978,7 @@ class RegionTable:
             bc[j] = end
             if not j:
                 self._mins[c] = end
-            self._gset(c, j, self._G[c][j] + end - base)
+            self._gmark(c, j, self._G[c][j] + end - base)
             return True
         splits = 1 if re == end else 2
         if n + splits > self.peak_cnt:
@@ -1091,11 +1127,16 @@ class RegionTable:
                 return cand
         if gs <= ws:
             return None
-        c_lo = bisect_right(mins, ws) - 1
-        if c_lo < 0:
-            c_lo = 0
-        K, km, t = self._filter(size, align)
+        # _filter(), written out: this runs for every allocation.
+        if not align & (align - 1) and align >= 4096:
+            if align >= size and align > 4096:
+                K, km, t = self._P, self._pmax, size.bit_length()
+            else:
+                K, km, t = self._C, self._cmax, _q(size)
+        else:
+            K, km, t = self._Q, self._qmax, _q(size)
         tbl = _AT_LEAST[t]
+        c_lo = -1
         # Below the top gap, within this chunk, then chunk by chunk down.
         j = j - 1 if km[c] >= t else -1
         while True:
@@ -1116,7 +1157,13 @@ class RegionTable:
                         if cand >= s:
                             self._hint = (c, i)
                             return cand
+                    # Too small here: its classes may be ones a cut left high (see the module doc).
+                    self._gset(c, i, ge - gs)
                     j = i - 1
+            if c_lo < 0:
+                c_lo = bisect_right(mins, ws) - 1
+                if c_lo < 0:
+                    c_lo = 0
             c = _last_at_least(km, c_lo, c - 1, t)
             if c < 0:
                 return None
@@ -1161,6 +1208,8 @@ class RegionTable:
                         if cand < e and e - cand >= size:
                             self._hint = (c, i)
                             return cand
+                    # Too small here: its classes may be ones a cut left high (see the module doc).
+                    self._gset(c, i, ge - gs)
                     j = i + 1
             nxt = _first_at_least(km, c + 1, c_hi, t) if c < c_hi else -1
             if nxt < 0:
@@ -1205,7 +1254,9 @@ class RegionTable:
             if self._G[c] != [b - s for s, b in zip(starts, bc, strict=True)]:
                 raise ReplayError(f"{self.name}: chunk {c} gap lengths out of date")
             want = [_classes(s, b) for s, b in zip(starts, bc, strict=True)]
-            if [self._Q[c], self._P[c], self._C[c]] != [bytearray(x) for x in zip(*want, strict=True)]:
+            # A class may be above the gap's (a cut leaves it), never below: the search would miss the gap.
+            if not all(h >= w for have, need in zip((self._Q[c], self._P[c], self._C[c]), zip(*want, strict=True),
+                                                    strict=True) for h, w in zip(have, need, strict=True)):
                 raise ReplayError(f"{self.name}: chunk {c} gap classes out of date")
             if self._mins[c] != bc[0] or [self._qmax[c], self._pmax[c], self._cmax[c]] != [
                     max(self._Q[c]), max(self._P[c]), max(self._C[c])]:

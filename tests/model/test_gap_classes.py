@@ -65,3 +65,51 @@ def test_search_passes_same_class_gaps_that_are_too_short(case, data) -> None:
         got = mb.find_in_range_node(want_size, align, start, end, -1, 0)
         assert got == want, (want_size, align, start, end)
     mb.reserved.check()
+
+
+def _exact_classes(t) -> None:
+    """Rebuild *t*'s storage from its regions: every gap class exact, as before any cut or free."""
+    t._rebuild([(r.base, r.end, (r.flags, r.nid)) for r in t])
+
+
+stream_op = st.one_of(
+    st.tuples(st.just("reserve"), st.integers(0, 4095), st.integers(1, 64)),
+    st.tuples(st.just("alloc"), st.integers(1, 300), st.sampled_from([64, PAGE, 2 * PAGE, 16 * PAGE])),
+    st.tuples(st.just("free"), st.integers(0, 1 << 16), st.sampled_from(["whole", "head", "tail", "middle"])),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(stream_op, min_size=1, max_size=150), st.booleans(), st.booleans())
+def test_classes_left_high_give_the_same_replay_as_exact_ones(ops, bottom_up: bool, tiny: bool) -> None:
+    """The classes a cut keeps and a free raises to the top (upper bounds) against classes worked out
+    exactly before every op: the same addresses, the same tables, the invariants after every op."""
+    from kho_replay.replay.memblock.regions import chunk_geometry
+
+    with chunk_geometry(*((4, 2, 2) if tiny else (96, 16, 1024))):
+        fast, ref = (Memblock.for_kernel("7.3", "harness") for _ in range(2))
+        for mb in (fast, ref):
+            mb.allow_resize()
+            mb.add_node(0, 16 * MIB, 0, 0)
+            mb.bottom_up = bottom_up
+        for kind, a, b in ops:
+            _exact_classes(ref.reserved)
+            got = []
+            for mb in (fast, ref):
+                if kind == "reserve":
+                    mb.reserve(a * PAGE, b * PAGE // 2)
+                elif kind == "alloc":
+                    got.append(mb.alloc_range_nid(a * 512, b, 0, 16 * MIB, -1, False))
+                else:
+                    regs = mb.reserved.regions()
+                    if not regs:
+                        continue
+                    r = regs[a % len(regs)]
+                    half = r.size // 2 or r.size
+                    base, size = {"whole": (r.base, r.size), "head": (r.base, half),
+                                  "tail": (r.end - half, half), "middle": (r.base + r.size // 4, half)}[b]
+                    mb.phys_free(base, size)
+            assert got[:1] == got[1:], (kind, a, b)
+            fast.reserved.check()
+            assert fast.reserved.regions() == ref.reserved.regions()
+            assert fast.reserved.peak_cnt == ref.reserved.peak_cnt
