@@ -14,6 +14,7 @@ when the joined text is a line the grammar understands).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
@@ -396,12 +397,9 @@ class CallRun:
 
     @property
     def lines(self) -> list[Line]:
-        """Its Lines (made on the first call): the first ``"] "`` of a line ends its stamp (float() takes
-        the spaces before it), a newline alone ends it."""
+        """Its Lines (made on the first call, each by :func:`call_line`)."""
         if self._lines is None:
-            self._lines = [_new_line(Line, (i, float(raw[1:k]), raw[k + 2:-1], raw, ""))
-                           for i, raw in enumerate(self.text().splitlines(keepends=True), self.lineno)
-                           for k in (raw.index("] "),)]
+            self._lines = list(map(call_line, itertools.count(self.lineno), self.text().splitlines(keepends=True)))
         return self._lines
 
     def last_line(self) -> Line:
@@ -415,9 +413,14 @@ class CallRun:
         p = tail.rfind("\n", 0, len(tail) - 1)
         if p < 0:
             return self.lines[-1]
-        raw = tail[p + 1:]
-        k = raw.index("] ")
-        return _new_line(Line, (self.lineno + self.count - 1, float(raw[1:k]), raw[k + 2:-1], raw, ""))
+        return call_line(self.lineno + self.count - 1, tail[p + 1:])
+
+
+def call_line(lineno: int, raw: str) -> Line:
+    """The :class:`Line` of a call run's line *raw* (``"[stamp] text\\n"``), numbered *lineno*: the first
+    ``"] "`` ends its stamp (float() takes the spaces before it), a newline alone ends it."""
+    k = raw.index("] ")
+    return _new_line(Line, (lineno, float(raw[1:k]), raw[k + 2:-1], raw, ""))
 
 
 class Chunks(Protocol):

@@ -145,6 +145,7 @@ from .prefixes import (
     CallRun,
     Line,
     PlainRun,
+    call_line,
     clean_line,
     excerpt_lines,
     iter_excerpt_lines,
@@ -1568,7 +1569,6 @@ _QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
                + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
 #: (a call line tried first: the two shapes exclude each other, and most lines of a run are calls)
 _CALL_RUN = re.compile(rf"{_CALL_LINE}(?:{_CALL_LINE}|{_QUIET_LINE}{_CALL_LINE})*")
-_new_line = tuple.__new__
 
 #: One line of a CallRun (whole lines, so one row each): the line without its newline, then in the shapes
 #: most lines of a dense log have, each a strict subset of its grammar regex (lower-case hex with 0x, a caller
@@ -1592,8 +1592,7 @@ _UNSEEN = object()
 
 def _row_line(lineno: int, raw: str) -> Line:
     """The Line of a call run's line *raw* (without its newline), as CallRun.lines makes it."""
-    k = raw.index("] ")
-    return _new_line(Line, (lineno, float(raw[1:k]), raw[k + 2:], raw + "\n", ""))
+    return call_line(lineno, raw + "\n")
 
 
 def _plain_function(caller: str) -> str | None:
