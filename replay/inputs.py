@@ -193,14 +193,16 @@ def validate_source(src: Source, *, strict: bool = False, kernel: str | None = N
     if src.scenario or _template_plus(src.path) or _WHATIF.get() is not None:
         trace = load_source(src, strict=strict, kernel=kernel, arch=arch)
         return trace, validate(trace)
+    from functools import partial
+
     from kho_replay.parsers import load
 
+    read = partial(load, src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
     stream = OpStream()
     try:
-        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch, sink=stream)
+        trace = read(sink=stream)
     except _Unstreamable:
-        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
-        _warn(src, trace)
+        trace = load_source(src, strict=strict, kernel=kernel, arch=arch)
         return trace, validate(trace)
     finally:
         # the reader and the stream hold each other (its sink, their view): the collector may be paused
@@ -209,11 +211,11 @@ def validate_source(src: Source, *, strict: bool = False, kernel: str | None = N
     try:
         report = stream.finish(trace)
     except _Unstreamable:
-        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
+        trace = read()  # warned already
         return trace, validate(trace)
     if report.first_mismatch is not None and stream.count:
         # the context table of the first mismatch replays the ops up to it: read them again, all held
-        trace = load(src.path, strict=strict, boot=src.boot, kernel=kernel, arch=arch)
+        trace = read()
     return trace, report
 
 
