@@ -269,6 +269,7 @@ class _Counted:
         watch = getattr(sink, "watch", None)
         if watch is not None:
             self.watch = watch
+        self.srcs = getattr(sink, "srcs", True)
 
     def __call__(self, ops: list[Op]) -> None:
         self.count += len(ops)
@@ -395,7 +396,7 @@ def load_script(path: str | Path, *, strict: bool = False, boot: int | None = No
         head, script = stream_script(p, strict=strict, vmlinux=vmlinux)
         return _with_model(head, kernel, arch), script
     spool = _Spool()
-    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch, sink=spool.add)
+    trace = load(path, strict=strict, boot=boot, vmlinux=vmlinux, kernel=kernel, arch=arch, sink=spool)
     return trace, itertools.chain(spool.drain(), format_script_chunks(trace.ops))
 
 
@@ -405,15 +406,19 @@ _SPOOL = 1 << 23
 
 class _Spool:
     """The op script of the ops a read hands out, held until the read ends (an error then prints nothing):
-    past :data:`_SPOOL` characters in a temporary file, so that memory does not grow with the log."""
+    past :data:`_SPOOL` characters in a temporary file, so that memory does not grow with the log.  The
+    sink (see :func:`load`) is the spool itself."""
+
+    #: the op script prints no op's ``src``: the reader need not make them (see ConsoleReader.sink)
+    srcs = False
 
     def __init__(self) -> None:
         self.chunks: list[str] = []
         self.size = 0
         self.file: IO[str] | None = None
 
-    def add(self, ops: list[Op]) -> None:
-        """The sink (see :func:`load`): *ops* as their op-script lines."""
+    def __call__(self, ops: list[Op]) -> None:
+        """*ops* as their op-script lines."""
         for chunk in format_script_chunks(ops):
             self.chunks.append(chunk)
             self.size += len(chunk)

@@ -232,7 +232,8 @@ class ConsoleReader(HiddenOps):
         #: takes the ops no later decision can change, in order, as the walk makes them (see :meth:`_hand_out`):
         #: the Trace read() returns then holds no ops.  None: every op is held until the end.  A sink with a
         #: ``watch`` method is given :meth:`_view` before the walk (every observation made before the last op
-        #: of a hand-out is made by then, final but a listing still read, whose op is not handed out yet)
+        #: of a hand-out is made by then, final but a listing still read, whose op is not handed out yet); one whose
+        #: ``srcs`` is False reads no op's ``src`` (an op script's printer): the call runs' ops are made without
         self.sink: Callable[[list[Op]], None] | None = None
         #: ops are handed out during the walk (a sink, and no arch's silent calls to put among them at the end)
         self.handing = False
@@ -953,6 +954,8 @@ class ConsoleReader(HiddenOps):
             return self._walk_lines(idx, end)  # not expected (each line is one row): the rules
         first = run.lineno - idx  # kept line i is line first + i of the file
         path = self.path
+        # a sink that prints the op script alone reads no op's Src (parse): none is made for the ops made here
+        srcs = getattr(self.sink, "srcs", True)
         append = self.ops.append
         era_noted = self.era_noted
         plain = self._plain_callers
@@ -976,7 +979,8 @@ class ConsoleReader(HiddenOps):
                 if fn not in era_noted:
                     self._era_check(_row_line(first + idx, g[0]), fn)
                 # a run's raw line is "[stamp] text\n": stripped, its newline goes (the row's line has none)
-                append(_new_free(base, size, caller=caller, src=_new_src(path, first + idx, float(g[1]), g[0])))
+                append(_new_free(base, size, caller=caller,
+                                 src=_new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
                 lines[idx] = None
                 idx += 1
                 continue
@@ -1008,7 +1012,7 @@ class ConsoleReader(HiddenOps):
                     if fn not in era_noted:
                         self._era_check(_row_line(first + idx, g[0]), fn)
                     append(_new_reserve(base, size, nid, flags, caller=caller,
-                                        src=_new_src(path, first + idx, float(g[1]), g[0])))
+                                        src=_new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
                     lines[idx] = None
                     idx += 1
                     continue
@@ -1017,7 +1021,7 @@ class ConsoleReader(HiddenOps):
                 self.memblock_lines += 1
                 if self.pending is not None:
                     self._resolve_pending(idx)
-                src = _new_src(path, first + idx, float(g[1]), g[0])
+                src = _new_src(path, first + idx, float(g[1]), g[0]) if srcs else None
                 api = g[9]
                 if api:
                     alloc = _new_alloc(caller, None, src, _API_RENAMED.get(api, api), int(g[10]), int(g[11], 16),
