@@ -213,9 +213,11 @@ def validate_source(src: Source, *, strict: bool = False, kernel: str | None = N
     except _Unstreamable:
         trace = read()  # warned already
         return trace, validate(trace)
-    if report.first_mismatch is not None and stream.count:
-        # the context table of the first mismatch replays the ops up to it: read them again, all held
+    if (report.first_mismatch is not None or report.panic is not None) and stream.count:
+        # the report quotes ops' Srcs, which the stream's ops lack (OpStream.srcs), and the context table of
+        # the first mismatch replays the ops up to it: read them again, all held, and validate them whole
         trace = read()
+        return trace, validate(trace)
     return trace, report
 
 

@@ -591,7 +591,12 @@ class OpStream:
 
     :raises _Unstreamable: (out of the read) for a check that needs observations made later; validate
         the whole Trace then.
+
+    The reader need not make the ops' :class:`Src` (``srcs``): only a mismatch or a panic quotes one, and
+    the caller then validates the whole Trace again (see :func:`~..inputs.validate_source`).
     """
+
+    srcs = False
 
     def __init__(self, resync: bool = True) -> None:
         self.resync = resync
