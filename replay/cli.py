@@ -344,7 +344,6 @@ def validate(
     A capture holding several boots (both kernels of a kexec) is checked boot by boot.
     Exit 0 only when everything matches, 1 on a mismatch."""
     from .gcpause import gc_paused
-    from .report.json import dumps, validate_document
 
     sources = boots(trace, boot)
     _options(output=output, inputs=[s.path for s in sources])
@@ -362,6 +361,8 @@ def validate(
     several = len(sources) > 1
     labels = [s.boot if s.boot is not None else (i + 1 if several else None) for i, s in enumerate(sources)]
     if _format(fmt, output, ("json",)) is Format.json:
+        from .report.json import dumps, validate_document
+
         _emit(dumps(validate_document(reports, labels)), output)
     else:
         parts = []
@@ -420,8 +421,6 @@ def parse(
     """Print the operation stream a trace parses to, as an op script (or JSON);
     --skipped lists every memblock-looking line that was not understood;
     --events prints a trace.dat's events as trace-cmd report does."""
-    from .report.json import dumps, parse_document
-
     if nsec and not events:
         raise KhoReplayError("-t only means something with --events")
     ti = resolve(trace, boot=boot)
@@ -450,6 +449,8 @@ def parse(
         _emit("\n".join(lines) + "\n", output, ti.files())
         return
     if _format(fmt, output, ("json",)) is Format.json:
+        from .report.json import dumps, parse_document
+
         _emit(dumps(parse_document(t)), output, ti.files())
         return
     _emit(format_script_chunks(t.ops), output, ti.files())  # a chunk of lines at a time: millions of ops

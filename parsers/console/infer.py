@@ -15,8 +15,6 @@ import dataclasses
 from functools import lru_cache
 
 from kho_replay.replay.flags import Flag
-from kho_replay.replay.kho.preserve import KHO_SCRATCH_EXT_BLKSIZE, PreservedSet, busy_blocks, mark_free_runs
-from kho_replay.replay.memblock.engine import Memblock
 from kho_replay.replay.ops import (
     FAILED,
     MEMORY_FLAGS,
@@ -249,6 +247,9 @@ class HiddenOps:
             return
         if self.profile is not None and not self.profile.kho_boot_extends_scratch:
             return
+        # imported here: a boot that is no 7.3 KHO boot (parse above all) never loads KHO's code and the model's
+        from kho_replay.replay.kho.preserve import KHO_SCRATCH_EXT_BLKSIZE, PreservedSet, busy_blocks
+
         busy = busy_blocks(PreservedSet("log", tuple(self.preserved_ranges)), KHO_SCRATCH_EXT_BLKSIZE)
         self.extend_at = self._at()
         self._infer(KhoExtendScratch, tuple(b * KHO_SCRATCH_EXT_BLKSIZE for b in busy), ln=ln,
@@ -270,6 +271,8 @@ class HiddenOps:
                     None)
         if listing is None or dump is None or not isinstance(op, KhoExtendScratch):
             return
+        from kho_replay.replay.kho.preserve import KHO_SCRATCH_EXT_BLKSIZE
+
         want = [(b, e) for _, b, e in listing.ranges]
         busy = {b // KHO_SCRATCH_EXT_BLKSIZE for b in op.busy}
 
@@ -348,6 +351,9 @@ def _may_hide(func: str) -> bool:
 def _ranges_after_extension(dump: MemblockDump, busy: set[int], page_size: int) -> list[tuple[int, int]]:
     """memory[] of *dump* after ``kho_extend_scratch()`` with *busy* blocks, as the node-range listing
     prints it (whole pages), computed by the code the ``kho_extend_scratch`` op runs."""
+    from kho_replay.replay.kho.preserve import mark_free_runs
+    from kho_replay.replay.memblock.engine import Memblock
+
     mb = Memblock.for_kernel("7.3")
     for r in dump.memory:
         if r.size:
