@@ -13,24 +13,10 @@ from typing import Annotated
 
 import typer
 
-from .cli import ExitCode, _emit, _fail, app, err
+from .cli_app import ExitCode, _emit, _fail, app, err
 from .errors import KhoReplayError
 
-__all__ = ["fleet_cmd", "retarget_cmd", "retarget_notes"]
-
-
-def retarget_notes(traces: list) -> tuple[list[str], bool]:
-    """For ``validate``: the printed-fact check of every retargeted trace (text lines, all matched)."""
-    notes, ok = [], True
-    for t in traces:
-        if any(k == "retarget_template" for k, _ in t.context.facts):
-            # imported here: a trace read from its own log (most) needs no retarget code
-            from .retarget.check import check
-
-            rep = check(t)
-            notes.append(rep.summary() + "\n")
-            ok = ok and rep.ok
-    return notes, ok
+__all__ = ["fleet_cmd", "retarget_cmd"]
 
 
 @app.command(name="retarget")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-"""What-if options and the ``sweep`` command, registered onto :data:`~.cli.app`.
+"""What-if options and the ``sweep`` command, registered onto :data:`~.cli_app.app`.
 
 ``--image-at ADDR`` and ``--set PARAM=VALUE`` join every command that replays
 a boot (the default comparison, ``kho``, ``matrix``, ``diff``) without those
@@ -23,7 +23,7 @@ from .errors import KhoReplayError
 from .inputs import whatifs
 
 if TYPE_CHECKING:
-    from . import cli
+    from . import cli_app as cli
 
 __all__ = ["register", "sweep_cmd"]
 
@@ -86,9 +86,9 @@ def _with_whatif(func: Callable[..., Any]) -> Callable[..., Any]:
 def register(app: typer.Typer) -> None:
     """Add the what-if options to the replaying commands of *app* and the ``sweep`` command.
 
-    Called by :mod:`.cli` once its commands exist; the sweep command's option types are cli's own.
+    Called by :mod:`.cli_app` once its commands exist; the sweep command's option types are its own.
     """
-    from . import cli as module
+    from . import cli_app as module
 
     globals()["cli"] = module
     for info in app.registered_commands:
