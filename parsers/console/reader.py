@@ -347,7 +347,8 @@ class ConsoleReader(HiddenOps):
             out = ops[:n]
             del ops[:n]  # in place: a call-run walk holds the list's append
             self.op_base += n
-            self.limit_out = self.limit_out or any(isinstance(op, SetCurrentLimit) for op in out)
+            # (each kind of op once: the ops are looked at by a C loop)
+            self.limit_out = self.limit_out or any(issubclass(kind, SetCurrentLimit) for kind in set(map(type, out)))
             self.sink(out)  # type: ignore[misc]
         return idx + _HAND_OUT_EVERY
 
@@ -961,6 +962,10 @@ class ConsoleReader(HiddenOps):
         plain = self._plain_callers
         calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
         is_result = self._is_result
+        # _take_result() without its tail marks, where the era marks none (decided before the walk)
+        tails = self.era is not None and self.era.hugetlb_tail_noinit
+        mask = PHYS_MASK
+        counted = 0  # memblock lines read here, added to memblock_lines before a handler reads it
         for g in rows:
             caller = g[19]
             func = plain.get(caller, _UNSEEN) if caller else None
@@ -971,16 +976,16 @@ class ConsoleReader(HiddenOps):
                 pass  # a shape of the rules, a caller with silent calls of its own, or a silent call due
             elif fn == "memblock_phys_free" or fn == "memblock_free":
                 # _range_line()
-                self.memblock_lines += 1
+                counted += 1
                 base = int(g[3], 16)
-                size = (int(g[4], 16) + 1 - base) & PHYS_MASK
+                size = (int(g[4], 16) + 1 - base) & mask
                 if self.pending is not None:
                     self._resolve_pending(idx)
                 if fn not in era_noted:
                     self._era_check(_row_line(first + idx, g[0]), fn)
                 # a run's raw line is "[stamp] text\n": stripped, its newline goes (the row's line has none)
-                append(_new_free(base, size, caller=caller,
-                                 src=_new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
+                append(_new_free_at(base, size, caller,
+                                    _new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
                 lines[idx] = None
                 idx += 1
                 continue
@@ -992,33 +997,37 @@ class ConsoleReader(HiddenOps):
                     fn = "__memblock_reserve"
                     base_s, end_s, nid, flags = g[5], g[6], int(g[7]), _flag(g[8])
                 base = int(base_s, 16)
-                size = (int(end_s, 16) + 1 - base) & PHYS_MASK
+                size = (int(end_s, 16) + 1 - base) & mask
                 pending = self.pending
                 if pending is not None:
                     alloc = pending[0]
                     # _is_result(), its common answer first: the allocator's own reservation of the size asked
                     if alloc.size == size and (func in ALLOC_RESERVE_CALLERS
                                                or is_result(alloc, base, size, func)):  # type: ignore[arg-type]
-                        self.memblock_lines += 2 if fn == "memblock_reserve" else 1
-                        self._take_result(idx, base, size, nid, flags)
+                        counted += 2 if fn == "memblock_reserve" else 1
+                        if tails:
+                            self._take_result(idx, base, size, nid, flags)
+                        else:
+                            self.pending = None
+                            append(_with_result(alloc, base, nid, flags))
                         lines[idx] = None
                         idx += 1
                         continue
                 # else an allocation without its API line is the rules' to rebuild
                 if not (func in ALLOC_RESERVE_CALLERS or self._node_data_follows(idx, base, size)):
-                    self.memblock_lines += 2 if fn == "memblock_reserve" else 1
+                    counted += 2 if fn == "memblock_reserve" else 1
                     if pending is not None:
                         self._resolve_pending(idx)
                     if fn not in era_noted:
                         self._era_check(_row_line(first + idx, g[0]), fn)
-                    append(_new_reserve(base, size, nid, flags, caller=caller,
-                                        src=_new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
+                    append(_new_reserve_at(base, size, nid, flags, caller,
+                                           _new_src(path, first + idx, float(g[1]), g[0]) if srcs else None))
                     lines[idx] = None
                     idx += 1
                     continue
             elif g[9] or g[15]:
                 # _api_line()
-                self.memblock_lines += 1
+                counted += 1
                 if self.pending is not None:
                     self._resolve_pending(idx)
                 src = _new_src(path, first + idx, float(g[1]), g[0]) if srcs else None
@@ -1042,12 +1051,15 @@ class ConsoleReader(HiddenOps):
                 idx += 1
                 continue
             # the line's handler, as read()'s loop calls it
+            self.memblock_lines += counted
+            counted = 0
             self._one(idx, _row_line(first + idx, raw))
             lines[idx] = None
             idx += 1
             if self.dump is not None or self.listing is not None or self.loose_tables:
                 return idx  # a state this walk does not keep: the rest line by line (read() makes their Lines)
             calm = not (self.hugetlb_open or self.x86_limit_pending or self.arm64_resize_pending)
+        self.memblock_lines += counted
         del self.runs[end - n]  # walked: the text it holds can go
         return idx
 
@@ -1789,6 +1801,9 @@ def _flag(hex_flags: str) -> Flag:
 _new_src = fast_new(Src, "path", "line", "timestamp", "text")
 _new_reserve = fast_new(Reserve, "base", "size", "nid", "flags")
 _new_free = fast_new(Free, "base", "size")
+#: ... and with caller and src positional (a call with keywords costs more): the block walk's
+_new_reserve_at = fast_new(Reserve, "base", "size", "nid", "flags", "caller", "src")
+_new_free_at = fast_new(Free, "base", "size", "caller", "src")
 _new_alloc = fast_new(Alloc, *(f.name for f in dataclasses.fields(Alloc)))
 #: the old names of the allocation APIs, as the model knows them
 _API_RENAMED = {"memblock_virt_alloc_try_nid": "memblock_alloc_try_nid",

@@ -24,6 +24,7 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 
 from ..errors import KernelPanic
 from ..flags import Flag
@@ -237,29 +238,41 @@ class _Checker:
         return k
 
     def _ops(self, ops: Sequence[Op], i: int, stop: int, base: int) -> bool:
-        """:meth:`_op` of ``ops[i:stop]``, op ``base + j`` of the trace each (no observation among them); False
-        where one stops the run.
+        """Apply ``ops[i:stop]``, op ``base + j`` of the trace each (no observation among them), and check each
+        allocation's result; False where one stops the run (a panic).
 
-        The ops that record no result (all but allocations) are applied here, without _op()'s call
-        and checks: most ops of a log."""
+        Each op is applied here; an allocation with a recorded result goes to :meth:`_result` but where it
+        reproduced that address, with the nid and flags its reservation printed (most of them)."""
         mb = self.mb
         apply = mb.apply
+        search = mb.reserved.search
+        report = self.report
+        known = self.known  # only an observation changes it: none is made among these ops
         for j in range(i, stop):
             op = ops[j]
-            if isinstance(op, Alloc):
-                if not self._op(base + j, op):
-                    self.stopped = True
-                    return False
-                mb = self.mb  # the model as _op() left it
-                apply = mb.apply
-                continue
             mb.op_index = base + j
             try:
-                apply(op)
+                got = apply(op)
             except KernelPanic as e:
-                self.report.panic = f"{op.src}: {e.message}"
+                report.panic = f"{op.src}: {e.message}"
                 self.stopped = True
                 return False
+            if not isinstance(op, Alloc) or op.expect is None:
+                continue
+            if known and got is not None and got == op.expect:
+                # _result()'s common answer (and _reservation_ok()'s, without a Flag of the region's)
+                rn, rf = op.res_nid, op.res_flags
+                r = search(got) if rn is not None or rf is not None else None
+                if r is None and (rn is not None or rf is not None):
+                    pass
+                elif r is None or ((rn is None or r.nid == rn) and (rf is None or r.flags == rf)):
+                    report.allocations += 1
+                    report.allocations_ok += 1
+                    continue
+            self._result(op, got)
+            mb = self.mb  # the model as _result() left it
+            apply = mb.apply
+            search = mb.reserved.search
         return True
 
     # --- excerpts: what cannot be checked, and where checking starts again
@@ -327,15 +340,8 @@ class _Checker:
             self._mismatch(None, "array doubling", None, "no doubling in the log",
                            f"{d.name} to {d.new_max} at {d.base:#018x} (op {d.at})", (d.base,))
 
-    def _op(self, i: int, op: Op) -> bool:
-        self.mb.op_index = i
-        try:
-            got = self.mb.apply(op)
-        except KernelPanic as e:
-            self.report.panic = f"{op.src}: {e.message}"
-            return False
-        if not isinstance(op, Alloc) or op.expect is None:
-            return True
+    def _result(self, op: Alloc, got: int | None) -> None:
+        """The allocation *op* gave *got* on the model: checked against the address its log recorded."""
         if self.known:
             self.report.allocations += 1
         else:
@@ -346,7 +352,7 @@ class _Checker:
         if got == want:
             if self.known and (got is None or self._reservation_ok(op, got)):
                 self.report.allocations_ok += 1
-            return True
+            return
         if self.known:
             self._mismatch(op.src, op.api + (" (inferred)" if op.inferred else ""), op.caller,
                            "failure" if want is None else f"{want:#018x}",
@@ -358,7 +364,6 @@ class _Checker:
                 self.mb.phys_free(got, op.size)
             if want is not None:
                 self._resync_reserve(op, want)
-        return True
 
     def _reservation_ok(self, op: Alloc, addr: int) -> bool:
         """The nid and flags the kernel printed on the allocation's reservation, against the model's region."""
@@ -575,6 +580,9 @@ def _known_from(ctx: Context, first: int | None, op: Op | None, tables: list[int
     return op is not None and op.keyword == "add"
 
 
+_INFERRED = attrgetter("inferred")
+
+
 class _Unstreamable(Exception):
     """A check :class:`OpStream` cannot make as the ops come: the whole Trace is validated instead."""
 
@@ -619,7 +627,7 @@ class OpStream:
 
     def __call__(self, ops: list[Op]) -> None:
         self.count += len(ops)
-        self.inferred += sum(1 for op in ops if op.inferred)
+        self.inferred += sum(map(bool, map(_INFERRED, ops)))  # (C loops: an op at a time, millions of them)
         if self.view is None:
             raise _Unstreamable("ops given without a view of the observations")
         if self.checker is None:
