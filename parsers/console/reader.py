@@ -1577,28 +1577,31 @@ _MIN_RUN = 4
 
 #: A run of memblock call lines as :class:`CallRun` holds them: stamped, printable ASCII, ending with
 #: the caller's offset (a line ending otherwise, with a CR, or unstamped is left to the line stages)
-_CALL_LINE = r"\[ *[0-9]+\.[0-9]+\] (?:__)?memblock_\w+: [ -~]*\+0x[0-9a-f]+/0x[0-9a-f]+\n"
+_CALL_LINE = r"\[ *+[0-9]++\.[0-9]++\] (?:__)?memblock_\w++: [ -~]*\+0x[0-9a-f]++/0x[0-9a-f]++\n"
 #: ... and between two of them, one other kernel message no pass reads (kept as the line after a kept one,
 #: read by no handler): a plain ``[ 1.0] text`` line, printable ASCII, nothing RELEVANT reads, none of the
 #: texts kept or read wherever they are (_UNPLAIN)
 _QUIET_LINE = (r"\[ *[0-9]+\.[0-9]+\] (?!\[| \[)(?!" + RELEVANT.pattern
                + r")(?![^\n]*(?:memblock|\.\.0x|=====|kernel: )) *[!-~][ -~]*\n")
-#: (a call line tried first: the two shapes exclude each other, and most lines of a run are calls)
-_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:{_CALL_LINE}|{_QUIET_LINE}{_CALL_LINE})*")
+#: (a call line tried first: the two shapes exclude each other, and most lines of a run are calls).  The
+#: possessive repeats (``++``, ``*+``) give up nothing a match could need (each is followed by a character
+#: it cannot take): the engine only keeps no state to backtrack into them
+_CALL_RUN = re.compile(rf"{_CALL_LINE}(?:{_CALL_LINE}|{_QUIET_LINE}{_CALL_LINE})*+")
 
 #: One line of a CallRun (whole lines, so one row each): the line without its newline, then in the shapes
 #: most lines of a dense log have, each a strict subset of its grammar regex (lower-case hex with 0x, a caller
 #: without module): the stamp, free or reserve (fn, base, end), ``__memblock_reserve`` (base, end, nid, flags),
 #: ``memblock_alloc_try_nid`` and kin (api, size, align, nid, from, max_addr), ``memblock_phys_alloc_range``
-#: (size, align, from, max_addr), then the caller; any other line has empty fields, for the rules.
+#: (size, align, from, max_addr), then the caller; any other line has empty fields, for the rules (possessive
+#: repeats as in _CALL_RUN).
 _CALL_FIELDS = re.compile(
-    r"(\[ *([0-9]+\.[0-9]+)\] (?:"
-    r"(memblock_phys_free|memblock_free|memblock_reserve): \[0x([0-9a-f]+)-0x([0-9a-f]+)\] "
-    r"|__memblock_reserve: \[0x([0-9a-f]+)-0x([0-9a-f]+)\] nid=(-?[0-9]+) flags=([0-9a-f]+) "
-    r"|(memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw): ([0-9]+) bytes "
-    r"align=0x([0-9a-f]+) nid=(-?[0-9]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
-    r"|memblock_phys_alloc_range: ([0-9]+) bytes align=0x([0-9a-f]+) from=0x([0-9a-f]+) max_addr=0x([0-9a-f]+) "
-    r")([!-~]+)|[^\n]*)\n"
+    r"(\[ *([0-9]++\.[0-9]++)\] (?:"
+    r"(memblock_phys_free|memblock_free|memblock_reserve): \[0x([0-9a-f]++)-0x([0-9a-f]++)\] "
+    r"|__memblock_reserve: \[0x([0-9a-f]++)-0x([0-9a-f]++)\] nid=(-?[0-9]++) flags=([0-9a-f]++) "
+    r"|(memblock_alloc_try_nid|memblock_alloc_try_nid_raw|memblock_alloc_exact_nid_raw): ([0-9]++) bytes "
+    r"align=0x([0-9a-f]++) nid=(-?[0-9]++) from=0x([0-9a-f]++) max_addr=0x([0-9a-f]++) "
+    r"|memblock_phys_alloc_range: ([0-9]++) bytes align=0x([0-9a-f]++) from=0x([0-9a-f]++) max_addr=0x([0-9a-f]++) "
+    r")([!-~]++)|[^\n]*+)\n"
 )
 
 
