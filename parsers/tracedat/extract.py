@@ -1971,7 +1971,10 @@ def _views(page: bytes, native: bool) -> tuple[Any, Any]:
 
 def _ascending(a: Any, start: int) -> bool:
     """Whether ``a[start:]`` never goes down (a CPU's records in time order)."""
-    return all(map(operator.le, itertools.islice(a, start, None), itertools.islice(a, start + 1, None)))
+    # An int or float array read through memoryview slices (no copy, no islice step per item); the views
+    # are gone on return, so the array can grow again.
+    s = memoryview(a)[start:] if isinstance(a, array) else a[start:]
+    return all(map(operator.le, s, s[1:]))
 
 
 def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:
