@@ -1048,7 +1048,8 @@ class _Extractor:
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
-        _extend_q(self.probe_ts, list(map(p_ts.__getitem__, order)))
+        for lo in range(0, len(order), 65536):  # a window of int objects at a time, not one per op at the peak
+            _extend_q(self.probe_ts, list(map(p_ts.__getitem__, order[lo:lo + 65536])))
         return True
 
     def _light_tasks(self, chunk: bytes, local: dict[int, int], bulk: dict[int, list[Any]], is_ret: dict[int, bool],
