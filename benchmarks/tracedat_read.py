@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/tracedat_read.py [--events N] [--dir DIR]
     .venv/bin/python benchmarks/tracedat_read.py --vs-trace-cmd [--events 2000000]
-    .venv/bin/python benchmarks/tracedat_read.py --shapes [--events 500000]
+    .venv/bin/python benchmarks/tracedat_read.py --shapes [--events 500000] [--only probe ...]
 
 Writes one file per layout (v7 zstd, v7 none, v6) with N printk:console events of
 memblock_dbg-like text over 4 CPUs, then prints wall-clock figures for each phase.
@@ -287,20 +287,20 @@ def vs_trace_cmd(n: int, out: str, repeat: int, shape: str = "mixed", compressio
 SHAPES = ("probe", "function", "console", "mixed")
 
 
-def shapes_table(n: int, out: str, repeat: int) -> None:
-    """Every shape, uncompressed and zstd: extraction against trace-cmd report, then a summary table."""
+def shapes_table(n: int, out: str, repeat: int, shapes: tuple[str, ...] = SHAPES) -> None:
+    """Every shape (or *shapes*), uncompressed and zstd: extraction against trace-cmd report, then a table."""
     import sys
 
     compile_sources()
 
     rows = []
-    for shape in SHAPES:
+    for shape in shapes:
         for compression in ("none", "zstd"):
             # "text": the walk and the console text made at once (the console parser makes it as it reads)
             phases = ("extract", "text") if shape in ("console", "mixed") else ("extract",)
             best = vs_trace_cmd(n, out, repeat, shape, compression, phases)
             rows.append((shape, compression, best))
-    any_file = os.path.join(out, f"function-none-{n}.dat")
+    any_file = os.path.join(out, f"{shapes[0]}-none-{n}.dat")
     floor = min((_measured([sys.executable, "-c", _CHILD, "imports", any_file]) for _ in range(repeat)),
                 key=lambda m: m[2])
     floor_hwm = int(floor[0].split()[3])
@@ -325,6 +325,8 @@ def main() -> None:
     ap.add_argument("--vs-trace-cmd", action="store_true", help="the comparison with trace-cmd report (see above)")
     ap.add_argument("--shapes", action="store_true",
                     help="every event shape (probe, function, console, mixed), none and zstd, vs trace-cmd report")
+    ap.add_argument("--only", nargs="+", choices=SHAPES, default=SHAPES, metavar="SHAPE",
+                    help=f"with --shapes: these shapes alone ({', '.join(SHAPES)})")
     ap.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)
     ap.add_argument("--shape", default="mixed", help=argparse.SUPPRESS)
     ap.add_argument("--compression", default="none", help=argparse.SUPPRESS)
@@ -339,7 +341,7 @@ def main() -> None:
     out = args.dir or tempfile.mkdtemp(prefix="tracedat-bench-")
     os.makedirs(out, exist_ok=True)
     if args.shapes:
-        shapes_table(args.events, out, args.repeat)
+        shapes_table(args.events, out, args.repeat, tuple(args.only))
         return
     if args.vs_trace_cmd:
         vs_trace_cmd(args.events, out, args.repeat)

@@ -96,6 +96,7 @@ __all__ = [
     "format_op",
     "fast_new",
     "fast_new_many",
+    "fast_new_rows",
     "format_script",
     "format_script_chunks",
     "parse_number",
@@ -231,6 +232,69 @@ def fast_new_many(cls: type, *params: str) -> Callable[..., list[Any]]:
         return objs
 
     return make
+
+
+def _unfrozen(cls: type) -> type:
+    """A twin of the frozen, slotted dataclass *cls*: the same base and slots, and plain attribute stores.
+
+    CPython lets an object change its ``__class__`` between two such classes, so an object can be filled
+    in as the twin, by stores the interpreter specialises to a slot write (``STORE_ATTR_SLOT``), then
+    become a *cls*: the same object as *cls*'s ``__init__`` makes.
+    """
+    slots = cls.__dict__.get("__slots__")
+    if slots is None:
+        raise TypeError(f"{cls.__name__} has no __slots__")
+    # object's own __setattr__ and __delattr__ over the frozen ones: the type's tp_setattro is then the
+    # generic one, which the specialised store requires; object's __init__ over a base dataclass's.
+    twin = type(f"_{cls.__name__}Unfrozen", (cls.__base__,), {"__slots__": slots, "__init__": object.__init__,
+                                                             "__setattr__": object.__setattr__,
+                                                             "__delattr__": object.__delattr__})
+    trial = twin()
+    trial.__class__ = cls  # raises here, at import, if the layouts differ
+    return twin
+
+
+def fast_new_rows(cls: type, *params: str | tuple[str, ...], convert: dict[str, Callable[[Any], Any]] | None = None,
+                  **fixed: Any) -> Callable[[Iterable[Any]], list[Any]]:
+    """A constructor of many objects of the frozen, slotted dataclass *cls*, one per row.
+
+    ``make(rows)`` takes an iterable of rows, each holding the values of *params* in order (a tuple of
+    names in *params* stands for a tuple inside the row, unpacked in place; ``_`` names a value to pass
+    over); *convert* maps fields to a function of their row value; *fixed* gives fields one value for
+    every object, the other fields take their defaults.  The objects are those :func:`fast_new`
+    makes, filled in by one loop of slot writes (see :func:`_unfrozen`): about a third of the cost of
+    :func:`fast_new_many` for a class of many fields, and no column to pick out of a row first.
+
+    >>> make = fast_new_rows(Src, "offset", ("line", "timestamp"), path="a.dat")
+    >>> [str(s) for s in make([(1, (None, 0.5)), (2, (7, None))])]
+    ['a.dat@0x00000001', 'a.dat:7']
+    """
+    names = {f.name: f for f in fields(cls)}
+    flat = [n for p in params for n in ((p,) if isinstance(p, str) else p) if n != "_"]
+    convert = convert or {}
+    gone = set(flat).union(fixed, convert).difference(names)
+    if gone:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(gone))}")
+    if len(set(flat)) != len(flat) or set(flat) & fixed.keys() or set(convert).difference(flat):
+        raise TypeError(f"{cls.__name__}: a field given twice, or converted but not in the rows")
+    missing = [n for n, f in names.items() if n not in flat and n not in fixed and f.default is MISSING]
+    if missing:
+        raise TypeError(f"{cls.__name__}: {', '.join(missing)} has no default: pass it in the rows")
+    env: dict[str, Any] = {"_twin": _unfrozen(cls), "_cls": cls}
+    body = []
+    for i, (name, f) in enumerate(names.items()):
+        if name in convert:
+            env[f"_c{i}"] = convert[name]
+            body.append(f"        o.{name} = _c{i}({name})\n")
+        elif name in flat:
+            body.append(f"        o.{name} = {name}\n")
+        else:
+            env[f"_d{i}"] = fixed.get(name, f.default)
+            body.append(f"        o.{name} = _d{i}\n")
+    target = ", ".join(p if isinstance(p, str) else f"({', '.join(p)},)" for p in params)
+    exec(f"def make(rows):\n    out = []\n    add = out.append\n    for {target}, in rows:\n        o = _twin()\n"
+         f"{''.join(body)}        o.__class__ = _cls\n        add(o)\n    return out\n", env)
+    return env["make"]  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------

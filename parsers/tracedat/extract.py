@@ -79,6 +79,7 @@ from kho_replay.replay.ops import (
     Trace,
     fast_new,
     fast_new_many,
+    fast_new_rows,
     format_op,
     format_script_chunks,
 )
@@ -304,9 +305,20 @@ class _Probe:
             except KeyError:
                 one = None
         ret = None if self.ret_index is None else at[next(iter(self.args))]
-        got = self._lean[st.format] = (lean, one if callable(one) else None, _op_columns(self.function, at)
-                                       if callable(one) else None, ret)
+        many = None
+        if callable(one):
+            # the rows' loop where each fetch arg is a plain int (a lean Struct), else the columns
+            many = _op_rows(self.function, at, len(fields), self._narrow()) if lean is not st else None
+            many = many or _op_columns(self.function, at)
+        got = self._lean[st.format] = (lean, one if callable(one) else None, many, ret)
         return got
+
+    def _narrow(self) -> frozenset[str]:
+        """The fetch args whose values are already C ``int``s (no _s32() needed): signed and at most 4
+        bytes, or at most 2."""
+        fields = self.fmt.fields
+        return frozenset(name for name, i in self.args.items()
+                         if fields[i].size <= 2 or (fields[i].size <= 4 and fields[i].signed))
 
     def function_at(self, values: tuple[Any, ...]) -> str:
         if self.named or self.ip_index is None:
@@ -1004,15 +1016,14 @@ class _Extractor:
         # record's place.
         n = len(p_eid)
         call_codes = [code[c] for c in [*unpaired, *(c for c, _ in pairs)]]
-        calls = array("q", itertools.compress(range(n), _only(codes, call_codes)))
-        call_ts = array("q", map(p_ts.__getitem__, calls))
-        order = array("q", map(calls.__getitem__, sorted(range(len(calls)), key=call_ts.__getitem__)))
-        del calls, call_ts
+        # The calls' records in merged order: picked in ascending order, so the sort by time is stable.
+        order = array("q")  # an int array: no int object per call held while the ops are made
+        _extend_q(order, sorted(itertools.compress(range(n), _only(codes, call_codes)), key=p_ts.__getitem__))
         path = self.path
         op_at: list[Op | None] = [None] * n
         window = 8192  # value tuples of one window at a time: the whole file's would outgrow it
         for c, r in [(eid, None) for eid in unpaired] + pairs:
-            at = array("q", itertools.compress(range(n), _only(codes, [code[c]])))  # an int array: no int object each
+            at = itertools.compress(range(n), _only(codes, [code[c]]))  # the event's records, a window at a time
             payloads, size = memoryview(bulk[c][1]), bulk[c][2]
             st, build, many, _ = probes[c].lean(bulk[c][0])
             if r is not None:
@@ -1031,13 +1042,14 @@ class _Extractor:
                         got = map(operator.itemgetter(ret_i),
                                   rst.iter_unpack(rpay[first * rsize:min(rhi, first + hi - lo) * rsize]))
                         expects = itertools.chain(_expects(got, virt), itertools.repeat(None))
-                    where = at[lo:hi]
-                    srcs = _many_src(len(where), itertools.repeat(path), map(p_pos.__getitem__, where),
-                                     map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9)))
+                    where = list(itertools.islice(at, hi - lo))
+                    srcs = _src_rows(zip(itertools.repeat(path), map(p_pos.__getitem__, where),
+                                         map(operator.truediv, map(p_ts.__getitem__, where), itertools.repeat(1e9))))
                     ops = list(map(build, values, srcs, expects)) if many is None else many(values, srcs, expects)
                     collections.deque(map(op_at.__setitem__, where, ops), 0)
         self.probe_ops.extend(map(op_at.__getitem__, order))  # type: ignore[arg-type]
-        self.probe_ts.extend(map(p_ts.__getitem__, order))
+        for lo in range(0, len(order), 65536):  # a window of int objects at a time, not one per op at the peak
+            _extend_q(self.probe_ts, list(map(p_ts.__getitem__, order[lo:lo + 65536])))
         return True
 
     def _light_tasks(self, chunk: bytes, local: dict[int, int], bulk: dict[int, list[Any]], is_ret: dict[int, bool],
@@ -1745,7 +1757,7 @@ _new_src = fast_new(Src, "path", "offset", "timestamp")
 _new_src_text = fast_new(Src, "path", "offset", "timestamp", "text")
 _new_alloc = fast_new(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _new_simple = {cls: fast_new(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
-_many_src = fast_new_many(Src, "path", "offset", "timestamp")
+_src_rows = fast_new_rows(Src, "path", "offset", "timestamp")
 _many_alloc = fast_new_many(Alloc, "api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
 _many_simple = {cls: fast_new_many(cls, "base", "size", "src") for cls in (Remove, Reserve, ReserveKern, Free)}
 #: Probed functions whose op is just (base, size).
@@ -1848,6 +1860,36 @@ def _op_columns(fn: str, a: dict[str, int]) -> Callable[[list[tuple[Any, ...]], 
     return alloc
 
 
+def _op_rows(fn: str, a: dict[str, int], width: int, narrow: frozenset[str]) -> Callable[
+        [Iterable[tuple[Any, ...]], Iterable[Src | None], Iterable[Any]], list[Op]] | None:
+    """:func:`_op_columns`'s builder as one loop over the hits' rows (fast_new_rows()): *a* maps the fetch
+    args to their place in each values tuple of *width* items, plain ints all; *narrow* names those that
+    need no _s32().  None: no row form."""
+    convert: dict[str, Callable[[Any], Any]] = {}
+    fixed: dict[str, Any] = {}
+    if fn in _SIMPLE:
+        cls, at = _SIMPLE[fn], {a["base"]: "base", a["size"]: "size"}
+    else:
+        accepted = ALLOC_APIS.get(fn)
+        if accepted is None or fn in ("memblock_add", "memblock_add_node", "__memblock_reserve"):
+            return None
+        cls, fixed["api"] = Alloc, fn
+        size, align, nid, lo, hi, exact = _alloc_fetch(a, accepted)
+        at = {i: name for i, name in ((size, "size"), (align, "align"), (nid, "nid"), (lo, "min_addr"),
+                                      (hi, "max_addr"), (exact, "exact")) if i is not None}
+        if nid is not None and "nid" not in narrow:
+            convert["nid"] = _s32
+        if exact is not None:
+            convert["exact"] = bool
+    make = fast_new_rows(cls, tuple(at.get(k, "_") for k in range(width)), "expect" if cls is Alloc else "_", "src",
+                         convert=convert, **fixed)
+
+    def rows(values: Iterable[tuple[Any, ...]], srcs: Iterable[Src | None], expects: Iterable[Any]) -> list[Op]:
+        return make(zip(values, expects, srcs, strict=False))  # expects and srcs may repeat without end
+
+    return rows
+
+
 def _merged_windows(streams: list[Iterator[tuple[list[Op], list[int]]]]) -> Iterator[tuple[list[Op], array[int]]]:
     """Streams of ``(ops, times)`` windows, each ascending in time, merged by time, a tie to the earlier
     stream (the lower CPU, as the stable sort by time does): a batch at a time, each batch every item before
@@ -1930,7 +1972,10 @@ def _views(page: bytes, native: bool) -> tuple[Any, Any]:
 
 def _ascending(a: Any, start: int) -> bool:
     """Whether ``a[start:]`` never goes down (a CPU's records in time order)."""
-    return all(map(operator.le, itertools.islice(a, start, None), itertools.islice(a, start + 1, None)))
+    # An int or float array read through memoryview slices (no copy, no islice step per item); the views
+    # are gone on return, so the array can grow again.
+    s = memoryview(a)[start:] if isinstance(a, array) else a[start:]
+    return all(map(operator.le, s, s[1:]))
 
 
 def _stamped(tss: Sequence[int], msgs: Sequence[bytes]) -> str:

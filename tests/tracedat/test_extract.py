@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import struct
 import subprocess
@@ -292,22 +293,26 @@ def test_probes_in_bulk_are_the_one_by_one_answer(tmp_path_factory: pytest.TempP
         extract._Extractor._probes_in_bulk = one_by_one  # type: ignore[method-assign]
 
 
-def test_op_columns_build_what_op_builder_builds() -> None:
-    from kho_replay.parsers.tracedat.extract import _op_builder, _op_columns
+def test_op_columns_and_rows_build_what_op_builder_builds() -> None:
+    from kho_replay.parsers.tracedat.extract import _op_builder, _op_columns, _op_rows
     from kho_replay.replay.ops import ALLOC_APIS, Src
 
     a = {"base": 0, "size": 1, "align": 2, "nid": 3, "min_addr": 4, "max_addr": 5, "exact_nid": 6}
-    values = [(0x1000, 0x2000, 64, (1 << 64) - 1, 0, 1 << 40, 1), (0x3000, 0x10, 8, 1, 5, 6, 0)]
+    values = [(0x1000, 0x2000, 64, (1 << 64) - 1, 0, 1 << 40, 1, 9), (0x3000, 0x10, 8, 1, 5, 6, 0, 9)]
     srcs = [Src("x.dat", offset=1, timestamp=0.5), Src("x.dat", offset=2, timestamp=0.75)]
+    narrow = [(0x1000, 0x2000, 64, -1, 0, 1 << 40, 1, 9), *values[1:]]  # nid fetched as an int
     for fn in ["memblock_remove", "memblock_reserve", "memblock_reserve_kern", "memblock_phys_free", *ALLOC_APIS]:
-        many = _op_columns(fn, a)
         one = _op_builder(fn, a)
-        assert many is not None and callable(one), fn
-        assert repr(many(values, srcs, [0x5000, FAILED])) == repr(list(map(one, values, srcs, [0x5000, FAILED])))
+        assert callable(one), fn
+        for vals, many in ((values, _op_columns(fn, a)), (values, _op_rows(fn, a, 8, frozenset())),
+                           (narrow, _op_rows(fn, a, 8, frozenset({"nid"})))):
+            assert many is not None, fn
+            want = [(op, op.src) for op in map(one, vals, srcs, [0x5000, FAILED])]
+            assert repr([(op, op.src) for op in many(vals, srcs, [0x5000, FAILED])]) == repr(want), fn
 
 
 def test_fast_new_many_makes_what_fast_new_makes_and_rejects_a_short_column() -> None:
-    from kho_replay.replay.ops import Alloc, Src, fast_new, fast_new_many
+    from kho_replay.replay.ops import Alloc, Src, fast_new, fast_new_many, fast_new_rows
 
     params = ("api", "size", "align", "nid", "min_addr", "max_addr", "exact", "expect", "src")
     rows = [("memblock_alloc", 64, 8, -1, 0, 1 << 40, False, FAILED, Src("a.dat", offset=4)),
@@ -316,6 +321,12 @@ def test_fast_new_many_makes_what_fast_new_makes_and_rejects_a_short_column() ->
     built = many(len(rows), *map(list, zip(*rows, strict=True)))
     assert [repr((o, o.src)) for o in built] == [repr((o, o.src)) for o in (one(*r) for r in rows)]
     assert built == [Alloc(*r[:-1], src=r[-1]) for r in rows]
+    # fast_new_rows(): the same objects, of the class itself, still frozen
+    by_rows = fast_new_rows(Alloc, *params)(rows)
+    assert [repr((o, o.src, type(o))) for o in by_rows] == [repr((o, o.src, type(o))) for o in built]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        by_rows[0].size = 1  # type: ignore[misc]
+    assert fast_new_rows(Src, "path")([]) == []
     assert fast_new_many(Src, "path")(0, []) == []
     with pytest.raises(ValueError, match="fewer than 3 values"):
         fast_new_many(Src, "path", "offset")(3, ["a", "b", "c"], [1, 2])
