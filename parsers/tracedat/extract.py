@@ -796,8 +796,7 @@ class _Extractor:
         # The text is made as the console parser reads it (_console_trace()): here only what it is made of.
         self.offs, self.tss, self.banner = c_offs, c_tss, banner
         messages = _Messages(td, c_starts, c_ends, c_side, c_pages, c_bounds)
-        self.parts = self._console_text(side, meta, messages, c_tss,
-                                        _merged_read(c_tss, c_bounds, in_order, messages.load))
+        self.parts = self._console_text(side, meta, len(c_tss), _console_windows(messages, c_tss, c_bounds, in_order))
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
@@ -1457,32 +1456,37 @@ class _Extractor:
                     collections.deque(map(out.__setitem__, sel, ops), 0)
             yield out, array("q", map(p_ts.__getitem__, gs))
 
-    def _console_text(self, side: list[Any], meta: dict[str, Any], messages: _Messages, tss: array[int],
-                      order: Iterable[int]) -> Iterator[str]:
-        """The console text rebuilt in merged order (*order* reads the messages' pages as it goes), the capture's
-        kept-aside lines in their places: its parts, made one at a time as they are taken (each line's record
-        index goes to ``lines`` as its part is made)."""
+    def _console_text(self, side: list[Any], meta: dict[str, Any], n: int,
+                      windows: Iterator[tuple[list[int], list[int], list[bytes]]]) -> Iterator[str]:
+        """The console text rebuilt in merged order (of the *n* console records, *windows* of their indices, times
+        and messages, read as they are merged: see _console_windows()), the capture's kept-aside lines in their
+        places: its parts, made one at a time as they are taken (each line's record index goes to ``lines`` as
+        its part is made)."""
         lines = self.lines
-        msgs = messages.msgs
-        # Read as it is merged: the order is never a list of the whole file's indices.
-        order = iter(order)
+        gs: list[int] = []
+        ts: list[int] = []
+        ms: list[bytes] = []
+        pos = 0  # in the window
         done = 0
-        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
-        for at, text in [*side, (len(tss), None)]:
+        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part (or a window's rest).
+        for at, text in [*side, (n, None)]:
             while done < at:
-                seg = list(itertools.islice(order, min(4096, at - done)))
-                if not seg:
-                    break
-                pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
-                # Each message let go as it is written: only those of a window of pages are held.
-                part = _stamped(pick(tss), list(map(msgs.pop, seg)))
-                _extend_q(lines, seg)
-                done += len(seg)
+                if pos == len(gs):
+                    window = next(windows, None)
+                    if window is None:
+                        break
+                    gs, ts, ms = window
+                    pos = 0
+                end = pos + min(4096, at - done, len(gs) - pos)
+                part = _stamped(ts[pos:end], ms[pos:end])
+                _extend_q(lines, gs[pos:end])
+                done += end - pos
+                pos = end
                 yield part
             if text is not None:
                 lines.append(-1)
                 yield text
-        msgs.clear()
+        gs, ts, ms = [], [], []
         for text in _debugfs_sections(meta.get("debugfs", {})):
             lines.append(-1)
             yield text
@@ -1641,7 +1645,8 @@ class _Extractor:
             t, skipped = self._console_trace(meta)
             ops = _merge(t, self.probe_ops, self.probe_ts, [])[0]
             return Trace(t.context, (), (), skipped), format_script_chunks(ops)
-        spool = _Spool()  # the console ops' script lines (past a few MiB in a temporary file)
+        # The console ops' script lines, past 1 MiB in a temporary file: a trace.dat's parse holds little else.
+        spool = _Spool(1 << 20)
         ctimes = array("d")  # each one's time, as _console_times() gives it from the relocated op
         timed = stream is not None
         last = 0.0
@@ -2023,35 +2028,44 @@ def _window_ranges(tss: array[int], bounds: list[int], step: int) -> Iterator[li
         yield picks
 
 
-def _merged_read(tss: array[int], bounds: list[int], in_order: bool, load: Callable[[int, int], None],
-                 step: int = 4096) -> Iterable[int]:
-    """:func:`_merged`'s order, each record's CPU read (``load(cpu index, end)``) up to it before it is given.
-    Windows of *step* records a CPU: the messages read ahead of the text are a few MB."""
+def _console_windows(messages: _Messages, tss: array[int], bounds: list[int], in_order: bool,
+                     step: int = 1024) -> Iterator[tuple[list[int], list[int], list[bytes]]]:
+    """The console records in :func:`_merged`'s order, a window at a time: their indices, times and messages
+    (read from their pages as the windows go: *step* records a CPU, a few MB of messages at a time)."""
     if in_order:
-        def window(picks: list[tuple[int, int, int]]) -> list[int]:
-            for c, _, b in picks:
-                load(c, b)
-            return sorted(itertools.chain.from_iterable(range(a, b) for _, a, b in picks), key=tss.__getitem__)
-
-        return itertools.chain.from_iterable(map(window, _window_ranges(tss, bounds, step)))
+        for picks in _window_ranges(tss, bounds, step):
+            if len(picks) == 1:
+                c, a, b = picks[0]
+                yield list(range(a, b)), tss[a:b].tolist(), messages.read(c, a, b)
+                continue
+            # The window's records CPU after CPU, then stably sorted by time: the merge by (ts, cpu).
+            gl = list(itertools.chain.from_iterable(range(a, b) for _, a, b in picks))
+            wts = array("q")
+            wm: list[bytes] = []
+            for c, a, b in picks:
+                wts += tss[a:b]
+                wm += messages.read(c, a, b)
+            perm = sorted(range(len(gl)), key=wts.__getitem__)
+            yield list(map(gl.__getitem__, perm)), list(map(wts.__getitem__, perm)), list(map(wm.__getitem__, perm))
+        return
     order = _merged(tss, bounds, False)
-
-    def loaded(seg: list[int]) -> list[int]:
-        # A heap merge keeps each CPU's order: its last record in seg is as far as it is read.
+    while seg := list(itertools.islice(order, step)):
+        # A heap merge keeps each CPU's order: each CPU's records in seg are one run of its records.
         ordered = sorted(seg)
+        pool: dict[int, bytes] = {}
+        lo = 0
         for c in range(len(bounds) - 1):
-            i = bisect.bisect_left(ordered, bounds[c + 1])
-            if i and ordered[i - 1] >= bounds[c]:
-                load(c, ordered[i - 1] + 1)
-        return seg
-
-    return itertools.chain.from_iterable(map(loaded, iter(lambda: list(itertools.islice(order, step)), [])))
+            hi = bisect.bisect_left(ordered, bounds[c + 1], lo)
+            if hi > lo:
+                a, b = ordered[lo], ordered[hi - 1] + 1
+                pool.update(zip(range(a, b), messages.read(c, a, b), strict=True))
+            lo = hi
+        yield seg, list(map(tss.__getitem__, seg)), list(map(pool.__getitem__, seg))
 
 
 class _Messages:
-    """The console messages of a walk, read from their pages again as the text is made (issue 15: memory):
-    ``msgs[g]`` is record *g*'s message once :meth:`load` has read its CPU's pages that far (the text
-    writer takes it out once written).
+    """The console messages of a walk, read from their pages again as the text is made (issue 15: memory),
+    each CPU's in order (:meth:`read`).
 
     *starts*, *ends*: where each message sits in its page (see _Extractor._walk()); *side*: messages decoded
     in the walk, by record index; *pages*: per CPU, the index of each page's first console record; *bounds*:
@@ -2064,34 +2078,38 @@ class _Messages:
         self.buf = td.buffer("")
         self.cpus = sorted(self.buf.cpus, key=lambda c: c.cpu)
         self.starts, self.ends, self.side, self.pages, self.bounds = starts, ends, side, pages, bounds
-        self.msgs: dict[int, bytes] = {}
-        self.upto = bounds[:-1]  # per CPU: its first record not read yet
-        self.next_page = [0] * len(self.cpus)
-        self.feeds: list[Iterator[tuple[int, bytes]] | None] = [None] * len(self.cpus)
+        n = len(self.cpus)
+        #: per CPU: the messages of its pages read and not yet given, the record index of the first, the next page
+        self.got: list[list[bytes]] = [[] for _ in range(n)]
+        self.got_at = bounds[:-1]
+        self.next_page = [0] * n
+        self.feeds: list[Iterator[tuple[int, bytes]] | None] = [None] * n
 
-    def load(self, c: int, b: int) -> None:
-        """CPU *c*'s pages read on until its records before *b* are in :attr:`msgs`."""
-        upto = self.upto[c]
-        if upto >= b:
-            return
-        feed = self.feeds[c]
-        if feed is None:
-            feed = self.feeds[c] = self.td.iter_pages(self.buf, self.cpus[c])
-        pages, k, end = self.pages[c], self.next_page[c], self.bounds[c + 1]
-        last = len(pages) - 1
-        msgs, starts, ends, side = self.msgs, self.starts, self.ends, self.side
-        while upto < b:
-            page = next(feed)[1]
-            a = pages[k]
-            e = pages[k + 1] if k < last else end
-            k += 1
-            if a < e:
-                msgs.update(zip(range(a, e), map(page.__getitem__, map(slice, starts[a:e], ends[a:e])), strict=True))
-                if side:
-                    for g in side.keys() & range(a, e):
-                        msgs[g] = side.pop(g)
-                upto = e
-        self.upto[c], self.next_page[c] = upto, k
+    def read(self, c: int, a: int, b: int) -> list[bytes]:
+        """The messages of CPU *c*'s records ``a:b``, *a* where its last read ended (or its first record)."""
+        got, at = self.got[c], self.got_at[c]
+        if at + len(got) < b:
+            feed = self.feeds[c]
+            if feed is None:
+                feed = self.feeds[c] = self.td.iter_pages(self.buf, self.cpus[c])
+            pages, k, end = self.pages[c], self.next_page[c], self.bounds[c + 1]
+            last = len(pages) - 1
+            starts, ends, side = self.starts, self.ends, self.side
+            while at + len(got) < b:
+                page = next(feed)[1]
+                pa = pages[k]
+                pe = pages[k + 1] if k < last else end
+                k += 1
+                if pa < pe:
+                    got += map(page.__getitem__, map(slice, starts[pa:pe], ends[pa:pe]))
+                    if side:
+                        for g in side.keys() & range(pa, pe):
+                            got[g - at] = side.pop(g)
+            self.next_page[c] = k
+        out = got[:b - a]
+        del got[:b - a]
+        self.got_at[c] = b
+        return out
 
 
 def _merge_lists(per_cpu: list[list[Any]], in_order: bool) -> list[Any]:
