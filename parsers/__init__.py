@@ -407,8 +407,8 @@ class _Spool:
     """The op script of the ops a read hands out, held until the read ends (an error then prints nothing):
     past :data:`_SPOOL` characters (or *limit*) in a temporary file, so that memory does not grow with the log."""
 
-    def __init__(self, limit: int = _SPOOL) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = _SPOOL if limit is None else limit
         self.chunks: list[str] = []
         self.size = 0
         self.file: IO[str] | None = None
