@@ -26,9 +26,10 @@ Figures (2026-11-25, shared 2-vCPU machine, Python 3.11, trace-cmd 3.1.6; best o
 ``iter_console`` is reading the file and extracting its printk:console events.
 ``extract`` is read_tracedat()'s whole walk before the console parser: it also
 turns the 500,000 kprobes into ops and looks up 500,000 function hits, and
-keeps the console messages, times and positions for the parser (the figures
-above are from before 2026-12-07, when it also made the console text; that
-text is now made as the console parser reads it).  On a file of 2,000,000
+keeps the console records' times, positions and where each message sits in
+its page (the figures above are from before 2026-12-07, when it also made the
+console text; that text is now made as the console parser reads it, from the
+pages read again: no message is held for the whole file).  On a file of 2,000,000
 console events only (251 MB), iter_console took 7.2-7.5 s CPU against
 trace-cmd's 5.0-5.9 s (1.2-1.5x), 28 MB against 109 MB.
 ``--shapes`` writes one file per event shape (probe: kprobe/kretprobe and

@@ -406,13 +406,14 @@ _SPOOL = 1 << 23
 
 class _Spool:
     """The op script of the ops a read hands out, held until the read ends (an error then prints nothing):
-    past :data:`_SPOOL` characters in a temporary file, so that memory does not grow with the log.  The
-    sink (see :func:`load`) is the spool itself."""
+    past :data:`_SPOOL` characters (or *limit*) in a temporary file, so that memory does not grow with the
+    log.  The sink (see :func:`load`) is the spool itself."""
 
     #: the op script prints no op's ``src``: the reader need not make them (see ConsoleReader.sink)
     srcs = False
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = _SPOOL if limit is None else limit
         self.chunks: list[str] = []
         self.size = 0
         self.file: IO[str] | None = None
@@ -422,7 +423,7 @@ class _Spool:
         for chunk in format_script_chunks(ops):
             self.chunks.append(chunk)
             self.size += len(chunk)
-        if self.size > _SPOOL:
+        if self.size > self.limit:
             if self.file is None:
                 import tempfile
 

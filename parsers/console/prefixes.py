@@ -384,6 +384,8 @@ class CallRun:
         if self.pieces is not None:
             return "".join(self.pieces)
         text = self.chunks.get(self.chunk)[self.start:self.end]  # type: ignore[union-attr]
+        if self.chunks.held:  # type: ignore[union-attr]
+            return text
         if len(text) != self.end - self.start or text.count("\n") != self.count or text[:1] != "[":
             raise FormatError(self.chunks.path, "the file changed while it was read",  # type: ignore[union-attr]
                               line=self.lineno)
@@ -427,6 +429,8 @@ class Chunks(Protocol):
     """Where a :class:`CallRun` finds its text again: the capture's chunks by number (reader._Chunks)."""
 
     path: str
+    #: the chunks are the very text read (held), not read again: nothing can have changed
+    held: bool
 
     def get(self, k: int) -> str: ...
 

@@ -53,7 +53,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from kho_replay.parsers import _drain
+from kho_replay.parsers import _Spool
 from kho_replay.replay.errors import FormatError, InputError, UnsupportedError
 from kho_replay.replay.flags import Flag
 from kho_replay.replay.ops import (
@@ -365,7 +365,7 @@ class _Extractor:
         # console text rebuilt, in joined chunks; per line, the index of its record in offs and tss (file offset
         # and timestamp of each console record, CPU after CPU), -1 for a line that is no event
         self.parts: Iterator[str] = iter(())  # made as they are taken (_console_text())
-        self.lines = array("q")  # an int array, not a list: no int object per line kept for the parse
+        self.lines = array("i")  # an int array, not a list: no int object per line kept for the parse
         #: some console record's page holds "Linux version" (a banner, maybe: the text is then read whole)
         self.banner = False
         self.offs = array("q")
@@ -445,7 +445,8 @@ class _Extractor:
         buf = td.buffer("")
         cpus = sorted(buf.cpus, key=lambda c: c.cpu)
         compressed = buf.compressed
-        c_tss, c_offs = array("q"), array("q")
+        # Positions in 4 bytes when the file is smaller than 4 GiB (the usual): held for every console record.
+        c_tss, c_offs = array("q"), array("I" if td._src.size < 1 << 32 else "q")
         c_bounds = [0]  # where each CPU's console lines start in the arrays
         hits: list[list[tuple[int, int, str, int]]] = []  # memblock function hits per CPU
         outside: list[tuple[int, int, int] | None] = []  # per CPU: first non-memblock function hit, and count
@@ -465,9 +466,14 @@ class _Extractor:
         dropped = self.dropped
         in_order = True
         new_record = tuple.__new__
-        # Console messages as stored (data_loc bytes, trailing NULs stripped), CPU after CPU; cut at a NUL inside
-        # when written out.
-        c_msgs: list[bytes] = []
+        # Where each console message sits in its page, CPU after CPU: its data_loc bytes' start and end, the end
+        # before the last byte when that is a NUL (cut at any other NUL when written out: _stamped()); 0 and 0
+        # when they overrun the record.  The pages are read again as the text is made (_Messages): no message is
+        # held for the whole file.  c_side: a message decoded here (not data_loc), by record index.  c_pages: per
+        # CPU, the index of each page's first console record.
+        c_starts, c_ends = (array("H"), array("H")) if buf.page_size <= 0xFFFF else (array("I"), array("I"))
+        c_side: dict[int, bytes] = {}
+        c_pages: list[array[int]] = []
         native = td.big_endian == (sys.byteorder == "big")
         # The data_loc word of msg read as the record's n-th 32-bit word when it sits on the word grid (it does).
         m_word = m_off >> 2 if fast and m_off % 4 == 0 else None
@@ -500,10 +506,14 @@ class _Extractor:
                         w = loc_of(page, start + m_off)[0]
                         off = start + (w & 0xFFFF)
                         end = off + (w >> 16)
-                        c_msgs.append(page[off:end].rstrip(b"\0") if end <= start + length else b"")
+                        ok = end <= start + length
+                        c_starts.append(off if ok else 0)
+                        c_ends.append(end - (not page[end - 1]) if ok else 0)
                     else:
                         rec = new_record(Record, (ts, cpu_id, page[start:start + length], 0, pos))
-                        c_msgs.append(str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape"))
+                        c_side[len(c_tss)] = str(decode(rec).get("msg", "")).encode("utf-8", "surrogateescape")
+                        c_starts.append(0)
+                        c_ends.append(0)
                     c_tss.append(ts)
                     c_offs.append(pos)
                 elif eid == fid and length >= need:
@@ -556,16 +566,19 @@ class _Extractor:
                 return False
             e4 = end >> 2
             i = hdr >> 2
-            marks = len(c_msgs), len(c_hits), len(rest)
+            marks = len(c_hits), len(rest)
             b_marks = [(b, len(b[1])) for b in bulk.values()]
             # The page's int columns in lists, put in their arrays at once (_extend_q()): an array's append
             # parses its argument (PyArg_Parse), a list's does not.
             l_tss: list[int] = []
             l_offs: list[int] = []
+            l_starts: list[int] = []
+            l_ends: list[int] = []
             l_pts: list[int] = []
             l_ppos: list[int] = []
             l_peid: list[int] = []
-            msg, at_ts, at_off, hit = c_msgs.append, l_tss.append, l_offs.append, c_hits.append
+            at_start, at_end, at_ts, at_off, hit = l_starts.append, l_ends.append, l_tss.append, l_offs.append, \
+                c_hits.append
             add_ts, add_pos, add_eid = l_pts.append, l_ppos.append, l_peid.append
             # Locals for the loop: the console id only when its msg is read in place, the record's position.
             con, fn_id, mw, probes_ = (cid if m_word is not None else -1), fid, m_word, ordered
@@ -613,8 +626,13 @@ class _Extractor:
                     lw = words[s + mw]  # type: ignore[operator]
                     mlen = lw >> 16
                     lo = lw & 0xFFFF
-                    o = (s << 2) + lo
-                    msg(page[o:o + mlen].rstrip(b"\0") if lo + mlen <= ln else b"")
+                    if lo + mlen <= ln:
+                        o = (s << 2) + lo
+                        at_start(o)
+                        at_end(o + mlen - (not page[o + mlen - 1]))
+                    else:
+                        at_start(0)
+                        at_end(0)
                     at_ts(ts)
                     at_off(poff + step * i)
                 elif eid == fn_id and ln >= need:
@@ -650,11 +668,12 @@ class _Extractor:
                     skip.append(eid)
                 i = nxt
             if not ok:
-                del c_msgs[marks[0]:], c_hits[marks[1]:], rest[marks[2]:]
+                del c_hits[marks[0]:], rest[marks[1]:]
                 for b, size in b_marks:
                     del b[1][size:]
                 return False
-            for arr, col in ((c_tss, l_tss), (c_offs, l_offs), (p_ts, l_pts), (p_pos, l_ppos), (p_eid, l_peid)):
+            for arr, col in ((c_tss, l_tss), (c_offs, l_offs), (c_starts, l_starts), (c_ends, l_ends), (p_ts, l_pts),
+                             (p_pos, l_ppos), (p_eid, l_peid)):
                 _extend_q(arr, col)
             if out:
                 n_outside += out
@@ -710,7 +729,9 @@ class _Extractor:
             cpu_last = -(1 << 64)
             cpu_tasks, prev_task[0] = set(), None
             c0, p0 = len(c_tss), len(p_ts)
+            pages_at: list[int] = []
             for poff, page in td.iter_pages(buf, c):
+                pages_at.append(len(c_tss))
                 if light and len(p_ts) >= 4096:
                     squeeze()
                 if not banner and cid is not None and b"Linux version" in page:
@@ -739,9 +760,10 @@ class _Extractor:
                 if cid in kinds:
                     sel = recs if one else [r for r, e in zip(recs, eids, strict=True) if e == cid]
                     locs = [words[(r[1] >> 2) + m_word] for r in sel]  # type: ignore[operator]
-                    c_msgs += [page[s + (w & 0xFFFF):s + (w & 0xFFFF) + (w >> 16)].rstrip(b"\0")
-                               if (w & 0xFFFF) + (w >> 16) <= ln else b""
-                               for (_, s, ln, _), w in zip(sel, locs, strict=True)]
+                    ends = [s + (w & 0xFFFF) + (w >> 16) if (w & 0xFFFF) + (w >> 16) <= ln else 0
+                            for (_, s, ln, _), w in zip(sel, locs, strict=True)]
+                    _extend_q(c_starts, [e - (w >> 16) if e else 0 for e, w in zip(ends, locs, strict=True)])
+                    _extend_q(c_ends, [e - (not page[e - 1]) if e else 0 for e in ends])
                     c_tss.extend([r[0] for r in sel])
                     c_offs.extend([poff] * len(sel) if compressed else [poff + r[3] for r in sel])
                 if fid in kinds:
@@ -779,12 +801,14 @@ class _Extractor:
             in_order = in_order and _ascending(c_tss, c0) and _ascending(p_ts, p0) \
                 and (c_hits.ascending if self.lazy else _ascending([h[0] for h in c_hits], 0))  # type: ignore[attr-defined]
             c_bounds.append(len(c_tss))
+            c_pages.append(array("q", pages_at))
             hits.append(c_hits)
             outside.append(first_out)
             p_bounds.append(squeezed + len(p_ts))
         # The text is made as the console parser reads it (_console_trace()): here only what it is made of.
         self.offs, self.tss, self.banner = c_offs, c_tss, banner
-        self.parts = self._console_text(side, meta, c_msgs, c_tss, _merged(c_tss, c_bounds, in_order))
+        messages = _Messages(td, c_starts, c_ends, c_side, c_pages, c_bounds)
+        self.parts = self._console_text(side, meta, len(c_tss), _console_windows(messages, c_tss, c_bounds, in_order))
         # Function hits: ordered as the merged stream would meet them.
         callers: dict[int, str] = {}
         # One text per (function, caller) pair, shared by its hits: a few distinct texts for thousands of hits.
@@ -1444,31 +1468,37 @@ class _Extractor:
                     collections.deque(map(out.__setitem__, sel, ops), 0)
             yield out, array("q", map(p_ts.__getitem__, gs))
 
-    def _console_text(self, side: list[Any], meta: dict[str, Any], msgs: list[bytes], tss: array[int],
-                      order: Iterable[int]) -> Iterator[str]:
-        """The console text rebuilt in merged order, the capture's kept-aside lines in their places: its parts,
-        made one at a time as they are taken (each line's record index goes to ``lines`` as its part is made)."""
+    def _console_text(self, side: list[Any], meta: dict[str, Any], n: int,
+                      windows: Iterator[tuple[list[int], list[int], list[bytes]]]) -> Iterator[str]:
+        """The console text rebuilt in merged order (of the *n* console records, *windows* of their indices, times
+        and messages, read as they are merged: see _console_windows()), the capture's kept-aside lines in their
+        places: its parts, made one at a time as they are taken (each line's record index goes to ``lines`` as
+        its part is made)."""
         lines = self.lines
-        # Read as it is merged: the order is never a list of the whole file's indices.
-        order = iter(order)
+        gs: list[int] = []
+        ts: list[int] = []
+        ms: list[bytes] = []
+        pos = 0  # in the window
         done = 0
-        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part.
-        for at, text in [*side, (len(msgs), None)]:
+        # Runs of console lines between the kept-aside lines, 4096 lines to a joined part (or a window's rest).
+        for at, text in [*side, (n, None)]:
             while done < at:
-                seg = list(itertools.islice(order, min(4096, at - done)))
-                if not seg:
-                    break
-                pick = operator.itemgetter(*seg) if len(seg) > 1 else lambda a, g=seg[0]: (a[g],)
-                part = _stamped(pick(tss), pick(msgs))
-                # Each message let go once written: the text grows as they go, not on top of them all.
-                any(map(msgs.__setitem__, seg, itertools.repeat(b"")))
-                _extend_q(lines, seg)
-                done += len(seg)
+                if pos == len(gs):
+                    window = next(windows, None)
+                    if window is None:
+                        break
+                    gs, ts, ms = window
+                    pos = 0
+                end = pos + min(4096, at - done, len(gs) - pos)
+                part = _stamped(ts[pos:end], ms[pos:end])
+                _extend_q(lines, gs[pos:end])
+                done += end - pos
+                pos = end
                 yield part
             if text is not None:
                 lines.append(-1)
                 yield text
-        msgs.clear()
+        gs, ts, ms = [], [], []
         for text in _debugfs_sections(meta.get("debugfs", {})):
             lines.append(-1)
             yield text
@@ -1627,14 +1657,15 @@ class _Extractor:
             t, skipped = self._console_trace(meta)
             ops = _merge(t, self.probe_ops, self.probe_ts, [])[0]
             return Trace(t.context, (), (), skipped), format_script_chunks(ops)
-        chunks: list[str] = []  # the console ops' script lines, a hand-out's "\n".join()ed
+        # The console ops' script lines, past 1 MiB in a temporary file: a trace.dat's parse holds little else.
+        spool = _Spool(1 << 20)
         ctimes = array("d")  # each one's time, as _console_times() gives it from the relocated op
         timed = stream is not None
         last = 0.0
 
         def sink(ops: list[Op]) -> None:
             nonlocal last
-            chunks.append("\n".join(map(format_op, ops)))
+            spool.add(ops)
             if timed:
                 time_of = self._time_of
                 for op in ops:
@@ -1646,12 +1677,12 @@ class _Extractor:
         t, skipped = self._console_trace(meta, sink)
         head = Trace(t.context, (), (), skipped)
         if stream is None:
-            return head, (chunk + "\n" for chunk in _drain(chunks))
+            return head, spool.drain()
         self.probe_stream = None
         if not ctimes:
             return head, format_script_chunks(itertools.chain.from_iterable(ops for ops, _ in stream))
         merged: Iterator[Any]
-        lines = itertools.chain.from_iterable(map(str.split, _drain(chunks), itertools.repeat("\n")))
+        lines = _script_lines(spool.drain())
         if not _ascending(ctimes, 0):
             # The console ops out of time order: the stable sort by time of every op, console first, as _merge()'s.
             ptimes = array("q")
@@ -1953,10 +1984,10 @@ _LINE6, _LINE9 = b"[%5d.%%06d] %%s\n", b"[%5d.%%09d] %%s\n"
 
 
 def _extend_q(arr: array[int], col: list[int]) -> None:
-    """``arr.extend(col)`` for an array of C long longs, by one ``struct.pack``: the array's own extend
-    parses each int (PyArg_Parse), several times the cost of packing it."""
+    """``arr.extend(col)`` for an array of C long longs (or unsigned ints), by one ``struct.pack``: the array's
+    own extend parses each int (PyArg_Parse), several times the cost of packing it."""
     if col:
-        arr.frombytes(struct.pack(f"{len(col)}q", *col))
+        arr.frombytes(struct.pack(f"{len(col)}{arr.typecode}", *col))
 
 
 def _views(page: bytes, native: bool) -> tuple[Any, Any]:
@@ -2022,6 +2053,12 @@ def _merged_chunks(tss: array[int], bounds: list[int], step: int = 65536) -> Ite
     """The stable sort by time of ascending per-CPU runs, a window at a time: each window takes every
     record up to a time no run passes within *step* records, so the sort keys (an int object per
     record) never exist for the whole file at once."""
+    for picks in _window_ranges(tss, bounds, step):
+        yield sorted(itertools.chain.from_iterable(range(a, b) for _, a, b in picks), key=tss.__getitem__)
+
+
+def _window_ranges(tss: array[int], bounds: list[int], step: int) -> Iterator[list[tuple[int, int, int]]]:
+    """_merged_chunks()' windows as each CPU's run in it: ``(cpu index, start, end)``."""
     at, ends = bounds[:-1], bounds[1:]
     while True:
         live = [c for c, a in enumerate(at) if a < ends[c]]
@@ -2031,9 +2068,93 @@ def _merged_chunks(tss: array[int], bounds: list[int], step: int = 65536) -> Ite
         picks = []
         for c in live:
             hi = bisect.bisect_right(tss, cut, at[c], ends[c])
-            picks.append(range(at[c], hi))
+            picks.append((c, at[c], hi))
             at[c] = hi
-        yield sorted(itertools.chain.from_iterable(picks), key=tss.__getitem__)
+        yield picks
+
+
+def _console_windows(messages: _Messages, tss: array[int], bounds: list[int], in_order: bool,
+                     step: int = 1024) -> Iterator[tuple[list[int], list[int], list[bytes]]]:
+    """The console records in :func:`_merged`'s order, a window at a time: their indices, times and messages
+    (read from their pages as the windows go: *step* records a CPU, a few MB of messages at a time)."""
+    if in_order:
+        for picks in _window_ranges(tss, bounds, step):
+            if len(picks) == 1:
+                c, a, b = picks[0]
+                yield list(range(a, b)), tss[a:b].tolist(), messages.read(c, a, b)
+                continue
+            # The window's records CPU after CPU, then stably sorted by time: the merge by (ts, cpu).
+            gl = list(itertools.chain.from_iterable(range(a, b) for _, a, b in picks))
+            wts = array("q")
+            wm: list[bytes] = []
+            for c, a, b in picks:
+                wts += tss[a:b]
+                wm += messages.read(c, a, b)
+            perm = sorted(range(len(gl)), key=wts.__getitem__)
+            yield list(map(gl.__getitem__, perm)), list(map(wts.__getitem__, perm)), list(map(wm.__getitem__, perm))
+        return
+    order = _merged(tss, bounds, False)
+    while seg := list(itertools.islice(order, step)):
+        # A heap merge keeps each CPU's order: each CPU's records in seg are one run of its records.
+        ordered = sorted(seg)
+        pool: dict[int, bytes] = {}
+        lo = 0
+        for c in range(len(bounds) - 1):
+            hi = bisect.bisect_left(ordered, bounds[c + 1], lo)
+            if hi > lo:
+                a, b = ordered[lo], ordered[hi - 1] + 1
+                pool.update(zip(range(a, b), messages.read(c, a, b), strict=True))
+            lo = hi
+        yield seg, list(map(tss.__getitem__, seg)), list(map(pool.__getitem__, seg))
+
+
+class _Messages:
+    """The console messages of a walk, read from their pages again as the text is made (issue 15: memory),
+    each CPU's in order (:meth:`read`).
+
+    *starts*, *ends*: where each message sits in its page (see _Extractor._walk()); *side*: messages decoded
+    in the walk, by record index; *pages*: per CPU, the index of each page's first console record; *bounds*:
+    where each CPU's records start.
+    """
+
+    def __init__(self, td: TraceDat, starts: array[int], ends: array[int], side: dict[int, bytes],
+                 pages: list[array[int]], bounds: list[int]) -> None:
+        self.td = td
+        self.buf = td.buffer("")
+        self.cpus = sorted(self.buf.cpus, key=lambda c: c.cpu)
+        self.starts, self.ends, self.side, self.pages, self.bounds = starts, ends, side, pages, bounds
+        n = len(self.cpus)
+        #: per CPU: the messages of its pages read and not yet given, the record index of the first, the next page
+        self.got: list[list[bytes]] = [[] for _ in range(n)]
+        self.got_at = bounds[:-1]
+        self.next_page = [0] * n
+        self.feeds: list[Iterator[tuple[int, bytes]] | None] = [None] * n
+
+    def read(self, c: int, a: int, b: int) -> list[bytes]:
+        """The messages of CPU *c*'s records ``a:b``, *a* where its last read ended (or its first record)."""
+        got, at = self.got[c], self.got_at[c]
+        if at + len(got) < b:
+            feed = self.feeds[c]
+            if feed is None:
+                feed = self.feeds[c] = self.td.iter_pages(self.buf, self.cpus[c])
+            pages, k, end = self.pages[c], self.next_page[c], self.bounds[c + 1]
+            last = len(pages) - 1
+            starts, ends, side = self.starts, self.ends, self.side
+            while at + len(got) < b:
+                page = next(feed)[1]
+                pa = pages[k]
+                pe = pages[k + 1] if k < last else end
+                k += 1
+                if pa < pe:
+                    got += map(page.__getitem__, map(slice, starts[pa:pe], ends[pa:pe]))
+                    if side:
+                        for g in side.keys() & range(pa, pe):
+                            got[g - at] = side.pop(g)
+            self.next_page[c] = k
+        out = got[:b - a]
+        del got[:b - a]
+        self.got_at[c] = b
+        return out
 
 
 def _merge_lists(per_cpu: list[list[Any]], in_order: bool) -> list[Any]:
@@ -2077,6 +2198,19 @@ def _relocate(t: Trace, path: str, offs: array[int], tss: array[int], lines: arr
     ops, obs = t.ops, t.observations
     skipped = tuple(dataclasses.replace(s, position=position(s.position)) for s in t.skipped)
     return Trace(t.context, ops, obs, skipped)
+
+
+def _script_lines(pieces: Iterable[str]) -> Iterator[str]:
+    """The lines of the op-script text of *pieces* (each newline-ended), without their newlines."""
+    rest = ""
+
+    def cut(piece: str) -> list[str]:
+        nonlocal rest
+        lines = (rest + piece if rest else piece).split("\n")
+        rest = lines.pop()
+        return lines
+
+    return itertools.chain.from_iterable(map(cut, pieces))
 
 
 def _script_chunks(items: Iterator[Any], lines: int = 4096) -> Iterator[str]:

@@ -83,3 +83,17 @@ def test_debugfs_table_mid_log_that_differs(tmp_path: Path) -> None:
     trace, streamed = validate_source(Source(log))
     assert streamed == whole
     assert len(trace.ops) == whole.ops  # a mismatch: the Trace is read whole again (the context table's ops)
+
+
+@pytest.mark.parametrize("log", [p for p in LOGS if p.suffix == ".log"], ids=lambda p: str(p.relative_to(ROOT)))
+def test_text_read_once_holds_its_chunks(log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # read_console_pieces() (a trace.dat's text): its chunks held compressed, call runs read there across them
+    text = log.read_text(errors="surrogateescape")
+    if boot_count(log) > 1:
+        pytest.skip("several boots: read_console_pieces() reads one")
+    whole = reader_mod.read_console_text(text, str(log))
+    monkeypatch.setattr(reader_mod, "_CHUNK", 1 << 13)
+    pieces = [text[i:i + 7000] for i in range(0, len(text), 7000)]
+    held = reader_mod.read_console_pieces(iter(pieces), str(log))  # an iterator: one boot, vouched for
+    assert repr((held.context, held.ops, [op.src for op in held.ops], held.observations, held.skipped)) == \
+        repr((whole.context, whole.ops, [op.src for op in whole.ops], whole.observations, whole.skipped))
