@@ -1665,7 +1665,7 @@ class _Extractor:
 
         def sink(ops: list[Op]) -> None:
             nonlocal last
-            spool.add(ops)
+            spool(ops)
             if timed:
                 time_of = self._time_of
                 for op in ops:
